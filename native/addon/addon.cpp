@@ -1,0 +1,25 @@
+// Module entry point. Context-aware: every environment (main thread, each worker thread) gets its own
+// exports and AddonData, while libtorch itself is loaded once per process.
+#include <napi.h>
+
+#include "addon/addon_data.h"
+#include "addon/exports.h"
+#include "addon/tensor_handle.h"
+
+namespace grnewt::addon {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  TensorHandle::Init(env, exports);
+  RegisterTensorApi(env, exports);
+  RegisterOpsApi(env, exports);
+  return exports;
+}
+
+}  // namespace grnewt::addon
+
+static Napi::Object InitGrnewt(Napi::Env env, Napi::Object exports) {
+  return grnewt::addon::Init(env, exports);
+}
+
+NODE_API_MODULE(grnewt, InitGrnewt)

@@ -1,0 +1,17 @@
+// How each part of the addon adds its functions to the module's exports.
+#pragma once
+#include <napi.h>
+
+#include "addon/js_errors.h"
+
+namespace grnewt::addon {
+
+template <Callback F>
+void Export(Napi::Env env, Napi::Object exports, const char* name, void* data = nullptr) {
+  exports.Set(name, Napi::Function::New(env, guarded<F>, name, data));
+}
+
+void RegisterTensorApi(Napi::Env env, Napi::Object exports);
+void RegisterOpsApi(Napi::Env env, Napi::Object exports);
+
+}  // namespace grnewt::addon

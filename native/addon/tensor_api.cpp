@@ -1,0 +1,206 @@
+// Exports: tensor creation, properties, host copies, autograd entry points and runtime settings.
+#include <cstring>
+
+#include "addon/convert.h"
+#include "addon/exports.h"
+#include "addon/js_errors.h"
+#include "addon/tensor_handle.h"
+#include "core/autograd.h"
+#include "core/errors.h"
+#include "core/micro_bench.h"
+#include "core/runtime.h"
+#include "core/tensor_factory.h"
+
+namespace grnewt::addon {
+
+namespace {
+
+const at::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i = 0) {
+  return TensorHandle::Get(info[i], "tensor");
+}
+
+// Optional string argument: undefined/null mean "keep as is".
+bool has(const Napi::Value& v) { return !v.IsUndefined() && !v.IsNull(); }
+
+// fromData(typedArray, shape, dtype, device, requiresGrad)
+Napi::Value FromData(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray()) throw TypeError("data must be a Float32Array, Float64Array, Int32Array or BigInt64Array");
+  Napi::TypedArray array = info[0].As<Napi::TypedArray>();
+  at::ScalarType source;
+  switch (array.TypedArrayType()) {
+    case napi_float32_array: source = at::kFloat; break;
+    case napi_float64_array: source = at::kDouble; break;
+    case napi_int32_array: source = at::kInt; break;
+    case napi_bigint64_array: source = at::kLong; break;
+    default: throw TypeError("data must be a Float32Array, Float64Array, Int32Array or BigInt64Array");
+  }
+  std::vector<int64_t> shape = to_shape(info[1], "shape");
+  int64_t numel = 1;
+  for (int64_t d : shape) numel *= d;
+  if (numel != static_cast<int64_t>(array.ElementLength())) {
+    throw RangeError("shape holds " + std::to_string(numel) + " elements but data has " +
+                     std::to_string(array.ElementLength()));
+  }
+  const auto* bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  at::Tensor t = from_host(bytes, source, shape, parse_dtype(to_string(info[2], "dtype")),
+                           parse_device(to_string(info[3], "device")), to_bool(info[4], "requiresGrad"));
+  return TensorHandle::Wrap(info.Env(), std::move(t));
+}
+
+template <Fill kind>
+Napi::Value Filled(const Napi::CallbackInfo& info) {  // (shape, dtype, device, requiresGrad)
+  at::Tensor t = filled(kind, to_shape(info[0], "shape"), parse_dtype(to_string(info[1], "dtype")),
+                        parse_device(to_string(info[2], "device")), to_bool(info[3], "requiresGrad"));
+  return TensorHandle::Wrap(info.Env(), std::move(t));
+}
+
+Napi::Value Shape(const Napi::CallbackInfo& info) {
+  return from_int_list(info.Env(), arg_tensor(info).sizes().vec());
+}
+
+Napi::Value Dtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), dtype_name(arg_tensor(info).scalar_type()));
+}
+
+Napi::Value Device(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), device_name(arg_tensor(info).device()));
+}
+
+Napi::Value RequiresGrad(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), arg_tensor(info).requires_grad());
+}
+
+Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
+  at::Tensor t = arg_tensor(info);
+  t.set_requires_grad(to_bool(info[1], "requiresGrad"));
+  return info.Env().Undefined();
+}
+
+Napi::Value Grad(const Napi::CallbackInfo& info) {
+  const at::Tensor& grad = arg_tensor(info).grad();
+  return grad.defined() ? Napi::Value(TensorHandle::Wrap(info.Env(), grad)) : info.Env().Null();
+}
+
+Napi::Value ToArray(const Napi::CallbackInfo& info) {
+  at::Tensor host = host_copy(arg_tensor(info));
+  Napi::Env env = info.Env();
+  const size_t n = static_cast<size_t>(host.numel());
+  switch (host.scalar_type()) {
+    case at::kFloat: {
+      auto out = Napi::Float32Array::New(env, n);
+      std::memcpy(out.Data(), host.data_ptr(), host.nbytes());
+      return out;
+    }
+    case at::kDouble: {
+      auto out = Napi::Float64Array::New(env, n);
+      std::memcpy(out.Data(), host.data_ptr(), host.nbytes());
+      return out;
+    }
+    default: {  // int64 and any other integral/bool result
+      at::Tensor longs = host.to(at::kLong).contiguous();
+      auto out = Napi::BigInt64Array::New(env, n);
+      std::memcpy(out.Data(), longs.data_ptr(), longs.nbytes());
+      return out;
+    }
+  }
+}
+
+Napi::Value Item(const Napi::CallbackInfo& info) {
+  const at::Tensor& t = arg_tensor(info);
+  if (t.numel() != 1) {
+    throw RangeError("item: the tensor must hold exactly one value, it has " + std::to_string(t.numel()));
+  }
+  return Napi::Number::New(info.Env(), t.item<double>());
+}
+
+Napi::Value Backward(const Napi::CallbackInfo& info) {  // (tensor, retainGraph)
+  autograd::backward(arg_tensor(info), to_bool(info[1], "retainGraph"));
+  return info.Env().Undefined();
+}
+
+Napi::Value Detach(const Napi::CallbackInfo& info) {
+  return TensorHandle::Wrap(info.Env(), arg_tensor(info).detach());
+}
+
+Napi::Value To(const Napi::CallbackInfo& info) {  // (tensor, dtype?, device?)
+  const at::Tensor& t = arg_tensor(info);
+  at::ScalarType dtype = has(info[1]) ? parse_dtype(to_string(info[1], "dtype")) : t.scalar_type();
+  at::Device device = has(info[2]) ? parse_device(to_string(info[2], "device")) : t.device();
+  return TensorHandle::Wrap(info.Env(), t.to(device, dtype));
+}
+
+Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  if (!TensorHandle::IsHandle(info[0])) throw TypeError("dispose: argument must be a Tensor");
+  Napi::ObjectWrap<TensorHandle>::Unwrap(info[0].As<Napi::Object>())->Dispose();
+  return info.Env().Undefined();
+}
+
+Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
+  if (!TensorHandle::IsHandle(info[0])) throw TypeError("isDisposed: argument must be a Tensor");
+  return Napi::Boolean::New(info.Env(), Napi::ObjectWrap<TensorHandle>::Unwrap(info[0].As<Napi::Object>())->disposed());
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  TensorHandle::Totals totals = TensorHandle::totals();
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("liveTensors", static_cast<double>(totals.live_tensors));
+  out.Set("bytes", static_cast<double>(totals.bytes));
+  return out;
+}
+
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  int64_t seed = to_int(info[0], "seed");
+  if (seed < 0) throw RangeError("manualSeed: seed must be a non-negative integer");
+  runtime::manual_seed(static_cast<uint64_t>(seed));
+  return info.Env().Undefined();
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  runtime::set_num_threads(static_cast<int>(to_int(info[0], "n")));
+  return info.Env().Undefined();
+}
+
+Napi::Value NumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), runtime::num_threads()); }
+
+Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), runtime::cuda_available());
+}
+
+Napi::Value TorchVersion(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), runtime::torch_version());
+}
+
+Napi::Value BenchAddLoop(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), micro_bench::add_loop_seconds(to_int(info[0], "iterations")));
+}
+
+}  // namespace
+
+void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
+  Export<FromData>(env, exports, "fromData");
+  Export<Filled<Fill::Zeros>>(env, exports, "zeros");
+  Export<Filled<Fill::Ones>>(env, exports, "ones");
+  Export<Filled<Fill::Randn>>(env, exports, "randn");
+  Export<Shape>(env, exports, "shape");
+  Export<Dtype>(env, exports, "dtype");
+  Export<Device>(env, exports, "device");
+  Export<RequiresGrad>(env, exports, "requiresGrad");
+  Export<SetRequiresGrad>(env, exports, "setRequiresGrad");
+  Export<Grad>(env, exports, "grad");
+  Export<ToArray>(env, exports, "toArray");
+  Export<Item>(env, exports, "item");
+  Export<Backward>(env, exports, "backward");
+  Export<Detach>(env, exports, "detach");
+  Export<To>(env, exports, "to");
+  Export<Dispose>(env, exports, "dispose");
+  Export<IsDisposed>(env, exports, "isDisposed");
+  Export<Memory>(env, exports, "memory");
+  Export<ManualSeed>(env, exports, "manualSeed");
+  Export<SetNumThreads>(env, exports, "setNumThreads");
+  Export<NumThreads>(env, exports, "numThreads");
+  Export<CudaAvailable>(env, exports, "cudaAvailable");
+  Export<TorchVersion>(env, exports, "torchVersion");
+  Export<BenchAddLoop>(env, exports, "benchAddLoop");
+}
+
+}  // namespace grnewt::addon

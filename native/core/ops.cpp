@@ -1,0 +1,69 @@
+#include "core/ops.h"
+
+#include <ATen/ScalarOps.h>
+
+namespace grnewt::ops {
+
+at::Tensor unary(Unary op, const at::Tensor& x) {
+  switch (op) {
+    case Unary::Neg: return at::neg(x);
+    case Unary::Exp: return at::exp(x);
+    case Unary::Log: return at::log(x);
+    case Unary::Sqrt: return at::sqrt(x);
+    case Unary::Abs: return at::abs(x);
+    case Unary::Tanh: return at::tanh(x);
+    case Unary::Relu: return at::relu(x);
+    case Unary::Sigmoid: return at::sigmoid(x);
+  }
+  TORCH_INTERNAL_ASSERT(false, "unknown unary op");
+}
+
+at::Tensor binary(Binary op, const at::Tensor& a, const at::Tensor& b) {
+  switch (op) {
+    case Binary::Add: return at::add(a, b);
+    case Binary::Sub: return at::sub(a, b);
+    case Binary::Mul: return at::mul(a, b);
+    case Binary::Div: return at::div(a, b);
+    case Binary::Pow: return at::pow(a, b);
+  }
+  TORCH_INTERNAL_ASSERT(false, "unknown binary op");
+}
+
+at::Tensor wrapped_scalar(double value, const at::Tensor& like) {
+  at::Tensor t = c10::scalar_to_tensor(at::Scalar(value), like.device());
+  t.unsafeGetTensorImpl()->set_wrapped_number(true);
+  return t;
+}
+
+at::Tensor elu(const at::Tensor& x, double alpha) { return at::elu(x, alpha); }
+
+at::Tensor matmul(const at::Tensor& a, const at::Tensor& b) { return at::matmul(a, b); }
+
+at::Tensor sum(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim) {
+  return dims.empty() && !keep_dim ? at::sum(x) : at::sum(x, dims, keep_dim);
+}
+
+at::Tensor mean(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim) {
+  return dims.empty() && !keep_dim ? at::mean(x) : at::mean(x, dims, keep_dim);
+}
+
+at::Tensor reshape(const at::Tensor& x, const std::vector<int64_t>& shape) { return at::reshape(x, shape); }
+
+at::Tensor transpose(const at::Tensor& x, int64_t dim0, int64_t dim1) { return at::transpose(x, dim0, dim1); }
+
+at::Tensor log_softmax(const at::Tensor& x, int64_t dim) { return at::log_softmax(x, dim); }
+
+at::Tensor softmax(const at::Tensor& x, int64_t dim) { return at::softmax(x, dim); }
+
+at::Tensor gather(const at::Tensor& x, int64_t dim, const at::Tensor& index) { return at::gather(x, dim, index); }
+
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                  const Conv2dOptions& o) {
+  return at::conv2d(x, weight, bias, o.stride, o.padding, o.dilation, o.groups);
+}
+
+at::Tensor max_pool2d(const at::Tensor& x, const MaxPool2dOptions& o) {
+  return at::max_pool2d(x, o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode);
+}
+
+}  // namespace grnewt::ops
