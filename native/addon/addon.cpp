@@ -4,13 +4,11 @@
 
 #include "addon/addon_data.h"
 #include "addon/exports.h"
-#include "addon/tensor_handle.h"
 
 namespace grnewt::addon {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
-  TensorHandle::Init(env, exports);
   RegisterTensorApi(env, exports);
   RegisterOpsApi(env, exports);
   return exports;

@@ -70,6 +70,10 @@ Napi::Value RequiresGrad(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), arg_tensor(info).requires_grad());
 }
 
+Napi::Value IsLeaf(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), arg_tensor(info).is_leaf());
+}
+
 Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
   at::Tensor t = arg_tensor(info);
   t.set_requires_grad(to_bool(info[1], "requiresGrad"));
@@ -78,7 +82,7 @@ Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
 
 Napi::Value Grad(const Napi::CallbackInfo& info) {
   const at::Tensor& grad = arg_tensor(info).grad();
-  return grad.defined() ? Napi::Value(TensorHandle::Wrap(info.Env(), grad)) : info.Env().Null();
+  return grad.defined() ? TensorHandle::Wrap(info.Env(), grad) : info.Env().Null();
 }
 
 Napi::Value ToArray(const Napi::CallbackInfo& info) {
@@ -130,14 +134,12 @@ Napi::Value To(const Napi::CallbackInfo& info) {  // (tensor, dtype?, device?)
 }
 
 Napi::Value Dispose(const Napi::CallbackInfo& info) {
-  if (!TensorHandle::IsHandle(info[0])) throw TypeError("dispose: argument must be a Tensor");
-  Napi::ObjectWrap<TensorHandle>::Unwrap(info[0].As<Napi::Object>())->Dispose();
+  TensorHandle::Dispose(info[0]);
   return info.Env().Undefined();
 }
 
 Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
-  if (!TensorHandle::IsHandle(info[0])) throw TypeError("isDisposed: argument must be a Tensor");
-  return Napi::Boolean::New(info.Env(), Napi::ObjectWrap<TensorHandle>::Unwrap(info[0].As<Napi::Object>())->disposed());
+  return Napi::Boolean::New(info.Env(), TensorHandle::IsDisposed(info[0]));
 }
 
 Napi::Value Memory(const Napi::CallbackInfo& info) {
@@ -185,6 +187,7 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<Dtype>(env, exports, "dtype");
   Export<Device>(env, exports, "device");
   Export<RequiresGrad>(env, exports, "requiresGrad");
+  Export<IsLeaf>(env, exports, "isLeaf");
   Export<SetRequiresGrad>(env, exports, "setRequiresGrad");
   Export<Grad>(env, exports, "grad");
   Export<ToArray>(env, exports, "toArray");

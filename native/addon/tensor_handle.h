@@ -1,5 +1,6 @@
-// The JS object that owns one reference to a native tensor. It is freed by dispose() or, failing that,
-// by the garbage collector; V8 is told the bytes it holds so that GC pressure follows native memory.
+// The JS value that owns one reference to a native tensor: a type-tagged N-API external (cheaper to make
+// than a wrapped class instance, and tiny ops make many). It is freed by dispose() or, failing that, by
+// the garbage collector; V8 is told the bytes held so that GC pressure follows native memory.
 #pragma once
 #include <ATen/ATen.h>
 #include <napi.h>
@@ -8,21 +9,16 @@
 
 namespace grnewt::addon {
 
-class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
+class TensorHandle {
  public:
-  // Registers the class in `exports` and in the addon's per-environment data.
-  static void Init(Napi::Env env, Napi::Object exports);
   // A new JS handle owning `tensor`.
-  static Napi::Object Wrap(Napi::Env env, at::Tensor tensor);
+  static Napi::Value Wrap(Napi::Env env, at::Tensor tensor);
   // The live tensor behind `value`; TypeError if `value` is no tensor handle, Error if disposed.
   static const at::Tensor& Get(const Napi::Value& value, const char* what);
   static bool IsHandle(const Napi::Value& value);
-
-  explicit TensorHandle(const Napi::CallbackInfo& info);
-  ~TensorHandle() override;
-
-  void Dispose();
-  bool disposed() const { return !tensor_.defined(); }
+  // Frees the tensor behind a handle now (idempotent); false if `value` is no handle.
+  static void Dispose(const Napi::Value& value);
+  static bool IsDisposed(const Napi::Value& value);
 
   struct Totals {
     int64_t live_tensors;
@@ -32,9 +28,12 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   static Totals totals();
 
  private:
-  void Release();
+  TensorHandle(at::Tensor tensor);
+  static TensorHandle* Of(const Napi::Value& value, const char* what);
+  void Release(Napi::Env env);
+
   at::Tensor tensor_;
-  int64_t accounted_bytes_ = 0;
+  int64_t bytes_ = 0;
 };
 
 }  // namespace grnewt::addon

@@ -1,0 +1,104 @@
+// Making tensors: from JS numbers, nested arrays and typed arrays, or filled with a value.
+import { native } from './native';
+import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from './tensor';
+import { checkBoolean, checkOptions, checkShape, formatShape, show } from './validate';
+
+export type NestedArray = ReadonlyArray<number | bigint | NestedArray>;
+export type TensorData = number | bigint | NestedArray | Float32Array | Float64Array | Int32Array | BigInt64Array;
+
+export interface TensorOptions {
+  /** For typed arrays: the shape to give the values (default: 1-D). Must hold as many elements as the data. */
+  shape?: number[];
+  /** Default: float32 for JS numbers and Float32Array, float64 for Float64Array, int64 for Int32Array/BigInt64Array/bigint. */
+  dtype?: Dtype;
+  device?: DeviceName;
+  requiresGrad?: boolean;
+}
+export type CreationOptions = Omit<TensorOptions, 'shape'>;
+
+type Source = Float32Array | Float64Array | Int32Array | BigInt64Array;
+
+/** A new tensor holding a copy of `data`. */
+export function tensor(data: TensorData, options?: TensorOptions): Tensor {
+  const o = checkOptions('tensor', options);
+  const { source, shape: inferred, integral } = flatten(data);
+  let shape = inferred;
+  if (o.shape !== undefined) {
+    shape = checkShape('tensor', 'shape', o.shape);
+    const numel = shape.reduce((a, b) => a * b, 1);
+    if (numel !== source.length) throw new RangeError(`tensor: shape ${formatShape(shape)} holds ${numel} elements but data has ${source.length}`);
+  }
+  const defaultDtype: Dtype = source instanceof Float64Array && !Array.isArray(data) ? 'float64' : integral ? 'int64' : 'float32';
+  const { dtype, device, requiresGrad } = creationOptions('tensor', o, defaultDtype);
+  if (dtype === 'int64' && (source instanceof Float32Array || source instanceof Float64Array)) {
+    const bad = source.findIndex((x) => !Number.isInteger(x));
+    if (bad >= 0) throw new RangeError(`tensor: dtype int64 needs integer data, element ${bad} is ${source[bad]}`);
+  }
+  return new Tensor(native().fromData(source, shape, dtype, device, requiresGrad));
+}
+
+export function zeros(shape: number[], options?: CreationOptions): Tensor {
+  return filled('zeros', shape, options);
+}
+export function ones(shape: number[], options?: CreationOptions): Tensor {
+  return filled('ones', shape, options);
+}
+/** Standard normal samples, from the generator `manualSeed` seeds. */
+export function randn(shape: number[], options?: CreationOptions): Tensor {
+  return filled('randn', shape, options);
+}
+
+function filled(kind: 'zeros' | 'ones' | 'randn', shape: unknown, options: unknown): Tensor {
+  checkShape(kind, 'shape', shape);
+  const { dtype, device, requiresGrad } = creationOptions(kind, checkOptions(kind, options), 'float32');
+  if (kind === 'randn' && dtype === 'int64') throw new TypeError('randn: dtype must be float32 or float64, got int64');
+  return new Tensor(native()[kind](shape as number[], dtype, device, requiresGrad));
+}
+
+function creationOptions(where: string, o: Record<string, unknown>, defaultDtype: Dtype) {
+  const dtype = o.dtype === undefined ? defaultDtype : checkDtype(where, o.dtype);
+  const device = o.device === undefined ? 'cpu' : checkDevice(where, o.device);
+  const requiresGrad = o.requiresGrad === undefined ? false : checkBoolean(where, 'requiresGrad', o.requiresGrad);
+  if (requiresGrad && dtype === 'int64') throw new TypeError(`${where}: only float32/float64 tensors can require grad, dtype is int64`);
+  return { dtype, device, requiresGrad };
+}
+
+/** Data → one flat typed array, its shape, and whether it is integral (int64 by default). */
+function flatten(data: unknown): { source: Source; shape: number[]; integral: boolean } {
+  if (data instanceof Float32Array || data instanceof Float64Array) return { source: data, shape: [data.length], integral: false };
+  if (data instanceof Int32Array || data instanceof BigInt64Array) return { source: data, shape: [data.length], integral: true };
+  if (typeof data === 'number') return { source: Float64Array.of(data), shape: [], integral: false };
+  if (typeof data === 'bigint') return { source: BigInt64Array.of(data), shape: [], integral: true };
+  if (!Array.isArray(data)) {
+    throw new TypeError(`tensor: data must be a number, a nested array of numbers or a typed array, got ${show(data)}`);
+  }
+  const shape: number[] = [];
+  for (let level: unknown = data; Array.isArray(level); level = level[0]) {
+    shape.push(level.length);
+    if (level.length === 0) break;
+  }
+  const numel = shape.reduce((a, b) => a * b, 1);
+  const leaves: unknown[] = [];
+  collect(data, 0, shape, '', leaves);
+  const integral = leaves.length > 0 && typeof leaves[0] === 'bigint';
+  const source = integral ? new BigInt64Array(numel) : new Float64Array(numel);
+  leaves.forEach((x, i) => {
+    if (integral !== (typeof x === 'bigint')) throw new TypeError(`tensor: data mixes numbers and bigints (element ${i})`);
+    source[i] = x as never;
+  });
+  return { source, shape, integral };
+}
+
+function collect(level: unknown, depth: number, shape: number[], path: string, out: unknown[]): void {
+  if (depth === shape.length) {
+    if (typeof level !== 'number' && typeof level !== 'bigint') {
+      throw new TypeError(`tensor: data${path} must be a number, got ${show(level)}`);
+    }
+    out.push(level);
+    return;
+  }
+  if (!Array.isArray(level) || level.length !== shape[depth]) {
+    throw new RangeError(`tensor: data is ragged: data${path} should be an array of ${shape[depth]} elements, got ${show(level)}`);
+  }
+  level.forEach((item, i) => collect(item, depth + 1, shape, `${path}[${i}]`, out));
+}

@@ -1,0 +1,104 @@
+// The one place that touches the compiled addon. It is loaded on first use (libtorch pulls in hundreds of
+// shared libraries, ~0.5–1 s), once per thread, and a failure to load says why and what to do.
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+
+/** Opaque native tensor handle; only `lib/` ever holds one. */
+export interface NativeTensor {
+  readonly __nativeTensor: unique symbol;
+}
+type H = NativeTensor;
+type Operand = H | number;
+type Maybe<T> = T | null | undefined;
+
+export interface NativeAddon {
+  fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array, shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
+  zeros(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
+  ones(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
+  randn(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
+  shape(t: H): number[];
+  dtype(t: H): string;
+  device(t: H): string;
+  requiresGrad(t: H): boolean;
+  isLeaf(t: H): boolean;
+  setRequiresGrad(t: H, value: boolean): void;
+  grad(t: H): H | null;
+  toArray(t: H): Float32Array | Float64Array | BigInt64Array;
+  item(t: H): number;
+  backward(t: H, retainGraph: boolean): void;
+  detach(t: H): H;
+  to(t: H, dtype: Maybe<string>, device: Maybe<string>): H;
+  dispose(t: H): void;
+  isDisposed(t: H): boolean;
+  memory(): { liveTensors: number; bytes: number };
+  manualSeed(seed: number): void;
+  setNumThreads(n: number): void;
+  numThreads(): number;
+  cudaAvailable(): boolean;
+  torchVersion(): string;
+  benchAddLoop(iterations: number): number;
+
+  neg(x: H): H; exp(x: H): H; log(x: H): H; sqrt(x: H): H; abs(x: H): H;
+  tanh(x: H): H; relu(x: H): H; sigmoid(x: H): H;
+  add(a: Operand, b: Operand): H; sub(a: Operand, b: Operand): H; mul(a: Operand, b: Operand): H;
+  div(a: Operand, b: Operand): H; pow(a: Operand, b: Operand): H;
+  elu(x: H, alpha: number): H;
+  matmul(a: H, b: H): H;
+  sum(x: H, dims: number[] | null, keepDim: boolean): H;
+  mean(x: H, dims: number[] | null, keepDim: boolean): H;
+  reshape(x: H, shape: number[]): H;
+  transpose(x: H, dim0: number, dim1: number): H;
+  logSoftmax(x: H, dim: number): H;
+  softmax(x: H, dim: number): H;
+  gather(x: H, dim: number, index: H): H;
+  conv2d(x: H, weight: H, bias: H | null, stride: number[], padding: number[], dilation: number[], groups: number): H;
+  maxPool2d(x: H, kernelSize: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
+}
+
+const packageRoot = path.join(__dirname, '..');
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded on first call. */
+export function native(): NativeAddon {
+  return (addon ??= load());
+}
+
+function load(): NativeAddon {
+  const requireHere = createRequire(__filename);
+  const nodeGypBuild = requireHere('node-gyp-build') as (dir: string) => unknown;
+  try {
+    return nodeGypBuild(packageRoot) as NativeAddon;
+  } catch (err) {
+    throw new Error(explainLoadFailure(err as Error), { cause: err });
+  }
+}
+
+/** Turns the loader's message into what went wrong and the command that fixes it. */
+export function explainLoadFailure(err: Error): string {
+  const message = String(err?.message ?? err);
+  const missingLib = /(lib(?:torch\w*|c10\w*)\.so[.\d]*): cannot open shared object file/.exec(message);
+  if (missingLib) {
+    const version = /\.so\.(\d+\.\d+)/.exec(missingLib[1])?.[1];
+    return (
+      `grnewt: the native addon needs libtorch${version ? ` ${version}` : ''}, but ${missingLib[1]} was not found.\n` +
+      `  Debian 12 / Ubuntu: sudo apt-get install libtorch${version ?? '-dev'}\n` +
+      `  another libtorch: rebuild grnewt from source against it (README, "Building from source"),\n` +
+      `  with LIBTORCH_DIR=/path/to/libtorch.\n  (loader said: ${message})`
+    );
+  }
+  if (/undefined symbol/.test(message)) {
+    return (
+      `grnewt: the native addon and the libtorch found at run time do not match (${message}).\n` +
+      `  The prebuilt addon is built against Debian's libtorch 1.13: install it (sudo apt-get install libtorch1.13),\n` +
+      `  or rebuild grnewt from source against your libtorch (README, "Building from source").`
+    );
+  }
+  if (/No native build was found/.test(message)) {
+    return (
+      `grnewt: no native addon for ${process.platform}-${process.arch} (prebuilt binaries cover linux-x64, glibc).\n` +
+      `  Build it from source: npm run build (needs cmake, a C++17 compiler and libtorch; README, "Building from source").\n` +
+      `  (loader said: ${message})`
+    );
+  }
+  return `grnewt: the native addon failed to load: ${message}`;
+}

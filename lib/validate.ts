@@ -1,0 +1,68 @@
+// Argument checks shared by the façade. Each error names the function, the argument and the value.
+
+/** Short, readable rendering of a bad value for error messages. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (Array.isArray(value)) return value.length > 8 ? `[${value.slice(0, 8).map(show).join(', ')}, …]` : `[${value.map(show).join(', ')}]`;
+  if (value === null || value === undefined || typeof value !== 'object') return String(value);
+  return value.constructor?.name ?? 'object';
+}
+
+export function checkInteger(where: string, name: string, value: unknown, min = -Infinity): number {
+  if (typeof value !== 'number') throw new TypeError(`${where}: ${name} must be an integer, got ${show(value)}`);
+  if (!Number.isSafeInteger(value) || value < min) {
+    const bound = min === -Infinity ? '' : min === 0 ? ' (≥ 0)' : ` (≥ ${min})`;
+    throw new RangeError(`${where}: ${name} must be an integer${bound}, got ${show(value)}`);
+  }
+  return value;
+}
+
+export function checkNumber(where: string, name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${where}: ${name} must be a number, got ${show(value)}`);
+  return value;
+}
+
+export function checkBoolean(where: string, name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${where}: ${name} must be a boolean, got ${show(value)}`);
+  return value;
+}
+
+export function checkOptions(where: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`${where}: options must be an object, got ${show(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+export function checkShape(where: string, name: string, value: unknown): number[] {
+  if (!Array.isArray(value)) throw new TypeError(`${where}: ${name} must be an array of sizes, got ${show(value)}`);
+  value.forEach((d, i) => checkInteger(where, `${name}[${i}]`, d, 0));
+  return value as number[];
+}
+
+/** A dimension index in [-rank, rank), returned non-negative. */
+export function normalizeDim(where: string, name: string, dim: unknown, rank: number): number {
+  checkInteger(where, name, dim);
+  const d = dim as number;
+  const lo = -Math.max(rank, 1), hi = Math.max(rank, 1) - 1;
+  if (d < lo || d > hi) throw new RangeError(`${where}: ${name} = ${d} is out of range for a tensor of rank ${rank} (expected ${lo}..${hi})`);
+  return d < 0 ? d + Math.max(rank, 1) : d;
+}
+
+/** An int or a pair of ints (as torch's `_pair`), each ≥ min. */
+export function checkPair(where: string, name: string, value: unknown, min: number): [number, number] {
+  if (typeof value === 'number') {
+    checkInteger(where, name, value, min);
+    return [value, value];
+  }
+  if (!Array.isArray(value) || value.length !== 2) {
+    throw new TypeError(`${where}: ${name} must be an integer or a pair of integers, got ${show(value)}`);
+  }
+  return [checkInteger(where, `${name}[0]`, value[0], min), checkInteger(where, `${name}[1]`, value[1], min)];
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}

@@ -1,0 +1,127 @@
+// Native memory: freed by dispose()/Symbol.dispose at once, or by the garbage collector; never used after free.
+import { setImmediate as tick } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { keep, memory, ones, tensor, tidy, zeros } from '../lib';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+async function collectGarbage(): Promise<void> {
+  // Finalizers of native objects run after the collection, from the event loop: give them a few turns.
+  for (let i = 0; i < 5; i++) {
+    gc!();
+    await tick();
+  }
+}
+
+describe('tensor lifetime', () => {
+  it('dispose frees the handle now, and is idempotent', () => {
+    const before = memory();
+    const t = zeros([256, 256], { dtype: 'float64' });
+    expect(memory().liveTensors).toBe(before.liveTensors + 1);
+    expect(memory().bytes).toBe(before.bytes + 256 * 256 * 8);
+    t.dispose();
+    t.dispose();
+    expect(t.isDisposed).toBe(true);
+    expect(memory()).toEqual(before);
+  });
+
+  it('use after dispose is a clear error, never a crash', () => {
+    const t = ones([2]);
+    t.dispose();
+    expect(() => t.toArray()).toThrow('toArray: the tensor has been disposed');
+    expect(() => t.add(1)).toThrow('add: the tensor has been disposed');
+    expect(() => ones([2]).add(t)).toThrow('add: the tensor has been disposed');
+    expect(() => t.shape).toThrow(/disposed/);
+    expect(String(t)).toBe('Tensor(disposed)');
+  });
+
+  it('Symbol.dispose frees the tensor (what `using` calls at the end of a block)', () => {
+    const before = memory().liveTensors;
+    {
+      using t = ones([3]);
+      expect(t.sum().item()).toBe(3); // the sum's own handle stays until GC
+    }
+    expect(memory().liveTensors).toBe(before + 1);
+  });
+
+  it('disposing one handle leaves other tensors sharing its data intact', () => {
+    const x = tensor([1, 2, 3], { requiresGrad: true });
+    const view = x.detach();
+    x.dispose();
+    expect(view.toArray()).toEqual(Float32Array.from([1, 2, 3]));
+  });
+
+  it('a gradient outlives the disposal of the tensor it was read from', () => {
+    const x = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+    x.mul(x).sum().backward();
+    const grad = x.grad!;
+    x.dispose();
+    expect(grad.toArray()).toEqual(Float64Array.from([2, 4]));
+  });
+
+  it.runIf(gc)('the garbage collector frees tensors that were never disposed', async () => {
+    await collectGarbage();
+    const before = memory();
+    (() => {
+      for (let i = 0; i < 1000; i++) ones([64]).mul(2).exp();
+    })();
+    expect(memory().liveTensors).toBeGreaterThan(before.liveTensors);
+    await collectGarbage();
+    expect(memory()).toEqual(before);
+  });
+
+  it.runIf(gc)('native bytes are reported to V8, so large unreferenced tensors are collected without explicit gc', async () => {
+    const before = memory().bytes;
+    let peak = 0;
+    for (let i = 0; i < 200; i++) {
+      zeros([1024, 1024]); // 4 MiB each, 800 MiB if none were freed
+      peak = Math.max(peak, memory().bytes - before);
+      await tick();
+    }
+    expect(peak).toBeLessThan(400 * 1024 * 1024);
+  });
+
+  it('tidy disposes the temporaries of a block and keeps what it returns', () => {
+    const x = ones([3]);
+    const before = memory().liveTensors;
+    const { y, scalar } = tidy(() => {
+      const a = x.mul(2).add(1); // two temporaries
+      return { y: a.exp(), scalar: 5 };
+    });
+    expect(scalar).toBe(5);
+    expect(memory().liveTensors).toBe(before + 1);
+    expectArray(y.toArray(), Math.exp(3));
+    expect(x.isDisposed).toBe(false); // made outside the scope
+  });
+
+  it('tidy scopes nest: what the inner returns belongs to the outer', () => {
+    const before = memory().liveTensors;
+    let inner!: ReturnType<typeof ones>;
+    const outer = tidy(() => {
+      inner = tidy(() => ones([2]).mul(3));
+      return [inner.add(1)];
+    });
+    expect(inner.isDisposed).toBe(true);
+    expect(outer[0].isDisposed).toBe(false);
+    expect(memory().liveTensors).toBe(before + 1);
+  });
+
+  it('keep exempts a tensor from every enclosing scope; errors still free the scope', () => {
+    const before = memory().liveTensors;
+    let kept!: ReturnType<typeof ones>;
+    expect(() =>
+      tidy(() => {
+        kept = keep(ones([2]));
+        ones([2]).mul(2);
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(kept.isDisposed).toBe(false);
+    expect(memory().liveTensors).toBe(before + 1);
+    expect(() => tidy(42 as never)).toThrow(TypeError);
+  });
+});
+
+function expectArray(values: ArrayLike<number | bigint>, each: number): void {
+  for (const v of Array.from(values)) expect(Number(v)).toBeCloseTo(each, 5);
+}
