@@ -48,10 +48,15 @@ export function randn(shape: number[], options?: CreationOptions): Tensor {
   return filled('randn', shape, options);
 }
 
-function filled(kind: 'zeros' | 'ones' | 'randn', shape: unknown, options: unknown): Tensor {
+/** Uniform samples on [0, 1), from the generator `manualSeed` seeds. */
+export function rand(shape: number[], options?: CreationOptions): Tensor {
+  return filled('rand', shape, options);
+}
+
+function filled(kind: 'zeros' | 'ones' | 'randn' | 'rand', shape: unknown, options: unknown): Tensor {
   checkShape(kind, 'shape', shape);
   const { dtype, device, requiresGrad } = creationOptions(kind, checkOptions(kind, options), 'float32');
-  if (kind === 'randn' && dtype === 'int64') throw new TypeError('randn: dtype must be float32 or float64, got int64');
+  if ((kind === 'randn' || kind === 'rand') && dtype === 'int64') throw new TypeError(`${kind}: dtype must be float32 or float64, got int64`);
   return new Tensor(native()[kind](shape as number[], dtype, device, requiresGrad));
 }
 

@@ -16,6 +16,7 @@ export interface NativeAddon {
   zeros(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   ones(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   randn(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
+  rand(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   shape(t: H): number[];
   dtype(t: H): string;
   device(t: H): string;
@@ -23,6 +24,8 @@ export interface NativeAddon {
   isLeaf(t: H): boolean;
   setRequiresGrad(t: H, value: boolean): void;
   grad(t: H): H | null;
+  clearGrad(t: H): void;
+  assign(dst: H, src: H, sameShape: boolean): void;
   toArray(t: H): Float32Array | Float64Array | BigInt64Array;
   item(t: H): number;
   backward(t: H, retainGraph: boolean): void;
@@ -43,6 +46,7 @@ export interface NativeAddon {
   add(a: Operand, b: Operand): H; sub(a: Operand, b: Operand): H; mul(a: Operand, b: Operand): H;
   div(a: Operand, b: Operand): H; pow(a: Operand, b: Operand): H;
   elu(x: H, alpha: number): H;
+  clampMin(x: H, min: number): H;
   matmul(a: H, b: H): H;
   sum(x: H, dims: number[] | null, keepDim: boolean): H;
   mean(x: H, dims: number[] | null, keepDim: boolean): H;
@@ -52,7 +56,24 @@ export interface NativeAddon {
   softmax(x: H, dim: number): H;
   gather(x: H, dim: number, index: H): H;
   conv2d(x: H, weight: H, bias: H | null, stride: number[], padding: number[], dilation: number[], groups: number): H;
+  computeHg(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H };
+  diffN(loss: H, params: H[][], direction: H[][], order: number): H;
+  gradients(loss: H, params: H[]): H[];
+  nesterovLrs(H: H, g: H, d: H, dampingInt: number): NativeNesterovResult;
   maxPool2d(x: H, kernelSize: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
+}
+
+export interface NativeNesterovResult {
+  found: boolean;
+  lrs: H | null;
+  r: number | null;
+  residual?: number;
+  reason?: string;
+  r0: number;
+  bracket: [number, number];
+  branch: string | null;
+  dSingular: boolean;
+  iterations: number;
 }
 
 const packageRoot = path.join(__dirname, '..');

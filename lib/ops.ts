@@ -15,6 +15,7 @@ export const tanh = (x: Tensor): Tensor => unary('tanh', x);
 export const relu = (x: Tensor): Tensor => unary('relu', x);
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
 export const elu = (x: Tensor, alpha = 1): Tensor => input('elu', x).elu(alpha);
+export const clampMin = (x: Tensor, min: number): Tensor => input('clampMin', x).clampMin(min);
 export const matmul = (a: Tensor, b: Tensor): Tensor => input('matmul', a).matmul(b);
 export const sum = (x: Tensor, dim?: number | number[], keepDim = false): Tensor => input('sum', x).sum(dim, keepDim);
 export const mean = (x: Tensor, dim?: number | number[], keepDim = false): Tensor => input('mean', x).mean(dim, keepDim);

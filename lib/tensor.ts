@@ -152,6 +152,12 @@ export class Tensor {
     return new Tensor(native().elu(this.handle('elu'), alpha));
   }
 
+  /** max(x, min) elementwise (its gradient is 0 where x < min). */
+  clampMin(min: number): Tensor {
+    checkNumber('clampMin', 'min', min);
+    return new Tensor(native().clampMin(this.handle('clampMin'), min));
+  }
+
   // ---- linear algebra and reductions -------------------------------------------------------------
   matmul(other: Tensor): Tensor {
     const hb = Tensor.handleOf('matmul', 'other', other);
@@ -262,6 +268,20 @@ export class Tensor {
     this.#requireFloating(where);
     checkWindowFits(where, x, kernel, stride, padding, dilation);
     return new Tensor(native().maxPool2d(this.handle(where), kernel, stride, padding, dilation, ceilMode));
+  }
+
+  /**
+   * @internal Replaces this tensor's values in place, outside autograd, keeping its identity (modules,
+   * optimizers and partitions holding it see the change). With `sameShape`, values are copied into the
+   * existing storage (dtype converted); without, shape, dtype and device follow `src`.
+   */
+  assign(src: Tensor, sameShape: boolean): void {
+    native().assign(this.handle('assign'), src.handle('assign'), sameShape);
+    this.#shape = this.#dtype = this.#device = undefined;
+  }
+  /** @internal Drops the accumulated gradient of a leaf. */
+  clearGrad(): void {
+    native().clearGrad(this.handle('zeroGrad'));
   }
 
   /** @internal The cached shape itself (callers must not modify it). */

@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   RegisterTensorApi(env, exports);
   RegisterOpsApi(env, exports);
+  RegisterSummariesApi(env, exports);
   return exports;
 }
 

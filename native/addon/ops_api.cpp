@@ -39,6 +39,10 @@ Napi::Value Elu(const Napi::CallbackInfo& info) {
   return result(info, ops::elu(arg(info, 0, "input"), to_double(info[1], "alpha")));
 }
 
+Napi::Value ClampMin(const Napi::CallbackInfo& info) {
+  return result(info, ops::clamp_min(arg(info, 0, "input"), to_double(info[1], "min")));
+}
+
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return result(info, ops::matmul(arg(info, 0, "a"), arg(info, 1, "b")));
 }
@@ -111,6 +115,7 @@ void RegisterOpsApi(Napi::Env env, Napi::Object exports) {
     Export<BinaryOp>(env, exports, kBinaryNames[i], const_cast<ops::Binary*>(&kBinary[i]));
   }
   Export<Elu>(env, exports, "elu");
+  Export<ClampMin>(env, exports, "clampMin");
   Export<Matmul>(env, exports, "matmul");
   Export<Reduction<ops::sum>>(env, exports, "sum");
   Export<Reduction<ops::mean>>(env, exports, "mean");

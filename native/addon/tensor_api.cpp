@@ -85,6 +85,19 @@ Napi::Value Grad(const Napi::CallbackInfo& info) {
   return grad.defined() ? TensorHandle::Wrap(info.Env(), grad) : info.Env().Null();
 }
 
+Napi::Value ClearGrad(const Napi::CallbackInfo& info) {
+  at::Tensor t = arg_tensor(info);
+  autograd::clear_grad(t);
+  return info.Env().Undefined();
+}
+
+// (dst, src, sameShape): dst takes src's values in place, outside autograd.
+Napi::Value Assign(const Napi::CallbackInfo& info) {
+  at::Tensor dst = arg_tensor(info, 0);
+  autograd::assign(dst, TensorHandle::Get(info[1], "src"), to_bool(info[2], "sameShape"));
+  return info.Env().Undefined();
+}
+
 Napi::Value ToArray(const Napi::CallbackInfo& info) {
   at::Tensor host = host_copy(arg_tensor(info));
   Napi::Env env = info.Env();
@@ -183,6 +196,7 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<Filled<Fill::Zeros>>(env, exports, "zeros");
   Export<Filled<Fill::Ones>>(env, exports, "ones");
   Export<Filled<Fill::Randn>>(env, exports, "randn");
+  Export<Filled<Fill::Rand>>(env, exports, "rand");
   Export<Shape>(env, exports, "shape");
   Export<Dtype>(env, exports, "dtype");
   Export<Device>(env, exports, "device");
@@ -190,6 +204,8 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<IsLeaf>(env, exports, "isLeaf");
   Export<SetRequiresGrad>(env, exports, "setRequiresGrad");
   Export<Grad>(env, exports, "grad");
+  Export<ClearGrad>(env, exports, "clearGrad");
+  Export<Assign>(env, exports, "assign");
   Export<ToArray>(env, exports, "toArray");
   Export<Item>(env, exports, "item");
   Export<Backward>(env, exports, "backward");

@@ -37,6 +37,8 @@ at::Tensor wrapped_scalar(double value, const at::Tensor& like) {
 
 at::Tensor elu(const at::Tensor& x, double alpha) { return at::elu(x, alpha); }
 
+at::Tensor clamp_min(const at::Tensor& x, double min) { return at::clamp_min(x, min); }
+
 at::Tensor matmul(const at::Tensor& a, const at::Tensor& b) { return at::matmul(a, b); }
 
 at::Tensor sum(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim) {

@@ -18,6 +18,7 @@ at::Tensor binary(Binary op, const at::Tensor& a, const at::Tensor& b);
 at::Tensor wrapped_scalar(double value, const at::Tensor& like);
 
 at::Tensor elu(const at::Tensor& x, double alpha);
+at::Tensor clamp_min(const at::Tensor& x, double min);
 at::Tensor matmul(const at::Tensor& a, const at::Tensor& b);
 // Reduce over `dims` (all dimensions when empty).
 at::Tensor sum(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim);

@@ -56,8 +56,9 @@ at::Tensor filled(Fill fill, at::IntArrayRef shape, at::ScalarType dtype, const 
     case Fill::Zeros: t = at::zeros(shape, options); break;
     case Fill::Ones: t = at::ones(shape, options); break;
     case Fill::Randn:
-      if (!at::isFloatingType(dtype)) throw TypeError("randn needs a floating dtype, got " + dtype_name(dtype));
-      t = at::randn(shape, options);
+    case Fill::Rand:
+      if (!at::isFloatingType(dtype)) throw TypeError("random tensors need a floating dtype, got " + dtype_name(dtype));
+      t = fill == Fill::Randn ? at::randn(shape, options) : at::rand(shape, options);
       break;
   }
   if (requires_grad) t.set_requires_grad(true);

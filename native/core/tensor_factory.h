@@ -18,7 +18,7 @@ std::string device_name(const at::Device& device);
 at::Tensor from_host(const void* data, at::ScalarType source, at::IntArrayRef shape, at::ScalarType dtype,
                      const at::Device& device, bool requires_grad);
 
-enum class Fill { Zeros, Ones, Randn };
+enum class Fill { Zeros, Ones, Randn, Rand };  // Rand: uniform on [0, 1)
 at::Tensor filled(Fill fill, at::IntArrayRef shape, at::ScalarType dtype, const at::Device& device,
                   bool requires_grad);
 

@@ -1,0 +1,1 @@
+export { Perceptron, activations, type Activation, type PerceptronOptions } from './perceptron';

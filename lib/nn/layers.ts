@@ -1,0 +1,164 @@
+// The built-in layers, with torch.nn's parameter names, shapes and default initialisation.
+import { rand } from '../creation';
+import { Tensor, type Conv2dOptions, type MaxPool2dOptions } from '../tensor';
+import { checkInteger, checkNumber, checkOptions, checkPair, show } from '../validate';
+import { Module } from './module';
+
+export interface LayerOptions {
+  bias?: boolean;
+  dtype?: 'float32' | 'float64';
+}
+
+/** U(−bound, bound), as torch's default (Kaiming-uniform with a = √5) gives bound = 1/√fan_in. */
+function uniform(shape: number[], bound: number, dtype: 'float32' | 'float64'): Tensor {
+  const u = rand(shape, { dtype });
+  const t = u.mul(2 * bound).sub(bound);
+  u.dispose();
+  return t;
+}
+
+/** y = x Wᵀ + b, weight [out, in], bias [out] (torch.nn.Linear). */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, options?: LayerOptions) {
+    super();
+    checkInteger('Linear', 'inFeatures', inFeatures, 1);
+    checkInteger('Linear', 'outFeatures', outFeatures, 1);
+    const o = checkOptions('Linear', options);
+    const dtype = (o.dtype as 'float32' | 'float64' | undefined) ?? 'float32';
+    const bound = 1 / Math.sqrt(inFeatures);
+    this.weight = this.registerParameter('weight', uniform([outFeatures, inFeatures], bound, dtype));
+    this.bias = o.bias === false ? null : this.registerParameter('bias', uniform([outFeatures], bound, dtype));
+  }
+  forward(x: Tensor): Tensor {
+    const y = x.matmul(this.weight.transpose(0, 1));
+    return this.bias ? y.add(this.bias) : y;
+  }
+}
+
+/** 2-D convolution, weight [out, in/groups, kh, kw], bias [out] (torch.nn.Conv2d). */
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly #options: Conv2dOptions;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number | [number, number],
+    options?: Conv2dOptions & LayerOptions,
+  ) {
+    super();
+    checkInteger('Conv2d', 'inChannels', inChannels, 1);
+    checkInteger('Conv2d', 'outChannels', outChannels, 1);
+    const [kh, kw] = checkPair('Conv2d', 'kernelSize', kernelSize, 1);
+    const o = checkOptions('Conv2d', options);
+    const groups = checkInteger('Conv2d', 'groups', o.groups ?? 1, 1);
+    if (inChannels % groups || outChannels % groups) throw new RangeError(`Conv2d: channels ${inChannels} → ${outChannels} must be divisible by groups=${groups}`);
+    const dtype = (o.dtype as 'float32' | 'float64' | undefined) ?? 'float32';
+    const bound = 1 / Math.sqrt((inChannels / groups) * kh * kw);
+    this.weight = this.registerParameter('weight', uniform([outChannels, inChannels / groups, kh, kw], bound, dtype));
+    this.bias = o.bias === false ? null : this.registerParameter('bias', uniform([outChannels], bound, dtype));
+    this.#options = { stride: o.stride as Conv2dOptions['stride'], padding: o.padding as Conv2dOptions['padding'], dilation: o.dilation as Conv2dOptions['dilation'], groups };
+  }
+  forward(x: Tensor): Tensor {
+    return x.conv2d(this.weight, this.bias, this.#options);
+  }
+}
+
+export class MaxPool2d extends Module {
+  constructor(readonly kernelSize: number | [number, number], readonly options?: MaxPool2dOptions) {
+    super();
+    checkPair('MaxPool2d', 'kernelSize', kernelSize, 1);
+  }
+  forward(x: Tensor): Tensor {
+    return x.maxPool2d(this.kernelSize, this.options);
+  }
+}
+
+/** [N, ...] → [N, everything else]. */
+export class Flatten extends Module {
+  forward(x: Tensor): Tensor {
+    return x.reshape([x.shape[0] ?? 1, -1]);
+  }
+}
+
+export class Tanh extends Module {
+  forward(x: Tensor): Tensor {
+    return x.tanh();
+  }
+}
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return x.relu();
+  }
+}
+export class Sigmoid extends Module {
+  forward(x: Tensor): Tensor {
+    return x.sigmoid();
+  }
+}
+export class ELU extends Module {
+  constructor(readonly alpha = 1) {
+    super();
+    checkNumber('ELU', 'alpha', alpha);
+  }
+  forward(x: Tensor): Tensor {
+    return x.elu(this.alpha);
+  }
+}
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+export class LogSoftmax extends Module {
+  constructor(readonly dim = 1) {
+    super();
+    checkInteger('LogSoftmax', 'dim', dim);
+  }
+  forward(x: Tensor): Tensor {
+    return x.logSoftmax(this.dim);
+  }
+}
+
+/** Children named '0', '1', …, held for their parameters (no forward of its own). */
+export class ModuleList extends Module {
+  readonly #items: Module[] = [];
+  constructor(modules: Module[] = []) {
+    super();
+    if (!Array.isArray(modules)) throw new TypeError(`ModuleList: modules must be an array, got ${show(modules)}`);
+    for (const m of modules) this.push(m);
+  }
+  push(module: Module): void {
+    this.registerModule(String(this.#items.length), module);
+    this.#items.push(module);
+  }
+  at(i: number): Module {
+    const m = this.#items.at(i);
+    if (!m) throw new RangeError(`ModuleList.at: index ${i} is out of range (length ${this.#items.length})`);
+    return m;
+  }
+  get length(): number {
+    return this.#items.length;
+  }
+  [Symbol.iterator](): Iterator<Module> {
+    return this.#items[Symbol.iterator]();
+  }
+  forward(): Tensor {
+    throw new TypeError('ModuleList has no forward: call its modules');
+  }
+}
+
+/** Applies its modules in order; children named '0', '1', … (torch.nn.Sequential). */
+export class Sequential extends Module {
+  readonly #items: Module[];
+  constructor(...modules: Module[]) {
+    super();
+    modules.forEach((m, i) => this.registerModule(String(i), m));
+    this.#items = modules;
+  }
+  forward(x: Tensor): Tensor {
+    return this.#items.reduce((h, m) => m.forward(h), x);
+  }
+}

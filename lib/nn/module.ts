@@ -1,0 +1,114 @@
+// The base of every model: named parameters (leaves requiring grad) and child modules, in registration
+// order, with the conversions, modes and state dicts of torch.nn.Module.
+import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from '../tensor';
+import { checkBoolean, checkOptions, formatShape, show } from '../validate';
+
+export abstract class Module {
+  #training = true;
+  readonly #parameters = new Map<string, Tensor>();
+  readonly #children = new Map<string, Module>();
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** Registers `value` as a parameter (made a leaf that requires grad) under `name`. */
+  protected registerParameter(name: string, value: Tensor): Tensor {
+    checkName('registerParameter', name, this.#parameters, this.#children);
+    if (!(value instanceof Tensor)) throw new TypeError(`registerParameter: ${name} must be a Tensor, got ${show(value)}`);
+    if (!value.isLeaf) throw new TypeError(`registerParameter: ${name} must be a leaf tensor (use detach())`);
+    if (!value.requiresGrad) value.requiresGrad = true;
+    this.#parameters.set(name, value);
+    return value;
+  }
+
+  /** Registers a child module under `name`: its parameters are named `name.<its names>`. */
+  protected registerModule<M extends Module>(name: string, module: M): M {
+    checkName('registerModule', name, this.#parameters, this.#children);
+    if (!(module instanceof Module)) throw new TypeError(`registerModule: ${name} must be a Module, got ${show(module)}`);
+    this.#children.set(name, module);
+    return module;
+  }
+
+  /** Every parameter with its dotted name: own parameters first, then each child's, depth first. */
+  namedParameters(): Array<[string, Tensor]> {
+    const out: Array<[string, Tensor]> = [...this.#parameters];
+    for (const [childName, child] of this.#children) {
+      for (const [name, p] of child.namedParameters()) out.push([`${childName}.${name}`, p]);
+    }
+    return out;
+  }
+
+  /** The parameters, in `namedParameters()` order. */
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  /** The direct children, in registration order. */
+  namedChildren(): Array<[string, Module]> {
+    return [...this.#children];
+  }
+
+  /** Drops every parameter's accumulated gradient (torch's `zero_grad(set_to_none=True)`). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.clearGrad();
+  }
+
+  /** Converts every parameter in place (same Tensor objects, new dtype/device); gradients are dropped. */
+  to(options: { dtype?: Dtype; device?: DeviceName }): this {
+    const o = checkOptions('Module.to', options);
+    if (o.dtype !== undefined) checkDtype('Module.to', o.dtype);
+    if (o.device !== undefined) checkDevice('Module.to', o.device);
+    if (o.dtype === 'int64') throw new TypeError('Module.to: parameters must stay float32 or float64');
+    for (const p of this.parameters()) {
+      const converted = p.to(o as { dtype?: Dtype; device?: DeviceName });
+      p.clearGrad();
+      p.assign(converted, false);
+      converted.dispose();
+    }
+    return this;
+  }
+
+  get training(): boolean {
+    return this.#training;
+  }
+  /** Training mode for this module and its children (affects layers that behave differently). */
+  train(mode = true): this {
+    checkBoolean('train', 'mode', mode);
+    this.#training = mode;
+    for (const child of this.#children.values()) child.train(mode);
+    return this;
+  }
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Name → a detached tensor sharing each parameter's values. */
+  stateDict(): Record<string, Tensor> {
+    return Object.fromEntries(this.namedParameters().map(([name, p]) => [name, p.detach()]));
+  }
+
+  /** Copies values into the parameters in place; the names must match exactly, and each shape. */
+  loadStateDict(stateDict: Record<string, Tensor>): void {
+    if (stateDict === null || typeof stateDict !== 'object') throw new TypeError(`loadStateDict: stateDict must be an object, got ${show(stateDict)}`);
+    const params = new Map(this.namedParameters());
+    const missing = [...params.keys()].filter((k) => !(k in stateDict));
+    const unexpected = Object.keys(stateDict).filter((k) => !params.has(k));
+    if (missing.length || unexpected.length) {
+      throw new RangeError(`loadStateDict: keys do not match the model (missing: ${show(missing)}, unexpected: ${show(unexpected)})`);
+    }
+    for (const [name, p] of params) {
+      const value = stateDict[name];
+      if (!(value instanceof Tensor)) throw new TypeError(`loadStateDict: ${name} must be a Tensor, got ${show(value)}`);
+      if (formatShape(value.shape) !== formatShape(p.shape)) {
+        throw new RangeError(`loadStateDict: ${name} has shape ${formatShape(value.shape)}, the model's is ${formatShape(p.shape)}`);
+      }
+    }
+    for (const [name, p] of params) p.assign(stateDict[name], true);
+  }
+}
+
+function checkName(where: string, name: unknown, params: Map<string, unknown>, children: Map<string, unknown>): void {
+  if (typeof name !== 'string' || name === '' || name.includes('.')) {
+    throw new TypeError(`${where}: name must be a non-empty string without '.', got ${show(name)}`);
+  }
+  if (params.has(name) || children.has(name)) throw new RangeError(`${where}: name ${show(name)} is already registered`);
+}

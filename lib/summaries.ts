@@ -1,0 +1,182 @@
+// The summaries of the loss along a direction u, per subset of a partition (see the method note):
+// ḡ_s = ⟨∇L, u_s⟩, H̄_ij = u_iᵀ∇²L u_j, order3_s = D³L[u_s, u_s, u_s], computed exactly by autograd in C++.
+import { native } from './native';
+import { checkParamGroups, type ParamGroup } from './partition';
+import type { Module } from './nn/module';
+import { Tensor, tidy } from './tensor';
+import { checkBoolean, checkInteger, checkOptions, formatShape, show } from './validate';
+
+export type FullLoss = (x: Tensor, y: Tensor) => Tensor;
+export type Batches = Iterable<[Tensor, Tensor]>;
+
+export interface HgOptions {
+  /** Skip the third derivatives: order3 is zeros. */
+  noregul?: boolean;
+  /** Only H̄'s diagonal (off-diagonal zeros): one double backward per subset along its own direction. */
+  diagonal?: boolean;
+}
+
+export interface Hg {
+  H: Tensor; // [S, S], symmetric
+  g: Tensor; // [S]
+  order3: Tensor; // [S], signed
+}
+
+/**
+ * ḡ, H̄ and order3 of L = fullLoss(x, y) along `direction` (one tensor per parameter, in the partition's
+ * order). Returned in the loss's dtype. Parameters that do not reach the loss contribute zeros.
+ */
+export function computeHg(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], options?: HgOptions): Hg {
+  const where = 'computeHg';
+  const groups = checkParamGroups(where, paramGroups);
+  const dir = groupDirection(where, groups, direction);
+  const { noregul, diagonal } = hgOptions(where, options);
+  checkLossFn(where, fullLoss);
+  return tidy(() => {
+    const loss = evaluate(where, fullLoss, x, y);
+    const r = native().computeHg(loss.handle(where), handles(groups), handles(dir), noregul, diagonal);
+    return { H: new Tensor(r.H), g: new Tensor(r.g), order3: new Tensor(r.order3) };
+  });
+}
+
+/** computeHg summed over a loader's batches, each weighted by its batch size / datasetSize. */
+export function computeHgFullbatch(
+  paramGroups: ParamGroup[],
+  fullLoss: FullLoss,
+  loader: Batches,
+  datasetSize: number,
+  direction: Tensor[],
+  options?: HgOptions,
+): Hg {
+  checkInteger('computeHgFullbatch', 'datasetSize', datasetSize, 1);
+  let total: Hg | undefined;
+  for (const [x, y] of batches('computeHgFullbatch', loader)) {
+    const w = x.shape[0] / datasetSize;
+    total = tidy(() => {
+      const hg = computeHg(paramGroups, fullLoss, x, y, direction, options);
+      const next = total
+        ? { H: total.H.add(hg.H.mul(w)), g: total.g.add(hg.g.mul(w)), order3: total.order3.add(hg.order3.mul(w)) }
+        : { H: hg.H.mul(w), g: hg.g.mul(w), order3: hg.order3.mul(w) };
+      if (total) for (const t of Object.values(total)) t.dispose();
+      return next;
+    });
+  }
+  if (!total) throw new RangeError('computeHgFullbatch: the loader yielded no batch');
+  return total;
+}
+
+/**
+ * The gradient of the loss over a whole loader, Σ_batches (batch size / datasetSize)·∇L_batch, one tensor per
+ * parameter in the partition's order. Leaves every parameter's `.grad` untouched.
+ */
+export function fullbatchGradient(
+  paramGroups: ParamGroup[],
+  lossFn: (output: Tensor, target: Tensor) => Tensor,
+  model: Module,
+  loader: Batches,
+  datasetSize: number,
+): Tensor[] {
+  const where = 'fullbatchGradient';
+  const params = checkParamGroups(where, paramGroups).flat();
+  checkLossFn(where, lossFn);
+  if (typeof (model as Module | null)?.forward !== 'function') throw new TypeError(`${where}: model must be an nn.Module, got ${show(model)}`);
+  checkInteger(where, 'datasetSize', datasetSize, 1);
+  let total: Tensor[] | undefined;
+  for (const [x, y] of batches(where, loader)) {
+    const w = x.shape[0] / datasetSize;
+    total = tidy(() => {
+      const loss = evaluate(where, (a, b) => lossFn(model.forward(a), b), x, y);
+      const grads = native().gradients(loss.handle(where), params.map((p) => p.handle(where))).map((h) => new Tensor(h));
+      const next = grads.map((g, i) => (total ? total[i].add(g.mul(w)) : g.mul(w)));
+      total?.forEach((t) => t.dispose());
+      return next;
+    });
+  }
+  if (!total) throw new RangeError(`${where}: the loader yielded no batch`);
+  return total;
+}
+
+/**
+ * Every directional derivative of order n, D^n L[u_i1, …, u_in] for i1 ≤ … ≤ in (lexicographic order):
+ * `values[k]` goes with `indices[k]`. Order 1 is ḡ, order 2 H̄'s upper triangle, order 3 holds order3.
+ */
+export function diffN(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], order: number): { values: Tensor; indices: number[][] } {
+  const where = 'diffN';
+  const groups = checkParamGroups(where, paramGroups);
+  const dir = groupDirection(where, groups, direction);
+  checkInteger(where, 'order', order, 1);
+  if (order > 8) throw new RangeError(`${where}: order must be at most 8, got ${order}`);
+  checkLossFn(where, fullLoss);
+  const values = tidy(() => new Tensor(native().diffN(evaluate(where, fullLoss, x, y).handle(where), handles(groups), handles(dir), order)));
+  return { values, indices: nondecreasingTuples(groups.length, order) };
+}
+
+function nondecreasingTuples(S: number, n: number): number[][] {
+  if (n === 0) return [[]];
+  return nondecreasingTuples(S, n - 1).flatMap((t) => {
+    const out: number[][] = [];
+    for (let j = t.length ? t[t.length - 1] : 0; j < S; j++) out.push([...t, j]);
+    return out;
+  });
+}
+
+/** The flat direction, checked against the partition and cut into its subsets. */
+function groupDirection(where: string, groups: Tensor[][], direction: unknown): Tensor[][] {
+  const count = groups.reduce((n, g) => n + g.length, 0);
+  if (!Array.isArray(direction)) throw new TypeError(`${where}: direction must be an array of Tensors (one per parameter, in the partition's order), got ${show(direction)}`);
+  if (direction.length !== count) throw new RangeError(`${where}: direction has ${direction.length} tensors, the partition ${count} parameters`);
+  let k = 0;
+  return groups.map((params) =>
+    params.map((p) => {
+      const u = direction[k];
+      Tensor.handleOf(where, `direction[${k}]`, u);
+      if (formatShape(u.shape) !== formatShape(p.shape)) {
+        throw new RangeError(`${where}: direction[${k}] has shape ${formatShape(u.shape)}, its parameter ${formatShape(p.shape)}`);
+      }
+      k++;
+      return u as Tensor;
+    }),
+  );
+}
+
+function hgOptions(where: string, options: unknown) {
+  const o = checkOptions(where, options);
+  return {
+    noregul: o.noregul === undefined ? false : checkBoolean(where, 'noregul', o.noregul),
+    diagonal: o.diagonal === undefined ? false : checkBoolean(where, 'diagonal', o.diagonal),
+  };
+}
+
+function checkLossFn(where: string, fn: unknown): void {
+  if (typeof fn !== 'function') throw new TypeError(`${where}: the loss must be a function (x, y) => Tensor, got ${show(fn)}`);
+}
+
+function evaluate(where: string, fullLoss: FullLoss, x: Tensor, y: Tensor): Tensor {
+  Tensor.handleOf(where, 'x', x);
+  Tensor.handleOf(where, 'y', y);
+  const loss = fullLoss(x, y);
+  if (!(loss instanceof Tensor)) throw new TypeError(`${where}: the loss function must return a Tensor, got ${show(loss)}`);
+  if (loss.numel !== 1) throw new RangeError(`${where}: the loss must be a scalar, got shape ${formatShape(loss.shape)}`);
+  if (!loss.requiresGrad) throw new TypeError(`${where}: the loss has no graph: it does not depend on any parameter that requires grad`);
+  return loss;
+}
+
+function* batches(where: string, loader: unknown): Generator<[Tensor, Tensor]> {
+  if (loader === null || typeof (loader as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${where}: loader must be an iterable of [x, y] batches, got ${show(loader)}`);
+  }
+  let i = 0;
+  for (const batch of loader as Iterable<unknown>) {
+    if (!Array.isArray(batch) || batch.length < 2) throw new TypeError(`${where}: batch ${i} must be [x, y], got ${show(batch)}`);
+    const [x, y] = batch;
+    Tensor.handleOf(where, `batch ${i} x`, x);
+    Tensor.handleOf(where, `batch ${i} y`, y);
+    if ((x as Tensor).ndim === 0) throw new RangeError(`${where}: batch ${i} x must have a batch dimension`);
+    i++;
+    yield [x as Tensor, y as Tensor];
+  }
+}
+
+function handles(groups: Tensor[][]) {
+  return groups.map((g) => g.map((t) => t.handle('computeHg')));
+}

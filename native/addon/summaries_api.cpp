@@ -1,0 +1,103 @@
+// Exports: the summaries (computeHg, diffN), per-parameter gradients, and the Nesterov solver.
+#include "addon/convert.h"
+#include "addon/exports.h"
+#include "addon/tensor_handle.h"
+#include "core/autograd.h"
+#include "core/errors.h"
+#include "core/nesterov.h"
+#include "core/summaries.h"
+
+namespace grnewt::addon {
+
+namespace {
+
+std::vector<at::Tensor> to_tensor_list(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw TypeError(std::string(what) + " must be an array of Tensors");
+  Napi::Array array = v.As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(TensorHandle::Get(array.Get(i), what));
+  return out;
+}
+
+summaries::Groups to_groups(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw TypeError(std::string(what) + " must be an array of arrays of Tensors");
+  Napi::Array array = v.As<Napi::Array>();
+  summaries::Groups out;
+  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(to_tensor_list(array.Get(i), what));
+  return out;
+}
+
+Napi::Array from_tensor_list(Napi::Env env, std::vector<at::Tensor> tensors) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (uint32_t i = 0; i < tensors.size(); ++i) out.Set(i, TensorHandle::Wrap(env, std::move(tensors[i])));
+  return out;
+}
+
+// (loss, paramGroups, directionGroups, noregul, diagonal) -> { H, g, order3 }
+Napi::Value ComputeHg(const Napi::CallbackInfo& info) {
+  summaries::Options options;
+  options.noregul = to_bool(info[3], "noregul");
+  options.diagonal = to_bool(info[4], "diagonal");
+  summaries::Hg hg = summaries::compute_hg(TensorHandle::Get(info[0], "loss"), to_groups(info[1], "paramGroups"),
+                                           to_groups(info[2], "direction"), options);
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("H", TensorHandle::Wrap(env, std::move(hg.H)));
+  out.Set("g", TensorHandle::Wrap(env, std::move(hg.g)));
+  out.Set("order3", TensorHandle::Wrap(env, std::move(hg.order3)));
+  return out;
+}
+
+// (loss, paramGroups, directionGroups, order) -> Tensor
+Napi::Value DiffN(const Napi::CallbackInfo& info) {
+  int64_t order = to_int(info[3], "order");
+  if (order < 1 || order > 8) throw RangeError("diffN: order must be an integer in 1..8, got " + std::to_string(order));
+  return TensorHandle::Wrap(info.Env(), summaries::diff_n(TensorHandle::Get(info[0], "loss"), to_groups(info[1], "paramGroups"),
+                                                         to_groups(info[2], "direction"), static_cast<int>(order)));
+}
+
+// (loss, params[]) -> Tensor[]
+Napi::Value Gradients(const Napi::CallbackInfo& info) {
+  return from_tensor_list(info.Env(),
+                          autograd::gradients(TensorHandle::Get(info[0], "loss"), to_tensor_list(info[1], "params")));
+}
+
+// (H, g, d, dampingInt) -> { found, lrs, r, r0, bracket, branch, dSingular, iterations, residual, reason }
+Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
+  const at::Tensor& H = TensorHandle::Get(info[0], "H");
+  nesterov::Result result = nesterov::solve(H, TensorHandle::Get(info[1], "g"), TensorHandle::Get(info[2], "order3_"),
+                                            to_double(info[3], "dampingInt"));
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("found", result.found);
+  if (result.found) {
+    at::Tensor lrs = at::tensor(result.lrs, at::kDouble).to(H.device(), H.scalar_type());
+    out.Set("lrs", TensorHandle::Wrap(env, std::move(lrs)));
+    out.Set("r", result.r);
+    out.Set("residual", result.residual);
+  } else {
+    out.Set("lrs", env.Null());
+    out.Set("r", env.Null());
+    out.Set("reason", result.reason);
+  }
+  out.Set("r0", result.r0);
+  Napi::Array bracket = Napi::Array::New(env, 2);
+  bracket.Set(0u, result.bracket_lo);
+  bracket.Set(1u, result.bracket_hi);
+  out.Set("bracket", bracket);
+  out.Set("branch", result.branch.empty() ? env.Null() : Napi::Value(Napi::String::New(env, result.branch)));
+  out.Set("dSingular", result.d_singular);
+  out.Set("iterations", result.iterations);
+  return out;
+}
+
+}  // namespace
+
+void RegisterSummariesApi(Napi::Env env, Napi::Object exports) {
+  Export<ComputeHg>(env, exports, "computeHg");
+  Export<DiffN>(env, exports, "diffN");
+  Export<Gradients>(env, exports, "gradients");
+  Export<NesterovLrs>(env, exports, "nesterovLrs");
+}
+
+}  // namespace grnewt::addon

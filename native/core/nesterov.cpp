@@ -1,0 +1,337 @@
+#include "core/nesterov.h"
+
+#include <algorithm>
+#include <functional>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "core/errors.h"
+
+namespace grnewt::nesterov {
+
+namespace {
+
+using Vec = std::vector<double>;
+using Mat = std::vector<Vec>;  // row-major, small
+
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+
+Vec to_vec(const at::Tensor& t) {
+  at::Tensor c = t.detach().to(at::kCPU, at::kDouble).contiguous();
+  return Vec(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+at::Tensor to_tensor(const Mat& m) {
+  const int64_t n = static_cast<int64_t>(m.size());
+  at::Tensor t = at::empty({n, n}, at::kDouble);
+  auto a = t.accessor<double, 2>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) a[i][j] = m[i][j];
+  return t;
+}
+
+double norm(const Vec& v) {
+  double s = 0;
+  for (double x : v) s += x * x;
+  return std::sqrt(s);
+}
+
+Mat submatrix(const Mat& m, const std::vector<int>& rows, const std::vector<int>& cols) {
+  Mat out(rows.size(), Vec(cols.size()));
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (size_t j = 0; j < cols.size(); ++j) out[i][j] = m[rows[i]][cols[j]];
+  return out;
+}
+
+Vec subvector(const Vec& v, const std::vector<int>& idx) {
+  Vec out(idx.size());
+  for (size_t i = 0; i < idx.size(); ++i) out[i] = v[idx[i]];
+  return out;
+}
+
+// Symmetric eigendecomposition: ascending eigenvalues, eigenvectors as the columns of Q.
+struct Eigen {
+  Vec values;
+  Mat Q;
+};
+Eigen eigh(const Mat& m) {
+  auto [values, vectors] = at::linalg_eigh(to_tensor(m));
+  Eigen e{to_vec(values), Mat(m.size(), Vec(m.size()))};
+  auto q = vectors.accessor<double, 2>();
+  for (size_t i = 0; i < m.size(); ++i)
+    for (size_t j = 0; j < m.size(); ++j) e.Q[i][j] = q[i][j];
+  return e;
+}
+
+// X = A⁻¹ B (A symmetric positive definite), B given as columns.
+Mat solve_columns(const Mat& A, const Mat& B_columns) {
+  if (B_columns.empty()) return {};
+  const int64_t n = static_cast<int64_t>(A.size()), k = static_cast<int64_t>(B_columns.size());
+  at::Tensor b = at::empty({n, k}, at::kDouble);
+  auto ba = b.accessor<double, 2>();
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t i = 0; i < n; ++i) ba[i][j] = B_columns[j][i];
+  at::Tensor x = at::linalg_solve(to_tensor(A), b);
+  auto xa = x.accessor<double, 2>();
+  Mat out(k, Vec(n));
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t i = 0; i < n; ++i) out[j][i] = xa[i][j];
+  return out;
+}
+
+double max_abs(const Vec& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+// Brent's method on [a, b] with f(a) > 0 > f(b) (Brent 1973, as in Numerical Recipes' zbrent).
+double brent(const std::function<double(double)>& f, double a, double b, double fa, double fb, int* iterations) {
+  double c = b, fc = fb, d = b - a, e = d;
+  for (int it = 1; it <= 300; ++it) {
+    *iterations = it;
+    if ((fb > 0 && fc > 0) || (fb < 0 && fc < 0)) {
+      c = a, fc = fa, e = d = b - a;
+    }
+    if (std::fabs(fc) < std::fabs(fb)) {
+      a = b, b = c, c = a;
+      fa = fb, fb = fc, fc = fa;
+    }
+    const double tol = 2 * kEps * std::fabs(b) + std::numeric_limits<double>::min();
+    const double xm = 0.5 * (c - b);
+    if (std::fabs(xm) <= tol || fb == 0) return b;
+    if (std::fabs(e) >= tol && std::fabs(fa) > std::fabs(fb)) {
+      double s = fb / fa, p, q;
+      if (a == c) {
+        p = 2 * xm * s, q = 1 - s;
+      } else {
+        double qq = fa / fc, r = fb / fc;
+        p = s * (2 * xm * qq * (qq - r) - (b - a) * (r - 1));
+        q = (qq - 1) * (r - 1) * (s - 1);
+      }
+      if (p > 0) q = -q;
+      p = std::fabs(p);
+      if (2 * p < std::min(3 * xm * q - std::fabs(tol * q), std::fabs(e * q))) {
+        e = d, d = p / q;
+      } else {
+        d = xm, e = d;
+      }
+    } else {
+      d = xm, e = d;
+    }
+    a = b, fa = fb;
+    b += std::fabs(d) > tol ? d : (xm > 0 ? tol : -tol);
+    fb = f(b);
+  }
+  return b;
+}
+
+void check_finite(const Vec& v, const char* name) {
+  for (double x : v)
+    if (!std::isfinite(x)) throw RangeError(std::string("nesterovLrs: ") + name + " holds a NaN or infinite value");
+}
+
+}  // namespace
+
+Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d_in, double damping_int) {
+  const int64_t S = g_in.numel();
+  if (g_in.dim() != 1) throw RangeError("nesterovLrs: g must be a vector [S]");
+  if (H_in.dim() != 2 || H_in.size(0) != S || H_in.size(1) != S)
+    throw RangeError("nesterovLrs: H must be [S,S] with S = " + std::to_string(S) + " (the length of g)");
+  if (d_in.dim() != 1 || d_in.numel() != S) throw RangeError("nesterovLrs: order3_ must be a vector [S] like g");
+  if (!std::isfinite(damping_int) || damping_int < 0)
+    throw RangeError("nesterovLrs: dampingInt must be a finite number ≥ 0, got " + std::to_string(damping_int));
+
+  const Vec h_flat = to_vec(H_in), g = to_vec(g_in), d = to_vec(d_in);
+  check_finite(h_flat, "H");
+  check_finite(g, "g");
+  check_finite(d, "order3_");
+  for (double x : d)
+    if (x < 0) throw RangeError("nesterovLrs: order3_ (D's diagonal) must be ≥ 0, got " + std::to_string(x));
+  Mat H(S, Vec(S));
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t j = 0; j < S; ++j) H[i][j] = 0.5 * (h_flat[i * S + j] + h_flat[j * S + i]);
+  const double c = 0.5 * damping_int;
+
+  Result out;
+  auto finish = [&](const Vec& eta, double r) {
+    out.found = true;
+    out.lrs = eta;
+    out.r = r;
+    // Relative residual of the fixed-point equation, with r as found.
+    double res = 0, scale = 0;
+    const double h_norm = [&] {
+      double s = 0;
+      for (auto& row : H)
+        for (double x : row) s += x * x;
+      return std::sqrt(s);
+    }();
+    for (int64_t i = 0; i < S; ++i) {
+      double acc = c * r * d[i] * d[i] * eta[i] - g[i];
+      for (int64_t j = 0; j < S; ++j) acc += H[i][j] * eta[j];
+      res += acc * acc;
+    }
+    scale = h_norm * norm(eta) + c * r * max_abs(d) * max_abs(d) * norm(eta) + norm(g);
+    out.residual = scale > 0 ? std::sqrt(res) / scale : 0;
+    return out;
+  };
+  auto fail = [&](std::string reason) {
+    out.found = false;
+    out.reason = std::move(reason);
+    return out;
+  };
+
+  // λ = 0: plain Newton on the summary, which needs H̄ ≻ 0.
+  if (c == 0) {
+    Eigen e = eigh(H);
+    const double scale = std::max(max_abs(e.values), std::numeric_limits<double>::min());
+    if (e.values[0] <= 16 * kEps * S * scale) {
+      throw RangeError("nesterovLrs: dampingInt = 0 with an H̄ that is not positive definite (smallest eigenvalue " +
+                       std::to_string(e.values[0]) + ") has no solution; use dampingInt > 0");
+    }
+    out.branch = "newton";
+    Vec eta = solve_columns(H, {g})[0];
+    Vec de(S);
+    for (int64_t i = 0; i < S; ++i) de[i] = d[i] * eta[i];
+    return finish(eta, norm(de));
+  }
+
+  // Split the subsets where D ≈ 0 (N) from the others (P).
+  const double d_max = *std::max_element(d.begin(), d.end());
+  std::vector<int> N, P;
+  for (int i = 0; i < S; ++i) (d[i] <= kNullRatio * d_max ? N : P).push_back(i);
+  out.d_singular = !N.empty();
+  if (P.empty()) {
+    return fail("D = 0 (no third-order information in any subset): the cubic regularisation vanishes and f(0) = 0");
+  }
+
+  // Eliminate N: H_NN η_N + H_NP η_P = g_N needs H_NN ≻ 0, since no r regularises those subsets.
+  Mat Sm = submatrix(H, P, P);
+  Vec gt = subvector(g, P);
+  Mat K_HNP;  // columns: H_NN⁻¹ H_N,p for each p in P
+  Vec K_gN;   // H_NN⁻¹ g_N
+  const Mat H_NN = submatrix(H, N, N);
+  if (!N.empty()) {
+    Eigen e = eigh(H_NN);
+    const double scale = std::max(max_abs(e.values), max_abs(h_flat));
+    if (e.values[0] <= 16 * kEps * S * scale) {
+      return fail("H̄ is not positive definite on the subsets where D ≈ 0 (smallest eigenvalue " +
+                  std::to_string(e.values[0]) + "): no r makes H̄ + ½λrD² positive definite");
+    }
+    Mat cols;
+    for (int p : P) cols.push_back(subvector(H[p], N));
+    cols.push_back(subvector(g, N));
+    Mat X = solve_columns(H_NN, cols);
+    K_gN = X.back();
+    X.pop_back();
+    K_HNP = X;
+    for (size_t a = 0; a < P.size(); ++a) {
+      for (size_t b = 0; b < P.size(); ++b) {
+        double acc = 0;
+        for (size_t k = 0; k < N.size(); ++k) acc += H[P[a]][N[k]] * K_HNP[b][k];
+        Sm[a][b] -= acc;
+      }
+      double acc = 0;
+      for (size_t k = 0; k < N.size(); ++k) acc += H[P[a]][N[k]] * K_gN[k];
+      gt[a] -= acc;
+    }
+  }
+
+  // Scale by D_P⁻¹ and diagonalise: ξ = D_P η_P, (M̃ + c r I) ξ = b̃.
+  const size_t m = P.size();
+  Mat Mt(m, Vec(m));
+  Vec bt(m), dP = subvector(d, P);
+  for (size_t a = 0; a < m; ++a) {
+    bt[a] = gt[a] / dP[a];
+    for (size_t b = 0; b < m; ++b) Mt[a][b] = 0.5 * (Sm[a][b] + Sm[b][a]) / (dP[a] * dP[b]);
+  }
+  Eigen e = eigh(Mt);
+  const Vec& mu = e.values;
+  Vec beta(m, 0.0);
+  for (size_t i = 0; i < m; ++i)
+    for (size_t a = 0; a < m; ++a) beta[i] += e.Q[a][i] * bt[a];
+
+  const double mu_scale = std::max(max_abs(mu), std::numeric_limits<double>::min());
+  const bool pd = mu[0] > 16 * kEps * m * mu_scale;
+  out.r0 = pd ? 0.0 : -mu[0] / c;
+  // Eigenvalues that meet μ_min (numerically) form the critical space, singular at r0.
+  std::vector<bool> critical(m, false);
+  if (!pd)
+    for (size_t i = 0; i < m; ++i) critical[i] = mu[i] - mu[0] <= 16 * kEps * m * mu_scale;
+
+  // φ(r) = ‖ξ(r)‖ − r, evaluated in the eigenbasis; `deflate` leaves out the critical space.
+  auto xi_norm = [&](double r, bool deflate) {
+    double s = 0;
+    for (size_t i = 0; i < m; ++i) {
+      if (deflate && critical[i]) continue;
+      const double t = beta[i] / (mu[i] + c * r);
+      s += t * t;
+    }
+    return std::sqrt(s);
+  };
+  auto phi = [&](double r) { return xi_norm(r, false) - r; };
+
+  // Lift ξ (in the eigenbasis) back to η over all subsets.
+  auto lift = [&](const Vec& xi_eig) {
+    Vec etaP(m, 0.0), eta(S, 0.0);
+    for (size_t a = 0; a < m; ++a) {
+      double acc = 0;
+      for (size_t i = 0; i < m; ++i) acc += e.Q[a][i] * xi_eig[i];
+      etaP[a] = acc / dP[a];
+      eta[P[a]] = etaP[a];
+    }
+    for (size_t k = 0; k < N.size(); ++k) {
+      double acc = K_gN[k];
+      for (size_t a = 0; a < m; ++a) acc -= K_HNP[a][k] * etaP[a];
+      eta[N[k]] = acc;
+    }
+    return eta;
+  };
+
+  // The search starts just above r0, where the matrix is positive definite.
+  const double lo = pd ? 0.0 : out.r0 * (1 + 64 * kEps) + std::numeric_limits<double>::min();
+  const double phi_lo = phi(lo);
+  if (!(phi_lo > 0)) {
+    if (pd) return fail("ḡ vanishes where it matters (f(0) = ‖D H̄⁻¹ ḡ‖ = 0): no step to take");
+    // Hard case: ḡ has (numerically) no component on the critical eigenvectors, so ‖ξ‖ stays below r
+    // just above r0. The solution sits at r = r0: the deflated part plus a critical component τ·q making
+    // ‖ξ‖ = r0 (sign chosen along ḡ's own component, so the step descends).
+    out.branch = "hard-case";
+    Vec xi(m, 0.0);
+    double critical_beta = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < m; ++i) {
+      if (critical[i]) {
+        if (std::fabs(beta[i]) >= std::fabs(critical_beta)) critical_beta = beta[i], k = i;
+      } else {
+        xi[i] = beta[i] / (mu[i] + c * out.r0);
+      }
+    }
+    const double rest = norm(xi);
+    const double tau = std::sqrt(std::max(0.0, out.r0 * out.r0 - rest * rest));
+    xi[k] = critical_beta < 0 ? -tau : tau;
+    out.bracket_lo = out.bracket_hi = out.r0;
+    return finish(lift(xi), out.r0);
+  }
+  out.branch = pd ? "positive-definite" : "indefinite";
+
+  // Bracket: grow hi geometrically away from lo until φ(hi) < 0 (φ decreases on (r0, ∞)).
+  double step = std::max({std::sqrt(norm(beta) / c), out.r0, std::numeric_limits<double>::min()});
+  double hi = lo + step, phi_hi = phi(hi);
+  for (int grow = 0; phi_hi >= 0; ++grow) {
+    if (grow > 2100 || !std::isfinite(hi)) return fail("could not bracket the root of f (f stayed ≥ 0)");
+    step *= 2;
+    hi = lo + step;
+    phi_hi = phi(hi);
+  }
+  out.bracket_lo = lo;
+  out.bracket_hi = hi;
+  const double r = brent(phi, lo, hi, phi_lo, phi_hi, &out.iterations);
+
+  Vec xi(m);
+  for (size_t i = 0; i < m; ++i) xi[i] = beta[i] / (mu[i] + c * r);
+  return finish(lift(xi), r);
+}
+
+}  // namespace grnewt::nesterov
