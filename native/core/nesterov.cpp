@@ -255,22 +255,21 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
   const double mu_scale = std::max(max_abs(mu), std::numeric_limits<double>::min());
   const bool pd = mu[0] > 16 * kEps * m * mu_scale;
   out.r0 = pd ? 0.0 : -mu[0] / c;
-  // Eigenvalues that meet μ_min (numerically) form the critical space, singular at r0.
-  std::vector<bool> critical(m, false);
-  if (!pd)
-    for (size_t i = 0; i < m; ++i) critical[i] = mu[i] - mu[0] <= 16 * kEps * m * mu_scale;
-
-  // φ(r) = ‖ξ(r)‖ − r, evaluated in the eigenbasis; `deflate` leaves out the critical space.
-  auto xi_norm = [&](double r, bool deflate) {
-    double s = 0;
-    for (size_t i = 0; i < m; ++i) {
-      if (deflate && critical[i]) continue;
-      const double t = beta[i] / (mu[i] + c * r);
-      s += t * t;
-    }
-    return std::sqrt(s);
+  // Work in δ = r − r0: the denominators μᵢ + c·r = baseᵢ + c·δ with baseᵢ = μᵢ − μ_min (exactly 0 for the
+  // smallest) when H̄ is not positive definite. Near r0 this keeps ξ's critical components accurate, where
+  // μᵢ + c·r would cancel to round-off.
+  Vec base(m);
+  std::vector<bool> critical(m, false);  // eigenvalues that meet μ_min (numerically): singular at r0
+  for (size_t i = 0; i < m; ++i) {
+    base[i] = pd ? mu[i] : mu[i] - mu[0];
+    critical[i] = !pd && base[i] <= 16 * kEps * m * mu_scale;
+  }
+  auto xi_at = [&](double delta) {
+    Vec xi(m);
+    for (size_t i = 0; i < m; ++i) xi[i] = beta[i] / (base[i] + c * delta);
+    return xi;
   };
-  auto phi = [&](double r) { return xi_norm(r, false) - r; };
+  auto phi = [&](double delta) { return norm(xi_at(delta)) - (out.r0 + delta); };
 
   // Lift ξ (in the eigenbasis) back to η over all subsets.
   auto lift = [&](const Vec& xi_eig) {
@@ -289,13 +288,14 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
     return eta;
   };
 
-  // The search starts just above r0, where the matrix is positive definite.
-  const double lo = pd ? 0.0 : out.r0 * (1 + 64 * kEps) + std::numeric_limits<double>::min();
+  // The natural scale of r: without H̄, ‖ξ‖ = ‖β‖/(c r) = r.
+  const double r_scale = std::max({out.r0, std::sqrt(norm(beta) / c), std::numeric_limits<double>::min()});
+  const double lo = pd ? 0.0 : 1e-14 * r_scale;  // just above r0, where the matrix is positive definite
   const double phi_lo = phi(lo);
   if (!(phi_lo > 0)) {
     if (pd) return fail("ḡ vanishes where it matters (f(0) = ‖D H̄⁻¹ ḡ‖ = 0): no step to take");
     // Hard case: ḡ has (numerically) no component on the critical eigenvectors, so ‖ξ‖ stays below r
-    // just above r0. The solution sits at r = r0: the deflated part plus a critical component τ·q making
+    // just above r0. The solution sits at r = r0: the rest of ξ plus a critical component τ·q making
     // ‖ξ‖ = r0 (sign chosen along ḡ's own component, so the step descends).
     out.branch = "hard-case";
     Vec xi(m, 0.0);
@@ -305,7 +305,7 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
       if (critical[i]) {
         if (std::fabs(beta[i]) >= std::fabs(critical_beta)) critical_beta = beta[i], k = i;
       } else {
-        xi[i] = beta[i] / (mu[i] + c * out.r0);
+        xi[i] = beta[i] / base[i];
       }
     }
     const double rest = norm(xi);
@@ -316,22 +316,17 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
   }
   out.branch = pd ? "positive-definite" : "indefinite";
 
-  // Bracket: grow hi geometrically away from lo until φ(hi) < 0 (φ decreases on (r0, ∞)).
-  double step = std::max({std::sqrt(norm(beta) / c), out.r0, std::numeric_limits<double>::min()});
-  double hi = lo + step, phi_hi = phi(hi);
+  // Bracket: grow hi geometrically until φ(hi) < 0 (φ decreases on (r0, ∞)).
+  double hi = r_scale, phi_hi = phi(hi);
   for (int grow = 0; phi_hi >= 0; ++grow) {
     if (grow > 2100 || !std::isfinite(hi)) return fail("could not bracket the root of f (f stayed ≥ 0)");
-    step *= 2;
-    hi = lo + step;
+    hi *= 2;
     phi_hi = phi(hi);
   }
-  out.bracket_lo = lo;
-  out.bracket_hi = hi;
-  const double r = brent(phi, lo, hi, phi_lo, phi_hi, &out.iterations);
-
-  Vec xi(m);
-  for (size_t i = 0; i < m; ++i) xi[i] = beta[i] / (mu[i] + c * r);
-  return finish(lift(xi), r);
+  out.bracket_lo = out.r0 + lo;
+  out.bracket_hi = out.r0 + hi;
+  const double delta = brent(phi, lo, hi, phi_lo, phi_hi, &out.iterations);
+  return finish(lift(xi_at(delta)), out.r0 + delta);
 }
 
 }  // namespace grnewt::nesterov

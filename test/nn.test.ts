@@ -1,0 +1,127 @@
+// Modules and losses: names, shapes, initialisation, state dicts, conversions; loss values by hand.
+import { describe, expect, it } from 'vitest';
+import * as g from '../lib';
+import { losses, models, nn, tensor, type Tensor } from '../lib';
+import { expectClose } from './helpers';
+
+const f64 = { dtype: 'float64' as const };
+
+describe('nn modules', () => {
+  it('Linear computes x Wᵀ + b with torch\'s shapes and U(±1/√in) initialisation', () => {
+    g.manualSeed(0);
+    const layer = new nn.Linear(400, 30);
+    expect(layer.weight.shape).toEqual([30, 400]);
+    expect(layer.bias!.shape).toEqual([30]);
+    const w = Array.from(layer.weight.toArray() as Float32Array);
+    expect(Math.max(...w.map(Math.abs))).toBeLessThanOrEqual(1 / 20);
+    const variance = w.reduce((s, x) => s + x * x, 0) / w.length; // U(−a, a): a²/3
+    expect(variance).toBeCloseTo(1 / 400 / 3, 4);
+    const small = new nn.Linear(2, 1, { dtype: 'float64' });
+    small.loadStateDict({ weight: tensor([[2, -1]], f64), bias: tensor([0.5], f64) });
+    expectClose(small.forward(tensor([[1, 1], [3, 2]], f64)).toArray(), [1.5, 4.5]);
+    expect(new nn.Linear(2, 2, { bias: false }).namedParameters().map(([n]) => n)).toEqual(['weight']);
+  });
+
+  it('Sequential chains modules and names parameters by position', () => {
+    const net = new nn.Sequential(new nn.Linear(3, 4), new nn.Tanh(), new nn.Linear(4, 2), new nn.LogSoftmax(1));
+    expect(net.namedParameters().map(([n]) => n)).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
+    const out = net.forward(g.randn([5, 3]));
+    expect(out.shape).toEqual([5, 2]);
+    expectClose(out.exp().sum(1).toArray(), [1, 1, 1, 1, 1], 1e-5);
+  });
+
+  it('Perceptron has the reference\'s names, initialisation and log-softmax output', () => {
+    g.manualSeed(1);
+    const p = new models.Perceptron([784, 200, 100, 10]);
+    expect(p.namedParameters().map(([n, t]) => `${n} ${t.shape}`)).toEqual([
+      'layers.0.weight 200,784', 'layers.0.bias 200', 'layers.1.weight 100,200', 'layers.1.bias 100', 'layers.2.weight 10,100', 'layers.2.bias 10',
+    ]);
+    const std = (t: Tensor) => Math.sqrt(Array.from(t.toArray() as Float32Array).reduce((s, x) => s + x * x, 0) / t.numel);
+    expect(std(p.layers.at(0).parameters()[0])).toBeCloseTo(1 / Math.sqrt(784), 3); // σ_w/√fan_in
+    expect(std(p.layers.at(0).parameters()[1])).toBeCloseTo(1, 1); // σ_b
+    const out = p.forward(g.randn([4, 1, 28, 28]));
+    expect(out.shape).toEqual([4, 10]);
+    expectClose(out.exp().sum(1).toArray(), [1, 1, 1, 1], 1e-5);
+    const scaled = new models.Perceptron([50, 20, 3], { scaling: true, sigmaW: 2, sigmaB: 0, classification: false, activation: 'relu' });
+    expect(std(scaled.layers.at(0).parameters()[0])).toBeCloseTo(2, 0);
+    expect(Array.from(scaled.layers.at(0).parameters()[1].toArray()).every((b) => b === 0)).toBe(true);
+    expect(() => new models.Perceptron([3, 2], { activation: 'gelu' as never })).toThrow(/activation must be one of tanh, relu, sigmoid, elu, identity/);
+    expect(() => new models.Perceptron([3])).toThrow(/at least 2 sizes/);
+  });
+
+  it('stateDict/loadStateDict round-trip into another model, in place', () => {
+    const a = new models.Perceptron([4, 3, 2], f64), b = new models.Perceptron([4, 3, 2], f64);
+    const weightObject = b.parameters()[0];
+    b.loadStateDict(a.stateDict());
+    expect(b.parameters()[0]).toBe(weightObject);
+    a.parameters().forEach((p, k) => expect(b.parameters()[k].toArray()).toEqual(p.toArray()));
+    expect(() => b.loadStateDict({})).toThrow(/missing: \["layers.0.weight"/);
+    const sd = a.stateDict();
+    sd['layers.0.bias'] = tensor([1, 2], f64);
+    expect(() => b.loadStateDict(sd)).toThrow('loadStateDict: layers.0.bias has shape [2], the model\'s is [3]');
+    expect(() => b.loadStateDict({ ...a.stateDict(), extra: tensor(1) })).toThrow(/unexpected: \["extra"\]/);
+  });
+
+  it('to() converts parameters in place; zeroGrad drops gradients; train/eval propagate', () => {
+    const m = new models.Perceptron([3, 2, 2]);
+    const w = m.parameters()[0];
+    losses.nll(m.forward(g.randn([2, 3])), tensor([0, 1], { dtype: 'int64' })).backward();
+    expect(w.grad).not.toBeNull();
+    m.zeroGrad();
+    expect(w.grad).toBeNull();
+    m.to({ dtype: 'float64' });
+    expect(m.parameters()[0]).toBe(w);
+    expect(w.dtype).toBe('float64');
+    expect(w.requiresGrad).toBe(true);
+    expect(m.forward(g.randn([2, 3], f64)).dtype).toBe('float64');
+    m.eval();
+    expect(m.training).toBe(false);
+    expect(m.layers.at(0).training).toBe(false);
+    m.train();
+    expect(m.layers.at(1).training).toBe(true);
+  });
+
+  it('Conv2d and MaxPool2d have torch\'s shapes', () => {
+    const conv = new nn.Conv2d(1, 6, 5, { padding: 2 });
+    expect(conv.weight.shape).toEqual([6, 1, 5, 5]);
+    const y = new nn.Sequential(conv, new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten()).forward(g.randn([3, 1, 28, 28]));
+    expect(y.shape).toEqual([3, 6 * 14 * 14]);
+  });
+
+  it('a hand-written module works like the built-in ones', () => {
+    class Affine extends nn.Module {
+      readonly scale = this.registerParameter('scale', tensor([2], f64));
+      forward(x: Tensor) {
+        return x.mul(this.scale);
+      }
+    }
+    const m = new Affine();
+    expect(m.namedParameters().map(([n]) => n)).toEqual(['scale']);
+    expect(m.scale.requiresGrad).toBe(true);
+    expect(() => (m as unknown as { registerParameter: (n: string, t: Tensor) => void }).registerParameter('scale', tensor(1))).toThrow(/already registered/);
+  });
+});
+
+describe('losses (mean reduction)', () => {
+  const logits = tensor([[1, 2, 3], [1, 0, -1]], f64);
+  const target = tensor([2, 0], { dtype: 'int64' });
+  const lse = (row: number[]) => Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
+  it('nll and crossEntropy', () => {
+    const expected = (-(3 - lse([1, 2, 3])) - (1 - lse([1, 0, -1]))) / 2;
+    expectClose(losses.crossEntropy(logits, target).toArray(), [expected], 1e-12);
+    expectClose(losses.nll(logits.logSoftmax(1), target).toArray(), [expected], 1e-12);
+  });
+  it('mse and bce', () => {
+    expectClose(losses.mse(tensor([1, 2], f64), tensor([0, 4], f64)).toArray(), [2.5], 1e-12);
+    const p = [0.9, 0.2], t = [1, 0];
+    expectClose(losses.bce(tensor(p, f64), tensor(t, f64)).toArray(), [-(Math.log(0.9) + Math.log(0.8)) / 2], 1e-12);
+    expectClose(losses.bce(tensor([0], f64), tensor([1], f64)).toArray(), [100], 1e-12); // log clamped at −100
+  });
+  it('reject labels out of range, float labels and mismatched shapes', () => {
+    expect(() => losses.nll(logits, tensor([3, 0], { dtype: 'int64' }))).toThrow('nll: target[0] = 3 is not a class index in 0..2');
+    expect(() => losses.nll(logits, tensor([-1, 0], { dtype: 'int64' }))).toThrow(RangeError);
+    expect(() => losses.crossEntropy(logits, tensor([1, 0]))).toThrow(/target must hold int64 class indices, got float32/);
+    expect(() => losses.nll(logits, tensor([1], { dtype: 'int64' }))).toThrow(/target must be \[N\] = \[2\]/);
+    expect(() => losses.mse(tensor([1, 2]), tensor([1]))).toThrow('mse: input [2] and target [1] must have the same shape');
+  });
+});
