@@ -31,6 +31,7 @@ export interface NativeAddon {
   backward(t: H, retainGraph: boolean): void;
   detach(t: H): H;
   to(t: H, dtype: Maybe<string>, device: Maybe<string>): H;
+  clone(t: H): H;
   dispose(t: H): void;
   isDisposed(t: H): boolean;
   memory(): { liveTensors: number; bytes: number };
@@ -55,11 +56,20 @@ export interface NativeAddon {
   logSoftmax(x: H, dim: number): H;
   softmax(x: H, dim: number): H;
   gather(x: H, dim: number, index: H): H;
+  indexSelect(x: H, dim: number, index: H): H;
+  argmax(x: H, dim: number): H;
   conv2d(x: H, weight: H, bias: H | null, stride: number[], padding: number[], dilation: number[], groups: number): H;
   computeHg(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H };
   diffN(loss: H, params: H[][], direction: H[][], order: number): H;
   gradients(loss: H, params: H[]): H[];
   nesterovLrs(H: H, g: H, d: H, dampingInt: number): NativeNesterovResult;
+  ridgeLrs(H: H, g: H, ridge: number): NativeNesterovResult;
+  sgdStep(param: H, buffer: H | null, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean): H | null;
+  adamStep(param: H, expAvg: H | null, expAvgSq: H | null, step: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number): [H | null, H | null];
+  momentumDirection(param: H, buffer: H | null, momentum: number, momentumDamp: number): [H, H | null];
+  adamDirection(param: H, expAvg: H | null, expAvgSq: H | null, step: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number): [H, H | null, H | null];
+  applyUpdate(param: H, u: H, lr: number): void;
+  allFinite(tensors: H[]): boolean;
   maxPool2d(x: H, kernelSize: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
 }
 

@@ -36,3 +36,12 @@ export function nesterovLrs(H: Tensor, g: Tensor, order3_: Tensor, options: { da
   const r = native().nesterovLrs(Tensor.handleOf(where, 'H', H), Tensor.handleOf(where, 'g', g), Tensor.handleOf(where, 'order3_', order3_), o.dampingInt);
   return { ...r, lrs: r.lrs === null ? null : new Tensor(r.lrs) };
 }
+
+/** Without the cubic regularisation: η = (H + ridge·I)⁻¹ g (branch 'ridge'), not found when singular. */
+export function ridgeLrs(H: Tensor, g: Tensor, options: { ridge: number }): NesterovResult {
+  const where = 'ridgeLrs';
+  const o = checkOptions(where, options);
+  if (typeof o.ridge !== 'number' || !Number.isFinite(o.ridge) || o.ridge < 0) throw new RangeError(`${where}: ridge must be a finite number ≥ 0, got ${show(o.ridge)}`);
+  const r = native().ridgeLrs(Tensor.handleOf(where, 'H', H), Tensor.handleOf(where, 'g', g), o.ridge);
+  return { ...r, lrs: r.lrs === null ? null : new Tensor(r.lrs) };
+}

@@ -24,6 +24,8 @@ export const transpose = (x: Tensor, dim0: number, dim1: number): Tensor => inpu
 export const logSoftmax = (x: Tensor, dim: number): Tensor => input('logSoftmax', x).logSoftmax(dim);
 export const softmax = (x: Tensor, dim: number): Tensor => input('softmax', x).softmax(dim);
 export const gather = (x: Tensor, dim: number, index: Tensor): Tensor => input('gather', x).gather(dim, index);
+export const indexSelect = (x: Tensor, dim: number, index: Tensor): Tensor => input('indexSelect', x).indexSelect(dim, index);
+export const argmax = (x: Tensor, dim: number): Tensor => input('argmax', x).argmax(dim);
 export const conv2d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions): Tensor =>
   input('conv2d', x).conv2d(weight, bias, options);
 export const maxPool2d = (x: Tensor, kernelSize: number | [number, number], options?: MaxPool2dOptions): Tensor =>

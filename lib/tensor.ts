@@ -119,6 +119,10 @@ export class Tensor {
     if (o.device !== undefined) checkDevice('to', o.device);
     return new Tensor(native().to(this.handle('to'), o.dtype as string | undefined, o.device as string | undefined));
   }
+  /** A copy with its own storage, cut from the graph. */
+  clone(): Tensor {
+    return new Tensor(native().clone(this.handle('clone')));
+  }
   /** Frees this handle's reference to native memory now; later use is an error. Idempotent. */
   dispose(): void {
     if (this.#disposed) return;
@@ -221,6 +225,18 @@ export class Tensor {
     });
     sameDevice('gather', this, index);
     return new Tensor(native().gather(this.handle('gather'), d, hi));
+  }
+
+  /** The slices of this tensor at `index` (int64, 1-D) along `dim`. */
+  indexSelect(dim: number, index: Tensor): Tensor {
+    const hi = Tensor.handleOf('indexSelect', 'index', index);
+    const d = normalizeDim('indexSelect', 'dim', dim, this.ndim);
+    if (index.dtype !== 'int64' || index.ndim !== 1) throw new TypeError(`indexSelect: index must be a 1-D int64 tensor, got ${index.dtype} ${formatShape(index.dims())}`);
+    return new Tensor(native().indexSelect(this.handle('indexSelect'), d, hi));
+  }
+  /** Index of the largest value along `dim` (int64). */
+  argmax(dim: number): Tensor {
+    return new Tensor(native().argmax(this.handle('argmax'), normalizeDim('argmax', 'dim', dim, this.ndim)));
   }
 
   // ---- convolutional layers ------------------------------------------------------------------------

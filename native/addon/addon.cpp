@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterTensorApi(env, exports);
   RegisterOpsApi(env, exports);
   RegisterSummariesApi(env, exports);
+  RegisterOptimApi(env, exports);
   return exports;
 }
 

@@ -14,5 +14,6 @@ void Export(Napi::Env env, Napi::Object exports, const char* name, void* data = 
 void RegisterTensorApi(Napi::Env env, Napi::Object exports);
 void RegisterOpsApi(Napi::Env env, Napi::Object exports);
 void RegisterSummariesApi(Napi::Env env, Napi::Object exports);
+void RegisterOptimApi(Napi::Env env, Napi::Object exports);
 
 }  // namespace grnewt::addon

@@ -71,6 +71,14 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   return result(info, ops::softmax(arg(info, 0, "input"), to_int(info[1], "dim")));
 }
 
+Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
+  return result(info, ops::index_select(arg(info, 0, "input"), to_int(info[1], "dim"), arg(info, 2, "index")));
+}
+
+Napi::Value Argmax(const Napi::CallbackInfo& info) {
+  return result(info, ops::argmax(arg(info, 0, "input"), to_int(info[1], "dim")));
+}
+
 Napi::Value Gather(const Napi::CallbackInfo& info) {
   return result(info, ops::gather(arg(info, 0, "input"), to_int(info[1], "dim"), arg(info, 2, "index")));
 }
@@ -124,6 +132,8 @@ void RegisterOpsApi(Napi::Env env, Napi::Object exports) {
   Export<LogSoftmax>(env, exports, "logSoftmax");
   Export<Softmax>(env, exports, "softmax");
   Export<Gather>(env, exports, "gather");
+  Export<IndexSelect>(env, exports, "indexSelect");
+  Export<Argmax>(env, exports, "argmax");
   Export<Conv2d>(env, exports, "conv2d");
   Export<MaxPool2d>(env, exports, "maxPool2d");
 }

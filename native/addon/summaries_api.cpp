@@ -62,12 +62,7 @@ Napi::Value Gradients(const Napi::CallbackInfo& info) {
                           autograd::gradients(TensorHandle::Get(info[0], "loss"), to_tensor_list(info[1], "params")));
 }
 
-// (H, g, d, dampingInt) -> { found, lrs, r, r0, bracket, branch, dSingular, iterations, residual, reason }
-Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
-  const at::Tensor& H = TensorHandle::Get(info[0], "H");
-  nesterov::Result result = nesterov::solve(H, TensorHandle::Get(info[1], "g"), TensorHandle::Get(info[2], "order3_"),
-                                            to_double(info[3], "dampingInt"));
-  Napi::Env env = info.Env();
+Napi::Object result_object(Napi::Env env, const nesterov::Result& result, const at::Tensor& H) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("found", result.found);
   if (result.found) {
@@ -91,6 +86,20 @@ Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// (H, g, ridge) -> the same object as nesterovLrs
+Napi::Value RidgeLrs(const Napi::CallbackInfo& info) {
+  const at::Tensor& H = TensorHandle::Get(info[0], "H");
+  return result_object(info.Env(), nesterov::ridge(H, TensorHandle::Get(info[1], "g"), to_double(info[2], "ridge")), H);
+}
+
+// (H, g, d, dampingInt) -> { found, lrs, r, r0, bracket, branch, dSingular, iterations, residual, reason }
+Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
+  const at::Tensor& H = TensorHandle::Get(info[0], "H");
+  nesterov::Result result = nesterov::solve(H, TensorHandle::Get(info[1], "g"), TensorHandle::Get(info[2], "order3_"),
+                                            to_double(info[3], "dampingInt"));
+  return result_object(info.Env(), result, H);
+}
+
 }  // namespace
 
 void RegisterSummariesApi(Napi::Env env, Napi::Object exports) {
@@ -98,6 +107,7 @@ void RegisterSummariesApi(Napi::Env env, Napi::Object exports) {
   Export<DiffN>(env, exports, "diffN");
   Export<Gradients>(env, exports, "gradients");
   Export<NesterovLrs>(env, exports, "nesterovLrs");
+  Export<RidgeLrs>(env, exports, "ridgeLrs");
 }
 
 }  // namespace grnewt::addon

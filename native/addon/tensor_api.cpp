@@ -139,6 +139,10 @@ Napi::Value Detach(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), arg_tensor(info).detach());
 }
 
+Napi::Value Clone(const Napi::CallbackInfo& info) {
+  return TensorHandle::Wrap(info.Env(), arg_tensor(info).detach().clone());
+}
+
 Napi::Value To(const Napi::CallbackInfo& info) {  // (tensor, dtype?, device?)
   const at::Tensor& t = arg_tensor(info);
   at::ScalarType dtype = has(info[1]) ? parse_dtype(to_string(info[1], "dtype")) : t.scalar_type();
@@ -211,6 +215,7 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<Backward>(env, exports, "backward");
   Export<Detach>(env, exports, "detach");
   Export<To>(env, exports, "to");
+  Export<Clone>(env, exports, "clone");
   Export<Dispose>(env, exports, "dispose");
   Export<IsDisposed>(env, exports, "isDisposed");
   Export<Memory>(env, exports, "memory");

@@ -329,4 +329,42 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
   return finish(lift(xi_at(delta)), out.r0 + delta);
 }
 
+Result ridge(const at::Tensor& H_in, const at::Tensor& g_in, double ridge) {
+  const int64_t S = g_in.numel();
+  if (g_in.dim() != 1) throw RangeError("ridge: g must be a vector [S]");
+  if (H_in.dim() != 2 || H_in.size(0) != S || H_in.size(1) != S) throw RangeError("ridge: H must be [S,S]");
+  if (!std::isfinite(ridge) || ridge < 0) throw RangeError("ridge must be a finite number ≥ 0, got " + std::to_string(ridge));
+  const Vec h = to_vec(H_in), g = to_vec(g_in);
+  check_finite(h, "H");
+  check_finite(g, "g");
+  Mat M(S, Vec(S));
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t j = 0; j < S; ++j) M[i][j] = 0.5 * (h[i * S + j] + h[j * S + i]) + (i == j ? ridge : 0.0);
+  Result out;
+  out.branch = "ridge";
+  Eigen e = eigh(M);
+  const double scale = std::max(max_abs(e.values), std::numeric_limits<double>::min());
+  if (std::fabs(e.values[0]) <= 16 * kEps * S * scale && std::fabs(e.values.back()) <= 16 * kEps * S * scale) {
+    out.reason = "H̄ + ridge·I is zero";
+    return out;
+  }
+  for (double v : e.values) {
+    if (std::fabs(v) <= 16 * kEps * S * scale) {
+      out.reason = "H̄ + ridge·I is singular (eigenvalue " + std::to_string(v) + ")";
+      return out;
+    }
+  }
+  Vec eta = solve_columns(M, {g})[0];
+  double res = 0;
+  for (int64_t i = 0; i < S; ++i) {
+    double acc = -g[i];
+    for (int64_t j = 0; j < S; ++j) acc += M[i][j] * eta[j];
+    res += acc * acc;
+  }
+  out.found = true;
+  out.lrs = eta;
+  out.residual = std::sqrt(res) / (scale * norm(eta) + norm(g));
+  return out;
+}
+
 }  // namespace grnewt::nesterov

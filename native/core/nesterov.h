@@ -31,6 +31,9 @@ struct Result {
 // Throws grnewt::RangeError for λ = 0 with a non-positive-definite H̄ (no solution exists).
 Result solve(const at::Tensor& H, const at::Tensor& g, const at::Tensor& d, double damping_int);
 
+// Without Nesterov: η = (H̄ + ridge·I)⁻¹ ḡ (branch 'ridge'); not found when that matrix is singular.
+Result ridge(const at::Tensor& H, const at::Tensor& g, double ridge);
+
 // Ratio below which d_s / max(d) counts as zero: d_s² then weighs ≤ 1e-12 of the largest regularisation.
 constexpr double kNullRatio = 1e-6;
 

@@ -57,6 +57,12 @@ at::Tensor log_softmax(const at::Tensor& x, int64_t dim) { return at::log_softma
 
 at::Tensor softmax(const at::Tensor& x, int64_t dim) { return at::softmax(x, dim); }
 
+at::Tensor index_select(const at::Tensor& x, int64_t dim, const at::Tensor& index) {
+  return at::index_select(x, dim, index);
+}
+
+at::Tensor argmax(const at::Tensor& x, int64_t dim) { return at::argmax(x, dim); }
+
 at::Tensor gather(const at::Tensor& x, int64_t dim, const at::Tensor& index) { return at::gather(x, dim, index); }
 
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,

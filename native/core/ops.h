@@ -27,6 +27,8 @@ at::Tensor reshape(const at::Tensor& x, const std::vector<int64_t>& shape);
 at::Tensor transpose(const at::Tensor& x, int64_t dim0, int64_t dim1);
 at::Tensor log_softmax(const at::Tensor& x, int64_t dim);
 at::Tensor softmax(const at::Tensor& x, int64_t dim);
+at::Tensor index_select(const at::Tensor& x, int64_t dim, const at::Tensor& index);
+at::Tensor argmax(const at::Tensor& x, int64_t dim);
 at::Tensor gather(const at::Tensor& x, int64_t dim, const at::Tensor& index);
 
 struct Conv2dOptions {

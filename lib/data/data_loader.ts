@@ -1,0 +1,74 @@
+// Batches of a dataset, in order or shuffled. Shuffling is reproducible: the order of epoch e depends only
+// on (seed, e), and each iteration of the loader is the next epoch.
+import { checkBoolean, checkInteger, checkOptions, show } from '../validate';
+import type { Tensor } from '../tensor';
+import { TensorDataset } from './dataset';
+
+export interface DataLoaderOptions {
+  batchSize: number;
+  shuffle?: boolean; // default false
+  seed?: number; // default 0
+  dropLast?: boolean; // default false
+}
+
+export class DataLoader implements Iterable<[Tensor, Tensor]> {
+  readonly batchSize: number;
+  readonly shuffle: boolean;
+  readonly seed: number;
+  readonly dropLast: boolean;
+  /** The epoch the next iteration will be (settable, to resume). */
+  epoch = 0;
+
+  constructor(readonly dataset: TensorDataset, options: DataLoaderOptions) {
+    if (!(dataset instanceof TensorDataset)) throw new TypeError(`DataLoader: dataset must be a TensorDataset, got ${show(dataset)}`);
+    const o = checkOptions('DataLoader', options);
+    this.batchSize = checkInteger('DataLoader', 'batchSize', o.batchSize, 1);
+    this.shuffle = checkBoolean('DataLoader', 'shuffle', o.shuffle ?? false);
+    this.seed = checkInteger('DataLoader', 'seed', o.seed ?? 0, 0);
+    this.dropLast = checkBoolean('DataLoader', 'dropLast', o.dropLast ?? false);
+  }
+
+  /** Batches per epoch. */
+  get length(): number {
+    const n = this.dataset.length / this.batchSize;
+    return this.dropLast ? Math.floor(n) : Math.ceil(n);
+  }
+
+  /** The example order of an epoch. */
+  order(epoch: number): Uint32Array {
+    const n = this.dataset.length;
+    const order = Uint32Array.from({ length: n }, (_, i) => i);
+    if (!this.shuffle) return order;
+    const random = mulberry32(hash(this.seed, epoch));
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order;
+  }
+
+  *[Symbol.iterator](): Iterator<[Tensor, Tensor]> {
+    const order = this.order(this.epoch++);
+    for (let b = 0; b < this.length; b++) {
+      yield this.dataset.batch(order.subarray(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length)));
+    }
+  }
+}
+
+// A small, well-mixed 32-bit generator: reproducible across platforms, independent of libtorch's.
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function hash(seed: number, epoch: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return Math.imul(h, 0x27d4eb2f) >>> 0;
+}

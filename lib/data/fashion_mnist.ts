@@ -1,0 +1,54 @@
+// Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017; MIT licence) from its IDX files, by default where Debian's
+// `dataset-fashion-mnist` package puts them.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tensor } from '../creation';
+import { checkBoolean, checkInteger, checkOptions, show } from '../validate';
+import { TensorDataset } from './dataset';
+import { parseIdx } from './idx';
+
+export const FASHION_MNIST_ROOT = '/usr/share/datasets/fashion-mnist';
+export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+// Mean and standard deviation of the training images' pixels (in [0, 1]).
+const MEAN = 0.286, STD = 0.353;
+
+export interface FashionMnistOptions {
+  split: 'train' | 'test';
+  root?: string; // default: Debian's location
+  /** Standardise pixels with the training set's mean and std (default true); else scale to [0, 1]. */
+  normalize?: boolean;
+  /** Keep only the first n examples. */
+  limit?: number;
+}
+
+/** Images as float32 [N, 1, 28, 28] and labels as int64 [N]. */
+export function fashionMnist(options: FashionMnistOptions): TensorDataset {
+  const o = checkOptions('fashionMnist', options);
+  if (o.split !== 'train' && o.split !== 'test') throw new TypeError(`fashionMnist: split must be 'train' or 'test', got ${show(o.split)}`);
+  const root = (o.root as string | undefined) ?? FASHION_MNIST_ROOT;
+  if (typeof root !== 'string') throw new TypeError(`fashionMnist: root must be a string, got ${show(root)}`);
+  const normalize = checkBoolean('fashionMnist', 'normalize', o.normalize ?? true);
+  const prefix = o.split === 'train' ? 'train' : 't10k';
+  const images = load(root, `${prefix}-images-idx3-ubyte`);
+  const labels = load(root, `${prefix}-labels-idx1-ubyte`);
+  if (images.shape.length !== 3 || labels.shape.length !== 1 || images.shape[0] !== labels.shape[0]) {
+    throw new Error(`fashionMnist: ${root} holds images ${images.shape.join('×')} and labels ${labels.shape.join('×')}, not N×28×28 and N`);
+  }
+  const n = o.limit === undefined ? labels.shape[0] : Math.min(checkInteger('fashionMnist', 'limit', o.limit, 1), labels.shape[0]);
+  const pixels = n * images.shape[1] * images.shape[2];
+  const x = new Float32Array(pixels);
+  for (let i = 0; i < pixels; i++) x[i] = normalize ? (images.data[i] / 255 - MEAN) / STD : images.data[i] / 255;
+  return new TensorDataset(
+    tensor(x, { shape: [n, 1, images.shape[1], images.shape[2]] }),
+    tensor(Int32Array.from(labels.data.subarray(0, n) as ArrayLike<number>)),
+  );
+}
+
+function load(root: string, stem: string) {
+  const candidates = [`${stem}.gz`, stem].map((f) => path.join(root, f));
+  const file = candidates.find((f) => fs.existsSync(f));
+  if (!file) {
+    throw new Error(`fashionMnist: ${candidates.join(' or ')} not found. On Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist, or pass { root } pointing at the IDX files`);
+  }
+  return parseIdx(fs.readFileSync(file), file);
+}

@@ -1,0 +1,74 @@
+// The reference models' initialisation: weights σ_w·N(0,1), divided by √fan_in unless `scaling` (then
+// each layer divides its input by √fan_in in the forward pass instead), biases σ_b·N(0,1).
+import { randn } from '../creation';
+import { Linear, Conv2d } from '../nn/layers';
+import type { Tensor } from '../tensor';
+import { checkBoolean, checkNumber, checkOptions, show } from '../validate';
+import type { Module } from '../nn/module';
+
+export type Activation = 'tanh' | 'relu' | 'sigmoid' | 'elu' | 'identity';
+
+export const activations: Record<Activation, (x: Tensor) => Tensor> = {
+  tanh: (x) => x.tanh(),
+  relu: (x) => x.relu(),
+  sigmoid: (x) => x.sigmoid(),
+  elu: (x) => x.elu(),
+  identity: (x) => x,
+};
+
+export interface ReferenceOptions {
+  activation?: Activation; // default 'tanh' ('relu' for VGG)
+  scaling?: boolean; // default false
+  sigmaW?: number; // default 1
+  sigmaB?: number; // default 1
+  dtype?: 'float32' | 'float64';
+}
+
+export interface Resolved {
+  activation: Activation;
+  scaling: boolean;
+  sigmaW: number;
+  sigmaB: number;
+  dtype: 'float32' | 'float64';
+}
+
+export function resolveOptions(where: string, options: unknown, defaultActivation: Activation = 'tanh'): Resolved & Record<string, unknown> {
+  const o = checkOptions(where, options);
+  const activation = (o.activation ?? defaultActivation) as Activation;
+  if (!(activation in activations)) throw new TypeError(`${where}: activation must be one of ${Object.keys(activations).join(', ')}, got ${show(activation)}`);
+  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float64') throw new TypeError(`${where}: dtype must be 'float32' or 'float64', got ${show(o.dtype)}`);
+  return {
+    ...o,
+    activation,
+    scaling: o.scaling === undefined ? false : checkBoolean(where, 'scaling', o.scaling),
+    sigmaW: o.sigmaW === undefined ? 1 : checkNumber(where, 'sigmaW', o.sigmaW),
+    sigmaB: o.sigmaB === undefined ? 1 : checkNumber(where, 'sigmaB', o.sigmaB),
+    dtype: (o.dtype as Resolved['dtype']) ?? 'float32',
+  };
+}
+
+/** Fan-in of a layer: every dimension of its weight but the first. */
+export function fanIn(layer: Linear | Conv2d): number {
+  return layer.weight.shape.slice(1).reduce((a, b) => a * b, 1);
+}
+
+/** Re-draws a layer's parameters as the reference does. */
+export function initReference(layer: Linear | Conv2d, o: Resolved): void {
+  const w = randn(layer.weight.shape, { dtype: o.dtype });
+  const scaled = w.mul(o.scaling ? o.sigmaW : o.sigmaW / Math.sqrt(fanIn(layer)));
+  layer.weight.assign(scaled, true);
+  for (const t of [w, scaled]) t.dispose();
+  if (layer.bias) {
+    const b = randn(layer.bias.shape, { dtype: o.dtype });
+    const bs = b.mul(o.sigmaB);
+    layer.bias.assign(bs, true);
+    for (const t of [b, bs]) t.dispose();
+  }
+}
+
+/** A layer's output, its input first divided by √fan_in under `scaling`. */
+export function applyLayer(layer: Linear | Conv2d, x: Tensor, scaling: boolean): Tensor {
+  return layer.forward(scaling ? x.div(Math.sqrt(fanIn(layer))) : x);
+}
+
+export type { Module };

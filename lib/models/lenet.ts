@@ -1,0 +1,50 @@
+// The reference's LeNet-5: conv(5×5) → act → maxpool(2) twice, then three linear layers and log-softmax.
+import { Conv2d, Linear } from '../nn/layers';
+import { Module } from '../nn/module';
+import type { Tensor } from '../tensor';
+import { checkInteger, show } from '../validate';
+import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+
+export interface LeNetOptions extends ReferenceOptions {
+  /** Side of the square input images: 32 as the reference (LeNet's own), or 28 for MNIST-like data unpadded. */
+  inputSize?: number;
+}
+
+export class LeNet extends Module {
+  readonly conv1: Conv2d;
+  readonly conv2: Conv2d;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  readonly fc3: Linear;
+  readonly activation: Activation;
+  readonly scaling: boolean;
+
+  /** layers: [in channels, conv1 channels, conv2 channels, fc1, fc2, classes], e.g. [1, 6, 16, 120, 84, 10]. */
+  constructor(readonly sizes: number[] = [1, 6, 16, 120, 84, 10], options?: LeNetOptions) {
+    super();
+    if (!Array.isArray(sizes) || sizes.length !== 6) throw new TypeError(`LeNet: layers must list 6 sizes, got ${show(sizes)}`);
+    sizes.forEach((n, i) => checkInteger('LeNet', `layers[${i}]`, n, 1));
+    const o = resolveOptions('LeNet', options);
+    const input = checkInteger('LeNet', 'inputSize', o.inputSize ?? 32, 16);
+    const side = Math.floor((Math.floor((input - 4) / 2) - 4) / 2);
+    this.activation = o.activation;
+    this.scaling = o.scaling;
+    const dtype = o.dtype;
+    this.conv1 = this.registerModule('conv1', new Conv2d(sizes[0], sizes[1], 5, { dtype }));
+    this.conv2 = this.registerModule('conv2', new Conv2d(sizes[1], sizes[2], 5, { dtype }));
+    this.fc1 = this.registerModule('fc1', new Linear(side * side * sizes[2], sizes[3], { dtype }));
+    this.fc2 = this.registerModule('fc2', new Linear(sizes[3], sizes[4], { dtype }));
+    this.fc3 = this.registerModule('fc3', new Linear(sizes[4], sizes[5], { dtype }));
+    for (const layer of [this.conv1, this.conv2, this.fc1, this.fc2, this.fc3]) initReference(layer, o);
+  }
+
+  forward(x: Tensor): Tensor {
+    const act = activations[this.activation], s = this.scaling;
+    let h = act(applyLayer(this.conv1, x, s)).maxPool2d(2);
+    h = act(applyLayer(this.conv2, h, s)).maxPool2d(2);
+    h = h.reshape([h.shape[0], -1]);
+    h = act(applyLayer(this.fc1, h, s));
+    h = act(applyLayer(this.fc2, h, s));
+    return applyLayer(this.fc3, h, s).logSoftmax(1);
+  }
+}

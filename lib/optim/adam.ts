@@ -1,0 +1,43 @@
+// Adam with torch.optim.Adam's semantics (bias correction, L2 weight decay added to the gradient).
+import { native } from '../native';
+import { Tensor } from '../tensor';
+import { show } from '../validate';
+import { Optimizer, checkNonNegative, checkUnitInterval, type ParamsInput } from './optimizer';
+
+export interface AdamOptions {
+  lr?: number; // default 1e-3
+  betas?: [number, number]; // default [0.9, 0.999]
+  eps?: number; // default 1e-8
+  weightDecay?: number;
+}
+type Resolved = Required<AdamOptions>;
+
+export function checkBetas(where: string, betas: unknown): [number, number] {
+  if (!Array.isArray(betas) || betas.length !== 2) throw new TypeError(`${where}: betas must be a pair of numbers, got ${show(betas)}`);
+  return [checkUnitInterval(where, 'betas[0]', betas[0]), checkUnitInterval(where, 'betas[1]', betas[1])];
+}
+
+export class Adam extends Optimizer<Resolved> {
+  constructor(params: ParamsInput<Resolved>, options?: AdamOptions) {
+    super('Adam', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, ...(options ?? {}) } as Resolved, (where, o) => {
+      checkNonNegative(where, 'lr', o.lr);
+      checkBetas(where, o.betas);
+      checkNonNegative(where, 'eps', o.eps);
+      checkNonNegative(where, 'weightDecay', o.weightDecay);
+      return o;
+    });
+  }
+
+  step(): void {
+    for (const group of this.paramGroups) {
+      for (const p of group.params) {
+        if (p.grad === null) continue;
+        const state = this.state.get(p) ?? { step: 0, expAvg: null, expAvgSq: null };
+        const step = (state.step as number) + 1;
+        const [m, v] = [state.expAvg as Tensor | null, state.expAvgSq as Tensor | null];
+        const [newM, newV] = native().adamStep(p.handle('Adam.step'), m?.handle('Adam.step') ?? null, v?.handle('Adam.step') ?? null, step, group.lr, group.betas[0], group.betas[1], group.eps, group.weightDecay);
+        this.state.set(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
+      }
+    }
+  }
+}

@@ -1,0 +1,39 @@
+// Stochastic gradient descent with torch.optim.SGD's semantics (momentum, dampening, Nesterov, weight decay).
+import { native } from '../native';
+import { Tensor } from '../tensor';
+import { checkBoolean } from '../validate';
+import { Optimizer, checkNonNegative, type ParamsInput } from './optimizer';
+
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+type Resolved = Required<SGDOptions>;
+
+export class SGD extends Optimizer<Resolved> {
+  constructor(params: ParamsInput<Resolved>, options: SGDOptions) {
+    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...(options ?? {}) } as Resolved, (where, o) => {
+      checkNonNegative(where, 'lr', o.lr);
+      checkNonNegative(where, 'momentum', o.momentum);
+      checkNonNegative(where, 'dampening', o.dampening);
+      checkNonNegative(where, 'weightDecay', o.weightDecay);
+      checkBoolean(where, 'nesterov', o.nesterov);
+      if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) throw new RangeError(`${where}: nesterov needs momentum > 0 and dampening = 0`);
+      return o;
+    });
+  }
+
+  step(): void {
+    for (const group of this.paramGroups) {
+      for (const p of group.params) {
+        const state = this.state.get(p) ?? {};
+        const buffer = (state.momentumBuffer as Tensor | undefined) ?? null;
+        const created = native().sgdStep(p.handle('SGD.step'), buffer?.handle('SGD.step') ?? null, group.lr, group.momentum, group.dampening, group.weightDecay, group.nesterov);
+        if (created) this.state.set(p, { ...state, momentumBuffer: new Tensor(created) });
+      }
+    }
+  }
+}
