@@ -182,6 +182,10 @@ export class NewtonSummary extends Optimizer<Group> {
     const [x, y] = this.#nextHgBatch();
     const paramGroups = this.paramGroups.map((g) => ({ params: g.params }));
     const raw = computeHg(paramGroups, this.#fullLoss, x, y, u, { noregul: this.#o.noregul, diagonal: this.#o.diagonal });
+    if (!native().allFinite([raw.H, raw.g, raw.order3].map((t) => t.handle('NewtonSummary')))) {
+      this.#log({ step: this.#step, H: rows(raw.H), g: Array.from(raw.g.toArray() as Float64Array, Number), order3: Array.from(raw.order3.toArray() as Float64Array, Number), eta: null, lrs: this.lrs(), found: false, reason: 'the summaries hold NaN or Inf (from the loss or its derivatives on this hg batch): previous learning rates kept', solver: emptySolver() });
+      return;
+    }
     const { H, g, order3 } = this.#averaged(raw);
     const result = this.#o.nesterov.use
       ? nesterovLrs(H, g, order3.abs().pow(1 / 3), { dampingInt: this.#o.nesterov.dampingInt ?? 1 })

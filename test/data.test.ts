@@ -1,0 +1,103 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { data, tensor } from '../lib';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-data-'));
+
+function idx(type: number, shape: number[], values: number[], bytesPer: number, write: (v: DataView, o: number, x: number) => void): Buffer {
+  const header = Buffer.alloc(4 + 4 * shape.length);
+  header[2] = type;
+  header[3] = shape.length;
+  shape.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  const body = Buffer.alloc(values.length * bytesPer);
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  values.forEach((x, i) => write(view, i * bytesPer, x));
+  return Buffer.concat([header, body]);
+}
+
+describe('TensorDataset and DataLoader', () => {
+  const ds = new data.TensorDataset(tensor(Int32Array.from({ length: 10 }, (_, i) => i)), tensor(Int32Array.from({ length: 10 }, (_, i) => 100 + i)));
+  const firsts = (loader: data.DataLoader) => [...loader].map(([x]) => Array.from(x.toArray(), Number));
+
+  it('batches in order, the last one short unless dropLast', () => {
+    expect(firsts(new data.DataLoader(ds, { batchSize: 4 }))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(firsts(new data.DataLoader(ds, { batchSize: 4, dropLast: true }))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7]]);
+    const [[x, y]] = [...new data.DataLoader(ds, { batchSize: 3 })];
+    expect(Array.from(y.toArray(), Number)).toEqual(Array.from(x.toArray(), (v) => Number(v) + 100));
+  });
+
+  it('shuffles reproducibly from its seed, a new order each epoch', () => {
+    const a = new data.DataLoader(ds, { batchSize: 10, shuffle: true, seed: 7 });
+    const b = new data.DataLoader(ds, { batchSize: 10, shuffle: true, seed: 7 });
+    const [e0, e1] = [firsts(a)[0], firsts(a)[0]];
+    expect(firsts(b)[0]).toEqual(e0);
+    expect(firsts(b)[0]).toEqual(e1);
+    expect(e0).not.toEqual(e1);
+    expect([...e0].sort((p, q) => p - q)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(firsts(new data.DataLoader(ds, { batchSize: 10, shuffle: true, seed: 8 }))[0]).not.toEqual(e0);
+  });
+
+  it('checks its arguments', () => {
+    expect(() => new data.DataLoader(ds, { batchSize: 0 })).toThrow('DataLoader: batchSize must be an integer (≥ 1), got 0');
+    expect(() => new data.DataLoader({} as never, { batchSize: 1 })).toThrow(TypeError);
+    expect(() => new data.TensorDataset(tensor([1, 2]), tensor([1]))).toThrow(/same first dimension/);
+  });
+});
+
+describe('readIdx', () => {
+  it('reads uint8, int32 and float64 files, plain and gzip', () => {
+    const u8 = path.join(dir, 'a-idx3-ubyte');
+    fs.writeFileSync(u8, idx(0x08, [2, 3], [0, 1, 2, 253, 254, 255], 1, (v, o, x) => v.setUint8(o, x)));
+    const t = data.readIdx(u8);
+    expect(t.shape).toEqual([2, 3]);
+    expect(t.dtype).toBe('int64');
+    expect(Array.from(t.toArray(), Number)).toEqual([0, 1, 2, 253, 254, 255]);
+    const gz = path.join(dir, 'b.idx.gz');
+    fs.writeFileSync(gz, zlib.gzipSync(idx(0x0c, [3], [-5, 0, 70000], 4, (v, o, x) => v.setInt32(o, x))));
+    expect(Array.from(data.readIdx(gz).toArray(), Number)).toEqual([-5, 0, 70000]);
+    const f = path.join(dir, 'c.idx');
+    fs.writeFileSync(f, idx(0x0e, [2], [0.5, -1e300], 8, (v, o, x) => v.setFloat64(o, x)));
+    const ft = data.readIdx(f);
+    expect(ft.dtype).toBe('float64');
+    expect(Array.from(ft.toArray() as Float64Array)).toEqual([0.5, -1e300]);
+    expect(data.readIdx(u8, { dtype: 'float32' }).dtype).toBe('float32');
+  });
+
+  it('refuses truncated, padded, corrupt and missing files with the reason', () => {
+    const good = idx(0x08, [4, 4], new Array(16).fill(1), 1, (v, o, x) => v.setUint8(o, x));
+    const write = (name: string, bytes: Buffer) => {
+      fs.writeFileSync(path.join(dir, name), bytes);
+      return path.join(dir, name);
+    };
+    expect(() => data.readIdx(write('t', good.subarray(0, good.length - 3)))).toThrow(/is truncated: 4×4 uint8 values need 28 bytes, it has 25/);
+    expect(() => data.readIdx(write('h', good.subarray(0, 6)))).toThrow(/truncated \(its header needs 12 bytes/);
+    expect(() => data.readIdx(write('p', Buffer.concat([good, Buffer.from([1])])))).toThrow(/has 1 bytes beyond/);
+    expect(() => data.readIdx(write('m', Buffer.from('hello world')))).toThrow(/not an IDX file/);
+    expect(() => data.readIdx(write('z.gz', zlib.gzipSync(good).subarray(0, 20)))).toThrow(/not a valid gzip file/);
+    expect(() => data.readIdx(path.join(dir, 'absent'))).toThrow(/cannot read/);
+  });
+});
+
+describe('fashionMnist', () => {
+  const installed = fs.existsSync(path.join(data.FASHION_MNIST_ROOT, 't10k-labels-idx1-ubyte.gz'));
+  it.runIf(installed)('reads the Debian package: test split, images [N,1,28,28] standardised, labels 0..9', () => {
+    const ds = data.fashionMnist({ split: 'test', limit: 500 });
+    expect(ds.length).toBe(500);
+    expect(ds.x.shape).toEqual([500, 1, 28, 28]);
+    const labels = Array.from(ds.y.toArray(), Number);
+    expect(Math.min(...labels)).toBe(0);
+    expect(Math.max(...labels)).toBe(9);
+    expect(labels.slice(0, 5)).toEqual([9, 2, 1, 1, 6]); // the first test labels of Fashion-MNIST
+    const raw = data.fashionMnist({ split: 'test', limit: 1, normalize: false });
+    const pixels = Array.from(raw.x.toArray() as Float32Array);
+    expect(Math.min(...pixels)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...pixels)).toBeLessThanOrEqual(1);
+  });
+  it('says where the files should be and how to install them', () => {
+    expect(() => data.fashionMnist({ split: 'train', root: dir })).toThrow(/apt-get install dataset-fashion-mnist/);
+    expect(() => data.fashionMnist({ split: 'validation' as never })).toThrow(TypeError);
+  });
+});

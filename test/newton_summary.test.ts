@@ -1,0 +1,206 @@
+// NewtonSummary: the seed README's example trains; the paper's invariance property; checkpoints resume the
+// same trajectory; failures keep the previous learning rates; logs stay bounded; damping reduction.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as grnewt from '../lib';
+import { NewtonSummary, ReduceDampingOnPlateau, data, load, losses, models, nn, optim, partition, save, tensor, tidy, type Tensor } from '../lib';
+import { values } from './helpers';
+
+const f64 = { dtype: 'float64' as const };
+const installed = fs.existsSync(path.join(data.FASHION_MNIST_ROOT, 'train-images-idx3-ubyte.gz'));
+
+/** A fixed list of batches from a small synthetic classification problem. */
+function batches(n: number, size: number, seed: number, dtype: 'float32' | 'float64' = 'float64'): Array<[Tensor, Tensor]> {
+  return Array.from({ length: n }, (_, b) => {
+    const x = tensor(values(size * 4, seed + b, -2, 2), { shape: [size, 4], dtype });
+    const xs = x.toArray() as Float64Array;
+    const y = tensor(Int32Array.from({ length: size }, (_, i) => (xs[i * 4] + xs[i * 4 + 1] > 0 ? 1 : 0) + (xs[i * 4 + 2] > 1 ? 1 : 0)));
+    return [x, y];
+  });
+}
+
+describe('NewtonSummary', () => {
+  it.runIf(installed)('the seed README example, translated, trains a Perceptron on a Fashion-MNIST subset', () => {
+    grnewt.manualSeed(0);
+    const train = data.fashionMnist({ split: 'train', limit: 2000 });
+    const dataLoader = new data.DataLoader(train, { batchSize: 100, shuffle: true, seed: 1 });
+    const hgLoader = new data.DataLoader(train, { batchSize: 500, shuffle: true, seed: 2 });
+    const model = new models.Perceptron([784, 64, 10]);
+    const lossFn = losses.nll;
+    const fullLoss = (x: Tensor, target: Tensor) => lossFn(model.forward(x), target);
+    const { paramGroups } = partition.canonical(model);
+    const optimizer = new NewtonSummary(paramGroups, fullLoss, hgLoader, {
+      damping: 0.1, nesterov: { use: true, dampingInt: 10 }, periodHg: 10, momLrs: 0.5, removeNegative: true, momentum: 0.9, momentumDamp: 0.9,
+    });
+    const epochLoss: number[] = [];
+    for (let epoch = 0; epoch < 3; epoch++) {
+      let sum = 0;
+      for (const [x, target] of dataLoader) {
+        sum += tidy(() => {
+          optimizer.zeroGrad();
+          const loss = lossFn(model.forward(x), target);
+          loss.backward();
+          optimizer.step();
+          return loss.item();
+        });
+      }
+      epochLoss.push(sum / dataLoader.length);
+    }
+    expect(epochLoss[2]).toBeLessThan(epochLoss[0]);
+    expect(epochLoss[2]).toBeLessThan(0.8 * epochLoss[0]);
+    expect(optimizer.lrs().every((lr) => Number.isFinite(lr) && lr >= 0)).toBe(true);
+    expect(optimizer.logs.length).toBe(6);
+    expect(optimizer.logs.some((l) => l.found)).toBe(true);
+  });
+
+  it('is invariant to θ = c·φ + b with one c per subset (momentum 0), where SGD is not', () => {
+    grnewt.manualSeed(3);
+    const base = new models.Perceptron([4, 5, 3], { dtype: 'float64' });
+    const scales = [3, 0.2, 5, 0.5];
+    const offsets = base.parameters().map((p, k) => tensor(values(p.numel, 40 + k), { shape: p.shape, dtype: 'float64' }));
+
+    /** The same network, its k-th parameter tensor written c_k·φ_k + b_k. */
+    class Reparameterised extends nn.Module {
+      readonly phi: Tensor[];
+      constructor() {
+        super();
+        this.phi = base.parameters().map((p, k) => this.registerParameter(`phi${k}`, p.detach().sub(offsets[k]).div(scales[k]).clone()));
+      }
+      forward(x: Tensor): Tensor {
+        const [w0, b0, w1, b1] = this.phi.map((f, k) => f.mul(scales[k]).add(offsets[k]));
+        return x.matmul(w0.transpose(0, 1)).add(b0).tanh().matmul(w1.transpose(0, 1)).add(b1).logSoftmax(1);
+      }
+    }
+    const train = batches(6, 32, 100), hg = batches(3, 64, 200);
+    const run = (model: nn.Module, makeOpt: (m: nn.Module, loss: (x: Tensor, y: Tensor) => Tensor) => optim.Optimizer<object>) => {
+      const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
+      const opt = makeOpt(model, fullLoss);
+      return train.map(([x, y]) => tidy(() => {
+        opt.zeroGrad();
+        const loss = fullLoss(x, y);
+        loss.backward();
+        opt.step();
+        return loss.item();
+      }));
+    };
+    const newton = (m: nn.Module, loss: (x: Tensor, y: Tensor) => Tensor) =>
+      new NewtonSummary(partition.canonical(m).paramGroups, loss, hg, { damping: 0.5, nesterov: { use: true, dampingInt: 1 } });
+    const sgd = (m: nn.Module) => new optim.SGD(m.parameters(), { lr: 0.05 });
+
+    const plain = new models.Perceptron([4, 5, 3], { dtype: 'float64' });
+    plain.loadStateDict(base.stateDict());
+    const direct = run(plain, newton);
+    const reparameterised = run(new Reparameterised(), newton);
+    for (let t = 0; t < direct.length; t++) expect(Math.abs(reparameterised[t] - direct[t])).toBeLessThan(1e-9 * Math.abs(direct[t]));
+    expect(direct.at(-1)!).toBeLessThan(direct[0]);
+
+    plain.loadStateDict(base.stateDict());
+    const sgdDirect = run(plain, sgd);
+    const sgdReparameterised = run(new Reparameterised(), sgd);
+    expect(Math.abs(sgdReparameterised.at(-1)! - sgdDirect.at(-1)!)).toBeGreaterThan(1e-3);
+  });
+
+  it('resumes from a checkpoint file on the same trajectory', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-ckpt-'));
+    const train = batches(20, 16, 300);
+    const hgData = new data.TensorDataset(...batches(1, 256, 400)[0]);
+    const setup = (seed: number) => {
+      grnewt.manualSeed(seed);
+      const model = new models.Perceptron([4, 6, 3], { dtype: 'float64' });
+      const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
+      const hgLoader = new data.DataLoader(hgData, { batchSize: 64, shuffle: true, seed: 5 });
+      const opt = new NewtonSummary(partition.wb(model).paramGroups, fullLoss, hgLoader, {
+        damping: 0.3, momentum: 0.9, momentumDamp: 0.5, momLrs: 0.5, periodHg: 3, nesterov: { use: true, dampingInt: 5 }, average: { kind: 'moving', factor: 0.5, warmup: 2 },
+      });
+      return { model, opt, fullLoss };
+    };
+    const trainOn = (s: ReturnType<typeof setup>, bs: Array<[Tensor, Tensor]>) => {
+      for (const [x, y] of bs) tidy(() => {
+        s.opt.zeroGrad();
+        s.fullLoss(x, y).backward();
+        s.opt.step();
+      });
+    };
+    const first = setup(1);
+    trainOn(first, train.slice(0, 10));
+    const file = path.join(dir, 'run.ckpt');
+    save(file, { model: first.model.stateDict(), optimizer: first.opt.stateDict(), epoch: 1 });
+    trainOn(first, train.slice(10));
+
+    const resumed = setup(2); // another initialisation, overwritten by the checkpoint
+    const checkpoint = load(file);
+    expect(checkpoint.epoch).toBe(1);
+    resumed.model.loadStateDict(checkpoint.model);
+    resumed.opt.loadStateDict(checkpoint.optimizer);
+    trainOn(resumed, train.slice(10));
+    first.model.parameters().forEach((p, k) => expect(resumed.model.parameters()[k].toArray()).toEqual(p.toArray()));
+    expect(resumed.opt.lrs()).toEqual(first.opt.lrs());
+  });
+
+  it('keeps the previous learning rates when none can be found, says why, and never writes NaN', () => {
+    grnewt.manualSeed(4);
+    const model = new models.Perceptron([4, 3, 3], { dtype: 'float64' });
+    const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
+    const [x, y] = batches(1, 8, 7)[0];
+    // noregul: order3 = 0, so D = 0 and the Nesterov problem has no solution.
+    const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, [[x, y]], { nesterov: { use: true, dampingInt: 1 }, noregul: true });
+    const before = model.parameters().map((p) => p.toArray());
+    opt.zeroGrad();
+    fullLoss(x, y).backward();
+    opt.step();
+    expect(opt.lrs()).toEqual([0, 0, 0, 0]);
+    expect(opt.logs[0].found).toBe(false);
+    expect(opt.logs[0].reason).toMatch(/D = 0/);
+    model.parameters().forEach((p, k) => expect(p.toArray()).toEqual(before[k]));
+
+    const nanGrad = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, [[x, y]], { ridge: 1 });
+    opt.zeroGrad();
+    fullLoss(x, y).mul(NaN).backward();
+    nanGrad.step();
+    model.parameters().forEach((p) => expect(Array.from(p.toArray() as Float64Array).every(Number.isFinite)).toBe(true));
+    expect(nanGrad.logs.at(-1)!.found).toBe(false);
+  });
+
+  it('keeps at most historyLength log entries, with the solver diagnostics', () => {
+    const model = new models.Perceptron([4, 3, 3], { dtype: 'float64' });
+    const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
+    const train = batches(8, 16, 500);
+    const opt = new NewtonSummary(partition.trivial(model).paramGroups, fullLoss, train, { historyLength: 3, nesterov: { use: true, dampingInt: 2 }, updater: { name: 'adam' } });
+    for (const [x, y] of train) tidy(() => {
+      opt.zeroGrad();
+      fullLoss(x, y).backward();
+      opt.step();
+    });
+    expect(opt.logs.map((l) => l.step)).toEqual([5, 6, 7]);
+    const last = opt.logs.at(-1)!;
+    expect(last.H).toHaveLength(1);
+    expect(last.solver.branch).toMatch(/positive-definite|indefinite|hard-case/);
+  });
+
+  it('checks its options', () => {
+    const model = new models.Perceptron([4, 3, 3]);
+    const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
+    const groups = partition.canonical(model).paramGroups;
+    expect(() => new NewtonSummary(groups, fullLoss, [], { periodHg: 0 })).toThrow('NewtonSummary: periodHg must be an integer (≥ 1), got 0');
+    expect(() => new NewtonSummary(groups, fullLoss, [], { damping: -1 })).toThrow(/damping must be a finite number ≥ 0/);
+    expect(() => new NewtonSummary(groups, fullLoss, 3 as never)).toThrow(/hgLoader must be an iterable/);
+    expect(() => new NewtonSummary(groups, fullLoss, [], { updater: 'lbfgs' as never })).toThrow(/updater must be/);
+    const opt = new NewtonSummary(groups, fullLoss, []);
+    expect(() => opt.step()).toThrow(/hg loader yielded no batch/);
+  });
+});
+
+describe('ReduceDampingOnPlateau', () => {
+  it('scales every group\'s damping and lr by factor after `patience` epochs without improvement', () => {
+    const model = new models.Perceptron([2, 2]);
+    const opt = new NewtonSummary(partition.wb(model).paramGroups, () => tensor(0), [], { damping: 1 });
+    opt.paramGroups.forEach((g) => (g.lr = 0.5));
+    const sched = new ReduceDampingOnPlateau(opt, { factor: 0.5, patience: 2 });
+    expect([1, 0.9, 0.95, 0.95].map((m) => sched.step(m))).toEqual([false, false, false, false]);
+    expect(sched.step(0.91)).toBe(true); // three epochs without beating 0.9
+    expect(opt.paramGroups.map((g) => [g.damping, g.lr])).toEqual([[0.5, 0.25], [0.5, 0.25]]);
+    expect(() => new ReduceDampingOnPlateau(opt, { factor: 1 })).toThrow(/factor must be in \(0, 1\)/);
+  });
+});

@@ -1,0 +1,101 @@
+// SGD and Adam against hand-computed steps with torch.optim's semantics.
+import { describe, expect, it } from 'vitest';
+import { optim, tensor, type Tensor } from '../lib';
+import { expectClose } from './helpers';
+
+const f64 = { dtype: 'float64' as const, requiresGrad: true };
+/** L = Σ c·p²/2 → ∇ = c·p, so every gradient is known by hand. */
+function withGrad(p: Tensor, c: number) {
+  p.clearGrad();
+  p.mul(p).mul(c / 2).sum().backward();
+}
+
+describe('optim.SGD', () => {
+  it('plain: p ← p − lr·g', () => {
+    const p = tensor([1, -2], f64);
+    const opt = new optim.SGD([p], { lr: 0.1 });
+    withGrad(p, 1);
+    opt.step();
+    expectClose(p.toArray(), [0.9, -1.8], 1e-15);
+  });
+
+  it('momentum, dampening and weight decay over three steps', () => {
+    const p = tensor([1], f64);
+    const opt = new optim.SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5, weightDecay: 0.01 });
+    let x = 1, buf = 0;
+    for (let step = 0; step < 3; step++) {
+      withGrad(p, 2);
+      opt.step();
+      const d = 2 * x + 0.01 * x;
+      buf = step === 0 ? d : 0.9 * buf + 0.5 * d; // torch: the first buffer is the gradient itself
+      x -= 0.1 * buf;
+      expectClose(p.toArray(), [x], 1e-14);
+    }
+  });
+
+  it('nesterov uses g + m·buf', () => {
+    const p = tensor([1], f64);
+    const opt = new optim.SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true });
+    let x = 1, buf = 0;
+    for (let step = 0; step < 3; step++) {
+      withGrad(p, 1);
+      opt.step();
+      const g = x;
+      buf = step === 0 ? g : 0.9 * buf + g;
+      x -= 0.1 * (g + 0.9 * buf);
+      expectClose(p.toArray(), [x], 1e-14);
+    }
+    expect(() => new optim.SGD([p], { lr: 0.1, nesterov: true })).toThrow(/nesterov needs momentum > 0/);
+  });
+
+  it('per-group options, parameters without gradient untouched, options checked', () => {
+    const a = tensor([1], f64), b = tensor([1], f64), unused = tensor([5], f64);
+    const opt = new optim.SGD([{ params: [a] }, { params: [b, unused], lr: 0.5 }], { lr: 0.1 });
+    withGrad(a, 1);
+    withGrad(b, 1);
+    opt.step();
+    expectClose(a.toArray(), [0.9], 1e-15);
+    expectClose(b.toArray(), [0.5], 1e-15);
+    expect(unused.toArray()[0]).toBe(5);
+    expect(() => new optim.SGD([a], { lr: -1 })).toThrow('SGD: lr must be a finite number ≥ 0, got -1');
+    expect(() => new optim.SGD([a, a], { lr: 1 })).toThrow(/two parameter groups/);
+    expect(() => new optim.SGD([], { lr: 1 })).toThrow(TypeError);
+  });
+});
+
+describe('optim.Adam', () => {
+  it('two steps with bias correction and weight decay', () => {
+    const p = tensor([1, -0.5], f64);
+    const [lr, b1, b2, eps, wd] = [0.01, 0.9, 0.999, 1e-8, 0.1];
+    const opt = new optim.Adam([p], { lr, betas: [b1, b2], eps, weightDecay: wd });
+    let x = [1, -0.5];
+    const m = [0, 0], v = [0, 0];
+    for (let t = 1; t <= 2; t++) {
+      withGrad(p, 3);
+      opt.step();
+      x = x.map((xi, i) => {
+        const g = 3 * xi + wd * xi;
+        m[i] = b1 * m[i] + (1 - b1) * g;
+        v[i] = b2 * v[i] + (1 - b2) * g * g;
+        const denom = Math.sqrt(v[i]) / Math.sqrt(1 - b2 ** t) + eps;
+        return xi - ((lr / (1 - b1 ** t)) * m[i]) / denom;
+      });
+      expectClose(p.toArray(), x, 1e-12);
+    }
+  });
+
+  it('state dict round trip continues identically', () => {
+    const p = tensor([1, 2], f64), q = tensor([1, 2], f64);
+    const a = new optim.Adam([p], { lr: 0.1 });
+    withGrad(p, 1);
+    a.step();
+    const b = new optim.Adam([q], { lr: 0.1 });
+    q.assign(p, true);
+    b.loadStateDict(a.stateDict());
+    withGrad(p, 1);
+    withGrad(q, 1);
+    a.step();
+    b.step();
+    expect(q.toArray()).toEqual(p.toArray());
+  });
+});
