@@ -1,6 +1,6 @@
 // SGD and Adam against hand-computed steps with torch.optim's semantics.
 import { describe, expect, it } from 'vitest';
-import { optim, tensor, type Tensor } from '../lib';
+import { optim, tensor, tidy, type Tensor } from '../lib';
 import { expectClose } from './helpers';
 
 const f64 = { dtype: 'float64' as const, requiresGrad: true };
@@ -81,6 +81,23 @@ describe('optim.Adam', () => {
         return xi - ((lr / (1 - b1 ** t)) * m[i]) / denom;
       });
       expectClose(p.toArray(), x, 1e-12);
+    }
+  });
+
+  it('keeps its state when steps run inside tidy (state tensors belong to the optimizer)', () => {
+    for (const make of [(q: Tensor) => new optim.Adam([q]), (q: Tensor) => new optim.SGD([q], { lr: 0.1, momentum: 0.9 })]) {
+      const [inside, outside] = [tensor([1, 2], f64), tensor([1, 2], f64)];
+      const [a, b] = [make(inside), make(outside)];
+      for (let i = 0; i < 3; i++) {
+        tidy(() => {
+          withGrad(inside, 1);
+          a.step();
+        });
+        withGrad(outside, 1);
+        b.step();
+      }
+      expect(inside.toArray()).toEqual(outside.toArray());
+      expect(inside.toArray()[0]).toBeLessThan(1);
     }
   });
 

@@ -36,7 +36,7 @@ export class Adam extends Optimizer<Resolved> {
         const step = (state.step as number) + 1;
         const [m, v] = [state.expAvg as Tensor | null, state.expAvgSq as Tensor | null];
         const [newM, newV] = native().adamStep(p.handle('Adam.step'), m?.handle('Adam.step') ?? null, v?.handle('Adam.step') ?? null, step, group.lr, group.betas[0], group.betas[1], group.eps, group.weightDecay);
-        this.state.set(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
+        this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
       }
     }
   }

@@ -148,14 +148,14 @@ export class NewtonSummary extends Optimizer<Group> {
         if (!adam) {
           const buffer = state.momentumBuffer as Tensor | undefined;
           const [u, created] = native().momentumDirection(h, buffer?.handle('NewtonSummary') ?? null, group.momentum, group.momentumDamp);
-          if (created) this.state.set(p, { momentumBuffer: keep(new Tensor(created)) });
+          if (created) this.setState(p, { momentumBuffer: new Tensor(created) });
           return new Tensor(u);
         }
         const step = ((state.step as number | undefined) ?? 0) + 1;
         const [betas, eps] = [adam.betas ?? [0.9, 0.999], adam.eps ?? 1e-8];
         const m = (state.expAvg as Tensor | undefined) ?? null, v = (state.expAvgSq as Tensor | undefined) ?? null;
         const [u, newM, newV] = native().adamDirection(h, m?.handle('NewtonSummary') ?? null, v?.handle('NewtonSummary') ?? null, step, 1, betas[0], betas[1], eps, 0);
-        this.state.set(p, { step, expAvg: newM ? keep(new Tensor(newM)) : m, expAvgSq: newV ? keep(new Tensor(newV)) : v });
+        this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
         return new Tensor(u);
       }),
     );
@@ -254,7 +254,6 @@ export class NewtonSummary extends Optimizer<Group> {
    */
   override loadStateDict(stateDict: OptimizerStateDict<Group>): void {
     super.loadStateDict(stateDict);
-    for (const s of this.state.values()) for (const v of Object.values(s)) if (v instanceof Tensor) keep(v);
     const sd = stateDict as OptimizerStateDict<Group> & { step?: unknown; lrsInitialized?: unknown; hgDraws?: unknown; average?: { count: number; H: Tensor; g: Tensor; order3: Tensor } | null };
     this.#step = checkInteger('NewtonSummary.loadStateDict', 'step', sd.step ?? 0, 0);
     this.#lrsInitialized = sd.lrsInitialized === true;

@@ -1,6 +1,6 @@
 // What every optimizer shares, after torch.optim.Optimizer: parameter groups with their own options,
 // per-parameter state, zeroGrad, and state dicts (parameters referred to by their index across groups).
-import { Tensor } from '../tensor';
+import { Tensor, keep } from '../tensor';
 import { checkOptions, show } from '../validate';
 
 export type ParamsInput<O> = Tensor[] | Array<{ params: Tensor[] } & Partial<O>>;
@@ -38,6 +38,15 @@ export abstract class Optimizer<O extends object> {
       const { params: ps, ...overrides } = g as { params: Tensor[] } & Partial<O>;
       return { params: [...ps], ...checkGroup(where, { ...defaults, ...overrides } as O) };
     });
+  }
+
+  /**
+   * Sets a parameter's state. Its tensors outlive any `tidy` scope the step runs in: they belong to the
+   * optimizer from now on.
+   */
+  protected setState(p: Tensor, state: ParamState): void {
+    for (const v of Object.values(state)) if (v instanceof Tensor) keep(v);
+    this.state.set(p, state);
   }
 
   /** Every parameter, group after group. */
@@ -90,7 +99,7 @@ export abstract class Optimizer<O extends object> {
       })));
     }
     this.state.clear();
-    for (const [p, s] of restored) this.state.set(p, s);
+    for (const [p, s] of restored) this.setState(p, s);
     sd.paramGroups.forEach(({ params: _ignored, ...options }, s) => Object.assign(this.paramGroups[s], options));
   }
 }

@@ -32,7 +32,7 @@ export class SGD extends Optimizer<Resolved> {
         const state = this.state.get(p) ?? {};
         const buffer = (state.momentumBuffer as Tensor | undefined) ?? null;
         const created = native().sgdStep(p.handle('SGD.step'), buffer?.handle('SGD.step') ?? null, group.lr, group.momentum, group.dampening, group.weightDecay, group.nesterov);
-        if (created) this.state.set(p, { ...state, momentumBuffer: new Tensor(created) });
+        if (created) this.setState(p, { ...state, momentumBuffer: new Tensor(created) });
       }
     }
   }
