@@ -75,13 +75,21 @@ export interface NativeAddon {
 
 export interface NativeNesterovResult {
   found: boolean;
+  /** η, in H's dtype; null when no solution was found. */
   lrs: H | null;
+  /** ‖Dη‖ at the solution. */
   r: number | null;
+  /** Relative residual of η = (H̄ + ½λ‖Dη‖D²)⁻¹ḡ. */
   residual?: number;
+  /** Why no solution was found. */
   reason?: string;
+  /** Start of the search: 0 when H̄ ≻ 0, else where H̄ + ½λrD² stops being singular. */
   r0: number;
+  /** The interval Brent's method searched. */
   bracket: [number, number];
+  /** 'newton' (λ = 0), 'positive-definite', 'indefinite', 'hard-case' or 'ridge'; null if no search started. */
   branch: string | null;
+  /** Some d_s ≈ 0 (below 1e-6·max d): those subsets were eliminated exactly first. */
   dSingular: boolean;
   iterations: number;
 }

@@ -85,11 +85,7 @@ Napi::Value ApplyUpdate(const Napi::CallbackInfo& info) {
 
 // (tensors[]) -> boolean
 Napi::Value AllFinite(const Napi::CallbackInfo& info) {
-  if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "allFinite: argument must be an array of Tensors");
-  Napi::Array array = info[0].As<Napi::Array>();
-  std::vector<at::Tensor> tensors;
-  for (uint32_t i = 0; i < array.Length(); ++i) tensors.push_back(TensorHandle::Get(array.Get(i), "tensor"));
-  return Napi::Boolean::New(info.Env(), optim::all_finite(tensors));
+  return Napi::Boolean::New(info.Env(), optim::all_finite(TensorHandle::GetList(info[0], "allFinite: tensors")));
 }
 
 }  // namespace

@@ -11,19 +11,11 @@ namespace grnewt::addon {
 
 namespace {
 
-std::vector<at::Tensor> to_tensor_list(const Napi::Value& v, const char* what) {
-  if (!v.IsArray()) throw TypeError(std::string(what) + " must be an array of Tensors");
-  Napi::Array array = v.As<Napi::Array>();
-  std::vector<at::Tensor> out;
-  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(TensorHandle::Get(array.Get(i), what));
-  return out;
-}
-
 summaries::Groups to_groups(const Napi::Value& v, const char* what) {
   if (!v.IsArray()) throw TypeError(std::string(what) + " must be an array of arrays of Tensors");
   Napi::Array array = v.As<Napi::Array>();
   summaries::Groups out;
-  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(to_tensor_list(array.Get(i), what));
+  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(TensorHandle::GetList(array.Get(i), what));
   return out;
 }
 
@@ -59,7 +51,7 @@ Napi::Value DiffN(const Napi::CallbackInfo& info) {
 // (loss, params[]) -> Tensor[]
 Napi::Value Gradients(const Napi::CallbackInfo& info) {
   return from_tensor_list(info.Env(),
-                          autograd::gradients(TensorHandle::Get(info[0], "loss"), to_tensor_list(info[1], "params")));
+                          autograd::gradients(TensorHandle::Get(info[0], "loss"), TensorHandle::GetList(info[1], "params")));
 }
 
 Napi::Object result_object(Napi::Env env, const nesterov::Result& result, const at::Tensor& H) {

@@ -60,6 +60,14 @@ const at::Tensor& TensorHandle::Get(const Napi::Value& value, const char* what) 
   return handle->tensor_;
 }
 
+std::vector<at::Tensor> TensorHandle::GetList(const Napi::Value& value, const char* what) {
+  if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), std::string(what) + " must be an array of Tensors");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(Get(array.Get(i), what));
+  return out;
+}
+
 void TensorHandle::Dispose(const Napi::Value& value) { Of(value, "dispose: argument")->Release(value.Env()); }
 
 bool TensorHandle::IsDisposed(const Napi::Value& value) {

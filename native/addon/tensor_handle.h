@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace grnewt::addon {
 
@@ -16,6 +17,8 @@ class TensorHandle {
   // The live tensor behind `value`; TypeError if `value` is no tensor handle, Error if disposed.
   static const at::Tensor& Get(const Napi::Value& value, const char* what);
   static bool IsHandle(const Napi::Value& value);
+  // The live tensors behind a JS array of handles.
+  static std::vector<at::Tensor> GetList(const Napi::Value& value, const char* what);
   // Frees the tensor behind a handle now (idempotent); false if `value` is no handle.
   static void Dispose(const Napi::Value& value);
   static bool IsDisposed(const Napi::Value& value);
