@@ -14,3 +14,7 @@ export * as optim from './optim';
 export { NewtonSummary, ReduceDampingOnPlateau, type NewtonSummaryOptions, type NewtonSummaryLog } from './optim';
 export * as data from './data';
 export { save, load } from './checkpoint';
+export { fit, type FitOptions, type FitCallbacks, type StepInfo } from './train/fit';
+export { trainConfig, DEFAULT_TRAIN_CONFIG, SEED_NEWTON_SUMMARY, type TrainConfig, type ModelSpec, type NewtonSummarySpec, type OptimizerName } from './train/config';
+export type { Metrics, RunMetrics, EpochMetrics, UpdateRecord } from './train/metrics';
+export { writeReport } from './report/report';

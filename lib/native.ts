@@ -58,6 +58,7 @@ export interface NativeAddon {
   gather(x: H, dim: number, index: H): H;
   indexSelect(x: H, dim: number, index: H): H;
   argmax(x: H, dim: number): H;
+  pad(x: H, pads: number[], value: number): H;
   conv2d(x: H, weight: H, bias: H | null, stride: number[], padding: number[], dilation: number[], groups: number): H;
   computeHg(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H };
   diffN(loss: H, params: H[][], direction: H[][], order: number): H;

@@ -25,6 +25,7 @@ export const logSoftmax = (x: Tensor, dim: number): Tensor => input('logSoftmax'
 export const softmax = (x: Tensor, dim: number): Tensor => input('softmax', x).softmax(dim);
 export const gather = (x: Tensor, dim: number, index: Tensor): Tensor => input('gather', x).gather(dim, index);
 export const indexSelect = (x: Tensor, dim: number, index: Tensor): Tensor => input('indexSelect', x).indexSelect(dim, index);
+export const pad = (x: Tensor, pads: number[], value = 0): Tensor => input('pad', x).pad(pads, value);
 export const argmax = (x: Tensor, dim: number): Tensor => input('argmax', x).argmax(dim);
 export const conv2d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions): Tensor =>
   input('conv2d', x).conv2d(weight, bias, options);

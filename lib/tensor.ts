@@ -234,6 +234,15 @@ export class Tensor {
     if (index.dtype !== 'int64' || index.ndim !== 1) throw new TypeError(`indexSelect: index must be a 1-D int64 tensor, got ${index.dtype} ${formatShape(index.dims())}`);
     return new Tensor(native().indexSelect(this.handle('indexSelect'), d, hi));
   }
+  /** Pads the last dimensions with `value`; `pads` = [lastLow, lastHigh, previousLow, previousHigh, …] as torch. */
+  pad(pads: number[], value = 0): Tensor {
+    if (!Array.isArray(pads) || pads.length % 2 !== 0 || pads.length / 2 > this.ndim) {
+      throw new TypeError(`pad: pads must be an array of pairs, at most one per dimension, got ${show(pads)}`);
+    }
+    pads.forEach((p, i) => checkInteger('pad', `pads[${i}]`, p, 0));
+    checkNumber('pad', 'value', value);
+    return new Tensor(native().pad(this.handle('pad'), pads, value));
+  }
   /** Index of the largest value along `dim` (int64). */
   argmax(dim: number): Tensor {
     return new Tensor(native().argmax(this.handle('argmax'), normalizeDim('argmax', 'dim', dim, this.ndim)));

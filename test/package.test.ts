@@ -30,6 +30,8 @@ describe('the npm package', () => {
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files.some((f) => /^prebuilds\/linux-x64\/.+\.node$/.test(f))).toBe(true);
+    expect(files).toContain('bin/grnewt.js');
+    expect(files).toContain('assets/fashion-mnist-subset/LICENSE');
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
 
     const app = path.join(work, 'app');
@@ -49,5 +51,14 @@ describe('the npm package', () => {
     );
     // d/dX Σ(X·X) = 1·Xᵀ + Xᵀ·1 (1 the all-ones matrix) = [[7, 11], [9, 13]] for X = [[1, 2], [3, 4]]
     expect(JSON.parse(out)).toEqual([7, 11, 9, 13]);
+
+    // `npx grnewt train` works right after the install, on the embedded subset.
+    const train = execFileSync(
+      path.join(app, 'node_modules', '.bin', 'grnewt'),
+      ['train', '--data', 'embedded', '--limit', '200', '--epochs', '1', '--hg-batch-size', '100', '--threads', '1', '--out', path.join(work, 'out'), '--json'],
+      { cwd: app, env, encoding: 'utf8' },
+    );
+    expect(train).toMatch(/"type":"done"/);
+    expect(fs.existsSync(path.join(work, 'out', 'report.html'))).toBe(true);
   }, 180_000);
 });

@@ -47,9 +47,17 @@ export class DataLoader implements Iterable<[Tensor, Tensor]> {
     return order;
   }
 
-  *[Symbol.iterator](): Iterator<[Tensor, Tensor]> {
-    const order = this.order(this.epoch++);
-    for (let b = 0; b < this.length; b++) {
+  /** The next epoch's batches (advancing `epoch`). */
+  [Symbol.iterator](): Iterator<[Tensor, Tensor]> {
+    return this.batches(this.epoch++);
+  }
+
+  /** The batches of a given epoch, from batch `start` on (to resume within an epoch). */
+  *batches(epoch: number, start = 0): Generator<[Tensor, Tensor]> {
+    checkInteger('DataLoader.batches', 'epoch', epoch, 0);
+    checkInteger('DataLoader.batches', 'start', start, 0);
+    const order = this.order(epoch);
+    for (let b = start; b < this.length; b++) {
       yield this.dataset.batch(order.subarray(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length)));
     }
   }

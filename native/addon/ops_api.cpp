@@ -79,6 +79,10 @@ Napi::Value Argmax(const Napi::CallbackInfo& info) {
   return result(info, ops::argmax(arg(info, 0, "input"), to_int(info[1], "dim")));
 }
 
+Napi::Value Pad(const Napi::CallbackInfo& info) {
+  return result(info, ops::pad(arg(info, 0, "input"), to_int_list(info[1], "pads"), to_double(info[2], "value")));
+}
+
 Napi::Value Gather(const Napi::CallbackInfo& info) {
   return result(info, ops::gather(arg(info, 0, "input"), to_int(info[1], "dim"), arg(info, 2, "index")));
 }
@@ -134,6 +138,7 @@ void RegisterOpsApi(Napi::Env env, Napi::Object exports) {
   Export<Gather>(env, exports, "gather");
   Export<IndexSelect>(env, exports, "indexSelect");
   Export<Argmax>(env, exports, "argmax");
+  Export<Pad>(env, exports, "pad");
   Export<Conv2d>(env, exports, "conv2d");
   Export<MaxPool2d>(env, exports, "maxPool2d");
 }

@@ -63,6 +63,10 @@ at::Tensor index_select(const at::Tensor& x, int64_t dim, const at::Tensor& inde
 
 at::Tensor argmax(const at::Tensor& x, int64_t dim) { return at::argmax(x, dim); }
 
+at::Tensor pad(const at::Tensor& x, const std::vector<int64_t>& pads, double value) {
+  return at::constant_pad_nd(x, pads, value);
+}
+
 at::Tensor gather(const at::Tensor& x, int64_t dim, const at::Tensor& index) { return at::gather(x, dim, index); }
 
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,

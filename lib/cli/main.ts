@@ -1,0 +1,198 @@
+// `grnewt train`: a thin command-line layer over fit(): parse, train (with comparison runs), report.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { writeReport } from '../report/report';
+import { DEFAULT_TRAIN_CONFIG as D, type OptimizerName, type TrainConfig } from '../train/config';
+import { fit } from '../train/fit';
+import { reporter, type Mode } from './reporter';
+
+const integer = (min: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+  return n;
+};
+const number = (min: number) => (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number ≥ ${min}`);
+  return n;
+};
+const sizes = (value: string) => {
+  const parts = value.split(',').map((v) => Number(v.trim()));
+  if (parts.length === 0 || parts.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new InvalidArgumentError('expected sizes such as 200,100');
+  return parts;
+};
+const OPTIMIZERS: OptimizerName[] = ['newton-summary', 'adam', 'sgd'];
+const optimizerList = (value: string) => {
+  const names = value.split(',').map((v) => v.trim()).filter(Boolean);
+  const bad = names.find((n) => !OPTIMIZERS.includes(n as OptimizerName));
+  if (bad !== undefined || names.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${OPTIMIZERS.join(', ')}`);
+  return names as OptimizerName[];
+};
+const partitionName = (value: string) => {
+  if (!/^(canonical|trivial|wb|blocks-[1-9]\d*)$/.test(value)) throw new InvalidArgumentError('expected canonical, trivial, wb or blocks-N');
+  return value;
+};
+
+export function program(): Command {
+  const cli = new Command('grnewt').description("Newton's method for neural networks through a summary of higher-order derivatives").showHelpAfterError('(grnewt train --help lists every option)');
+  const s = D.newtonSummary;
+  cli
+    .command('train')
+    .description('train a model, compare optimizers, and write metrics.json and report.html')
+    .addOption(new Option('--model <kind>', 'model').choices(['perceptron', 'lenet', 'vgg', 'autoencoder']).default(D.model.kind))
+    .option('--layers <sizes>', 'hidden layer sizes (perceptron: 200,100; autoencoder: 256,32)', sizes)
+    .addOption(new Option('--activation <name>', 'activation (default tanh; relu for vgg)').choices(['tanh', 'relu', 'sigmoid', 'elu', 'identity']))
+    .option('--scaling', "divide each layer's input by √fan_in instead of its initial weights")
+    .option('--sigma-w <x>', 'initial weight scale σ_w', number(0), D.model.sigmaW)
+    .option('--sigma-b <x>', 'initial bias scale σ_b', number(0), D.model.sigmaB)
+    .addOption(new Option('--vgg-config <key>', 'VGG layout (A is VGG-11)').choices(['A', 'B', 'D', 'E']).default(D.model.vggConfig))
+    .option('--fc <sizes>', "VGG's classifier sizes", sizes, D.model.fcSizes)
+    .option('--data <source>', "'fashion-mnist' (full if Debian's dataset-fashion-mnist is installed, else the embedded subset), 'embedded', a directory of IDX files, or a .csv (features…, label)", D.data.source)
+    .option('--limit <n>', 'use only the first n training examples (and n/5 test ones)', integer(1))
+    .option('--test-fraction <x>', 'CSV: fraction of rows (the last ones) kept for testing', number(0), D.data.testFraction)
+    .addOption(new Option('--optimizer <name>', 'main optimizer').choices(OPTIMIZERS).default(D.optimizers[0]))
+    .option('--compare <list>', 'also train these optimizers on the same data and budget, e.g. adam,sgd', optimizerList, [])
+    .option('--damping <x>', 'NewtonSummary: damping λ₁', number(0), s.damping)
+    .option('--damping-int <x>', 'NewtonSummary: internal damping λ_int (Nesterov)', number(0), s.dampingInt)
+    .option('--no-nesterov', 'NewtonSummary: ridge-regularised Newton step instead of the Nesterov cubic step')
+    .option('--ridge <x>', 'NewtonSummary: ridge (with --no-nesterov)', number(0), s.ridge)
+    .option('--period-hg <n>', 'NewtonSummary: steps between learning-rate updates', integer(1), s.periodHg)
+    .option('--mom-lrs <x>', 'NewtonSummary: moving-average factor of the learning rates', number(0), s.momLrs)
+    .option('--no-remove-negative', 'NewtonSummary: keep negative learning rates')
+    .option('--momentum <x>', 'NewtonSummary: momentum of the direction', number(0), s.momentum)
+    .option('--momentum-damp <x>', 'NewtonSummary: dampening of the momentum', number(0), s.momentumDamp)
+    .option('--noregul', 'NewtonSummary: no third-order regularisation')
+    .option('--diagonal', "NewtonSummary: only H̄'s diagonal")
+    .addOption(new Option('--updater <name>', 'NewtonSummary: direction proposed by').choices(['sgd', 'adam']).default(s.updater))
+    .option('--adam-lr <x>', "Adam's learning rate", number(0), D.adam.lr)
+    .option('--sgd-lr <x>', "SGD's learning rate", number(0), D.sgd.lr)
+    .option('--sgd-momentum <x>', "SGD's momentum", number(0), D.sgd.momentum)
+    .option('--partition <name>', 'canonical, trivial, wb or blocks-N', partitionName, D.partition)
+    .option('--epochs <n>', 'epochs', integer(1), D.epochs)
+    .option('--batch-size <n>', 'training batch size', integer(1), D.batchSize)
+    .option('--hg-batch-size <n>', "batch size of NewtonSummary's summaries", integer(1), D.hgBatchSize)
+    .addOption(new Option('--dtype <dtype>', 'parameter dtype').choices(['float32', 'float64']).default(D.dtype))
+    .option('--threads <n>', 'libtorch intra-op threads', integer(1), Math.max(1, os.cpus().length))
+    .addOption(new Option('--device <device>', 'where tensors live').choices(['cpu', 'cuda']).default(D.device))
+    .option('--seed <n>', 'random seed', integer(0), D.seed)
+    .option('--out <dir>', 'output directory (metrics.json, report.html, checkpoint.ckpt)')
+    .option('--resume <checkpoint>', 'continue a run from its checkpoint.ckpt (its settings are used; --epochs may extend it)')
+    .option('--quiet', 'print nothing but errors')
+    .option('--json', 'print JSON lines (one event per line) instead of progress bars')
+    .action(train);
+  return cli;
+}
+
+interface TrainFlags {
+  model: TrainConfig['model']['kind'];
+  layers?: number[];
+  activation?: TrainConfig['model']['activation'];
+  scaling?: boolean;
+  sigmaW: number;
+  sigmaB: number;
+  vggConfig: 'A' | 'B' | 'D' | 'E';
+  fc: number[];
+  data: string;
+  limit?: number;
+  testFraction: number;
+  optimizer: OptimizerName;
+  compare: OptimizerName[];
+  damping: number;
+  dampingInt: number;
+  nesterov: boolean;
+  ridge: number;
+  periodHg: number;
+  momLrs: number;
+  removeNegative: boolean;
+  momentum: number;
+  momentumDamp: number;
+  noregul?: boolean;
+  diagonal?: boolean;
+  updater: 'sgd' | 'adam';
+  adamLr: number;
+  sgdLr: number;
+  sgdMomentum: number;
+  partition: string;
+  epochs: number;
+  batchSize: number;
+  hgBatchSize: number;
+  dtype: 'float32' | 'float64';
+  threads: number;
+  device: 'cpu' | 'cuda';
+  seed: number;
+  out?: string;
+  resume?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function configFrom(f: TrainFlags): TrainConfig {
+  return {
+    model: { kind: f.model, hidden: f.layers, activation: f.activation, scaling: f.scaling ?? false, sigmaW: f.sigmaW, sigmaB: f.sigmaB, vggConfig: f.vggConfig, fcSizes: f.fc },
+    data: { source: f.data, limit: f.limit, testFraction: f.testFraction },
+    optimizers: [f.optimizer, ...f.compare.filter((o) => o !== f.optimizer)],
+    newtonSummary: {
+      damping: f.damping, dampingInt: f.dampingInt, nesterov: f.nesterov, periodHg: f.periodHg, momLrs: f.momLrs, removeNegative: f.removeNegative,
+      momentum: f.momentum, momentumDamp: f.momentumDamp, ridge: f.ridge, noregul: f.noregul ?? false, diagonal: f.diagonal ?? false, updater: f.updater,
+    },
+    adam: { lr: f.adamLr },
+    sgd: { lr: f.sgdLr, momentum: f.sgdMomentum },
+    partition: f.partition,
+    epochs: f.epochs,
+    batchSize: f.batchSize,
+    hgBatchSize: f.hgBatchSize,
+    dtype: f.dtype,
+    threads: f.threads,
+    device: f.device,
+    seed: f.seed,
+  };
+}
+
+async function train(flags: TrainFlags): Promise<void> {
+  const mode: Mode = flags.quiet ? 'quiet' : flags.json ? 'json' : 'human';
+  const out = flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
+  fs.mkdirSync(out, { recursive: true });
+  const checkpoint = path.join(out, 'checkpoint.ckpt');
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: leave at once
+    if (mode === 'human') process.stderr.write('\nstopping after this step (Ctrl-C again to quit now)…\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const report = reporter(mode);
+  try {
+    const metrics = await fit(configFrom(flags), { ...report, checkpoint, resume: flags.resume, signal: controller.signal });
+    report.done();
+    const files = writeReport(out, metrics);
+    const stopped = metrics.runs.some((r) => r.stopped);
+    if (mode === 'human') {
+      console.log('\noptimizer        train loss   test loss   test accuracy   time');
+      for (const r of metrics.runs) {
+        const last = r.epochs.at(-1);
+        const time = r.epochs.reduce((t, e) => t + e.wallSeconds, 0);
+        const acc = last?.testAccuracy == null ? '–' : last.testAccuracy.toFixed(4);
+        console.log(`${r.optimizer.padEnd(16)} ${(last?.trainLoss.toFixed(4) ?? '–').padStart(10)}  ${(last?.testLoss.toFixed(4) ?? '–').padStart(10)}  ${acc.padStart(14)}  ${time.toFixed(1).padStart(6)} s`);
+      }
+      console.log(`\nreport: ${files.html}\nmetrics: ${files.metrics}`);
+      if (stopped) console.log(`stopped early; continue with: grnewt train --resume ${checkpoint}`);
+    } else if (mode === 'json') {
+      console.log(JSON.stringify({ type: 'done', stopped, report: files.html, metrics: files.metrics, checkpoint }));
+    }
+    if (stopped) process.exitCode = 130;
+  } finally {
+    report.done();
+    process.off('SIGINT', onSigint);
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`grnewt: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

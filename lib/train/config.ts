@@ -1,0 +1,92 @@
+// A training run, as data: what `grnewt train` parses its arguments into and what checkpoints keep.
+import type { Activation } from '../models/init';
+
+export type ModelKind = 'perceptron' | 'lenet' | 'vgg' | 'autoencoder';
+export type OptimizerName = 'newton-summary' | 'adam' | 'sgd';
+
+export interface ModelSpec {
+  kind: ModelKind;
+  /** Hidden layer sizes (perceptron, autoencoder); input and output sizes come from the data. */
+  hidden?: number[];
+  activation?: Activation;
+  scaling?: boolean;
+  sigmaW?: number;
+  sigmaB?: number;
+  /** VGG: configuration key ('A' is VGG-11) and classifier sizes. */
+  vggConfig?: 'A' | 'B' | 'D' | 'E';
+  fcSizes?: number[];
+}
+
+export interface NewtonSummarySpec {
+  damping: number;
+  dampingInt: number;
+  nesterov: boolean;
+  periodHg: number;
+  momLrs: number;
+  removeNegative: boolean;
+  momentum: number;
+  momentumDamp: number;
+  ridge: number;
+  noregul: boolean;
+  diagonal: boolean;
+  updater: 'sgd' | 'adam';
+}
+
+export interface TrainConfig {
+  model: ModelSpec;
+  data: { source: string; limit?: number; testFraction?: number };
+  /** The first is the main optimizer; the others are trained for comparison on the same data and budget. */
+  optimizers: OptimizerName[];
+  newtonSummary: NewtonSummarySpec;
+  adam: { lr: number };
+  sgd: { lr: number; momentum: number };
+  partition: string; // 'canonical' | 'trivial' | 'wb' | 'blocks-N'
+  epochs: number;
+  batchSize: number;
+  hgBatchSize: number;
+  dtype: 'float32' | 'float64';
+  threads: number;
+  device: 'cpu' | 'cuda';
+  seed: number;
+}
+
+/** The seed README's hyperparameters. */
+export const SEED_NEWTON_SUMMARY: NewtonSummarySpec = {
+  damping: 0.1, dampingInt: 10, nesterov: true, periodHg: 10, momLrs: 0.5, removeNegative: true,
+  momentum: 0.9, momentumDamp: 0.9, ridge: 0, noregul: false, diagonal: false, updater: 'sgd',
+};
+
+/** What `grnewt train` does with no arguments. */
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  model: { kind: 'perceptron', scaling: false, sigmaW: 1, sigmaB: 1, vggConfig: 'A', fcSizes: [512, 512] },
+  data: { source: 'fashion-mnist', testFraction: 0.2 },
+  optimizers: ['newton-summary'],
+  newtonSummary: SEED_NEWTON_SUMMARY,
+  adam: { lr: 1e-3 },
+  sgd: { lr: 1e-2, momentum: 0.9 },
+  partition: 'canonical',
+  epochs: 3,
+  batchSize: 100,
+  hgBatchSize: 1000,
+  dtype: 'float32',
+  threads: 1,
+  device: 'cpu',
+  seed: 0,
+};
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** A full TrainConfig: the defaults with `overrides` laid over them (one level of nesting deep). */
+export function trainConfig(overrides: DeepPartial<TrainConfig> = {}): TrainConfig {
+  const d = DEFAULT_TRAIN_CONFIG;
+  const o = overrides as Partial<TrainConfig>;
+  return {
+    ...d,
+    ...o,
+    model: { ...d.model, ...o.model },
+    data: { ...d.data, ...o.data },
+    newtonSummary: { ...d.newtonSummary, ...o.newtonSummary },
+    adam: { ...d.adam, ...o.adam },
+    sgd: { ...d.sgd, ...o.sgd },
+  };
+}
