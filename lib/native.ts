@@ -61,6 +61,7 @@ export interface NativeAddon {
   pad(x: H, pads: number[], value: number): H;
   conv2d(x: H, weight: H, bias: H | null, stride: number[], padding: number[], dilation: number[], groups: number): H;
   computeHg(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H };
+  computeHgAsync(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): Promise<{ H: H; g: H; order3: H }>;
   diffN(loss: H, params: H[][], direction: H[][], order: number): H;
   gradients(loss: H, params: H[]): H[];
   nesterovLrs(H: H, g: H, d: H, dampingInt: number): NativeNesterovResult;

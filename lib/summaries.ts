@@ -1,6 +1,7 @@
 // The summaries of the loss along a direction u, per subset of a partition (see the method note):
 // ḡ_s = ⟨∇L, u_s⟩, H̄_ij = u_iᵀ∇²L u_j, order3_s = D³L[u_s, u_s, u_s], computed exactly by autograd in C++.
-import { native } from './native';
+import { assertFree, hold } from './busy';
+import { native, type NativeTensor } from './native';
 import { checkParamGroups, type ParamGroup } from './partition';
 import type { Module } from './nn/module';
 import { Tensor, tidy } from './tensor';
@@ -28,15 +29,41 @@ export interface Hg {
  */
 export function computeHg(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], options?: HgOptions): Hg {
   const where = 'computeHg';
-  const groups = checkParamGroups(where, paramGroups);
-  const dir = groupDirection(where, groups, direction);
-  const { noregul, diagonal } = hgOptions(where, options);
-  checkLossFn(where, fullLoss);
+  const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options);
   return tidy(() => {
     const loss = evaluate(where, fullLoss, x, y);
-    const r = native().computeHg(loss.handle(where), handles(groups), handles(dir), noregul, diagonal);
-    return { H: new Tensor(r.H), g: new Tensor(r.g), order3: new Tensor(r.order3) };
+    return wrapHg(native().computeHg(loss.handle(where), handles(groups), handles(dir), noregul, diagonal));
   });
+}
+
+/**
+ * computeHg with its derivatives computed on a worker thread: the forward pass (fullLoss) runs here, the
+ * event loop stays free for the rest. While it is pending, the parameters cannot be changed or reused by
+ * another asynchronous call (an error says so).
+ */
+export async function computeHgAsync(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], options?: HgOptions): Promise<Hg> {
+  const where = 'computeHgAsync';
+  const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options);
+  const release = hold(where, groups.flat());
+  const loss = tidy(() => evaluate(where, fullLoss, x, y));
+  try {
+    return wrapHg(await native().computeHgAsync(loss.handle(where), handles(groups), handles(dir), noregul, diagonal));
+  } finally {
+    loss.dispose();
+    release();
+  }
+}
+
+function prepare(where: string, paramGroups: ParamGroup[], fullLoss: FullLoss, direction: Tensor[], options?: HgOptions) {
+  const groups = checkParamGroups(where, paramGroups);
+  assertFree(where, groups.flat());
+  const dir = groupDirection(where, groups, direction);
+  checkLossFn(where, fullLoss);
+  return { groups, dir, ...hgOptions(where, options) };
+}
+
+function wrapHg(r: { H: NativeTensor; g: NativeTensor; order3: NativeTensor }): Hg {
+  return { H: new Tensor(r.H), g: new Tensor(r.g), order3: new Tensor(r.order3) };
 }
 
 /** computeHg summed over a loader's batches, each weighted by its batch size / datasetSize. */
@@ -103,6 +130,7 @@ export function fullbatchGradient(
 export function diffN(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], order: number): { values: Tensor; indices: number[][] } {
   const where = 'diffN';
   const groups = checkParamGroups(where, paramGroups);
+  assertFree(where, groups.flat());
   const dir = groupDirection(where, groups, direction);
   checkInteger(where, 'order', order, 1);
   if (order > 8) throw new RangeError(`${where}: order must be at most 8, got ${order}`);
@@ -152,13 +180,20 @@ function checkLossFn(where: string, fn: unknown): void {
 }
 
 function evaluate(where: string, fullLoss: FullLoss, x: Tensor, y: Tensor): Tensor {
-  Tensor.handleOf(where, 'x', x);
-  Tensor.handleOf(where, 'y', y);
+  checkFinite(where, 'x', x);
+  checkFinite(where, 'y', y);
   const loss = fullLoss(x, y);
   if (!(loss instanceof Tensor)) throw new TypeError(`${where}: the loss function must return a Tensor, got ${show(loss)}`);
   if (loss.numel !== 1) throw new RangeError(`${where}: the loss must be a scalar, got shape ${formatShape(loss.shape)}`);
   if (!loss.requiresGrad) throw new TypeError(`${where}: the loss has no graph: it does not depend on any parameter that requires grad`);
   return loss;
+}
+
+/** A live tensor whose values are all finite (NaN or Inf in a batch would make every summary NaN). */
+export function checkFinite(where: string, name: string, t: unknown): Tensor {
+  const h = Tensor.handleOf(where, name, t);
+  if (!native().allFinite([h])) throw new RangeError(`${where}: ${name} holds NaN or Inf`);
+  return t as Tensor;
 }
 
 function* batches(where: string, loader: unknown): Generator<[Tensor, Tensor]> {

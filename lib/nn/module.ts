@@ -1,5 +1,6 @@
 // The base of every model: named parameters (leaves requiring grad) and child modules, in registration
 // order, with the conversions, modes and state dicts of torch.nn.Module.
+import { assertFree } from '../busy';
 import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from '../tensor';
 import { checkBoolean, checkOptions, formatShape, show } from '../validate';
 
@@ -58,6 +59,7 @@ export abstract class Module {
     if (o.dtype !== undefined) checkDtype('Module.to', o.dtype);
     if (o.device !== undefined) checkDevice('Module.to', o.device);
     if (o.dtype === 'int64') throw new TypeError('Module.to: parameters must stay float32 or float64');
+    assertFree('Module.to', this.parameters());
     for (const p of this.parameters()) {
       const converted = p.to(o as { dtype?: Dtype; device?: DeviceName });
       p.clearGrad();
@@ -102,6 +104,7 @@ export abstract class Module {
         throw new RangeError(`loadStateDict: ${name} has shape ${formatShape(value.shape)}, the model's is ${formatShape(p.shape)}`);
       }
     }
+    assertFree('loadStateDict', params.values());
     for (const [name, p] of params) p.assign(stateDict[name], true);
   }
 }

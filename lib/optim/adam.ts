@@ -29,6 +29,8 @@ export class Adam extends Optimizer<Resolved> {
   }
 
   step(): void {
+    this.assertFree('Adam.step');
+    if (!this.gradientsFinite()) return; // a NaN/Inf gradient: skip, counted in skippedSteps
     for (const group of this.paramGroups) {
       for (const p of group.params) {
         if (p.grad === null) continue;

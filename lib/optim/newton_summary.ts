@@ -4,7 +4,7 @@
 // method note for the exact rules, which this follows.
 import { native } from '../native';
 import { nesterovLrs, ridgeLrs, type NesterovResult } from '../nesterov';
-import { computeHg, type Batches, type FullLoss } from '../summaries';
+import { computeHg, computeHgAsync, type Batches, type FullLoss } from '../summaries';
 import { Tensor, tidy, keep } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions, show } from '../validate';
 import { checkBetas } from './adam';
@@ -62,6 +62,7 @@ export class NewtonSummary extends Optimizer<Group> {
   #hgDraws = 0;
   #step = 0;
   #lrsInitialized = false;
+  #pending = false;
   #average: { count: number; H: Tensor; g: Tensor; order3: Tensor } | undefined;
   readonly logs: NewtonSummaryLog[] = [];
 
@@ -123,19 +124,73 @@ export class NewtonSummary extends Optimizer<Group> {
 
   /** One step, after the caller's backward: direction, (every periodHg steps) new learning rates, update. */
   step(): void {
+    this.#assertIdle('NewtonSummary.step');
     tidy(() => {
       const u = this.#directions();
-      if (this.#step % this.#o.periodHg === 0) this.#updateLrs(u);
-      if (native().allFinite(u.map((t) => t.handle('NewtonSummary.step')))) {
-        let k = 0;
-        for (const group of this.paramGroups) {
-          for (const p of group.params) native().applyUpdate(p.handle('NewtonSummary.step'), u[k++].handle('NewtonSummary.step'), group.lr);
-        }
-      } else {
-        this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: 'the direction holds NaN or Inf: update skipped', solver: emptySolver() });
-      }
-      this.#step++;
+      const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
+      if (batch) this.#useSummaries(computeHg(this.#hgGroups(), this.#fullLoss, batch[0], batch[1], u, this.#hgOptions()));
+      this.#apply(u);
     });
+  }
+
+  /**
+   * The same step with the summaries computed on a worker thread (computeHgAsync), so the event loop stays
+   * free during the long part. Until it settles, other steps and changes of these parameters are refused.
+   */
+  async stepAsync(): Promise<void> {
+    this.#assertIdle('NewtonSummary.stepAsync');
+    this.#pending = true;
+    const u = tidy(() => this.#directions()); // returned: kept alive until disposed below
+    try {
+      const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
+      if (batch) {
+        const raw = await computeHgAsync(this.#hgGroups(), this.#fullLoss, batch[0], batch[1], u, this.#hgOptions());
+        tidy(() => this.#useSummaries(raw));
+        for (const t of Object.values(raw)) t.dispose();
+      }
+      tidy(() => this.#apply(u));
+    } finally {
+      for (const t of u) t.dispose();
+      this.#pending = false;
+    }
+  }
+
+  #assertIdle(where: string): void {
+    if (this.#pending) throw new Error(`${where}: a stepAsync() of this optimizer is still pending; await it first`);
+    this.assertFree(where);
+  }
+
+  /** The next hg batch, or null (and a logged skip) when it holds NaN or Inf. */
+  #usableHgBatch(): [Tensor, Tensor] | null {
+    const [x, y] = this.#nextHgBatch();
+    if (native().allFinite([x.handle('NewtonSummary'), y.handle('NewtonSummary')])) return [x, y];
+    this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: 'the hg batch holds NaN or Inf: previous learning rates kept', solver: emptySolver() });
+    return null;
+  }
+
+  #dueForLrs(): boolean {
+    return this.#step % this.#o.periodHg === 0;
+  }
+
+  #hgGroups() {
+    return this.paramGroups.map((g) => ({ params: g.params }));
+  }
+
+  #hgOptions() {
+    return { noregul: this.#o.noregul, diagonal: this.#o.diagonal };
+  }
+
+  /** θ ← θ − lr_s·u for every group, unless u is not finite (then the update is skipped and logged). */
+  #apply(u: Tensor[]): void {
+    if (native().allFinite(u.map((t) => t.handle('NewtonSummary.step')))) {
+      let k = 0;
+      for (const group of this.paramGroups) {
+        for (const p of group.params) native().applyUpdate(p.handle('NewtonSummary.step'), u[k++].handle('NewtonSummary.step'), group.lr);
+      }
+    } else {
+      this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: 'the direction holds NaN or Inf: update skipped', solver: emptySolver() });
+    }
+    this.#step++;
   }
 
   /** u for every parameter (partition order), updating the updater's state. */
@@ -178,18 +233,22 @@ export class NewtonSummary extends Optimizer<Group> {
     throw new RangeError('NewtonSummary: the hg loader yielded no batch');
   }
 
-  #updateLrs(u: Tensor[]): void {
-    const [x, y] = this.#nextHgBatch();
-    const paramGroups = this.paramGroups.map((g) => ({ params: g.params }));
-    const raw = computeHg(paramGroups, this.#fullLoss, x, y, u, { noregul: this.#o.noregul, diagonal: this.#o.diagonal });
+  /** New learning rates from this update's summaries (averaged if asked), or the reason there are none. */
+  #useSummaries(raw: { H: Tensor; g: Tensor; order3: Tensor }): void {
     if (!native().allFinite([raw.H, raw.g, raw.order3].map((t) => t.handle('NewtonSummary')))) {
       this.#log({ step: this.#step, H: rows(raw.H), g: Array.from(raw.g.toArray() as Float64Array, Number), order3: Array.from(raw.order3.toArray() as Float64Array, Number), eta: null, lrs: this.lrs(), found: false, reason: 'the summaries hold NaN or Inf (from the loss or its derivatives on this hg batch): previous learning rates kept', solver: emptySolver() });
       return;
     }
     const { H, g, order3 } = this.#averaged(raw);
-    const result = this.#o.nesterov.use
-      ? nesterovLrs(H, g, order3.abs().pow(1 / 3), { dampingInt: this.#o.nesterov.dampingInt ?? 1 })
-      : ridgeLrs(H, g, { ridge: this.#o.ridge });
+    let result: NesterovResult;
+    try {
+      result = this.#o.nesterov.use
+        ? nesterovLrs(H, g, order3.abs().pow(1 / 3), { dampingInt: this.#o.nesterov.dampingInt ?? 1 })
+        : ridgeLrs(H, g, { ridge: this.#o.ridge });
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      result = { ...emptySolver(), lrs: null, reason: err.message }; // e.g. dampingInt = 0 with an indefinite H̄
+    }
     const eta = result.lrs === null ? null : Array.from(result.lrs.toArray() as Float64Array, Number);
     const usable = result.found && eta !== null && eta.every(Number.isFinite);
     if (usable) {
@@ -253,6 +312,7 @@ export class NewtonSummary extends Optimizer<Group> {
    * (cycling), so a deterministic loader — a DataLoader with a seed, a fixed array — continues exactly.
    */
   override loadStateDict(stateDict: OptimizerStateDict<Group>): void {
+    this.#assertIdle('NewtonSummary.loadStateDict');
     super.loadStateDict(stateDict);
     const sd = stateDict as OptimizerStateDict<Group> & { step?: unknown; lrsInitialized?: unknown; hgDraws?: unknown; average?: { count: number; H: Tensor; g: Tensor; order3: Tensor } | null };
     this.#step = checkInteger('NewtonSummary.loadStateDict', 'step', sd.step ?? 0, 0);

@@ -1,5 +1,7 @@
 // What every optimizer shares, after torch.optim.Optimizer: parameter groups with their own options,
 // per-parameter state, zeroGrad, and state dicts (parameters referred to by their index across groups).
+import { assertFree } from '../busy';
+import { native } from '../native';
 import { Tensor, keep } from '../tensor';
 import { checkOptions, show } from '../validate';
 
@@ -61,6 +63,23 @@ export abstract class Optimizer<O extends object> {
 
   abstract step(): void;
 
+  /** Steps skipped because a gradient held NaN or Inf (parameters are never made non-finite by a step). */
+  skippedSteps = 0;
+
+  /** True when every existing gradient is finite; otherwise counts a skipped step. */
+  protected gradientsFinite(): boolean {
+    const grads = this.allParams().map((p) => p.grad).filter((g): g is Tensor => g !== null);
+    const finite = native().allFinite(grads.map((g) => g.handle('step')));
+    for (const g of grads) g.dispose();
+    if (!finite) this.skippedSteps++;
+    return finite;
+  }
+
+  /** Refuses to touch parameters that a pending asynchronous call is using. */
+  protected assertFree(where: string): void {
+    assertFree(where, this.allParams());
+  }
+
   /** The optimizer's state: live references to its state tensors (copy them to keep a snapshot). */
   stateDict(): OptimizerStateDict<O> {
     const state: Record<number, ParamState> = {};
@@ -79,6 +98,7 @@ export abstract class Optimizer<O extends object> {
 
   /** Restores a state dict made by an optimizer of the same shape (groups and parameter shapes). */
   loadStateDict(stateDict: OptimizerStateDict<O>): void {
+    this.assertFree(`${this.where}.loadStateDict`);
     const sd = checkOptions(`${this.where}.loadStateDict`, stateDict) as unknown as OptimizerStateDict<O>;
     if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== this.paramGroups.length) {
       throw new RangeError(`${this.where}.loadStateDict: the state dict has ${show(sd.paramGroups?.length)} groups, the optimizer ${this.paramGroups.length}`);

@@ -27,6 +27,8 @@ export class SGD extends Optimizer<Resolved> {
   }
 
   step(): void {
+    this.assertFree('SGD.step');
+    if (!this.gradientsFinite()) return; // a NaN/Inf gradient: skip, counted in skippedSteps
     for (const group of this.paramGroups) {
       for (const p of group.params) {
         const state = this.state.get(p) ?? {};

@@ -118,9 +118,11 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
           optimizer.zeroGrad();
           const l = loss(xd, yd);
           l.backward();
-          optimizer.step();
           return l.item();
         });
+        // NewtonSummary's summaries run on a worker thread: the event loop stays free meanwhile.
+        if (optimizer instanceof NewtonSummary) await optimizer.stepAsync();
+        else optimizer.step();
         x.dispose();
         y.dispose();
         batch++;

@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOpsApi(env, exports);
   RegisterSummariesApi(env, exports);
   RegisterOptimApi(env, exports);
+  RegisterAsyncApi(env, exports);
   return exports;
 }
 

@@ -15,5 +15,6 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports);
 void RegisterOpsApi(Napi::Env env, Napi::Object exports);
 void RegisterSummariesApi(Napi::Env env, Napi::Object exports);
 void RegisterOptimApi(Napi::Env env, Napi::Object exports);
+void RegisterAsyncApi(Napi::Env env, Napi::Object exports);
 
 }  // namespace grnewt::addon

@@ -11,14 +11,6 @@ namespace grnewt::addon {
 
 namespace {
 
-summaries::Groups to_groups(const Napi::Value& v, const char* what) {
-  if (!v.IsArray()) throw TypeError(std::string(what) + " must be an array of arrays of Tensors");
-  Napi::Array array = v.As<Napi::Array>();
-  summaries::Groups out;
-  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(TensorHandle::GetList(array.Get(i), what));
-  return out;
-}
-
 Napi::Array from_tensor_list(Napi::Env env, std::vector<at::Tensor> tensors) {
   Napi::Array out = Napi::Array::New(env, tensors.size());
   for (uint32_t i = 0; i < tensors.size(); ++i) out.Set(i, TensorHandle::Wrap(env, std::move(tensors[i])));
@@ -30,8 +22,8 @@ Napi::Value ComputeHg(const Napi::CallbackInfo& info) {
   summaries::Options options;
   options.noregul = to_bool(info[3], "noregul");
   options.diagonal = to_bool(info[4], "diagonal");
-  summaries::Hg hg = summaries::compute_hg(TensorHandle::Get(info[0], "loss"), to_groups(info[1], "paramGroups"),
-                                           to_groups(info[2], "direction"), options);
+  summaries::Hg hg = summaries::compute_hg(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
+                                           TensorHandle::GetGroups(info[2], "direction"), options);
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   out.Set("H", TensorHandle::Wrap(env, std::move(hg.H)));
@@ -44,8 +36,8 @@ Napi::Value ComputeHg(const Napi::CallbackInfo& info) {
 Napi::Value DiffN(const Napi::CallbackInfo& info) {
   int64_t order = to_int(info[3], "order");
   if (order < 1 || order > 8) throw RangeError("diffN: order must be an integer in 1..8, got " + std::to_string(order));
-  return TensorHandle::Wrap(info.Env(), summaries::diff_n(TensorHandle::Get(info[0], "loss"), to_groups(info[1], "paramGroups"),
-                                                         to_groups(info[2], "direction"), static_cast<int>(order)));
+  return TensorHandle::Wrap(info.Env(), summaries::diff_n(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
+                                                         TensorHandle::GetGroups(info[2], "direction"), static_cast<int>(order)));
 }
 
 // (loss, params[]) -> Tensor[]

@@ -68,6 +68,14 @@ std::vector<at::Tensor> TensorHandle::GetList(const Napi::Value& value, const ch
   return out;
 }
 
+std::vector<std::vector<at::Tensor>> TensorHandle::GetGroups(const Napi::Value& value, const char* what) {
+  if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), std::string(what) + " must be an array of arrays of Tensors");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::vector<at::Tensor>> out;
+  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(GetList(array.Get(i), what));
+  return out;
+}
+
 void TensorHandle::Dispose(const Napi::Value& value) { Of(value, "dispose: argument")->Release(value.Env()); }
 
 bool TensorHandle::IsDisposed(const Napi::Value& value) {

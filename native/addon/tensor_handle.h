@@ -19,6 +19,8 @@ class TensorHandle {
   static bool IsHandle(const Napi::Value& value);
   // The live tensors behind a JS array of handles.
   static std::vector<at::Tensor> GetList(const Napi::Value& value, const char* what);
+  // The live tensors behind a JS array of arrays of handles (a partition, a direction).
+  static std::vector<std::vector<at::Tensor>> GetGroups(const Napi::Value& value, const char* what);
   // Frees the tensor behind a handle now (idempotent); false if `value` is no handle.
   static void Dispose(const Napi::Value& value);
   static bool IsDisposed(const Napi::Value& value);
