@@ -35,26 +35,38 @@ Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor tensor) {
   g_live_tensors.fetch_add(1);
   g_live_bytes.fetch_add(handle->bytes_);
   account(env, handle->bytes_);
-  auto external = Napi::External<TensorHandle>::New(env, handle, [](Napi::Env env, TensorHandle* h) {
-    h->Release(env);
+  // A plain object wrapping the handle (not an external): dispose() can then remove the wrap, and with it
+  // the pending finalizer, at once. Finalizers only run between event-loop turns, so a synchronous training
+  // loop would otherwise pile them up.
+  Napi::Object object = Napi::Object::New(env);
+  napi_status status = napi_wrap(env, object, handle, [](napi_env e, void* data, void*) {
+    auto* h = static_cast<TensorHandle*>(data);
+    h->Release(Napi::Env(e));
     delete h;
-  });
-  external.TypeTag(&kTensorTag);
-  return external;
+  }, nullptr, nullptr);
+  if (status != napi_ok) {
+    handle->Release(env);
+    delete handle;
+    throw Napi::Error::New(env, "could not wrap a tensor handle");
+  }
+  object.TypeTag(&kTensorTag);
+  return object;
 }
 
 bool TensorHandle::IsHandle(const Napi::Value& value) {
-  return value.IsExternal() && value.As<Napi::Object>().CheckTypeTag(&kTensorTag);
+  return value.IsObject() && value.As<Napi::Object>().CheckTypeTag(&kTensorTag);
 }
 
 TensorHandle* TensorHandle::Of(const Napi::Value& value, const char* what) {
   if (!IsHandle(value)) throw Napi::TypeError::New(value.Env(), std::string(what) + " must be a Tensor");
-  return value.As<Napi::External<TensorHandle>>().Data();
+  void* data = nullptr;
+  if (napi_unwrap(value.Env(), value, &data) != napi_ok || data == nullptr) return nullptr;  // disposed
+  return static_cast<TensorHandle*>(data);
 }
 
 const at::Tensor& TensorHandle::Get(const Napi::Value& value, const char* what) {
   TensorHandle* handle = Of(value, what);
-  if (!handle->tensor_.defined()) {
+  if (handle == nullptr || !handle->tensor_.defined()) {
     throw Napi::Error::New(value.Env(), std::string(what) + ": the tensor has been disposed");
   }
   return handle->tensor_;
@@ -76,10 +88,18 @@ std::vector<std::vector<at::Tensor>> TensorHandle::GetGroups(const Napi::Value& 
   return out;
 }
 
-void TensorHandle::Dispose(const Napi::Value& value) { Of(value, "dispose: argument")->Release(value.Env()); }
+void TensorHandle::Dispose(const Napi::Value& value) {
+  if (Of(value, "dispose: argument") == nullptr) return;  // already disposed
+  void* data = nullptr;
+  napi_remove_wrap(value.Env(), value, &data);  // drops the finalizer too
+  auto* handle = static_cast<TensorHandle*>(data);
+  handle->Release(value.Env());
+  delete handle;
+}
 
 bool TensorHandle::IsDisposed(const Napi::Value& value) {
-  return !Of(value, "isDisposed: argument")->tensor_.defined();
+  TensorHandle* handle = Of(value, "isDisposed: argument");
+  return handle == nullptr || !handle->tensor_.defined();
 }
 
 void TensorHandle::Release(Napi::Env env) {

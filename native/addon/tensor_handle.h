@@ -1,6 +1,7 @@
-// The JS value that owns one reference to a native tensor: a type-tagged N-API external (cheaper to make
-// than a wrapped class instance, and tiny ops make many). It is freed by dispose() or, failing that, by
-// the garbage collector; V8 is told the bytes held so that GC pressure follows native memory.
+// The JS value that owns one reference to a native tensor: a type-tagged plain object wrapping it (cheaper
+// than a class instance, and tiny ops make many). It is freed by dispose(), which also drops the pending
+// finalizer, or, failing that, by the garbage collector; V8 is told the bytes held so that GC pressure
+// follows native memory.
 #pragma once
 #include <ATen/ATen.h>
 #include <napi.h>
@@ -15,6 +16,7 @@ class TensorHandle {
   // A new JS handle owning `tensor`.
   static Napi::Value Wrap(Napi::Env env, at::Tensor tensor);
   // The live tensor behind `value`; TypeError if `value` is no tensor handle, Error if disposed.
+  // (Of: the handle, or null once disposed.)
   static const at::Tensor& Get(const Napi::Value& value, const char* what);
   static bool IsHandle(const Napi::Value& value);
   // The live tensors behind a JS array of handles.
