@@ -33,7 +33,6 @@ export interface NativeAddon {
   to(t: H, dtype: Maybe<string>, device: Maybe<string>): H;
   clone(t: H): H;
   dispose(t: H): void;
-  isDisposed(t: H): boolean;
   memory(): { liveTensors: number; bytes: number };
   manualSeed(seed: number): void;
   setNumThreads(n: number): void;

@@ -155,10 +155,6 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), TensorHandle::IsDisposed(info[0]));
-}
-
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   TensorHandle::Totals totals = TensorHandle::totals();
   Napi::Object out = Napi::Object::New(info.Env());
@@ -217,7 +213,6 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<To>(env, exports, "to");
   Export<Clone>(env, exports, "clone");
   Export<Dispose>(env, exports, "dispose");
-  Export<IsDisposed>(env, exports, "isDisposed");
   Export<Memory>(env, exports, "memory");
   Export<ManualSeed>(env, exports, "manualSeed");
   Export<SetNumThreads>(env, exports, "setNumThreads");

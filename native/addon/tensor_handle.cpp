@@ -97,11 +97,6 @@ void TensorHandle::Dispose(const Napi::Value& value) {
   delete handle;
 }
 
-bool TensorHandle::IsDisposed(const Napi::Value& value) {
-  TensorHandle* handle = Of(value, "isDisposed: argument");
-  return handle == nullptr || !handle->tensor_.defined();
-}
-
 void TensorHandle::Release(Napi::Env env) {
   if (!tensor_.defined()) return;
   tensor_.reset();

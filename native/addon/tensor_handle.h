@@ -25,7 +25,6 @@ class TensorHandle {
   static std::vector<std::vector<at::Tensor>> GetGroups(const Napi::Value& value, const char* what);
   // Frees the tensor behind a handle now (idempotent); false if `value` is no handle.
   static void Dispose(const Napi::Value& value);
-  static bool IsDisposed(const Napi::Value& value);
 
   struct Totals {
     int64_t live_tensors;
