@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeReport } from '../report/report';
-import { DEFAULT_TRAIN_CONFIG as D, type OptimizerName, type TrainConfig } from '../train/config';
+import { DEFAULT_TRAIN_CONFIG as D, type NewtonSummarySpec, type OptimizerName, type TrainConfig } from '../train/config';
 import { fit } from '../train/fit';
 import { reporter, type Mode } from './reporter';
 
@@ -85,48 +85,32 @@ export function program(): Command {
   return cli;
 }
 
-interface TrainFlags {
-  model: TrainConfig['model']['kind'];
-  layers?: number[];
-  activation?: TrainConfig['model']['activation'];
-  scaling?: boolean;
-  sigmaW: number;
-  sigmaB: number;
-  vggConfig: 'A' | 'B' | 'D' | 'E';
-  fc: number[];
-  data: string;
-  limit?: number;
-  testFraction: number;
-  optimizer: OptimizerName;
-  compare: OptimizerName[];
-  damping: number;
-  dampingInt: number;
-  nesterov: boolean;
-  ridge: number;
-  periodHg: number;
-  momLrs: number;
-  removeNegative: boolean;
-  momentum: number;
-  momentumDamp: number;
-  noregul?: boolean;
-  diagonal?: boolean;
-  updater: 'sgd' | 'adam';
-  adamLr: number;
-  sgdLr: number;
-  sgdMomentum: number;
-  partition: string;
-  epochs: number;
-  batchSize: number;
-  hgBatchSize: number;
-  dtype: 'float32' | 'float64';
-  threads: number;
-  device: 'cpu' | 'cuda';
-  seed: number;
-  out?: string;
-  resume?: string;
-  quiet?: boolean;
-  json?: boolean;
-}
+/** What commander hands the action: the config's own fields where the names agree, flags for the rest. */
+type TrainFlags = Pick<TrainConfig, 'partition' | 'epochs' | 'batchSize' | 'hgBatchSize' | 'dtype' | 'threads' | 'device' | 'seed'> &
+  Omit<NewtonSummarySpec, 'noregul' | 'diagonal'> & {
+    model: TrainConfig['model']['kind'];
+    layers?: number[];
+    activation?: TrainConfig['model']['activation'];
+    scaling?: boolean;
+    sigmaW: number;
+    sigmaB: number;
+    vggConfig: 'A' | 'B' | 'D' | 'E';
+    fc: number[];
+    data: string;
+    limit?: number;
+    testFraction: number;
+    optimizer: OptimizerName;
+    compare: OptimizerName[];
+    noregul?: boolean;
+    diagonal?: boolean;
+    adamLr: number;
+    sgdLr: number;
+    sgdMomentum: number;
+    out?: string;
+    resume?: string;
+    quiet?: boolean;
+    json?: boolean;
+  };
 
 export function configFrom(f: TrainFlags): TrainConfig {
   return {
