@@ -78,7 +78,7 @@ export function program(): Command {
     .addOption(new Option('--device <device>', 'where tensors live').choices(['cpu', 'cuda']).default(D.device))
     .option('--seed <n>', 'random seed', integer(0), D.seed)
     .option('--out <dir>', 'output directory (metrics.json, report.html, checkpoint.ckpt)')
-    .option('--resume <checkpoint>', 'continue a run from its checkpoint.ckpt (its settings are used; --epochs may extend it)')
+    .option('--resume <checkpoint>', 'continue an interrupted run from its checkpoint.ckpt (with the settings it was started with)')
     .option('--quiet', 'print nothing but errors')
     .option('--json', 'print JSON lines (one event per line) instead of progress bars')
     .action(train);

@@ -48,7 +48,7 @@ export interface FitCallbacks {
 export interface FitOptions extends FitCallbacks {
   /** Where to write the checkpoint (at each epoch's end, and when stopped). */
   checkpoint?: string;
-  /** A checkpoint written by fit() to continue from (its config is used; `epochs` may be raised). */
+  /** A checkpoint written by fit() to continue from; its config is used instead of `config`. */
   resume?: string;
   signal?: AbortSignal;
 }
@@ -76,8 +76,8 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   if (options.resume) {
     const tree = load(options.resume) as CheckpointTree;
     if (tree?.kind !== 'grnewt-train') throw new Error(`resume: ${options.resume} is not a checkpoint of grnewt train`);
-    state = { ...tree, config: { ...tree.config, epochs: Math.max(tree.config.epochs, config.epochs) } };
-    config = state.config;
+    state = tree;
+    config = tree.config; // the interrupted run's own settings, so that it ends as it would have
   }
   setNumThreads(config.threads);
   manualSeed(config.seed);
