@@ -62,6 +62,10 @@ export interface NativeAddon {
   computeHg(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H };
   computeHgAsync(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): Promise<{ H: H; g: H; order3: H }>;
   diffN(loss: H, params: H[][], direction: H[][], order: number): H;
+  mlpHg(
+    layers: Array<{ weight: H; bias: H; dweight: H; dbias: H; weightGroup: number; biasGroup: number; inputScale: number }>,
+    activation: string, classification: boolean, x: H, y: H, groups: number, noregul: boolean, diagonal: boolean,
+  ): { H: H; g: H; order3: H };
   gradients(loss: H, params: H[]): H[];
   nesterovLrs(H: H, g: H, d: H, dampingInt: number): NativeNesterovResult;
   ridgeLrs(H: H, g: H, ridge: number): NativeNesterovResult;

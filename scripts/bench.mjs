@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run bench: speed ratios measured in one process, with warm-up and medians, never wall-clock limits.
 //   1. the N-API overhead of one tiny op called from Node, against the same loop written in C++;
-//   2. computeHg (autograd route) against one forward+backward of the same model and batch.
+//   2. computeHg (autograd route) and computeHgTaylor (fast route) against one forward+backward of the
+//      same model and batch.
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -71,6 +72,10 @@ const hg = measureFew(() => grnewt.tidy(() => {
   const r = grnewt.computeHg(paramGroups, fullLoss, x, y, direction);
   Object.values(r).forEach((t) => t.dispose());
 }));
+const taylor = measureFew(() => grnewt.tidy(() => {
+  const r = grnewt.computeHgTaylor(model, paramGroups, x, y, direction);
+  Object.values(r).forEach((t) => t.dispose());
+}));
 
 const perOp = (s) => (s / iterations) * 1e9;
 const results = {
@@ -78,8 +83,8 @@ const results = {
   iterations,
   repeats,
   addNs: { cpp: perOp(cpp), node: perOp(nodeGc), nodeDispose: perOp(nodeDispose) },
-  summaries: { model: '784-200-100-10 tanh, float32, canonical (S = 6)', batch, forwardBackwardMs: forwardBackward * 1e3, computeHgMs: hg * 1e3 },
-  ratios: { nodeOverCpp: nodeGc / cpp, nodeDisposeOverCpp: nodeDispose / cpp, computeHgOverForwardBackward: hg / forwardBackward },
+  summaries: { model: '784-200-100-10 tanh, float32, canonical (S = 6)', batch, forwardBackwardMs: forwardBackward * 1e3, computeHgMs: hg * 1e3, computeHgTaylorMs: taylor * 1e3 },
+  ratios: { nodeOverCpp: nodeGc / cpp, nodeDisposeOverCpp: nodeDispose / cpp, computeHgOverForwardBackward: hg / forwardBackward, computeHgTaylorOverForwardBackward: taylor / forwardBackward },
 };
 
 if (args.json) {
@@ -94,4 +99,5 @@ if (args.json) {
   console.log(`summaries, ${results.summaries.model}, batch ${batch}, median of ${summaryRepeats}:`);
   console.log(`  forward+backward              ${results.summaries.forwardBackwardMs.toFixed(1).padStart(7)} ms      1.00×`);
   console.log(`  computeHg (autograd route)    ${results.summaries.computeHgMs.toFixed(1).padStart(7)} ms   ${results.ratios.computeHgOverForwardBackward.toFixed(2).padStart(6)}×`);
+  console.log(`  computeHgTaylor (fast route)  ${results.summaries.computeHgTaylorMs.toFixed(1).padStart(7)} ms   ${results.ratios.computeHgTaylorOverForwardBackward.toFixed(2).padStart(6)}×`);
 }

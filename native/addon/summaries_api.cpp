@@ -6,6 +6,7 @@
 #include "core/errors.h"
 #include "core/nesterov.h"
 #include "core/summaries.h"
+#include "core/taylor.h"
 
 namespace grnewt::addon {
 
@@ -84,11 +85,45 @@ Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
   return result_object(info.Env(), result, H);
 }
 
+// (layers: [{ weight, bias, dweight, dbias, weightGroup, biasGroup, inputScale }], activation, classification,
+//  x, target, groups, noregul, diagonal) -> { H, g, order3 }
+Napi::Value MlpHg(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray()) throw TypeError("layers must be an array");
+  Napi::Array array = info[0].As<Napi::Array>();
+  std::vector<taylor::Layer> layers;
+  for (uint32_t k = 0; k < array.Length(); ++k) {
+    if (!array.Get(k).IsObject()) throw TypeError("each layer must be an object");
+    Napi::Object o = array.Get(k).As<Napi::Object>();
+    taylor::Layer L;
+    L.weight = TensorHandle::Get(o.Get("weight"), "weight");
+    L.bias = TensorHandle::Get(o.Get("bias"), "bias");
+    L.dweight = TensorHandle::Get(o.Get("dweight"), "dweight");
+    L.dbias = TensorHandle::Get(o.Get("dbias"), "dbias");
+    L.weight_group = static_cast<int>(to_int(o.Get("weightGroup"), "weightGroup"));
+    L.bias_group = static_cast<int>(to_int(o.Get("biasGroup"), "biasGroup"));
+    L.input_scale = to_double(o.Get("inputScale"), "inputScale");
+    layers.push_back(std::move(L));
+  }
+  summaries::Options options;
+  options.noregul = to_bool(info[6], "noregul");
+  options.diagonal = to_bool(info[7], "diagonal");
+  const taylor::Loss loss = to_bool(info[2], "classification") ? taylor::Loss::LogSoftmaxNll : taylor::Loss::Mse;
+  summaries::Hg hg = taylor::mlp_hg(layers, taylor::parse_activation(to_string(info[1], "activation")), loss,
+                                    TensorHandle::Get(info[3], "x"), TensorHandle::Get(info[4], "y"), to_int(info[5], "groups"), options);
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("H", TensorHandle::Wrap(env, std::move(hg.H)));
+  out.Set("g", TensorHandle::Wrap(env, std::move(hg.g)));
+  out.Set("order3", TensorHandle::Wrap(env, std::move(hg.order3)));
+  return out;
+}
+
 }  // namespace
 
 void RegisterSummariesApi(Napi::Env env, Napi::Object exports) {
   Export<ComputeHg>(env, exports, "computeHg");
   Export<DiffN>(env, exports, "diffN");
+  Export<MlpHg>(env, exports, "mlpHg");
   Export<Gradients>(env, exports, "gradients");
   Export<NesterovLrs>(env, exports, "nesterovLrs");
   Export<RidgeLrs>(env, exports, "ridgeLrs");
