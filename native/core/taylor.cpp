@@ -83,6 +83,10 @@ summaries::Hg mlp_hg(const std::vector<Layer>& layers, Activation activation, Lo
   // (usually the widest) costs one U·x product per subset and no product of zero jets.
   Jet z{h, at::Tensor(), at::Tensor(), at::Tensor()};
   bool jets_zero = true;
+  // A subset's jets are zero until the first layer it owns a tensor of; a pair's mixed jets until both
+  // subsets are past theirs. Only those that can be non-zero go through the matmuls.
+  std::vector<bool> active(S, false);
+  auto rows = [](const std::vector<int64_t>& idx) { return at::tensor(idx, at::kLong); };
   for (size_t k = 0; k < layers.size(); ++k) {
     const Layer& L = layers[k];
     if (L.input_scale != 1) {
@@ -101,20 +105,32 @@ summaries::Hg mlp_hg(const std::vector<Layer>& layers, Activation activation, Lo
       y.d3 = at::zeros({S, N, out}, opts);
       jets_zero = false;
     } else {
+      std::vector<int64_t> A, AP;
+      for (int64_t s = 0; s < S; ++s)
+        if (active[s]) A.push_back(s);
+      for (int64_t q = 0; q < P; ++q)
+        if (active[pairs[q].first] && active[pairs[q].second]) AP.push_back(q);
       at::Tensor Ux1 = at::zeros({S, S, N, out}, opts);  // [s, t]: U_s·x_t (first derivative along t)
       at::Tensor Ux2 = at::zeros({S, N, out}, opts);     // U_s·x_ss
       if (L.weight_group >= 0) {
         const int64_t s = L.weight_group;
         const at::Tensor Ut = L.dweight.t();
         Ux[s] = at::matmul(z.v, Ut);
-        Ux1[s] = at::matmul(z.d1, Ut);
-        Ux2[s] = at::matmul(z.d2[pair_of[s][s]], Ut);
+        if (!A.empty()) Ux1[s].index_copy_(0, rows(A), at::matmul(z.d1.index_select(0, rows(A)), Ut));
+        if (active[s]) Ux2[s] = at::matmul(z.d2[pair_of[s][s]], Ut);
       }
-      y.d1 = at::matmul(z.d1, Wt) + Ux;
-      // mixed: y_ij = W x_ij + U_i x_j + U_j x_i; third: W x_sss + 3 U_s x_ss
-      y.d2 = at::matmul(z.d2, Wt) + Ux1.index({pi, pj}) + Ux1.index({pj, pi});
-      y.d3 = at::matmul(z.d3, Wt) + 3 * Ux2;
+      // first: W x' + U x; mixed: y_ij = W x_ij + U_i x_j + U_j x_i; third: W x_sss + 3 U_s x_ss
+      y.d1 = Ux;
+      y.d2 = Ux1.index({pi, pj}) + Ux1.index({pj, pi});
+      y.d3 = 3 * Ux2;
+      if (!A.empty()) {
+        y.d1.index_add_(0, rows(A), at::matmul(z.d1.index_select(0, rows(A)), Wt));
+        y.d3.index_add_(0, rows(A), at::matmul(z.d3.index_select(0, rows(A)), Wt));
+      }
+      if (!AP.empty()) y.d2.index_add_(0, rows(AP), at::matmul(z.d2.index_select(0, rows(AP)), Wt));
     }
+    if (L.weight_group >= 0) active[L.weight_group] = true;
+    if (L.bias_group >= 0) active[L.bias_group] = true;
     if (L.bias_group >= 0) y.d1[L.bias_group] += L.dbias;
     if (k + 1 == layers.size()) {
       z = y;
