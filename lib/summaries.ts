@@ -62,7 +62,8 @@ function prepare(where: string, paramGroups: ParamGroup[], fullLoss: FullLoss, d
   return { groups, dir, ...hgOptions(where, options) };
 }
 
-function wrapHg(r: { H: NativeTensor; g: NativeTensor; order3: NativeTensor }): Hg {
+/** @internal */
+export function wrapHg(r: { H: NativeTensor; g: NativeTensor; order3: NativeTensor }): Hg {
   return { H: new Tensor(r.H), g: new Tensor(r.g), order3: new Tensor(r.order3) };
 }
 
@@ -148,8 +149,8 @@ function nondecreasingTuples(S: number, n: number): number[][] {
   });
 }
 
-/** The flat direction, checked against the partition and cut into its subsets. */
-function groupDirection(where: string, groups: Tensor[][], direction: unknown): Tensor[][] {
+/** @internal The flat direction, checked against the partition and cut into its subsets. */
+export function groupDirection(where: string, groups: Tensor[][], direction: unknown): Tensor[][] {
   const count = groups.reduce((n, g) => n + g.length, 0);
   if (!Array.isArray(direction)) throw new TypeError(`${where}: direction must be an array of Tensors (one per parameter, in the partition's order), got ${show(direction)}`);
   if (direction.length !== count) throw new RangeError(`${where}: direction has ${direction.length} tensors, the partition ${count} parameters`);

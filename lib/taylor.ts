@@ -6,9 +6,9 @@ import { Perceptron } from './models/perceptron';
 import { fanIn } from './models/init';
 import { checkParamGroups, type ParamGroup } from './partition';
 import { assertFree } from './busy';
-import { checkFinite, type Hg, type HgOptions } from './summaries';
+import { checkFinite, groupDirection, wrapHg, type Hg, type HgOptions } from './summaries';
 import { Tensor } from './tensor';
-import { checkBoolean, checkOptions, formatShape, show } from './validate';
+import { checkBoolean, checkOptions, show } from './validate';
 
 /**
  * computeHg for `model` (a models.Perceptron) and its natural loss — losses.nll(model.forward(x), y) when it
@@ -21,16 +21,12 @@ export function computeHgTaylor(model: Perceptron, paramGroups: ParamGroup[], x:
   const groups = checkParamGroups(where, paramGroups);
   assertFree(where, groups.flat());
   const flat = groups.flat();
-  if (!Array.isArray(direction) || direction.length !== flat.length) {
-    throw new RangeError(`${where}: direction has ${show(direction?.length)} tensors, the partition ${flat.length} parameters`);
-  }
+  const grouped = groupDirection(where, groups, direction);
   const groupOf = new Map<Tensor, number>(), directionOf = new Map<Tensor, Tensor>();
-  groups.forEach((g, s) => g.forEach((p) => groupOf.set(p, s)));
-  flat.forEach((p, k) => {
-    Tensor.handleOf(where, `direction[${k}]`, direction[k]);
-    if (formatShape(direction[k].shape) !== formatShape(p.shape)) throw new RangeError(`${where}: direction[${k}] has shape ${formatShape(direction[k].shape)}, its parameter ${formatShape(p.shape)}`);
-    directionOf.set(p, direction[k]);
-  });
+  groups.forEach((g, s) => g.forEach((p, k) => {
+    groupOf.set(p, s);
+    directionOf.set(p, grouped[s][k]);
+  }));
   const owned = new Set(model.parameters());
   const stray = flat.find((p) => !owned.has(p));
   if (stray) throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
@@ -49,6 +45,5 @@ export function computeHgTaylor(model: Perceptron, paramGroups: ParamGroup[], x:
       weightGroup: groupOf.get(w) ?? -1, biasGroup: groupOf.get(b) ?? -1, inputScale: model.scaling ? 1 / Math.sqrt(fanIn(layer)) : 1,
     };
   });
-  const r = native().mlpHg(layers, model.activation, model.classification, x.handle(where), y.handle(where), groups.length, noregul, diagonal);
-  return { H: new Tensor(r.H), g: new Tensor(r.g), order3: new Tensor(r.order3) };
+  return wrapHg(native().mlpHg(layers, model.activation, model.classification, x.handle(where), y.handle(where), groups.length, noregul, diagonal));
 }

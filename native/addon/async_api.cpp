@@ -7,6 +7,7 @@
 
 #include "addon/convert.h"
 #include "addon/exports.h"
+#include "addon/hg_result.h"
 #include "addon/tensor_handle.h"
 #include "core/errors.h"
 #include "core/summaries.h"
@@ -38,11 +39,7 @@ class HgWorker : public Napi::AsyncWorker {
   }
 
   void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("H", TensorHandle::Wrap(env, std::move(result_.H)));
-    out.Set("g", TensorHandle::Wrap(env, std::move(result_.g)));
-    out.Set("order3", TensorHandle::Wrap(env, std::move(result_.order3)));
+    Napi::Object out = hg_to_js(Env(), std::move(result_));
     release();
     deferred_.Resolve(out);
   }

@@ -1,6 +1,7 @@
 // Exports: the summaries (computeHg, diffN), per-parameter gradients, and the Nesterov solver.
 #include "addon/convert.h"
 #include "addon/exports.h"
+#include "addon/hg_result.h"
 #include "addon/tensor_handle.h"
 #include "core/autograd.h"
 #include "core/errors.h"
@@ -25,12 +26,7 @@ Napi::Value ComputeHg(const Napi::CallbackInfo& info) {
   options.diagonal = to_bool(info[4], "diagonal");
   summaries::Hg hg = summaries::compute_hg(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
                                            TensorHandle::GetGroups(info[2], "direction"), options);
-  Napi::Env env = info.Env();
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("H", TensorHandle::Wrap(env, std::move(hg.H)));
-  out.Set("g", TensorHandle::Wrap(env, std::move(hg.g)));
-  out.Set("order3", TensorHandle::Wrap(env, std::move(hg.order3)));
-  return out;
+  return hg_to_js(info.Env(), std::move(hg));
 }
 
 // (loss, paramGroups, directionGroups, order) -> Tensor
@@ -110,12 +106,7 @@ Napi::Value MlpHg(const Napi::CallbackInfo& info) {
   const taylor::Loss loss = to_bool(info[2], "classification") ? taylor::Loss::LogSoftmaxNll : taylor::Loss::Mse;
   summaries::Hg hg = taylor::mlp_hg(layers, taylor::parse_activation(to_string(info[1], "activation")), loss,
                                     TensorHandle::Get(info[3], "x"), TensorHandle::Get(info[4], "y"), to_int(info[5], "groups"), options);
-  Napi::Env env = info.Env();
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("H", TensorHandle::Wrap(env, std::move(hg.H)));
-  out.Set("g", TensorHandle::Wrap(env, std::move(hg.g)));
-  out.Set("order3", TensorHandle::Wrap(env, std::move(hg.order3)));
-  return out;
+  return hg_to_js(info.Env(), std::move(hg));
 }
 
 }  // namespace
