@@ -8,7 +8,7 @@ export * as models from './models';
 export * as losses from './losses';
 export * as partition from './partition';
 export type { ParamGroup, Partition } from './partition';
-export { computeHgTaylor } from './taylor';
+export { computeHgTaylor, computeHgTaylorAsync, taylorSupport, type TaylorHg, type TaylorLoss, type TaylorOptions } from './taylor';
 export { computeHg, computeHgAsync, computeHgFullbatch, fullbatchGradient, diffN, type Hg, type HgOptions, type FullLoss, type Batches } from './summaries';
 export { nesterovLrs, ridgeLrs, type NesterovResult } from './nesterov';
 export * as optim from './optim';

@@ -11,6 +11,9 @@ type H = NativeTensor;
 type Operand = H | number;
 type Maybe<T> = T | null | undefined;
 
+/** One model step for the Taylor route (see native/addon/taylor_model.h). */
+export type TaylorStep = { kind: string } & Record<string, unknown>;
+
 export interface NativeAddon {
   fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array, shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   zeros(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
@@ -62,10 +65,8 @@ export interface NativeAddon {
   computeHg(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H };
   computeHgAsync(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): Promise<{ H: H; g: H; order3: H }>;
   diffN(loss: H, params: H[][], direction: H[][], order: number): H;
-  mlpHg(
-    layers: Array<{ weight: H; bias: H; dweight: H; dbias: H; weightGroup: number; biasGroup: number; inputScale: number }>,
-    activation: string, classification: boolean, x: H, y: H, groups: number, noregul: boolean, diagonal: boolean,
-  ): { H: H; g: H; order3: H };
+  taylorHg(steps: TaylorStep[], loss: string, x: H, target: H, groups: number, noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H; loss: H };
+  taylorHgAsync(steps: TaylorStep[], loss: string, x: H, target: H, groups: number, noregul: boolean, diagonal: boolean): Promise<{ H: H; g: H; order3: H; loss: H }>;
   gradients(loss: H, params: H[]): H[];
   nesterovLrs(H: H, g: H, d: H, dampingInt: number): NativeNesterovResult;
   ridgeLrs(H: H, g: H, ridge: number): NativeNesterovResult;

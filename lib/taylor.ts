@@ -1,26 +1,168 @@
-// The fast route for a Perceptron's summaries: forward jets of order 3 for every subset at once (C++),
-// equal to computeHg's autograd route (tested to 1e-10 in float64) at a fraction of its cost.
-import { Linear } from './nn/layers';
-import { native } from './native';
+// The fast route for the summaries (Taylor mode, native/core/taylor.cpp): a model made of built-in layers
+// is described to C++ as a list of steps, and one forward pass of order-3 jets gives ḡ, H̄ and order3 for
+// every subset at once — equal to computeHg's autograd route (tested to 1e-10 in float64).
+import { hold, assertFree } from './busy';
+import { native, type NativeTensor } from './native';
+import { Conv2d, ELU, Flatten, Identity, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from './nn/layers';
+import type { Module } from './nn/module';
+import { AutoencoderMLP } from './models/autoencoder';
+import { fanIn, type Activation } from './models/init';
+import { LeNet } from './models/lenet';
 import { Perceptron } from './models/perceptron';
-import { fanIn } from './models/init';
+import { ActivationModule, VGG } from './models/vgg';
 import { checkParamGroups, type ParamGroup } from './partition';
-import { assertFree } from './busy';
 import { checkFinite, groupDirection, wrapHg, type Hg, type HgOptions } from './summaries';
 import { Tensor } from './tensor';
 import { checkBoolean, checkOptions, show } from './validate';
 
+/** The loss the summaries are of: 'nll' of a model that outputs log-probabilities, 'crossEntropy' of logits, 'mse'. */
+export type TaylorLoss = 'nll' | 'crossEntropy' | 'mse';
+
+export interface TaylorOptions extends HgOptions {
+  /** Default: 'nll' for models ending with log-softmax, 'mse' otherwise (the built-in models' natural losses). */
+  loss?: TaylorLoss;
+}
+
+/** computeHg's result plus the loss itself, as the Taylor route evaluated it. */
+export interface TaylorHg extends Hg {
+  loss: Tensor; // 0-d
+}
+
+type Step =
+  | { kind: 'layer'; layer: Linear | Conv2d; scaled: boolean }
+  | { kind: 'activation'; activation: Activation; alpha?: number }
+  | { kind: 'maxPool2d'; pool: MaxPool2d }
+  | { kind: 'flatten' }
+  | { kind: 'logSoftmax' };
+
+// Exactly the class, not a subclass: a subclass may override forward, which the steps would not see.
+function exactly<T>(m: unknown, cls: abstract new (...args: never[]) => T): m is T {
+  return m !== null && typeof m === 'object' && m.constructor === cls;
+}
+
+const act = (activation: Activation): Step => ({ kind: 'activation', activation });
+
 /**
- * computeHg for `model` (a models.Perceptron) and its natural loss — losses.nll(model.forward(x), y) when it
- * classifies, losses.mse(model.forward(x), y) otherwise — by Taylor mode instead of repeated backward passes.
- * Parameters of the model absent from `paramGroups` get no direction (as in computeHg).
+ * The model as a list of built-in steps, or a sentence saying why it cannot be: Perceptron, LeNet, VGG,
+ * AutoencoderMLP, and nn.Sequential of Linear, Conv2d, MaxPool2d, Flatten, Tanh, ReLU, Sigmoid, ELU,
+ * Identity and a final LogSoftmax(1).
  */
-export function computeHgTaylor(model: Perceptron, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: HgOptions): Hg {
-  const where = 'computeHgTaylor';
-  if (!(model instanceof Perceptron)) throw new TypeError(`${where}: model must be a models.Perceptron, got ${show(model)}`);
+export function taylorSteps(model: Module): Step[] | string {
+  if (exactly(model, Perceptron)) {
+    const layers = [...model.layers] as Linear[];
+    const steps: Step[] = [{ kind: 'flatten' }];
+    layers.forEach((layer, k) => {
+      steps.push({ kind: 'layer', layer, scaled: model.scaling });
+      if (k < layers.length - 1) steps.push(act(model.activation));
+    });
+    if (model.classification) steps.push({ kind: 'logSoftmax' });
+    return steps;
+  }
+  if (exactly(model, AutoencoderMLP)) {
+    const steps: Step[] = [{ kind: 'flatten' }];
+    for (const stack of [model.encoder, model.decoder]) {
+      const layers = [...stack] as Linear[];
+      layers.forEach((layer, k) => {
+        steps.push({ kind: 'layer', layer, scaled: model.scaling });
+        if (k < layers.length - 1) steps.push(act(model.activation));
+      });
+    }
+    steps.push(act('sigmoid'));
+    return steps;
+  }
+  if (exactly(model, LeNet)) {
+    const s = model.scaling, pool = new MaxPool2d(2);
+    return [
+      { kind: 'layer', layer: model.conv1, scaled: s }, act(model.activation), { kind: 'maxPool2d', pool },
+      { kind: 'layer', layer: model.conv2, scaled: s }, act(model.activation), { kind: 'maxPool2d', pool },
+      { kind: 'flatten' },
+      { kind: 'layer', layer: model.fc1, scaled: s }, act(model.activation),
+      { kind: 'layer', layer: model.fc2, scaled: s }, act(model.activation),
+      { kind: 'layer', layer: model.fc3, scaled: s }, { kind: 'logSoftmax' },
+    ];
+  }
+  if (exactly(model, VGG)) {
+    const steps: Step[] = [];
+    const add = (m: Module): string | undefined => {
+      if (m instanceof Linear || m instanceof Conv2d) steps.push({ kind: 'layer', layer: m, scaled: model.scaling });
+      else if (m instanceof MaxPool2d) steps.push({ kind: 'maxPool2d', pool: m });
+      else if (exactly(m, ActivationModule)) steps.push(act(m.kind));
+      else return `VGG holds a ${m.constructor.name}`;
+      return undefined;
+    };
+    for (const m of model.features) {
+      const why = add(m);
+      if (why) return why;
+    }
+    steps.push({ kind: 'flatten' });
+    for (const m of model.classifier) {
+      const why = add(m);
+      if (why) return why;
+    }
+    steps.push({ kind: 'logSoftmax' });
+    return steps;
+  }
+  if (exactly(model, Sequential)) {
+    const steps: Step[] = [];
+    const children = model.namedChildren().map(([, m]) => m);
+    for (const [k, m] of children.entries()) {
+      if (exactly(m, Linear) || exactly(m, Conv2d)) steps.push({ kind: 'layer', layer: m as Linear | Conv2d, scaled: false });
+      else if (exactly(m, MaxPool2d)) steps.push({ kind: 'maxPool2d', pool: m as MaxPool2d });
+      else if (exactly(m, Flatten)) steps.push({ kind: 'flatten' });
+      else if (exactly(m, Tanh)) steps.push(act('tanh'));
+      else if (exactly(m, ReLU)) steps.push(act('relu'));
+      else if (exactly(m, Sigmoid)) steps.push(act('sigmoid'));
+      else if (exactly(m, ELU)) steps.push({ kind: 'activation', activation: 'elu', alpha: (m as ELU).alpha });
+      else if (exactly(m, Identity)) continue;
+      else if (exactly(m, LogSoftmax) && (m as LogSoftmax).dim === 1 && k === children.length - 1) steps.push({ kind: 'logSoftmax' });
+      else if (exactly(m, Sequential)) {
+        const inner = taylorSteps(m);
+        if (typeof inner === 'string') return inner;
+        if (inner.some((st) => st.kind === 'logSoftmax') && k !== children.length - 1) return 'a LogSoftmax that is not the last step';
+        steps.push(...inner);
+      } else return `the Sequential holds a ${(m as Module).constructor.name} (step ${k}), which the Taylor route does not know`;
+    }
+    return steps;
+  }
+  return `${model?.constructor?.name ?? show(model)} is not a built-in model or an nn.Sequential of built-in layers`;
+}
+
+/** Whether computeHgTaylor can handle `model` (and if not, why). */
+export function taylorSupport(model: Module): { supported: boolean; reason?: string } {
+  const steps = taylorSteps(model);
+  return typeof steps === 'string' ? { supported: false, reason: steps } : { supported: true };
+}
+
+/**
+ * computeHg for `loss(model.forward(x), y)` by Taylor mode: one forward pass of order-3 jets instead of
+ * 1 + 2S backward passes. `model` must be a built-in model or an nn.Sequential of built-in layers (see
+ * taylorSupport). Parameters of the model absent from `paramGroups` get no direction, as in computeHg.
+ */
+export function computeHgTaylor(model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions): TaylorHg {
+  const call = prepare('computeHgTaylor', model, paramGroups, x, y, direction, options);
+  return wrapTaylor(native().taylorHg(...call.args));
+}
+
+/** computeHgTaylor on a worker thread; the parameters are held (not changeable) until it settles. */
+export async function computeHgTaylorAsync(model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions): Promise<TaylorHg> {
+  const call = prepare('computeHgTaylorAsync', model, paramGroups, x, y, direction, options);
+  const release = hold('computeHgTaylorAsync', call.params);
+  try {
+    return wrapTaylor(await native().taylorHgAsync(...call.args));
+  } finally {
+    release();
+  }
+}
+
+function wrapTaylor(raw: { H: NativeTensor; g: NativeTensor; order3: NativeTensor; loss: NativeTensor }): TaylorHg {
+  return { ...wrapHg(raw), loss: new Tensor(raw.loss) };
+}
+
+function prepare(where: string, model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions) {
+  const steps = taylorSteps(model);
+  if (typeof steps === 'string') throw new TypeError(`${where}: ${steps}; use computeHg (the autograd route) for it`);
   const groups = checkParamGroups(where, paramGroups);
   assertFree(where, groups.flat());
-  const flat = groups.flat();
   const grouped = groupDirection(where, groups, direction);
   const groupOf = new Map<Tensor, number>(), directionOf = new Map<Tensor, Tensor>();
   groups.forEach((g, s) => g.forEach((p, k) => {
@@ -28,22 +170,40 @@ export function computeHgTaylor(model: Perceptron, paramGroups: ParamGroup[], x:
     directionOf.set(p, grouped[s][k]);
   }));
   const owned = new Set(model.parameters());
-  const stray = flat.find((p) => !owned.has(p));
-  if (stray) throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
+  if (groups.flat().some((p) => !owned.has(p))) throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
   checkFinite(where, 'x', x);
   checkFinite(where, 'y', y);
   const o = checkOptions(where, options);
   const noregul = o.noregul === undefined ? false : checkBoolean(where, 'noregul', o.noregul);
   const diagonal = o.diagonal === undefined ? false : checkBoolean(where, 'diagonal', o.diagonal);
-  const zeroLike = (t: Tensor) => t.detach().mul(0);
-  const layers = [...model.layers].map((m) => {
-    const layer = m as Linear;
-    const w = layer.weight, b = layer.bias!;
-    const dw = directionOf.get(w) ?? zeroLike(w), db = directionOf.get(b) ?? zeroLike(b);
-    return {
-      weight: w.handle(where), bias: b.handle(where), dweight: dw.handle(where), dbias: db.handle(where),
-      weightGroup: groupOf.get(w) ?? -1, biasGroup: groupOf.get(b) ?? -1, inputScale: model.scaling ? 1 / Math.sqrt(fanIn(layer)) : 1,
-    };
+  const endsWithLogSoftmax = steps.at(-1)?.kind === 'logSoftmax';
+  const loss = o.loss ?? (endsWithLogSoftmax ? 'nll' : 'mse');
+  if (loss !== 'nll' && loss !== 'crossEntropy' && loss !== 'mse') throw new TypeError(`${where}: loss must be 'nll', 'crossEntropy' or 'mse', got ${show(loss)}`);
+  if (loss === 'nll' && !endsWithLogSoftmax) throw new RangeError(`${where}: loss 'nll' needs a model that ends with log-softmax; use 'crossEntropy' for logits`);
+  if (loss !== 'nll' && endsWithLogSoftmax) throw new RangeError(`${where}: the model ends with log-softmax: its loss is 'nll', got ${show(loss)}`);
+  if (loss !== 'mse' && y.dtype !== 'int64') throw new TypeError(`${where}: y must hold int64 class labels for loss '${loss}', got ${y.dtype}`);
+  const h = (t: Tensor | null | undefined) => (t ? t.handle(where) : undefined);
+  const nativeSteps = steps.filter((st) => st.kind !== 'logSoftmax').map((st) => {
+    switch (st.kind) {
+      case 'layer': {
+        const { layer } = st;
+        const common = {
+          weight: h(layer.weight), bias: h(layer.bias), dweight: h(directionOf.get(layer.weight)), dbias: layer.bias ? h(directionOf.get(layer.bias)) : undefined,
+          weightGroup: groupOf.get(layer.weight) ?? -1, biasGroup: layer.bias ? groupOf.get(layer.bias) ?? -1 : -1,
+          inputScale: st.scaled ? 1 / Math.sqrt(fanIn(layer)) : 1,
+        };
+        return layer instanceof Conv2d
+          ? { kind: 'conv2d', ...common, stride: layer.stride, padding: layer.padding, dilation: layer.dilation, groups: layer.groups }
+          : { kind: 'linear', ...common };
+      }
+      case 'maxPool2d':
+        return { kind: 'maxPool2d', ...st.pool.settings };
+      case 'activation':
+        return { kind: 'activation', activation: st.activation, alpha: st.alpha };
+      default:
+        return { kind: st.kind };
+    }
   });
-  return wrapHg(native().mlpHg(layers, model.activation, model.classification, x.handle(where), y.handle(where), groups.length, noregul, diagonal));
+  const args = [nativeSteps, loss === 'mse' ? 'mse' : 'crossEntropy', x.handle(where), y.handle(where), groups.length, noregul, diagonal] as const;
+  return { args, params: model.parameters() };
 }

@@ -1,8 +1,10 @@
-// The fast route equals the autograd route (float64, 1e-10) for every activation, both losses, every
-// partition, with `scaling`, `diagonal` and `noregul`.
+// The fast route equals the autograd route (float64, 1e-10): every activation, both losses, every
+// partition, `scaling`, `diagonal` and `noregul`, for each built-in model and every built-in layer.
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
-import { computeHg, computeHgTaylor, losses, models, partition, tensor, type Tensor } from '../lib';
+import { computeHg, computeHgTaylor, computeHgTaylorAsync, losses, models, nn, partition, taylorSupport, tensor, type Tensor } from '../lib';
+import type { Module } from '../lib/nn/module';
+import type { ParamGroup } from '../lib/partition';
 import type { Activation } from '../lib/models';
 import { expectClose, values } from './helpers';
 
@@ -47,13 +49,100 @@ describe('computeHgTaylor equals computeHg', () => {
     }
   });
 
+  it('returns the loss it differentiated', () => {
+    const { model, x, y, fullLoss } = setup('tanh', true);
+    const { paramGroups } = partition.canonical(model);
+    const fast = computeHgTaylor(model, paramGroups, x, y, model.parameters().map((p) => p.detach()));
+    expect(fast.loss.item()).toBeCloseTo(fullLoss(x, y).item(), 13);
+  });
+
   it('checks its arguments', () => {
     const { model, x, y } = setup('tanh', true);
     const { paramGroups } = partition.canonical(model);
     const direction = model.parameters().map((p) => p.detach());
-    expect(() => computeHgTaylor({} as never, paramGroups, x, y, direction)).toThrow(/model must be a models.Perceptron/);
+    expect(() => computeHgTaylor({} as never, paramGroups, x, y, direction)).toThrow(/not a built-in model/);
     expect(() => computeHgTaylor(model, paramGroups, x, y, direction.slice(1))).toThrow(/direction has 5 tensors, the partition 6 parameters/);
     const other = new models.Perceptron([5, 2]);
     expect(() => computeHgTaylor(model, partition.canonical(other).paramGroups, x, y, other.parameters())).toThrow(/not a parameter of the model/);
+    expect(() => computeHgTaylor(model, paramGroups, x, y, direction, { loss: 'mse' })).toThrow(/its loss is 'nll'/);
+    expect(() => computeHgTaylor(model, paramGroups, x, y, direction, { loss: 'hinge' as never })).toThrow(TypeError);
+    expect(() => computeHgTaylor(model, paramGroups, x, x, direction)).toThrow(/int64 class labels/);
+    expect(taylorSupport(new nn.Sequential(new nn.Linear(5, 3), new nn.Tanh()))).toEqual({ supported: true });
+    // A subclass may override forward, which the steps would not see: it is not taken for its base class.
+    const custom = new nn.Sequential(new nn.Linear(5, 3), new (class Square extends nn.Identity {})());
+    expect(taylorSupport(custom)).toEqual({ supported: false, reason: expect.stringMatching(/Square/) });
+    const unknown = new nn.Sequential(new nn.Linear(5, 3), new nn.LogSoftmax(0));
+    expect(taylorSupport(unknown).supported).toBe(false);
+    expect(() => computeHgTaylor(unknown, partition.canonical(unknown).paramGroups, x, y, unknown.parameters())).toThrow(/use computeHg/);
+  });
+});
+
+// Every built-in model and layer: conv (stride, padding, dilation, groups), max-pool (stride, padding),
+// flatten, every activation (ELU with α ≠ 1), log-softmax + NLL, logits + cross-entropy, MSE.
+describe('computeHgTaylor equals computeHg on every model', () => {
+  function image(n: number, c: number, side: number, seed: number) {
+    return tensor(values(n * c * side * side, seed, -2, 2), { shape: [n, c, side, side], dtype: 'float64' });
+  }
+  const labels = (n: number, classes: number) => tensor(Array.from({ length: n }, (_, i) => (i * 7) % classes), { dtype: 'int64' });
+  type Case = { model: Module; x: Tensor; y: Tensor; fullLoss: (a: Tensor, b: Tensor) => Tensor; loss?: 'crossEntropy' };
+  const cases: Record<string, () => Case> = {
+    'LeNet (tanh, 16×16)': () => {
+      const model = new models.LeNet([1, 3, 4, 7, 6, 5], { inputSize: 16, dtype: 'float64' });
+      return { model, x: image(5, 1, 16, 3), y: labels(5, 5), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
+    },
+    'LeNet (relu, scaling, 20×20)': () => {
+      const model = new models.LeNet([2, 3, 4, 7, 6, 5], { inputSize: 20, activation: 'relu', scaling: true, dtype: 'float64' });
+      return { model, x: image(4, 2, 20, 4), y: labels(4, 5), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
+    },
+    'VGG-small (relu)': () => {
+      const model = new models.VGG({ config: [3, 'M', 4, 4, 'M'], fcSizes: [6], imageSize: 32, inChannels: 1, numClasses: 4, dtype: 'float64' });
+      return { model, x: image(3, 1, 32, 5), y: labels(3, 4), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
+    },
+    'VGG-small (elu, scaling)': () => {
+      const model = new models.VGG({ config: [3, 'M', 4, 'M'], fcSizes: [5, 6], imageSize: 32, inChannels: 2, numClasses: 3, activation: 'elu', scaling: true, dtype: 'float64' });
+      return { model, x: image(3, 2, 32, 6), y: labels(3, 3), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
+    },
+    AutoencoderMLP: () => {
+      const model = new models.AutoencoderMLP([6, 4, 3], { activation: 'sigmoid', dtype: 'float64' });
+      const x = tensor(values(5 * 6, 7, 0, 1), { shape: [5, 6], dtype: 'float64' });
+      return { model, x, y: x, fullLoss: (a, b) => losses.mse(model.forward(a), b) };
+    },
+    'Sequential of every layer, cross-entropy on logits': () => {
+      g.manualSeed(9);
+      const model = new nn.Sequential(
+        new nn.Conv2d(2, 4, 3, { stride: 2, padding: 1, dtype: 'float64' }), new nn.ELU(0.7),
+        new nn.Conv2d(4, 4, [3, 2], { dilation: [1, 2], groups: 2, dtype: 'float64' }), new nn.Sigmoid(),
+        new nn.MaxPool2d(2, { stride: 1, padding: 1 }), new nn.Flatten(),
+        new nn.Linear(4 * 5 * 5, 5, { dtype: 'float64' }), new nn.Tanh(), new nn.Identity(), new nn.Linear(5, 3, { bias: false, dtype: 'float64' }),
+      );
+      return { model, x: image(4, 2, 11, 8), y: labels(4, 3), fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b), loss: 'crossEntropy' };
+    },
+  };
+  const partitionsOf: Record<string, (m: Module) => { paramGroups: ParamGroup[] }> = { canonical: partition.canonical, trivial: partition.trivial, wb: partition.wb };
+  for (const [name, make] of Object.entries(cases)) {
+    for (const [pname, part] of Object.entries(partitionsOf)) {
+      it(`${name}, ${pname}`, () => {
+        const { model, x, y, fullLoss, loss } = make();
+        const { paramGroups } = part(model);
+        const direction = paramGroups.flatMap((grp) => grp.params).map((p, k) => tensor(values(p.numel, 60 + k), { shape: p.shape, ...f64 }));
+        for (const options of [{}, { diagonal: true }, { noregul: true }]) {
+          const fast = computeHgTaylor(model, paramGroups, x, y, direction, { ...options, loss });
+          const exact = computeHg(paramGroups, fullLoss, x, y, direction, options);
+          for (const k of ['g', 'H', 'order3'] as const) expectClose(fast[k].toArray(), exact[k].toArray() as Float64Array, 1e-10, 1e-12);
+          expect(fast.loss.item()).toBeCloseTo(fullLoss(x, y).item(), 12);
+        }
+      });
+    }
+  }
+
+  it('computeHgTaylorAsync gives the same numbers and holds the parameters meanwhile', async () => {
+    const { model, x, y } = cases['LeNet (tanh, 16×16)']();
+    const { paramGroups } = partition.canonical(model);
+    const direction = model.parameters().map((p, k) => tensor(values(p.numel, 80 + k), { shape: p.shape, ...f64 }));
+    const pending = computeHgTaylorAsync(model, paramGroups, x, y, direction);
+    expect(() => computeHgTaylor(model, paramGroups, x, y, direction)).toThrow(/in use by a pending computeHgTaylorAsync/);
+    const slow = await pending;
+    const fast = computeHgTaylor(model, paramGroups, x, y, direction);
+    for (const k of ['g', 'H', 'order3', 'loss'] as const) expect(slow[k].toArray()).toEqual(fast[k].toArray());
   });
 });

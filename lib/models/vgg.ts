@@ -77,7 +77,8 @@ export class VGG extends Module {
   }
 }
 
-class ActivationModule extends Module {
+/** One of the reference activations as a module (VGG's features and classifier hold them). */
+export class ActivationModule extends Module {
   constructor(readonly kind: Activation) {
     super();
   }

@@ -1,7 +1,7 @@
 // The built-in layers, with torch.nn's parameter names, shapes and default initialisation.
 import { rand } from '../creation';
 import { Tensor, type Conv2dOptions, type MaxPool2dOptions } from '../tensor';
-import { checkInteger, checkNumber, checkOptions, checkPair, show } from '../validate';
+import { checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, show } from '../validate';
 import { Module } from './module';
 
 export interface LayerOptions {
@@ -41,7 +41,10 @@ export class Linear extends Module {
 export class Conv2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  readonly #options: Conv2dOptions;
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
@@ -59,17 +62,30 @@ export class Conv2d extends Module {
     const bound = 1 / Math.sqrt((inChannels / groups) * kh * kw);
     this.weight = this.registerParameter('weight', uniform([outChannels, inChannels / groups, kh, kw], bound, dtype));
     this.bias = o.bias === false ? null : this.registerParameter('bias', uniform([outChannels], bound, dtype));
-    this.#options = { stride: o.stride as Conv2dOptions['stride'], padding: o.padding as Conv2dOptions['padding'], dilation: o.dilation as Conv2dOptions['dilation'], groups };
+    this.stride = checkPair('Conv2d', 'stride', o.stride ?? 1, 1);
+    this.padding = checkPair('Conv2d', 'padding', o.padding ?? 0, 0);
+    this.dilation = checkPair('Conv2d', 'dilation', o.dilation ?? 1, 1);
+    this.groups = groups;
   }
   forward(x: Tensor): Tensor {
-    return x.conv2d(this.weight, this.bias, this.#options);
+    return x.conv2d(this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 }
 
 export class MaxPool2d extends Module {
+  /** The resolved settings, as forward applies them (stride defaults to the kernel size). */
+  readonly settings: { kernelSize: [number, number]; stride: [number, number]; padding: [number, number]; dilation: [number, number]; ceilMode: boolean };
   constructor(readonly kernelSize: number | [number, number], readonly options?: MaxPool2dOptions) {
     super();
-    checkPair('MaxPool2d', 'kernelSize', kernelSize, 1);
+    const kernel = checkPair('MaxPool2d', 'kernelSize', kernelSize, 1);
+    const o = checkOptions('MaxPool2d', options);
+    this.settings = {
+      kernelSize: kernel,
+      stride: o.stride === undefined ? kernel : checkPair('MaxPool2d', 'stride', o.stride, 1),
+      padding: checkPair('MaxPool2d', 'padding', o.padding ?? 0, 0),
+      dilation: checkPair('MaxPool2d', 'dilation', o.dilation ?? 1, 1),
+      ceilMode: o.ceilMode === undefined ? false : checkBoolean('MaxPool2d', 'ceilMode', o.ceilMode),
+    };
   }
   forward(x: Tensor): Tensor {
     return x.maxPool2d(this.kernelSize, this.options);

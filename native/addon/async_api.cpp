@@ -3,35 +3,35 @@
 // so the worker keeps what it needs alive even if the JS handles are disposed meanwhile; the façade keeps
 // callers from changing the same parameters while a call is pending.
 #include <exception>
+#include <functional>
 #include <string>
 
 #include "addon/convert.h"
 #include "addon/exports.h"
 #include "addon/hg_result.h"
+#include "addon/taylor_model.h"
 #include "addon/tensor_handle.h"
 #include "core/errors.h"
 #include "core/summaries.h"
+#include "core/taylor.h"
 
 namespace grnewt::addon {
 
 namespace {
 
-// Runs a task on the worker pool and settles a Promise with its result, or with a typed JS error.
+// Runs a job on the worker pool and settles a Promise with its result, or with a typed JS error. The job
+// owns (by value) every tensor it needs; it is destroyed on the JS thread, where the handles sharing them live.
 class HgWorker : public Napi::AsyncWorker {
  public:
-  HgWorker(Napi::Env env, at::Tensor loss, summaries::Groups params, summaries::Groups direction, summaries::Options options)
-      : Napi::AsyncWorker(env, "grnewt:computeHg"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        loss_(std::move(loss)),
-        params_(std::move(params)),
-        direction_(std::move(direction)),
-        options_(options) {}
+  using Job = std::function<taylor::Result()>;
+  HgWorker(Napi::Env env, const char* name, Job job)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      result_ = summaries::compute_hg(loss_, params_, direction_, options_);
+      result_ = job_();
     } catch (...) {
       error_ = std::current_exception();
       SetError("failed");  // the real error is rethrown in OnError, on the JS thread
@@ -39,14 +39,14 @@ class HgWorker : public Napi::AsyncWorker {
   }
 
   void OnOK() override {
-    Napi::Object out = hg_to_js(Env(), std::move(result_));
-    release();
+    job_ = nullptr;
+    Napi::Object out = hg_to_js(Env(), std::move(result_.hg), std::move(result_.loss));
     deferred_.Resolve(out);
   }
 
   void OnError(const Napi::Error&) override {
     Napi::Env env = Env();
-    release();
+    job_ = nullptr;
     try {
       std::rethrow_exception(error_);
     } catch (...) {
@@ -57,35 +57,46 @@ class HgWorker : public Napi::AsyncWorker {
   }
 
  private:
-  // Drop the graph and the tensors on the JS thread, where the handles that share them live.
-  void release() {
-    loss_.reset();
-    params_.clear();
-    direction_.clear();
-  }
-
   Napi::Promise::Deferred deferred_;
-  at::Tensor loss_;
-  summaries::Groups params_, direction_;
-  summaries::Options options_;
-  summaries::Hg result_;
+  Job job_;
+  taylor::Result result_;
   std::exception_ptr error_;
 };
+
+Napi::Value queue(Napi::Env env, const char* name, HgWorker::Job job) {
+  auto* worker = new HgWorker(env, name, std::move(job));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();  // the worker deletes itself once settled
+  return promise;
+}
 
 // (loss, paramGroups, directionGroups, noregul, diagonal) -> Promise<{ H, g, order3 }>
 Napi::Value ComputeHgAsync(const Napi::CallbackInfo& info) {
   summaries::Options options;
   options.noregul = to_bool(info[3], "noregul");
   options.diagonal = to_bool(info[4], "diagonal");
-  auto* worker = new HgWorker(info.Env(), TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
-                              TensorHandle::GetGroups(info[2], "direction"), options);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();  // the worker deletes itself once settled
-  return promise;
+  at::Tensor loss = TensorHandle::Get(info[0], "loss");
+  summaries::Groups params = TensorHandle::GetGroups(info[1], "paramGroups"), direction = TensorHandle::GetGroups(info[2], "direction");
+  return queue(info.Env(), "grnewt:computeHg", [=] { return taylor::Result{summaries::compute_hg(loss, params, direction, options), {}}; });
+}
+
+// As taylorHg -> Promise<{ H, g, order3, loss }>
+Napi::Value TaylorHgAsync(const Napi::CallbackInfo& info) {
+  summaries::Options options;
+  options.noregul = to_bool(info[5], "noregul");
+  options.diagonal = to_bool(info[6], "diagonal");
+  std::vector<taylor::Op> model = taylor_model_from_js(info[0]);
+  taylor::Loss loss = taylor_loss_from_js(info[1]);
+  at::Tensor x = TensorHandle::Get(info[2], "x"), target = TensorHandle::Get(info[3], "target");
+  int64_t groups = to_int(info[4], "groups");
+  return queue(info.Env(), "grnewt:taylorHg", [=] { return taylor::summaries(model, loss, x, target, groups, options); });
 }
 
 }  // namespace
 
-void RegisterAsyncApi(Napi::Env env, Napi::Object exports) { Export<ComputeHgAsync>(env, exports, "computeHgAsync"); }
+void RegisterAsyncApi(Napi::Env env, Napi::Object exports) {
+  Export<ComputeHgAsync>(env, exports, "computeHgAsync");
+  Export<TaylorHgAsync>(env, exports, "taylorHgAsync");
+}
 
 }  // namespace grnewt::addon

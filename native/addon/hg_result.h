@@ -1,4 +1,5 @@
-// The summaries as the JS object { H, g, order3 } that every route returns.
+// The summaries as the JS object { H, g, order3 } that every route returns (plus `loss`, the loss's value,
+// from the Taylor route).
 #pragma once
 #include <napi.h>
 
@@ -7,11 +8,12 @@
 
 namespace grnewt::addon {
 
-inline Napi::Object hg_to_js(Napi::Env env, summaries::Hg hg) {
+inline Napi::Object hg_to_js(Napi::Env env, summaries::Hg hg, at::Tensor loss = {}) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("H", TensorHandle::Wrap(env, std::move(hg.H)));
   out.Set("g", TensorHandle::Wrap(env, std::move(hg.g)));
   out.Set("order3", TensorHandle::Wrap(env, std::move(hg.order3)));
+  if (loss.defined()) out.Set("loss", TensorHandle::Wrap(env, std::move(loss)));
   return out;
 }
 

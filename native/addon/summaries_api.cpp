@@ -2,6 +2,7 @@
 #include "addon/convert.h"
 #include "addon/exports.h"
 #include "addon/hg_result.h"
+#include "addon/taylor_model.h"
 #include "addon/tensor_handle.h"
 #include "core/autograd.h"
 #include "core/errors.h"
@@ -81,32 +82,14 @@ Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
   return result_object(info.Env(), result, H);
 }
 
-// (layers: [{ weight, bias, dweight, dbias, weightGroup, biasGroup, inputScale }], activation, classification,
-//  x, target, groups, noregul, diagonal) -> { H, g, order3 }
-Napi::Value MlpHg(const Napi::CallbackInfo& info) {
-  if (!info[0].IsArray()) throw TypeError("layers must be an array");
-  Napi::Array array = info[0].As<Napi::Array>();
-  std::vector<taylor::Layer> layers;
-  for (uint32_t k = 0; k < array.Length(); ++k) {
-    if (!array.Get(k).IsObject()) throw TypeError("each layer must be an object");
-    Napi::Object o = array.Get(k).As<Napi::Object>();
-    taylor::Layer L;
-    L.weight = TensorHandle::Get(o.Get("weight"), "weight");
-    L.bias = TensorHandle::Get(o.Get("bias"), "bias");
-    L.dweight = TensorHandle::Get(o.Get("dweight"), "dweight");
-    L.dbias = TensorHandle::Get(o.Get("dbias"), "dbias");
-    L.weight_group = static_cast<int>(to_int(o.Get("weightGroup"), "weightGroup"));
-    L.bias_group = static_cast<int>(to_int(o.Get("biasGroup"), "biasGroup"));
-    L.input_scale = to_double(o.Get("inputScale"), "inputScale");
-    layers.push_back(std::move(L));
-  }
+// (model steps, loss 'crossEntropy'|'mse', x, target, groups, noregul, diagonal) -> { H, g, order3, loss }
+Napi::Value TaylorHg(const Napi::CallbackInfo& info) {
   summaries::Options options;
-  options.noregul = to_bool(info[6], "noregul");
-  options.diagonal = to_bool(info[7], "diagonal");
-  const taylor::Loss loss = to_bool(info[2], "classification") ? taylor::Loss::LogSoftmaxNll : taylor::Loss::Mse;
-  summaries::Hg hg = taylor::mlp_hg(layers, taylor::parse_activation(to_string(info[1], "activation")), loss,
-                                    TensorHandle::Get(info[3], "x"), TensorHandle::Get(info[4], "y"), to_int(info[5], "groups"), options);
-  return hg_to_js(info.Env(), std::move(hg));
+  options.noregul = to_bool(info[5], "noregul");
+  options.diagonal = to_bool(info[6], "diagonal");
+  taylor::Result r = taylor::summaries(taylor_model_from_js(info[0]), taylor_loss_from_js(info[1]), TensorHandle::Get(info[2], "x"),
+                                       TensorHandle::Get(info[3], "target"), to_int(info[4], "groups"), options);
+  return hg_to_js(info.Env(), std::move(r.hg), std::move(r.loss));
 }
 
 }  // namespace
@@ -114,7 +97,7 @@ Napi::Value MlpHg(const Napi::CallbackInfo& info) {
 void RegisterSummariesApi(Napi::Env env, Napi::Object exports) {
   Export<ComputeHg>(env, exports, "computeHg");
   Export<DiffN>(env, exports, "diffN");
-  Export<MlpHg>(env, exports, "mlpHg");
+  Export<TaylorHg>(env, exports, "taylorHg");
   Export<Gradients>(env, exports, "gradients");
   Export<NesterovLrs>(env, exports, "nesterovLrs");
   Export<RidgeLrs>(env, exports, "ridgeLrs");

@@ -2,180 +2,244 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <string>
+
 #include "core/errors.h"
 
 namespace grnewt::taylor {
 
 namespace {
 
-// f(y) and its first three derivatives, elementwise.
-struct Derivatives {
-  at::Tensor f, f1, f2, f3;
+// The jets of the current activation (see jets.h) and which rows hold what, per subset and pair.
+class Jets {
+ public:
+  Jets(at::Tensor value, int64_t S, const summaries::Options& options)
+      : J(value.unsqueeze(0).contiguous()), S_(S), third_(!options.noregul), diagonal_(options.diagonal),
+        d1_(S, -1), d3_(S, -1), d2_(S * S, -1) {}
+
+  at::Tensor J;  // [rows, N, ...]
+
+  bool active(int64_t s) const { return s >= 0 && d1_[s] >= 0; }
+  bool third() const { return third_; }
+  bool has_pair(int64_t i, int64_t j) const { return !diagonal_ || i == j; }
+  int64_t d1(int64_t s) const { return d1_[s]; }
+  int64_t d3(int64_t s) const { return d3_[s]; }
+  int64_t d2(int64_t i, int64_t j) const { return d2_[i * S_ + j]; }
+  const std::vector<int64_t>& order() const { return order_; }  // active subsets, in activation order
+  int64_t rows() const { return rows_; }
+
+  // Gives subset s its rows (d1, d3, and a pair with every active subset including itself), appended.
+  void activate(int64_t s) {
+    if (s < 0 || active(s)) return;
+    d1_[s] = rows_++;
+    if (third_) d3_[s] = rows_++;
+    order_.push_back(s);
+    for (int64_t t : order_)
+      if (has_pair(s, t)) d2_[s * S_ + t] = d2_[t * S_ + s] = rows_++;
+  }
+
+  // The row tables of the elementwise kernel.
+  jets::Rows kernel_rows() const {
+    jets::Rows r;
+    for (size_t a = 0; a < order_.size(); ++a) {
+      const int64_t s = order_[a];
+      r.d1.push_back(d1_[s]);
+      if (third_) r.d3.push_back(d3_[s]);
+      r.diag.push_back(d2(s, s));
+      for (size_t b = 0; b <= a; ++b)
+        if (has_pair(s, order_[b])) {
+          r.pair.push_back(d2(s, order_[b]));
+          r.pair_a.push_back(static_cast<int64_t>(a));
+          r.pair_b.push_back(static_cast<int64_t>(b));
+        }
+    }
+    return r;
+  }
+
+ private:
+  int64_t S_;
+  bool third_, diagonal_;
+  std::vector<int64_t> d1_, d3_, d2_, order_;
+  int64_t rows_ = 1;
 };
 
-Derivatives activate(Activation a, const at::Tensor& y) {
-  switch (a) {
-    case Activation::Tanh: {
-      at::Tensor z = at::tanh(y), f1 = 1 - z * z, f2 = -2 * z * f1;
-      return {z, f1, f2, -2 * f1 * f1 + 4 * z * z * f1};
-    }
-    case Activation::Sigmoid: {
-      at::Tensor s = at::sigmoid(y), f1 = s * (1 - s);
-      return {s, f1, f1 * (1 - 2 * s), f1 * (1 - 6 * s + 6 * s * s)};
-    }
-    case Activation::Relu: {
-      at::Tensor pos = (y > 0).to(y.scalar_type());
-      return {at::relu(y), pos, at::zeros_like(y), at::zeros_like(y)};
-    }
-    case Activation::Elu: {
-      at::Tensor pos = y > 0, e = at::exp(at::clamp_max(y, 0));
-      at::Tensor f1 = at::where(pos, at::ones_like(y), e), f2 = at::where(pos, at::zeros_like(y), e);
-      return {at::elu(y), f1, f2, f2};
-    }
-    case Activation::Identity:
-      return {y, at::ones_like(y), at::zeros_like(y), at::zeros_like(y)};
+// y = layer(x) for every row, with the terms of the direction U on the weight (bilinear rule):
+//   y_s += U x (s the weight's subset),  y_st += U x_t (twice for t = s),  y_sss += 3 U x_ss;
+// and the bias direction v: y_s += v for the bias's subset. `apply(x, w)` is the layer without bias.
+template <typename Apply>
+void bilinear(Jets& z, const Op& op, Apply apply, const std::vector<int64_t>& bias_shape) {
+  const int64_t R = z.rows();
+  const std::vector<int64_t> before = z.order();
+  std::vector<int64_t> d1_before, d2_own_before;  // rows of x_t for t active before, and of x_ss
+  for (int64_t t : before) d1_before.push_back(z.d1(t));
+  const int64_t s = op.dweight.defined() ? op.weight_group : -1;
+  const int64_t x_ss = z.active(s) ? z.d2(s, s) : -1;
+  const auto scaled = [&](const at::Tensor& w) { return op.input_scale == 1 ? w : w * op.input_scale; };
+
+  const at::Tensor& J = z.J;
+  at::Tensor Y0 = apply(J.flatten(0, 1), scaled(op.weight));
+  Y0 = Y0.view([&] { std::vector<int64_t> v{R, J.size(1)}; for (int64_t d = 1; d < Y0.dim(); ++d) v.push_back(Y0.size(d)); return v; }());
+  z.activate(s);
+  if (op.dbias.defined()) z.activate(op.bias_group);
+  at::Tensor Y = Y0;
+  if (z.rows() > R) {
+    std::vector<int64_t> shape = Y0.sizes().vec();
+    shape[0] = z.rows() - R;
+    Y = at::cat({Y0, at::zeros(shape, Y0.options())});
   }
-  TORCH_INTERNAL_ASSERT(false, "unknown activation");
+  if (op.bias.defined()) Y[0].add_(op.bias.view(bias_shape));
+  if (s >= 0) {
+    const at::Tensor U = scaled(op.dweight);
+    Y[z.d1(s)].add_(apply(J[0], U));
+    for (size_t k = 0; k < before.size(); ++k)
+      if (z.has_pair(s, before[k])) Y[z.d2(s, before[k])].add_(apply(J[d1_before[k]], U), before[k] == s ? 2 : 1);
+    if (z.third() && x_ss >= 0) Y[z.d3(s)].add_(apply(J[x_ss], U), 3);
+  }
+  if (op.dbias.defined() && op.bias_group >= 0) Y[z.d1(op.bias_group)].add_(op.dbias.view(bias_shape));
+  z.J = Y;
 }
 
-// Jets of one quantity: value, first derivatives along each subset [S,...], mixed second derivatives for
-// each pair i ≤ j [P,...] (diagonal pairs are the second derivatives along one subset), and third
-// derivatives along each subset [S,...].
-struct Jet {
-  at::Tensor v, d1, d2, d3;
-};
+void linear(Jets& z, const Op& op) {
+  if (z.J.dim() != 3) throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(z.J.dim() - 1));
+  bilinear(z, op, [](const at::Tensor& x, const at::Tensor& w) { return at::matmul(x, w.t()); }, {-1});
+}
+
+void conv2d(Jets& z, const Op& op) {
+  if (z.J.dim() != 5) throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
+  const ops::Conv2dOptions& o = op.conv;
+  bilinear(z, op, [&](const at::Tensor& x, const at::Tensor& w) { return at::conv2d(x, w, {}, o.stride, o.padding, o.dilation, o.groups); },
+           {-1, 1, 1});
+}
+
+// Max-pooling is linear where the maximum is unique: every row is routed through the value's argmax.
+void max_pool2d(Jets& z, const Op& op) {
+  if (z.J.dim() != 5) throw RangeError("a MaxPool2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
+  const ops::MaxPool2dOptions& o = op.pool;
+  const auto pooled = at::max_pool2d_with_indices(z.J[0], o.kernel_size, o.stride.empty() ? o.kernel_size : o.stride, o.padding, o.dilation,
+                                                  o.ceil_mode);
+  const at::Tensor& index = std::get<1>(pooled);  // [N, C, Ho, Wo], flat positions in H·W
+  const int64_t R = z.J.size(0), N = index.size(0), C = index.size(1), L = index.size(2) * index.size(3);
+  z.J = z.J.flatten(3).gather(3, index.reshape({1, N, C, L}).expand({R, N, C, L})).view({R, N, C, index.size(2), index.size(3)});
+}
+
+summaries::Hg cross_entropy(const Jets& z, const at::Tensor& labels, at::Tensor& loss, int64_t S) {
+  const at::Tensor& J = z.J;  // [R, N, C]
+  if (J.dim() != 3) throw RangeError("cross-entropy needs [N, classes] outputs");
+  const int64_t R = J.size(0), N = J.size(1);
+  if (labels.dim() != 1 || labels.size(0) != N || labels.scalar_type() != at::kLong)
+    throw RangeError("cross-entropy needs int64 labels [N] with N = " + std::to_string(N));
+  const at::Tensor p = at::softmax(J[0], 1);
+  const at::Tensor logp = at::log_softmax(J[0], 1);
+  loss = -logp.gather(1, labels.view({N, 1})).mean();
+  // l = y − lse(y) is linear in y's jets up to lse's own: each row's NLL term is −mean(a[n, y_n] − E[a]) minus
+  // lse's higher-order terms (covariances under p), added below.
+  const at::Tensor E = (J * p).sum(-1);                                                 // [R, N]
+  const at::Tensor lin = (J.gather(2, labels.view({1, N, 1}).expand({R, N, 1})).squeeze(2) - E).mean(1);  // [R]
+  std::vector<int64_t> d1;
+  for (int64_t s : z.order()) d1.push_back(z.d1(s));
+  at::Tensor H = at::zeros({S, S}, J.options()), g = at::zeros({S}, J.options()), o3 = at::zeros({S}, J.options());
+  if (d1.empty()) return {H, g, o3};
+  const int64_t A = static_cast<int64_t>(d1.size());
+  const at::Tensor d1_rows = at::tensor(d1, at::kLong).to(J.device());
+  const at::Tensor C1 = J.index_select(0, d1_rows) - E.index_select(0, d1_rows).unsqueeze(-1);  // centred a_s, [A, N, C]
+  const at::Tensor C1p = (C1 * p).view({A, -1});
+  const at::Tensor cov = at::mm(C1p, C1.view({A, -1}).t()) / N;  // [A, A] mean over n of Cov(a_i, a_j)
+  std::vector<int64_t> gi, hi, hj, hrow, hcov, di, drow, ddiag;
+  for (int64_t a = 0; a < A; ++a) {
+    const int64_t s = z.order()[a];
+    gi.push_back(s);
+    for (int64_t b = 0; b < A; ++b) {
+      const int64_t t = z.order()[b];
+      if (!z.has_pair(s, t)) continue;
+      hi.push_back(s), hj.push_back(t), hrow.push_back(z.d2(s, t)), hcov.push_back(a * A + b);
+    }
+    if (z.third()) di.push_back(s), drow.push_back(z.d3(s)), ddiag.push_back(z.d2(s, s));
+  }
+  auto idx = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(J.device()); };
+  g.index_put_({idx(gi)}, -lin.index_select(0, d1_rows));
+  H.index_put_({idx(hi), idx(hj)}, -(lin.index_select(0, idx(hrow)) - cov.view({-1}).index_select(0, idx(hcov))));
+  if (z.third()) {
+    // lse‴ = E[a3] + 3 Cov(a1, a2) + κ3(a1): with c the centred jets, Cov(a1, a2) = E[c1 c2], κ3 = E[c1³].
+    const at::Tensor diag = idx(ddiag);
+    const at::Tensor C2 = J.index_select(0, diag) - E.index_select(0, diag).unsqueeze(-1);
+    const at::Tensor higher = ((3 * C2 + C1 * C1) * C1 * p).sum({1, 2}) / N;  // [A]
+    o3.index_put_({idx(di)}, -(lin.index_select(0, idx(drow)) - higher));
+  }
+  return {H, g, o3};
+}
+
+summaries::Hg mse(const Jets& z, const at::Tensor& target, at::Tensor& loss, int64_t S) {
+  const at::Tensor& J = z.J;
+  if (!target.sizes().equals(J[0].sizes()))
+    throw RangeError("mse: the target's shape must be the output's, " + std::to_string(J[0].numel()) + " elements");
+  const int64_t R = J.size(0);
+  const at::Tensor r = J[0] - target;
+  loss = (r * r).mean();
+  const double scale = 2.0 / static_cast<double>(r.numel());
+  const at::Tensor flat = J.reshape({R, -1});
+  const at::Tensor rdot = at::mv(flat, r.reshape({-1}));  // Σ r·row, per row
+  at::Tensor H = at::zeros({S, S}, J.options()), g = at::zeros({S}, J.options()), o3 = at::zeros({S}, J.options());
+  std::vector<int64_t> d1;
+  for (int64_t s : z.order()) d1.push_back(z.d1(s));
+  if (d1.empty()) return {H, g, o3};
+  const int64_t A = static_cast<int64_t>(d1.size());
+  auto idx = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(J.device()); };
+  const at::Tensor A1 = flat.index_select(0, idx(d1));
+  const at::Tensor gram = at::mm(A1, A1.t());  // Σ a_i a_j
+  std::vector<int64_t> gi, hi, hj, hrow, hgram, di, drow, ddiag;
+  for (int64_t a = 0; a < A; ++a) {
+    const int64_t s = z.order()[a];
+    gi.push_back(s);
+    for (int64_t b = 0; b < A; ++b) {
+      const int64_t t = z.order()[b];
+      if (!z.has_pair(s, t)) continue;
+      hi.push_back(s), hj.push_back(t), hrow.push_back(z.d2(s, t)), hgram.push_back(a * A + b);
+    }
+    if (z.third()) di.push_back(s), drow.push_back(z.d3(s)), ddiag.push_back(z.d2(s, s));
+  }
+  g.index_put_({idx(gi)}, scale * rdot.index_select(0, idx(d1)));
+  H.index_put_({idx(hi), idx(hj)}, scale * (gram.view({-1}).index_select(0, idx(hgram)) + rdot.index_select(0, idx(hrow))));
+  if (z.third()) {
+    const at::Tensor a1a2 = (A1 * flat.index_select(0, idx(ddiag))).sum(1);
+    o3.index_put_({idx(di)}, scale * (3 * a1a2 + rdot.index_select(0, idx(drow))));
+  }
+  return {H, g, o3};
+}
+
+void check_op(const Op& op, int64_t S, size_t k) {
+  const std::string where = "model step " + std::to_string(k);
+  if (op.kind != Op::Kind::Linear && op.kind != Op::Kind::Conv2d) return;
+  if (!op.weight.defined()) throw TypeError(where + ": a layer needs a weight");
+  for (int64_t group : {op.weight_group, op.bias_group})
+    if (group < -1 || group >= S) throw RangeError(where + ": subset " + std::to_string(group) + " is out of range [0, " + std::to_string(S) + ")");
+  if (op.dweight.defined() && !op.dweight.sizes().equals(op.weight.sizes())) throw RangeError(where + ": the weight's direction has another shape");
+  if (op.dbias.defined() && (!op.bias.defined() || !op.dbias.sizes().equals(op.bias.sizes())))
+    throw RangeError(where + ": the bias's direction has another shape");
+}
 
 }  // namespace
 
-Activation parse_activation(const std::string& name) {
-  if (name == "tanh") return Activation::Tanh;
-  if (name == "relu") return Activation::Relu;
-  if (name == "sigmoid") return Activation::Sigmoid;
-  if (name == "elu") return Activation::Elu;
-  if (name == "identity") return Activation::Identity;
-  throw TypeError("activation must be tanh, relu, sigmoid, elu or identity, got '" + name + "'");
-}
-
-summaries::Hg mlp_hg(const std::vector<Layer>& layers, Activation activation, Loss loss, const at::Tensor& x,
-                     const at::Tensor& target, int64_t S, const summaries::Options& options) {
+Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
+                 const summaries::Options& options) {
   at::NoGradGuard no_grad;
-  if (layers.empty()) throw RangeError("the perceptron has no layer");
   if (S < 1) throw RangeError("the partition has no subset");
-  // Pairs (i, j), i ≤ j, in row-major order of the upper triangle; the diagonal pair of s is pair_of[s][s].
-  std::vector<std::pair<int64_t, int64_t>> pairs;
-  std::vector<std::vector<int64_t>> pair_of(S, std::vector<int64_t>(S, -1));
-  for (int64_t i = 0; i < S; ++i)
-    for (int64_t j = i; j < S; ++j)
-      if (!options.diagonal || i == j) {
-        pair_of[i][j] = pair_of[j][i] = static_cast<int64_t>(pairs.size());
-        pairs.emplace_back(i, j);
-      }
-  const int64_t P = static_cast<int64_t>(pairs.size());
-  at::Tensor pi = at::tensor(std::vector<int64_t>([&] { std::vector<int64_t> v; for (auto& p : pairs) v.push_back(p.first); return v; }()));
-  at::Tensor pj = at::tensor(std::vector<int64_t>([&] { std::vector<int64_t> v; for (auto& p : pairs) v.push_back(p.second); return v; }()));
-
-  at::Tensor h = x.reshape({x.size(0), -1});
-  const auto opts = h.options();
-  std::vector<int64_t> diag_pairs;
-  for (int64_t s = 0; s < S; ++s) diag_pairs.push_back(pair_of[s][s]);
-  const at::Tensor diag_index = at::tensor(diag_pairs);
-  // The input does not depend on the parameters: every jet starts at the first layer, so the first layer
-  // (usually the widest) costs one U·x product per subset and no product of zero jets.
-  Jet z{h, at::Tensor(), at::Tensor(), at::Tensor()};
-  bool jets_zero = true;
-  // A subset's jets are zero until the first layer it owns a tensor of; a pair's mixed jets until both
-  // subsets are past theirs. Only those that can be non-zero go through the matmuls.
-  std::vector<bool> active(S, false);
-  auto rows = [](const std::vector<int64_t>& idx) { return at::tensor(idx, at::kLong); };
-  for (size_t k = 0; k < layers.size(); ++k) {
-    const Layer& L = layers[k];
-    if (L.input_scale != 1) {
-      z.v = z.v * L.input_scale;
-      if (!jets_zero) z = {z.v, z.d1 * L.input_scale, z.d2 * L.input_scale, z.d3 * L.input_scale};
+  for (size_t k = 0; k < model.size(); ++k) check_op(model[k], S, k);
+  Jets z(x, S, options);
+  for (const Op& op : model) {
+    switch (op.kind) {
+      case Op::Kind::Linear: linear(z, op); break;
+      case Op::Kind::Conv2d: conv2d(z, op); break;
+      case Op::Kind::MaxPool2d: max_pool2d(z, op); break;
+      case Op::Kind::Flatten: z.J = z.J.flatten(2); break;
+      case Op::Kind::Activation:
+        z.J = z.J.contiguous();
+        jets::propagate_elementwise(z.J, z.kernel_rows(), op.activation);
+        break;
     }
-    const int64_t N = z.v.size(0), out = L.weight.size(0);
-    const at::Tensor Wt = L.weight.t();
-    at::Tensor Ux = at::zeros({S, N, out}, opts);  // U_s·x for the subset owning the weight, zero for the others
-    Jet y;
-    y.v = at::matmul(z.v, Wt) + L.bias;
-    if (jets_zero) {
-      if (L.weight_group >= 0) Ux[L.weight_group] = at::matmul(z.v, L.dweight.t());
-      y.d1 = Ux;
-      y.d2 = at::zeros({P, N, out}, opts);
-      y.d3 = at::zeros({S, N, out}, opts);
-      jets_zero = false;
-    } else {
-      std::vector<int64_t> A, AP;
-      for (int64_t s = 0; s < S; ++s)
-        if (active[s]) A.push_back(s);
-      for (int64_t q = 0; q < P; ++q)
-        if (active[pairs[q].first] && active[pairs[q].second]) AP.push_back(q);
-      at::Tensor Ux1 = at::zeros({S, S, N, out}, opts);  // [s, t]: U_s·x_t (first derivative along t)
-      at::Tensor Ux2 = at::zeros({S, N, out}, opts);     // U_s·x_ss
-      if (L.weight_group >= 0) {
-        const int64_t s = L.weight_group;
-        const at::Tensor Ut = L.dweight.t();
-        Ux[s] = at::matmul(z.v, Ut);
-        if (!A.empty()) Ux1[s].index_copy_(0, rows(A), at::matmul(z.d1.index_select(0, rows(A)), Ut));
-        if (active[s]) Ux2[s] = at::matmul(z.d2[pair_of[s][s]], Ut);
-      }
-      // first: W x' + U x; mixed: y_ij = W x_ij + U_i x_j + U_j x_i; third: W x_sss + 3 U_s x_ss
-      y.d1 = Ux;
-      y.d2 = Ux1.index({pi, pj}) + Ux1.index({pj, pi});
-      y.d3 = 3 * Ux2;
-      if (!A.empty()) {
-        y.d1.index_add_(0, rows(A), at::matmul(z.d1.index_select(0, rows(A)), Wt));
-        y.d3.index_add_(0, rows(A), at::matmul(z.d3.index_select(0, rows(A)), Wt));
-      }
-      if (!AP.empty()) y.d2.index_add_(0, rows(AP), at::matmul(z.d2.index_select(0, rows(AP)), Wt));
-    }
-    if (L.weight_group >= 0) active[L.weight_group] = true;
-    if (L.bias_group >= 0) active[L.bias_group] = true;
-    if (L.bias_group >= 0) y.d1[L.bias_group] += L.dbias;
-    if (k + 1 == layers.size()) {
-      z = y;
-      break;
-    }
-    Derivatives f = activate(activation, y.v);
-    const at::Tensor a1 = y.d1, a2diag = y.d2.index({diag_index});
-    z.v = f.f;
-    z.d1 = f.f1 * a1;
-    z.d2 = f.f1 * y.d2 + f.f2 * a1.index({pi}) * a1.index({pj});
-    z.d3 = f.f1 * y.d3 + 3 * f.f2 * a1 * a2diag + f.f3 * a1 * a1 * a1;
   }
-
-  // The loss's derivatives from the output jets o (value, d1 [S,N,C], d2 [P,N,C], d3 [S,N,C]).
-  const Jet& o = z;
-  const int64_t N = o.v.size(0);
-  at::Tensor dg, dH, d3;  // [S], [P], [S]
-  if (loss == Loss::LogSoftmaxNll) {
-    at::Tensor p = at::softmax(o.v, 1);  // [N, C]
-    auto E = [&](const at::Tensor& a) { return (a * p).sum(-1, true); };  // expectation over classes
-    at::Tensor m1 = E(o.d1), c1 = o.d1 - m1;                               // [S,N,1], centred a1
-    at::Tensor o2diag = o.d2.index({diag_index});
-    at::Tensor l1 = o.d1 - m1;
-    at::Tensor lse_ij = E(o.d2) + E(c1.index({pi}) * c1.index({pj}));     // E[a_ij] + Cov(a_i, a_j)
-    at::Tensor l2 = o.d2 - lse_ij;
-    at::Tensor c2 = o2diag - E(o2diag);
-    at::Tensor lse3 = E(o.d3) + 3 * E(c1 * c2) + E(c1 * c1 * c1);          // E[a3] + 3 Cov(a1,a2) + κ3(a1)
-    at::Tensor l3 = o.d3 - lse3;
-    at::Tensor idx = target.reshape({1, N, 1});
-    auto pick = [&](const at::Tensor& l) { return -l.gather(2, idx.expand({l.size(0), N, 1})).squeeze(2).mean(1); };
-    dg = pick(l1);
-    dH = pick(l2);
-    d3 = pick(l3);
-  } else {
-    at::Tensor r = o.v - target;  // [N, C]
-    const double scale = 2.0 / static_cast<double>(o.v.numel());
-    at::Tensor o2diag = o.d2.index({diag_index});
-    dg = scale * (r * o.d1).sum({1, 2});
-    dH = scale * (o.d1.index({pi}) * o.d1.index({pj}) + r * o.d2).sum({1, 2});
-    d3 = scale * (3 * o.d1 * o2diag + r * o.d3).sum({1, 2});
-  }
-  at::Tensor H = at::zeros({S, S}, opts);
-  H.index_put_({pi, pj}, dH);
-  H.index_put_({pj, pi}, dH);
-  return {H, dg, options.noregul ? at::zeros({S}, opts) : d3};
+  Result result;
+  result.hg = loss == Loss::CrossEntropy ? cross_entropy(z, target, result.loss, S) : mse(z, target, result.loss, S);
+  return result;
 }
 
 }  // namespace grnewt::taylor

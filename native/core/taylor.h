@@ -1,32 +1,42 @@
-// The fast route for the summaries of a multilayer perceptron: derivatives pushed forward through the
-// network alongside the values (Taylor mode, see ../shared/reference/taylor-mode.md), for all subsets at
-// once, batched along a leading axis. One forward pass yields ḡ, H̄ (every pair) and order3, exactly as
-// the autograd route defines them.
+// The fast route for the summaries: derivatives pushed forward through the network alongside the values
+// (Taylor mode, ../shared/reference/taylor-mode.md), for all subsets and pairs at once. One forward pass
+// over a model written as a sequence of built-in layers yields ḡ, H̄ (every pair) and order3, exactly as
+// the autograd route defines them, plus the loss itself (so callers can check that the model is the one
+// their loss function evaluates).
 #pragma once
 #include <ATen/ATen.h>
 
-#include <string>
 #include <vector>
 
+#include "core/jets.h"
+#include "core/ops.h"
 #include "core/summaries.h"
 
 namespace grnewt::taylor {
 
-struct Layer {
-  at::Tensor weight, bias;     // [out, in], [out]
-  at::Tensor dweight, dbias;   // the direction on them
-  int weight_group, bias_group;  // the subset of each (-1: not in the partition: no direction)
-  double input_scale = 1;      // the input is multiplied by this first (the reference's `scaling`)
+// One step of the model. For Linear/Conv2d: the parameters, the direction on them (undefined tensors
+// when there is none), the subset owning each (-1: not in the partition) and a factor applied to the
+// input first (the reference's `scaling`).
+struct Op {
+  enum class Kind { Linear, Conv2d, MaxPool2d, Flatten, Activation } kind;
+  at::Tensor weight, bias, dweight, dbias;
+  int64_t weight_group = -1, bias_group = -1;
+  double input_scale = 1;
+  ops::Conv2dOptions conv;
+  ops::MaxPool2dOptions pool;
+  jets::Activation activation;
 };
 
-enum class Activation { Tanh, Relu, Sigmoid, Elu, Identity };
-enum class Loss { LogSoftmaxNll, Mse };
+// CrossEntropy: log-softmax over the classes (dim 1 of [N, C] outputs), then NLL with int64 labels [N];
+// Mse: mean of (output − target)², target of the output's shape.
+enum class Loss { CrossEntropy, Mse };
 
-Activation parse_activation(const std::string& name);
+struct Result {
+  summaries::Hg hg;
+  at::Tensor loss;  // 0-d, the loss's value at the current parameters
+};
 
-// layers[0..L): activation after every layer but the last; then log-softmax + NLL (target: int64 labels)
-// or MSE (target: same shape as the output).
-summaries::Hg mlp_hg(const std::vector<Layer>& layers, Activation activation, Loss loss, const at::Tensor& x,
-                     const at::Tensor& target, int64_t groups, const summaries::Options& options);
+Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t groups,
+                 const summaries::Options& options);
 
 }  // namespace grnewt::taylor

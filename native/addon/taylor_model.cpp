@@ -1,0 +1,77 @@
+#include "addon/taylor_model.h"
+
+#include <string>
+
+#include "addon/convert.h"
+#include "addon/tensor_handle.h"
+#include "core/errors.h"
+
+namespace grnewt::addon {
+
+namespace {
+
+at::Tensor optional_tensor(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() || v.IsNull() ? at::Tensor() : TensorHandle::Get(v, key);
+}
+
+int64_t optional_int(const Napi::Object& o, const char* key, int64_t fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : to_int(v, key);
+}
+
+}  // namespace
+
+std::vector<taylor::Op> taylor_model_from_js(const Napi::Value& value) {
+  if (!value.IsArray()) throw TypeError("model must be an array of steps");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<taylor::Op> model;
+  for (uint32_t k = 0; k < array.Length(); ++k) {
+    if (!array.Get(k).IsObject()) throw TypeError("each model step must be an object");
+    Napi::Object o = array.Get(k).As<Napi::Object>();
+    const std::string kind = to_string(o.Get("kind"), "kind");
+    taylor::Op op;
+    if (kind == "linear" || kind == "conv2d") {
+      op.kind = kind == "linear" ? taylor::Op::Kind::Linear : taylor::Op::Kind::Conv2d;
+      op.weight = TensorHandle::Get(o.Get("weight"), "weight");
+      op.bias = optional_tensor(o, "bias");
+      op.dweight = optional_tensor(o, "dweight");
+      op.dbias = optional_tensor(o, "dbias");
+      op.weight_group = optional_int(o, "weightGroup", -1);
+      op.bias_group = optional_int(o, "biasGroup", -1);
+      op.input_scale = o.Get("inputScale").IsUndefined() ? 1 : to_double(o.Get("inputScale"), "inputScale");
+      if (op.kind == taylor::Op::Kind::Conv2d) {
+        op.conv.stride = to_int_list(o.Get("stride"), "stride");
+        op.conv.padding = to_int_list(o.Get("padding"), "padding");
+        op.conv.dilation = to_int_list(o.Get("dilation"), "dilation");
+        op.conv.groups = to_int(o.Get("groups"), "groups");
+      }
+    } else if (kind == "maxPool2d") {
+      op.kind = taylor::Op::Kind::MaxPool2d;
+      op.pool.kernel_size = to_int_list(o.Get("kernelSize"), "kernelSize");
+      op.pool.stride = to_int_list(o.Get("stride"), "stride");
+      op.pool.padding = to_int_list(o.Get("padding"), "padding");
+      op.pool.dilation = to_int_list(o.Get("dilation"), "dilation");
+      op.pool.ceil_mode = to_bool(o.Get("ceilMode"), "ceilMode");
+    } else if (kind == "flatten") {
+      op.kind = taylor::Op::Kind::Flatten;
+    } else if (kind == "activation") {
+      op.kind = taylor::Op::Kind::Activation;
+      op.activation = jets::parse_activation(to_string(o.Get("activation"), "activation"),
+                                             o.Get("alpha").IsUndefined() ? 1 : to_double(o.Get("alpha"), "alpha"));
+    } else {
+      throw TypeError("unknown model step kind '" + kind + "'");
+    }
+    model.push_back(std::move(op));
+  }
+  return model;
+}
+
+taylor::Loss taylor_loss_from_js(const Napi::Value& value) {
+  const std::string loss = to_string(value, "loss");
+  if (loss == "crossEntropy") return taylor::Loss::CrossEntropy;
+  if (loss == "mse") return taylor::Loss::Mse;
+  throw TypeError("loss must be 'crossEntropy' or 'mse', got '" + loss + "'");
+}
+
+}  // namespace grnewt::addon

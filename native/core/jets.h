@@ -1,0 +1,51 @@
+// Order-3 jets of one activation tensor for S subsets, stored as rows of one tensor J [R, N, ...]:
+// row 0 the value, then per active subset s its first (d1) and third (d3) derivative along u_s, and per
+// pair (i, j) of active subsets the mixed second derivative (d2; the pair (s, s) is the second derivative
+// along u_s). Rows are appended as subsets become active, so earlier row numbers never change.
+//
+// propagate_elementwise is the hot spot of the Taylor route: z = f(y) for an elementwise f, all rows in one
+// pass, in place (see ../shared/reference/taylor-mode.md for the rules):
+//   z = f(y),  z_s = f1 y_s,  z_ij = f1 y_ij + f2 y_i y_j,  z_sss = f1 y_sss + 3 f2 y_s y_ss + f3 y_s³.
+// It runs a CPU loop or, for CUDA tensors in a CUDA build, the CUDA kernel of the same contract.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace grnewt::jets {
+
+enum class ActivationKind : int { Identity = 0, Tanh = 1, Sigmoid = 2, Relu = 3, Elu = 4 };
+
+struct Activation {
+  ActivationKind kind = ActivationKind::Identity;
+  double alpha = 1;  // ELU's α
+};
+
+Activation parse_activation(const std::string& name, double alpha = 1);
+
+// Which rows of J hold what, for the active subsets a = 0..A-1 and the pairs p = 0..P-1 among them.
+struct Rows {
+  std::vector<int64_t> d1;              // [A] first-derivative row of each active subset
+  std::vector<int64_t> d3;              // [A] third-derivative row, or empty when order 3 is not wanted
+  std::vector<int64_t> diag;            // [A] the row of the pair (a, a)
+  std::vector<int64_t> pair;            // [P] the row of each pair
+  std::vector<int64_t> pair_a, pair_b;  // [P] the pair's subsets, as indices into d1
+};
+
+// Checks the contract (J contiguous float/double of rank ≥ 2, rows in range, consistent sizes), then
+// updates J in place. Throws grnewt::TypeError/RangeError on a broken contract.
+void propagate_elementwise(at::Tensor& J, const Rows& rows, Activation activation);
+
+// The same rules written with ATen ops (one tensor op per row): the independent route the kernels are
+// tested against, and the path for devices without a kernel.
+void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation activation);
+
+namespace detail {
+void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activation);
+#ifdef GRNEWT_WITH_CUDA
+void propagate_elementwise_cuda(at::Tensor& J, const Rows& rows, Activation activation);
+#endif
+}  // namespace detail
+
+}  // namespace grnewt::jets
