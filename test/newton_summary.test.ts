@@ -179,6 +179,43 @@ describe('NewtonSummary', () => {
     expect(last.solver.branch).toMatch(/positive-definite|indefinite|hard-case/);
   });
 
+  it('takes the same steps with the Taylor route (taylor option), sync and async, and checks its loss', async () => {
+    const run = async (taylor: boolean, async_: boolean) => {
+      grnewt.manualSeed(3);
+      const model = new models.Perceptron([4, 5, 3], f64);
+      const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
+      const train = batches(12, 16, 40), hg = batches(4, 32, 90);
+      const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, hg, {
+        momentum: 0.9, periodHg: 3, nesterov: { use: true, dampingInt: 10 }, taylor: taylor ? { model } : undefined,
+      });
+      for (const [x, y] of train) {
+        tidy(() => {
+          opt.zeroGrad();
+          fullLoss(x, y).backward();
+        });
+        if (async_) await opt.stepAsync();
+        else opt.step();
+      }
+      return { params: model.parameters().flatMap((p) => [...(p.toArray() as Float64Array)]), logs: opt.logs.length };
+    };
+    const exact = await run(false, false);
+    expect(exact.logs).toBe(4);
+    for (const async_ of [false, true]) {
+      const fast = await run(true, async_);
+      expect(fast.logs).toBe(4);
+      fast.params.forEach((v, i) => expect(Math.abs(v - exact.params[i])).toBeLessThan(1e-9 * Math.max(1, Math.abs(v))));
+    }
+
+    const model = new models.Perceptron([4, 5, 3], f64);
+    const groups = partition.canonical(model).paramGroups;
+    const decayed = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y).add(model.parameters()[0].pow(2).sum());
+    const opt = new NewtonSummary(groups, decayed, batches(1, 8, 5), { taylor: { model } });
+    tidy(() => decayed(...batches(1, 8, 6)[0]).backward());
+    expect(() => opt.step()).toThrow(/Taylor route's loss is .* but fullLoss gives/);
+    const custom = new nn.Sequential(new nn.Linear(4, 3, f64), new (class Cube extends nn.Tanh {})());
+    expect(() => new NewtonSummary(partition.canonical(custom).paramGroups, decayed, [], { taylor: { model: custom } })).toThrow(/taylor: the Sequential holds a Cube/);
+  });
+
   it('checks its options', () => {
     const model = new models.Perceptron([4, 3, 3]);
     const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);

@@ -4,7 +4,9 @@
 // method note for the exact rules, which this follows.
 import { native } from '../native';
 import { nesterovLrs, ridgeLrs, type NesterovResult } from '../nesterov';
-import { computeHg, computeHgAsync, type Batches, type FullLoss } from '../summaries';
+import type { Module } from '../nn/module';
+import { computeHg, computeHgAsync, type Batches, type FullLoss, type Hg } from '../summaries';
+import { computeHgTaylor, computeHgTaylorAsync, taylorSupport, type TaylorHg, type TaylorLoss } from '../taylor';
 import { Tensor, tidy, keep } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions, show } from '../validate';
 import { checkBetas } from './adam';
@@ -36,6 +38,11 @@ export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOpt
   lrsClip?: [number, number];
   /** Log entries kept (the oldest are dropped). Default 100. */
   historyLength?: number;
+  /**
+   * Compute the summaries by the Taylor route (computeHgTaylor: one forward pass of jets) for this model,
+   * whose `loss` (default: its natural one) must be what fullLoss computes: checked on the first hg batch.
+   */
+  taylor?: { model: Module; loss?: TaylorLoss };
 }
 
 export interface NewtonSummaryLog {
@@ -57,7 +64,8 @@ type Group = NewtonSummaryGroupOptions;
 export class NewtonSummary extends Optimizer<Group> {
   readonly #fullLoss: FullLoss;
   readonly #hgLoader: Batches;
-  readonly #o: Required<Omit<NewtonSummaryOptions, keyof Group | 'average' | 'lrsClip'>> & Pick<NewtonSummaryOptions, 'average' | 'lrsClip'>;
+  readonly #o: Required<Omit<NewtonSummaryOptions, keyof Group | 'average' | 'lrsClip' | 'taylor'>> & Pick<NewtonSummaryOptions, 'average' | 'lrsClip' | 'taylor'>;
+  #taylorChecked = false;
   #hgIterator: Iterator<[Tensor, Tensor]> | undefined;
   #hgDraws = 0;
   #step = 0;
@@ -98,6 +106,11 @@ export class NewtonSummary extends Optimizer<Group> {
     if (o.lrsClip !== undefined && (!Array.isArray(o.lrsClip) || o.lrsClip.length !== 2 || !(o.lrsClip[0] <= o.lrsClip[1]))) {
       throw new RangeError(`${where}: lrsClip must be [min, max] with min ≤ max, got ${show(o.lrsClip)}`);
     }
+    if (o.taylor !== undefined) {
+      const t = checkOptions(where, o.taylor) as { model?: Module };
+      const support = t.model ? taylorSupport(t.model) : { supported: false, reason: `taylor.model is ${show(t.model)}` };
+      if (!support.supported) throw new TypeError(`${where}: taylor: ${support.reason}; leave taylor out to use the autograd route`);
+    }
     this.#fullLoss = fullLoss;
     this.#hgLoader = hgLoader;
     this.#o = {
@@ -114,6 +127,7 @@ export class NewtonSummary extends Optimizer<Group> {
       average: o.average,
       lrsClip: o.lrsClip,
       historyLength: checkInteger(where, 'historyLength', o.historyLength ?? 100, 0),
+      taylor: o.taylor,
     };
   }
 
@@ -128,7 +142,7 @@ export class NewtonSummary extends Optimizer<Group> {
     tidy(() => {
       const u = this.#directions();
       const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
-      if (batch) this.#useSummaries(computeHg(this.#hgGroups(), this.#fullLoss, batch[0], batch[1], u, this.#hgOptions()));
+      if (batch) this.#useSummaries(this.#summaries(batch, u));
       this.#apply(u);
     });
   }
@@ -144,8 +158,14 @@ export class NewtonSummary extends Optimizer<Group> {
     try {
       const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
       if (batch) {
-        const raw = await computeHgAsync(this.#hgGroups(), this.#fullLoss, batch[0], batch[1], u, this.#hgOptions());
-        tidy(() => this.#useSummaries(raw));
+        const taylor = this.#o.taylor;
+        const raw: Hg | TaylorHg = taylor
+          ? await computeHgTaylorAsync(taylor.model, this.#hgGroups(), batch[0], batch[1], u, { ...this.#hgOptions(), loss: taylor.loss })
+          : await computeHgAsync(this.#hgGroups(), this.#fullLoss, batch[0], batch[1], u, this.#hgOptions());
+        tidy(() => {
+          if ('loss' in raw) this.#checkTaylorLoss((raw as TaylorHg).loss, batch);
+          this.#useSummaries(raw);
+        });
         for (const t of Object.values(raw)) t.dispose();
       }
       tidy(() => this.#apply(u));
@@ -153,6 +173,25 @@ export class NewtonSummary extends Optimizer<Group> {
       for (const t of u) t.dispose();
       this.#pending = false;
     }
+  }
+
+  #summaries(batch: [Tensor, Tensor], u: Tensor[]): Hg {
+    const taylor = this.#o.taylor;
+    if (!taylor) return computeHg(this.#hgGroups(), this.#fullLoss, batch[0], batch[1], u, this.#hgOptions());
+    const r = computeHgTaylor(taylor.model, this.#hgGroups(), batch[0], batch[1], u, { ...this.#hgOptions(), loss: taylor.loss });
+    this.#checkTaylorLoss(r.loss, batch);
+    return r;
+  }
+
+  /** Once: the Taylor route's loss must be fullLoss's, or its summaries would be of another function. */
+  #checkTaylorLoss(loss: Tensor, [x, y]: [Tensor, Tensor]): void {
+    if (this.#taylorChecked) return;
+    const fast = loss.item(), exact = tidy(() => this.#fullLoss(x, y).item());
+    const tolerance = (loss.dtype === 'float64' ? 1e-9 : 1e-4) * Math.max(1, Math.abs(exact));
+    if (!(Math.abs(fast - exact) <= tolerance)) {
+      throw new RangeError(`NewtonSummary: the Taylor route's loss is ${fast} but fullLoss gives ${exact} on the same batch: taylor.model and taylor.loss must compute what fullLoss does`);
+    }
+    this.#taylorChecked = true;
   }
 
   #assertIdle(where: string): void {

@@ -93,16 +93,28 @@ void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activ
   const int64_t M = J[0].numel();
   constexpr int64_t kBlock = 256;
   const int kind = static_cast<int>(activation.kind);
+  // f(y) by ATen's vectorised kernels (libm's scalar tanh/exp would dominate the whole loop).
+  const at::Tensor y = J[0];
+  at::Tensor value;
+  switch (activation.kind) {
+    case ActivationKind::Tanh: value = at::tanh(y); break;
+    case ActivationKind::Sigmoid: value = at::sigmoid(y); break;
+    case ActivationKind::Relu: value = at::relu(y); break;
+    case ActivationKind::Elu: value = at::elu(y, activation.alpha); break;
+    case ActivationKind::Identity: return;
+  }
   AT_DISPATCH_FLOATING_TYPES(J.scalar_type(), "propagate_elementwise_cpu", [&] {
     scalar_t* base = J.data_ptr<scalar_t>();
+    const scalar_t* fvalue = value.data_ptr<scalar_t>();
     const auto alpha = static_cast<scalar_t>(activation.alpha);
     auto row = [&](int64_t r) { return base + r * M; };
     at::parallel_for(0, (M + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
-      scalar_t f[kBlock], f1[kBlock], f2[kBlock], f3[kBlock];
+      scalar_t f1[kBlock], f2[kBlock], f3[kBlock];
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t e0 = b * kBlock, n = std::min(kBlock, M - e0);
-        scalar_t* value = row(0) + e0;
-        for (int64_t e = 0; e < n; ++e) activation_derivatives<scalar_t>(kind, value[e], alpha, f[e], f1[e], f2[e], f3[e]);
+        scalar_t* y0 = row(0) + e0;
+        const scalar_t* f = fvalue + e0;
+        for (int64_t e = 0; e < n; ++e) activation_derivatives<scalar_t>(kind, y0[e], f[e], alpha, f1[e], f2[e], f3[e]);
         for (size_t a = 0; a < rows.d3.size(); ++a) {
           scalar_t* z3 = row(rows.d3[a]) + e0;
           const scalar_t *y1 = row(rows.d1[a]) + e0, *y2 = row(rows.diag[a]) + e0;
@@ -117,7 +129,7 @@ void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activ
           scalar_t* z1 = row(rows.d1[a]) + e0;
           for (int64_t e = 0; e < n; ++e) z1[e] *= f1[e];
         }
-        std::copy(f, f + n, value);
+        std::copy(f, f + n, y0);
       }
     });
   });

@@ -65,50 +65,77 @@ class Jets {
 
 // y = layer(x) for every row, with the terms of the direction U on the weight (bilinear rule):
 //   y_s += U x (s the weight's subset),  y_st += U x_t (twice for t = s),  y_sss += 3 U x_ss;
-// and the bias direction v: y_s += v for the bias's subset. `apply(x, w)` is the layer without bias.
-template <typename Apply>
-void bilinear(Jets& z, const Op& op, Apply apply, const std::vector<int64_t>& bias_shape) {
-  const int64_t R = z.rows();
+// and the bias direction v: y_s += v for the bias's subset.
+// `Layer` provides all(J, W, rows): W applied to every row of J, as a tensor with `rows` rows (the new ones
+// zero), and add(out, x, U, alpha): out += alpha · U applied to x.
+template <typename Layer>
+void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64_t>& bias_shape) {
   const std::vector<int64_t> before = z.order();
-  std::vector<int64_t> d1_before, d2_own_before;  // rows of x_t for t active before, and of x_ss
+  std::vector<int64_t> d1_before;  // rows of x_t for t active before this layer
   for (int64_t t : before) d1_before.push_back(z.d1(t));
   const int64_t s = op.dweight.defined() ? op.weight_group : -1;
   const int64_t x_ss = z.active(s) ? z.d2(s, s) : -1;
   const auto scaled = [&](const at::Tensor& w) { return op.input_scale == 1 ? w : w * op.input_scale; };
 
-  const at::Tensor& J = z.J;
-  at::Tensor Y0 = apply(J.flatten(0, 1), scaled(op.weight));
-  Y0 = Y0.view([&] { std::vector<int64_t> v{R, J.size(1)}; for (int64_t d = 1; d < Y0.dim(); ++d) v.push_back(Y0.size(d)); return v; }());
   z.activate(s);
   if (op.dbias.defined()) z.activate(op.bias_group);
-  at::Tensor Y = Y0;
-  if (z.rows() > R) {
-    std::vector<int64_t> shape = Y0.sizes().vec();
-    shape[0] = z.rows() - R;
-    Y = at::cat({Y0, at::zeros(shape, Y0.options())});
-  }
+  const at::Tensor& J = z.J;
+  at::Tensor Y = layer.all(J, scaled(op.weight), z.rows());
   if (op.bias.defined()) Y[0].add_(op.bias.view(bias_shape));
   if (s >= 0) {
     const at::Tensor U = scaled(op.dweight);
-    Y[z.d1(s)].add_(apply(J[0], U));
+    at::Tensor y_s = Y[z.d1(s)];
+    layer.add(y_s, J[0], U, 1);
     for (size_t k = 0; k < before.size(); ++k)
-      if (z.has_pair(s, before[k])) Y[z.d2(s, before[k])].add_(apply(J[d1_before[k]], U), before[k] == s ? 2 : 1);
-    if (z.third() && x_ss >= 0) Y[z.d3(s)].add_(apply(J[x_ss], U), 3);
+      if (z.has_pair(s, before[k])) {
+        at::Tensor y_st = Y[z.d2(s, before[k])];
+        layer.add(y_st, J[d1_before[k]], U, before[k] == s ? 2 : 1);
+      }
+    if (z.third() && x_ss >= 0) {
+      at::Tensor y_sss = Y[z.d3(s)];
+      layer.add(y_sss, J[x_ss], U, 3);
+    }
   }
   if (op.dbias.defined() && op.bias_group >= 0) Y[z.d1(op.bias_group)].add_(op.dbias.view(bias_shape));
   z.J = Y;
 }
 
+// One GEMM for all rows, written straight into the result (no copy when rows are added).
+struct LinearLayer {
+  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows) const {
+    const int64_t R = J.size(0), N = J.size(1), out = W.size(0);
+    at::Tensor Y = at::empty({rows, N, out}, J.options());
+    at::Tensor head = Y.narrow(0, 0, R).view({R * N, out});
+    at::mm_out(head, J.reshape({R * N, J.size(2)}), W.t());
+    if (rows > R) Y.narrow(0, R, rows - R).zero_();
+    return Y;
+  }
+  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha) const { out.addmm_(x, U.t(), 1, alpha); }
+};
+
 void linear(Jets& z, const Op& op) {
   if (z.J.dim() != 3) throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(z.J.dim() - 1));
-  bilinear(z, op, [](const at::Tensor& x, const at::Tensor& w) { return at::matmul(x, w.t()); }, {-1});
+  bilinear(z, op, LinearLayer{}, {-1});
 }
+
+struct Conv2dLayer {
+  const ops::Conv2dOptions& o;
+  at::Tensor conv(const at::Tensor& x, const at::Tensor& w) const { return at::conv2d(x, w, {}, o.stride, o.padding, o.dilation, o.groups); }
+  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows) const {
+    const int64_t R = J.size(0);
+    at::Tensor Y = conv(J.flatten(0, 1), W);
+    Y = Y.view({R, J.size(1), Y.size(1), Y.size(2), Y.size(3)});
+    if (rows == R) return Y;
+    std::vector<int64_t> shape = Y.sizes().vec();
+    shape[0] = rows - R;
+    return at::cat({Y, at::zeros(shape, Y.options())});
+  }
+  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha) const { out.add_(conv(x, U), alpha); }
+};
 
 void conv2d(Jets& z, const Op& op) {
   if (z.J.dim() != 5) throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
-  const ops::Conv2dOptions& o = op.conv;
-  bilinear(z, op, [&](const at::Tensor& x, const at::Tensor& w) { return at::conv2d(x, w, {}, o.stride, o.padding, o.dilation, o.groups); },
-           {-1, 1, 1});
+  bilinear(z, op, Conv2dLayer{op.conv}, {-1, 1, 1});
 }
 
 // Max-pooling is linear where the maximum is unique: every row is routed through the value's argmax.
