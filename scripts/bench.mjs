@@ -1,29 +1,27 @@
 #!/usr/bin/env node
-// npm run bench: speed ratios measured in one process, with warm-up and medians, never wall-clock limits.
+// npm run bench [-- --json] [-- --quick]: speed and memory ratios measured in one process (peak memory in
+// fresh child processes), with warm-up and medians; both sides of every ratio use the same data, dtype and
+// threads. Never wall-clock limits.
 //   1. the N-API overhead of one tiny op called from Node, against the same loop written in C++;
-//   2. computeHg (autograd route) and computeHgTaylor (fast route) against one forward+backward of the
-//      same model and batch.
-import { createRequire } from 'node:module';
+//   2. computeHg (autograd route) and computeHgTaylor (Taylor route) against one forward+backward of the same
+//      model and batch: Perceptron and LeNet, batch 1000, canonical partition, float32/float64, 1 and 2 threads;
+//   3. a training loop: NewtonSummary (periodHg 10, batch 100, hg batch 1000) steps/s against momentum SGD's;
+//   4. the peak memory of each summaries route against forward+backward's.
+import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { grnewt, MODELS, workload } from './bench-setup.mjs';
 
-const require = createRequire(import.meta.url);
-const grnewt = require('../dist/index.js');
-const { native } = require('../dist/native.js');
-
-const { values: args } = parseArgs({
-  options: {
-    json: { type: 'boolean', default: false },
-    iterations: { type: 'string', default: '100000' },
-    repeats: { type: 'string', default: '7' },
-    batch: { type: 'string', default: '1000' },
-  },
-});
-const iterations = Number(args.iterations);
-const repeats = Number(args.repeats);
+const { native } = await import('../dist/native.js');
+const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } } });
+const quick = args.quick;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const say = (line) => { if (!args.json) console.log(line); };
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-function measure(fn) {
+function time(fn, repeats) {
   fn(); // warm-up
   const times = [];
   for (let r = 0; r < repeats; r++) {
@@ -33,71 +31,104 @@ function measure(fn) {
   }
   return median(times);
 }
-
-const a = grnewt.ones([4]);
-const b = grnewt.ones([4]);
-const cpp = measure(() => native().benchAddLoop(iterations));
-const nodeGc = measure(() => {
-  for (let i = 0; i < iterations; i++) a.add(b);
-});
-const nodeDispose = measure(() => {
-  for (let i = 0; i < iterations; i++) a.add(b).dispose();
-});
-
-// computeHg / forward+backward: 784-200-100-10 tanh Perceptron, float32, canonical partition.
-grnewt.manualSeed(0);
-const batch = Number(args.batch);
-const model = new grnewt.models.Perceptron([784, 200, 100, 10]);
-const x = grnewt.randn([batch, 784]);
-const y = grnewt.tensor(Int32Array.from({ length: batch }, (_, i) => i % 10));
-const fullLoss = (a, b) => grnewt.losses.nll(model.forward(a), b);
-const { paramGroups } = grnewt.partition.canonical(model);
-const direction = model.parameters().map((p) => grnewt.randn(p.shape));
-const summaryRepeats = Math.max(3, Math.floor(repeats / 2));
-const measureFew = (fn) => {
-  fn();
-  const times = [];
-  for (let r = 0; r < summaryRepeats; r++) {
-    const start = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - start) / 1e9);
-  }
-  return median(times);
+const fmt = (x, digits = 2) => x.toFixed(digits);
+const threadCounts = [1, 2].filter((t) => t <= os.cpus().length);
+const machine = {
+  cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version,
+  libtorch: grnewt.torchVersion(), platform: `${os.platform()} ${os.release()}`,
 };
-const forwardBackward = measureFew(() => grnewt.tidy(() => {
-  model.zeroGrad();
-  fullLoss(x, y).backward();
-}));
-const hg = measureFew(() => grnewt.tidy(() => {
-  const r = grnewt.computeHg(paramGroups, fullLoss, x, y, direction);
-  Object.values(r).forEach((t) => t.dispose());
-}));
-const taylor = measureFew(() => grnewt.tidy(() => {
-  const r = grnewt.computeHgTaylor(model, paramGroups, x, y, direction);
-  Object.values(r).forEach((t) => t.dispose());
-}));
+say(`grnewt bench — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}, libtorch ${machine.libtorch}`);
+const results = { machine, targets: { taylorOverForwardBackward: 2.5, newtonOverSgdStepsPerSecond: 0.7, peakMemoryOverForwardBackward: 3 } };
 
-const perOp = (s) => (s / iterations) * 1e9;
-const results = {
-  machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, libtorch: grnewt.torchVersion(), threads: grnewt.getNumThreads() },
-  iterations,
-  repeats,
-  addNs: { cpp: perOp(cpp), node: perOp(nodeGc), nodeDispose: perOp(nodeDispose) },
-  summaries: { model: '784-200-100-10 tanh, float32, canonical (S = 6)', batch, forwardBackwardMs: forwardBackward * 1e3, computeHgMs: hg * 1e3, computeHgTaylorMs: taylor * 1e3 },
-  ratios: { nodeOverCpp: nodeGc / cpp, nodeDisposeOverCpp: nodeDispose / cpp, computeHgOverForwardBackward: hg / forwardBackward, computeHgTaylorOverForwardBackward: taylor / forwardBackward },
-};
-
-if (args.json) {
-  console.log(JSON.stringify(results));
-} else {
-  const m = results.machine;
-  console.log(`grnewt bench — ${m.cpu}, ${m.cores} cores, Node ${m.node}, libtorch ${m.libtorch}, ${m.threads} intra-op thread(s)`);
-  console.log(`tiny op (add of two 4-element float32 tensors), ${iterations} iterations, median of ${repeats}:`);
-  console.log(`  C++ loop                      ${results.addNs.cpp.toFixed(0).padStart(6)} ns/op   1.00×`);
-  console.log(`  Node loop (freed by GC)       ${results.addNs.node.toFixed(0).padStart(6)} ns/op   ${results.ratios.nodeOverCpp.toFixed(2)}×`);
-  console.log(`  Node loop (dispose() each)    ${results.addNs.nodeDispose.toFixed(0).padStart(6)} ns/op   ${results.ratios.nodeDisposeOverCpp.toFixed(2)}×`);
-  console.log(`summaries, ${results.summaries.model}, batch ${batch}, median of ${summaryRepeats}:`);
-  console.log(`  forward+backward              ${results.summaries.forwardBackwardMs.toFixed(1).padStart(7)} ms      1.00×`);
-  console.log(`  computeHg (autograd route)    ${results.summaries.computeHgMs.toFixed(1).padStart(7)} ms   ${results.ratios.computeHgOverForwardBackward.toFixed(2).padStart(6)}×`);
-  console.log(`  computeHgTaylor (fast route)  ${results.summaries.computeHgTaylorMs.toFixed(1).padStart(7)} ms   ${results.ratios.computeHgTaylorOverForwardBackward.toFixed(2).padStart(6)}×`);
+// 1. tiny op
+{
+  grnewt.setNumThreads(1);
+  const iterations = quick ? 20000 : 100000, repeats = quick ? 3 : 7;
+  const a = grnewt.ones([4]), b = grnewt.ones([4]);
+  const cpp = time(() => native().benchAddLoop(iterations), repeats);
+  const gc = time(() => { for (let i = 0; i < iterations; i++) a.add(b); }, repeats);
+  const disposed = time(() => { for (let i = 0; i < iterations; i++) a.add(b).dispose(); }, repeats);
+  const ns = (s) => (s / iterations) * 1e9;
+  results.tinyOp = { iterations, cppNs: ns(cpp), nodeNs: ns(gc), nodeDisposeNs: ns(disposed), nodeOverCpp: gc / cpp, nodeDisposeOverCpp: disposed / cpp };
+  say(`\n1. tiny op (add of two 4-element float32 tensors), 1 thread, median of ${repeats} × ${iterations}:`);
+  say(`   C++ loop ${fmt(ns(cpp), 0)} ns/op · Node, freed by GC ${fmt(ns(gc), 0)} ns/op (${fmt(gc / cpp)}×) · Node, dispose() each ${fmt(ns(disposed), 0)} ns/op (${fmt(disposed / cpp)}×)`);
 }
+
+// 2. summaries against forward+backward
+results.summaries = [];
+say('\n2. summaries / one forward+backward, batch 1000, canonical partition (target: Taylor ≤ 2.5× on the Perceptron)');
+say('   model                              dtype    threads  fwd+bwd ms  autograd ms (ratio)  taylor ms (ratio)');
+for (const modelName of Object.keys(MODELS)) {
+  for (const dtype of ['float32', 'float64']) {
+    const w = workload(modelName, dtype, 1000);
+    for (const threads of threadCounts) {
+      grnewt.setNumThreads(threads);
+      const repeats = quick ? 2 : 5;
+      const fb = time(w.ops.forwardBackward, repeats);
+      const autograd = time(w.ops.autograd, quick ? 1 : 3);
+      const taylor = time(w.ops.taylor, repeats);
+      const row = { model: MODELS[modelName].label, S: w.S, dtype, threads, forwardBackwardMs: fb * 1e3, autogradMs: autograd * 1e3, taylorMs: taylor * 1e3, autogradRatio: autograd / fb, taylorRatio: taylor / fb };
+      results.summaries.push(row);
+      say(`   ${(row.model + ` (S = ${w.S})`).padEnd(35)} ${dtype}  ${String(threads).padStart(7)}  ${fmt(fb * 1e3, 1).padStart(10)}  ${fmt(autograd * 1e3, 1).padStart(11)} (${fmt(row.autogradRatio)}×)  ${fmt(taylor * 1e3, 1).padStart(9)} (${fmt(row.taylorRatio)}×)`);
+    }
+  }
+}
+
+// 3. training loop: NewtonSummary against momentum SGD
+results.training = [];
+say('\n3. training steps/s, Perceptron 784-200-100-10 float32, batch 100; NewtonSummary periodHg 10, hg batch 1000 (target ≥ 0.7× SGD)');
+{
+  grnewt.manualSeed(1);
+  const batchesOf = (n, size) => Array.from({ length: n }, (_, i) => [grnewt.randn([size, 784]), grnewt.tensor(Array.from({ length: size }, (_, k) => (k * 3 + i) % 10), { dtype: 'int64' })]);
+  const train = batchesOf(10, 100), hg = batchesOf(3, 1000);
+  const steps = quick ? 30 : 100;
+  const loop = (make) => {
+    const model = new grnewt.models.Perceptron([784, 200, 100, 10]);
+    const fullLoss = (a, b) => grnewt.losses.nll(model.forward(a), b);
+    const opt = make(model, fullLoss);
+    let k = 0;
+    return () => {
+      for (let i = 0; i < steps; i++, k++) {
+        const [x, y] = train[k % train.length];
+        grnewt.tidy(() => {
+          opt.zeroGrad();
+          fullLoss(x, y).backward();
+          opt.step();
+        });
+      }
+    };
+  };
+  const seed = { damping: 0.1, nesterov: { use: true, dampingInt: 10 }, periodHg: 10, momLrs: 0.5, removeNegative: true, momentum: 0.9, momentumDamp: 0.9 };
+  const newton = (taylor) => (model, fullLoss) => new grnewt.NewtonSummary(grnewt.partition.canonical(model).paramGroups, fullLoss, hg, { ...seed, taylor: taylor ? { model } : undefined });
+  for (const threads of threadCounts) {
+    grnewt.setNumThreads(threads);
+    const repeats = quick ? 1 : 3;
+    const sgd = steps / time(loop((model) => new grnewt.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 })), repeats);
+    const taylor = steps / time(loop(newton(true)), repeats);
+    const autograd = steps / time(loop(newton(false)), repeats);
+    const row = { threads, sgdStepsPerSecond: sgd, newtonTaylorStepsPerSecond: taylor, newtonAutogradStepsPerSecond: autograd, taylorOverSgd: taylor / sgd, autogradOverSgd: autograd / sgd };
+    results.training.push(row);
+    say(`   ${threads} thread(s): SGD ${fmt(sgd, 0)} steps/s · NewtonSummary, Taylor route ${fmt(taylor, 0)} (${fmt(row.taylorOverSgd)}×) · autograd route ${fmt(autograd, 0)} (${fmt(row.autogradOverSgd)}×)`);
+  }
+}
+
+// 4. peak memory, each measurement in a fresh process
+results.memory = [];
+say('\n4. peak memory (rise of the resident set during one call), batch 1000, 1 thread (target: ≤ 3× forward+backward)');
+const peak = (modelName, dtype, op) => {
+  const out = execFileSync(process.execPath, [path.join(here, 'bench-memory.mjs'), modelName, dtype, op, '1000'], {
+    env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' }, encoding: 'utf8',
+  });
+  return JSON.parse(out.trim().split('\n').at(-1)).peakBytes;
+};
+const MiB = (b) => fmt(b / 2 ** 20, 1);
+for (const modelName of Object.keys(MODELS)) {
+  for (const dtype of quick ? ['float32'] : ['float32', 'float64']) {
+    const fb = peak(modelName, dtype, 'forwardBackward'), autograd = peak(modelName, dtype, 'autograd'), taylor = peak(modelName, dtype, 'taylor');
+    const row = { model: MODELS[modelName].label, dtype, forwardBackwardBytes: fb, autogradBytes: autograd, taylorBytes: taylor, autogradRatio: autograd / fb, taylorRatio: taylor / fb };
+    results.memory.push(row);
+    say(`   ${row.model.padEnd(32)} ${dtype}: fwd+bwd ${MiB(fb)} MiB · autograd ${MiB(autograd)} MiB (${fmt(row.autogradRatio)}×) · taylor ${MiB(taylor)} MiB (${fmt(row.taylorRatio)}×)`);
+  }
+}
+
+if (args.json) console.log(JSON.stringify(results));

@@ -145,4 +145,24 @@ describe('computeHgTaylor equals computeHg on every model', () => {
     const fast = computeHgTaylor(model, paramGroups, x, y, direction);
     for (const k of ['g', 'H', 'order3', 'loss'] as const) expect(slow[k].toArray()).toEqual(fast[k].toArray());
   });
+
+  it('computeHgTaylorAsync runs with the configured thread count from its first call on a pool thread', async () => {
+    // A pool thread starts with OpenMP's defaults (every core): a first GEMM there rounded differently.
+    const threads = g.getNumThreads();
+    g.setNumThreads(1);
+    try {
+      g.manualSeed(2);
+      const model = new models.Perceptron([784, 200, 100, 10]);
+      const x = g.randn([300, 784]);
+      const y = tensor(Array.from({ length: 300 }, (_, i) => i % 10), { dtype: 'int64' });
+      const { paramGroups } = partition.canonical(model);
+      const direction = model.parameters().map((p) => g.randn(p.shape));
+      const results = [];
+      for (let i = 0; i < 4; i++) results.push(await computeHgTaylorAsync(model, paramGroups, x, y, direction));
+      const sync = computeHgTaylor(model, paramGroups, x, y, direction);
+      for (const r of results) for (const k of ['g', 'H', 'order3'] as const) expect(r[k].toArray()).toEqual(sync[k].toArray());
+    } finally {
+      g.setNumThreads(threads);
+    }
+  });
 });

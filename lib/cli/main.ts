@@ -66,6 +66,7 @@ export function program(): Command {
     .option('--noregul', 'NewtonSummary: no third-order regularisation')
     .option('--diagonal', "NewtonSummary: only H̄'s diagonal")
     .addOption(new Option('--updater <name>', 'NewtonSummary: direction proposed by').choices(['sgd', 'adam']).default(s.updater))
+    .addOption(new Option('--summaries <route>', 'NewtonSummary: Taylor mode (one forward pass of jets) or autograd (repeated backward passes)').choices(['taylor', 'autograd']).default(s.summaries))
     .option('--adam-lr <x>', "Adam's learning rate", number(0), D.adam.lr)
     .option('--sgd-lr <x>', "SGD's learning rate", number(0), D.sgd.lr)
     .option('--sgd-momentum <x>', "SGD's momentum", number(0), D.sgd.momentum)
@@ -120,6 +121,7 @@ export function configFrom(f: TrainFlags): TrainConfig {
     newtonSummary: {
       damping: f.damping, dampingInt: f.dampingInt, nesterov: f.nesterov, periodHg: f.periodHg, momLrs: f.momLrs, removeNegative: f.removeNegative,
       momentum: f.momentum, momentumDamp: f.momentumDamp, ridge: f.ridge, noregul: f.noregul ?? false, diagonal: f.diagonal ?? false, updater: f.updater,
+      summaries: f.summaries,
     },
     adam: { lr: f.adamLr },
     sgd: { lr: f.sgdLr, momentum: f.sgdMomentum },

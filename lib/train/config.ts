@@ -30,6 +30,8 @@ export interface NewtonSummarySpec {
   noregul: boolean;
   diagonal: boolean;
   updater: 'sgd' | 'adam';
+  /** How the summaries are computed: the Taylor route (one forward pass of jets) or the autograd route. */
+  summaries: 'taylor' | 'autograd';
 }
 
 export interface TrainConfig {
@@ -53,7 +55,7 @@ export interface TrainConfig {
 /** The seed README's hyperparameters. */
 export const SEED_NEWTON_SUMMARY: NewtonSummarySpec = {
   damping: 0.1, dampingInt: 10, nesterov: true, periodHg: 10, momLrs: 0.5, removeNegative: true,
-  momentum: 0.9, momentumDamp: 0.9, ridge: 0, noregul: false, diagonal: false, updater: 'sgd',
+  momentum: 0.9, momentumDamp: 0.9, ridge: 0, noregul: false, diagonal: false, updater: 'sgd', summaries: 'taylor',
 };
 
 /** What `grnewt train` does with no arguments. */

@@ -17,6 +17,7 @@ import { VGG } from '../models/vgg';
 import type { Module } from '../nn/module';
 import { Adam } from '../optim/adam';
 import { NewtonSummary } from '../optim/newton_summary';
+import { taylorSupport } from '../taylor';
 import type { Optimizer } from '../optim/optimizer';
 import { SGD } from '../optim/sgd';
 import * as partitions from '../partition';
@@ -248,12 +249,25 @@ function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module,
   const ns = config.newtonSummary;
   const { paramGroups, nameGroups } = partitionOf(config, model);
   const hgLoader = new DataLoader(train, { batchSize: config.hgBatchSize, shuffle: true, seed: config.seed + 1 });
+  // The autoencoder's target is its flattened input (its loss ignores the labels): the Taylor route needs it as y.
+  const autoencoder = config.model.kind === 'autoencoder';
   const device = (batches: Iterable<[Tensor, Tensor]>): Iterable<[Tensor, Tensor]> =>
-    config.device === 'cpu' ? batches : { *[Symbol.iterator]() { for (const [x, y] of batches) yield [onDevice(x, config), onDevice(y, config)]; } };
+    config.device === 'cpu' && !autoencoder
+      ? batches
+      : {
+          *[Symbol.iterator]() {
+            for (const [x, y] of batches) {
+              const xd = onDevice(x, config);
+              yield [xd, autoencoder ? xd.reshape([xd.shape[0], -1]) : onDevice(y, config)];
+            }
+          },
+        };
+  // Checkpoints written before the Taylor route existed resume on the route they started with.
+  const taylor = (ns.summaries ?? 'autograd') === 'taylor' && taylorSupport(model).supported;
   const optimizer = new NewtonSummary(paramGroups, loss, device(hgLoader), {
     damping: ns.damping, nesterov: { use: ns.nesterov, dampingInt: ns.dampingInt }, periodHg: ns.periodHg, momLrs: ns.momLrs,
     removeNegative: ns.removeNegative, momentum: ns.momentum, momentumDamp: ns.momentumDamp, ridge: ns.ridge, noregul: ns.noregul,
-    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1,
+    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, taylor: taylor ? { model } : undefined,
   });
   return { optimizer: optimizer as unknown as Optimizer<object>, groups: nameGroups };
 }

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include <ATen/Parallel.h>
+
 #include "addon/convert.h"
 #include "addon/exports.h"
 #include "addon/hg_result.h"
@@ -31,6 +33,9 @@ class HgWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
+      // This pool thread's OpenMP settings start at the defaults: apply the configured intra-op thread count
+      // first, or a first GEMM here would run on every core (and round differently from the JS thread's).
+      at::init_num_threads();
       result_ = job_();
     } catch (...) {
       error_ = std::current_exception();

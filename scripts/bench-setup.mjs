@@ -1,0 +1,36 @@
+// The benchmark's workloads, shared by bench.mjs and its peak-memory children (bench-memory.mjs): a model,
+// a batch, a direction and the three operations compared — one forward+backward, computeHg (autograd
+// route) and computeHgTaylor (Taylor route) — on the same data, dtype and threads.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+export const grnewt = require('../dist/index.js');
+
+export const MODELS = {
+  perceptron: { label: 'Perceptron 784-200-100-10 tanh', make: (dtype) => new grnewt.models.Perceptron([784, 200, 100, 10], { dtype }), input: [784] },
+  lenet: { label: 'LeNet 28×28 tanh', make: (dtype) => new grnewt.models.LeNet([1, 6, 16, 120, 84, 10], { inputSize: 28, dtype }), input: [1, 28, 28] },
+};
+
+/** Model, batch, canonical partition and a direction, all seeded; and the three operations on them. */
+export function workload(modelName, dtype, batch) {
+  grnewt.manualSeed(0);
+  const model = MODELS[modelName].make(dtype);
+  const x = grnewt.randn([batch, ...MODELS[modelName].input], { dtype });
+  const y = grnewt.tensor(Array.from({ length: batch }, (_, i) => (i * 7) % 10), { dtype: 'int64' });
+  const fullLoss = (a, b) => grnewt.losses.nll(model.forward(a), b);
+  const { paramGroups } = grnewt.partition.canonical(model);
+  const direction = model.parameters().map((p) => grnewt.randn(p.shape, { dtype }).mul(1e-2));
+  const disposeAll = (r) => Object.values(r).forEach((t) => t.dispose());
+  return {
+    model,
+    S: paramGroups.length,
+    ops: {
+      forwardBackward: () => grnewt.tidy(() => {
+        model.zeroGrad();
+        fullLoss(x, y).backward();
+      }),
+      autograd: () => grnewt.tidy(() => disposeAll(grnewt.computeHg(paramGroups, fullLoss, x, y, direction))),
+      taylor: () => grnewt.tidy(() => disposeAll(grnewt.computeHgTaylor(model, paramGroups, x, y, direction))),
+    },
+  };
+}
