@@ -2,7 +2,7 @@
 export { Tensor, tidy, keep, disposeSymbol, type Dtype, type DeviceName, type TypedData, type Conv2dOptions, type MaxPool2dOptions } from './tensor';
 export { tensor, zeros, ones, randn, rand, type TensorData, type TensorOptions, type CreationOptions, type NestedArray } from './creation';
 export * from './ops';
-export { manualSeed, setNumThreads, getNumThreads, cuda, memory, torchVersion } from './runtime';
+export { manualSeed, setNumThreads, getNumThreads, cuda, memory, emptyCache, setCacheLimit, resetPeakMemory, torchVersion, type AllocatorStats } from './runtime';
 export * as nn from './nn';
 export * as models from './models';
 export * as losses from './losses';

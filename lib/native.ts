@@ -36,7 +36,10 @@ export interface NativeAddon {
   to(t: H, dtype: Maybe<string>, device: Maybe<string>): H;
   clone(t: H): H;
   dispose(t: H): void;
-  memory(): { liveTensors: number; bytes: number };
+  memory(): { liveTensors: number; bytes: number; allocator: { enabled: boolean; inUseBytes: number; peakBytes: number; cachedBytes: number; cachedBlocks: number; limitBytes: number; hits: number; misses: number } };
+  emptyCache(): void;
+  resetPeakMemory(): void;
+  setCacheLimit(bytes: number): void;
   manualSeed(seed: number): void;
   setNumThreads(n: number): void;
   numThreads(): number;

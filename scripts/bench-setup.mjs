@@ -1,5 +1,4 @@
-// The benchmark's workloads, shared by bench.mjs and its peak-memory children (bench-memory.mjs): a model,
-// a batch, a direction and the three operations compared — one forward+backward, computeHg (autograd
+// The benchmark's workloads: a model, a batch, a direction and the three operations compared — one forward+backward, computeHg (autograd
 // route) and computeHgTaylor (Taylor route) — on the same data, dtype and threads.
 import { createRequire } from 'node:module';
 

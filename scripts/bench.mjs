@@ -1,23 +1,19 @@
 #!/usr/bin/env node
-// npm run bench [-- --json] [-- --quick]: speed and memory ratios measured in one process (peak memory in
-// fresh child processes), with warm-up and medians; both sides of every ratio use the same data, dtype and
+// npm run bench [-- --json] [-- --quick]: speed and memory ratios measured in one process, with warm-up and
+// medians; both sides of every ratio use the same data, dtype and
 // threads. Never wall-clock limits.
 //   1. the N-API overhead of one tiny op called from Node, against the same loop written in C++;
 //   2. computeHg (autograd route) and computeHgTaylor (Taylor route) against one forward+backward of the same
 //      model and batch: Perceptron and LeNet, batch 1000, canonical partition, float32/float64, 1 and 2 threads;
 //   3. a training loop: NewtonSummary (periodHg 10, batch 100, hg batch 1000) steps/s against momentum SGD's;
 //   4. the peak memory of each summaries route against forward+backward's.
-import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { grnewt, MODELS, workload } from './bench-setup.mjs';
 
 const { native } = await import('../dist/native.js');
 const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } } });
 const quick = args.quick;
-const here = path.dirname(fileURLToPath(import.meta.url));
 const say = (line) => { if (!args.json) console.log(line); };
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -112,19 +108,25 @@ say('\n3. training steps/s, Perceptron 784-200-100-10 float32, batch 100; Newton
   }
 }
 
-// 4. peak memory, each measurement in a fresh process
+// 4. peak memory: the most tensor memory in use during one call, above what was in use before it (counted
+// exactly by grnewt's CPU allocator).
 results.memory = [];
-say('\n4. peak memory (rise of the resident set during one call), batch 1000, 1 thread (target: ≤ 3× forward+backward)');
-const peak = (modelName, dtype, op) => {
-  const out = execFileSync(process.execPath, [path.join(here, 'bench-memory.mjs'), modelName, dtype, op, '1000'], {
-    env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' }, encoding: 'utf8',
-  });
-  return JSON.parse(out.trim().split('\n').at(-1)).peakBytes;
-};
+say('\n4. peak tensor memory during one call, above the memory in use before it, batch 1000 (target: ≤ 3× forward+backward)');
 const MiB = (b) => fmt(b / 2 ** 20, 1);
+if (!grnewt.memory().allocator.enabled) say('   (not measured: GRNEWT_CPU_CACHE=0 turned grnewt\'s allocator off)');
 for (const modelName of Object.keys(MODELS)) {
-  for (const dtype of quick ? ['float32'] : ['float32', 'float64']) {
-    const fb = peak(modelName, dtype, 'forwardBackward'), autograd = peak(modelName, dtype, 'autograd'), taylor = peak(modelName, dtype, 'taylor');
+  for (const dtype of ['float32', 'float64']) {
+    if (!grnewt.memory().allocator.enabled) break;
+    grnewt.setNumThreads(1);
+    const w = workload(modelName, dtype, 1000);
+    const peak = (op) => {
+      w.ops[op](); // warm-up
+      const before = grnewt.memory().allocator.inUseBytes;
+      grnewt.resetPeakMemory();
+      w.ops[op]();
+      return grnewt.memory().allocator.peakBytes - before;
+    };
+    const fb = peak('forwardBackward'), autograd = peak('autograd'), taylor = peak('taylor');
     const row = { model: MODELS[modelName].label, dtype, forwardBackwardBytes: fb, autogradBytes: autograd, taylorBytes: taylor, autogradRatio: autograd / fb, taylorRatio: taylor / fb };
     results.memory.push(row);
     say(`   ${row.model.padEnd(32)} ${dtype}: fwd+bwd ${MiB(fb)} MiB · autograd ${MiB(autograd)} MiB (${fmt(row.autogradRatio)}×) · taylor ${MiB(taylor)} MiB (${fmt(row.taylorRatio)}×)`);

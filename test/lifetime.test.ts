@@ -1,7 +1,9 @@
 // Native memory: freed by dispose()/Symbol.dispose at once, or by the garbage collector; never used after free.
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { keep, memory, ones, tensor, tidy, zeros } from '../lib';
+import { execFileSync } from 'node:child_process';
+import * as os from 'node:os';
+import { emptyCache, keep, memory, ones, resetPeakMemory, setCacheLimit, tensor, tidy, zeros } from '../lib';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -22,7 +24,65 @@ describe('tensor lifetime', () => {
     t.dispose();
     t.dispose();
     expect(t.isDisposed).toBe(true);
-    expect(memory()).toEqual(before);
+    const after = memory();
+    expect([after.liveTensors, after.bytes]).toEqual([before.liveTensors, before.bytes]);
+  });
+
+  it('keeps freed large blocks for reuse, up to its limit; emptyCache returns them', () => {
+    emptyCache();
+    const start = memory().allocator;
+    expect(start).toMatchObject({ enabled: true, cachedBlocks: 0, cachedBytes: 0 });
+    const limit = start.limitBytes;
+    expect(Math.abs(limit - os.totalmem() / 4)).toBeLessThan(os.totalmem() / 400); // a quarter of the RAM
+    zeros([300, 300], { dtype: 'float64' }).dispose(); // 720,000 bytes: size class 11 · 64 KiB
+    expect(memory().allocator).toMatchObject({ cachedBlocks: 1, cachedBytes: 720896, misses: start.misses + 1 });
+    const again = zeros([300, 299], { dtype: 'float64' }); // 717,600 bytes: the same class, served from the cache
+    expect(memory().allocator).toMatchObject({ cachedBlocks: 0, cachedBytes: 0, hits: start.hits + 1 });
+    expect(again.sum().item()).toBe(0); // reused blocks are still written by the op that takes them
+    again.dispose();
+    zeros([10], { dtype: 'float64' }).dispose(); // small blocks go to malloc
+    expect(memory().allocator.cachedBlocks).toBe(1);
+    emptyCache();
+    expect(memory().allocator).toMatchObject({ cachedBlocks: 0, cachedBytes: 0 });
+    setCacheLimit(0);
+    zeros([300, 300], { dtype: 'float64' }).dispose();
+    expect(memory().allocator.cachedBlocks).toBe(0);
+    // Over the limit, the least recently freed blocks make room: blocks of 720,896 then 851,968 bytes,
+    // then one of 720,896 again with room for two — the 851,968 one stays, the older 720,896 one goes.
+    setCacheLimit(1_600_000);
+    const [a, b, c] = [zeros([300, 300], { dtype: 'float64' }), zeros([1000, 100], { dtype: 'float64' }), zeros([300, 299], { dtype: 'float64' })];
+    a.dispose();
+    b.dispose();
+    expect(memory().allocator).toMatchObject({ cachedBlocks: 2, cachedBytes: 720896 + 851968 });
+    c.dispose();
+    expect(memory().allocator).toMatchObject({ cachedBlocks: 2, cachedBytes: 720896 + 851968 });
+    const hits = memory().allocator.hits;
+    zeros([1000, 100], { dtype: 'float64' }).dispose();
+    expect(memory().allocator.hits).toBe(hits + 1);
+    setCacheLimit(limit);
+    expect(() => setCacheLimit(-1)).toThrow(RangeError);
+    expect(() => setCacheLimit('1' as never)).toThrow(TypeError);
+  });
+
+  it('counts the tensor memory in use and its peak', () => {
+    const base = memory().allocator.inUseBytes;
+    resetPeakMemory();
+    const a = zeros([1000, 100], { dtype: 'float64' }); // 800,000 bytes: size class 13 · 64 KiB
+    const b = zeros([10], { dtype: 'float64' });
+    const held = memory().allocator.inUseBytes - base;
+    expect(held).toBe(851968 + 80);
+    a.dispose();
+    b.dispose();
+    expect(memory().allocator.inUseBytes).toBe(base);
+    expect(memory().allocator.peakBytes).toBe(base + held);
+    resetPeakMemory();
+    expect(memory().allocator.peakBytes).toBe(base);
+  });
+
+  it('GRNEWT_CPU_CACHE=0 leaves libtorch\'s allocator in place', () => {
+    const script = "const g = require('./dist'); g.zeros([300, 300]).dispose(); console.log(JSON.stringify(g.memory().allocator))";
+    const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, GRNEWT_CPU_CACHE: '0' }, encoding: 'utf8' });
+    expect(JSON.parse(out)).toMatchObject({ enabled: false, cachedBlocks: 0, peakBytes: 0, hits: 0, misses: 0 });
   });
 
   it('use after dispose is a clear error, never a crash', () => {
@@ -67,7 +127,8 @@ describe('tensor lifetime', () => {
     })();
     expect(memory().liveTensors).toBeGreaterThan(before.liveTensors);
     await collectGarbage();
-    expect(memory()).toEqual(before);
+    const after = memory();
+    expect([after.liveTensors, after.bytes, after.allocator.inUseBytes]).toEqual([before.liveTensors, before.bytes, before.allocator.inUseBytes]);
   });
 
   it.runIf(gc)('native bytes are reported to V8, so large unreferenced tensors are collected without explicit gc', async () => {

@@ -4,10 +4,12 @@
 
 #include "addon/addon_data.h"
 #include "addon/exports.h"
+#include "core/caching_allocator.h"
 
 namespace grnewt::addon {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  allocator::install();
   env.SetInstanceData(new AddonData());
   RegisterTensorApi(env, exports);
   RegisterOpsApi(env, exports);

@@ -6,6 +6,7 @@
 #include "addon/js_errors.h"
 #include "addon/tensor_handle.h"
 #include "core/autograd.h"
+#include "core/caching_allocator.h"
 #include "core/errors.h"
 #include "core/micro_bench.h"
 #include "core/runtime.h"
@@ -160,7 +161,36 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("liveTensors", static_cast<double>(totals.live_tensors));
   out.Set("bytes", static_cast<double>(totals.bytes));
+  const allocator::Stats stats = allocator::stats();
+  Napi::Object a = Napi::Object::New(info.Env());
+  a.Set("enabled", allocator::installed());
+  a.Set("inUseBytes", static_cast<double>(stats.in_use_bytes));
+  a.Set("peakBytes", static_cast<double>(stats.peak_bytes));
+  a.Set("cachedBytes", static_cast<double>(stats.cached_bytes));
+  a.Set("cachedBlocks", static_cast<double>(stats.cached_blocks));
+  a.Set("limitBytes", static_cast<double>(stats.limit_bytes));
+  a.Set("hits", static_cast<double>(stats.hits));
+  a.Set("misses", static_cast<double>(stats.misses));
+  out.Set("allocator", a);
   return out;
+}
+
+Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
+  allocator::reset_peak();
+  return info.Env().Undefined();
+}
+
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  allocator::empty_cache();
+  return info.Env().Undefined();
+}
+
+// (bytes) -> undefined
+Napi::Value SetCacheLimit(const Napi::CallbackInfo& info) {
+  const double bytes = to_double(info[0], "bytes");
+  if (!(bytes >= 0) || bytes > 9.0e15) throw RangeError("setCacheLimit: bytes must be a number ≥ 0, got " + std::to_string(bytes));
+  allocator::set_limit(static_cast<size_t>(bytes));
+  return info.Env().Undefined();
 }
 
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
@@ -214,6 +244,9 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<Clone>(env, exports, "clone");
   Export<Dispose>(env, exports, "dispose");
   Export<Memory>(env, exports, "memory");
+  Export<EmptyCache>(env, exports, "emptyCache");
+  Export<ResetPeakMemory>(env, exports, "resetPeakMemory");
+  Export<SetCacheLimit>(env, exports, "setCacheLimit");
   Export<ManualSeed>(env, exports, "manualSeed");
   Export<SetNumThreads>(env, exports, "setNumThreads");
   Export<NumThreads>(env, exports, "numThreads");

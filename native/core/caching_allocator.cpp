@@ -1,0 +1,198 @@
+#include "core/caching_allocator.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <list>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace grnewt::allocator {
+
+namespace {
+
+constexpr size_t kMinCached = size_t{128} << 10;
+
+// 8 size classes per power of two: at most 12.5 % of a block is unused.
+size_t size_class(size_t n) {
+  size_t power = 1;
+  while (power * 2 <= n) power *= 2;
+  const size_t step = power / 8;
+  return (n + step - 1) / step * step;
+}
+
+// Immortal (never destroyed): tensors may be freed during process teardown, after static destructors ran.
+// The data pointer is the deleter's context (mkldnn frees through raw_deleter, which requires that), so the
+// size of each block in use is looked up by its address (which also gives exact in-use and peak bytes).
+class Cache {
+ public:
+  void* allocate(size_t n) {
+    if (n < kMinCached) {
+      void* p = c10::alloc_cpu(n);
+      std::lock_guard<std::mutex> lock(mutex_);
+      in_use_[p] = n;
+      grow(n);
+      return p;
+    }
+    const size_t size = size_class(n);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        const auto entry = it->second.back();  // the most recently freed block of this size
+        it->second.pop_back();
+        void* p = entry->ptr;
+        age_.erase(entry);
+        stats_.cached_bytes -= size;
+        --stats_.cached_blocks;
+        ++stats_.hits;
+        in_use_[p] = size;
+        grow(size);
+        return p;
+      }
+      ++stats_.misses;
+    }
+    void* p = c10::alloc_cpu(size);
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_use_[p] = size;
+    grow(size);
+    return p;
+  }
+
+  // A freed large block is cached; the least recently freed ones make room for it when over the limit
+  // (blocks of sizes a finished workload used would otherwise hold the cache forever).
+  void deallocate(void* p) {
+    if (!p) return;
+    std::vector<void*> dropped;
+    bool cached = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = in_use_.find(p);
+      if (it != in_use_.end()) {
+        const size_t size = it->second;
+        in_use_.erase(it);
+        stats_.in_use_bytes -= size;
+        if (size >= kMinCached && size <= stats_.limit_bytes) {
+          evict_until(stats_.limit_bytes - size, dropped);
+          free_[size].push_back(age_.insert(age_.end(), Entry{p, size}));
+          stats_.cached_bytes += size;
+          ++stats_.cached_blocks;
+          cached = true;
+        }
+      }
+    }
+    for (void* q : dropped) c10::free_cpu(q);
+    if (!cached) c10::free_cpu(p);
+  }
+
+  void set_limit(size_t bytes) {
+    std::vector<void*> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.limit_bytes = bytes;
+      evict_until(bytes, dropped);
+    }
+    for (void* p : dropped) c10::free_cpu(p);
+  }
+
+  Stats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.peak_bytes = stats_.in_use_bytes;
+  }
+
+ private:
+  struct Entry {
+    void* ptr;
+    size_t size;
+  };
+  using Age = std::list<Entry>;  // cached blocks, least recently freed first
+
+  // With mutex_ held: drops the least recently freed blocks until at most `bytes` stay cached.
+  void evict_until(size_t bytes, std::vector<void*>& dropped) {
+    while (stats_.cached_bytes > bytes && !age_.empty()) {
+      const Entry e = age_.front();
+      auto& same = free_[e.size];
+      same.erase(std::find(same.begin(), same.end(), age_.begin()));
+      age_.pop_front();
+      dropped.push_back(e.ptr);
+      stats_.cached_bytes -= e.size;
+      --stats_.cached_blocks;
+    }
+  }
+
+  void grow(size_t size) {  // with mutex_ held
+    stats_.in_use_bytes += size;
+    if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+  }
+
+  std::mutex mutex_;
+  Age age_;
+  std::unordered_map<size_t, std::vector<Age::iterator>> free_;  // cached blocks by size class
+  std::unordered_map<void*, size_t> in_use_;             // blocks handed out, and their size (class)
+  Stats stats_;
+};
+
+Cache& cache() {
+  static Cache* instance = new Cache();
+  return *instance;
+}
+
+void deallocate(void* p) { cache().deallocate(p); }
+
+class CachingCPUAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t n) const override {
+    void* p = cache().allocate(n);
+    return {p, p, &deallocate, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &deallocate; }
+};
+
+bool g_installed = false;
+
+// A quarter of the physical memory (1 GiB if it cannot be read).
+size_t default_limit() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) / 4 : size_t{1} << 30;
+}
+
+}  // namespace
+
+void install() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* enabled = std::getenv("GRNEWT_CPU_CACHE");
+    if (enabled && std::string(enabled) == "0") return;
+    const char* limit = std::getenv("GRNEWT_CPU_CACHE_LIMIT_MB");
+    cache().set_limit(limit ? std::strtoull(limit, nullptr, 10) << 20 : default_limit());
+    static CachingCPUAllocator* allocator = new CachingCPUAllocator();
+    c10::SetCPUAllocator(allocator, /*priority=*/1);
+    g_installed = true;
+  });
+}
+
+bool installed() { return g_installed; }
+
+Stats stats() { return cache().stats(); }
+
+void empty_cache() {
+  const size_t limit = cache().stats().limit_bytes;
+  cache().set_limit(0);
+  cache().set_limit(limit);
+}
+
+void set_limit(size_t bytes) { cache().set_limit(bytes); }
+
+void reset_peak() { cache().reset_peak(); }
+
+}  // namespace grnewt::allocator
