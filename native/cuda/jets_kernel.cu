@@ -1,7 +1,7 @@
 // The CUDA twin of propagate_elementwise_cpu (core/jets.cpp): one thread per element, every row of the jets
 // updated in place in one pass, coalesced along the elements of each row. Same contract, same rules.
 #include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 
@@ -61,7 +61,7 @@ void propagate_elementwise_cuda(at::Tensor& J, const Rows& rows, Activation acti
   const int blocks = static_cast<int>(std::min<int64_t>((M + threads - 1) / threads, 65535));
   const int A = static_cast<int>(rows.d1.size()), P = static_cast<int>(rows.pair.size());
   const bool third = !rows.d3.empty();
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(J.scalar_type(), "propagate_elementwise_cuda", [&] {
     propagate_kernel<scalar_t><<<std::max(blocks, 1), threads, 0, stream>>>(J.data_ptr<scalar_t>(), M, static_cast<int>(activation.kind),
                                                                             static_cast<scalar_t>(activation.alpha), device_table.data_ptr<int64_t>(), A, P, third);
