@@ -40,7 +40,7 @@ function targets(pool) {
 }
 
 export function fuzz({ runs = 3000, seed = 42 } = {}) {
-  const threads = g.getNumThreads();
+  const threads = g.getNumThreads(), cacheLimit = g.memory().allocator.limitBytes; // fuzzed calls may change both
   const pool = tensorPool();
   const junk = [
     undefined, null, 0, -1, 1, 2, 3, 0.5, -0, NaN, Infinity, -Infinity, 1e300, 2 ** 53, '', 'x', 'float64', 'int64', 'cpu', 'cuda',
@@ -68,6 +68,7 @@ export function fuzz({ runs = 3000, seed = 42 } = {}) {
     );
   } finally {
     g.setNumThreads(threads);
+    g.setCacheLimit(cacheLimit);
   }
   return { calls: calls.length, runs, failures };
 }

@@ -2,6 +2,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/errors.h"
@@ -121,14 +122,24 @@ void linear(Jets& z, const Op& op) {
 struct Conv2dLayer {
   const ops::Conv2dOptions& o;
   at::Tensor conv(const at::Tensor& x, const at::Tensor& w) const { return at::conv2d(x, w, {}, o.stride, o.padding, o.dilation, o.groups); }
+  // A few rows per convolution, written into the result: one convolution over every row at once needs its
+  // unfolded input for all of them (float64 LeNet at batch 1000: 600 MB) and a copy to append the new rows.
   at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows) const {
+    constexpr int64_t kRowsPerCall = 2;
     const int64_t R = J.size(0);
-    at::Tensor Y = conv(J.flatten(0, 1), W);
-    Y = Y.view({R, J.size(1), Y.size(1), Y.size(2), Y.size(3)});
-    if (rows == R) return Y;
-    std::vector<int64_t> shape = Y.sizes().vec();
-    shape[0] = rows - R;
-    return at::cat({Y, at::zeros(shape, Y.options())});
+    at::Tensor first = conv(J.narrow(0, 0, std::min(R, kRowsPerCall)).flatten(0, 1), W);
+    std::vector<int64_t> shape{rows, J.size(1)};
+    for (int64_t d = 1; d < first.dim(); ++d) shape.push_back(first.size(d));
+    at::Tensor Y = at::empty(shape, J.options());
+    Y.narrow(0, 0, std::min(R, kRowsPerCall)).view_as(first).copy_(first);
+    first.reset();
+    for (int64_t r = kRowsPerCall; r < R; r += kRowsPerCall) {
+      const int64_t n = std::min(kRowsPerCall, R - r);
+      at::Tensor part = Y.narrow(0, r, n);
+      part.view({n * J.size(1), shape[2], shape[3], shape[4]}).copy_(conv(J.narrow(0, r, n).flatten(0, 1), W));
+    }
+    if (rows > R) Y.narrow(0, R, rows - R).zero_();
+    return Y;
   }
   void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha) const { out.add_(conv(x, U), alpha); }
 };
