@@ -160,6 +160,39 @@ void max_pool2d(Jets& z, const Op& op) {
   z.J = z.J.flatten(3).gather(3, index.reshape({1, N, C, L}).expand({R, N, C, L})).view({R, N, C, index.size(2), index.size(3)});
 }
 
+// Where the summaries' ingredients are in the output jets: per active subset its rows, per pair of active
+// subsets its row and its place (a·A + b) in an A×A matrix over the active subsets (int64, on J's device).
+struct Layout {
+  int64_t A = 0;
+  at::Tensor subsets, d1, pair_i, pair_j, pair_row, pair_ab, d3, diag;
+};
+
+Layout layout_of(const Jets& z, const at::Device& device) {
+  std::vector<int64_t> subsets, d1, pi, pj, prow, pab, d3, diag;
+  const std::vector<int64_t>& order = z.order();
+  const int64_t A = static_cast<int64_t>(order.size());
+  for (int64_t a = 0; a < A; ++a) {
+    const int64_t s = order[a];
+    subsets.push_back(s), d1.push_back(z.d1(s)), diag.push_back(z.d2(s, s));
+    if (z.third()) d3.push_back(z.d3(s));
+    for (int64_t b = 0; b < A; ++b)
+      if (z.has_pair(s, order[b])) pi.push_back(s), pj.push_back(order[b]), prow.push_back(z.d2(s, order[b])), pab.push_back(a * A + b);
+  }
+  auto on_device = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
+  return {A, on_device(subsets), on_device(d1), on_device(pi), on_device(pj), on_device(prow), on_device(pab), on_device(d3), on_device(diag)};
+}
+
+// ḡ, H̄ and order3 from their values per active subset / pair; zeros for the subsets never reached.
+summaries::Hg assemble(int64_t S, const at::TensorOptions& options, const Layout& L, const at::Tensor& g_values, const at::Tensor& H_values,
+                       const at::Tensor& o3_values) {
+  at::Tensor H = at::zeros({S, S}, options), g = at::zeros({S}, options), o3 = at::zeros({S}, options);
+  if (L.A == 0) return {H, g, o3};
+  g.index_put_({L.subsets}, g_values);
+  H.index_put_({L.pair_i, L.pair_j}, H_values);
+  if (o3_values.defined()) o3.index_put_({L.subsets}, o3_values);
+  return {H, g, o3};
+}
+
 summaries::Hg cross_entropy(const Jets& z, const at::Tensor& labels, at::Tensor& loss, int64_t S) {
   const at::Tensor& J = z.J;  // [R, N, C]
   if (J.dim() != 3) throw RangeError("cross-entropy needs [N, classes] outputs");
@@ -167,81 +200,43 @@ summaries::Hg cross_entropy(const Jets& z, const at::Tensor& labels, at::Tensor&
   if (labels.dim() != 1 || labels.size(0) != N || labels.scalar_type() != at::kLong)
     throw RangeError("cross-entropy needs int64 labels [N] with N = " + std::to_string(N));
   const at::Tensor p = at::softmax(J[0], 1);
-  const at::Tensor logp = at::log_softmax(J[0], 1);
-  loss = -logp.gather(1, labels.view({N, 1})).mean();
-  // l = y − lse(y) is linear in y's jets up to lse's own: each row's NLL term is −mean(a[n, y_n] − E[a]) minus
-  // lse's higher-order terms (covariances under p), added below.
-  const at::Tensor E = (J * p).sum(-1);                                                 // [R, N]
+  loss = -at::log_softmax(J[0], 1).gather(1, labels.view({N, 1})).mean();
+  const Layout L = layout_of(z, J.device());
+  if (L.A == 0) return assemble(S, J.options(), L, {}, {}, {});
+  // l = y − lse(y): each row's NLL term is −mean_n(a[n, y_n] − E[a]), minus lse's higher-order terms
+  // (covariances under p), added below.
+  const at::Tensor E = (J * p).sum(-1);                                                                      // [R, N]
   const at::Tensor lin = (J.gather(2, labels.view({1, N, 1}).expand({R, N, 1})).squeeze(2) - E).mean(1);  // [R]
-  std::vector<int64_t> d1;
-  for (int64_t s : z.order()) d1.push_back(z.d1(s));
-  at::Tensor H = at::zeros({S, S}, J.options()), g = at::zeros({S}, J.options()), o3 = at::zeros({S}, J.options());
-  if (d1.empty()) return {H, g, o3};
-  const int64_t A = static_cast<int64_t>(d1.size());
-  const at::Tensor d1_rows = at::tensor(d1, at::kLong).to(J.device());
-  const at::Tensor C1 = J.index_select(0, d1_rows) - E.index_select(0, d1_rows).unsqueeze(-1);  // centred a_s, [A, N, C]
-  const at::Tensor C1p = (C1 * p).view({A, -1});
-  const at::Tensor cov = at::mm(C1p, C1.view({A, -1}).t()) / N;  // [A, A] mean over n of Cov(a_i, a_j)
-  std::vector<int64_t> gi, hi, hj, hrow, hcov, di, drow, ddiag;
-  for (int64_t a = 0; a < A; ++a) {
-    const int64_t s = z.order()[a];
-    gi.push_back(s);
-    for (int64_t b = 0; b < A; ++b) {
-      const int64_t t = z.order()[b];
-      if (!z.has_pair(s, t)) continue;
-      hi.push_back(s), hj.push_back(t), hrow.push_back(z.d2(s, t)), hcov.push_back(a * A + b);
-    }
-    if (z.third()) di.push_back(s), drow.push_back(z.d3(s)), ddiag.push_back(z.d2(s, s));
-  }
-  auto idx = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(J.device()); };
-  g.index_put_({idx(gi)}, -lin.index_select(0, d1_rows));
-  H.index_put_({idx(hi), idx(hj)}, -(lin.index_select(0, idx(hrow)) - cov.view({-1}).index_select(0, idx(hcov))));
+  const at::Tensor C1 = J.index_select(0, L.d1) - E.index_select(0, L.d1).unsqueeze(-1);  // centred a_s, [A, N, C]
+  const at::Tensor cov = at::mm((C1 * p).view({L.A, -1}), C1.view({L.A, -1}).t()) / N;    // mean over n of Cov(a_i, a_j)
+  at::Tensor o3;
   if (z.third()) {
     // lse‴ = E[a3] + 3 Cov(a1, a2) + κ3(a1): with c the centred jets, Cov(a1, a2) = E[c1 c2], κ3 = E[c1³].
-    const at::Tensor diag = idx(ddiag);
-    const at::Tensor C2 = J.index_select(0, diag) - E.index_select(0, diag).unsqueeze(-1);
+    const at::Tensor C2 = J.index_select(0, L.diag) - E.index_select(0, L.diag).unsqueeze(-1);
     const at::Tensor higher = ((3 * C2 + C1 * C1) * C1 * p).sum({1, 2}) / N;  // [A]
-    o3.index_put_({idx(di)}, -(lin.index_select(0, idx(drow)) - higher));
+    o3 = -(lin.index_select(0, L.d3) - higher);
   }
-  return {H, g, o3};
+  return assemble(S, J.options(), L, -lin.index_select(0, L.d1),
+                  -(lin.index_select(0, L.pair_row) - cov.view({-1}).index_select(0, L.pair_ab)), o3);
 }
 
 summaries::Hg mse(const Jets& z, const at::Tensor& target, at::Tensor& loss, int64_t S) {
   const at::Tensor& J = z.J;
   if (!target.sizes().equals(J[0].sizes()))
     throw RangeError("mse: the target's shape must be the output's, " + std::to_string(J[0].numel()) + " elements");
-  const int64_t R = J.size(0);
   const at::Tensor r = J[0] - target;
   loss = (r * r).mean();
+  const Layout L = layout_of(z, J.device());
+  if (L.A == 0) return assemble(S, J.options(), L, {}, {}, {});
   const double scale = 2.0 / static_cast<double>(r.numel());
-  const at::Tensor flat = J.reshape({R, -1});
+  const at::Tensor flat = J.reshape({J.size(0), -1});
   const at::Tensor rdot = at::mv(flat, r.reshape({-1}));  // Σ r·row, per row
-  at::Tensor H = at::zeros({S, S}, J.options()), g = at::zeros({S}, J.options()), o3 = at::zeros({S}, J.options());
-  std::vector<int64_t> d1;
-  for (int64_t s : z.order()) d1.push_back(z.d1(s));
-  if (d1.empty()) return {H, g, o3};
-  const int64_t A = static_cast<int64_t>(d1.size());
-  auto idx = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(J.device()); };
-  const at::Tensor A1 = flat.index_select(0, idx(d1));
+  const at::Tensor A1 = flat.index_select(0, L.d1);
   const at::Tensor gram = at::mm(A1, A1.t());  // Σ a_i a_j
-  std::vector<int64_t> gi, hi, hj, hrow, hgram, di, drow, ddiag;
-  for (int64_t a = 0; a < A; ++a) {
-    const int64_t s = z.order()[a];
-    gi.push_back(s);
-    for (int64_t b = 0; b < A; ++b) {
-      const int64_t t = z.order()[b];
-      if (!z.has_pair(s, t)) continue;
-      hi.push_back(s), hj.push_back(t), hrow.push_back(z.d2(s, t)), hgram.push_back(a * A + b);
-    }
-    if (z.third()) di.push_back(s), drow.push_back(z.d3(s)), ddiag.push_back(z.d2(s, s));
-  }
-  g.index_put_({idx(gi)}, scale * rdot.index_select(0, idx(d1)));
-  H.index_put_({idx(hi), idx(hj)}, scale * (gram.view({-1}).index_select(0, idx(hgram)) + rdot.index_select(0, idx(hrow))));
-  if (z.third()) {
-    const at::Tensor a1a2 = (A1 * flat.index_select(0, idx(ddiag))).sum(1);
-    o3.index_put_({idx(di)}, scale * (3 * a1a2 + rdot.index_select(0, idx(drow))));
-  }
-  return {H, g, o3};
+  at::Tensor o3;
+  if (z.third()) o3 = scale * (3 * (A1 * flat.index_select(0, L.diag)).sum(1) + rdot.index_select(0, L.d3));
+  return assemble(S, J.options(), L, scale * rdot.index_select(0, L.d1),
+                  scale * (gram.view({-1}).index_select(0, L.pair_ab) + rdot.index_select(0, L.pair_row)), o3);
 }
 
 void check_op(const Op& op, int64_t S, size_t k) {
