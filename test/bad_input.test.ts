@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
+import { checkFinite } from '../lib/summaries';
 import { NewtonSummary, ReduceDampingOnPlateau, computeHg, load, losses, models, nesterovLrs, optim, partition, save, tensor, tidy, zeros, type Tensor } from '../lib';
 
 g.manualSeed(2);
@@ -84,6 +85,27 @@ describe('bad input gives a typed error naming the argument', () => {
   it.each(errors)('%s', (_, call, type, message) => {
     expect(call).toThrow(type);
     expect(call).toThrow(message);
+  });
+});
+
+describe('the finiteness check', () => {
+  // One vectorised pass with 16 running sums: every position (first, inside a block, tail after the last
+  // full block) and every non-finite kind must be seen; other layouts and dtypes go through ATen's isfinite.
+  it('finds a NaN, +Inf or -Inf anywhere, in any layout, and passes large finite values', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const values = Array.from({ length: 1031 }, (_, i) => (i % 7) * 1e30 - 3e30);
+      expect(checkFinite('check', 'y', tensor(values, { dtype }))).toBeDefined();
+      for (const position of [0, 15, 16, 500, 1023, 1030]) {
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          const withBad = values.slice();
+          withBad[position] = bad;
+          expect(() => checkFinite('check', 'y', tensor(withBad, { dtype }))).toThrow('check: y holds NaN or Inf');
+        }
+      }
+      const transposed = tensor([[1, 2, 3], [4, NaN, 6]], { dtype }).transpose(0, 1);
+      expect(() => checkFinite('check', 'y', transposed)).toThrow('check: y holds NaN or Inf');
+    }
+    expect(checkFinite('check', 'y', tensor([1, 2], { dtype: 'int64' }))).toBeDefined();
   });
 });
 
