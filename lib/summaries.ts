@@ -168,7 +168,8 @@ export function groupDirection(where: string, groups: Tensor[][], direction: unk
   );
 }
 
-function hgOptions(where: string, options: unknown) {
+/** @internal noregul and diagonal, checked (shared with the Taylor route). */
+export function hgOptions(where: string, options: unknown) {
   const o = checkOptions(where, options);
   return {
     noregul: o.noregul === undefined ? false : checkBoolean(where, 'noregul', o.noregul),

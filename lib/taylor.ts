@@ -11,9 +11,9 @@ import { LeNet } from './models/lenet';
 import { Perceptron } from './models/perceptron';
 import { ActivationModule, VGG } from './models/vgg';
 import { checkParamGroups, type ParamGroup } from './partition';
-import { checkFinite, groupDirection, wrapHg, type Hg, type HgOptions } from './summaries';
+import { checkFinite, groupDirection, hgOptions, wrapHg, type Hg, type HgOptions } from './summaries';
 import { Tensor } from './tensor';
-import { checkBoolean, checkOptions, show } from './validate';
+import { checkOptions, show } from './validate';
 
 /** The loss the summaries are of: 'nll' of a model that outputs log-probabilities, 'crossEntropy' of logits, 'mse'. */
 export type TaylorLoss = 'nll' | 'crossEntropy' | 'mse';
@@ -42,6 +42,33 @@ function exactly<T>(m: unknown, cls: abstract new (...args: never[]) => T): m is
 
 const act = (activation: Activation): Step => ({ kind: 'activation', activation });
 
+/** Linear layers with the activation between them (not after each stack's last), the input flattened first. */
+function perceptronSteps(stacks: Iterable<Module>[], activation: Activation, scaled: boolean): Step[] {
+  const steps: Step[] = [{ kind: 'flatten' }];
+  for (const stack of stacks) {
+    const layers = [...stack] as Linear[];
+    layers.forEach((layer, k) => {
+      steps.push({ kind: 'layer', layer, scaled });
+      if (k < layers.length - 1) steps.push(act(activation));
+    });
+  }
+  return steps;
+}
+
+/** The step of one built-in layer ('skip' for Identity), or undefined for anything else. */
+function stepOf(m: Module, scaled: boolean): Step | 'skip' | undefined {
+  if (exactly(m, Linear) || exactly(m, Conv2d)) return { kind: 'layer', layer: m as Linear | Conv2d, scaled };
+  if (exactly(m, MaxPool2d)) return { kind: 'maxPool2d', pool: m as MaxPool2d };
+  if (exactly(m, Flatten)) return { kind: 'flatten' };
+  if (exactly(m, Tanh)) return act('tanh');
+  if (exactly(m, ReLU)) return act('relu');
+  if (exactly(m, Sigmoid)) return act('sigmoid');
+  if (exactly(m, ELU)) return { kind: 'activation', activation: 'elu', alpha: (m as ELU).alpha };
+  if (exactly(m, ActivationModule)) return act((m as ActivationModule).kind);
+  if (exactly(m, Identity)) return 'skip';
+  return undefined;
+}
+
 /**
  * The model as a list of built-in steps, or a sentence saying why it cannot be: Perceptron, LeNet, VGG,
  * AutoencoderMLP, and nn.Sequential of Linear, Conv2d, MaxPool2d, Flatten, Tanh, ReLU, Sigmoid, ELU,
@@ -49,27 +76,10 @@ const act = (activation: Activation): Step => ({ kind: 'activation', activation 
  */
 export function taylorSteps(model: Module): Step[] | string {
   if (exactly(model, Perceptron)) {
-    const layers = [...model.layers] as Linear[];
-    const steps: Step[] = [{ kind: 'flatten' }];
-    layers.forEach((layer, k) => {
-      steps.push({ kind: 'layer', layer, scaled: model.scaling });
-      if (k < layers.length - 1) steps.push(act(model.activation));
-    });
-    if (model.classification) steps.push({ kind: 'logSoftmax' });
-    return steps;
+    const steps = perceptronSteps([model.layers], model.activation, model.scaling);
+    return model.classification ? [...steps, { kind: 'logSoftmax' }] : steps;
   }
-  if (exactly(model, AutoencoderMLP)) {
-    const steps: Step[] = [{ kind: 'flatten' }];
-    for (const stack of [model.encoder, model.decoder]) {
-      const layers = [...stack] as Linear[];
-      layers.forEach((layer, k) => {
-        steps.push({ kind: 'layer', layer, scaled: model.scaling });
-        if (k < layers.length - 1) steps.push(act(model.activation));
-      });
-    }
-    steps.push(act('sigmoid'));
-    return steps;
-  }
+  if (exactly(model, AutoencoderMLP)) return [...perceptronSteps([model.encoder, model.decoder], model.activation, model.scaling), act('sigmoid')];
   if (exactly(model, LeNet)) {
     const s = model.scaling, pool = new MaxPool2d(2);
     return [
@@ -83,44 +93,29 @@ export function taylorSteps(model: Module): Step[] | string {
   }
   if (exactly(model, VGG)) {
     const steps: Step[] = [];
-    const add = (m: Module): string | undefined => {
-      if (m instanceof Linear || m instanceof Conv2d) steps.push({ kind: 'layer', layer: m, scaled: model.scaling });
-      else if (m instanceof MaxPool2d) steps.push({ kind: 'maxPool2d', pool: m });
-      else if (exactly(m, ActivationModule)) steps.push(act(m.kind));
-      else return `VGG holds a ${m.constructor.name}`;
-      return undefined;
-    };
-    for (const m of model.features) {
-      const why = add(m);
-      if (why) return why;
+    for (const [k, m] of [...model.features, new Flatten(), ...model.classifier].entries()) {
+      const step = stepOf(m, model.scaling);
+      if (!step) return `VGG holds a ${m.constructor.name} (step ${k})`;
+      if (step !== 'skip') steps.push(step);
     }
-    steps.push({ kind: 'flatten' });
-    for (const m of model.classifier) {
-      const why = add(m);
-      if (why) return why;
-    }
-    steps.push({ kind: 'logSoftmax' });
-    return steps;
+    return [...steps, { kind: 'logSoftmax' }];
   }
   if (exactly(model, Sequential)) {
     const steps: Step[] = [];
     const children = model.namedChildren().map(([, m]) => m);
     for (const [k, m] of children.entries()) {
-      if (exactly(m, Linear) || exactly(m, Conv2d)) steps.push({ kind: 'layer', layer: m as Linear | Conv2d, scaled: false });
-      else if (exactly(m, MaxPool2d)) steps.push({ kind: 'maxPool2d', pool: m as MaxPool2d });
-      else if (exactly(m, Flatten)) steps.push({ kind: 'flatten' });
-      else if (exactly(m, Tanh)) steps.push(act('tanh'));
-      else if (exactly(m, ReLU)) steps.push(act('relu'));
-      else if (exactly(m, Sigmoid)) steps.push(act('sigmoid'));
-      else if (exactly(m, ELU)) steps.push({ kind: 'activation', activation: 'elu', alpha: (m as ELU).alpha });
-      else if (exactly(m, Identity)) continue;
-      else if (exactly(m, LogSoftmax) && (m as LogSoftmax).dim === 1 && k === children.length - 1) steps.push({ kind: 'logSoftmax' });
+      const last = k === children.length - 1;
+      if (exactly(m, LogSoftmax) && m.dim === 1 && last) steps.push({ kind: 'logSoftmax' });
       else if (exactly(m, Sequential)) {
         const inner = taylorSteps(m);
         if (typeof inner === 'string') return inner;
-        if (inner.some((st) => st.kind === 'logSoftmax') && k !== children.length - 1) return 'a LogSoftmax that is not the last step';
+        if (inner.some((st) => st.kind === 'logSoftmax') && !last) return 'a LogSoftmax that is not the last step';
         steps.push(...inner);
-      } else return `the Sequential holds a ${(m as Module).constructor.name} (step ${k}), which the Taylor route does not know`;
+      } else {
+        const step = stepOf(m, false);
+        if (!step) return `the Sequential holds a ${(m as Module).constructor.name} (step ${k}), which the Taylor route does not know`;
+        if (step !== 'skip') steps.push(step);
+      }
     }
     return steps;
   }
@@ -174,8 +169,7 @@ function prepare(where: string, model: Module, paramGroups: ParamGroup[], x: Ten
   checkFinite(where, 'x', x);
   checkFinite(where, 'y', y);
   const o = checkOptions(where, options);
-  const noregul = o.noregul === undefined ? false : checkBoolean(where, 'noregul', o.noregul);
-  const diagonal = o.diagonal === undefined ? false : checkBoolean(where, 'diagonal', o.diagonal);
+  const { noregul, diagonal } = hgOptions(where, o);
   const endsWithLogSoftmax = steps.at(-1)?.kind === 'logSoftmax';
   const loss = o.loss ?? (endsWithLogSoftmax ? 'nll' : 'mse');
   if (loss !== 'nll' && loss !== 'crossEntropy' && loss !== 'mse') throw new TypeError(`${where}: loss must be 'nll', 'crossEntropy' or 'mse', got ${show(loss)}`);
