@@ -8,7 +8,6 @@
 
 #include <ATen/Parallel.h>
 
-#include "addon/convert.h"
 #include "addon/exports.h"
 #include "addon/hg_result.h"
 #include "addon/taylor_model.h"
@@ -77,9 +76,7 @@ Napi::Value queue(Napi::Env env, const char* name, HgWorker::Job job) {
 
 // (loss, paramGroups, directionGroups, noregul, diagonal) -> Promise<{ H, g, order3 }>
 Napi::Value ComputeHgAsync(const Napi::CallbackInfo& info) {
-  summaries::Options options;
-  options.noregul = to_bool(info[3], "noregul");
-  options.diagonal = to_bool(info[4], "diagonal");
+  const summaries::Options options = hg_options_from_js(info[3], info[4]);
   at::Tensor loss = TensorHandle::Get(info[0], "loss");
   summaries::Groups params = TensorHandle::GetGroups(info[1], "paramGroups"), direction = TensorHandle::GetGroups(info[2], "direction");
   return queue(info.Env(), "grnewt:computeHg", [=] { return taylor::Result{summaries::compute_hg(loss, params, direction, options), {}}; });
@@ -87,14 +84,7 @@ Napi::Value ComputeHgAsync(const Napi::CallbackInfo& info) {
 
 // As taylorHg -> Promise<{ H, g, order3, loss }>
 Napi::Value TaylorHgAsync(const Napi::CallbackInfo& info) {
-  summaries::Options options;
-  options.noregul = to_bool(info[5], "noregul");
-  options.diagonal = to_bool(info[6], "diagonal");
-  std::vector<taylor::Op> model = taylor_model_from_js(info[0]);
-  taylor::Loss loss = taylor_loss_from_js(info[1]);
-  at::Tensor x = TensorHandle::Get(info[2], "x"), target = TensorHandle::Get(info[3], "target");
-  int64_t groups = to_int(info[4], "groups");
-  return queue(info.Env(), "grnewt:taylorHg", [=] { return taylor::summaries(model, loss, x, target, groups, options); });
+  return queue(info.Env(), "grnewt:taylorHg", [call = taylor_call_from_js(info)] { return call.run(); });
 }
 
 }  // namespace

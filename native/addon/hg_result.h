@@ -1,12 +1,20 @@
-// The summaries as the JS object { H, g, order3 } that every route returns (plus `loss`, the loss's value,
-// from the Taylor route).
+// The summaries across the JS boundary: their options (noregul, diagonal) in, and the JS object
+// { H, g, order3 } that every route returns (plus `loss`, the loss's value, from the Taylor route) out.
 #pragma once
 #include <napi.h>
 
+#include "addon/convert.h"
 #include "addon/tensor_handle.h"
 #include "core/summaries.h"
 
 namespace grnewt::addon {
+
+inline summaries::Options hg_options_from_js(const Napi::Value& noregul, const Napi::Value& diagonal) {
+  summaries::Options options;
+  options.noregul = to_bool(noregul, "noregul");
+  options.diagonal = to_bool(diagonal, "diagonal");
+  return options;
+}
 
 inline Napi::Object hg_to_js(Napi::Env env, summaries::Hg hg, at::Tensor loss = {}) {
   Napi::Object out = Napi::Object::New(env);

@@ -22,11 +22,8 @@ Napi::Array from_tensor_list(Napi::Env env, std::vector<at::Tensor> tensors) {
 
 // (loss, paramGroups, directionGroups, noregul, diagonal) -> { H, g, order3 }
 Napi::Value ComputeHg(const Napi::CallbackInfo& info) {
-  summaries::Options options;
-  options.noregul = to_bool(info[3], "noregul");
-  options.diagonal = to_bool(info[4], "diagonal");
   summaries::Hg hg = summaries::compute_hg(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
-                                           TensorHandle::GetGroups(info[2], "direction"), options);
+                                           TensorHandle::GetGroups(info[2], "direction"), hg_options_from_js(info[3], info[4]));
   return hg_to_js(info.Env(), std::move(hg));
 }
 
@@ -84,11 +81,7 @@ Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
 
 // (model steps, loss 'crossEntropy'|'mse', x, target, groups, noregul, diagonal) -> { H, g, order3, loss }
 Napi::Value TaylorHg(const Napi::CallbackInfo& info) {
-  summaries::Options options;
-  options.noregul = to_bool(info[5], "noregul");
-  options.diagonal = to_bool(info[6], "diagonal");
-  taylor::Result r = taylor::summaries(taylor_model_from_js(info[0]), taylor_loss_from_js(info[1]), TensorHandle::Get(info[2], "x"),
-                                       TensorHandle::Get(info[3], "target"), to_int(info[4], "groups"), options);
+  taylor::Result r = taylor_call_from_js(info).run();
   return hg_to_js(info.Env(), std::move(r.hg), std::move(r.loss));
 }
 

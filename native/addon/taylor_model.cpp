@@ -3,6 +3,7 @@
 #include <string>
 
 #include "addon/convert.h"
+#include "addon/hg_result.h"
 #include "addon/tensor_handle.h"
 #include "core/errors.h"
 
@@ -19,8 +20,6 @@ int64_t optional_int(const Napi::Object& o, const char* key, int64_t fallback) {
   Napi::Value v = o.Get(key);
   return v.IsUndefined() ? fallback : to_int(v, key);
 }
-
-}  // namespace
 
 std::vector<taylor::Op> taylor_model_from_js(const Napi::Value& value) {
   if (!value.IsArray()) throw TypeError("model must be an array of steps");
@@ -72,6 +71,13 @@ taylor::Loss taylor_loss_from_js(const Napi::Value& value) {
   if (loss == "crossEntropy") return taylor::Loss::CrossEntropy;
   if (loss == "mse") return taylor::Loss::Mse;
   throw TypeError("loss must be 'crossEntropy' or 'mse', got '" + loss + "'");
+}
+
+}  // namespace
+
+TaylorCall taylor_call_from_js(const Napi::CallbackInfo& info) {
+  return {taylor_model_from_js(info[0]), taylor_loss_from_js(info[1]), TensorHandle::Get(info[2], "x"), TensorHandle::Get(info[3], "target"),
+          to_int(info[4], "groups"), hg_options_from_js(info[5], info[6])};
 }
 
 }  // namespace grnewt::addon

@@ -1,4 +1,4 @@
-// JS description of a model for the Taylor route -> taylor::Op list (shared by the sync and async exports).
+// JS arguments of the Taylor route -> a call of taylor::summaries (shared by the sync and async exports).
 #pragma once
 #include <napi.h>
 
@@ -8,9 +8,18 @@
 
 namespace grnewt::addon {
 
-// [{ kind: 'linear'|'conv2d'|'maxPool2d'|'flatten'|'activation', weight?, bias?, dweight?, dbias?, weightGroup?,
-//    biasGroup?, inputScale?, stride?, padding?, dilation?, groups?, kernelSize?, ceilMode?, activation?, alpha? }]
-std::vector<taylor::Op> taylor_model_from_js(const Napi::Value& value);
-taylor::Loss taylor_loss_from_js(const Napi::Value& value);
+// The arguments of taylorHg and taylorHgAsync: (steps, loss 'crossEntropy'|'mse', x, target, groups, noregul,
+// diagonal), the steps being [{ kind: 'linear'|'conv2d'|'maxPool2d'|'flatten'|'activation', weight?, bias?,
+// dweight?, dbias?, weightGroup?, biasGroup?, inputScale?, stride?, padding?, dilation?, groups?, kernelSize?,
+// ceilMode?, activation?, alpha? }]. Holds its tensors by value, so it can run on another thread.
+struct TaylorCall {
+  std::vector<taylor::Op> model;
+  taylor::Loss loss;
+  at::Tensor x, target;
+  int64_t groups;
+  summaries::Options options;
+  taylor::Result run() const { return taylor::summaries(model, loss, x, target, groups, options); }
+};
+TaylorCall taylor_call_from_js(const Napi::CallbackInfo& info);
 
 }  // namespace grnewt::addon
