@@ -90,15 +90,8 @@ class Cache {
     if (!cached) c10::free_cpu(p);
   }
 
-  void set_limit(size_t bytes) {
-    std::vector<void*> dropped;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stats_.limit_bytes = bytes;
-      evict_until(bytes, dropped);
-    }
-    for (void* p : dropped) c10::free_cpu(p);
-  }
+  void set_limit(size_t bytes) { trim(bytes, true); }
+  void empty() { trim(0, false); }
 
   Stats stats() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -116,6 +109,17 @@ class Cache {
     size_t size;
   };
   using Age = std::list<Entry>;  // cached blocks, least recently freed first
+
+  // Frees the least recently freed blocks until at most `bytes` stay cached (and makes it the limit).
+  void trim(size_t bytes, bool new_limit) {
+    std::vector<void*> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (new_limit) stats_.limit_bytes = bytes;
+      evict_until(bytes, dropped);
+    }
+    for (void* p : dropped) c10::free_cpu(p);
+  }
 
   // With mutex_ held: drops the least recently freed blocks until at most `bytes` stay cached.
   void evict_until(size_t bytes, std::vector<void*>& dropped) {
@@ -185,11 +189,7 @@ bool installed() { return g_installed; }
 
 Stats stats() { return cache().stats(); }
 
-void empty_cache() {
-  const size_t limit = cache().stats().limit_bytes;
-  cache().set_limit(0);
-  cache().set_limit(limit);
-}
+void empty_cache() { cache().empty(); }
 
 void set_limit(size_t bytes) { cache().set_limit(bytes); }
 
