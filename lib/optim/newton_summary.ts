@@ -148,7 +148,7 @@ export class NewtonSummary extends Optimizer<Group> {
   }
 
   /**
-   * The same step with the summaries computed on a worker thread (computeHgAsync), so the event loop stays
+   * The same step with the summaries computed on a worker thread (computeHgAsync or computeHgTaylorAsync), so the event loop stays
    * free during the long part. Until it settles, other steps and changes of these parameters are refused.
    */
   async stepAsync(): Promise<void> {
