@@ -30,7 +30,7 @@ export interface AllocatorStats {
   /** CPU tensor memory handed out now, and the most since the process started or resetPeakMemory(). */
   inUseBytes: number;
   peakBytes: number;
-  /** Freed blocks of 128 KiB or more kept for reuse (up to limitBytes, default 1 GiB). */
+  /** Freed blocks of 128 KiB or more kept for reuse (up to limitBytes, by default a quarter of the RAM). */
   cachedBytes: number;
   cachedBlocks: number;
   limitBytes: number;

@@ -88,7 +88,8 @@ export class MaxPool2d extends Module {
     };
   }
   forward(x: Tensor): Tensor {
-    return x.maxPool2d(this.kernelSize, this.options);
+    const { kernelSize, ...options } = this.settings;
+    return x.maxPool2d(kernelSize, options);
   }
 }
 

@@ -251,7 +251,7 @@ function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module,
   const hgLoader = new DataLoader(train, { batchSize: config.hgBatchSize, shuffle: true, seed: config.seed + 1 });
   // The autoencoder's target is its flattened input (its loss ignores the labels): the Taylor route needs it as y.
   const autoencoder = config.model.kind === 'autoencoder';
-  const device = (batches: Iterable<[Tensor, Tensor]>): Iterable<[Tensor, Tensor]> =>
+  const hgBatches = (batches: Iterable<[Tensor, Tensor]>): Iterable<[Tensor, Tensor]> =>
     config.device === 'cpu' && !autoencoder
       ? batches
       : {
@@ -264,7 +264,7 @@ function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module,
         };
   // Checkpoints written before the Taylor route existed resume on the route they started with.
   const taylor = (ns.summaries ?? 'autograd') === 'taylor' && taylorSupport(model).supported;
-  const optimizer = new NewtonSummary(paramGroups, loss, device(hgLoader), {
+  const optimizer = new NewtonSummary(paramGroups, loss, hgBatches(hgLoader), {
     damping: ns.damping, nesterov: { use: ns.nesterov, dampingInt: ns.dampingInt }, periodHg: ns.periodHg, momLrs: ns.momLrs,
     removeNegative: ns.removeNegative, momentum: ns.momentum, momentumDamp: ns.momentumDamp, ridge: ns.ridge, noregul: ns.noregul,
     diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, taylor: taylor ? { model } : undefined,
