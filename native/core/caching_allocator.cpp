@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <string>
@@ -153,12 +154,17 @@ Cache& cache() {
 
 void deallocate(void* p) { cache().deallocate(p); }
 
+// Written to compile against libtorch 1.13 and 2.x alike, hence no `override` on the members whose
+// signatures changed: `allocate` is const in 1.13 and non-const in recent 2.x, where `copy_data` is also pure
+// virtual. Whichever the base declares is overridden; the other is an unused overload.
 class CachingCPUAllocator final : public c10::Allocator {
  public:
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) const {  // NOLINT(modernize-use-override)
     void* p = cache().allocate(n);
     return {p, p, &deallocate, c10::Device(c10::DeviceType::CPU)};
   }
+  c10::DataPtr allocate(size_t n) { return static_cast<const CachingCPUAllocator*>(this)->allocate(n); }  // NOLINT
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }  // NOLINT
   c10::DeleterFnPtr raw_deleter() const override { return &deallocate; }
 };
 
