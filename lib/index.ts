@@ -12,7 +12,7 @@ export { computeHgTaylor, computeHgTaylorAsync, taylorSupport, type TaylorHg, ty
 export { computeHg, computeHgAsync, computeHgFullbatch, fullbatchGradient, diffN, type Hg, type HgOptions, type FullLoss, type Batches } from './summaries';
 export { nesterovLrs, ridgeLrs, type NesterovResult } from './nesterov';
 export * as optim from './optim';
-export { NewtonSummary, ReduceDampingOnPlateau, type NewtonSummaryOptions, type NewtonSummaryLog } from './optim';
+export { NewtonSummary, NEWTON_SUMMARY_DEFAULTS, ReduceDampingOnPlateau, type NewtonSummaryOptions, type NewtonSummaryLog, type RouteDecision, type SummariesChoice } from './optim';
 export * as data from './data';
 export { save, load } from './checkpoint';
 export { fit, type FitOptions, type FitCallbacks, type StepInfo } from './train/fit';

@@ -169,8 +169,8 @@ export function groupDirection(where: string, groups: Tensor[][], direction: unk
 }
 
 /** @internal noregul and diagonal, checked (shared with the Taylor route). */
-export function hgOptions(where: string, options: unknown) {
-  const o = checkOptions(where, options);
+export function hgOptions(where: string, options: unknown, allowed: readonly string[] = ['noregul', 'diagonal']) {
+  const o = checkOptions(where, options, allowed);
   return {
     noregul: o.noregul === undefined ? false : checkBoolean(where, 'noregul', o.noregul),
     diagonal: o.diagonal === undefined ? false : checkBoolean(where, 'diagonal', o.diagonal),

@@ -128,6 +128,13 @@ export function taylorSupport(model: Module): { supported: boolean; reason?: str
   return typeof steps === 'string' ? { supported: false, reason: steps } : { supported: true };
 }
 
+/** The losses the Taylor route can pair with `model`: 'nll' after a log-softmax, else 'crossEntropy' and 'mse'. */
+export function taylorLosses(model: Module): TaylorLoss[] {
+  const steps = taylorSteps(model);
+  if (typeof steps === 'string') return [];
+  return steps.at(-1)?.kind === 'logSoftmax' ? ['nll'] : ['crossEntropy', 'mse'];
+}
+
 /**
  * computeHg for `loss(model.forward(x), y)` by Taylor mode: one forward pass of order-3 jets instead of
  * 1 + 2S backward passes. `model` must be a built-in model or an nn.Sequential of built-in layers (see
@@ -168,8 +175,8 @@ function prepare(where: string, model: Module, paramGroups: ParamGroup[], x: Ten
   if (groups.flat().some((p) => !owned.has(p))) throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
   checkFinite(where, 'x', x);
   checkFinite(where, 'y', y);
-  const o = checkOptions(where, options);
-  const { noregul, diagonal } = hgOptions(where, o);
+  const o = checkOptions(where, options, ['noregul', 'diagonal', 'loss']);
+  const { noregul, diagonal } = hgOptions(where, o, ['noregul', 'diagonal', 'loss']);
   const endsWithLogSoftmax = steps.at(-1)?.kind === 'logSoftmax';
   const loss = o.loss ?? (endsWithLogSoftmax ? 'nll' : 'mse');
   if (loss !== 'nll' && loss !== 'crossEntropy' && loss !== 'mse') throw new TypeError(`${where}: loss must be 'nll', 'crossEntropy' or 'mse', got ${show(loss)}`);

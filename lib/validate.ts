@@ -28,10 +28,19 @@ export function checkBoolean(where: string, name: string, value: unknown): boole
   return value;
 }
 
-export function checkOptions(where: string, value: unknown): Record<string, unknown> {
+/**
+ * An options object (undefined → {}). With `allowed`, a key outside it is refused with the valid ones listed:
+ * a misspelt option (`dampingint`) would otherwise be ignored without a word.
+ */
+export function checkOptions(where: string, value: unknown, allowed?: readonly string[]): Record<string, unknown> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new TypeError(`${where}: options must be an object, got ${show(value)}`);
+  }
+  if (allowed) {
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) throw new TypeError(`${where}: unknown option ${show(key)}; the options are ${allowed.join(', ')}`);
+    }
   }
   return value as Record<string, unknown>;
 }

@@ -44,7 +44,7 @@ const errors: Case[] = [
   ['direction of the wrong shape', () => computeHg(paramGroups, fullLoss, x, y, [direction[1], ...direction.slice(1)]), RangeError, /direction\[0\] has shape \[3\], its parameter \[3,4\]/],
   ['direction that is not tensors', () => computeHg(paramGroups, fullLoss, x, y, 'u' as never), TypeError, /direction must be an array of Tensors/],
   // hg loaders
-  ['an empty hg loader', () => stepWith([]), RangeError, /hg loader yielded no batch/],
+  ['an empty hg loader', () => stepWith([]), RangeError, /hgLoader yielded no batch/],
   ['an hg loader yielding non-batches', () => stepWith([[x] as never]), TypeError, /hg loader must yield \[x, y\] pairs/],
   ['an hg loader with mismatched batches', () => stepWith([[x, tensor([0, 1, 2], { dtype: 'int64' })]]), RangeError, /target must be \[N\] = \[2\]/],
   // losses

@@ -167,7 +167,7 @@ describe('NewtonSummary', () => {
     const model = new models.Perceptron([4, 3, 3], { dtype: 'float64' });
     const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
     const train = batches(8, 16, 500);
-    const opt = new NewtonSummary(partition.trivial(model).paramGroups, fullLoss, train, { historyLength: 3, nesterov: { use: true, dampingInt: 2 }, updater: { name: 'adam' } });
+    const opt = new NewtonSummary(partition.trivial(model).paramGroups, fullLoss, train, { historyLength: 3, periodHg: 1, nesterov: { use: true, dampingInt: 2 }, updater: { name: 'adam' } });
     for (const [x, y] of train) tidy(() => {
       opt.zeroGrad();
       fullLoss(x, y).backward();
@@ -223,16 +223,15 @@ describe('NewtonSummary', () => {
     expect(() => new NewtonSummary(groups, fullLoss, [], { periodHg: 0 })).toThrow('NewtonSummary: periodHg must be an integer (≥ 1), got 0');
     expect(() => new NewtonSummary(groups, fullLoss, [], { damping: -1 })).toThrow(/damping must be a finite number ≥ 0/);
     expect(() => new NewtonSummary(groups, fullLoss, 3 as never)).toThrow(/hgLoader must be an iterable/);
-    expect(() => new NewtonSummary(groups, fullLoss, [], { updater: 'lbfgs' as never })).toThrow(/updater must be/);
-    const opt = new NewtonSummary(groups, fullLoss, []);
-    expect(() => opt.step()).toThrow(/hg loader yielded no batch/);
+    expect(() => new NewtonSummary(groups, fullLoss, batches(1, 4, 1), { updater: 'lbfgs' as never })).toThrow(/updater must be/);
+    expect(() => new NewtonSummary(groups, fullLoss, [])).toThrow('NewtonSummary: hgLoader yielded no batch');
   });
 });
 
 describe('ReduceDampingOnPlateau', () => {
   it('scales every group\'s damping and lr by factor after `patience` epochs without improvement', () => {
     const model = new models.Perceptron([2, 2]);
-    const opt = new NewtonSummary(partition.wb(model).paramGroups, () => tensor(0), [], { damping: 1 });
+    const opt = new NewtonSummary(partition.wb(model).paramGroups, () => tensor(0), [[tensor([[1, 2]]), tensor([0], { dtype: 'int64' })]], { damping: 1 });
     opt.paramGroups.forEach((g) => (g.lr = 0.5));
     const sched = new ReduceDampingOnPlateau(opt, { factor: 0.5, patience: 2 });
     expect([1, 0.9, 0.95, 0.95].map((m) => sched.step(m))).toEqual([false, false, false, false]);

@@ -66,7 +66,7 @@ export function program(): Command {
     .option('--noregul', 'NewtonSummary: no third-order regularisation')
     .option('--diagonal', "NewtonSummary: only H̄'s diagonal")
     .addOption(new Option('--updater <name>', 'NewtonSummary: direction proposed by').choices(['sgd', 'adam']).default(s.updater))
-    .addOption(new Option('--summaries <route>', 'NewtonSummary: Taylor mode (one forward pass of jets) or autograd (repeated backward passes)').choices(['taylor', 'autograd']).default(s.summaries))
+    .addOption(new Option('--summaries <route>', 'NewtonSummary: auto (Taylor mode when it gives the autograd route\'s summaries, checked once), taylor (one forward pass of jets) or autograd (repeated backward passes)').choices(['auto', 'taylor', 'autograd']).default(s.summaries))
     .option('--adam-lr <x>', "Adam's learning rate", number(0), D.adam.lr)
     .option('--sgd-lr <x>', "SGD's learning rate", number(0), D.sgd.lr)
     .option('--sgd-momentum <x>', "SGD's momentum", number(0), D.sgd.momentum)

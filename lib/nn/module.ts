@@ -4,6 +4,31 @@ import { assertFree } from '../busy';
 import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from '../tensor';
 import { checkBoolean, checkOptions, formatShape, show } from '../validate';
 
+// Who registered what: lets an optimizer given only parameters find the model they belong to (NewtonSummary's
+// automatic choice of the Taylor route). Weak, so a model and its parameters are collected as usual.
+const ownerOf = new WeakMap<Tensor, Module>();
+const parentOf = new WeakMap<Module, Module>();
+
+/**
+ * The modules that hold every one of `params`: the innermost module holding them all, then its parents up to
+ * the outermost (the model a user calls). Empty when some tensor was never registered or they share no module.
+ */
+export function modulesHolding(params: readonly Tensor[]): Module[] {
+  const chainOf = (p: Tensor): Module[] => {
+    const chain: Module[] = [];
+    for (let m = ownerOf.get(p); m !== undefined && !chain.includes(m); m = parentOf.get(m)) chain.push(m);
+    return chain;
+  };
+  if (params.length === 0) return [];
+  let common = chainOf(params[0]);
+  for (const p of params.slice(1)) {
+    if (common.length === 0) break;
+    const chain = new Set(chainOf(p));
+    common = common.filter((m) => chain.has(m));
+  }
+  return common;
+}
+
 export abstract class Module {
   #training = true;
   readonly #parameters = new Map<string, Tensor>();
@@ -18,6 +43,7 @@ export abstract class Module {
     if (!value.isLeaf) throw new TypeError(`registerParameter: ${name} must be a leaf tensor (use detach())`);
     if (!value.requiresGrad) value.requiresGrad = true;
     this.#parameters.set(name, value);
+    ownerOf.set(value, this);
     return value;
   }
 
@@ -26,6 +52,7 @@ export abstract class Module {
     checkName('registerModule', name, this.#parameters, this.#children);
     if (!(module instanceof Module)) throw new TypeError(`registerModule: ${name} must be a Module, got ${show(module)}`);
     this.#children.set(name, module);
+    parentOf.set(module, this);
     return module;
   }
 

@@ -1,8 +1,11 @@
 // Adam with torch.optim.Adam's semantics (bias correction, L2 weight decay added to the gradient).
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { show } from '../validate';
+import { checkOptions, show } from '../validate';
 import { Optimizer, checkNonNegative, checkUnitInterval, type ParamsInput } from './optimizer';
+
+/** torch.optim.Adam's defaults, shared with NewtonSummary's Adam updater. */
+export const ADAM_DEFAULTS = Object.freeze({ lr: 1e-3, betas: Object.freeze([0.9, 0.999]) as unknown as [number, number], eps: 1e-8, weightDecay: 0 });
 
 export interface AdamOptions {
   lr?: number; // default 1e-3
@@ -19,7 +22,7 @@ export function checkBetas(where: string, betas: unknown): [number, number] {
 
 export class Adam extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options?: AdamOptions) {
-    super('Adam', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, ...(options ?? {}) } as Resolved, (where, o) => {
+    super('Adam', params, { ...ADAM_DEFAULTS, ...checkOptions('Adam', options, Object.keys(ADAM_DEFAULTS)) } as Resolved, (where, o) => {
       checkNonNegative(where, 'lr', o.lr);
       checkBetas(where, o.betas);
       checkNonNegative(where, 'eps', o.eps);

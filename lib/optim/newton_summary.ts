@@ -5,12 +5,14 @@
 import { native } from '../native';
 import { nesterovLrs, ridgeLrs, type NesterovResult } from '../nesterov';
 import type { Module } from '../nn/module';
-import { computeHg, computeHgAsync, type Batches, type FullLoss, type Hg } from '../summaries';
-import { computeHgTaylor, computeHgTaylorAsync, taylorSupport, type TaylorHg, type TaylorLoss } from '../taylor';
+import type { Batches, FullLoss, Hg } from '../summaries';
+import { taylorSupport, type TaylorLoss } from '../taylor';
 import { Tensor, tidy, keep } from '../tensor';
-import { checkBoolean, checkInteger, checkOptions, show } from '../validate';
-import { checkBetas } from './adam';
+import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../validate';
+import { ADAM_DEFAULTS, checkBetas } from './adam';
+import { HgBatches } from './hg_batches';
 import { Optimizer, checkNonNegative, checkUnitInterval, type OptimizerStateDict, type ParamsInput } from './optimizer';
+import { SummariesRoute, checkSummariesChoice, type RouteDecision, type SummariesChoice } from './summaries_route';
 
 /** Options that may differ between parameter groups. */
 export interface NewtonSummaryGroupOptions {
@@ -24,8 +26,8 @@ export interface NewtonSummaryGroupOptions {
 export type Updater = 'sgd' | { name: 'adam'; betas?: [number, number]; eps?: number };
 
 export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOptions, 'lr'>> {
-  periodHg?: number; // default 1
-  ridge?: number; // default 0, used when nesterov.use is false
+  periodHg?: number;
+  ridge?: number; // used when nesterov.use is false
   nesterov?: { use: boolean; dampingInt?: number };
   noregul?: boolean;
   diagonal?: boolean;
@@ -39,11 +41,42 @@ export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOpt
   /** Log entries kept (the oldest are dropped). Default 100. */
   historyLength?: number;
   /**
+   * How the summaries are computed. 'auto' (the default): the Taylor route when the parameters belong to a
+   * model it supports and, on the first hg batch, its summaries equal the autograd route's on fullLoss (checked
+   * once, to 1e-4 relative in float32 and 1e-9 in float64); the autograd route otherwise. `summariesRoute` says
+   * which and why.
+   */
+  summaries?: SummariesChoice;
+  /**
    * Compute the summaries by the Taylor route (computeHgTaylor: one forward pass of jets) for this model,
-   * whose `loss` (default: its natural one) must be what fullLoss computes: checked on the first hg batch.
+   * whose `loss` (default: the one whose value is fullLoss's) must be what fullLoss computes: checked on the
+   * first hg batch.
    */
   taylor?: { model: Module; loss?: TaylorLoss };
 }
+
+/**
+ * The defaults: the seed README's recommended values (the reference's signature defaults — damping 1, no
+ * Nesterov regularisation, periodHg 1, no momentum — diverge on a plain training loop).
+ */
+export const NEWTON_SUMMARY_DEFAULTS = Object.freeze({
+  damping: 0.1,
+  momentum: 0.9,
+  momentumDamp: 0.9,
+  momLrs: 0.5,
+  periodHg: 10,
+  ridge: 0,
+  nesterov: Object.freeze({ use: true, dampingInt: 10 }),
+  noregul: false,
+  diagonal: false,
+  removeNegative: true,
+  updater: 'sgd' as Updater,
+  historyLength: 100,
+  summaries: 'auto' as SummariesChoice,
+});
+
+const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor'] as const;
+const GROUP_KEYS = ['params', 'damping', 'momentum', 'momentumDamp', 'momLrs', 'lr'];
 
 export interface NewtonSummaryLog {
   step: number;
@@ -57,48 +90,41 @@ export interface NewtonSummaryLog {
   found: boolean;
   reason?: string;
   solver: Omit<NesterovResult, 'lrs'>;
+  /** On the update that decided it: how the summaries are computed and why. */
+  summariesRoute?: RouteDecision;
 }
 
 type Group = NewtonSummaryGroupOptions;
 
 export class NewtonSummary extends Optimizer<Group> {
-  readonly #fullLoss: FullLoss;
-  readonly #hgLoader: Batches;
-  readonly #o: Required<Omit<NewtonSummaryOptions, keyof Group | 'average' | 'lrsClip' | 'taylor'>> & Pick<NewtonSummaryOptions, 'average' | 'lrsClip' | 'taylor'>;
-  #taylorChecked = false;
-  #hgIterator: Iterator<[Tensor, Tensor]> | undefined;
-  #hgDraws = 0;
+  readonly #hg: HgBatches;
+  readonly #route: SummariesRoute;
+  readonly #o: Required<Omit<NewtonSummaryOptions, keyof Group | 'average' | 'lrsClip' | 'taylor'>> & Pick<NewtonSummaryOptions, 'average' | 'lrsClip'>;
   #step = 0;
   #lrsInitialized = false;
   #pending = false;
+  #routeLogged = false;
   #average: { count: number; H: Tensor; g: Tensor; order3: Tensor } | undefined;
   readonly logs: NewtonSummaryLog[] = [];
 
   constructor(paramGroups: ParamsInput<Group>, fullLoss: FullLoss, hgLoader: Batches, options?: NewtonSummaryOptions) {
-    const o = checkOptions('NewtonSummary', options) as NewtonSummaryOptions;
-    const defaults: Group = { damping: o.damping ?? 1, momentum: o.momentum ?? 0, momentumDamp: o.momentumDamp ?? 0, momLrs: o.momLrs ?? 0, lr: 0 };
-    super('NewtonSummary', paramGroups, defaults, (where, g) => {
-      checkNonNegative(where, 'damping', g.damping);
-      checkNonNegative(where, 'momentum', g.momentum);
-      checkUnitInterval(where, 'momentumDamp', g.momentumDamp, true);
-      checkUnitInterval(where, 'momLrs', g.momLrs);
-      if (typeof g.lr !== 'number' || !Number.isFinite(g.lr)) throw new RangeError(`${where}: lr must be a finite number, got ${show(g.lr)}`);
-      return g;
-    });
     const where = 'NewtonSummary';
+    const o = checkOptions(where, options, OPTION_KEYS) as NewtonSummaryOptions;
+    const D = NEWTON_SUMMARY_DEFAULTS;
+    if (Array.isArray(paramGroups)) paramGroups.forEach((g, s) => { if (!(g instanceof Tensor)) checkOptions(`${where}: paramGroups[${s}]`, g, GROUP_KEYS); });
+    const defaults: Group = { damping: o.damping ?? D.damping, momentum: o.momentum ?? D.momentum, momentumDamp: o.momentumDamp ?? D.momentumDamp, momLrs: o.momLrs ?? D.momLrs, lr: 0 };
+    super(where, paramGroups, defaults, checkGroup);
     if (typeof fullLoss !== 'function') throw new TypeError(`${where}: fullLoss must be a function (x, y) => Tensor, got ${show(fullLoss)}`);
-    if (hgLoader === null || typeof (hgLoader as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
-      throw new TypeError(`${where}: hgLoader must be an iterable of [x, y] batches, got ${show(hgLoader)}`);
-    }
-    const nesterov = checkOptions(where, o.nesterov ?? { use: false }) as { use?: unknown; dampingInt?: unknown };
-    const updater = o.updater ?? 'sgd';
+    const nesterov = checkOptions(`${where}: nesterov`, o.nesterov ?? D.nesterov, ['use', 'dampingInt']) as { use?: unknown; dampingInt?: unknown };
+    const updater = o.updater ?? D.updater;
     if (updater !== 'sgd' && (updater as { name?: string })?.name !== 'adam') throw new TypeError(`${where}: updater must be 'sgd' or { name: 'adam', betas?, eps? }, got ${show(updater)}`);
     if (updater !== 'sgd') {
-      checkBetas(where, updater.betas ?? [0.9, 0.999]);
-      checkNonNegative(where, 'updater.eps', updater.eps ?? 1e-8);
+      checkOptions(`${where}: updater`, updater, ['name', 'betas', 'eps']);
+      checkBetas(where, updater.betas ?? ADAM_DEFAULTS.betas);
+      checkNonNegative(where, 'updater.eps', updater.eps ?? ADAM_DEFAULTS.eps);
     }
     if (o.average !== undefined) {
-      const a = checkOptions(where, o.average) as NonNullable<NewtonSummaryOptions['average']>;
+      const a = checkOptions(`${where}: average`, o.average, ['kind', 'factor', 'warmup']) as NonNullable<NewtonSummaryOptions['average']>;
       if (a.kind !== 'moving' && a.kind !== 'uniform') throw new TypeError(`${where}: average.kind must be 'moving' or 'uniform', got ${show(a.kind)}`);
       if (a.factor !== undefined) checkUnitInterval(where, 'average.factor', a.factor);
       if (a.warmup !== undefined) checkInteger(where, 'average.warmup', a.warmup, 0);
@@ -106,29 +132,43 @@ export class NewtonSummary extends Optimizer<Group> {
     if (o.lrsClip !== undefined && (!Array.isArray(o.lrsClip) || o.lrsClip.length !== 2 || !(o.lrsClip[0] <= o.lrsClip[1]))) {
       throw new RangeError(`${where}: lrsClip must be [min, max] with min ≤ max, got ${show(o.lrsClip)}`);
     }
+    let summaries = checkSummariesChoice(where, o.summaries ?? (o.taylor !== undefined ? 'taylor' : D.summaries));
     if (o.taylor !== undefined) {
-      const t = checkOptions(where, o.taylor) as { model?: Module };
+      const t = checkOptions(`${where}: taylor`, o.taylor, ['model', 'loss']) as { model?: Module };
+      if (summaries !== 'taylor') throw new TypeError(`${where}: taylor: { model } asks for the Taylor route, but summaries is ${show(summaries)}`);
       const support = t.model ? taylorSupport(t.model) : { supported: false, reason: `taylor.model is ${show(t.model)}` };
       if (!support.supported) throw new TypeError(`${where}: taylor: ${support.reason}; leave taylor out to use the autograd route`);
+      summaries = 'taylor';
     }
-    this.#fullLoss = fullLoss;
-    this.#hgLoader = hgLoader;
     this.#o = {
-      periodHg: checkInteger(where, 'periodHg', o.periodHg ?? 1, 1),
-      ridge: checkNonNegative(where, 'ridge', o.ridge ?? 0),
+      periodHg: checkInteger(where, 'periodHg', o.periodHg ?? D.periodHg, 1),
+      ridge: checkNonNegative(where, 'ridge', o.ridge ?? D.ridge),
       nesterov: {
-        use: checkBoolean(where, 'nesterov.use', nesterov.use ?? false),
-        dampingInt: checkNonNegative(where, 'nesterov.dampingInt', nesterov.dampingInt ?? 1),
+        use: checkBoolean(where, 'nesterov.use', nesterov.use ?? D.nesterov.use),
+        dampingInt: checkNonNegative(where, 'nesterov.dampingInt', nesterov.dampingInt ?? D.nesterov.dampingInt),
       },
-      noregul: checkBoolean(where, 'noregul', o.noregul ?? false),
-      diagonal: checkBoolean(where, 'diagonal', o.diagonal ?? false),
-      removeNegative: checkBoolean(where, 'removeNegative', o.removeNegative ?? false),
+      noregul: checkBoolean(where, 'noregul', o.noregul ?? D.noregul),
+      diagonal: checkBoolean(where, 'diagonal', o.diagonal ?? D.diagonal),
+      removeNegative: checkBoolean(where, 'removeNegative', o.removeNegative ?? D.removeNegative),
       updater,
       average: o.average,
       lrsClip: o.lrsClip,
-      historyLength: checkInteger(where, 'historyLength', o.historyLength ?? 100, 0),
-      taylor: o.taylor,
+      historyLength: checkInteger(where, 'historyLength', o.historyLength ?? D.historyLength, 0),
+      summaries,
     };
+    this.#hg = new HgBatches(where, hgLoader);
+    const groups = this.paramGroups.map((g) => ({ params: g.params }));
+    this.#route = new SummariesRoute(where, summaries, o.taylor, groups, fullLoss, { noregul: this.#o.noregul, diagonal: this.#o.diagonal });
+  }
+
+  /** Which route computes the summaries ('taylor' | 'autograd'), or null until the first hg batch decides it. */
+  get summariesRoute(): 'taylor' | 'autograd' | null {
+    return this.#route.decision?.route ?? null;
+  }
+
+  /** Why that route (see the `summaries` option). */
+  get summariesRouteReason(): string | null {
+    return this.#route.decision?.reason ?? null;
   }
 
   /** Every group's current learning rate. */
@@ -140,9 +180,9 @@ export class NewtonSummary extends Optimizer<Group> {
   step(): void {
     this.#assertIdle('NewtonSummary.step');
     tidy(() => {
-      const u = this.#directions();
+      const u = this.#directions('NewtonSummary.step');
       const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
-      if (batch) this.#useSummaries(this.#summaries(batch, u));
+      if (batch) this.#useSummaries(this.#route.compute(batch, u));
       this.#apply(u);
     });
   }
@@ -154,44 +194,23 @@ export class NewtonSummary extends Optimizer<Group> {
   async stepAsync(): Promise<void> {
     this.#assertIdle('NewtonSummary.stepAsync');
     this.#pending = true;
-    const u = tidy(() => this.#directions()); // returned: kept alive until disposed below
+    let u: Tensor[] = [];
     try {
+      u = tidy(() => this.#directions('NewtonSummary.stepAsync')); // returned: kept alive until disposed below
       const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
       if (batch) {
-        const taylor = this.#o.taylor;
-        const raw: Hg | TaylorHg = taylor
-          ? await computeHgTaylorAsync(taylor.model, this.#hgGroups(), batch[0], batch[1], u, { ...this.#hgOptions(), loss: taylor.loss })
-          : await computeHgAsync(this.#hgGroups(), this.#fullLoss, batch[0], batch[1], u, this.#hgOptions());
-        tidy(() => {
-          if ('loss' in raw) this.#checkTaylorLoss((raw as TaylorHg).loss, batch);
-          this.#useSummaries(raw);
-        });
-        for (const t of Object.values(raw)) t.dispose();
+        const raw = await this.#route.computeAsync(batch, u);
+        try {
+          tidy(() => this.#useSummaries(raw));
+        } finally {
+          for (const t of Object.values(raw)) t.dispose();
+        }
       }
       tidy(() => this.#apply(u));
     } finally {
       for (const t of u) t.dispose();
       this.#pending = false;
     }
-  }
-
-  #summaries(batch: [Tensor, Tensor], u: Tensor[]): Hg {
-    const taylor = this.#o.taylor;
-    if (!taylor) return computeHg(this.#hgGroups(), this.#fullLoss, batch[0], batch[1], u, this.#hgOptions());
-    const r = computeHgTaylor(taylor.model, this.#hgGroups(), batch[0], batch[1], u, { ...this.#hgOptions(), loss: taylor.loss });
-    this.#checkTaylorLoss(r.loss, batch);
-    return r;
-  }
-
-  /** Once: the Taylor route's loss must be fullLoss's, or its summaries would be of another function. */
-  #checkTaylorLoss(loss: Tensor, [x, y]: [Tensor, Tensor]): void {
-    if (this.#taylorChecked) return;
-    const fast = loss.item(), exact = tidy(() => this.#fullLoss(x, y).item());
-    const tolerance = (loss.dtype === 'float64' ? 1e-9 : 1e-4) * Math.max(1, Math.abs(exact));
-    if (!(Math.abs(fast - exact) <= tolerance)) {
-      throw new RangeError(`NewtonSummary: the Taylor route's loss is ${fast} but fullLoss gives ${exact} on the same batch: taylor.model and taylor.loss must compute what fullLoss does`);
-    }
-    this.#taylorChecked = true;
   }
 
   #assertIdle(where: string): void {
@@ -201,7 +220,7 @@ export class NewtonSummary extends Optimizer<Group> {
 
   /** The next hg batch, or null (and a logged skip) when it holds NaN or Inf. */
   #usableHgBatch(): [Tensor, Tensor] | null {
-    const [x, y] = this.#nextHgBatch();
+    const [x, y] = this.#hg.next();
     if (native().allFinite([x.handle('NewtonSummary'), y.handle('NewtonSummary')])) return [x, y];
     this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: 'the hg batch holds NaN or Inf: previous learning rates kept', solver: emptySolver() });
     return null;
@@ -209,14 +228,6 @@ export class NewtonSummary extends Optimizer<Group> {
 
   #dueForLrs(): boolean {
     return this.#step % this.#o.periodHg === 0;
-  }
-
-  #hgGroups() {
-    return this.paramGroups.map((g) => ({ params: g.params }));
-  }
-
-  #hgOptions() {
-    return { noregul: this.#o.noregul, diagonal: this.#o.diagonal };
   }
 
   /** θ ← θ − lr_s·u for every group, unless u is not finite (then the update is skipped and logged). */
@@ -233,7 +244,10 @@ export class NewtonSummary extends Optimizer<Group> {
   }
 
   /** u for every parameter (partition order), updating the updater's state. */
-  #directions(): Tensor[] {
+  #directions(where: string): Tensor[] {
+    if (!this.allParams().some((p) => hasGrad(p, where))) {
+      throw new Error(`${where}: no parameter of the groups has a gradient: compute the loss and call loss.backward() before step() (zeroGrad() clears them)`);
+    }
     const adam = this.#o.updater !== 'sgd' ? this.#o.updater : undefined;
     return this.paramGroups.flatMap((group) =>
       group.params.map((p) => {
@@ -246,30 +260,13 @@ export class NewtonSummary extends Optimizer<Group> {
           return new Tensor(u);
         }
         const step = ((state.step as number | undefined) ?? 0) + 1;
-        const [betas, eps] = [adam.betas ?? [0.9, 0.999], adam.eps ?? 1e-8];
+        const [betas, eps] = [adam.betas ?? ADAM_DEFAULTS.betas, adam.eps ?? ADAM_DEFAULTS.eps];
         const m = (state.expAvg as Tensor | undefined) ?? null, v = (state.expAvgSq as Tensor | undefined) ?? null;
         const [u, newM, newV] = native().adamDirection(h, m?.handle('NewtonSummary') ?? null, v?.handle('NewtonSummary') ?? null, step, 1, betas[0], betas[1], eps, 0);
         this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
         return new Tensor(u);
       }),
     );
-  }
-
-  #nextHgBatch(): [Tensor, Tensor] {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      this.#hgIterator ??= this.#hgLoader[Symbol.iterator]();
-      const next = this.#hgIterator.next();
-      if (!next.done) {
-        this.#hgDraws++;
-        const batch = next.value;
-        if (!Array.isArray(batch) || !(batch[0] instanceof Tensor) || !(batch[1] instanceof Tensor)) {
-          throw new TypeError(`NewtonSummary: the hg loader must yield [x, y] pairs of Tensors, got ${show(batch)}`);
-        }
-        return batch;
-      }
-      this.#hgIterator = undefined; // exhausted: cycle
-    }
-    throw new RangeError('NewtonSummary: the hg loader yielded no batch');
   }
 
   /** New learning rates from this update's summaries (averaged if asked), or the reason there are none. */
@@ -330,38 +327,89 @@ export class NewtonSummary extends Optimizer<Group> {
   }
 
   #log(entry: NewtonSummaryLog): void {
+    if (!this.#routeLogged && this.#route.decision && entry.H.length > 0) {
+      entry.summariesRoute = this.#route.decision;
+      this.#routeLogged = true;
+    }
     if (this.#o.historyLength === 0) return;
     this.logs.push(entry);
     if (this.logs.length > this.#o.historyLength) this.logs.splice(0, this.logs.length - this.#o.historyLength);
   }
 
-  /** Adds the step counter, the hg loader's position, and the averaged summaries to the base state dict. */
+  /** Adds the step counter, the hg loader's position, the averaged summaries and the route to the base state dict. */
   override stateDict(): OptimizerStateDict<Group> {
     return {
       ...super.stateDict(),
       step: this.#step,
       lrsInitialized: this.#lrsInitialized,
-      hgDraws: this.#hgDraws,
+      hgDraws: this.#hg.draws,
       average: this.#average ? { count: this.#average.count, H: this.#average.H, g: this.#average.g, order3: this.#average.order3 } : null,
+      summaries: this.#route.saved(),
     };
   }
 
   /**
-   * Restores a state dict. The hg loader is advanced by as many batches as the saved optimizer had drawn
-   * (cycling), so a deterministic loader — a DataLoader with a seed, a fixed array — continues exactly.
+   * Restores a state dict, every field checked as strictly as the constructor checks its options. The hg
+   * loader continues after as many batches as the saved optimizer had drawn (computed for a DataLoader or an
+   * array, replayed otherwise), so a deterministic loader continues exactly.
    */
   override loadStateDict(stateDict: OptimizerStateDict<Group>): void {
-    this.#assertIdle('NewtonSummary.loadStateDict');
-    super.loadStateDict(stateDict);
-    const sd = stateDict as OptimizerStateDict<Group> & { step?: unknown; lrsInitialized?: unknown; hgDraws?: unknown; average?: { count: number; H: Tensor; g: Tensor; order3: Tensor } | null };
-    this.#step = checkInteger('NewtonSummary.loadStateDict', 'step', sd.step ?? 0, 0);
-    this.#lrsInitialized = sd.lrsInitialized === true;
-    const draws = checkInteger('NewtonSummary.loadStateDict', 'hgDraws', sd.hgDraws ?? 0, 0);
-    this.#hgIterator = undefined;
-    this.#hgDraws = 0;
-    for (let i = 0; i < draws; i++) this.#nextHgBatch();
-    this.#average = sd.average ? { count: sd.average.count, H: keep(sd.average.H.clone()), g: keep(sd.average.g.clone()), order3: keep(sd.average.order3.clone()) } : undefined;
+    const where = 'NewtonSummary.loadStateDict';
+    this.#assertIdle(where);
+    const sd = checkOptions(where, stateDict, ['state', 'paramGroups', 'step', 'lrsInitialized', 'hgDraws', 'average', 'summaries']) as OptimizerStateDict<Group> & {
+      step?: unknown; lrsInitialized?: unknown; hgDraws?: unknown; average?: unknown; summaries?: unknown;
+    };
+    if (Array.isArray(sd.paramGroups)) {
+      sd.paramGroups.forEach((g, s) => {
+        const { params: _params, ...options } = checkOptions(`${where}: paramGroups[${s}]`, g, GROUP_KEYS);
+        checkGroup(`${where}: paramGroups[${s}]`, { ...this.paramGroups[s], ...options } as Group);
+      });
+    }
+    const step = checkInteger(where, 'step', sd.step ?? 0, 0);
+    const lrsInitialized = checkBoolean(where, 'lrsInitialized', sd.lrsInitialized ?? false);
+    const draws = checkInteger(where, 'hgDraws', sd.hgDraws ?? 0, 0);
+    // One hg batch at most per step: more draws than steps is not a state this optimizer can have been in.
+    if (draws > step) throw new RangeError(`${where}: hgDraws (${draws}) cannot exceed step (${step})`);
+    const average = this.#checkedAverage(where, sd.average);
+    super.loadStateDict(sd);
+    this.#route.restore(where, sd.summaries);
+    this.#step = step;
+    this.#lrsInitialized = lrsInitialized;
+    this.#hg.seek(draws);
+    if (this.#average) for (const t of [this.#average.H, this.#average.g, this.#average.order3]) t.dispose();
+    this.#average = average && { count: average.count, H: keep(average.H.clone()), g: keep(average.g.clone()), order3: keep(average.order3.clone()) };
   }
+
+  #checkedAverage(where: string, value: unknown): { count: number; H: Tensor; g: Tensor; order3: Tensor } | undefined {
+    if (value === undefined || value === null) return undefined;
+    const a = checkOptions(`${where}: average`, value, ['count', 'H', 'g', 'order3']);
+    const S = this.paramGroups.length;
+    checkInteger(where, 'average.count', a.count, 1);
+    for (const [key, shape] of [['H', [S, S]], ['g', [S]], ['order3', [S]]] as const) {
+      const t = a[key];
+      if (!(t instanceof Tensor)) throw new TypeError(`${where}: average.${key} must be a Tensor, got ${show(t)}`);
+      if (formatShape(t.shape) !== formatShape(shape)) throw new RangeError(`${where}: average.${key} has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`);
+      if (!native().allFinite([t.handle(where)])) throw new RangeError(`${where}: average.${key} holds NaN or Inf`);
+    }
+    return a as { count: number; H: Tensor; g: Tensor; order3: Tensor };
+  }
+}
+
+function hasGrad(p: Tensor, where: string): boolean {
+  const g = native().grad(p.handle(where));
+  if (g === null) return false;
+  native().dispose(g);
+  return true;
+}
+
+/** Every group's options: the constructor's and a state dict's alike. */
+function checkGroup(where: string, g: Group): Group {
+  checkNonNegative(where, 'damping', g.damping);
+  checkNonNegative(where, 'momentum', g.momentum);
+  checkUnitInterval(where, 'momentumDamp', g.momentumDamp, true);
+  checkUnitInterval(where, 'momLrs', g.momLrs);
+  if (typeof g.lr !== 'number' || !Number.isFinite(g.lr)) throw new RangeError(`${where}: lr must be a finite number, got ${show(g.lr)}`);
+  return g;
 }
 
 function rows(H: Tensor): number[][] {

@@ -1,7 +1,7 @@
 // Stochastic gradient descent with torch.optim.SGD's semantics (momentum, dampening, Nesterov, weight decay).
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { checkBoolean } from '../validate';
+import { checkBoolean, checkOptions } from '../validate';
 import { Optimizer, checkNonNegative, type ParamsInput } from './optimizer';
 
 export interface SGDOptions {
@@ -15,7 +15,7 @@ type Resolved = Required<SGDOptions>;
 
 export class SGD extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options: SGDOptions) {
-    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...(options ?? {}) } as Resolved, (where, o) => {
+    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...checkOptions('SGD', options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov']) } as Resolved, (where, o) => {
       checkNonNegative(where, 'lr', o.lr);
       checkNonNegative(where, 'momentum', o.momentum);
       checkNonNegative(where, 'dampening', o.dampening);

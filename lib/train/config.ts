@@ -1,5 +1,6 @@
 // A training run, as data: what `grnewt train` parses its arguments into and what checkpoints keep.
 import type { Activation } from '../models/init';
+import { NEWTON_SUMMARY_DEFAULTS as D } from '../optim/newton_summary';
 
 export type ModelKind = 'perceptron' | 'lenet' | 'vgg' | 'autoencoder';
 export type OptimizerName = 'newton-summary' | 'adam' | 'sgd';
@@ -30,8 +31,8 @@ export interface NewtonSummarySpec {
   noregul: boolean;
   diagonal: boolean;
   updater: 'sgd' | 'adam';
-  /** How the summaries are computed: the Taylor route (one forward pass of jets) or the autograd route. */
-  summaries: 'taylor' | 'autograd';
+  /** How the summaries are computed: NewtonSummary's `summaries` option ('auto' by default). */
+  summaries: 'auto' | 'taylor' | 'autograd';
 }
 
 export interface TrainConfig {
@@ -52,10 +53,11 @@ export interface TrainConfig {
   seed: number;
 }
 
-/** The seed README's hyperparameters. */
+/** The seed README's hyperparameters: NewtonSummary's own defaults. */
 export const SEED_NEWTON_SUMMARY: NewtonSummarySpec = {
-  damping: 0.1, dampingInt: 10, nesterov: true, periodHg: 10, momLrs: 0.5, removeNegative: true,
-  momentum: 0.9, momentumDamp: 0.9, ridge: 0, noregul: false, diagonal: false, updater: 'sgd', summaries: 'taylor',
+  damping: D.damping, dampingInt: D.nesterov.dampingInt, nesterov: D.nesterov.use, periodHg: D.periodHg, momLrs: D.momLrs,
+  removeNegative: D.removeNegative, momentum: D.momentum, momentumDamp: D.momentumDamp, ridge: D.ridge, noregul: D.noregul,
+  diagonal: D.diagonal, updater: 'sgd', summaries: D.summaries,
 };
 
 /** What `grnewt train` does with no arguments. */

@@ -17,7 +17,6 @@ import { VGG } from '../models/vgg';
 import type { Module } from '../nn/module';
 import { Adam } from '../optim/adam';
 import { NewtonSummary } from '../optim/newton_summary';
-import { taylorSupport } from '../taylor';
 import type { Optimizer } from '../optim/optimizer';
 import { SGD } from '../optim/sgd';
 import * as partitions from '../partition';
@@ -263,11 +262,10 @@ function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module,
           },
         };
   // Checkpoints written before the Taylor route existed resume on the route they started with.
-  const taylor = (ns.summaries ?? 'autograd') === 'taylor' && taylorSupport(model).supported;
   const optimizer = new NewtonSummary(paramGroups, loss, hgBatches(hgLoader), {
     damping: ns.damping, nesterov: { use: ns.nesterov, dampingInt: ns.dampingInt }, periodHg: ns.periodHg, momLrs: ns.momLrs,
     removeNegative: ns.removeNegative, momentum: ns.momentum, momentumDamp: ns.momentumDamp, ridge: ns.ridge, noregul: ns.noregul,
-    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, taylor: taylor ? { model } : undefined,
+    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, summaries: ns.summaries ?? 'autograd',
   });
   return { optimizer: optimizer as unknown as Optimizer<object>, groups: nameGroups };
 }

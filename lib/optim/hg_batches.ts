@@ -1,0 +1,106 @@
+// Where NewtonSummary draws its hg batches from: the user's loader, cycled forever (a new pass when one ends).
+// The loader is checked when the optimizer is built, not at the first summary, and a position (the number of
+// batches drawn) can be restored without materialising the batches before it.
+import { DataLoader } from '../data/data_loader';
+import type { Batches } from '../summaries';
+import { Tensor, keep } from '../tensor';
+import { show } from '../validate';
+
+/** More replayed draws than this from a loader that can only be replayed one batch at a time is refused. */
+const MAX_REPLAY = 10_000_000;
+
+export class HgBatches {
+  readonly #where: string;
+  readonly #loader: Batches;
+  /** A DataLoader's epoch when we started drawing: its position is then computable without replaying. */
+  readonly #firstEpoch: number;
+  #iterator: Iterator<[Tensor, Tensor]> | undefined;
+  /** The first batch of a generic loader, read at construction to check it, handed out as the first draw. */
+  #peeked: [Tensor, Tensor] | undefined;
+  #draws = 0;
+
+  constructor(where: string, loader: unknown) {
+    this.#where = where;
+    if (loader === null || typeof (loader as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
+      throw new TypeError(`${where}: hgLoader must be an iterable of [x, y] batches (a DataLoader, an array of [x, y] pairs…), got ${show(loader)}`);
+    }
+    this.#loader = loader as Batches;
+    this.#firstEpoch = loader instanceof DataLoader ? loader.epoch : 0;
+    if (loader instanceof DataLoader) {
+      // Yields [x, y] Tensors by construction; it only has to yield something.
+      if (loader.length === 0) throw new RangeError(`${where}: hgLoader yields no batch (its dataset is empty)`);
+      return;
+    }
+    // Checked on its first item, which is kept and used as the first draw: the user's sequence is unchanged
+    // (a generator's first item is not lost, an epoch counter advanced by the call is not advanced twice).
+    this.#iterator = this.#loader[Symbol.iterator]();
+    const first = this.#iterator.next();
+    if (first.done) throw new RangeError(`${where}: hgLoader yielded no batch`);
+    this.#peeked = this.#checked(first.value);
+    if (!Array.isArray(loader)) this.#peeked.forEach((t) => keep(t)); // made by the loader for us: survives the caller's tidy
+  }
+
+  /** Batches drawn so far. */
+  get draws(): number {
+    return this.#draws;
+  }
+
+  /** The next batch, starting a new pass over the loader when one ends. */
+  next(): [Tensor, Tensor] {
+    if (this.#peeked) {
+      const batch = this.#peeked;
+      this.#peeked = undefined;
+      this.#draws++;
+      return batch;
+    }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.#iterator ??= this.#loader[Symbol.iterator]();
+      const next = this.#iterator.next();
+      if (!next.done) {
+        this.#draws++;
+        return this.#checked(next.value);
+      }
+      this.#iterator = undefined; // exhausted: cycle
+    }
+    throw new RangeError(`${this.#where}: the hg loader yielded no batch`);
+  }
+
+  /**
+   * Continues as if `draws` batches had been drawn since the start: computed for a DataLoader (its epochs'
+   * orders depend only on its seed) and an array, replayed otherwise (each replayed batch is left unused).
+   */
+  seek(draws: number): void {
+    const loader = this.#loader;
+    if (loader instanceof DataLoader) {
+      const perEpoch = loader.length, epoch = this.#firstEpoch + Math.floor(draws / perEpoch);
+      this.#peeked = undefined;
+      this.#iterator = loader.batches(epoch, draws % perEpoch);
+      loader.epoch = epoch + 1;
+      this.#draws = draws;
+      return;
+    }
+    if (Array.isArray(loader)) {
+      this.#peeked = undefined;
+      this.#iterator = loader.values();
+      for (let i = 0; i < draws % loader.length; i++) this.#iterator.next();
+      this.#draws = draws;
+      return;
+    }
+    if (draws > MAX_REPLAY) throw new RangeError(`${this.#where}: replaying ${draws} hg batches of a loader that is neither a DataLoader nor an array is refused (at most ${MAX_REPLAY})`);
+    // Fresh (only the checked first batch read): go on from it; otherwise a new pass, as a fresh loader would be.
+    if (!(this.#draws === 0 && this.#peeked)) {
+      this.#iterator = undefined;
+      this.#peeked = undefined;
+    }
+    this.#draws = 0;
+    for (let i = 0; i < draws; i++) this.next();
+  }
+
+  #checked(batch: unknown): [Tensor, Tensor] {
+    if (!Array.isArray(batch) || batch.length !== 2 || !(batch[0] instanceof Tensor) || !(batch[1] instanceof Tensor)) {
+      throw new TypeError(`${this.#where}: the hg loader must yield [x, y] pairs of Tensors, got ${show(batch)}`);
+    }
+    if (batch[0].isDisposed || batch[1].isDisposed) throw new TypeError(`${this.#where}: the hg loader yielded a disposed tensor`);
+    return batch as [Tensor, Tensor];
+  }
+}
