@@ -20,7 +20,7 @@ type Source = Float32Array | Float64Array | Int32Array | BigInt64Array;
 
 /** A new tensor holding a copy of `data`. */
 export function tensor(data: TensorData, options?: TensorOptions): Tensor {
-  const o = checkOptions('tensor', options);
+  const o = checkOptions('tensor', options, ['shape', 'dtype', 'device', 'requiresGrad']);
   const { source, shape: inferred, integral } = flatten(data);
   let shape = inferred;
   if (o.shape !== undefined) {
@@ -55,7 +55,7 @@ export function rand(shape: number[], options?: CreationOptions): Tensor {
 
 function filled(kind: 'zeros' | 'ones' | 'randn' | 'rand', shape: unknown, options: unknown): Tensor {
   checkShape(kind, 'shape', shape);
-  const { dtype, device, requiresGrad } = creationOptions(kind, checkOptions(kind, options), 'float32');
+  const { dtype, device, requiresGrad } = creationOptions(kind, checkOptions(kind, options, ['dtype', 'device', 'requiresGrad']), 'float32');
   if ((kind === 'randn' || kind === 'rand') && dtype === 'int64') throw new TypeError(`${kind}: dtype must be float32 or float64, got int64`);
   return new Tensor(native()[kind](shape as number[], dtype, device, requiresGrad));
 }

@@ -102,7 +102,7 @@ export class Tensor {
   }
   /** Accumulates the gradient of this scalar into every leaf that requires grad. */
   backward(options?: { retainGraph?: boolean }): void {
-    const o = checkOptions('backward', options);
+    const o = checkOptions('backward', options, ['retainGraph']);
     const retainGraph = o.retainGraph === undefined ? false : checkBoolean('backward', 'retainGraph', o.retainGraph);
     if (this.numel !== 1) throw new RangeError(`backward: the tensor must be a scalar (one value), its shape is ${formatShape(this.#dims())}`);
     if (!this.requiresGrad) throw new TypeError('backward: the tensor has no graph (nothing it was computed from requires grad)');
@@ -114,7 +114,7 @@ export class Tensor {
   }
   /** A copy converted to another dtype and/or device (a new handle on the same data when nothing changes). */
   to(options: { dtype?: Dtype; device?: DeviceName }): Tensor {
-    const o = checkOptions('to', options);
+    const o = checkOptions('to', options, ['dtype', 'device']);
     if (o.dtype !== undefined) checkDtype('to', o.dtype);
     if (o.device !== undefined) checkDevice('to', o.device);
     return new Tensor(native().to(this.handle('to'), o.dtype as string | undefined, o.device as string | undefined));
@@ -254,7 +254,7 @@ export class Tensor {
     const where = 'conv2d';
     const hw = Tensor.handleOf(where, 'weight', weight);
     const hb = bias === undefined || bias === null ? null : Tensor.handleOf(where, 'bias', bias);
-    const o = checkOptions(where, options);
+    const o = checkOptions(where, options, ['stride', 'padding', 'dilation', 'groups']);
     const stride = checkPair(where, 'stride', o.stride ?? 1, 1);
     const padding = checkPair(where, 'padding', o.padding ?? 0, 0);
     const dilation = checkPair(where, 'dilation', o.dilation ?? 1, 1);
@@ -280,7 +280,7 @@ export class Tensor {
   maxPool2d(kernelSize: number | [number, number], options?: MaxPool2dOptions): Tensor {
     const where = 'maxPool2d';
     const kernel = checkPair(where, 'kernelSize', kernelSize, 1);
-    const o = checkOptions(where, options);
+    const o = checkOptions(where, options, ['stride', 'padding', 'dilation', 'ceilMode']);
     const stride = o.stride === undefined ? kernel : checkPair(where, 'stride', o.stride, 1);
     const padding = checkPair(where, 'padding', o.padding ?? 0, 0);
     const dilation = checkPair(where, 'dilation', o.dilation ?? 1, 1);

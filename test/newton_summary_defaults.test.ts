@@ -236,4 +236,21 @@ describe('NewtonSummary misuse is named where it happens', () => {
     expect(() => new optim.Adam(model.parameters(), { lr: 0.1, beta: [0.9, 0.9] } as never)).toThrow(/Adam: unknown option "beta"; the options are lr, betas, eps, weightDecay/);
     expect(() => grnewt.computeHg(groups, fullLoss, hg[0][0], hg[0][1], model.parameters(), { diag: true } as never)).toThrow(/computeHg: unknown option "diag"/);
   });
+
+  it('every options object of the public API refuses a misspelt key, naming the function and the key', () => {
+    const t = tensor([[[[1, 2], [3, 4]]]]);
+    const bad = { typo: 1 } as never;
+    const table: Array<[string, () => unknown]> = [
+      ['tensor', () => tensor([1], bad)], ['zeros', () => grnewt.zeros([1], bad)], ['randn', () => grnewt.randn([1], bad)],
+      ['to', () => t.to(bad)], ['backward', () => t.sum().backward(bad)], ['conv2d', () => t.conv2d(t, null, bad)], ['maxPool2d', () => t.maxPool2d(1, bad)],
+      ['Linear', () => new nn.Linear(1, 1, bad)], ['Conv2d', () => new nn.Conv2d(1, 1, 1, bad)], ['MaxPool2d', () => new nn.MaxPool2d(1, bad)],
+      ['Module.to', () => new nn.Linear(1, 1).to(bad)], ['Perceptron', () => new models.Perceptron([2, 2], bad)], ['LeNet', () => new models.LeNet(undefined, bad)],
+      ['VGG', () => new models.VGG(bad)], ['AutoencoderMLP', () => new models.AutoencoderMLP([4, 2], bad)],
+      ['nesterovLrs', () => grnewt.nesterovLrs(t, t, t, { dampingInt: 1, ...(bad as object) } as never)],
+      ['DataLoader', () => new data.DataLoader(new data.TensorDataset(t, t), { batchSize: 1, ...(bad as object) } as never)],
+      ['fashionMnist', () => data.fashionMnist({ split: 'train', ...(bad as object) } as never)], ['readIdx', () => data.readIdx('x', bad)],
+      ['ReduceDampingOnPlateau', () => new grnewt.ReduceDampingOnPlateau(new NewtonSummary(setup().groups, setup().fullLoss, batches(1, 4, 1)), bad)],
+    ];
+    for (const [name, call] of table) expect(call, name).toThrow(new RegExp(`^${name}: unknown option "typo"; the options are `));
+  });
 });

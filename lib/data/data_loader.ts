@@ -21,7 +21,7 @@ export class DataLoader implements Iterable<[Tensor, Tensor]> {
 
   constructor(readonly dataset: TensorDataset, options: DataLoaderOptions) {
     if (!(dataset instanceof TensorDataset)) throw new TypeError(`DataLoader: dataset must be a TensorDataset, got ${show(dataset)}`);
-    const o = checkOptions('DataLoader', options);
+    const o = checkOptions('DataLoader', options, ['batchSize', 'shuffle', 'seed', 'dropLast']);
     this.batchSize = checkInteger('DataLoader', 'batchSize', o.batchSize, 1);
     this.shuffle = checkBoolean('DataLoader', 'shuffle', o.shuffle ?? false);
     this.seed = checkInteger('DataLoader', 'seed', o.seed ?? 0, 0);

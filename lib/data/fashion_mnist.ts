@@ -23,7 +23,7 @@ export interface FashionMnistOptions {
 
 /** Images as float32 [N, 1, 28, 28] and labels as int64 [N]. */
 export function fashionMnist(options: FashionMnistOptions): TensorDataset {
-  const o = checkOptions('fashionMnist', options);
+  const o = checkOptions('fashionMnist', options, ['split', 'root', 'normalize', 'limit']);
   if (o.split !== 'train' && o.split !== 'test') throw new TypeError(`fashionMnist: split must be 'train' or 'test', got ${show(o.split)}`);
   const root = (o.root as string | undefined) ?? FASHION_MNIST_ROOT;
   if (typeof root !== 'string') throw new TypeError(`fashionMnist: root must be a string, got ${show(root)}`);

@@ -54,7 +54,7 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxContents {
  */
 export function readIdx(path: string, options?: { dtype?: Dtype }): Tensor {
   if (typeof path !== 'string') throw new TypeError(`readIdx: path must be a string, got ${show(path)}`);
-  const o = checkOptions('readIdx', options);
+  const o = checkOptions('readIdx', options, ['dtype']);
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(path);

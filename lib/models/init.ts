@@ -24,6 +24,8 @@ export interface ReferenceOptions {
   dtype?: 'float32' | 'float64';
 }
 
+const REFERENCE_KEYS = ['activation', 'scaling', 'sigmaW', 'sigmaB', 'dtype'] as const;
+
 export interface Resolved {
   activation: Activation;
   scaling: boolean;
@@ -32,8 +34,9 @@ export interface Resolved {
   dtype: 'float32' | 'float64';
 }
 
-export function resolveOptions(where: string, options: unknown, defaultActivation: Activation = 'tanh'): Resolved & Record<string, unknown> {
-  const o = checkOptions(where, options);
+/** The reference options every model takes; `extra` names the model's own. Unknown keys are refused. */
+export function resolveOptions(where: string, options: unknown, defaultActivation: Activation = 'tanh', extra: readonly string[] = []): Resolved & Record<string, unknown> {
+  const o = checkOptions(where, options, [...REFERENCE_KEYS, ...extra]);
   const activation = (o.activation ?? defaultActivation) as Activation;
   if (!(activation in activations)) throw new TypeError(`${where}: activation must be one of ${Object.keys(activations).join(', ')}, got ${show(activation)}`);
   if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float64') throw new TypeError(`${where}: dtype must be 'float32' or 'float64', got ${show(o.dtype)}`);

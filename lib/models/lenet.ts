@@ -24,7 +24,7 @@ export class LeNet extends Module {
     super();
     if (!Array.isArray(sizes) || sizes.length !== 6) throw new TypeError(`LeNet: layers must list 6 sizes, got ${show(sizes)}`);
     sizes.forEach((n, i) => checkInteger('LeNet', `layers[${i}]`, n, 1));
-    const o = resolveOptions('LeNet', options);
+    const o = resolveOptions('LeNet', options, 'tanh', ['inputSize']);
     const input = checkInteger('LeNet', 'inputSize', o.inputSize ?? 32, 16);
     const side = Math.floor((Math.floor((input - 4) / 2) - 4) / 2);
     this.activation = o.activation;

@@ -19,7 +19,7 @@ export class Perceptron extends Module {
     super();
     if (!Array.isArray(sizes) || sizes.length < 2) throw new TypeError(`Perceptron: layers must list at least 2 sizes, got ${show(sizes)}`);
     sizes.forEach((n, i) => checkInteger('Perceptron', `layers[${i}]`, n, 1));
-    const o = resolveOptions('Perceptron', options);
+    const o = resolveOptions('Perceptron', options, 'tanh', ['classification']);
     this.activation = o.activation;
     this.scaling = o.scaling;
     this.classification = o.classification === undefined ? true : checkBoolean('Perceptron', 'classification', o.classification);

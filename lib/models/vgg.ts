@@ -31,7 +31,7 @@ export class VGG extends Module {
 
   constructor(options?: VGGOptions) {
     super();
-    const o = resolveOptions('VGG', { ...(options ?? {}), sigmaB: 0 }, 'relu');
+    const o = resolveOptions('VGG', { ...(options ?? {}), sigmaB: 0 }, 'relu', ['config', 'fcSizes', 'imageSize', 'inChannels', 'numClasses']);
     const config = typeof o.config === 'string' || o.config === undefined ? VGG_CONFIGS[(o.config ?? 'A') as 'A'] : (o.config as Array<number | 'M'>);
     if (!Array.isArray(config)) throw new TypeError(`VGG: config must be one of ${Object.keys(VGG_CONFIGS).join(', ')} or a list, got ${show(o.config)}`);
     const imageSize = checkInteger('VGG', 'imageSize', o.imageSize ?? 32, 32);

@@ -25,7 +25,7 @@ export class Linear extends Module {
     super();
     checkInteger('Linear', 'inFeatures', inFeatures, 1);
     checkInteger('Linear', 'outFeatures', outFeatures, 1);
-    const o = checkOptions('Linear', options);
+    const o = checkOptions('Linear', options, ['bias', 'dtype']);
     const dtype = (o.dtype as 'float32' | 'float64' | undefined) ?? 'float32';
     const bound = 1 / Math.sqrt(inFeatures);
     this.weight = this.registerParameter('weight', uniform([outFeatures, inFeatures], bound, dtype));
@@ -55,7 +55,7 @@ export class Conv2d extends Module {
     checkInteger('Conv2d', 'inChannels', inChannels, 1);
     checkInteger('Conv2d', 'outChannels', outChannels, 1);
     const [kh, kw] = checkPair('Conv2d', 'kernelSize', kernelSize, 1);
-    const o = checkOptions('Conv2d', options);
+    const o = checkOptions('Conv2d', options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype']);
     const groups = checkInteger('Conv2d', 'groups', o.groups ?? 1, 1);
     if (inChannels % groups || outChannels % groups) throw new RangeError(`Conv2d: channels ${inChannels} → ${outChannels} must be divisible by groups=${groups}`);
     const dtype = (o.dtype as 'float32' | 'float64' | undefined) ?? 'float32';
@@ -78,7 +78,7 @@ export class MaxPool2d extends Module {
   constructor(readonly kernelSize: number | [number, number], readonly options?: MaxPool2dOptions) {
     super();
     const kernel = checkPair('MaxPool2d', 'kernelSize', kernelSize, 1);
-    const o = checkOptions('MaxPool2d', options);
+    const o = checkOptions('MaxPool2d', options, ['stride', 'padding', 'dilation', 'ceilMode']);
     this.settings = {
       kernelSize: kernel,
       stride: o.stride === undefined ? kernel : checkPair('MaxPool2d', 'stride', o.stride, 1),

@@ -82,7 +82,7 @@ export abstract class Module {
 
   /** Converts every parameter in place (same Tensor objects, new dtype/device); gradients are dropped. */
   to(options: { dtype?: Dtype; device?: DeviceName }): this {
-    const o = checkOptions('Module.to', options);
+    const o = checkOptions('Module.to', options, ['dtype', 'device']);
     if (o.dtype !== undefined) checkDtype('Module.to', o.dtype);
     if (o.device !== undefined) checkDevice('Module.to', o.device);
     if (o.dtype === 'int64') throw new TypeError('Module.to: parameters must stay float32 or float64');

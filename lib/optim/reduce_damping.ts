@@ -27,7 +27,7 @@ export class ReduceDampingOnPlateau {
     if (!Array.isArray((optimizer as NewtonSummary | null)?.paramGroups) || typeof optimizer.lrs !== 'function') {
       throw new TypeError(`${where}: optimizer must be a NewtonSummary, got ${show(optimizer)}`);
     }
-    const o = checkOptions(where, options);
+    const o = checkOptions(where, options, ['mode', 'thresholdMode', 'factor', 'patience', 'threshold', 'cooldown', 'minDamping', 'verbose']);
     const mode = o.mode ?? 'min', thresholdMode = o.thresholdMode ?? 'rel';
     if (mode !== 'min' && mode !== 'max') throw new TypeError(`${where}: mode must be 'min' or 'max', got ${show(mode)}`);
     if (thresholdMode !== 'rel' && thresholdMode !== 'abs') throw new TypeError(`${where}: thresholdMode must be 'rel' or 'abs', got ${show(thresholdMode)}`);
@@ -84,7 +84,7 @@ export class ReduceDampingOnPlateau {
     return { best: this.#best, badEpochs: this.#badEpochs, cooldownLeft: this.#cooldownLeft };
   }
   loadStateDict(sd: { best: number; badEpochs: number; cooldownLeft: number }): void {
-    const o = checkOptions('ReduceDampingOnPlateau.loadStateDict', sd);
+    const o = checkOptions('ReduceDampingOnPlateau.loadStateDict', sd, ['best', 'badEpochs', 'cooldownLeft']);
     this.#best = checkNumber('ReduceDampingOnPlateau.loadStateDict', 'best', o.best);
     this.#badEpochs = checkInteger('ReduceDampingOnPlateau.loadStateDict', 'badEpochs', o.badEpochs, 0);
     this.#cooldownLeft = checkInteger('ReduceDampingOnPlateau.loadStateDict', 'cooldownLeft', o.cooldownLeft, 0);
