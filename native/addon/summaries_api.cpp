@@ -62,6 +62,8 @@ Napi::Object result_object(Napi::Env env, const nesterov::Result& result, const 
   out.Set("branch", result.branch.empty() ? env.Null() : Napi::Value(Napi::String::New(env, result.branch)));
   out.Set("dSingular", result.d_singular);
   out.Set("iterations", result.iterations);
+  if (result.branch != "ridge") out.Set("gap", result.gap);
+  if (!result.found && (result.residual > 0 || result.gap > 0)) out.Set("residual", result.residual);
   return out;
 }
 

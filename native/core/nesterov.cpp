@@ -80,6 +80,19 @@ Mat solve_columns(const Mat& A, const Mat& B_columns) {
   return out;
 }
 
+// x = A⁻¹ b by LU with one step of iterative refinement (backward stable; the refinement recovers the digits a
+// badly scaled A loses in the first solve).
+Vec solve_refined(const Mat& A, const Vec& b) {
+  const size_t n = b.size();
+  const at::Tensor At = to_tensor(A);
+  at::Tensor bt = at::tensor(b, at::kDouble).reshape({static_cast<int64_t>(n), 1});
+  auto [LU, pivots] = at::linalg_lu_factor(At);
+  at::Tensor x = at::linalg_lu_solve(LU, pivots, bt);
+  const at::Tensor r = bt - at::matmul(At, x);
+  x = x + at::linalg_lu_solve(LU, pivots, r);
+  return to_vec(x);
+}
+
 double max_abs(const Vec& v) {
   double m = 0;
   for (double x : v) m = std::max(m, std::fabs(x));
@@ -155,25 +168,40 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
   const double c = 0.5 * damping_int;
 
   Result out;
-  auto finish = [&](const Vec& eta, double r) {
-    out.found = true;
-    out.lrs = eta;
-    out.r = r;
-    // Relative residual of the fixed-point equation, with r as found.
-    double res = 0, scale = 0;
-    const double h_norm = [&] {
-      double s = 0;
-      for (auto& row : H)
-        for (double x : row) s += x * x;
-      return std::sqrt(s);
-    }();
+  const double h_norm = [&] {
+    double acc = 0;
+    for (auto& row : H)
+      for (double x : row) acc += x * x;
+    return std::sqrt(acc);
+  }();
+  // The solution's two equations, as the caller can check them: ‖(H̄ + ½λrD²)η − ḡ‖ / max(‖ḡ‖, ‖H̄‖‖η‖) and
+  // |‖Dη‖ − r| / max(r, 1).
+  auto accuracy = [&](const Vec& eta, double r) {
+    double res = 0;
+    Vec de(S);
     for (int64_t i = 0; i < S; ++i) {
       double acc = c * r * d[i] * d[i] * eta[i] - g[i];
       for (int64_t j = 0; j < S; ++j) acc += H[i][j] * eta[j];
       res += acc * acc;
+      de[i] = d[i] * eta[i];
     }
-    scale = h_norm * norm(eta) + c * r * max_abs(d) * max_abs(d) * norm(eta) + norm(g);
-    out.residual = scale > 0 ? std::sqrt(res) / scale : 0;
+    const double scale = std::max(norm(g), h_norm * norm(eta));
+    return std::pair<double, double>{scale > 0 ? std::sqrt(res) / scale : 0, std::fabs(norm(de) - r) / std::max(r, 1.0)};
+  };
+  auto finish = [&](const Vec& eta, double r) {
+    const auto [residual, gap] = accuracy(eta, r);
+    out.residual = residual;
+    out.gap = gap;
+    if (!(residual <= kResidualBound && gap <= kGapBound)) {
+      // Refuse a point that is not a solution: float64 could not resolve this problem to the bounds.
+      out.found = false;
+      out.reason = "float64 cannot solve this problem to the required accuracy (residual " + std::to_string(residual) +
+                   ", |‖Dη‖ − r| / max(r, 1) = " + std::to_string(gap) + "): H̄ + ½λrD² is too ill-conditioned at the solution";
+      return out;
+    }
+    out.found = true;
+    out.lrs = eta;
+    out.r = r;
     return out;
   };
   auto fail = [&](std::string reason) {
@@ -200,25 +228,39 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
   // Split the subsets where D ≈ 0 (N) from the others (P).
   const double d_max = *std::max_element(d.begin(), d.end());
   std::vector<int> N, P;
-  for (int i = 0; i < S; ++i) (d[i] <= kNullRatio * d_max ? N : P).push_back(i);
-  out.d_singular = !N.empty();
+  auto split = [&](double threshold) {
+    N.clear(), P.clear();
+    for (int i = 0; i < S; ++i) (d[i] <= threshold ? N : P).push_back(i);
+  };
+  split(kNullRatio * d_max);
   if (P.empty()) {
     return fail("D = 0 (no third-order information in any subset): the cubic regularisation vanishes and f(0) = 0");
   }
 
   // Eliminate N: H_NN η_N + H_NP η_P = g_N needs H_NN ≻ 0, since no r regularises those subsets.
+  auto nn_positive_definite = [&](double* smallest) {
+    if (N.empty()) return true;
+    Eigen e = eigh(submatrix(H, N, N));
+    *smallest = e.values[0];
+    return e.values[0] > 16 * kEps * S * std::max(max_abs(e.values), max_abs(h_flat));
+  };
+  double smallest = 0;
+  if (!nn_positive_definite(&smallest)) {
+    // Tiny but non-zero d_s still regularise their subsets at a large enough r: then the solution exists, so
+    // eliminate only the exact zeros (the final check says if float64 could not resolve it).
+    split(0.0);
+    if (!nn_positive_definite(&smallest)) {
+      return fail("H̄ is not positive definite on the subsets where D = 0 (smallest eigenvalue " + std::to_string(smallest) +
+                  "): no r makes H̄ + ½λrD² positive definite");
+    }
+  }
+  out.d_singular = !N.empty();
   Mat Sm = submatrix(H, P, P);
   Vec gt = subvector(g, P);
   Mat K_HNP;  // columns: H_NN⁻¹ H_N,p for each p in P
   Vec K_gN;   // H_NN⁻¹ g_N
   const Mat H_NN = submatrix(H, N, N);
   if (!N.empty()) {
-    Eigen e = eigh(H_NN);
-    const double scale = std::max(max_abs(e.values), max_abs(h_flat));
-    if (e.values[0] <= 16 * kEps * S * scale) {
-      return fail("H̄ is not positive definite on the subsets where D ≈ 0 (smallest eigenvalue " +
-                  std::to_string(e.values[0]) + "): no r makes H̄ + ½λrD² positive definite");
-    }
     Mat cols;
     for (int p : P) cols.push_back(subvector(H[p], N));
     cols.push_back(subvector(g, N));
@@ -326,7 +368,41 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
   out.bracket_lo = out.r0 + lo;
   out.bracket_hi = out.r0 + hi;
   const double delta = brent(phi, lo, hi, phi_lo, phi_hi, &out.iterations);
-  return finish(lift(xi_at(delta)), out.r0 + delta);
+  const Vec eta_eig = lift(xi_at(delta));
+  const double r_eig = out.r0 + delta;
+  // The scaled eigenbasis loses digits when D spans many orders of magnitude (D_P⁻¹ M D_P⁻¹ is then badly
+  // scaled): polish (r, η) in the original coordinates — Newton on φ(r) = ‖Dη(r)‖ − r, η(r) = (H̄ + ½λrD²)⁻¹ḡ
+  // solved directly, kept inside the bracket — and keep whichever point satisfies the equations better.
+  double r = r_eig, b_lo = out.r0 + lo, b_hi = out.r0 + hi;
+  auto A_at = [&](double rr) {
+    Mat A = H;
+    for (int64_t i = 0; i < S; ++i) A[i][i] += c * rr * d[i] * d[i];
+    return A;
+  };
+  Vec eta = eta_eig;
+  for (int it = 0; it < 40; ++it) {
+    const Mat A = A_at(r);
+    eta = solve_refined(A, g);
+    Vec de(S), d2eta(S);
+    for (int64_t i = 0; i < S; ++i) de[i] = d[i] * eta[i], d2eta[i] = c * d[i] * d[i] * eta[i];
+    const double n = norm(de), phi_r = n - r;
+    if (std::fabs(phi_r) <= 0.1 * kGapBound * std::max(r, 1.0) || !std::isfinite(phi_r)) break;
+    (phi_r > 0 ? b_lo : b_hi) = r;
+    const Vec deta = solve_refined(A, d2eta);  // −η'(r)
+    double dot = 0;
+    for (int64_t i = 0; i < S; ++i) dot += de[i] * d[i] * deta[i];
+    const double slope = -dot / std::max(n, std::numeric_limits<double>::min()) - 1;
+    double next = r - phi_r / slope;
+    if (!(next > b_lo && next < b_hi)) next = 0.5 * (b_lo + b_hi);
+    if (next == r) break;
+    r = next;
+  }
+  eta = solve_refined(A_at(r), g);
+  const auto eig_quality = accuracy(eta_eig, r_eig), polished_quality = accuracy(eta, r);
+  const double eig_worst = std::max(eig_quality.first / kResidualBound, eig_quality.second / kGapBound);
+  const double polished_worst = std::max(polished_quality.first / kResidualBound, polished_quality.second / kGapBound);
+  if (!(polished_worst < eig_worst)) return finish(eta_eig, r_eig);
+  return finish(eta, r);
 }
 
 Result ridge(const at::Tensor& H_in, const at::Tensor& g_in, double ridge) {

@@ -23,7 +23,8 @@ struct Result {
   std::string branch;
   bool d_singular = false;  // some d_s ≈ 0: those subsets were eliminated first
   int iterations = 0;       // Brent iterations
-  double residual = 0;      // ‖(H̄ + ½λrD²)η − ḡ‖ relative to the terms' size
+  double residual = 0;      // ‖(H̄ + ½λrD²)η − ḡ‖ / max(‖ḡ‖, ‖H̄‖‖η‖) at the point returned (or refused)
+  double gap = 0;           // |‖Dη‖ − r| / max(r, 1) at that point
   std::string reason;       // why no solution, when !found
 };
 
@@ -33,6 +34,11 @@ Result solve(const at::Tensor& H, const at::Tensor& g, const at::Tensor& d, doub
 
 // Without Nesterov: η = (H̄ + ridge·I)⁻¹ ḡ (branch 'ridge'); not found when that matrix is singular.
 Result ridge(const at::Tensor& H, const at::Tensor& g, double ridge);
+
+// A point is returned only if it satisfies both equations to these bounds; otherwise found = false and the
+// reason says that float64 could not resolve the problem (never a point that is not a solution).
+constexpr double kResidualBound = 1e-10;
+constexpr double kGapBound = 1e-12;
 
 // Ratio below which d_s / max(d) counts as zero: d_s² then weighs ≤ 1e-12 of the largest regularisation.
 constexpr double kNullRatio = 1e-6;
