@@ -157,6 +157,7 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Memory(const Napi::CallbackInfo& info) {
+  TensorHandle::Sweep(info.Env());  // handles V8 already collected are not live
   TensorHandle::Totals totals = TensorHandle::totals();
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("liveTensors", static_cast<double>(totals.live_tensors));

@@ -1,5 +1,6 @@
 #include "addon/tensor_handle.h"
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 
@@ -31,6 +32,8 @@ TensorHandle::TensorHandle(at::Tensor tensor)
     : tensor_(std::move(tensor)), bytes_(static_cast<int64_t>(tensor_.nbytes())) {}
 
 Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor tensor) {
+  AddonData& data = AddonData::Of(env);
+  if (++data.made_since_sweep > std::max<int64_t>(1024, data.live_after_sweep)) Sweep(env);
   auto* handle = new TensorHandle(std::move(tensor));
   g_live_tensors.fetch_add(1);
   g_live_bytes.fetch_add(handle->bytes_);
@@ -41,16 +44,51 @@ Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor tensor) {
   Napi::Object object = Napi::Object::New(env);
   napi_status status = napi_wrap(env, object, handle, [](napi_env e, void* data, void*) {
     auto* h = static_cast<TensorHandle*>(data);
+    h->Forget(Napi::Env(e));
     h->Release(Napi::Env(e));
     delete h;
   }, nullptr, nullptr);
+  if (status == napi_ok) status = napi_create_reference(env, object, 0, &handle->weak_);
   if (status != napi_ok) {
+    napi_remove_wrap(env, object, nullptr);
     handle->Release(env);
     delete handle;
     throw Napi::Error::New(env, "could not wrap a tensor handle");
   }
+  handle->index_ = data.live.size();
+  handle->listed_ = true;
+  data.live.push_back(handle);
   object.TypeTag(&kTensorTag);
   return object;
+}
+
+void TensorHandle::Sweep(Napi::Env env) {
+  AddonData& data = AddonData::Of(env);
+  for (size_t i = 0; i < data.live.size();) {
+    TensorHandle* h = data.live[i];
+    napi_value object = nullptr;
+    if (napi_get_reference_value(env, h->weak_, &object) == napi_ok && object == nullptr) {
+      h->Forget(env);  // moves the last handle into slot i: look at it next
+      h->Release(env); // the finalizer, when it comes, only deletes the husk
+    } else {
+      ++i;
+    }
+  }
+  data.made_since_sweep = 0;
+  data.live_after_sweep = static_cast<int64_t>(data.live.size());
+}
+
+void TensorHandle::Forget(Napi::Env env) {
+  if (weak_ != nullptr) {
+    napi_delete_reference(env, weak_);
+    weak_ = nullptr;
+  }
+  if (!listed_) return;
+  std::vector<TensorHandle*>& live = AddonData::Of(env).live;
+  live[index_] = live.back();
+  live[index_]->index_ = index_;
+  live.pop_back();
+  listed_ = false;
 }
 
 bool TensorHandle::IsHandle(const Napi::Value& value) {
@@ -93,6 +131,7 @@ void TensorHandle::Dispose(const Napi::Value& value) {
   void* data = nullptr;
   napi_remove_wrap(value.Env(), value, &data);  // drops the finalizer too
   auto* handle = static_cast<TensorHandle*>(data);
+  handle->Forget(value.Env());
   handle->Release(value.Env());
   delete handle;
 }

@@ -1,7 +1,10 @@
 // The JS value that owns one reference to a native tensor: a type-tagged plain object wrapping it (cheaper
 // than a class instance, and tiny ops make many). It is freed by dispose(), which also drops the pending
-// finalizer, or, failing that, by the garbage collector; V8 is told the bytes held so that GC pressure
-// follows native memory.
+// finalizer, or, failing that, once the garbage collector has collected the object: V8 clears a weak
+// reference to it during the collection itself, and the next sweep (run as new handles are made) frees the
+// tensor then, without waiting for the finalizer, which Node runs only between event-loop turns — a
+// synchronous training loop would otherwise hold every tensor it dropped until it returns. V8 is told the
+// bytes held so that GC pressure follows native memory.
 #pragma once
 #include <ATen/ATen.h>
 #include <napi.h>
@@ -26,6 +29,9 @@ class TensorHandle {
   // Frees the tensor behind a handle now (idempotent); false if `value` is no handle.
   static void Dispose(const Napi::Value& value);
 
+  // Frees the tensors of handles V8 has collected whose finalizers have not run yet (this environment's).
+  static void Sweep(Napi::Env env);
+
   struct Totals {
     int64_t live_tensors;
     int64_t bytes;
@@ -38,8 +44,13 @@ class TensorHandle {
   static TensorHandle* Of(const Napi::Value& value, const char* what);
   void Release(Napi::Env env);
 
+  void Forget(Napi::Env env);  // leaves the environment's list of live handles
+
   at::Tensor tensor_;
   int64_t bytes_ = 0;
+  napi_ref weak_ = nullptr;  // cleared by V8 when the JS object is collected
+  size_t index_ = 0;         // position in AddonData::live while listed
+  bool listed_ = false;
 };
 
 }  // namespace grnewt::addon
