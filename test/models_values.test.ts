@@ -2,7 +2,7 @@
 // layers, 2-D convolutions, 2×2 max-pools, activations, log-softmax), for fixed weights on small sizes:
 // values, not only shapes.
 import { describe, it } from 'vitest';
-import { models, tensor, type nn } from '../lib';
+import { models, nn, tensor } from '../lib';
 import { expectClose, values } from './helpers';
 
 // ---- A tiny reference implementation. Activations are [channels][rows][cols] or flat vectors, one example at a time.
@@ -25,28 +25,51 @@ function linear(W: Float64Array, b: Float64Array, x: number[], scaling = false):
   });
 }
 
-/** Cross-correlation as torch's conv2d: W [out, in, k, k] row-major, stride 1, zero padding p. */
-function conv(W: Float64Array, b: Float64Array, x: number[][][], k: number, p: number, scaling = false): number[][][] {
-  const cin = x.length, h = x[0].length, w = x[0][0].length, s = scaling ? Math.sqrt(cin * k * k) : 1;
-  const oh = h + 2 * p - k + 1, ow = w + 2 * p - k + 1;
-  return Array.from(b, (bo, o) => Array.from({ length: oh }, (_, i) => Array.from({ length: ow }, (_, j) => {
-    let acc = bo;
-    for (let c = 0; c < cin; c++) {
-      for (let di = 0; di < k; di++) {
-        for (let dj = 0; dj < k; dj++) {
-          const r = i + di - p, q = j + dj - p;
-          if (r >= 0 && r < h && q >= 0 && q < w) acc += (W[((o * cin + c) * k + di) * k + dj] * x[c][r][q]) / s;
+type Pair = [number, number];
+interface Window {
+  kernel: Pair;
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+}
+/** Output side of a sliding window (torch's floor mode). */
+const outSide = (n: number, k: number, s: number, p: number, d: number) => Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
+
+/** Cross-correlation as torch's conv2d: W [out, in/groups, kh, kw] row-major, zero padding. */
+function conv(W: Float64Array, b: Float64Array | null, x: number[][][], win: Window & { groups?: number }, scaling = false): number[][][] {
+  const [kh, kw] = win.kernel, [sh, sw] = win.stride ?? [1, 1], [ph, pw] = win.padding ?? [0, 0], [dh, dw] = win.dilation ?? [1, 1];
+  const groups = win.groups ?? 1, cin = x.length / groups, h = x[0].length, w = x[0][0].length;
+  const cout = W.length / (cin * kh * kw), s = scaling ? Math.sqrt(cin * kh * kw) : 1;
+  return Array.from({ length: cout }, (_, o) => {
+    const first = Math.floor(o / (cout / groups)) * cin; // the group's first input channel
+    return Array.from({ length: outSide(h, kh, sh, ph, dh) }, (_, i) => Array.from({ length: outSide(w, kw, sw, pw, dw) }, (_, j) => {
+      let acc = b ? b[o] : 0;
+      for (let c = 0; c < cin; c++) {
+        for (let di = 0; di < kh; di++) {
+          for (let dj = 0; dj < kw; dj++) {
+            const r = i * sh + di * dh - ph, q = j * sw + dj * dw - pw;
+            if (r >= 0 && r < h && q >= 0 && q < w) acc += (W[((o * cin + c) * kh + di) * kw + dj] * x[first + c][r][q]) / s;
+          }
         }
       }
-    }
-    return acc;
-  })));
+      return acc;
+    }));
+  });
 }
 
-/** 2×2 max-pool, stride 2, odd edges dropped (torch's floor mode). */
-function pool(x: number[][][]): number[][][] {
-  return x.map((m) => Array.from({ length: Math.floor(m.length / 2) }, (_, i) =>
-    Array.from({ length: Math.floor(m[0].length / 2) }, (_, j) => Math.max(m[2 * i][2 * j], m[2 * i][2 * j + 1], m[2 * i + 1][2 * j], m[2 * i + 1][2 * j + 1]))));
+/** Max-pool as torch's max_pool2d (padding counts as −∞; stride defaults to the kernel). */
+function pool(x: number[][][], win: Window = { kernel: [2, 2] }): number[][][] {
+  const [kh, kw] = win.kernel, [sh, sw] = win.stride ?? win.kernel, [ph, pw] = win.padding ?? [0, 0], [dh, dw] = win.dilation ?? [1, 1];
+  return x.map((m) => Array.from({ length: outSide(m.length, kh, sh, ph, dh) }, (_, i) => Array.from({ length: outSide(m[0].length, kw, sw, pw, dw) }, (_, j) => {
+    let best = -Infinity;
+    for (let di = 0; di < kh; di++) {
+      for (let dj = 0; dj < kw; dj++) {
+        const r = i * sh + di * dh - ph, q = j * sw + dj * dw - pw;
+        if (r >= 0 && r < m.length && q >= 0 && q < m[0].length) best = Math.max(best, m[r][q]);
+      }
+    }
+    return best;
+  })));
 }
 
 const map3 = (x: number[][][], f: Act) => x.map((m) => m.map((row) => row.map(f)));
@@ -81,6 +104,8 @@ function expectForward(model: nn.Module & { forward(x: ReturnType<typeof tensor>
   expectClose(model.forward(x).toArray() as Float64Array, expected.flat(), 1e-12, 1e-14);
 }
 
+const same3: Window = { kernel: [3, 3], padding: [1, 1] };
+
 describe('built-in models: forward values against plain JS loops (float64, fixed weights)', () => {
   it('Perceptron: tanh with log-softmax; ELU with scaling and no classification head', () => {
     const { x, example } = images(3, 1, 3, 7); // reshaped to 9 features
@@ -106,8 +131,8 @@ describe('built-in models: forward values against plain JS loops (float64, fixed
     const w = fixWeights(net, 0.3);
     const { x, example } = images(2, 2, 20, 11);
     expectForward(net, x, [0, 1].map((e) => {
-      let h = pool(map3(conv(w['conv1.weight'], w['conv1.bias'], example(e), 5, 0), Math.tanh)); // 3×8×8
-      h = pool(map3(conv(w['conv2.weight'], w['conv2.bias'], h, 5, 0), Math.tanh)); // 4×2×2
+      let h = pool(map3(conv(w['conv1.weight'], w['conv1.bias'], example(e), { kernel: [5, 5] }), Math.tanh)); // 3×8×8
+      h = pool(map3(conv(w['conv2.weight'], w['conv2.bias'], h, { kernel: [5, 5] }), Math.tanh)); // 4×2×2
       let f = flatten(h);
       f = linear(w['fc1.weight'], w['fc1.bias'], f).map(Math.tanh);
       f = linear(w['fc2.weight'], w['fc2.bias'], f).map(Math.tanh);
@@ -121,9 +146,9 @@ describe('built-in models: forward values against plain JS loops (float64, fixed
       const w = fixWeights(net, 0.5);
       const { x, example } = images(2, 2, 32, 13);
       expectForward(net, x, [0, 1].map((e) => {
-        let h = pool(map3(conv(w['features.0.weight'], w['features.0.bias'], example(e), 3, 1, scaling), act.relu)); // 3×16×16
-        h = map3(conv(w['features.3.weight'], w['features.3.bias'], h, 3, 1, scaling), act.relu); // 2×16×16
-        h = pool(map3(conv(w['features.5.weight'], w['features.5.bias'], h, 3, 1, scaling), act.relu)); // 4×8×8
+        let h = pool(map3(conv(w['features.0.weight'], w['features.0.bias'], example(e), same3, scaling), act.relu)); // 3×16×16
+        h = map3(conv(w['features.3.weight'], w['features.3.bias'], h, same3, scaling), act.relu); // 2×16×16
+        h = pool(map3(conv(w['features.5.weight'], w['features.5.bias'], h, same3, scaling), act.relu)); // 4×8×8
         const f = linear(w['classifier.0.weight'], w['classifier.0.bias'], flatten(h), scaling).map(act.relu);
         return logSoftmax(linear(w['classifier.2.weight'], w['classifier.2.bias'], f, scaling));
       }));
@@ -141,6 +166,26 @@ describe('built-in models: forward values against plain JS loops (float64, fixed
       h = linear(w['layers_enc.1.weight'], w['layers_enc.1.bias'], h); // no activation after the encoder's last layer
       h = linear(w['layers_dec.0.weight'], w['layers_dec.0.bias'], h).map(act.sigmoid);
       return linear(w['layers_dec.1.weight'], w['layers_dec.1.bias'], h).map(act.sigmoid);
+    }));
+  });
+});
+
+describe('nn layers: values with every Conv2d and MaxPool2d setting (not only shapes)', () => {
+  it('Sequential(Conv2d with stride, padding, dilation, groups; Sigmoid; MaxPool2d with stride, padding, dilation; Flatten; Linear; ELU)', () => {
+    const f64 = { dtype: 'float64' as const };
+    const convWin = { kernel: [3, 2] as Pair, stride: [2, 1] as Pair, padding: [1, 2] as Pair, dilation: [1, 2] as Pair, groups: 2 };
+    const poolWin = { kernel: [2, 3] as Pair, stride: [1, 2] as Pair, padding: [1, 1] as Pair, dilation: [2, 1] as Pair };
+    const convLayer = new nn.Conv2d(4, 6, convWin.kernel, { stride: convWin.stride, padding: convWin.padding, dilation: convWin.dilation, groups: 2, ...f64 });
+    const poolLayer = new nn.MaxPool2d(poolWin.kernel, { stride: poolWin.stride, padding: poolWin.padding, dilation: poolWin.dilation });
+    const { x, example } = images(2, 4, 7, 23);
+    const conv7 = conv(new Float64Array(6 * 2 * 3 * 2), null, example(0), convWin); // only for the sizes
+    const pooled = pool(conv7, poolWin);
+    const features = pooled.length * pooled[0].length * pooled[0][0].length;
+    const net = new nn.Sequential(convLayer, new nn.Sigmoid(), poolLayer, new nn.Flatten(), new nn.Linear(features, 3, f64), new nn.ELU());
+    const w = fixWeights(net, 0.8);
+    expectForward(net, x, [0, 1].map((e) => {
+      const h = pool(map3(conv(w['0.weight'], w['0.bias'], example(e), convWin), act.sigmoid), poolWin);
+      return linear(w['4.weight'], w['4.bias'], flatten(h)).map(act.elu);
     }));
   });
 });
