@@ -219,6 +219,23 @@ function trajectoryByLibrary(groupsOf: (w: Tensor, v: Tensor, b: Tensor) => NonN
   return { thetas, lrsAfter, logs: opt.logs };
 }
 
+/** The same through stepAsync (summaries on a worker thread). */
+async function trajectoryByLibraryAsync(groupsOf: Parameters<typeof trajectoryByLibrary>[0], options: NewtonSummaryOptions, train: Coefficients[], hg: Coefficients[]) {
+  const { w, v, b, fullLoss, theta } = makeModel();
+  const opt = new NewtonSummary(groupsOf(w, v, b), fullLoss, hg.map(asBatch), options);
+  const thetas: number[][] = [], lrsAfter: number[][] = [];
+  for (const batch of train.map(asBatch)) {
+    tidy(() => {
+      opt.zeroGrad();
+      fullLoss(...batch).backward();
+    });
+    await opt.stepAsync();
+    thetas.push(theta());
+    lrsAfter.push(opt.lrs());
+  }
+  return { thetas, lrsAfter, logs: opt.logs };
+}
+
 /** |a − b| ≤ 1e-12·max(1, |b|) elementwise, naming what differs. */
 function expectAgree(what: string, actual: number[], expected: number[]): void {
   expect(actual.length, what).toBe(expected.length);
@@ -264,6 +281,12 @@ describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
     expect(hand.updates.some((u) => u.eta.some((e) => e < 0))).toBe(true);
     expect(hand.updates.some((u) => u.eta.some((e) => e > 0))).toBe(true);
     compare(hand, trajectoryByLibrary(twoGroups, options, trainBatches, hgBatches), 3);
+  });
+
+  it('the same through stepAsync', async () => {
+    const options: NewtonSummaryOptions = { ...asymmetric, periodHg: 3, nesterov: { use: true, dampingInt: 2 }, removeNegative: true, noregul: false, diagonal: false, updater: 'sgd' };
+    const hand = trajectoryByHand({ groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 3, solver: { nesterov: 2 }, removeNegative: true }, trainBatches, hgBatches);
+    compare(hand, await trajectoryByLibraryAsync(twoGroups, options, trainBatches, hgBatches), 3);
   });
 
   it('Nesterov, S = 2, with H̄ indefinite at some updates (the root lies above r₀ > 0)', () => {
