@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { emptyCache, keep, memory, ones, resetPeakMemory, setCacheLimit, tensor, tidy, zeros } from '../lib';
 
 const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) console.warn('garbage-collector tests skipped: global.gc is missing (run node with --expose-gc, as vitest.config.ts does)');
 
 async function collectGarbage(): Promise<void> {
   // Finalizers of native objects run after the collection, from the event loop: give them a few turns.

@@ -148,9 +148,15 @@ describe('nesterovLrs', () => {
   });
 
   it('works in float64 whatever the input dtype, and returns lrs in H\'s dtype', () => {
-    const result = nesterovLrs(tensor([[2, 0], [0, 1]]), tensor([1, 1]), tensor([1, 1]), { dampingInt: 1 });
-    expect(result.lrs!.dtype).toBe('float32');
-    expect(result.found).toBe(true);
+    // Inputs exactly representable in float32, so both calls solve the same problem: the float32 answer must be
+    // the float64 one rounded once to float32 (a solve in float32 would be off by far more than one rounding).
+    const [H, g, d] = [[[2, 0.5], [0.5, 1]], [1, -0.25], [1, 0.375]];
+    const single = nesterovLrs(tensor(H), tensor(g), tensor(d), { dampingInt: 3 });
+    const double = expectLargestSolution({ H, g, d, lambda: 3 }); // the float64 solution, checked
+    expect(single.lrs!.dtype).toBe('float32');
+    expect(single.found).toBe(true);
+    expect(single.r).toBe(double.result.r);
+    expect(Array.from(single.lrs!.toArray() as Float32Array)).toEqual(double.eta.map(Math.fround));
   });
 
   it('rejects bad input clearly', () => {

@@ -21,13 +21,14 @@ describe('optim.SGD', () => {
 
   it('momentum, dampening and weight decay over three steps', () => {
     const p = tensor([1], f64);
-    const opt = new optim.SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5, weightDecay: 0.01 });
+    // dampening 0.3, not 0.5: the gradient's factor 1 − dampening must differ from dampening itself.
+    const opt = new optim.SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.3, weightDecay: 0.01 });
     let x = 1, buf = 0;
     for (let step = 0; step < 3; step++) {
       withGrad(p, 2);
       opt.step();
       const d = 2 * x + 0.01 * x;
-      buf = step === 0 ? d : 0.9 * buf + 0.5 * d; // torch: the first buffer is the gradient itself
+      buf = step === 0 ? d : 0.9 * buf + (1 - 0.3) * d; // torch: the first buffer is the gradient itself
       x -= 0.1 * buf;
       expectClose(p.toArray(), [x], 1e-14);
     }
