@@ -106,6 +106,15 @@ describe('loadTorch: files written by torch.save', () => {
     expect(d.p.requiresGrad).toBe(true);
     expect(d.frozen.requiresGrad).toBe(false);
     expectValues(d.p, expected.parameter);
+    const layer = new nn.Linear(3, 2);
+    layer.loadStateDict({ weight: d.p, bias: d.frozen }); // a Parameter that requires grad is copied like any tensor
+    expect(layer.namedParameters()[0][1].toArray()).toEqual(d.p.toArray());
+  });
+
+  it('Module.loadStateDict names mismatched keys and shapes of a loaded file', () => {
+    const sd = loadTorch(fixture('sequential.pt'));
+    expect(() => new models.Perceptron([4, 3, 2]).loadStateDict(sd)).toThrow(/missing: \["layers\.0\.weight".*unexpected: \["0\.weight"/);
+    expect(() => new nn.Sequential(new nn.Linear(4, 5), new nn.Tanh(), new nn.Linear(5, 2)).loadStateDict(sd)).toThrow(/0\.weight has shape \[3,4\], the model's is \[5,4\]/);
   });
 
   it("PyTorch 2.x's layout (byteorder, .format_version, .storage_alignment, .data/serialization_id, 64-byte alignment) and a big-endian file", () => {
