@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Tensor, loadSafetensors, loadSafetensorsMetadata, memory, nn, saveSafetensors, tensor, zeros } from '../lib';
+import { Tensor, loadSafetensors, loadSafetensorsMetadata, loadTorch, memory, nn, saveSafetensors, tensor, zeros } from '../lib';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
 const fixture = (name: string) => path.join(FIX, name);
@@ -25,6 +25,14 @@ describe('safetensors', () => {
     const model = new nn.Sequential(new nn.Linear(4, 3), new nn.Tanh(), new nn.Linear(3, 2));
     const { steps: _s, scale: _c, ...weights } = t;
     model.loadStateDict(weights);
+  });
+
+  it("reads a file written by the reference library (Python safetensors 0.8.0)", () => {
+    const t = loadSafetensors(fixture('reference.safetensors'));
+    expect(Object.keys(t).sort()).toEqual(['i', 'w']);
+    expect(Array.from(t.i.toArray())).toEqual([1n, -2n]);
+    expect(t.w.toArray()).toEqual(loadTorch(fixture('torch2_sequential.pt'))['0.weight'].toArray());
+    expect(loadSafetensorsMetadata(fixture('reference.safetensors'))).toEqual({ k: 'v' });
   });
 
   it('round-trips every dtype, 0-dim and empty tensors and metadata; the data starts 8-byte aligned', () => {

@@ -124,6 +124,24 @@ describe('loadTorch: files written by torch.save', () => {
     }
   });
 
+  it('files written by PyTorch 2.11 (torch2_*.pt): a Sequential gives its outputs, views share memory, a CUDA save lands on the CPU', () => {
+    const e = JSON.parse(fs.readFileSync(fixture('torch2_expected.json'), 'utf8'));
+    const model = new nn.Sequential(new nn.Linear(4, 3), new nn.Tanh(), new nn.Linear(3, 2));
+    model.loadStateDict(loadTorch(fixture('torch2_sequential.pt')));
+    expectClose(model.forward(tensor(e.x)).toArray() as Float32Array, e.y.flat(), 1e-6, 1e-6);
+    const m = loadTorch(fixture('torch2_mixed.pt'));
+    expect(Array.from(m.t.toArray())).toEqual([0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
+    expect(Array.from(m.row.toArray())).toEqual([4, 5, 6, 7]);
+    expect(m.p.requiresGrad).toBe(true);
+    expect(Array.from(m.i.toArray())).toEqual([2n ** 62n]);
+    expect(m.d.dtype).toBe('float64');
+    expect([m.lr, m.tup, m.od]).toEqual([0.5, [1], { a: 1 }]);
+    m.t.assign(zeros([4, 3]), true);
+    expect(Array.from(m.row.toArray())).toEqual([0, 0, 0, 0]); // b.t() and b[1] share b's storage
+    const c = loadTorch(fixture('torch2_cuda.pt'));
+    expect([c.w.device, Array.from(c.w.toArray())]).toEqual(['cpu', [1, 1, 1]]);
+  });
+
   it('a hand-made strided tensor (size (2, 2), stride (1, 2)) is the transpose of its storage', () => {
     expect(Array.from(loadTorch(fixture('hand_made.pt')).w.toArray())).toEqual([1, 3, 2, 4]);
   });
