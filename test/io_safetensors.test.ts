@@ -39,7 +39,7 @@ describe('safetensors', () => {
     const file = path.join(dir, 'a.safetensors');
     const tensors = {
       w: tensor([[1 / 3, -2], [Math.PI, NaN]], { dtype: 'float64' }), f: tensor([0.1, -0, Infinity]), i: tensor([1n, -(2n ** 63n)]),
-      scalar: tensor(5), empty: zeros([0, 3]), '__proto__': tensor([9]),
+      scalar: tensor(5), empty: zeros([0, 3]), ['__proto__']: tensor([9]), // computed: a key, not the literal's prototype
     };
     saveSafetensors(file, tensors, { author: 'grnewt', 'π': '3.14' });
     const bytes = fs.readFileSync(file);

@@ -256,6 +256,16 @@ describe('saveTorch', () => {
     expect(Array.from(back.c.toArray())).toEqual([0, 0, 0]); // the same Tensor twice: one storage
   });
 
+  it('a dict key "__proto__" stays a key (never sets a prototype), written and read', () => {
+    const file = path.join(dir, 'proto.pt');
+    saveTorch(file, { ['__proto__']: { polluted: true }, a: 1 });
+    const back = loadTorch(file);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(Object.keys(back)).toEqual(['__proto__', 'a']);
+    expect(Object.getOwnPropertyDescriptor(back, '__proto__')!.value).toEqual({ polluted: true });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('refuses what a PyTorch file cannot hold, naming where, and leaves the previous file', () => {
     const file = path.join(dir, 'keep.pt');
     saveTorch(file, { w: tensor([1]) });
