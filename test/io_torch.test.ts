@@ -7,6 +7,9 @@ import * as path from 'node:path';
 import { unzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { Tensor, cuda, loadTorch, memory, models, nn, resetPeakMemory, saveTorch, tensor, zeros } from '../lib';
+import fc from 'fast-check';
+import { native } from '../lib/native';
+import { readZip, writeZip } from '../lib/io/zip_archive';
 import { expectClose } from './helpers';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
@@ -197,11 +200,60 @@ describe('loadTorch: weights only, malformed files refused', () => {
     refused('truncated.pt', /not a readable zip archive/);
     refused('model.safetensors', /not a file written by torch\.save/);
   });
+  it('the native view checks its bounds too (defence behind the JS check)', () => {
+    const base = tensor([1, 2, 3, 4]);
+    expect(() => native().asStrided(base.handle('test'), [3], [2], 0)).toThrow(/reaches past the end of its storage/);
+    expect(() => native().asStrided(base.handle('test'), [2 ** 40], [2 ** 40], 0)).toThrow(/reaches past the end/);
+    expect(() => native().asStrided(base.handle('test'), [1], [-1], 0)).toThrow(/strides must be >= 0/);
+    expect(Array.from(new Tensor(native().asStrided(base.handle('test'), [2, 2], [1, 2], 0)).toArray())).toEqual([1, 3, 2, 4]);
+  });
   it('bad arguments are TypeErrors naming them', () => {
     expect(() => loadTorch(3 as never)).toThrow(/loadTorch: file must be a path, got 3/);
     expect(() => loadTorch(fixture('sequential.pt'), { dev: 'cpu' } as never)).toThrow(/unknown option "dev"/);
     expect(() => loadTorch(fixture('sequential.pt'), { device: 'tpu' } as never)).toThrow(TypeError);
   });
+});
+
+describe('loadTorch: damaged pickles', () => {
+  // The Sequential's file with its data.pkl truncated or with bytes changed (fixed seed): every load returns
+  // or throws an Error, and a failed one leaves no tensor behind.
+  const records = [...readZip(fs.readFileSync(fixture('sequential.pt')), 'fixture')];
+  const pickle = records.find(([n]) => n.endsWith('/data.pkl'))![1];
+  const file = path.join(dir, 'damaged.pt');
+  const attempt = (bytes: Uint8Array): void => {
+    fs.writeFileSync(file, writeZip(records.map(([n, d]) => [n, n.endsWith('/data.pkl') ? bytes : d] as const), () => false, 'test'));
+    const before = memory().liveTensors;
+    try {
+      loadTorch(file);
+    } catch (err) {
+      expect(err).toBeInstanceOf(Error);
+      expect(memory().liveTensors).toBe(before);
+    }
+  };
+
+  it('every truncation of the pickle is refused', () => {
+    const before = memory().liveTensors;
+    for (let n = 0; n < pickle.length; n++) {
+      expect(() => loadTorchOf(pickle.subarray(0, n))).toThrow(/loadTorch: /);
+      expect(memory().liveTensors).toBe(before);
+    }
+  });
+
+  it('random byte changes give an Error or a value, never a crash or a leak (fast-check, 400 runs)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(pickle.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (changes) => {
+        const bytes = pickle.slice();
+        for (const [i, b] of changes) bytes[i] = b;
+        attempt(bytes);
+      }),
+      { seed: 17, numRuns: 400 },
+    );
+  });
+
+  function loadTorchOf(bytes: Uint8Array): unknown {
+    fs.writeFileSync(file, writeZip(records.map(([n, d]) => [n, n.endsWith('/data.pkl') ? bytes : d] as const), () => false, 'test'));
+    return loadTorch(file);
+  }
 });
 
 /** The byte offset of each stored entry's data, read from the local headers in file order. */
