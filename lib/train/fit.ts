@@ -78,6 +78,7 @@ const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '.
 /** Trains as `config` says; resolves with every run's metrics (also when stopped by the signal). */
 export async function fit(config: TrainConfig, options: FitOptions = {}): Promise<Metrics> {
   let state: CheckpointTree | undefined;
+  if (options.resume && options.init) throw new TypeError('fit: init and resume exclude each other (the checkpoint holds the initial parameters)');
   if (options.resume) {
     const tree = load(options.resume) as CheckpointTree;
     if (tree?.kind !== 'grnewt-train') throw new Error(`resume: ${options.resume} is not a checkpoint of grnewt train`);
@@ -88,7 +89,6 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   manualSeed(config.seed);
   const data = prepareData(config);
   options.onData?.(data.description);
-  if (state && options.init) throw new TypeError('fit: init and resume exclude each other (the checkpoint holds the initial parameters)');
   const initial = state?.initial ?? initialState(config, data, options.init);
   const finished: RunMetrics[] = state?.finished ?? [];
   const start: Position = state?.position ?? { run: 0, epoch: 0, batch: 0 };
