@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadSafetensors, loadTorch, models, saveSafetensors, saveTorch } from '../lib';
+import { fit, loadSafetensors, loadTorch, models, saveSafetensors, saveTorch, trainConfig } from '../lib';
 
 const bin = path.join(__dirname, '..', 'bin', 'grnewt.js');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-cli-interop-'));
@@ -50,5 +50,9 @@ describe('grnewt train --init / --export', () => {
     expect(shape.stderr).toMatch(/loadStateDict: layers\.0\.weight has shape \[9,784\], the model's is \[8,784\]/);
     const both = grnewt([...still, '--init', wrong, '--resume', path.join(work, 'a', 'checkpoint.ckpt')]);
     expect(both.stderr).toMatch(/--init cannot be combined with --resume/);
+  });
+
+  it('fit() refuses init together with resume', async () => {
+    await expect(fit(trainConfig({ epochs: 1 }), { init: init, resume: path.join(work, 'a', 'checkpoint.ckpt') })).rejects.toThrow(/fit: init and resume exclude each other/);
   });
 });
