@@ -55,6 +55,22 @@ describe('safetensors', () => {
     expect(loadSafetensorsMetadata(file)).toEqual({ author: 'grnewt', 'π': '3.14' });
   });
 
+  it('reads tensors whose data is not aligned in the file (an unpadded header)', () => {
+    const header = Buffer.from(JSON.stringify({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, d: { dtype: 'F64', shape: [2], data_offsets: [4, 20] } }));
+    expect((8 + header.length) % 8).not.toBe(0);
+    const data = Buffer.alloc(20);
+    data.writeFloatLE(1.5, 0);
+    data.writeDoubleLE(Math.PI, 4);
+    data.writeDoubleLE(-1 / 3, 12);
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(header.length));
+    const file = path.join(dir, 'unaligned.safetensors');
+    fs.writeFileSync(file, Buffer.concat([length, header, data]));
+    const t = loadSafetensors(file);
+    expect(Array.from(t.a.toArray())).toEqual([1.5]);
+    expect(Array.from(t.d.toArray())).toEqual([Math.PI, -1 / 3]);
+  });
+
   /** Loading `file` throws `message` and leaves no tensor behind. */
   function refused(file: string, message: RegExp): void {
     const before = memory().liveTensors;

@@ -5,16 +5,21 @@ import { Tensor, type DeviceName, type Dtype } from '../tensor';
 
 export const ITEM_SIZE: Record<Dtype, number> = { float32: 4, float64: 8, int64: 8 };
 
-/** A typed array over a copy of `bytes` (aligned for its element type), byte-swapped when big-endian. */
+/**
+ * A typed array of `bytes`' elements: a view when they are aligned for the element type (the tensor made
+ * from it copies them anyway), else a copy; byte-swapped (in a copy) when big-endian.
+ */
 export function typedFromBytes(bytes: Uint8Array, dtype: Dtype, bigEndian = false): Float32Array | Float64Array | BigInt64Array {
   const size = ITEM_SIZE[dtype];
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  if (bigEndian) {
-    for (let i = 0; i < copy.length; i += size) copy.subarray(i, i + size).reverse();
+  let source = bytes;
+  if (bigEndian || bytes.byteOffset % size !== 0) {
+    source = new Uint8Array(bytes.length);
+    source.set(bytes);
+    if (bigEndian) for (let i = 0; i < source.length; i += size) source.subarray(i, i + size).reverse();
   }
-  const n = copy.length / size;
-  return dtype === 'float32' ? new Float32Array(copy.buffer, 0, n) : dtype === 'float64' ? new Float64Array(copy.buffer, 0, n) : new BigInt64Array(copy.buffer, 0, n);
+  const n = source.length / size;
+  const { buffer, byteOffset } = source;
+  return dtype === 'float32' ? new Float32Array(buffer, byteOffset, n) : dtype === 'float64' ? new Float64Array(buffer, byteOffset, n) : new BigInt64Array(buffer, byteOffset, n);
 }
 
 /** A 1-D tensor of `dtype` holding `bytes` (whose length is a multiple of the item size, checked by callers). */
