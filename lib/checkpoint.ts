@@ -6,9 +6,9 @@
 // The header is the tree with each tensor replaced by {"$tensor": {dtype, shape, offset, bytes}} (offset into
 // the data section) and each non-finite number by {"$number": "NaN" | "Infinity" | "-Infinity"}.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { tensor } from './creation';
+import { writeFileAtomic } from './io/atomic_file';
 import { Tensor, type Dtype } from './tensor';
 import { show } from './validate';
 
@@ -47,29 +47,7 @@ export function save(file: string, tree: unknown): void {
   const trailer = Buffer.alloc(4);
   trailer.writeUInt32LE(zlib.crc32(body) >>> 0, 0);
 
-  const dir = path.dirname(path.resolve(file));
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    const fd = fs.openSync(temp, 'w');
-    try {
-      fs.writeSync(fd, body);
-      fs.writeSync(fd, trailer);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, file);
-  } catch (err) {
-    fs.rmSync(temp, { force: true });
-    throw err;
-  }
-  try {
-    const dirFd = fs.openSync(dir, 'r'); // make the rename itself durable
-    fs.fsyncSync(dirFd);
-    fs.closeSync(dirFd);
-  } catch {
-    // some filesystems refuse fsync on directories: the file is written either way
-  }
+  writeFileAtomic(file, [body, trailer]);
 }
 
 /** Reads a checkpoint written by `save`; a truncated or corrupted file is refused with the reason. */

@@ -15,6 +15,8 @@ export * as optim from './optim';
 export { NewtonSummary, NEWTON_SUMMARY_DEFAULTS, ReduceDampingOnPlateau, type NewtonSummaryOptions, type NewtonSummaryLog, type RouteDecision, type SummariesChoice } from './optim';
 export * as data from './data';
 export { save, load } from './checkpoint';
+export { loadTorch, saveTorch, type LoadTorchOptions } from './io/torch_file';
+export { loadSafetensors, loadSafetensorsMetadata, saveSafetensors } from './io/safetensors';
 export { fit, type FitOptions, type FitCallbacks, type StepInfo } from './train/fit';
 export { trainConfig, DEFAULT_TRAIN_CONFIG, SEED_NEWTON_SUMMARY, type TrainConfig, type ModelSpec, type NewtonSummarySpec, type OptimizerName } from './train/config';
 export type { Metrics, RunMetrics, EpochMetrics, UpdateRecord } from './train/metrics';

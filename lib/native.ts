@@ -35,6 +35,7 @@ export interface NativeAddon {
   detach(t: H): H;
   to(t: H, dtype: Maybe<string>, device: Maybe<string>): H;
   clone(t: H): H;
+  asStrided(base: H, sizes: number[], strides: number[], offset: number): H;
   dispose(t: H): void;
   memory(): { liveTensors: number; bytes: number; allocator: { enabled: boolean; inUseBytes: number; peakBytes: number; cachedBytes: number; cachedBlocks: number; limitBytes: number; hits: number; misses: number } };
   emptyCache(): void;

@@ -13,7 +13,7 @@ const require = createRequire(import.meta.url);
 const g = require('../dist/index.js');
 
 /** Calls that write files, start long trainings or allocate models of hundreds of MB are left out. */
-const EXCLUDED = new Set(['save', 'load', 'writeReport', 'fit', 'VGG', 'fashionMnist']);
+const EXCLUDED = new Set(['save', 'load', 'saveTorch', 'saveSafetensors', 'writeReport', 'fit', 'VGG', 'fashionMnist']);
 
 function tensorPool() {
   const live = [

@@ -3,8 +3,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readStateDict, stateDictFormat, writeStateDict } from '../io/state_dict_file';
 import { writeReport } from '../report/report';
 import { DEFAULT_TRAIN_CONFIG as D, type NewtonSummarySpec, type OptimizerName, type TrainConfig } from '../train/config';
+import type { Module } from '../nn/module';
 import { fit } from '../train/fit';
 import { reporter, type Mode } from './reporter';
 
@@ -22,6 +24,14 @@ const sizes = (value: string) => {
   const parts = value.split(',').map((v) => Number(v.trim()));
   if (parts.length === 0 || parts.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new InvalidArgumentError('expected sizes such as 200,100');
   return parts;
+};
+const stateDictFile = (value: string) => {
+  try {
+    stateDictFormat(value, 'file');
+  } catch {
+    throw new InvalidArgumentError('expected a file ending in .pt, .pth, .bin (torch.save) or .safetensors');
+  }
+  return value;
 };
 const OPTIMIZERS: OptimizerName[] = ['newton-summary', 'adam', 'sgd'];
 const optimizerList = (value: string) => {
@@ -80,6 +90,8 @@ export function program(): Command {
     .option('--seed <n>', 'random seed', integer(0), D.seed)
     .option('--out <dir>', 'output directory (metrics.json, report.html, checkpoint.ckpt)')
     .option('--resume <checkpoint>', 'continue an interrupted run from its checkpoint.ckpt (with the settings it was started with)')
+    .option('--init <file>', "start from this state dict (.pt/.pth/.bin written by torch.save, or .safetensors) instead of the model's initialisation", stateDictFile)
+    .option('--export <file>', "write the state dict of the first optimizer's trained model, in the format the extension names (.pt/.pth/.bin or .safetensors)", stateDictFile)
     .option('--quiet', 'print nothing but errors')
     .option('--json', 'print JSON lines (one event per line) instead of progress bars')
     .action(train);
@@ -109,6 +121,8 @@ type TrainFlags = Pick<TrainConfig, 'partition' | 'epochs' | 'batchSize' | 'hgBa
     sgdMomentum: number;
     out?: string;
     resume?: string;
+    init?: string;
+    export?: string;
     quiet?: boolean;
     json?: boolean;
   };
@@ -138,6 +152,8 @@ export function configFrom(f: TrainFlags): TrainConfig {
 
 async function train(flags: TrainFlags): Promise<void> {
   const mode: Mode = flags.quiet ? 'quiet' : flags.json ? 'json' : 'human';
+  if (flags.init && flags.resume) throw new Error('--init cannot be combined with --resume (the checkpoint holds the initial parameters)');
+  const init = flags.init ? readStateDict(flags.init, '--init') : undefined;
   const out = flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
   fs.mkdirSync(out, { recursive: true });
   const checkpoint = path.join(out, 'checkpoint.ckpt');
@@ -150,7 +166,13 @@ async function train(flags: TrainFlags): Promise<void> {
   process.on('SIGINT', onSigint);
   const report = reporter(mode);
   try {
-    const metrics = await fit(configFrom(flags), { ...report, checkpoint, resume: flags.resume, signal: controller.signal });
+    let exported = false;
+    const onRunEnd = (_: OptimizerName, model: Module, run: number) => {
+      if (run !== 0 || !flags.export) return;
+      writeStateDict(flags.export, model.stateDict(), '--export');
+      exported = true;
+    };
+    const metrics = await fit(configFrom(flags), { ...report, checkpoint, resume: flags.resume, init, onRunEnd, signal: controller.signal });
     report.done();
     const files = writeReport(out, metrics);
     const stopped = metrics.runs.some((r) => r.stopped);
@@ -163,6 +185,7 @@ async function train(flags: TrainFlags): Promise<void> {
         console.log(`${r.optimizer.padEnd(16)} ${(last?.trainLoss.toFixed(4) ?? '–').padStart(10)}  ${(last?.testLoss.toFixed(4) ?? '–').padStart(10)}  ${acc.padStart(14)}  ${time.toFixed(1).padStart(6)} s`);
       }
       console.log(`\nreport: ${files.html}\nmetrics: ${files.metrics}`);
+      if (exported) console.log(`state dict: ${flags.export}`);
       if (stopped) console.log(`stopped early; continue with: grnewt train --resume ${checkpoint}`);
     } else if (mode === 'json') {
       console.log(JSON.stringify({ type: 'done', stopped, report: files.html, metrics: files.metrics, checkpoint }));

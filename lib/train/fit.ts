@@ -43,6 +43,8 @@ export interface FitCallbacks {
   onEpoch?(optimizer: OptimizerName, metrics: EpochMetrics): void;
   onUpdate?(optimizer: OptimizerName, update: UpdateRecord): void;
   onCheckpoint?(file: string): void;
+  /** After each run's last epoch (not when stopped early), with the trained model; run 0 is config.optimizers[0]'s. */
+  onRunEnd?(optimizer: OptimizerName, model: Module, run: number): void;
 }
 
 export interface FitOptions extends FitCallbacks {
@@ -50,6 +52,8 @@ export interface FitOptions extends FitCallbacks {
   checkpoint?: string;
   /** A checkpoint written by fit() to continue from; its config is used instead of `config`. */
   resume?: string;
+  /** Initial parameters (a state dict, e.g. from loadTorch) instead of the model's own initialisation; not with `resume`. */
+  init?: Record<string, Tensor>;
   signal?: AbortSignal;
 }
 
@@ -73,6 +77,7 @@ const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '.
 /** Trains as `config` says; resolves with every run's metrics (also when stopped by the signal). */
 export async function fit(config: TrainConfig, options: FitOptions = {}): Promise<Metrics> {
   let state: CheckpointTree | undefined;
+  if (options.resume && options.init) throw new TypeError('fit: init and resume exclude each other (the checkpoint holds the initial parameters)');
   if (options.resume) {
     const tree = load(options.resume) as CheckpointTree;
     if (tree?.kind !== 'grnewt-train') throw new Error(`resume: ${options.resume} is not a checkpoint of grnewt train`);
@@ -83,7 +88,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   manualSeed(config.seed);
   const data = prepareData(config);
   options.onData?.(data.description);
-  const initial = state?.initial ?? buildModel(config, data).stateDict();
+  const initial = state?.initial ?? initialState(config, data, options.init);
   const finished: RunMetrics[] = state?.finished ?? [];
   const start: Position = state?.position ?? { run: 0, epoch: 0, batch: 0 };
   let stopped = false;
@@ -161,6 +166,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
         metrics.stopped = true;
       }
     }
+    if (!stopped) options.onRunEnd?.(name, model, run);
     if (!stopped || metrics.epochs.length || metrics.updates.length) finished.push(metrics);
   }
   return {
@@ -172,6 +178,13 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
     config,
     runs: finished,
   };
+}
+
+/** The model's own initialisation, or `init`'s values checked against it (names, shapes) in its dtype. */
+function initialState(config: TrainConfig, data: LoadedData, init?: Record<string, Tensor>): Record<string, Tensor> {
+  const model = buildModel(config, data);
+  if (init) model.loadStateDict(init);
+  return model.stateDict();
 }
 
 function writeCheckpoint(options: FitOptions, tree: CheckpointTree): void {

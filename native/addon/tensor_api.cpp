@@ -144,6 +144,28 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), arg_tensor(info).detach().clone());
 }
 
+// asStrided(base, sizes, strides, offset): a view of base's storage (torch.as_strided), used to rebuild
+// tensors that share one storage in a PyTorch file. Every element it reaches must lie inside base.
+Napi::Value AsStrided(const Napi::CallbackInfo& info) {
+  const at::Tensor& base = arg_tensor(info);
+  std::vector<int64_t> sizes = to_shape(info[1], "sizes");
+  std::vector<int64_t> strides = to_int_list(info[2], "strides");
+  int64_t offset = to_int(info[3], "offset");
+  if (!base.is_contiguous() || base.dim() != 1) throw RangeError("asStrided: base must be a contiguous 1-D tensor");
+  if (strides.size() != sizes.size()) throw RangeError("asStrided: strides and sizes differ in length");
+  if (offset < 0) throw RangeError("asStrided: offset must be >= 0");
+  int64_t last = offset;  // the furthest element reached (when no size is 0)
+  bool empty = false;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (strides[i] < 0) throw RangeError("asStrided: strides must be >= 0");
+    if (sizes[i] == 0) empty = true;
+    else if (strides[i] > 0 && sizes[i] - 1 > (base.numel() - last) / strides[i]) last = base.numel();  // no overflow
+    else last += (sizes[i] - 1) * strides[i];
+  }
+  if (!empty && last >= base.numel()) throw RangeError("asStrided: the view reaches past the end of its storage");
+  return TensorHandle::Wrap(info.Env(), base.as_strided(sizes, strides, offset));
+}
+
 Napi::Value To(const Napi::CallbackInfo& info) {  // (tensor, dtype?, device?)
   const at::Tensor& t = arg_tensor(info);
   at::ScalarType dtype = has(info[1]) ? parse_dtype(to_string(info[1], "dtype")) : t.scalar_type();
@@ -243,6 +265,7 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<Detach>(env, exports, "detach");
   Export<To>(env, exports, "to");
   Export<Clone>(env, exports, "clone");
+  Export<AsStrided>(env, exports, "asStrided");
   Export<Dispose>(env, exports, "dispose");
   Export<Memory>(env, exports, "memory");
   Export<EmptyCache>(env, exports, "emptyCache");

@@ -1,0 +1,32 @@
+// Writing a file so that a crash mid-write leaves any previous file at that path intact: the bytes go to
+// a temporary file in the same directory, which is synced and then renamed over the target.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Writes `chunks`, in order, to `file` atomically. */
+export function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): void {
+  const dir = path.dirname(path.resolve(file));
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    const fd = fs.openSync(temp, 'w');
+    try {
+      for (const chunk of chunks) {
+        for (let done = 0; done < chunk.length; ) done += fs.writeSync(fd, chunk, done, chunk.length - done);
+      }
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  try {
+    const dirFd = fs.openSync(dir, 'r'); // make the rename itself durable
+    fs.fsyncSync(dirFd);
+    fs.closeSync(dirFd);
+  } catch {
+    // some filesystems refuse fsync on directories: the file is written either way
+  }
+}
