@@ -43,6 +43,8 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   setNumThreads(n: number): void;
   numThreads(): number;
+  setGradEnabled(enabled: boolean): void;
+  gradEnabled(): boolean;
   cudaAvailable(): boolean;
   torchVersion(): string;
   benchAddLoop(iterations: number): number;
@@ -63,6 +65,7 @@ export interface NativeAddon {
   gather(x: H, dim: number, index: H): H;
   indexSelect(x: H, dim: number, index: H): H;
   argmax(x: H, dim: number): H;
+  eq(a: H, b: Operand): H;
   pad(x: H, pads: number[], value: number): H;
   conv2d(x: H, weight: H, bias: H | null, stride: number[], padding: number[], dilation: number[], groups: number): H;
   computeHg(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H };
