@@ -48,6 +48,9 @@ export function save(file: string, tree: unknown): void {
   trailer.writeUInt32LE(zlib.crc32(body) >>> 0, 0);
 
   const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) {
+    throw new Error(`save: cannot write ${file}: the folder ${dir} does not exist (create it first, e.g. fs.mkdirSync(${JSON.stringify(dir)}, { recursive: true }))`);
+  }
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   try {
     const fd = fs.openSync(temp, 'w');
@@ -61,7 +64,10 @@ export function save(file: string, tree: unknown): void {
     fs.renameSync(temp, file);
   } catch (err) {
     fs.rmSync(temp, { force: true });
-    throw err;
+    // The system's message names the temporary file; the user chose `file`.
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code ? `${e.code}, ${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')}` : e.message;
+    throw new Error(`save: cannot write ${file} (${why})`, { cause: err });
   }
   try {
     const dirFd = fs.openSync(dir, 'r'); // make the rename itself durable
@@ -72,8 +78,12 @@ export function save(file: string, tree: unknown): void {
   }
 }
 
-/** Reads a checkpoint written by `save`; a truncated or corrupted file is refused with the reason. */
-export function load(file: string): any {
+/**
+ * Reads a checkpoint written by `save`; a truncated or corrupted file is refused with the reason. The
+ * file's contents are not checked against T: say what you saved, e.g. `load<{ epoch: number; model:
+ * Record<string, Tensor> }>(file)`.
+ */
+export function load<T = unknown>(file: string): T {
   if (typeof file !== 'string' || file === '') throw new TypeError(`load: file must be a path, got ${show(file)}`);
   const bytes = fs.readFileSync(file);
   const corrupt = (why: string) => new Error(`load: ${file} is not a valid grnewt checkpoint: ${why}`);
@@ -107,5 +117,5 @@ export function load(file: string): any {
   } catch (err) {
     throw corrupt(`unreadable header (${(err as Error).message})`);
   }
-  return decode(header);
+  return decode(header) as T;
 }
