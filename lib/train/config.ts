@@ -1,5 +1,6 @@
 // A training run, as data: what `grnewt train` parses its arguments into and what checkpoints keep.
 import type { Activation } from '../models/init';
+import { recommendedThreads } from '../threads';
 
 export type ModelKind = 'perceptron' | 'lenet' | 'vgg' | 'autoencoder';
 export type OptimizerName = 'newton-summary' | 'adam' | 'sgd';
@@ -47,6 +48,7 @@ export interface TrainConfig {
   batchSize: number;
   hgBatchSize: number;
   dtype: 'float32' | 'float64';
+  /** libtorch intra-op threads; by default recommendedThreads(): physical cores minus busy ones, at least 1. */
   threads: number;
   device: 'cpu' | 'cuda';
   seed: number;
@@ -71,7 +73,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   batchSize: 100,
   hgBatchSize: 1000,
   dtype: 'float32',
-  threads: 1,
+  threads: recommendedThreads().threads, // as the machine was when grnewt was loaded; trainConfig() looks again
   device: 'cpu',
   seed: 0,
 };
@@ -84,6 +86,7 @@ export function trainConfig(overrides: DeepPartial<TrainConfig> = {}): TrainConf
   const o = overrides as Partial<TrainConfig>;
   return {
     ...d,
+    threads: recommendedThreads().threads,
     ...o,
     model: { ...d.model, ...o.model },
     data: { ...d.data, ...o.data },
