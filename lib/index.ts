@@ -5,6 +5,7 @@ export {
 } from './tensor';
 export { noGrad, enableGrad, isGradEnabled } from './grad_mode';
 export { accuracy } from './accuracy';
+export { recommendedThreads, type ThreadChoice } from './threads';
 export { tensor, zeros, ones, randn, rand, type TensorData, type TensorOptions, type CreationOptions, type NestedArray, type Nested } from './creation';
 export * from './ops';
 export { manualSeed, setNumThreads, getNumThreads, cuda, memory, emptyCache, setCacheLimit, resetPeakMemory, torchVersion, type AllocatorStats } from './runtime';
