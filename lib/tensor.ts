@@ -149,7 +149,9 @@ export class Tensor<D extends Dtype = Dtype> {
     const o = checkOptions('backward', options);
     const retainGraph = o.retainGraph === undefined ? false : checkBoolean('backward', 'retainGraph', o.retainGraph);
     if (this.numel !== 1) throw new RangeError(`backward: the tensor must be a scalar (one value), its shape is ${formatShape(this.#dims())}`);
-    if (!this.requiresGrad) throw new TypeError('backward: the tensor has no graph (nothing it was computed from requires grad)');
+    if (!this.requiresGrad) {
+      throw new TypeError('backward: the tensor has no graph (nothing it was computed from requires grad): make the leaves with { requiresGrad: true }, and do not compute it inside noGrad()');
+    }
     native().backward(this.handle('backward'), retainGraph);
   }
   /** A tensor sharing this one's values, cut from the graph. */
@@ -292,7 +294,7 @@ export class Tensor<D extends Dtype = Dtype> {
   gather(dim: number, index: Tensor): Tensor<D> {
     const hi = Tensor.handleOf('gather', 'index', index);
     const d = normalizeDim('gather', 'dim', dim, this.ndim);
-    if (index.dtype !== 'int64') throw new TypeError(`gather: index must be an int64 tensor, got ${index.dtype}`);
+    if (index.dtype !== 'int64') throw new TypeError(`gather: index must be an int64 tensor, got ${index.dtype}; make it with { dtype: 'int64' } or convert it with index.to({ dtype: 'int64' })`);
     const x = this.#dims(), ix = index.#dims();
     if (ix.length !== x.length) throw new RangeError(`gather: index must have the input's rank ${x.length}, got shape ${formatShape(ix)}`);
     ix.forEach((size, k) => {
@@ -408,7 +410,7 @@ export class Tensor<D extends Dtype = Dtype> {
     return (this.#shape ??= native().shape(this.handle('shape')));
   }
   #requireFloating(where: string): void {
-    if (this.dtype === 'int64') throw new TypeError(`${where}: needs a float32 or float64 tensor, got int64`);
+    if (this.dtype === 'int64') throw new TypeError(`${where}: needs a float32 or float64 tensor, got int64; convert it with .to({ dtype: 'float32' })`);
   }
   #reduce(where: 'sum' | 'mean', dim: number | number[] | undefined, keepDim: boolean): Tensor<D> {
     checkBoolean(where, 'keepDim', keepDim);
@@ -540,11 +542,13 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 function sameDtype(where: string, a: Tensor, b: Tensor): void {
-  if (a.dtype !== b.dtype) throw new TypeError(`${where}: operands must have the same dtype, got ${a.dtype} and ${b.dtype}`);
+  if (a.dtype !== b.dtype) {
+    throw new TypeError(`${where}: operands must have the same dtype, got ${a.dtype} and ${b.dtype}; convert one with .to({ dtype: '${b.dtype}' }) (or '${a.dtype}')`);
+  }
 }
 
 function sameDevice(where: string, a: Tensor, b: Tensor): void {
-  if (a.device !== b.device) throw new TypeError(`${where}: operands are on different devices (${a.device} and ${b.device})`);
+  if (a.device !== b.device) throw new TypeError(`${where}: operands are on different devices (${a.device} and ${b.device}); move one with .to({ device: '${b.device}' })`);
 }
 
 /** The sliding window (kernel, dilated, over the padded input) must fit at least once. */
