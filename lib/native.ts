@@ -11,9 +11,10 @@ type H = NativeTensor;
 type Operand = H | number;
 type Maybe<T> = T | null | undefined;
 
-/** One model step for the Taylor route (see native/addon/taylor_model.h). */
+/** @internal One model step for the Taylor route (see native/addon/taylor_model.h). */
 export type TaylorStep = { kind: string } & Record<string, unknown>;
 
+/** @internal The addon's exports, as lib/ calls them. */
 export interface NativeAddon {
   fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array, shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   zeros(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
@@ -109,7 +110,7 @@ export interface NativeNesterovResult {
 const packageRoot = path.join(__dirname, '..');
 let addon: NativeAddon | undefined;
 
-/** The addon, loaded on first call. */
+/** @internal The addon, loaded on first call. */
 export function native(): NativeAddon {
   return (addon ??= load());
 }
@@ -124,7 +125,7 @@ function load(): NativeAddon {
   }
 }
 
-/** Turns the loader's message into what went wrong and the command that fixes it. */
+/** @internal Turns the loader's message into what went wrong and the command that fixes it. */
 export function explainLoadFailure(err: Error): string {
   const message = String(err?.message ?? err);
   const missingLib = /(lib(?:torch\w*|c10\w*)\.so[.\d]*): cannot open shared object file/.exec(message);

@@ -57,6 +57,8 @@ describe('README', () => {
       expect(tensorDts, internal).not.toContain(internal);
     }
     expect(fs.readFileSync(path.join(dts, 'nn', 'layers.d.ts'), 'utf8')).not.toMatch(/\bsettings\b/);
+    const nativeDts = fs.readFileSync(path.join(dts, 'native.d.ts'), 'utf8');
+    for (const internal of ['function native', 'NativeAddon', 'explainLoadFailure']) expect(nativeDts, internal).not.toContain(internal);
   });
 
   it('every snippet compiles under strict against the published declarations', () => {

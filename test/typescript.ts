@@ -33,7 +33,7 @@ export function compileStrict(files: string[]): Problem[] {
     lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'],
     types: ['node'],
     typeRoots: [path.join(root, 'node_modules', '@types')],
-    skipLibCheck: true,
+    skipLibCheck: false, // the published .d.ts files must be sound themselves (a dangling stripped type would be an error)
   });
   return ts.getPreEmitDiagnostics(program).map((d) => ({
     file: d.file?.fileName ?? '',
