@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { losses, ones, optim, save, tensor, tidy } from '../lib';
+import { losses, ones, optim, save, tensor, tidy, zeros } from '../lib';
+import { native } from '../lib/native';
 
 describe('messages that say the fix', () => {
   it('float labels given to nll / crossEntropy: make them with { dtype: int64 }', () => {
@@ -59,9 +60,14 @@ describe('messages that say the fix', () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).toMatch(/modified by an inplace operation/);
+    expect(message).toMatch(/modified by an inplace operation: a float32 tensor of shape \[2\] is at version 1; expected version 0 instead/);
     expect(message).toMatch(/compute the loss again after changing parameters/);
     expect(message).not.toMatch(/torch\.autograd|set_detect_anomaly/);
+  });
+
+  it("libtorch's dtype names come out as grnewt's (checked at the native layer, below the façade's own checks)", () => {
+    const h = (t: ReturnType<typeof zeros>) => (t as unknown as { handle(w: string): never }).handle('test');
+    expect(() => native().matmul(h(zeros([2, 2])), h(zeros([2, 2], { dtype: 'float64' })))).toThrow(/expected dtype float32 but found float64/);
   });
 
   it('save() into a missing folder names the path given and the missing folder, not a temporary file', () => {

@@ -23,11 +23,6 @@ std::string in_js_terms(std::string message) {
       {std::regex(R"( Hint: enable anomaly detection to find the operation that failed to compute its gradient, with torch\.autograd\.set_detect_anomaly\(True\)\.)"),
        " A tensor the graph saved was changed in place after the forward pass (an optimizer step, loadStateDict or "
        "load into a parameter): compute the loss again after changing parameters."},
-      {std::regex(R"(element (\d+) of tensors does not require grad and does not have a grad_fn)"),
-       "the tensor has no graph (nothing it was computed from requires grad): make the leaves with "
-       "{ requiresGrad: true }, and do not compute it inside noGrad()"},
-      {std::regex(R"(retain_graph=True)"), "{ retainGraph: true }"},
-      {std::regex(R"(\.backward\(\) or autograd\.grad\(\))"), "backward()"},
   };
   for (const auto& [pattern, replacement] : rewrites) message = std::regex_replace(message, pattern, replacement);
   // "expected scalar type Float but found Double" -> "expected dtype float32 but found float64"
@@ -37,6 +32,13 @@ std::string in_js_terms(std::string message) {
       {std::regex(R"(found Double\b)"), "found float64"},      {std::regex(R"(found Long\b)"), "found int64"},
   };
   for (const auto& [pattern, replacement] : dtypes) message = std::regex_replace(message, pattern, replacement);
+  // "[CPUFloatType [2]] is at version 1" -> "a float32 tensor of shape [2] is at version 1"
+  static const std::pair<std::regex, const char*> tensor_types[] = {
+      {std::regex(R"(\[(?:CPU|CUDA)FloatType \[([^\]]*)\]\])"), "a float32 tensor of shape [$1]"},
+      {std::regex(R"(\[(?:CPU|CUDA)DoubleType \[([^\]]*)\]\])"), "a float64 tensor of shape [$1]"},
+      {std::regex(R"(\[(?:CPU|CUDA)LongType \[([^\]]*)\]\])"), "an int64 tensor of shape [$1]"},
+  };
+  for (const auto& [pattern, replacement] : tensor_types) message = std::regex_replace(message, pattern, replacement);
   return message;
 }
 
