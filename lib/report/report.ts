@@ -113,13 +113,14 @@ Chart.defaults.animation = false;
 Chart.defaults.font.size = 11;
 const fmt = (v) => (v === 0 ? '0' : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? Number(v.toPrecision(4)).toString() : v.toExponential(2));
 // Log-axis labels in scientific notation: at powers of 10 (1e-3, 1e-2, …) over three decades or more, at
-// 1, 2 and 5 × 10^k over less, and at every tick within one decade.
+// 1, 2 and 5 × 10^k over less, and at about five ticks within one decade.
 const mantissa = (v) => v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9));
 const isAt = (v, ks) => ks.some((k) => Math.abs(mantissa(v) - k) < 1e-6);
 function sciTick(v, i, ticks) {
   if (ticks.filter((t) => isAt(t.value, [1])).length >= 3) return isAt(v, [1]) ? Number(v).toExponential(0) : '';
   if (ticks.filter((t) => isAt(t.value, [1, 2, 5])).length >= 2) return isAt(v, [1, 2, 5]) ? Number(v).toExponential(0) : '';
-  return Number(v).toExponential(1);
+  const every = Math.ceil(ticks.length / 5); // within one decade: about 5 labels, not one per minor tick
+  return i % every === 0 ? Number(v).toExponential(1) : '';
 }
 function chart(canvas, datasets, opts) {
   canvas.dataset.points = datasets.map((d) => d.data.length).join(' '); // for tests: points per line
@@ -192,7 +193,7 @@ for (const run of metrics.runs.filter((r) => r.updates.length)) {
     // updates without a positive rate leave a gap (a log axis cannot show them)
     const data = run.updates.map((u) => ({ x: u.step, y: u.lrs[s] > 0 ? u.lrs[s] : null }));
     if (data.every((p) => p.y === null)) {
-      panel.querySelector('.small').outerHTML = '<p class="empty">no positive learning rate at any update (negative ones are removed: the group is not trained by these steps)</p>';
+      panel.querySelector('.small').outerHTML = '<p class="empty">no positive learning rate at any update (zero or negative at each: a log axis cannot show them)</p>';
       return;
     }
     chart(panel.querySelector('canvas'), [{ label: 'group ' + s, borderColor: color(s), backgroundColor: color(s), borderWidth: 1.5, pointRadius: data.length > 50 ? 0 : 2, spanGaps: false, data }],
