@@ -2,16 +2,16 @@
 // The seed README's example on Fashion-MNIST, next to Adam: a 784-200-100-10 tanh Perceptron, batches of
 // 100, trained for a few epochs by NewtonSummary (the seed's hyperparameters) and by Adam (lr 1e-3) from
 // the same initialisation, then evaluated on the 10,000 test images.
-//   node examples/fashion-mnist.mjs [--epochs 3] [--threads 2] [--limit N]
+//   node examples/fashion-mnist.mjs [--epochs 3] [--threads N (default: grnewt.recommendedThreads())] [--limit N]
 import { parseArgs } from 'node:util';
 import grnewt from '../dist/index.js';
 
 const { data, models, losses, partition, optim, NewtonSummary, tidy } = grnewt;
 const { values: args } = parseArgs({
-  options: { epochs: { type: 'string', default: '3' }, threads: { type: 'string', default: '2' }, limit: { type: 'string' } },
+  options: { epochs: { type: 'string', default: '3' }, threads: { type: 'string' }, limit: { type: 'string' } },
 });
 const epochs = Number(args.epochs);
-grnewt.setNumThreads(Number(args.threads));
+grnewt.setNumThreads(args.threads ? Number(args.threads) : grnewt.recommendedThreads().threads);
 
 const train = data.fashionMnist({ split: 'train', limit: args.limit ? Number(args.limit) : undefined });
 const test = data.fashionMnist({ split: 'test' });
@@ -21,13 +21,7 @@ grnewt.manualSeed(0);
 const initial = new models.Perceptron([784, 200, 100, 10]).stateDict();
 
 function accuracy(model) {
-  return tidy(() => {
-    const predicted = model.forward(test.x).argmax(1).toArray();
-    const labels = test.y.toArray();
-    let correct = 0;
-    for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
-    return correct / labels.length;
-  });
+  return tidy(() => grnewt.noGrad(() => grnewt.accuracy(model.forward(test.x), test.y)));
 }
 
 function run(name, makeOptimizer) {

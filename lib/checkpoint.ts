@@ -50,8 +50,12 @@ export function save(file: string, tree: unknown): void {
   writeFileAtomic(file, [body, trailer]);
 }
 
-/** Reads a checkpoint written by `save`; a truncated or corrupted file is refused with the reason. */
-export function load(file: string): any {
+/**
+ * Reads a checkpoint written by `save`; a truncated or corrupted file is refused with the reason. The
+ * file's contents are not checked against T: say what you saved, e.g. `load<{ epoch: number; model:
+ * Record<string, Tensor> }>(file)`.
+ */
+export function load<T = unknown>(file: string): T {
   if (typeof file !== 'string' || file === '') throw new TypeError(`load: file must be a path, got ${show(file)}`);
   const bytes = fs.readFileSync(file);
   const corrupt = (why: string) => new Error(`load: ${file} is not a valid grnewt checkpoint: ${why}`);
@@ -85,5 +89,5 @@ export function load(file: string): any {
   } catch (err) {
     throw corrupt(`unreadable header (${(err as Error).message})`);
   }
-  return decode(header);
+  return decode(header) as T;
 }

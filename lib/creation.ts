@@ -4,6 +4,8 @@ import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from './
 import { checkBoolean, checkOptions, checkShape, formatShape, show } from './validate';
 
 export type NestedArray = ReadonlyArray<number | bigint | NestedArray>;
+/** Nested arrays of one kind of value (numbers, or bigints). */
+export type Nested<T> = ReadonlyArray<T | Nested<T>>;
 export type TensorData = number | bigint | NestedArray | Float32Array | Float64Array | Int32Array | BigInt64Array;
 
 export interface TensorOptions {
@@ -18,7 +20,15 @@ export type CreationOptions = Omit<TensorOptions, 'shape'>;
 
 type Source = Float32Array | Float64Array | Int32Array | BigInt64Array;
 
-/** A new tensor holding a copy of `data`. */
+/**
+ * A new tensor holding a copy of `data`. Its type follows the dtype: `{ dtype }` when given, else the
+ * data's default (numbers and Float32Array → float32, Float64Array → float64, integers → int64).
+ */
+export function tensor<D extends Dtype>(data: TensorData, options: TensorOptions & { dtype: D }): Tensor<D>;
+export function tensor(data: Float64Array, options?: TensorOptions): Tensor<'float64'>;
+export function tensor(data: Int32Array | BigInt64Array | bigint | Nested<bigint>, options?: TensorOptions): Tensor<'int64'>;
+export function tensor(data: number | Nested<number> | Float32Array, options?: TensorOptions): Tensor<'float32'>;
+export function tensor(data: TensorData, options?: TensorOptions): Tensor;
 export function tensor(data: TensorData, options?: TensorOptions): Tensor {
   const o = checkOptions('tensor', options, ['shape', 'dtype', 'device', 'requiresGrad']);
   const { source, shape: inferred, integral } = flatten(data);
@@ -37,20 +47,20 @@ export function tensor(data: TensorData, options?: TensorOptions): Tensor {
   return new Tensor(native().fromData(source, shape, dtype, device, requiresGrad));
 }
 
-export function zeros(shape: number[], options?: CreationOptions): Tensor {
-  return filled('zeros', shape, options);
+export function zeros<D extends Dtype = 'float32'>(shape: number[], options?: CreationOptions & { dtype?: D }): Tensor<D> {
+  return filled('zeros', shape, options) as Tensor<D>;
 }
-export function ones(shape: number[], options?: CreationOptions): Tensor {
-  return filled('ones', shape, options);
+export function ones<D extends Dtype = 'float32'>(shape: number[], options?: CreationOptions & { dtype?: D }): Tensor<D> {
+  return filled('ones', shape, options) as Tensor<D>;
 }
 /** Standard normal samples, from the generator `manualSeed` seeds. */
-export function randn(shape: number[], options?: CreationOptions): Tensor {
-  return filled('randn', shape, options);
+export function randn<D extends 'float32' | 'float64' = 'float32'>(shape: number[], options?: CreationOptions & { dtype?: D }): Tensor<D> {
+  return filled('randn', shape, options) as Tensor<D>;
 }
 
 /** Uniform samples on [0, 1), from the generator `manualSeed` seeds. */
-export function rand(shape: number[], options?: CreationOptions): Tensor {
-  return filled('rand', shape, options);
+export function rand<D extends 'float32' | 'float64' = 'float32'>(shape: number[], options?: CreationOptions & { dtype?: D }): Tensor<D> {
+  return filled('rand', shape, options) as Tensor<D>;
 }
 
 function filled(kind: 'zeros' | 'ones' | 'randn' | 'rand', shape: unknown, options: unknown): Tensor {

@@ -1,6 +1,12 @@
 // grnewt: Newton's method adapted to neural networks through a summary of higher-order derivatives.
-export { Tensor, tidy, keep, disposeSymbol, type Dtype, type DeviceName, type TypedData, type Conv2dOptions, type MaxPool2dOptions } from './tensor';
-export { tensor, zeros, ones, randn, rand, type TensorData, type TensorOptions, type CreationOptions, type NestedArray } from './creation';
+export {
+  Tensor, tidy, keep, disposeSymbol, type Dtype, type DeviceName, type TypedData, type Conv2dOptions, type MaxPool2dOptions,
+  type ArrayOf, type ValueOf, type FloatResult, type TensorJSON, type NestedList,
+} from './tensor';
+export { noGrad, enableGrad, isGradEnabled } from './grad_mode';
+export { accuracy } from './accuracy';
+export { recommendedThreads, type ThreadChoice } from './threads';
+export { tensor, zeros, ones, randn, rand, type TensorData, type TensorOptions, type CreationOptions, type NestedArray, type Nested } from './creation';
 export * from './ops';
 export { manualSeed, setNumThreads, getNumThreads, cuda, memory, emptyCache, setCacheLimit, resetPeakMemory, torchVersion, type AllocatorStats } from './runtime';
 export * as nn from './nn';

@@ -37,7 +37,12 @@ function checkClassification(where: string, scores: Tensor, target: Tensor): voi
   checkTensor(where, 'input', scores);
   checkTensor(where, 'target', target);
   if (scores.ndim !== 2) throw new RangeError(`${where}: input must be [N, C], got ${formatShape(scores.shape)}`);
-  if (target.dtype !== 'int64') throw new TypeError(`${where}: target must hold int64 class indices, got ${target.dtype}`);
+  if (target.dtype !== 'int64') {
+    throw new TypeError(
+      `${where}: target must hold int64 class indices, got ${target.dtype}; make the labels with { dtype: 'int64' } ` +
+        `(grnewt.tensor(labels, { dtype: 'int64' })) or convert them with target.to({ dtype: 'int64' })`,
+    );
+  }
   if (target.ndim !== 1 || target.shape[0] !== scores.shape[0]) {
     throw new RangeError(`${where}: target must be [N] = [${scores.shape[0]}], got ${formatShape(target.shape)}`);
   }

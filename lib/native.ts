@@ -11,9 +11,10 @@ type H = NativeTensor;
 type Operand = H | number;
 type Maybe<T> = T | null | undefined;
 
-/** One model step for the Taylor route (see native/addon/taylor_model.h). */
+/** @internal One model step for the Taylor route (see native/addon/taylor_model.h). */
 export type TaylorStep = { kind: string } & Record<string, unknown>;
 
+/** @internal The addon's exports, as lib/ calls them. */
 export interface NativeAddon {
   fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array, shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   zeros(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
@@ -44,6 +45,8 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   setNumThreads(n: number): void;
   numThreads(): number;
+  setGradEnabled(enabled: boolean): void;
+  gradEnabled(): boolean;
   cudaAvailable(): boolean;
   torchVersion(): string;
   benchAddLoop(iterations: number): number;
@@ -64,6 +67,7 @@ export interface NativeAddon {
   gather(x: H, dim: number, index: H): H;
   indexSelect(x: H, dim: number, index: H): H;
   argmax(x: H, dim: number): H;
+  eq(a: H, b: Operand): H;
   pad(x: H, pads: number[], value: number): H;
   conv2d(x: H, weight: H, bias: H | null, stride: number[], padding: number[], dilation: number[], groups: number): H;
   computeHg(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H };
@@ -107,7 +111,7 @@ export interface NativeNesterovResult {
 const packageRoot = path.join(__dirname, '..');
 let addon: NativeAddon | undefined;
 
-/** The addon, loaded on first call. */
+/** @internal The addon, loaded on first call. */
 export function native(): NativeAddon {
   return (addon ??= load());
 }
@@ -122,7 +126,7 @@ function load(): NativeAddon {
   }
 }
 
-/** Turns the loader's message into what went wrong and the command that fixes it. */
+/** @internal Turns the loader's message into what went wrong and the command that fixes it. */
 export function explainLoadFailure(err: Error): string {
   const message = String(err?.message ?? err);
   const missingLib = /(lib(?:torch\w*|c10\w*)\.so[.\d]*): cannot open shared object file/.exec(message);

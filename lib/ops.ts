@@ -26,7 +26,9 @@ export const softmax = (x: Tensor, dim: number): Tensor => input('softmax', x).s
 export const gather = (x: Tensor, dim: number, index: Tensor): Tensor => input('gather', x).gather(dim, index);
 export const indexSelect = (x: Tensor, dim: number, index: Tensor): Tensor => input('indexSelect', x).indexSelect(dim, index);
 export const pad = (x: Tensor, pads: number[], value = 0): Tensor => input('pad', x).pad(pads, value);
-export const argmax = (x: Tensor, dim: number): Tensor => input('argmax', x).argmax(dim);
+export const argmax = (x: Tensor, dim: number): Tensor<'int64'> => input('argmax', x).argmax(dim);
+/** 1 where a equals b (broadcasting), 0 elsewhere, as float32 (see Tensor.eq). */
+export const eq = (a: Tensor, b: Tensor | number): Tensor<'float32'> => input('eq', a).eq(b);
 export const conv2d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions): Tensor =>
   input('conv2d', x).conv2d(weight, bias, options);
 export const maxPool2d = (x: Tensor, kernelSize: number | [number, number], options?: MaxPool2dOptions): Tensor =>

@@ -97,8 +97,8 @@ export function checkParamGroups(where: string, paramGroups: unknown): Tensor[][
     if (params.length === 0) throw new RangeError(`${where}: paramGroups[${s}] is empty (a subset needs at least one tensor)`);
     params.forEach((p, k) => {
       Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
-      if (!p.requiresGrad) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] does not require grad`);
-      if (!p.isLeaf) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] is not a leaf tensor`);
+      if (!p.requiresGrad) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] does not require grad (make it with { requiresGrad: true }, or set its requiresGrad = true)`);
+      if (!p.isLeaf) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] is not a leaf tensor (a result of ops on parameters, not a parameter: pass the parameters themselves)`);
       const other = seen.get(p);
       if (other !== undefined) throw new RangeError(`${where}: a tensor is in two subsets (paramGroups[${other}] and paramGroups[${s}])`);
       seen.set(p, s);

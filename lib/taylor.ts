@@ -182,7 +182,7 @@ function prepare(where: string, model: Module, paramGroups: ParamGroup[], x: Ten
   if (loss !== 'nll' && loss !== 'crossEntropy' && loss !== 'mse') throw new TypeError(`${where}: loss must be 'nll', 'crossEntropy' or 'mse', got ${show(loss)}`);
   if (loss === 'nll' && !endsWithLogSoftmax) throw new RangeError(`${where}: loss 'nll' needs a model that ends with log-softmax; use 'crossEntropy' for logits`);
   if (loss !== 'nll' && endsWithLogSoftmax) throw new RangeError(`${where}: the model ends with log-softmax: its loss is 'nll', got ${show(loss)}`);
-  if (loss !== 'mse' && y.dtype !== 'int64') throw new TypeError(`${where}: y must hold int64 class labels for loss '${loss}', got ${y.dtype}`);
+  if (loss !== 'mse' && y.dtype !== 'int64') throw new TypeError(`${where}: y must hold int64 class labels for loss '${loss}', got ${y.dtype}; make the labels with { dtype: 'int64' } or convert them with y.to({ dtype: 'int64' })`);
   const h = (t: Tensor | null | undefined) => (t ? t.handle(where) : undefined);
   const nativeSteps = steps.filter((st) => st.kind !== 'logSoftmax').map((st) => {
     switch (st.kind) {

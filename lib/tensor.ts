@@ -2,11 +2,26 @@
 // Arguments are checked here, with messages that name the op, the argument and the value, before any
 // native call; the native layer re-checks and turns libtorch's own errors into JS errors.
 import { native, type NativeTensor } from './native';
+import { formatValues, nestedList, type NestedList } from './tensor_format';
 import { checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, formatShape, normalizeDim, show } from './validate';
 
 export type Dtype = 'float32' | 'float64' | 'int64';
 export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
 export type TypedData = Float32Array | Float64Array | BigInt64Array;
+/** The typed array `toArray()` returns for a dtype (the union of them when the dtype is not known statically). */
+export type ArrayOf<D extends Dtype> = D extends 'float32' ? Float32Array : D extends 'float64' ? Float64Array : BigInt64Array;
+/** One element of a tensor of dtype D in JS: a number, or a bigint for int64. */
+export type ValueOf<D extends Dtype> = D extends 'int64' ? bigint : number;
+/** What an op that keeps floating dtypes returns: Tensor<'float32'> or Tensor<'float64'>, else any dtype. */
+export type FloatResult<D extends Dtype> = [D] extends ['float32'] ? Tensor<'float32'> : [D] extends ['float64'] ? Tensor<'float64'> : Tensor;
+/** `toJSON()`'s form: int64 values as numbers, or strings beyond ±2^53 where a number would lose digits. */
+export interface TensorJSON {
+  dtype: Dtype;
+  shape: number[];
+  device: string;
+  data: NestedList<number | string>;
+}
+export type { NestedList } from './tensor_format';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -28,14 +43,19 @@ export const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? (Symbol.fo
 type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow';
 type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'tanh' | 'relu' | 'sigmoid';
 
-export class Tensor {
+/**
+ * A tensor of dtype D ('float32', 'float64' or 'int64'; any of them when not known statically). D follows
+ * the data where the result's dtype is certain (creation with a dtype or typed array, `to({ dtype })`,
+ * shape ops, float ops on float tensors), so that `toArray()` returns the matching typed array.
+ */
+export class Tensor<D extends Dtype = Dtype> {
   #handle: NativeTensor;
-  #disposed = false;
+  #freedBy: 'dispose' | 'tidy' | null = null;
   #shape: number[] | undefined; // shape, dtype and device never change for a handle: cache them
   #dtype: Dtype | undefined;
   #device: string | undefined;
 
-  /** @internal Tensors are made by `grnewt.tensor`, `zeros`, `ones`, `randn` and by ops. */
+  /** Tensors are made by `grnewt.tensor`, `zeros`, `ones`, `randn` and by ops (the handle is opaque). */
   constructor(handle: NativeTensor) {
     this.#handle = handle;
     scopes.at(-1)?.push(this);
@@ -43,7 +63,15 @@ export class Tensor {
 
   /** @internal The live native handle; `where` names the caller in the error for a disposed tensor. */
   handle(where: string): NativeTensor {
-    if (this.#disposed) throw new Error(`${where}: the tensor has been disposed`);
+    if (this.#freedBy === 'dispose') {
+      throw new Error(`${where}: the tensor has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first`);
+    }
+    if (this.#freedBy === 'tidy') {
+      throw new Error(
+        `${where}: the tensor has been disposed: it was made inside a tidy() scope, which freed it when the scope ended. ` +
+          'To use it afterwards, return it from the function given to tidy(), or pass it to grnewt.keep()',
+      );
+    }
     return this.#handle;
   }
 
@@ -62,8 +90,8 @@ export class Tensor {
   get numel(): number {
     return this.#dims().reduce((a, b) => a * b, 1);
   }
-  get dtype(): Dtype {
-    return (this.#dtype ??= native().dtype(this.handle('dtype')) as Dtype);
+  get dtype(): D {
+    return (this.#dtype ??= native().dtype(this.handle('dtype')) as Dtype) as D;
   }
   get device(): string {
     return (this.#device ??= native().device(this.handle('device')));
@@ -83,17 +111,33 @@ export class Tensor {
     return native().isLeaf(this.handle('isLeaf'));
   }
   /** The accumulated gradient of a leaf after `backward()`, or null. A new handle on each access. */
-  get grad(): Tensor | null {
+  get grad(): Tensor<D> | null {
     const g = native().grad(this.handle('grad'));
-    return g === null ? null : new Tensor(g);
+    return g === null ? null : new Tensor<D>(g);
   }
   get isDisposed(): boolean {
-    return this.#disposed;
+    return this.#freedBy !== null;
   }
 
   /** Row-major copy of the values: Float32Array, Float64Array or BigInt64Array by dtype. */
-  toArray(): TypedData {
-    return native().toArray(this.handle('toArray'));
+  toArray(): ArrayOf<D> {
+    return native().toArray(this.handle('toArray')) as ArrayOf<D>;
+  }
+  /** The values as nested JS arrays (numbers; bigints for int64), as torch's `tolist()`; a 0-d tensor gives its value. */
+  tolist(): NestedList<ValueOf<D>> {
+    return nestedList(this.toArray() as unknown as ArrayLike<ValueOf<D>>, this.#dims());
+  }
+  /**
+   * `{ dtype, shape, device, data }` with `data` the nested values, for `JSON.stringify`. int64 values are
+   * numbers, or strings beyond ±2^53 where a number would lose digits (JSON has no bigints).
+   */
+  toJSON(): TensorJSON | { disposed: true } {
+    if (this.isDisposed) return { disposed: true };
+    const values = this.toArray();
+    const data = values instanceof BigInt64Array
+      ? Array.from(values, (v) => (v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : String(v)))
+      : Array.from(values);
+    return { dtype: this.dtype, shape: this.shape, device: this.device, data: nestedList(data, this.#dims()) };
   }
   /** The value of a one-element tensor. */
   item(): number {
@@ -105,64 +149,97 @@ export class Tensor {
     const o = checkOptions('backward', options, ['retainGraph']);
     const retainGraph = o.retainGraph === undefined ? false : checkBoolean('backward', 'retainGraph', o.retainGraph);
     if (this.numel !== 1) throw new RangeError(`backward: the tensor must be a scalar (one value), its shape is ${formatShape(this.#dims())}`);
-    if (!this.requiresGrad) throw new TypeError('backward: the tensor has no graph (nothing it was computed from requires grad)');
+    if (!this.requiresGrad) {
+      throw new TypeError('backward: the tensor has no graph (nothing it was computed from requires grad): make the leaves with { requiresGrad: true }, and do not compute it inside noGrad()');
+    }
     native().backward(this.handle('backward'), retainGraph);
   }
   /** A tensor sharing this one's values, cut from the graph. */
-  detach(): Tensor {
+  detach(): Tensor<D> {
     return new Tensor(native().detach(this.handle('detach')));
   }
   /** A copy converted to another dtype and/or device (a new handle on the same data when nothing changes). */
-  to(options: { dtype?: Dtype; device?: DeviceName }): Tensor {
+  to<E extends Dtype = D>(options: { dtype?: E; device?: DeviceName }): Tensor<E> {
     const o = checkOptions('to', options, ['dtype', 'device']);
     if (o.dtype !== undefined) checkDtype('to', o.dtype);
     if (o.device !== undefined) checkDevice('to', o.device);
     return new Tensor(native().to(this.handle('to'), o.dtype as string | undefined, o.device as string | undefined));
   }
   /** A copy with its own storage, cut from the graph. */
-  clone(): Tensor {
+  clone(): Tensor<D> {
     return new Tensor(native().clone(this.handle('clone')));
   }
   /** Frees this handle's reference to native memory now; later use is an error. Idempotent. */
   dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
+    this.#free('dispose');
+  }
+  /** @internal Frees the tensor as its tidy() scope ends (later use says so). */
+  freeByScope(): void {
+    this.#free('tidy');
+  }
+  #free(by: 'dispose' | 'tidy'): void {
+    if (this.#freedBy !== null) return;
+    this.#freedBy = by;
     native().dispose(this.#handle);
   }
   [disposeSymbol](): void {
     this.dispose();
   }
+  /**
+   * The values, dtype, shape and device, as torch prints them: `tensor([[1., 2.], [3., 4.]], dtype=float32,
+   * shape=[2, 2], device=cpu)`, with tensors of more than 1000 elements summarised by their first and last
+   * 3 entries along each long dimension.
+   */
   toString(): string {
-    return this.#disposed ? 'Tensor(disposed)' : `Tensor(shape=${formatShape(this.#dims())}, dtype=${this.dtype}, device=${this.device})`;
+    if (this.isDisposed) return 'Tensor(disposed)';
+    const values = formatValues(this.toArray(), this.#dims(), 'tensor('.length);
+    const grad = this.requiresGrad ? ', requiresGrad=true' : '';
+    return `tensor(${values}, dtype=${this.dtype}, shape=[${this.#dims().join(', ')}], device=${this.device}${grad})`;
+  }
+  /** What console.log and util.inspect show: the same as toString(). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
   // ---- elementwise -------------------------------------------------------------------------------
+  add(other: Tensor<D> | number): FloatResult<D>;
+  add(other: Tensor | number): Tensor;
   add(other: Tensor | number): Tensor { return binary('add', this, other); }
+  sub(other: Tensor<D> | number): FloatResult<D>;
+  sub(other: Tensor | number): Tensor;
   sub(other: Tensor | number): Tensor { return binary('sub', this, other); }
+  mul(other: Tensor<D> | number): FloatResult<D>;
+  mul(other: Tensor | number): Tensor;
   mul(other: Tensor | number): Tensor { return binary('mul', this, other); }
+  div(other: Tensor<D> | number): FloatResult<D>;
+  div(other: Tensor | number): Tensor;
   div(other: Tensor | number): Tensor { return binary('div', this, other); }
+  pow(exponent: Tensor<D> | number): FloatResult<D>;
+  pow(exponent: Tensor | number): Tensor;
   pow(exponent: Tensor | number): Tensor { return binary('pow', this, exponent); }
-  neg(): Tensor { return unary('neg', this); }
-  exp(): Tensor { return unary('exp', this); }
-  log(): Tensor { return unary('log', this); }
-  sqrt(): Tensor { return unary('sqrt', this); }
-  abs(): Tensor { return unary('abs', this); }
-  tanh(): Tensor { return unary('tanh', this); }
-  relu(): Tensor { return unary('relu', this); }
-  sigmoid(): Tensor { return unary('sigmoid', this); }
-  elu(alpha = 1): Tensor {
+  neg(): FloatResult<D> { return unary('neg', this) as FloatResult<D>; }
+  exp(): FloatResult<D> { return unary('exp', this) as FloatResult<D>; }
+  log(): FloatResult<D> { return unary('log', this) as FloatResult<D>; }
+  sqrt(): FloatResult<D> { return unary('sqrt', this) as FloatResult<D>; }
+  abs(): FloatResult<D> { return unary('abs', this) as FloatResult<D>; }
+  tanh(): FloatResult<D> { return unary('tanh', this) as FloatResult<D>; }
+  relu(): FloatResult<D> { return unary('relu', this) as FloatResult<D>; }
+  sigmoid(): FloatResult<D> { return unary('sigmoid', this) as FloatResult<D>; }
+  elu(alpha = 1): FloatResult<D> {
     checkNumber('elu', 'alpha', alpha);
     this.#requireFloating('elu');
-    return new Tensor(native().elu(this.handle('elu'), alpha));
+    return new Tensor(native().elu(this.handle('elu'), alpha)) as FloatResult<D>;
   }
 
   /** max(x, min) elementwise (its gradient is 0 where x < min). */
-  clampMin(min: number): Tensor {
+  clampMin(min: number): FloatResult<D> {
     checkNumber('clampMin', 'min', min);
-    return new Tensor(native().clampMin(this.handle('clampMin'), min));
+    return new Tensor(native().clampMin(this.handle('clampMin'), min)) as FloatResult<D>;
   }
 
   // ---- linear algebra and reductions -------------------------------------------------------------
+  matmul(other: Tensor<D>): Tensor<D>;
+  matmul(other: Tensor): Tensor;
   matmul(other: Tensor): Tensor {
     const hb = Tensor.handleOf('matmul', 'other', other);
     const a = this.#dims(), b = other.#dims();
@@ -177,18 +254,18 @@ export class Tensor {
     return new Tensor(native().matmul(this.handle('matmul'), hb));
   }
   /** Sum over `dim` (a dim or a list of dims; all when omitted). */
-  sum(dim?: number | number[], keepDim = false): Tensor {
+  sum(dim?: number | number[], keepDim = false): Tensor<D> {
     return this.#reduce('sum', dim, keepDim);
   }
   /** Mean over `dim` (a dim or a list of dims; all when omitted). */
-  mean(dim?: number | number[], keepDim = false): Tensor {
+  mean(dim?: number | number[], keepDim = false): Tensor<D> {
     this.#requireFloating('mean');
     return this.#reduce('mean', dim, keepDim);
   }
 
   // ---- shape ---------------------------------------------------------------------------------------
   /** A tensor with the same values in `shape`; one size may be -1 (inferred). */
-  reshape(shape: number[]): Tensor {
+  reshape(shape: number[]): Tensor<D> {
     if (!Array.isArray(shape)) throw new TypeError(`reshape: shape must be an array of sizes, got ${show(shape)}`);
     shape.forEach((d, i) => checkInteger('reshape', `shape[${i}]`, d, -1));
     const inferred = shape.filter((d) => d === -1).length;
@@ -198,26 +275,26 @@ export class Tensor {
     if (!fits) throw new RangeError(`reshape: cannot view a tensor of shape ${formatShape(this.#dims())} (${this.numel} elements) as ${formatShape(shape)}`);
     return new Tensor(native().reshape(this.handle('reshape'), shape));
   }
-  transpose(dim0: number, dim1: number): Tensor {
+  transpose(dim0: number, dim1: number): Tensor<D> {
     const rank = this.ndim;
     const d0 = normalizeDim('transpose', 'dim0', dim0, rank), d1 = normalizeDim('transpose', 'dim1', dim1, rank);
     return new Tensor(native().transpose(this.handle('transpose'), d0, d1));
   }
 
   // ---- classification ------------------------------------------------------------------------------
-  logSoftmax(dim: number): Tensor {
+  logSoftmax(dim: number): Tensor<D> {
     this.#requireFloating('logSoftmax');
     return new Tensor(native().logSoftmax(this.handle('logSoftmax'), normalizeDim('logSoftmax', 'dim', dim, this.ndim)));
   }
-  softmax(dim: number): Tensor {
+  softmax(dim: number): Tensor<D> {
     this.#requireFloating('softmax');
     return new Tensor(native().softmax(this.handle('softmax'), normalizeDim('softmax', 'dim', dim, this.ndim)));
   }
   /** out[i][j] = this[i][index[i][j]] for dim = 1 (and likewise for other dims), as torch.gather. */
-  gather(dim: number, index: Tensor): Tensor {
+  gather(dim: number, index: Tensor): Tensor<D> {
     const hi = Tensor.handleOf('gather', 'index', index);
     const d = normalizeDim('gather', 'dim', dim, this.ndim);
-    if (index.dtype !== 'int64') throw new TypeError(`gather: index must be an int64 tensor, got ${index.dtype}`);
+    if (index.dtype !== 'int64') throw new TypeError(`gather: index must be an int64 tensor, got ${index.dtype}; make it with { dtype: 'int64' } or convert it with index.to({ dtype: 'int64' })`);
     const x = this.#dims(), ix = index.#dims();
     if (ix.length !== x.length) throw new RangeError(`gather: index must have the input's rank ${x.length}, got shape ${formatShape(ix)}`);
     ix.forEach((size, k) => {
@@ -228,14 +305,14 @@ export class Tensor {
   }
 
   /** The slices of this tensor at `index` (int64, 1-D) along `dim`. */
-  indexSelect(dim: number, index: Tensor): Tensor {
+  indexSelect(dim: number, index: Tensor): Tensor<D> {
     const hi = Tensor.handleOf('indexSelect', 'index', index);
     const d = normalizeDim('indexSelect', 'dim', dim, this.ndim);
     if (index.dtype !== 'int64' || index.ndim !== 1) throw new TypeError(`indexSelect: index must be a 1-D int64 tensor, got ${index.dtype} ${formatShape(index.dims())}`);
     return new Tensor(native().indexSelect(this.handle('indexSelect'), d, hi));
   }
   /** Pads the last dimensions with `value`; `pads` = [lastLow, lastHigh, previousLow, previousHigh, …] as torch. */
-  pad(pads: number[], value = 0): Tensor {
+  pad(pads: number[], value = 0): Tensor<D> {
     if (!Array.isArray(pads) || pads.length % 2 !== 0 || pads.length / 2 > this.ndim) {
       throw new TypeError(`pad: pads must be an array of pairs, at most one per dimension, got ${show(pads)}`);
     }
@@ -243,13 +320,29 @@ export class Tensor {
     checkNumber('pad', 'value', value);
     return new Tensor(native().pad(this.handle('pad'), pads, value));
   }
-  /** Index of the largest value along `dim` (int64). */
-  argmax(dim: number): Tensor {
+  /** Index of the largest value along `dim` (int64; the first one on ties). */
+  argmax(dim: number): Tensor<'int64'> {
     return new Tensor(native().argmax(this.handle('argmax'), normalizeDim('argmax', 'dim', dim, this.ndim)));
+  }
+  /**
+   * 1 where this tensor equals `other` (a tensor, broadcasting, or a number), 0 elsewhere, as float32:
+   * grnewt has no bool dtype, and the mean of the result is the fraction of equal entries. Not differentiable.
+   */
+  eq(other: Tensor | number): Tensor<'float32'> {
+    if (other instanceof Tensor) {
+      const ho = other.handle('eq');
+      const da = this.#dims(), db = other.#dims();
+      if (!sameShape(da, db)) broadcastShapes('eq', da, db);
+      sameDevice('eq', this, other);
+      return new Tensor(native().eq(this.handle('eq'), ho));
+    }
+    return new Tensor(native().eq(this.handle('eq'), checkOperand('eq', 'other', other)));
   }
 
   // ---- convolutional layers ------------------------------------------------------------------------
   /** 2-D convolution of this [N,C,H,W] (or [C,H,W]) input with weight [O, C/groups, kh, kw]. */
+  conv2d(weight: Tensor<D>, bias?: Tensor<D> | null, options?: Conv2dOptions): Tensor<D>;
+  conv2d(weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions): Tensor;
   conv2d(weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions): Tensor {
     const where = 'conv2d';
     const hw = Tensor.handleOf(where, 'weight', weight);
@@ -277,7 +370,7 @@ export class Tensor {
     return new Tensor(native().conv2d(this.handle(where), hw, hb, stride, padding, dilation, groups));
   }
   /** 2-D max pooling of this [N,C,H,W] (or [C,H,W]) input. */
-  maxPool2d(kernelSize: number | [number, number], options?: MaxPool2dOptions): Tensor {
+  maxPool2d(kernelSize: number | [number, number], options?: MaxPool2dOptions): Tensor<D> {
     const where = 'maxPool2d';
     const kernel = checkPair(where, 'kernelSize', kernelSize, 1);
     const o = checkOptions(where, options, ['stride', 'padding', 'dilation', 'ceilMode']);
@@ -317,9 +410,9 @@ export class Tensor {
     return (this.#shape ??= native().shape(this.handle('shape')));
   }
   #requireFloating(where: string): void {
-    if (this.dtype === 'int64') throw new TypeError(`${where}: needs a float32 or float64 tensor, got int64`);
+    if (this.dtype === 'int64') throw new TypeError(`${where}: needs a float32 or float64 tensor, got int64; convert it with .to({ dtype: 'float32' })`);
   }
-  #reduce(where: 'sum' | 'mean', dim: number | number[] | undefined, keepDim: boolean): Tensor {
+  #reduce(where: 'sum' | 'mean', dim: number | number[] | undefined, keepDim: boolean): Tensor<D> {
     checkBoolean(where, 'keepDim', keepDim);
     let dims: number[] | null = null;
     if (dim !== undefined) {
@@ -365,7 +458,7 @@ function release(scope: Tensor[], returned: Set<Tensor>): void {
   const parent = scopes.at(-1);
   for (const t of scope) {
     if (returned.has(t)) parent?.push(t);
-    else if (!keptForever.has(t)) t.dispose();
+    else if (!keptForever.has(t)) t.freeByScope();
   }
 }
 
@@ -423,6 +516,8 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
   return new Tensor(native()[op](Tensor.handleOf(op, 'input', x)));
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 function checkOperand(op: string, name: string, value: unknown): number {
   if (typeof value !== 'number') throw new TypeError(`${op}: ${name} must be a Tensor or a number, got ${show(value)}`);
   return value;
@@ -447,11 +542,13 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 function sameDtype(where: string, a: Tensor, b: Tensor): void {
-  if (a.dtype !== b.dtype) throw new TypeError(`${where}: operands must have the same dtype, got ${a.dtype} and ${b.dtype}`);
+  if (a.dtype !== b.dtype) {
+    throw new TypeError(`${where}: operands must have the same dtype, got ${a.dtype} and ${b.dtype}; convert one with .to({ dtype: '${b.dtype}' }) (or '${a.dtype}')`);
+  }
 }
 
 function sameDevice(where: string, a: Tensor, b: Tensor): void {
-  if (a.device !== b.device) throw new TypeError(`${where}: operands are on different devices (${a.device} and ${b.device})`);
+  if (a.device !== b.device) throw new TypeError(`${where}: operands are on different devices (${a.device} and ${b.device}); move one with .to({ device: '${b.device}' })`);
 }
 
 /** The sliding window (kernel, dilated, over the padded input) must fit at least once. */

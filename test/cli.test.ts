@@ -132,17 +132,39 @@ const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => 
 if (!chromium) console.warn('report screenshot test skipped: Chromium is not installed (apt-get install chromium)');
 
 describe('the report', () => {
-  it.runIf(chromium)('renders its plots in headless Chromium', () => {
+  it.runIf(chromium)('renders its plots in headless Chromium, with lines even for a one-epoch run', () => {
     const out = path.join(work, 'report');
-    expect(grnewt(['train', ...quick, '--epochs', '2', '--compare', 'adam', '--out', out, '--quiet']).status).toBe(0);
+    const r = grnewt(['train', ...quick, '--epochs', '1', '--compare', 'adam', '--out', out, '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
     const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(work, 'chromium')}`, '--virtual-time-budget=5000'];
     const url = `file://${path.join(out, 'report.html')}`;
     const dom = execFileSync(chromium!, [...flags, '--dump-dom', url], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     expect(dom).toContain('data-ready="true"'); // the page's script ran to its end: every chart was built
-    expect((dom.match(/<canvas/g) ?? []).length).toBe(4); // 3 comparisons + NewtonSummary's learning rates
+    const points = (id: string) => {
+      const m = new RegExp(`<canvas id="${id}" data-points="([\\d ]+)"`).exec(dom);
+      expect(m, `chart ${id}`).not.toBeNull();
+      return m![1].split(' ').map(Number);
+    };
+    const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    const steps = m.runs[0].stepLosses.length;
+    expect(steps).toBe(8); // 400 examples / batch 50
+    // per step: a smoothed and a raw line per optimizer, one point per step
+    expect(points('stepLoss')).toEqual([steps, steps, steps, steps]);
+    // per epoch: test loss from epoch 0 (the untrained model) to 1, and the epoch's mean training loss
+    expect(points('epochLoss')).toEqual([2, 1, 2, 1]);
+    expect(points('testAccuracy')).toEqual([2, 2]);
+    // NewtonSummary's learning rates: one panel per group of the canonical partition (3 layers × weight, bias)
+    const lrPanels = [...dom.matchAll(/<canvas data-points="(\d+)"/g)].map((x) => Number(x[1]));
+    expect(lrPanels).toHaveLength(6);
+    for (const n of lrPanels) expect(n).toBeGreaterThan(1);
+    const best = m.runs.reduce((a: { epochs: { testAccuracy: number }[] }, b: { epochs: { testAccuracy: number }[] }) => (b.epochs[0].testAccuracy > a.epochs[0].testAccuracy ? b : a));
+    expect(dom).toContain(`<tr class="best"><td>${best.optimizer} <span class="badge">best</span>`);
+    expect((dom.match(/class="best"/g) ?? []).length).toBe(1);
+    expect(dom).toContain('command: <code>grnewt train --data embedded');
+    expect(dom).toMatch(/<td>hgBatchSize<\/td><td>200<\/td>/);
     const png = path.join(out, 'report.png');
-    execFileSync(chromium!, [...flags, '--window-size=1200,1400', `--screenshot=${png}`, url], { stdio: 'ignore' });
+    execFileSync(chromium!, [...flags, '--window-size=1200,2000', `--screenshot=${png}`, url], { stdio: 'ignore' });
     expect(fs.statSync(png).size).toBeGreaterThan(30_000); // plots, not a blank page
   }, 60_000);
 });

@@ -99,8 +99,18 @@ describe('fashionMnist', () => {
     expect(Math.min(...pixels)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...pixels)).toBeLessThanOrEqual(1);
   });
+  it("reads the subset shipped in the package with root: 'embedded' (its folder is data.EMBEDDED_ROOT)", () => {
+    const train = data.fashionMnist({ split: 'train', root: 'embedded' });
+    const test = data.fashionMnist({ split: 'test', root: 'embedded' });
+    expect([train.length, test.length]).toEqual([2000, 500]);
+    expect(train.x.shape).toEqual([2000, 1, 28, 28]);
+    expect(fs.existsSync(path.join(data.EMBEDDED_ROOT, 'train-images-idx3-ubyte.gz'))).toBe(true);
+    const byPath = data.fashionMnist({ split: 'test', root: data.EMBEDDED_ROOT, limit: 20 });
+    expect(byPath.y.tolist()).toEqual(test.y.toArray().slice(0, 20).reduce<bigint[]>((a, v) => [...a, v], []));
+  });
   it('says where the files should be and how to install them', () => {
     expect(() => data.fashionMnist({ split: 'train', root: dir })).toThrow(/apt-get install dataset-fashion-mnist/);
+    expect(() => data.fashionMnist({ split: 'train', root: dir })).toThrow(/\{ root: 'embedded' \}/);
     expect(() => data.fashionMnist({ split: 'validation' as never })).toThrow(TypeError);
   });
 });

@@ -62,7 +62,7 @@ describe('errors raised inside libtorch', () => {
       error = e as Error;
     }
     expect(error).toBeInstanceOf(Error);
-    expect(error!.message).toMatch(/backward through the graph a second time/);
+    expect(error!.message).toMatch(/this graph was already backpropagated through, and backward\(\) freed the values it saved/);
     expect(error!.message).not.toMatch(/Exception raised from/);
   });
 

@@ -92,7 +92,7 @@ describe('creating tensors', () => {
   });
 
   it('prints itself', () => {
-    expect(String(zeros([2, 3]))).toBe('Tensor(shape=[2,3], dtype=float32, device=cpu)');
+    expect(String(zeros([2, 3]))).toBe('tensor([[0., 0., 0.],\n        [0., 0., 0.]], dtype=float32, shape=[2, 3], device=cpu)');
   });
 
   it('reports CUDA availability and runs on cpu without it', () => {

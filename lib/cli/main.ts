@@ -1,6 +1,5 @@
 // `grnewt train`: a thin command-line layer over fit(): parse, train (with comparison runs), report.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readStateDict, stateDictFormat, writeStateDict } from '../io/state_dict_file';
@@ -8,6 +7,8 @@ import { writeReport } from '../report/report';
 import { DEFAULT_TRAIN_CONFIG as D, type NewtonSummarySpec, type OptimizerName, type TrainConfig } from '../train/config';
 import type { Module } from '../nn/module';
 import { fit } from '../train/fit';
+import { getNumThreads } from '../runtime';
+import { recommendedThreads } from '../threads';
 import { reporter, type Mode } from './reporter';
 
 const integer = (min: number) => (value: string) => {
@@ -85,7 +86,7 @@ export function program(): Command {
     .option('--batch-size <n>', 'training batch size', integer(1), D.batchSize)
     .option('--hg-batch-size <n>', "batch size of NewtonSummary's summaries", integer(1), D.hgBatchSize)
     .addOption(new Option('--dtype <dtype>', 'parameter dtype').choices(['float32', 'float64']).default(D.dtype))
-    .option('--threads <n>', 'libtorch intra-op threads', integer(1), Math.max(1, os.cpus().length))
+    .option('--threads <n>', 'libtorch intra-op threads (default: physical cores minus those busy, at least 1)', integer(1))
     .addOption(new Option('--device <device>', 'where tensors live').choices(['cpu', 'cuda']).default(D.device))
     .option('--seed <n>', 'random seed', integer(0), D.seed)
     .option('--out <dir>', 'output directory (metrics.json, report.html, checkpoint.ckpt)')
@@ -99,7 +100,7 @@ export function program(): Command {
 }
 
 /** What commander hands the action: the config's own fields where the names agree, flags for the rest. */
-type TrainFlags = Pick<TrainConfig, 'partition' | 'epochs' | 'batchSize' | 'hgBatchSize' | 'dtype' | 'threads' | 'device' | 'seed'> &
+type TrainFlags = Pick<TrainConfig, 'partition' | 'epochs' | 'batchSize' | 'hgBatchSize' | 'dtype' | 'device' | 'seed'> &
   Omit<NewtonSummarySpec, 'noregul' | 'diagonal'> & {
     model: TrainConfig['model']['kind'];
     layers?: number[];
@@ -112,6 +113,7 @@ type TrainFlags = Pick<TrainConfig, 'partition' | 'epochs' | 'batchSize' | 'hgBa
     data: string;
     limit?: number;
     testFraction: number;
+    threads?: number;
     optimizer: OptimizerName;
     compare: OptimizerName[];
     noregul?: boolean;
@@ -144,7 +146,7 @@ export function configFrom(f: TrainFlags): TrainConfig {
     batchSize: f.batchSize,
     hgBatchSize: f.hgBatchSize,
     dtype: f.dtype,
-    threads: f.threads,
+    threads: f.threads ?? recommendedThreads().threads,
     device: f.device,
     seed: f.seed,
   };
@@ -165,6 +167,14 @@ async function train(flags: TrainFlags): Promise<void> {
   };
   process.on('SIGINT', onSigint);
   const report = reporter(mode);
+  const config = configFrom(flags);
+  // Said once fit() has set it (a resumed run keeps its checkpoint's count), with why that many.
+  const onData = (description: string) => {
+    report.onData?.(description);
+    const threads = getNumThreads();
+    const why = flags.resume ? "the interrupted run's setting" : flags.threads !== undefined ? '--threads' : `${recommendedThreads().reason}; --threads N to choose`;
+    report.onThreads?.(threads, why);
+  };
   try {
     let exported = false;
     const onRunEnd = (_: OptimizerName, model: Module, run: number) => {
@@ -172,9 +182,9 @@ async function train(flags: TrainFlags): Promise<void> {
       writeStateDict(flags.export, model.stateDict(), '--export');
       exported = true;
     };
-    const metrics = await fit(configFrom(flags), { ...report, checkpoint, resume: flags.resume, init, onRunEnd, signal: controller.signal });
+    const metrics = await fit(config, { ...report, onData, checkpoint, resume: flags.resume, init, onRunEnd, signal: controller.signal });
     report.done();
-    const files = writeReport(out, metrics);
+    const files = writeReport(out, metrics, { command: ['grnewt', ...process.argv.slice(2)] });
     const stopped = metrics.runs.some((r) => r.stopped);
     if (mode === 'human') {
       console.log('\noptimizer        train loss   test loss   test accuracy   time');

@@ -6,12 +6,16 @@ import type { EpochMetrics, UpdateRecord } from '../train/metrics';
 
 export type Mode = 'human' | 'json' | 'quiet';
 
-export function reporter(mode: Mode, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): FitCallbacks & { done(): void } {
+/** fit's callbacks, plus the thread count the CLI reports once training has set it. */
+export type Reporter = FitCallbacks & { onThreads?(threads: number, why: string): void; done(): void };
+
+export function reporter(mode: Mode, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Reporter {
   if (mode === 'quiet') return { done() {} };
   if (mode === 'json') {
     const emit = (event: Record<string, unknown>) => write(JSON.stringify(event));
     return {
       onData: (description) => emit({ type: 'data', description }),
+      onThreads: (threads, why) => emit({ type: 'threads', threads, why }),
       onRunStart: (optimizer, run, runs) => emit({ type: 'run', optimizer, run: run + 1, runs }),
       onEpoch: (optimizer, m: EpochMetrics) => emit({ type: 'epoch', optimizer, ...m }),
       onUpdate: (optimizer, u: UpdateRecord) => emit({ type: 'update', optimizer, ...u }),
@@ -26,6 +30,7 @@ export function reporter(mode: Mode, write: (line: string) => void = (l) => proc
   };
   return {
     onData: (description) => write(`data: ${description}`),
+    onThreads: (threads, why) => write(`threads: ${threads} (${why})`),
     onRunStart: (optimizer, run, runs) => write(`\n${optimizer} (${run + 1}/${runs})`),
     onStep(info: StepInfo) {
       if (!bar) {

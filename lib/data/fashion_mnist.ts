@@ -8,13 +8,16 @@ import { TensorDataset } from './dataset';
 import { parseIdx } from './idx';
 
 export const FASHION_MNIST_ROOT = '/usr/share/datasets/fashion-mnist';
+/** The subset of Fashion-MNIST in the package (2000 training, 500 test examples; see its LICENSE). */
+export const EMBEDDED_ROOT = path.join(__dirname, '..', '..', 'assets', 'fashion-mnist-subset');
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 // Mean and standard deviation of the training images' pixels (in [0, 1]).
 const MEAN = 0.286, STD = 0.353;
 
 export interface FashionMnistOptions {
   split: 'train' | 'test';
-  root?: string; // default: Debian's location
+  /** A directory of the IDX files, or 'embedded' for the subset in the package (EMBEDDED_ROOT). Default: Debian's location. */
+  root?: string;
   /** Standardise pixels with the training set's mean and std (default true); else scale to [0, 1]. */
   normalize?: boolean;
   /** Keep only the first n examples. */
@@ -25,8 +28,9 @@ export interface FashionMnistOptions {
 export function fashionMnist(options: FashionMnistOptions): TensorDataset {
   const o = checkOptions('fashionMnist', options, ['split', 'root', 'normalize', 'limit']);
   if (o.split !== 'train' && o.split !== 'test') throw new TypeError(`fashionMnist: split must be 'train' or 'test', got ${show(o.split)}`);
-  const root = (o.root as string | undefined) ?? FASHION_MNIST_ROOT;
-  if (typeof root !== 'string') throw new TypeError(`fashionMnist: root must be a string, got ${show(root)}`);
+  const given = (o.root as string | undefined) ?? FASHION_MNIST_ROOT;
+  if (typeof given !== 'string') throw new TypeError(`fashionMnist: root must be a string, got ${show(given)}`);
+  const root = given === 'embedded' ? EMBEDDED_ROOT : given;
   const normalize = checkBoolean('fashionMnist', 'normalize', o.normalize ?? true);
   const prefix = o.split === 'train' ? 'train' : 't10k';
   const images = load(root, `${prefix}-images-idx3-ubyte`);
@@ -48,7 +52,7 @@ function load(root: string, stem: string) {
   const candidates = [`${stem}.gz`, stem].map((f) => path.join(root, f));
   const file = candidates.find((f) => fs.existsSync(f));
   if (!file) {
-    throw new Error(`fashionMnist: ${candidates.join(' or ')} not found. On Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist, or pass { root } pointing at the IDX files`);
+    throw new Error(`fashionMnist: ${candidates.join(' or ')} not found. On Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist, pass { root } pointing at the IDX files, or { root: 'embedded' } for the 2000/500-example subset shipped with grnewt`);
   }
   return parseIdx(fs.readFileSync(file), file);
 }

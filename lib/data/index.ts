@@ -1,4 +1,4 @@
 export { TensorDataset } from './dataset';
 export { DataLoader, type DataLoaderOptions } from './data_loader';
 export { readIdx, parseIdx, type IdxContents } from './idx';
-export { fashionMnist, FASHION_MNIST_ROOT, FASHION_MNIST_CLASSES, type FashionMnistOptions } from './fashion_mnist';
+export { fashionMnist, FASHION_MNIST_ROOT, EMBEDDED_ROOT, FASHION_MNIST_CLASSES, type FashionMnistOptions } from './fashion_mnist';

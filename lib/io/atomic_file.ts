@@ -3,9 +3,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Writes `chunks`, in order, to `file` atomically. */
-export function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): void {
+/** Writes `chunks`, in order, to `file` atomically; errors name `where` and the user's file, not the temporary one. */
+export function writeFileAtomic(file: string, chunks: readonly Uint8Array[], where = 'save'): void {
   const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) {
+    throw new Error(`${where}: cannot write ${file}: the folder ${dir} does not exist (create it first, e.g. fs.mkdirSync(${JSON.stringify(dir)}, { recursive: true }))`);
+  }
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   try {
     const fd = fs.openSync(temp, 'w');
@@ -20,7 +23,10 @@ export function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): vo
     fs.renameSync(temp, file);
   } catch (err) {
     fs.rmSync(temp, { force: true });
-    throw err;
+    // The system's message names the temporary file; the user chose `file`.
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code ? `${e.code}, ${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')}` : e.message;
+    throw new Error(`${where}: cannot write ${file} (${why})`, { cause: err });
   }
   try {
     const dirFd = fs.openSync(dir, 'r'); // make the rename itself durable

@@ -73,7 +73,7 @@ export class Conv2d extends Module {
 }
 
 export class MaxPool2d extends Module {
-  /** The resolved settings, as forward applies them (stride defaults to the kernel size). */
+  /** @internal The resolved settings, as forward applies them (stride defaults to the kernel size). */
   readonly settings: { kernelSize: [number, number]; stride: [number, number]; padding: [number, number]; dilation: [number, number]; ceilMode: boolean };
   constructor(readonly kernelSize: number | [number, number], readonly options?: MaxPool2dOptions) {
     super();

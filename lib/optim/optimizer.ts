@@ -33,7 +33,7 @@ export abstract class Optimizer<O extends object> {
       if (!Array.isArray(g.params) || g.params.length === 0) throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors`);
       g.params.forEach((p, k) => {
         Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
-        if (!(p as Tensor).requiresGrad) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] does not require grad`);
+        if (!(p as Tensor).requiresGrad) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] does not require grad (make it with { requiresGrad: true }, or set its requiresGrad = true)`);
         if (seen.has(p as Tensor)) throw new RangeError(`${where}: a tensor appears in two parameter groups (again in group ${s})`);
         seen.add(p as Tensor);
       });

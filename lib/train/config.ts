@@ -1,6 +1,7 @@
 // A training run, as data: what `grnewt train` parses its arguments into and what checkpoints keep.
 import type { Activation } from '../models/init';
 import { NEWTON_SUMMARY_DEFAULTS as D } from '../optim/newton_summary';
+import { recommendedThreads } from '../threads';
 
 export type ModelKind = 'perceptron' | 'lenet' | 'vgg' | 'autoencoder';
 export type OptimizerName = 'newton-summary' | 'adam' | 'sgd';
@@ -48,6 +49,7 @@ export interface TrainConfig {
   batchSize: number;
   hgBatchSize: number;
   dtype: 'float32' | 'float64';
+  /** libtorch intra-op threads; by default recommendedThreads(): physical cores minus busy ones, at least 1. */
   threads: number;
   device: 'cpu' | 'cuda';
   seed: number;
@@ -73,7 +75,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   batchSize: 100,
   hgBatchSize: 1000,
   dtype: 'float32',
-  threads: 1,
+  threads: recommendedThreads().threads, // as the machine was when grnewt was loaded; trainConfig() looks again
   device: 'cpu',
   seed: 0,
 };
@@ -86,6 +88,7 @@ export function trainConfig(overrides: DeepPartial<TrainConfig> = {}): TrainConf
   const o = overrides as Partial<TrainConfig>;
   return {
     ...d,
+    threads: recommendedThreads().threads,
     ...o,
     model: { ...d.model, ...o.model },
     data: { ...d.data, ...o.data },

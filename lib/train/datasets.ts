@@ -3,11 +3,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tensor } from '../creation';
-import { FASHION_MNIST_ROOT, fashionMnist } from '../data/fashion_mnist';
+import { EMBEDDED_ROOT, FASHION_MNIST_ROOT, fashionMnist } from '../data/fashion_mnist';
 import { TensorDataset } from '../data/dataset';
 
-/** The subset of Fashion-MNIST in the package (2000 training, 500 test examples; see its LICENSE). */
-export const EMBEDDED_ROOT = path.join(__dirname, '..', '..', 'assets', 'fashion-mnist-subset');
+export { EMBEDDED_ROOT } from '../data/fashion_mnist';
 
 export interface LoadedData {
   train: TensorDataset;

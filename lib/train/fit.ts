@@ -107,6 +107,9 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       metrics.stopped = false;
       model.loadStateDict(resumed.model);
       optimizer.loadStateDict(resumed.optimizer as never);
+    } else {
+      const before = evaluate(model, loss, data.test, config); // the report's curves start from the untrained model
+      metrics.initial = { testLoss: before.loss, testAccuracy: before.accuracy };
     }
     const loader = new DataLoader(data.train, { batchSize: config.batchSize, shuffle: true, seed: config.seed });
     const firstEpoch = run === start.run ? start.epoch : 0;
@@ -118,13 +121,15 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       let batch = firstBatch;
       for (const [x, y] of loader.batches(epoch, firstBatch)) {
         const stepStart = Date.now();
-        lossSum += tidy(() => {
+        const stepLoss = tidy(() => {
           const [xd, yd] = [onDevice(x, config), onDevice(y, config)];
           optimizer.zeroGrad();
           const l = loss(xd, yd);
           l.backward();
           return l.item();
         });
+        lossSum += stepLoss;
+        (metrics.stepLosses ??= []).push(stepLoss);
         // NewtonSummary's summaries run on a worker thread: the event loop stays free meanwhile.
         if (optimizer instanceof NewtonSummary) await optimizer.stepAsync();
         else optimizer.step();

@@ -24,6 +24,10 @@ export interface RunMetrics {
   /** Names of the parameters in each group of the partition (NewtonSummary), or one group. */
   groups: string[][];
   epochs: EpochMetrics[];
+  /** Test loss and accuracy of the initial model, before any step (absent in runs recorded before it existed). */
+  initial?: { testLoss: number; testAccuracy: number | null };
+  /** The training loss of every step, in order (epoch e's steps after epoch e − 1's); absent in older metrics. */
+  stepLosses?: number[];
   /** NewtonSummary's learning-rate updates (empty for the baselines). */
   updates: UpdateRecord[];
   stopped: boolean;
@@ -36,5 +40,7 @@ export interface Metrics {
   machine: { cpu: string; cores: number; threads: number };
   data: string;
   config: unknown;
+  /** The command line that produced the run, when writeReport was told it (grnewt train does). */
+  command?: string[];
   runs: RunMetrics[];
 }

@@ -2,6 +2,7 @@
 //   grnewt::TypeError / c10::TypeError        -> TypeError
 //   grnewt::RangeError / c10::IndexError      -> RangeError
 //   c10::Error, std::exception, anything else -> Error (with the native message, no C++ backtrace)
+// libtorch's messages are rewritten where they speak Python (retain_graph=True -> { retainGraph: true }).
 #pragma once
 #include <napi.h>
 

@@ -79,6 +79,13 @@ Napi::Value Argmax(const Napi::CallbackInfo& info) {
   return result(info, ops::argmax(arg(info, 0, "input"), to_int(info[1], "dim")));
 }
 
+// (a, b): a Tensor, b a Tensor or a number.
+Napi::Value Eq(const Napi::CallbackInfo& info) {
+  const at::Tensor& a = arg(info, 0, "a");
+  at::Tensor b = TensorHandle::IsHandle(info[1]) ? arg(info, 1, "b") : ops::wrapped_scalar(to_double(info[1], "b"), a);
+  return result(info, ops::eq(a, b));
+}
+
 Napi::Value Pad(const Napi::CallbackInfo& info) {
   return result(info, ops::pad(arg(info, 0, "input"), to_int_list(info[1], "pads"), to_double(info[2], "value")));
 }
@@ -138,6 +145,7 @@ void RegisterOpsApi(Napi::Env env, Napi::Object exports) {
   Export<Gather>(env, exports, "gather");
   Export<IndexSelect>(env, exports, "indexSelect");
   Export<Argmax>(env, exports, "argmax");
+  Export<Eq>(env, exports, "eq");
   Export<Pad>(env, exports, "pad");
   Export<Conv2d>(env, exports, "conv2d");
   Export<MaxPool2d>(env, exports, "maxPool2d");

@@ -230,6 +230,13 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value NumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), runtime::num_threads()); }
 
+Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  runtime::set_grad_enabled(to_bool(info[0], "enabled"));
+  return info.Env().Undefined();
+}
+
+Napi::Value GradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), runtime::grad_enabled()); }
+
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), runtime::cuda_available());
 }
@@ -274,6 +281,8 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<ManualSeed>(env, exports, "manualSeed");
   Export<SetNumThreads>(env, exports, "setNumThreads");
   Export<NumThreads>(env, exports, "numThreads");
+  Export<SetGradEnabled>(env, exports, "setGradEnabled");
+  Export<GradEnabled>(env, exports, "gradEnabled");
   Export<CudaAvailable>(env, exports, "cudaAvailable");
   Export<TorchVersion>(env, exports, "torchVersion");
   Export<BenchAddLoop>(env, exports, "benchAddLoop");

@@ -63,6 +63,8 @@ at::Tensor index_select(const at::Tensor& x, int64_t dim, const at::Tensor& inde
 
 at::Tensor argmax(const at::Tensor& x, int64_t dim) { return at::argmax(x, dim); }
 
+at::Tensor eq(const at::Tensor& a, const at::Tensor& b) { return at::eq(a, b).to(at::kFloat); }
+
 at::Tensor pad(const at::Tensor& x, const std::vector<int64_t>& pads, double value) {
   return at::constant_pad_nd(x, pads, value);
 }

@@ -29,6 +29,8 @@ at::Tensor log_softmax(const at::Tensor& x, int64_t dim);
 at::Tensor softmax(const at::Tensor& x, int64_t dim);
 at::Tensor index_select(const at::Tensor& x, int64_t dim, const at::Tensor& index);
 at::Tensor argmax(const at::Tensor& x, int64_t dim);
+// 1 where a == b (broadcasting), 0 elsewhere, as float32: grnewt has no bool dtype, and a float mean() is a fraction.
+at::Tensor eq(const at::Tensor& a, const at::Tensor& b);
 // Pads the last dimensions with `value`: pads = [last_lo, last_hi, previous_lo, previous_hi, ...] as torch.
 at::Tensor pad(const at::Tensor& x, const std::vector<int64_t>& pads, double value);
 at::Tensor gather(const at::Tensor& x, int64_t dim, const at::Tensor& index);

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #include <torch/csrc/api/include/torch/version.h>
 
 #include "core/errors.h"
@@ -18,6 +19,10 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return at::get_num_threads(); }
+
+void set_grad_enabled(bool enabled) { c10::GradMode::set_enabled(enabled); }
+
+bool grad_enabled() { return c10::GradMode::is_enabled(); }
 
 bool cuda_available() { return at::hasCUDA(); }
 

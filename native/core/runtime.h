@@ -8,6 +8,9 @@ namespace grnewt::runtime {
 void manual_seed(uint64_t seed);
 void set_num_threads(int n);
 int num_threads();
+// Autograd recording on the calling thread (libtorch's GradMode is thread-local): noGrad/enableGrad scopes.
+void set_grad_enabled(bool enabled);
+bool grad_enabled();
 bool cuda_available();
 std::string torch_version();
 
