@@ -6,6 +6,7 @@ import { readStateDict, stateDictFormat, writeStateDict } from '../io/state_dict
 import { writeReport } from '../report/report';
 import { DEFAULT_TRAIN_CONFIG as D, type NewtonSummarySpec, type OptimizerName, type TrainConfig } from '../train/config';
 import type { Module } from '../nn/module';
+import { checkTrainConfig } from '../train/config_check';
 import { fit } from '../train/fit';
 import { getNumThreads } from '../runtime';
 import { recommendedThreads } from '../threads';
@@ -129,6 +130,28 @@ type TrainFlags = Pick<TrainConfig, 'partition' | 'epochs' | 'batchSize' | 'hgBa
     json?: boolean;
   };
 
+// The library's names for the config's fields (in its errors), and the flags that set them.
+const FLAG_OF: Record<string, string> = {
+  'model.kind': '--model', 'model.hidden': '--layers', 'model.activation': '--activation', 'model.scaling': '--scaling', 'model.sigmaW': '--sigma-w',
+  'model.sigmaB': '--sigma-b', 'model.vggConfig': '--vgg-config', 'model.fcSizes': '--fc', 'data.source': '--data', 'data.limit': '--limit',
+  'data.testFraction': '--test-fraction', optimizers: '--optimizer/--compare', 'newtonSummary.damping': '--damping', 'newtonSummary.dampingInt': '--damping-int',
+  'newtonSummary.periodHg': '--period-hg', 'newtonSummary.momLrs': '--mom-lrs', 'newtonSummary.momentum': '--momentum', 'newtonSummary.momentumDamp': '--momentum-damp',
+  'newtonSummary.ridge': '--ridge', 'newtonSummary.updater': '--updater', 'newtonSummary.summaries': '--summaries', 'adam.lr': '--adam-lr', 'sgd.lr': '--sgd-lr',
+  'sgd.momentum': '--sgd-momentum', partition: '--partition', epochs: '--epochs', batchSize: '--batch-size', hgBatchSize: '--hg-batch-size', dtype: '--dtype',
+  threads: '--threads', device: '--device', seed: '--seed',
+};
+
+/** The config the flags describe, checked by the library, its errors naming the flag instead of the field. */
+function checkedConfig(flags: TrainFlags): TrainConfig {
+  try {
+    return checkTrainConfig(configFrom(flags), 'config');
+  } catch (err) {
+    const m = /^config: ([\w.]+?)(\[\d+\])? (must .*)$/s.exec((err as Error).message);
+    if (m && FLAG_OF[m[1]]) throw new (err instanceof TypeError ? TypeError : RangeError)(`${FLAG_OF[m[1]]} ${m[3]}`);
+    throw err;
+  }
+}
+
 export function configFrom(f: TrainFlags): TrainConfig {
   return {
     model: { kind: f.model, hidden: f.layers, activation: f.activation, scaling: f.scaling ?? false, sigmaW: f.sigmaW, sigmaB: f.sigmaB, vggConfig: f.vggConfig, fcSizes: f.fc },
@@ -167,7 +190,7 @@ async function train(flags: TrainFlags): Promise<void> {
   };
   process.on('SIGINT', onSigint);
   const report = reporter(mode);
-  const config = configFrom(flags);
+  const config = checkedConfig(flags);
   // Said once fit() has set it (a resumed run keeps its checkpoint's count), with why that many.
   const onData = (description: string) => {
     report.onData?.(description);
@@ -178,7 +201,7 @@ async function train(flags: TrainFlags): Promise<void> {
   try {
     let exported = false;
     const onRunEnd = (_: OptimizerName, model: Module, run: number) => {
-      if (run !== 0 || !flags.export) return;
+      if (run !== 1 || !flags.export) return;
       writeStateDict(flags.export, model.stateDict(), '--export');
       exported = true;
     };

@@ -16,7 +16,7 @@ export function reporter(mode: Mode, write: (line: string) => void = (l) => proc
     return {
       onData: (description) => emit({ type: 'data', description }),
       onThreads: (threads, why) => emit({ type: 'threads', threads, why }),
-      onRunStart: (optimizer, run, runs) => emit({ type: 'run', optimizer, run: run + 1, runs }),
+      onRunStart: (optimizer, run, runs) => emit({ type: 'run', optimizer, run, runs }),
       onEpoch: (optimizer, m: EpochMetrics) => emit({ type: 'epoch', optimizer, ...m }),
       onUpdate: (optimizer, u: UpdateRecord) => emit({ type: 'update', optimizer, ...u }),
       onCheckpoint: (file) => emit({ type: 'checkpoint', file }),
@@ -31,7 +31,7 @@ export function reporter(mode: Mode, write: (line: string) => void = (l) => proc
   return {
     onData: (description) => write(`data: ${description}`),
     onThreads: (threads, why) => write(`threads: ${threads} (${why})`),
-    onRunStart: (optimizer, run, runs) => write(`\n${optimizer} (${run + 1}/${runs})`),
+    onRunStart: (optimizer, run, runs) => write(`\n${optimizer} (${run}/${runs})`),
     onStep(info: StepInfo) {
       if (!bar) {
         bar = new cliProgress.SingleBar(

@@ -2,6 +2,8 @@
 import type { Activation } from '../models/init';
 import { NEWTON_SUMMARY_DEFAULTS as D } from '../optim/newton_summary';
 import { recommendedThreads } from '../threads';
+import { show } from '../validate';
+import { checkTrainConfig } from './config_check';
 
 export type ModelKind = 'perceptron' | 'lenet' | 'vgg' | 'autoencoder';
 export type OptimizerName = 'newton-summary' | 'adam' | 'sgd';
@@ -82,11 +84,15 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-/** A full TrainConfig: the defaults with `overrides` laid over them (one level of nesting deep). */
+/**
+ * A full TrainConfig: the defaults with `overrides` laid over them (one level of nesting deep), every field
+ * checked (`trainConfig: model.kind must be one of …`).
+ */
 export function trainConfig(overrides: DeepPartial<TrainConfig> = {}): TrainConfig {
   const d = DEFAULT_TRAIN_CONFIG;
+  if (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides)) throw new TypeError(`trainConfig: overrides must be an object, got ${show(overrides)}`);
   const o = overrides as Partial<TrainConfig>;
-  return {
+  return checkTrainConfig({
     ...d,
     threads: recommendedThreads().threads,
     ...o,
@@ -95,5 +101,5 @@ export function trainConfig(overrides: DeepPartial<TrainConfig> = {}): TrainConf
     newtonSummary: { ...d.newtonSummary, ...o.newtonSummary },
     adam: { ...d.adam, ...o.adam },
     sgd: { ...d.sgd, ...o.sgd },
-  };
+  });
 }

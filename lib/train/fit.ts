@@ -22,6 +22,8 @@ import { SGD } from '../optim/sgd';
 import * as partitions from '../partition';
 import { Tensor, tidy } from '../tensor';
 import type { TrainConfig, OptimizerName } from './config';
+import { checkTrainConfig } from './config_check';
+import { StepRate } from './step_rate';
 import { loadData, type LoadedData } from './datasets';
 import type { EpochMetrics, Metrics, RunMetrics, UpdateRecord } from './metrics';
 
@@ -38,12 +40,13 @@ export interface StepInfo {
 
 export interface FitCallbacks {
   onData?(description: string): void;
+  /** Runs are numbered from 1, as epochs and batches are (and as `grnewt train --json` prints them). */
   onRunStart?(optimizer: OptimizerName, run: number, runs: number): void;
   onStep?(info: StepInfo): void;
   onEpoch?(optimizer: OptimizerName, metrics: EpochMetrics): void;
   onUpdate?(optimizer: OptimizerName, update: UpdateRecord): void;
   onCheckpoint?(file: string): void;
-  /** After each run's last epoch (not when stopped early), with the trained model; run 0 is config.optimizers[0]'s. */
+  /** After each run's last epoch (not when stopped early), with the trained model; run 1 is config.optimizers[0]'s. */
   onRunEnd?(optimizer: OptimizerName, model: Module, run: number): void;
 }
 
@@ -82,7 +85,10 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
     const tree = load(options.resume) as CheckpointTree;
     if (tree?.kind !== 'grnewt-train') throw new Error(`resume: ${options.resume} is not a checkpoint of grnewt train`);
     state = tree;
-    config = tree.config; // the interrupted run's own settings, so that it ends as it would have
+    // The interrupted run's own settings, so that it ends as it would have — checked as strictly as new ones.
+    config = checkTrainConfig(tree.config, `resume: ${options.resume}: config`);
+  } else {
+    checkTrainConfig(config, 'fit: config');
   }
   setNumThreads(config.threads);
   manualSeed(config.seed);
@@ -95,7 +101,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
 
   for (let run = start.run; run < config.optimizers.length && !stopped; run++) {
     const name = config.optimizers[run];
-    options.onRunStart?.(name, run, config.optimizers.length);
+    options.onRunStart?.(name, run + 1, config.optimizers.length);
     manualSeed(config.seed + 1000 * (run + 1));
     const model = buildModel(config, data);
     model.loadStateDict(initial);
@@ -112,6 +118,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       metrics.initial = { testLoss: before.loss, testAccuracy: before.accuracy };
     }
     const loader = new DataLoader(data.train, { batchSize: config.batchSize, shuffle: true, seed: config.seed });
+    const speed = new StepRate();
     const firstEpoch = run === start.run ? start.epoch : 0;
     for (let epoch = firstEpoch; epoch < config.epochs && !stopped; epoch++) {
       const firstBatch = run === start.run && epoch === start.epoch ? start.batch : 0;
@@ -120,7 +127,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       let lastLog = optimizer instanceof NewtonSummary ? optimizer.logs.at(-1) : undefined;
       let batch = firstBatch;
       for (const [x, y] of loader.batches(epoch, firstBatch)) {
-        const stepStart = Date.now();
+        const stepStart = process.hrtime.bigint();
         const stepLoss = tidy(() => {
           const [xd, yd] = [onDevice(x, config), onDevice(y, config)];
           optimizer.zeroGrad();
@@ -144,8 +151,9 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
           options.onUpdate?.(name, update);
         }
         options.onStep?.({
-          optimizer: name, epoch: epoch + 1, epochs: config.epochs, batch, batches: loader.length, loss: lossSum / (batch - firstBatch || 1),
-          lrs: optimizer instanceof NewtonSummary ? optimizer.lrs() : null, stepsPerSecond: 1000 / Math.max(1, Date.now() - stepStart),
+          // lossSum holds every batch of this epoch, those before a resume included.
+          optimizer: name, epoch: epoch + 1, epochs: config.epochs, batch, batches: loader.length, loss: lossSum / batch,
+          lrs: optimizer instanceof NewtonSummary ? optimizer.lrs() : null, stepsPerSecond: speed.add(Number(process.hrtime.bigint() - stepStart) / 1e9),
         });
         await new Promise((resolve) => setImmediate(resolve)); // let signals and timers through
         if (options.signal?.aborted && batch < loader.length) {
@@ -171,7 +179,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
         metrics.stopped = true;
       }
     }
-    if (!stopped) options.onRunEnd?.(name, model, run);
+    if (!stopped) options.onRunEnd?.(name, model, run + 1);
     if (!stopped || metrics.epochs.length || metrics.updates.length) finished.push(metrics);
   }
   return {
@@ -228,11 +236,11 @@ export function buildModel(config: TrainConfig, data: Pick<LoadedData, 'inputSha
       model = new Perceptron([inputSize, ...(m.hidden ?? [200, 100]), data.classes], common);
       break;
     case 'lenet':
-      if (data.inputShape.length !== 3) throw new RangeError('--model lenet needs images ([channels, height, width] examples)');
+      if (data.inputShape.length !== 3) throw new RangeError("fit: model.kind 'lenet' needs images ([channels, height, width] examples)");
       model = new LeNet([data.inputShape[0], 6, 16, 120, 84, data.classes], { ...common, inputSize: data.inputShape[1] });
       break;
     case 'vgg':
-      if (data.inputShape.length !== 3) throw new RangeError('--model vgg needs images ([channels, height, width] examples)');
+      if (data.inputShape.length !== 3) throw new RangeError("fit: model.kind 'vgg' needs images ([channels, height, width] examples)");
       model = new VGG({ ...common, activation: m.activation ?? 'relu', config: m.vggConfig ?? 'A', fcSizes: m.fcSizes ?? [512, 512], imageSize: data.inputShape[1], inChannels: data.inputShape[0], numClasses: data.classes });
       break;
     case 'autoencoder':
@@ -257,7 +265,7 @@ function partitionOf(config: TrainConfig, model: Module): partitions.Partition {
   if (p === 'canonical' || p === 'trivial' || p === 'wb') return partitions[p](model);
   const blocks = /^blocks-(\d+)$/.exec(p);
   if (blocks) return partitions.blocks(model, Number(blocks[1]));
-  throw new RangeError(`--partition must be canonical, trivial, wb or blocks-N, got '${p}'`);
+  throw new RangeError(`fit: partition must be canonical, trivial, wb or blocks-N, got '${p}'`);
 }
 
 function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module, loss: (x: Tensor, y: Tensor) => Tensor, train: TensorDataset) {

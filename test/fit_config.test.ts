@@ -1,0 +1,83 @@
+// fit() and trainConfig() check every field of a run's config in the library's terms (the CLI names its
+// flags instead); the progress callbacks report what an uninterrupted run would, also after a resume.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fit, save, trainConfig, type TrainConfig } from '../lib';
+import { StepRate } from '../lib/train/step_rate';
+
+const tiny = (over: Partial<TrainConfig> = {}): TrainConfig =>
+  trainConfig({ data: { source: 'embedded', limit: 300 }, batchSize: 30, hgBatchSize: 100, epochs: 1, threads: 1, optimizers: ['sgd'], ...over });
+
+describe('trainConfig and fit check every field', () => {
+  const bad: Array<[string, () => unknown, RegExp]> = [
+    ['an unknown model', () => trainConfig({ model: { kind: 'resnet' as never } }), /^trainConfig: model.kind must be one of perceptron, lenet, vgg, autoencoder, got "resnet"$/],
+    ['negative epochs', () => trainConfig({ epochs: -1 }), /^trainConfig: epochs must be an integer in \[1, 1000000\], got -1$/],
+    ['no optimizer', () => trainConfig({ optimizers: [] }), /^trainConfig: optimizers must be a non-empty array/],
+    ['an unknown optimizer', () => trainConfig({ optimizers: ['lbfgs' as never] }), /^trainConfig: optimizers\[0\] must be one of newton-summary, adam, sgd/],
+    ['a repeated optimizer', () => trainConfig({ optimizers: ['sgd', 'sgd'] }), /optimizers must be names without repeats/],
+    ['momLrs of 1', () => trainConfig({ newtonSummary: { momLrs: 1 } }), /^trainConfig: newtonSummary.momLrs must be a finite number in \[0, 1\)/],
+    ['damping beyond float32', () => trainConfig({ newtonSummary: { damping: 1e308 } }), /newtonSummary.damping must be a finite number in \[0, 3.4e\+38\], got 1e\+308/],
+    ['a huge σ_w', () => trainConfig({ model: { sigmaW: 1e300 } }), /model.sigmaW must be a finite number in \[0, 1000\]/],
+    ['a bad partition', () => trainConfig({ partition: 'blocks-0' }), /^trainConfig: partition must be canonical, trivial, wb or blocks-N/],
+    ['threads beyond the machine', () => trainConfig({ threads: 10000 }), /^trainConfig: threads must be an integer in \[1, \d+\], got 10000$/],
+    ['an unknown field', () => trainConfig({ model: { kind: 'perceptron', layers: [3] } as never }), /^trainConfig: unknown field model.layers; the fields are kind, hidden/],
+    ['a fractional seed', () => trainConfig({ seed: 1.5 }), /seed must be an integer ≥ 0, got 1.5/],
+  ];
+  for (const [what, call, message] of bad) it(`refuses ${what}`, () => expect(call).toThrow(message));
+
+  it('fit() checks a config built by hand, and a checkpoint\'s before training from it', async () => {
+    const config = { ...tiny(), epochs: 0 };
+    await expect(fit(config)).rejects.toThrow(/^fit: config: epochs must be an integer in \[1, 1000000\], got 0$/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-fit-config-'));
+    const file = path.join(dir, 'crafted.ckpt');
+    save(file, { kind: 'grnewt-train', config: { ...tiny(), threads: 10000 }, initial: {}, finished: [], position: { run: 0, epoch: 0, batch: 0 }, current: null });
+    await expect(fit(tiny(), { resume: file })).rejects.toThrow(new RegExp(`^resume: ${file}: config: threads must be an integer`));
+  });
+
+  it('grnewt train names its flags for the same errors', () => {
+    const run = (...args: string[]) => {
+      try {
+        execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'grnewt.js'), 'train', '--quiet', ...args], { stdio: 'pipe' });
+        return '';
+      } catch (err) {
+        return String((err as { stderr: Buffer }).stderr);
+      }
+    };
+    expect(run('--mom-lrs', '1')).toMatch(/^grnewt: --mom-lrs must be a finite number in \[0, 1\), got 1\n/);
+    expect(run('--damping', '1e308')).toMatch(/^grnewt: --damping must be a finite number in \[0, 3.4e\+38\]/);
+  });
+});
+
+describe("fit()'s progress callbacks", () => {
+  it('after a resume, the running loss is the uninterrupted run\'s at the same step; runs are numbered from 1', async () => {
+    const config = tiny({ optimizers: ['sgd', 'adam'] });
+    const steps = async (options: Parameters<typeof fit>[1]) => {
+      const seen: Array<[string, number, number]> = [], runs: number[] = [];
+      await fit(config, { ...options, onStep: (s) => seen.push([s.optimizer, s.batch, s.loss]), onRunStart: (_, run) => runs.push(run) });
+      return { seen, runs };
+    };
+    const whole = await steps({});
+    expect(whole.runs).toEqual([1, 2]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-fit-resume-'));
+    const checkpoint = path.join(dir, 'run.ckpt'), controller = new AbortController();
+    // Stop after 4 steps of the first run, then resume.
+    const stopAt = 4;
+    const partial: Array<[string, number, number]> = [];
+    await fit(config, { checkpoint, signal: controller.signal, onStep: (s) => { partial.push([s.optimizer, s.batch, s.loss]); if (partial.length === stopAt) controller.abort(); } });
+    const resumed = await steps({ resume: checkpoint });
+    expect(resumed.runs).toEqual([1, 2]);
+    const after = whole.seen.slice(stopAt);
+    expect(resumed.seen.map(([o, b]) => [o, b])).toEqual(after.map(([o, b]) => [o, b]));
+    resumed.seen.forEach(([, , loss], i) => expect(loss).toBeCloseTo(after[i][2], 12));
+  });
+
+  it('stepsPerSecond is smoothed: one slow step moves it by a tenth, not to that step\'s rate', () => {
+    const rate = new StepRate();
+    for (let i = 0; i < 50; i++) rate.add(0.01);
+    expect(rate.add(0.01)).toBeCloseTo(100, 6);
+    expect(rate.add(1)).toBeCloseTo(1 / (0.9 * 0.01 + 0.1 * 1), 6); // one step of 1 s: ~9 steps/s, not 1
+  });
+});
