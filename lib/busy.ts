@@ -12,11 +12,17 @@ export function assertFree(where: string, tensors: Iterable<Tensor>): void {
   }
 }
 
-/** Marks `tensors` as held by `holder` until the returned release function is called. */
-export function hold(holder: string, tensors: Tensor[]): () => void {
+/**
+ * Runs `work` with `tensors` marked as held by `holder`, and releases them when it settles, on every path:
+ * `work` throwing synchronously (a forward pass that throws, NaN input refused), its promise rejecting (a
+ * native error on the worker thread) or resolving. There is no other way to take a hold, so none can leak.
+ */
+export async function holding<T>(holder: string, tensors: Tensor[], work: () => Promise<T>): Promise<T> {
   assertFree(holder, tensors);
   for (const t of tensors) inUse.set(t, holder);
-  return () => {
+  try {
+    return await work();
+  } finally {
     for (const t of tensors) inUse.delete(t);
-  };
+  }
 }

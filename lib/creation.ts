@@ -6,19 +6,19 @@ import { checkBoolean, checkOptions, checkShape, formatShape, show } from './val
 export type NestedArray = ReadonlyArray<number | bigint | NestedArray>;
 /** Nested arrays of one kind of value (numbers, or bigints). */
 export type Nested<T> = ReadonlyArray<T | Nested<T>>;
-export type TensorData = number | bigint | NestedArray | Float32Array | Float64Array | Int32Array | BigInt64Array;
+export type TensorData = number | bigint | NestedArray | Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array;
 
 export interface TensorOptions {
   /** For typed arrays: the shape to give the values (default: 1-D). Must hold as many elements as the data. */
   shape?: number[];
-  /** Default: float32 for JS numbers and Float32Array, float64 for Float64Array, int64 for Int32Array/BigInt64Array/bigint. */
+  /** Default: float32 for JS numbers and Float32Array, float64 for Float64Array, int64 for integer typed arrays and bigints. */
   dtype?: Dtype;
   device?: DeviceName;
   requiresGrad?: boolean;
 }
 export type CreationOptions = Omit<TensorOptions, 'shape'>;
 
-type Source = Float32Array | Float64Array | Int32Array | BigInt64Array;
+type Source = Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array;
 
 /**
  * A new tensor holding a copy of `data`. Its type follows the dtype: `{ dtype }` when given, else the
@@ -81,27 +81,45 @@ function creationOptions(where: string, o: Record<string, unknown>, defaultDtype
 /** Data → one flat typed array, its shape, and whether it is integral (int64 by default). */
 function flatten(data: unknown): { source: Source; shape: number[]; integral: boolean } {
   if (data instanceof Float32Array || data instanceof Float64Array) return { source: data, shape: [data.length], integral: false };
-  if (data instanceof Int32Array || data instanceof BigInt64Array) return { source: data, shape: [data.length], integral: true };
+  if (data instanceof Int32Array || data instanceof BigInt64Array || data instanceof Int16Array || data instanceof Int8Array || data instanceof Uint8Array) {
+    return { source: data, shape: [data.length], integral: true };
+  }
   if (typeof data === 'number') return { source: Float64Array.of(data), shape: [], integral: false };
-  if (typeof data === 'bigint') return { source: BigInt64Array.of(data), shape: [], integral: true };
+  if (typeof data === 'bigint') return { source: BigInt64Array.of(checkInt64('data', data)), shape: [], integral: true };
   if (!Array.isArray(data)) {
     throw new TypeError(`tensor: data must be a number, a nested array of numbers or a typed array, got ${show(data)}`);
   }
   const shape: number[] = [];
+  let numel = 1;
   for (let level: unknown = data; Array.isArray(level); level = level[0]) {
-    shape.push(level.length);
-    if (level.length === 0) break;
+    const length: number = level.length; // read once: a Proxy may answer differently each time
+    if (!Number.isSafeInteger(length) || length < 0) throw new TypeError(`tensor: data${'[0]'.repeat(shape.length)} reports an invalid length ${show(length)}`);
+    shape.push(length);
+    numel *= length;
+    // Checked before anything is allocated or visited: a Proxy can claim any length.
+    if (numel > MAX_NESTED_ELEMENTS) throw new RangeError(`tensor: nested arrays of more than ${MAX_NESTED_ELEMENTS} elements (shape [${shape.join(',')}, …]); pass a typed array instead`);
+    if (length === 0) break;
+    if (!(0 in level)) throw new TypeError(`tensor: data has a hole at ${'[0]'.repeat(shape.length)} (arrays with holes are refused, not compacted)`);
   }
-  const numel = shape.reduce((a, b) => a * b, 1);
   const leaves: unknown[] = [];
   collect(data, 0, shape, '', leaves);
   const integral = leaves.length > 0 && typeof leaves[0] === 'bigint';
   const source = integral ? new BigInt64Array(numel) : new Float64Array(numel);
   leaves.forEach((x, i) => {
     if (integral !== (typeof x === 'bigint')) throw new TypeError(`tensor: data mixes numbers and bigints (element ${i})`);
-    source[i] = x as never;
+    source[i] = integral ? checkInt64(`element ${i}`, x as bigint) : (x as never);
   });
   return { source, shape, integral };
+}
+
+/** Nested JS arrays hold at most this many numbers (~1 GiB of JS values already); more come as typed arrays. */
+const MAX_NESTED_ELEMENTS = 2 ** 27;
+const INT64_MIN = -(2n ** 63n), INT64_MAX = 2n ** 63n - 1n;
+
+/** A bigint that fits int64 (a BigInt64Array would silently wrap it modulo 2**64). */
+function checkInt64(what: string, x: bigint): bigint {
+  if (x < INT64_MIN || x > INT64_MAX) throw new RangeError(`tensor: ${what} = ${x}n does not fit int64 (−2**63 … 2**63 − 1)`);
+  return x;
 }
 
 function collect(level: unknown, depth: number, shape: number[], path: string, out: unknown[]): void {
@@ -115,5 +133,9 @@ function collect(level: unknown, depth: number, shape: number[], path: string, o
   if (!Array.isArray(level) || level.length !== shape[depth]) {
     throw new RangeError(`tensor: data is ragged: data${path} should be an array of ${shape[depth]} elements, got ${show(level)}`);
   }
-  level.forEach((item, i) => collect(item, depth + 1, shape, `${path}[${i}]`, out));
+  // An index loop, not forEach: forEach skips holes, which compacted [1, , 3] into [1, 3, 0].
+  for (let i = 0; i < shape[depth]; i++) {
+    if (!(i in level)) throw new TypeError(`tensor: data${path}[${i}] is a hole (arrays with holes are refused, not compacted)`);
+    collect(level[i], depth + 1, shape, `${path}[${i}]`, out);
+  }
 }

@@ -16,7 +16,7 @@ export type TaylorStep = { kind: string } & Record<string, unknown>;
 
 /** @internal The addon's exports, as lib/ calls them. */
 export interface NativeAddon {
-  fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array, shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
+  fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array, shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   zeros(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   ones(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   randn(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;

@@ -1,4 +1,5 @@
 // Process-wide settings and facts.
+import * as os from 'node:os';
 import { native } from './native';
 import { checkInteger, checkNumber, show } from './validate';
 
@@ -7,8 +8,20 @@ export function manualSeed(seed: number): void {
   native().manualSeed(checkInteger('manualSeed', 'seed', seed, 0));
 }
 
-/** Threads libtorch uses inside one op (it starts with 1 here). Process-wide. */
+/**
+ * The most intra-op threads that make sense here: this machine's cores. More only oversubscribe them
+ * (10000 threads turned a 200-example epoch into minutes).
+ */
+export function maxThreads(): number {
+  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+}
+
+/** Threads libtorch uses inside one op (it starts with 1 here), at most maxThreads(). Process-wide. */
 export function setNumThreads(n: number): void {
+  const max = maxThreads();
+  if (typeof n === 'number' && Number.isSafeInteger(n) && n > max) {
+    throw new RangeError(`setNumThreads: n must be at most ${max} (this machine's cores), got ${n}`);
+  }
   native().setNumThreads(checkInteger('setNumThreads', 'n', n, 1));
 }
 

@@ -1,6 +1,6 @@
 // The summaries of the loss along a direction u, per subset of a partition (see the method note):
 // ḡ_s = ⟨∇L, u_s⟩, H̄_ij = u_iᵀ∇²L u_j, order3_s = D³L[u_s, u_s, u_s], computed exactly by autograd in C++.
-import { assertFree, hold } from './busy';
+import { assertFree, holding } from './busy';
 import { native, type NativeTensor } from './native';
 import { checkParamGroups, type ParamGroup } from './partition';
 import type { Module } from './nn/module';
@@ -44,14 +44,14 @@ export function computeHg(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tens
 export async function computeHgAsync(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], options?: HgOptions): Promise<Hg> {
   const where = 'computeHgAsync';
   const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options);
-  const release = hold(where, groups.flat());
-  const loss = tidy(() => evaluate(where, fullLoss, x, y));
-  try {
-    return wrapHg(await native().computeHgAsync(loss.handle(where), handles(groups), handles(dir), noregul, diagonal));
-  } finally {
-    loss.dispose();
-    release();
-  }
+  return holding(where, groups.flat(), async () => {
+    const loss = tidy(() => evaluate(where, fullLoss, x, y));
+    try {
+      return wrapHg(await native().computeHgAsync(loss.handle(where), handles(groups), handles(dir), noregul, diagonal));
+    } finally {
+      loss.dispose();
+    }
+  });
 }
 
 function prepare(where: string, paramGroups: ParamGroup[], fullLoss: FullLoss, direction: Tensor[], options?: HgOptions) {

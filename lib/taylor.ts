@@ -1,7 +1,7 @@
 // The fast route for the summaries (Taylor mode, native/core/taylor.cpp): a model made of built-in layers
 // is described to C++ as a list of steps, and one forward pass of order-3 jets gives ḡ, H̄ and order3 for
 // every subset at once — equal to computeHg's autograd route (tested to 1e-10 in float64).
-import { hold, assertFree } from './busy';
+import { holding, assertFree } from './busy';
 import { native, type NativeTensor } from './native';
 import { Conv2d, ELU, Flatten, Identity, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from './nn/layers';
 import type { Module } from './nn/module';
@@ -110,7 +110,7 @@ export function taylorSteps(model: Module): Step[] | string {
         const inner = taylorSteps(m);
         if (typeof inner === 'string') return inner;
         if (inner.some((st) => st.kind === 'logSoftmax') && !last) return 'a LogSoftmax that is not the last step';
-        steps.push(...inner);
+        for (const st of inner) steps.push(st); // no spread: argument lists have a size limit
       } else {
         const step = stepOf(m, false);
         if (!step) return `the Sequential holds a ${(m as Module).constructor.name} (step ${k}), which the Taylor route does not know`;
@@ -148,12 +148,7 @@ export function computeHgTaylor(model: Module, paramGroups: ParamGroup[], x: Ten
 /** computeHgTaylor on a worker thread; the parameters are held (not changeable) until it settles. */
 export async function computeHgTaylorAsync(model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions): Promise<TaylorHg> {
   const call = prepare('computeHgTaylorAsync', model, paramGroups, x, y, direction, options);
-  const release = hold('computeHgTaylorAsync', call.params);
-  try {
-    return wrapTaylor(await native().taylorHgAsync(...call.args));
-  } finally {
-    release();
-  }
+  return holding('computeHgTaylorAsync', call.params, async () => wrapTaylor(await native().taylorHgAsync(...call.args)));
 }
 
 function wrapTaylor(raw: { H: NativeTensor; g: NativeTensor; order3: NativeTensor; loss: NativeTensor }): TaylorHg {

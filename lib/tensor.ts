@@ -3,7 +3,7 @@
 // native call; the native layer re-checks and turns libtorch's own errors into JS errors.
 import { native, type NativeTensor } from './native';
 import { formatValues, nestedList, type NestedList } from './tensor_format';
-import { checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, formatShape, normalizeDim, show } from './validate';
+import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, formatShape, normalizeDim, show } from './validate';
 
 export type Dtype = 'float32' | 'float64' | 'int64';
 export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -316,7 +316,7 @@ export class Tensor<D extends Dtype = Dtype> {
     if (!Array.isArray(pads) || pads.length % 2 !== 0 || pads.length / 2 > this.ndim) {
       throw new TypeError(`pad: pads must be an array of pairs, at most one per dimension, got ${show(pads)}`);
     }
-    pads.forEach((p, i) => checkInteger('pad', `pads[${i}]`, p, 0));
+    pads.forEach((p, i) => checkInteger('pad', `pads[${i}]`, p, 0, MAX_OP_INT));
     checkNumber('pad', 'value', value);
     return new Tensor(native().pad(this.handle('pad'), pads, value));
   }
@@ -351,7 +351,7 @@ export class Tensor<D extends Dtype = Dtype> {
     const stride = checkPair(where, 'stride', o.stride ?? 1, 1);
     const padding = checkPair(where, 'padding', o.padding ?? 0, 0);
     const dilation = checkPair(where, 'dilation', o.dilation ?? 1, 1);
-    const groups = checkInteger(where, 'groups', o.groups ?? 1, 1);
+    const groups = checkInteger(where, 'groups', o.groups ?? 1, 1, MAX_OP_INT);
     const x = this.#dims(), w = weight.#dims();
     if (x.length !== 3 && x.length !== 4) throw new RangeError(`${where}: input must be [N,C,H,W] or [C,H,W], got ${formatShape(x)}`);
     if (w.length !== 4) throw new RangeError(`${where}: weight must be [out, in/groups, kh, kw], got ${formatShape(w)}`);

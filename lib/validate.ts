@@ -9,12 +9,23 @@ export function show(value: unknown): string {
   return value.constructor?.name ?? 'object';
 }
 
-export function checkInteger(where: string, name: string, value: unknown, min = -Infinity): number {
+/**
+ * The largest value of an integer argument that reaches libtorch as an op setting (kernel size, stride,
+ * padding, dilation, groups, pads): libtorch keeps several of them in 32-bit ints, and a truncated value
+ * (2**32 groups become 0) can crash it. The native layer enforces the same bound.
+ */
+export const MAX_OP_INT = 2 ** 31 - 1;
+
+/** The largest finite float32: real values that become float32 tensor values or scalars must stay within it. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+export function checkInteger(where: string, name: string, value: unknown, min = -Infinity, max = Infinity): number {
   if (typeof value !== 'number') throw new TypeError(`${where}: ${name} must be an integer, got ${show(value)}`);
   if (!Number.isSafeInteger(value) || value < min) {
     const bound = min === -Infinity ? '' : min === 0 ? ' (≥ 0)' : ` (≥ ${min})`;
     throw new RangeError(`${where}: ${name} must be an integer${bound}, got ${show(value)}`);
   }
+  if (value > max) throw new RangeError(`${where}: ${name} must be an integer ≤ ${max}, got ${show(value)}`);
   return value;
 }
 
@@ -60,16 +71,16 @@ export function normalizeDim(where: string, name: string, dim: unknown, rank: nu
   return d < 0 ? d + Math.max(rank, 1) : d;
 }
 
-/** An int or a pair of ints (as torch's `_pair`), each ≥ min. */
+/** An int or a pair of ints (as torch's `_pair`), each in min..MAX_OP_INT: an op setting for libtorch. */
 export function checkPair(where: string, name: string, value: unknown, min: number): [number, number] {
   if (typeof value === 'number') {
-    checkInteger(where, name, value, min);
+    checkInteger(where, name, value, min, MAX_OP_INT);
     return [value, value];
   }
   if (!Array.isArray(value) || value.length !== 2) {
     throw new TypeError(`${where}: ${name} must be an integer or a pair of integers, got ${show(value)}`);
   }
-  return [checkInteger(where, `${name}[0]`, value[0], min), checkInteger(where, `${name}[1]`, value[1], min)];
+  return [checkInteger(where, `${name}[0]`, value[0], min, MAX_OP_INT), checkInteger(where, `${name}[1]`, value[1], min, MAX_OP_INT)];
 }
 
 export function formatShape(shape: readonly number[]): string {

@@ -47,7 +47,7 @@ describe('trainConfig and fit check every field', () => {
       }
     };
     expect(run('--mom-lrs', '1')).toMatch(/^grnewt: --mom-lrs must be a finite number in \[0, 1\), got 1\n/);
-    expect(run('--damping', '1e308')).toMatch(/^grnewt: --damping must be a finite number in \[0, 3.4e\+38\]/);
+    expect(run('--sigma-w', '5000')).toMatch(/^grnewt: --sigma-w must be a finite number in \[0, 1000\], got 5000\n/);
   });
 });
 

@@ -1,5 +1,6 @@
 // `grnewt train`: a thin command-line layer over fit(): parse, train (with comparison runs), report.
 import * as fs from 'node:fs';
+import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readStateDict, stateDictFormat, writeStateDict } from '../io/state_dict_file';
@@ -8,18 +9,23 @@ import { DEFAULT_TRAIN_CONFIG as D, type NewtonSummarySpec, type OptimizerName, 
 import type { Module } from '../nn/module';
 import { checkTrainConfig } from '../train/config_check';
 import { fit } from '../train/fit';
-import { getNumThreads } from '../runtime';
+import { getNumThreads, maxThreads } from '../runtime';
 import { recommendedThreads } from '../threads';
+import { FLOAT32_MAX } from '../validate';
 import { reporter, type Mode } from './reporter';
 
-const integer = (min: number) => (value: string) => {
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER, why = '') => (value: string) => {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+  if (n > max) throw new InvalidArgumentError(`expected an integer ≤ ${max}${why}`);
   return n;
 };
+// Every real-valued option ends up in float32 arithmetic (parameters, learning rates): a value beyond its
+// range would fail mid-run ("cannot be converted to type float"), so it is refused here.
 const number = (min: number) => (value: string) => {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number ≥ ${min}`);
+  if (Math.abs(n) > FLOAT32_MAX) throw new InvalidArgumentError(`expected a number within float32's range (at most ${FLOAT32_MAX})`);
   return n;
 };
 const sizes = (value: string) => {
@@ -87,7 +93,7 @@ export function program(): Command {
     .option('--batch-size <n>', 'training batch size', integer(1), D.batchSize)
     .option('--hg-batch-size <n>', "batch size of NewtonSummary's summaries", integer(1), D.hgBatchSize)
     .addOption(new Option('--dtype <dtype>', 'parameter dtype').choices(['float32', 'float64']).default(D.dtype))
-    .option('--threads <n>', 'libtorch intra-op threads (default: physical cores minus those busy, at least 1)', integer(1))
+    .option('--threads <n>', "libtorch intra-op threads (default: physical cores minus those busy, at least 1; at most this machine's cores)", integer(1, maxThreads(), " (this machine's cores)"))
     .addOption(new Option('--device <device>', 'where tensors live').choices(['cpu', 'cuda']).default(D.device))
     .option('--seed <n>', 'random seed', integer(0), D.seed)
     .option('--out <dir>', 'output directory (metrics.json, report.html, checkpoint.ckpt)')
@@ -181,14 +187,18 @@ async function train(flags: TrainFlags): Promise<void> {
   const init = flags.init ? readStateDict(flags.init, '--init') : undefined;
   const out = flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
   fs.mkdirSync(out, { recursive: true });
+  assertWritable(out); // before training, not at the first checkpoint an epoch later
   const checkpoint = path.join(out, 'checkpoint.ckpt');
   const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: leave at once
-    if (mode === 'human') process.stderr.write('\nstopping after this step (Ctrl-C again to quit now)…\n');
+  let stoppedBy = 'SIGINT' as NodeJS.Signals; // set by the handler below
+  // SIGTERM (kill, systemd, a job scheduler) stops as Ctrl-C does: after this step, with a checkpoint.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130); // a second signal: leave at once
+    stoppedBy = signal;
+    if (mode === 'human') process.stderr.write(`\nstopping after this step (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit now)…\n`);
     controller.abort();
   };
-  process.on('SIGINT', onSigint);
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const report = reporter(mode);
   const config = checkedConfig(flags);
   // Said once fit() has set it (a resumed run keeps its checkpoint's count), with why that many.
@@ -223,10 +233,23 @@ async function train(flags: TrainFlags): Promise<void> {
     } else if (mode === 'json') {
       console.log(JSON.stringify({ type: 'done', stopped, report: files.html, metrics: files.metrics, checkpoint }));
     }
-    if (stopped) process.exitCode = 130;
+    if (stopped) process.exitCode = stoppedBy === 'SIGTERM' ? 143 : 130; // 128 + the signal's number, as a shell reports it
   } finally {
     report.done();
-    process.off('SIGINT', onSigint);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+  }
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+/** Creates and removes a file in `dir`: the only test that also catches read-only filesystems and ACLs. */
+function assertWritable(dir: string): void {
+  const probe = path.join(dir, `.grnewt-write-test.${process.pid}.${crypto.randomBytes(6).toString('hex')}`);
+  try {
+    fs.closeSync(fs.openSync(probe, 'wx'));
+    fs.unlinkSync(probe);
+  } catch (err) {
+    throw new Error(`cannot write to the output directory ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pass --out DIR`);
   }
 }
 

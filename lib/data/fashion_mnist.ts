@@ -6,6 +6,8 @@ import { tensor } from '../creation';
 import { checkBoolean, checkInteger, checkOptions, show } from '../validate';
 import { TensorDataset } from './dataset';
 import { parseIdx } from './idx';
+import { classCount } from './labels';
+import { readRegularFile } from '../files';
 
 export const FASHION_MNIST_ROOT = '/usr/share/datasets/fashion-mnist';
 /** The subset of Fashion-MNIST in the package (2000 training, 500 test examples; see its LICENSE). */
@@ -42,9 +44,11 @@ export function fashionMnist(options: FashionMnistOptions): TensorDataset {
   const pixels = n * images.shape[1] * images.shape[2];
   const x = new Float32Array(pixels);
   for (let i = 0; i < pixels; i++) x[i] = normalize ? (images.data[i] / 255 - MEAN) / STD : images.data[i] / 255;
+  const y = labels.data.subarray(0, n);
+  classCount(`fashionMnist: ${root}`, y); // float labels must be integral (not truncated), none NaN or absurd
   return new TensorDataset(
     tensor(x, { shape: [n, 1, images.shape[1], images.shape[2]] }),
-    tensor(Int32Array.from(labels.data.subarray(0, n) as ArrayLike<number>)),
+    tensor(y instanceof Float32Array || y instanceof Float64Array ? Int32Array.from(y) : y, { dtype: 'int64' }),
   );
 }
 
@@ -54,5 +58,5 @@ function load(root: string, stem: string) {
   if (!file) {
     throw new Error(`fashionMnist: ${candidates.join(' or ')} not found. On Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist, pass { root } pointing at the IDX files, or { root: 'embedded' } for the 2000/500-example subset shipped with grnewt`);
   }
-  return parseIdx(fs.readFileSync(file), file);
+  return parseIdx(readRegularFile('fashionMnist', file), file);
 }

@@ -1,10 +1,10 @@
 // The IDX format of MNIST-like datasets, plain or gzip-compressed: a magic number (0, 0, type, rank), the
 // sizes as big-endian uint32, then the values, big-endian.
-import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { tensor } from '../creation';
 import type { Dtype, Tensor } from '../tensor';
 import { checkOptions, show } from '../validate';
+import { maxFileBytes, readRegularFile } from '../files';
 
 export interface IdxContents {
   shape: number[];
@@ -21,27 +21,66 @@ const TYPES: Record<number, { name: string; bytes: number; read: (view: DataView
   0x0e: { name: 'float64', bytes: 8, read: (v, o) => v.getFloat64(o), array: Float64Array },
 };
 
-/** Parses an IDX file's bytes (gunzipping them first when they start with gzip's magic). */
-export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxContents {
-  let raw = bytes;
-  if (raw[0] === 0x1f && raw[1] === 0x8b) {
+/** Bytes of gzip input tried for the header: deflate expands at most ~1032:1, so these bound the output too. */
+const HEADER_PROBES = [64, 1024, 16384];
+const DEFLATE_MAX_RATIO = 1032;
+
+/** At least the first `want` bytes of the gunzipped stream (fewer if it has fewer), without inflating the rest. */
+function gunzipPrefix(bytes: Uint8Array, want: number, name: string): Buffer {
+  let out = Buffer.alloc(0);
+  for (const probe of HEADER_PROBES) {
+    const input = bytes.subarray(0, probe);
     try {
-      raw = zlib.gunzipSync(raw);
+      // Z_SYNC_FLUSH: a cut stream is not an error, it yields what it has
+      out = zlib.gunzipSync(input, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
     } catch (err) {
+      if (input.length === bytes.length) throw new Error(`readIdx: ${name} is not a valid gzip file (${(err as Error).message})`);
+      continue; // e.g. the gzip header itself is longer than this probe
+    }
+    if (out.length >= want || input.length === bytes.length) break;
+  }
+  return out;
+}
+
+/**
+ * Parses an IDX file's bytes (gunzipping them first when they start with gzip's magic). The header's claimed
+ * size is checked before anything is allocated, and decompression stops at that size: a gzip bomb is refused,
+ * not inflated.
+ */
+export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxContents {
+  const gzip = bytes[0] === 0x1f && bytes[1] === 0x8b;
+  let head: Uint8Array = gzip ? gunzipPrefix(bytes, 4, name) : bytes;
+  if (head.length < 4 || head[0] !== 0 || head[1] !== 0 || !(head[2] in TYPES)) {
+    throw new Error(`readIdx: ${name} is not an IDX file (bad magic number)`);
+  }
+  const type = TYPES[head[2]], rank = head[3], start = 4 + 4 * rank;
+  if (gzip && head.length < start) head = gunzipPrefix(bytes, start, name);
+  if (head.length < start) throw new Error(`readIdx: ${name} is truncated (its header needs ${start} bytes, it has ${head.length})`);
+  const headView = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const shape = Array.from({ length: rank }, (_, i) => headView.getUint32(4 + 4 * i));
+  const count = shape.reduce((a, b) => a * b, 1);
+  const expected = start + count * type.bytes;
+  const max = maxFileBytes();
+  if (!Number.isSafeInteger(expected) || expected > max) {
+    throw new RangeError(`readIdx: ${name}'s header claims ${shape.join('×')} ${type.name} values (${expected} bytes), more than the ${max} bytes this machine can read`);
+  }
+  if (gzip && expected > bytes.length * DEFLATE_MAX_RATIO) {
+    throw new Error(`readIdx: ${name}'s header claims ${expected} bytes, more than its ${bytes.length} compressed bytes can hold (not a valid IDX file)`);
+  }
+  let raw: Uint8Array = bytes;
+  if (gzip) {
+    try {
+      raw = zlib.gunzipSync(bytes, { maxOutputLength: Math.max(expected, 1) });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new Error(`readIdx: ${name} decompresses to more than the ${expected} bytes its ${shape.join('×')} ${type.name} values take`);
+      }
       throw new Error(`readIdx: ${name} is not a valid gzip file (${(err as Error).message})`);
     }
   }
-  if (raw.length < 4 || raw[0] !== 0 || raw[1] !== 0 || !(raw[2] in TYPES)) {
-    throw new Error(`readIdx: ${name} is not an IDX file (bad magic number)`);
-  }
-  const type = TYPES[raw[2]], rank = raw[3];
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  if (raw.length < 4 + 4 * rank) throw new Error(`readIdx: ${name} is truncated (its header needs ${4 + 4 * rank} bytes, it has ${raw.length})`);
-  const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
-  const count = shape.reduce((a, b) => a * b, 1);
-  const start = 4 + 4 * rank, expected = start + count * type.bytes;
   if (raw.length < expected) throw new Error(`readIdx: ${name} is truncated: ${shape.join('×')} ${type.name} values need ${expected} bytes, it has ${raw.length}`);
   if (raw.length > expected) throw new Error(`readIdx: ${name} has ${raw.length - expected} bytes beyond its ${shape.join('×')} ${type.name} values`);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const data = new type.array(count);
   if (type.bytes === 1) data.set(type.name === 'uint8' ? raw.subarray(start, expected) : new Int8Array(raw.buffer, raw.byteOffset + start, count));
   else for (let i = 0; i < count; i++) data[i] = type.read(view, start + i * type.bytes);
@@ -50,20 +89,17 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxContents {
 
 /**
  * Reads an IDX file (.idx or .idx.gz) into a tensor: integer types become int64 (or the dtype asked for),
- * float types float32/float64.
+ * float types float32/float64. Only regular files are read.
  */
 export function readIdx(path: string, options?: { dtype?: Dtype }): Tensor {
   if (typeof path !== 'string') throw new TypeError(`readIdx: path must be a string, got ${show(path)}`);
   const o = checkOptions('readIdx', options, ['dtype']);
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (err) {
-    throw new Error(`readIdx: cannot read ${path}: ${(err as Error).message}`);
-  }
-  const { shape, data } = parseIdx(bytes, path);
+  const { shape, data } = parseIdx(readRegularFile('readIdx', path), path);
   const integral = !(data instanceof Float32Array || data instanceof Float64Array);
   const dtype = (o.dtype as Dtype | undefined) ?? (integral ? 'int64' : data instanceof Float64Array ? 'float64' : 'float32');
-  const source = integral ? Int32Array.from(data as ArrayLike<number>) : (data as Float32Array | Float64Array);
-  return tensor(source, { shape, dtype });
+  if (dtype === 'int64' && !integral) {
+    const bad = data.findIndex((v) => !Number.isInteger(v));
+    if (bad >= 0) throw new RangeError(`readIdx: ${path} holds ${data[bad]} at element ${bad}, which int64 cannot hold (it would be truncated)`);
+  }
+  return tensor(data, { shape, dtype }); // the file's own typed array: no widened copy on the way
 }

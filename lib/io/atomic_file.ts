@@ -1,32 +1,49 @@
-// Writing a file so that a crash mid-write leaves any previous file at that path intact: the bytes go to
-// a temporary file in the same directory, which is synced and then renamed over the target.
+// Writing a file so that a crash mid-write leaves any previous file at that path intact: the bytes go to a
+// temporary file in the same directory — random name, created exclusively and never through a symlink —
+// written in chunks (a file may exceed the 2 GiB one write(2) moves), synced, then renamed over the target.
+// One writer for every file grnewt saves: checkpoints, torch.save files, safetensors.
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Writes `chunks`, in order, to `file` atomically; errors name `where` and the user's file, not the temporary one. */
-export function writeFileAtomic(file: string, chunks: readonly Uint8Array[], where = 'save'): void {
-  const dir = path.dirname(path.resolve(file));
+/** Bytes per write(2) call. */
+export const CHUNK_BYTES = 1 << 26;
+/** A temp file of a writer that died is removed by a later save once it is this old (and its pid is gone). */
+const STALE_TEMP_MS = 60_000;
+
+/** What a writer hands its bytes to, in order. */
+export type Put = (bytes: Uint8Array) => void;
+
+/**
+ * Writes `content` (chunks, or a function that puts them one at a time — tensors copied out one by one) to
+ * `file` atomically. If `file` is a symlink, the file it points to is replaced and the link kept. Errors name
+ * `where` and the user's file, never the temporary one.
+ */
+export function writeFileAtomic(file: string, content: readonly Uint8Array[] | ((put: Put) => void), where = 'save', chunkBytes = CHUNK_BYTES): void {
+  const target = destination(file, where);
+  const dir = path.dirname(target);
   if (!fs.existsSync(dir)) {
     throw new Error(`${where}: cannot write ${file}: the folder ${dir} does not exist (create it first, e.g. fs.mkdirSync(${JSON.stringify(dir)}, { recursive: true }))`);
   }
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  removeStaleTemps(dir, path.basename(target));
+  let temp: string | undefined;
+  let fd: number | undefined;
   try {
-    const fd = fs.openSync(temp, 'w');
-    try {
-      for (const chunk of chunks) {
-        for (let done = 0; done < chunk.length; ) done += fs.writeSync(fd, chunk, done, chunk.length - done);
-      }
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, file);
+    ({ temp, fd } = createTemp(dir, path.basename(target)));
+    const put: Put = (bytes) => writeChunked(fd!, bytes, chunkBytes, fs.writeSync, where);
+    if (typeof content === 'function') content(put);
+    else content.forEach(put);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(temp, target);
   } catch (err) {
-    fs.rmSync(temp, { force: true });
-    // The system's message names the temporary file; the user chose `file`.
+    if (fd !== undefined) fs.closeSync(fd);
+    if (temp !== undefined) fs.rmSync(temp, { force: true });
     const e = err as NodeJS.ErrnoException;
-    const why = e.code ? `${e.code}, ${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')}` : e.message;
-    throw new Error(`${where}: cannot write ${file} (${why})`, { cause: err });
+    if (!e.code) throw err; // ours (a value that cannot be written, a write without progress): already clear
+    // The system's message names the temporary file; the user chose `file`.
+    throw new Error(`${where}: cannot write ${file} (${e.code}, ${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')})`, { cause: err });
   }
   try {
     const dirFd = fs.openSync(dir, 'r'); // make the rename itself durable
@@ -34,5 +51,80 @@ export function writeFileAtomic(file: string, chunks: readonly Uint8Array[], whe
     fs.closeSync(dirFd);
   } catch {
     // some filesystems refuse fsync on directories: the file is written either way
+  }
+}
+
+/**
+ * A new temp file next to the destination, with a random name, created exclusively and never through a
+ * symlink: a file planted at that name cannot redirect the write (the name is drawn again, then refused).
+ */
+function createTemp(dir: string, name: string): { temp: string; fd: number } {
+  for (let attempt = 1; ; attempt++) {
+    const temp = path.join(dir, `.${name}.${process.pid}.${crypto.randomBytes(8).toString('hex')}.tmp`);
+    try {
+      return { temp, fd: fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 3) throw err; // not ours: never removed
+    }
+  }
+}
+
+/** @internal Writes all of `bytes`, at most `chunkBytes` per call, resuming after partial writes. */
+export function writeChunked(fd: number, bytes: Uint8Array, chunkBytes: number, write: typeof fs.writeSync = fs.writeSync, where = 'save'): void {
+  for (let done = 0; done < bytes.byteLength;) {
+    const n = write(fd, bytes, done, Math.min(chunkBytes, bytes.byteLength - done));
+    if (!(n > 0)) throw new Error(`${where}: a write made no progress (${n} bytes)`);
+    done += n;
+  }
+}
+
+/** The path to replace: `file`, or the file a symlink at `file` points to (followed to the end). */
+function destination(file: string, where: string): string {
+  let target = path.resolve(file);
+  for (let hops = 0; hops <= 40; hops++) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return target; // a new file
+      throw err;
+    }
+    if (!stat.isSymbolicLink()) {
+      if (!stat.isFile()) throw new Error(`${where}: ${file} exists and is not a regular file`);
+      return target;
+    }
+    target = path.resolve(path.dirname(target), fs.readlinkSync(target));
+  }
+  throw new Error(`${where}: ${file}: too many levels of symbolic links`);
+}
+
+/** Temp files of `name` left by writers that were killed: their pid is gone and they stopped changing. */
+function removeStaleTemps(dir: string, name: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return; // the write itself will report the problem
+  }
+  const prefix = `.${name}.`;
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix) || !entry.endsWith('.tmp')) continue;
+    const pid = Number(/^(\d+)\.[0-9a-f]+\.tmp$/.exec(entry.slice(prefix.length))?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || processAlive(pid)) continue;
+    try {
+      const full = path.join(dir, entry);
+      if (Date.now() - fs.lstatSync(full).mtimeMs > STALE_TEMP_MS) fs.unlinkSync(full);
+    } catch {
+      // gone meanwhile, or not ours to remove: leave it
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
   }
 }

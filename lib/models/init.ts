@@ -3,7 +3,8 @@
 import { randn } from '../creation';
 import { Linear, Conv2d } from '../nn/layers';
 import type { Tensor } from '../tensor';
-import { checkBoolean, checkNumber, checkOptions, show } from '../validate';
+import { native } from '../native';
+import { FLOAT32_MAX, checkBoolean, checkNumber, checkOptions, show } from '../validate';
 import type { Module } from '../nn/module';
 
 export type Activation = 'tanh' | 'relu' | 'sigmoid' | 'elu' | 'identity';
@@ -44,10 +45,19 @@ export function resolveOptions(where: string, options: unknown, defaultActivatio
     ...o,
     activation,
     scaling: o.scaling === undefined ? false : checkBoolean(where, 'scaling', o.scaling),
-    sigmaW: o.sigmaW === undefined ? 1 : checkNumber(where, 'sigmaW', o.sigmaW),
-    sigmaB: o.sigmaB === undefined ? 1 : checkNumber(where, 'sigmaB', o.sigmaB),
+    sigmaW: o.sigmaW === undefined ? 1 : checkScale(where, 'sigmaW', o.sigmaW),
+    sigmaB: o.sigmaB === undefined ? 1 : checkScale(where, 'sigmaB', o.sigmaB),
     dtype: (o.dtype as Resolved['dtype']) ?? 'float32',
   };
+}
+
+/** An initial scale: a finite number within float32's range (else every weight is Inf or NaN from the start). */
+function checkScale(where: string, name: string, value: unknown): number {
+  checkNumber(where, name, value);
+  if (!Number.isFinite(value) || Math.abs(value as number) > FLOAT32_MAX) {
+    throw new RangeError(`${where}: ${name} must be a finite number within float32's range (|${name}| ≤ ${FLOAT32_MAX}), got ${value}`);
+  }
+  return value as number;
 }
 
 /** Fan-in of a layer: every dimension of its weight but the first. */
@@ -66,6 +76,11 @@ export function initReference(layer: Linear | Conv2d, o: Resolved): void {
     const bs = b.mul(o.sigmaB);
     layer.bias.assign(bs, true);
     for (const t of [b, bs]) t.dispose();
+  }
+  // A large scale times a normal sample can still overflow float32: say so now, not as a NaN loss later.
+  const params = layer.bias ? [layer.weight, layer.bias] : [layer.weight];
+  if (!native().allFinite(params.map((p) => p.handle('init')))) {
+    throw new RangeError(`initialisation: sigmaW = ${o.sigmaW}, sigmaB = ${o.sigmaB} make initial parameters overflow ${o.dtype} (they would be Inf); use smaller scales`);
   }
 }
 

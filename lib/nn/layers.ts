@@ -1,7 +1,7 @@
 // The built-in layers, with torch.nn's parameter names, shapes and default initialisation.
 import { rand } from '../creation';
 import { Tensor, type Conv2dOptions, type MaxPool2dOptions } from '../tensor';
-import { checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, show } from '../validate';
+import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, show } from '../validate';
 import { Module } from './module';
 
 export interface LayerOptions {
@@ -56,7 +56,7 @@ export class Conv2d extends Module {
     checkInteger('Conv2d', 'outChannels', outChannels, 1);
     const [kh, kw] = checkPair('Conv2d', 'kernelSize', kernelSize, 1);
     const o = checkOptions('Conv2d', options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype']);
-    const groups = checkInteger('Conv2d', 'groups', o.groups ?? 1, 1);
+    const groups = checkInteger('Conv2d', 'groups', o.groups ?? 1, 1, MAX_OP_INT);
     if (inChannels % groups || outChannels % groups) throw new RangeError(`Conv2d: channels ${inChannels} → ${outChannels} must be divisible by groups=${groups}`);
     const dtype = (o.dtype as 'float32' | 'float64' | undefined) ?? 'float32';
     const bound = 1 / Math.sqrt((inChannels / groups) * kh * kw);

@@ -1,8 +1,8 @@
 // Adam with torch.optim.Adam's semantics (bias correction, L2 weight decay added to the gradient).
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { checkOptions, show } from '../validate';
-import { Optimizer, checkNonNegative, checkUnitInterval, type ParamsInput } from './optimizer';
+import { checkInteger, checkOptions, show } from '../validate';
+import { Optimizer, checkNonNegative, checkUnitInterval, type ParamsInput, type StateValue } from './optimizer';
 
 /** torch.optim.Adam's defaults, shared with NewtonSummary's Adam updater. */
 export const ADAM_DEFAULTS = Object.freeze({ lr: 1e-3, betas: Object.freeze([0.9, 0.999]) as unknown as [number, number], eps: 1e-8, weightDecay: 0 });
@@ -29,6 +29,19 @@ export class Adam extends Optimizer<Resolved> {
       checkNonNegative(where, 'weightDecay', o.weightDecay);
       return o;
     });
+  }
+
+  /** Adam's state per parameter: its step count (≥ 1) and the two moment estimates (the second ≥ 0, it is square-rooted). */
+  protected override checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
+    if (name === 'step') return checkInteger(where, label, value, 1);
+    if ((name === 'expAvg' || name === 'expAvgSq') && (value === null || value instanceof Tensor)) {
+      const checked = super.checkStateValue(where, label, name, value, param);
+      if (name === 'expAvgSq' && value instanceof Tensor && (value.toArray() as Float32Array | Float64Array).some((v) => v < 0)) {
+        throw new RangeError(`${where}: ${label} holds negative values (it is a mean of squares)`);
+      }
+      return checked;
+    }
+    throw new RangeError(`${where}: ${label}: Adam's state is step, expAvg and expAvgSq, got ${show(name)} = ${show(value)}`);
   }
 
   step(): void {

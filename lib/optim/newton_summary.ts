@@ -286,16 +286,22 @@ export class NewtonSummary extends Optimizer<Group> {
       result = { ...emptySolver(), lrs: null, reason: err.message }; // e.g. dampingInt = 0 with an indefinite H̄
     }
     const eta = result.lrs === null ? null : Array.from(result.lrs.toArray() as Float64Array, Number);
-    const usable = result.found && eta !== null && eta.every(Number.isFinite);
+    let usable = result.found && eta !== null && eta.every(Number.isFinite);
     if (usable) {
       const r = this.#lrsInitialized ? undefined : 0;
-      this.paramGroups.forEach((group, s) => {
-        let e = this.#o.removeNegative ? Math.max(0, eta[s]) : eta[s];
+      const next = this.paramGroups.map((group, s) => {
+        let e = this.#o.removeNegative ? Math.max(0, eta![s]) : eta![s];
         if (this.#o.lrsClip) e = Math.min(Math.max(e, this.#o.lrsClip[0]), this.#o.lrsClip[1]);
         const mom = r ?? group.momLrs;
-        group.lr = mom * group.lr + (1 - mom) * group.damping * e;
+        return mom * group.lr + (1 - mom) * group.damping * e;
       });
-      this.#lrsInitialized = true;
+      usable = next.every(Number.isFinite); // a huge damping times η can overflow: never step with an infinite lr
+      if (usable) {
+        this.paramGroups.forEach((group, s) => (group.lr = next[s]));
+        this.#lrsInitialized = true;
+      } else {
+        result = { ...result, reason: 'the new learning rates overflow (damping · η is not finite): previous ones kept' };
+      }
     }
     const { lrs: _omit, ...solver } = result;
     this.#log({

@@ -18,6 +18,9 @@ export interface OptimizerStateDict<O> {
 export abstract class Optimizer<O extends object> {
   readonly paramGroups: Array<{ params: Tensor[] } & O>;
   protected readonly state = new Map<Tensor, ParamState>();
+  /** The options a group has (the defaults' keys) and their check: loadStateDict applies both to what it loads. */
+  readonly #optionNames: Set<string>;
+  readonly #checkGroup: (where: string, options: O) => O;
 
   protected constructor(
     protected readonly where: string,
@@ -25,6 +28,8 @@ export abstract class Optimizer<O extends object> {
     defaults: O,
     checkGroup: (where: string, options: O) => O,
   ) {
+    this.#optionNames = new Set(Object.keys(defaults));
+    this.#checkGroup = checkGroup;
     if (!Array.isArray(params) || params.length === 0) throw new TypeError(`${where}: params must be a non-empty array of Tensors or of { params }, got ${show(params)}`);
     const groups = params.every((p) => p instanceof Tensor) ? [{ params: params as Tensor[] }] : (params as Array<{ params: Tensor[] }>);
     const seen = new Set<Tensor>();
@@ -108,19 +113,65 @@ export abstract class Optimizer<O extends object> {
         throw new RangeError(`${this.where}.loadStateDict: group ${s} has ${show(g.params?.length)} parameters, the optimizer's ${this.paramGroups[s].params.length}`);
       }
     });
+    // Every group's options, checked as the constructor checks them, before anything changes: a NaN lr from
+    // a checkpoint would make the next step write NaN into every parameter.
+    const options = sd.paramGroups.map((g, s) => this.#loadedOptions(g as unknown as Record<string, unknown>, s));
     const params = this.allParams();
     const restored = new Map<Tensor, ParamState>();
-    for (const [key, entry] of Object.entries(sd.state ?? {})) {
-      const p = params[Number(key)];
+    const state = sd.state ?? {};
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) throw new TypeError(`${this.where}.loadStateDict: state must be an object, got ${show(state)}`);
+    for (const [key, entry] of Object.entries(state)) {
+      const index = Number(key);
+      const p = Number.isSafeInteger(index) && String(index) === key ? params[index] : undefined;
       if (!p) throw new RangeError(`${this.where}.loadStateDict: state for parameter ${key}, which does not exist`);
-      restored.set(p, Object.fromEntries(Object.entries(entry).map(([name, v]) => {
-        if (v instanceof Tensor && v.numel !== p.numel) throw new RangeError(`${this.where}.loadStateDict: state ${name} of parameter ${key} does not match its shape`);
-        return [name, v instanceof Tensor ? v.clone() : v];
-      })));
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new TypeError(`${this.where}.loadStateDict: state ${key} must be an object, got ${show(entry)}`);
+      const checked: ParamState = {};
+      for (const [name, v] of Object.entries(entry as Record<string, unknown>)) {
+        const value = this.checkStateValue(`${this.where}.loadStateDict`, `state ${key}.${name}`, name, v, p);
+        // defineProperty: a key named "__proto__" stays a key, it does not replace the prototype
+        Object.defineProperty(checked, name, { value: value instanceof Tensor ? value.clone() : value, enumerable: true, writable: true, configurable: true });
+      }
+      restored.set(p, checked);
     }
     this.state.clear();
     for (const [p, s] of restored) this.setState(p, s);
-    sd.paramGroups.forEach(({ params: _ignored, ...options }, s) => Object.assign(this.paramGroups[s], options));
+    options.forEach((o, s) => {
+      for (const name of this.#optionNames) (this.paramGroups[s] as Record<string, unknown>)[name] = (o as Record<string, unknown>)[name];
+    });
+  }
+
+  /** A loaded group's options: only known names, each checked by the constructor's check. */
+  #loadedOptions(g: Record<string, unknown>, s: number): O {
+    const where = `${this.where}.loadStateDict`;
+    const current = this.paramGroups[s] as Record<string, unknown>;
+    const merged: Record<string, unknown> = {};
+    for (const name of this.#optionNames) merged[name] = current[name];
+    for (const name of Object.keys(g)) {
+      if (name === 'params') continue;
+      if (!this.#optionNames.has(name)) throw new RangeError(`${where}: group ${s} has an unknown option ${show(name)} (known: ${[...this.#optionNames].join(', ')})`);
+      merged[name] = g[name];
+    }
+    return this.#checkGroup(`${where}: group ${s}`, merged as O);
+  }
+
+  /**
+   * A loaded per-parameter state value, checked (subclasses name their state and its types). By default:
+   * a tensor of the parameter's shape and dtype with finite values, a finite number, a boolean or null.
+   */
+  protected checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
+    if (value === null || typeof value === 'boolean') return value;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new RangeError(`${where}: ${label} must be finite, got ${value}`);
+      return value;
+    }
+    if (value instanceof Tensor) {
+      if (value.dtype !== param.dtype || value.shape.join() !== param.shape.join()) {
+        throw new RangeError(`${where}: ${label} does not match its parameter (${value.dtype} [${value.shape}] vs ${param.dtype} [${param.shape}])`);
+      }
+      if (!native().allFinite([value.handle(where)])) throw new RangeError(`${where}: ${label} holds NaN or Inf`);
+      return value;
+    }
+    throw new TypeError(`${where}: ${label} must be a Tensor, a number, a boolean or null, got ${show(value)}`);
   }
 }
 

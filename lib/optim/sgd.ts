@@ -1,8 +1,8 @@
 // Stochastic gradient descent with torch.optim.SGD's semantics (momentum, dampening, Nesterov, weight decay).
 import { native } from '../native';
 import { Tensor } from '../tensor';
-import { checkBoolean, checkOptions } from '../validate';
-import { Optimizer, checkNonNegative, type ParamsInput } from './optimizer';
+import { checkBoolean, checkOptions, show } from '../validate';
+import { Optimizer, checkNonNegative, type ParamsInput, type StateValue } from './optimizer';
 
 export interface SGDOptions {
   lr: number;
@@ -24,6 +24,12 @@ export class SGD extends Optimizer<Resolved> {
       if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) throw new RangeError(`${where}: nesterov needs momentum > 0 and dampening = 0`);
       return o;
     });
+  }
+
+  /** SGD keeps one state value per parameter: its momentum buffer. */
+  protected override checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
+    if (name !== 'momentumBuffer' || !(value instanceof Tensor)) throw new RangeError(`${where}: ${label}: SGD's state is a momentumBuffer Tensor, got ${show(name)} = ${show(value)}`);
+    return super.checkStateValue(where, label, name, value, param);
   }
 
   step(): void {

@@ -116,6 +116,10 @@ export class SummariesRoute {
   #confirmLoss(r: Hg & { loss: Tensor }, x: Tensor, y: Tensor): Hg {
     if (this.#pending === 'loss') {
       const fast = r.loss.item(), exact = tidy(() => this.#fullLoss(x, y).item());
+      if (!Number.isFinite(exact)) {
+        for (const t of Object.values(r)) t.dispose();
+        throw new RangeError(`${this.#where}: fullLoss is ${exact} on the first hg batch, so the Taylor route's loss cannot be checked against it: look at the model's initialisation and the data`);
+      }
       if (!(Math.abs(fast - exact) <= tolerance(this.#groups) * Math.max(1, Math.abs(exact)))) {
         for (const t of Object.values(r)) t.dispose();
         throw new RangeError(`${this.#where}: the Taylor route's loss is ${fast} but fullLoss gives ${exact} on the same batch: taylor.model and taylor.loss must compute what fullLoss does`);

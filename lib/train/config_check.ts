@@ -1,16 +1,14 @@
 // Every field of a TrainConfig checked, in the library's terms (`trainConfig: model.kind must be one of …`):
 // the same check for a config built in code, by the CLI, or read back from a checkpoint (a crafted one must
 // not get further than a bad command line would). The CLI maps the field names to its flags.
-import * as os from 'node:os';
 import { activations } from '../models/init';
 import { VGG_CONFIGS } from '../models/vgg';
+import { maxThreads } from '../runtime';
 import { show } from '../validate';
 import type { TrainConfig } from './config';
 
 const MODEL_KINDS = ['perceptron', 'lenet', 'vgg', 'autoencoder'] as const;
 const OPTIMIZERS = ['newton-summary', 'adam', 'sgd'] as const;
-/** More intra-op threads than this many times the cores only oversubscribes the machine. */
-const MAX_THREADS_PER_CORE = 4;
 
 type Where = { where: string };
 
@@ -117,7 +115,7 @@ export function checkTrainConfig(config: unknown, where = 'trainConfig'): TrainC
   integer(c, 'batchSize', o.batchSize, 1, 1 << 24);
   integer(c, 'hgBatchSize', o.hgBatchSize, 1, 1 << 24);
   oneOf(c, 'dtype', o.dtype, ['float32', 'float64']);
-  integer(c, 'threads', o.threads, 1, MAX_THREADS_PER_CORE * Math.max(1, os.availableParallelism?.() ?? os.cpus().length));
+  integer(c, 'threads', o.threads, 1, maxThreads()); // more only oversubscribes the machine
   oneOf(c, 'device', o.device, ['cpu', 'cuda']);
   integer(c, 'seed', o.seed, 0);
   return config as TrainConfig;

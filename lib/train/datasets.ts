@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { tensor } from '../creation';
 import { EMBEDDED_ROOT, FASHION_MNIST_ROOT, fashionMnist } from '../data/fashion_mnist';
 import { TensorDataset } from '../data/dataset';
+import { MAX_CLASSES, classCount } from '../data/labels';
+import { readRegularFile } from '../files';
 
 export { EMBEDDED_ROOT } from '../data/fashion_mnist';
 
@@ -29,7 +31,8 @@ export interface DataSpec {
 }
 
 export function loadData(spec: DataSpec): LoadedData {
-  const { source, limit } = spec;
+  const source = spec.source;
+  const limit = spec.limit ?? undefined; // checkpoints of older versions stored an absent limit as null
   const normalize = spec.normalize ?? true;
   if (source.endsWith('.csv')) return loadCsv(source, spec.testFraction ?? 0.2, limit);
   let root: string, description: string;
@@ -46,23 +49,44 @@ export function loadData(spec: DataSpec): LoadedData {
   }
   const train = fashionMnist({ split: 'train', root, normalize, limit });
   const test = fashionMnist({ split: 'test', root, normalize, limit: limit === undefined ? undefined : Math.max(1, Math.ceil(limit / 5)) });
-  const classes = Math.max(...Array.from(train.y.toArray(), Number)) + 1;
+  // Over both splits: a test label the model has no output for would fail only after a whole epoch.
+  const classes = Math.max(classCount('--data', train.y.toArray()), classCount('--data', test.y.toArray()));
   return { train, test, description: `${description}: ${train.length} training, ${test.length} test examples`, inputShape: train.x.shape.slice(1), classes };
 }
 
-/** Rows of numbers; the last column is the class label (an integer ≥ 0); an optional header line is skipped. */
+/** CSV files larger than this are not read (a JS string holds at most ~512 MiB). */
+const MAX_CSV_BYTES = 256 * 2 ** 20;
+
+/**
+ * Rows of numbers; the last column is the class label (an integer ≥ 0). The first line is a header only
+ * when none of its cells is a number; any other cell that is empty or not a number is an error naming its
+ * line and column (an empty cell is not 0, and a typo in the first row does not make it a header).
+ */
 function loadCsv(file: string, testFraction: number, limit?: number): LoadedData {
   if (!(testFraction > 0 && testFraction < 1)) throw new RangeError(`--test-fraction must be in (0, 1), got ${testFraction}`);
-  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
-  const rows = lines.map((l) => l.split(',').map((v) => Number(v.trim())));
-  if (rows.length && rows[0].some(Number.isNaN)) rows.shift(); // a header
+  const lines = readRegularFile('--data', file, MAX_CSV_BYTES).toString('utf8').split(/\r?\n/);
+  const cells = (line: string) => line.split(',').map((v) => v.trim());
+  let first = lines.findIndex((l) => l.trim() !== '');
+  if (first >= 0 && cells(lines[first]).every((v) => v !== '' && Number.isNaN(Number(v)))) first++; // a header
+  const rows: number[][] = [];
+  let width = 0;
+  for (let i = Math.max(first, 0); i < lines.length; i++) {
+    if (lines[i].trim() === '') continue;
+    const at = `--data: ${file} line ${i + 1}`;
+    const row = cells(lines[i]).map((v, c) => {
+      if (v === '') throw new RangeError(`${at}, column ${c + 1} is empty`);
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new RangeError(`${at}, column ${c + 1}: ${JSON.stringify(v)} is not a finite number`);
+      return n;
+    });
+    width ||= row.length;
+    if (row.length !== width) throw new RangeError(`${at} has ${row.length} columns, the first row ${width}`);
+    const label = row[width - 1];
+    if (!Number.isInteger(label) || label < 0 || label >= MAX_CLASSES) throw new RangeError(`${at}: the label ${label} is not an integer in 0..${MAX_CLASSES - 1}`);
+    rows.push(row);
+  }
   if (rows.length < 2) throw new RangeError(`--data: ${file} has fewer than 2 rows of numbers`);
-  const width = rows[0].length;
   if (width < 2) throw new RangeError(`--data: ${file} needs at least one feature column and a label column`);
-  rows.forEach((r, i) => {
-    if (r.length !== width || r.some((v) => !Number.isFinite(v))) throw new RangeError(`--data: ${file} row ${i + 1} is not ${width} finite numbers`);
-    if (!Number.isInteger(r[width - 1]) || r[width - 1] < 0) throw new RangeError(`--data: ${file} row ${i + 1}: the label ${r[width - 1]} is not an integer ≥ 0`);
-  });
   const used = limit === undefined ? rows : rows.slice(0, limit);
   const nTest = Math.max(1, Math.round(used.length * testFraction));
   const make = (part: number[][]) =>
@@ -70,7 +94,7 @@ function loadCsv(file: string, testFraction: number, limit?: number): LoadedData
       tensor(Float32Array.from(part.flatMap((r) => r.slice(0, -1))), { shape: [part.length, width - 1] }),
       tensor(Int32Array.from(part.map((r) => r[width - 1]))),
     );
-  const classes = Math.max(...used.map((r) => r[width - 1])) + 1;
+  const classes = classCount('--data', used.map((r) => r[width - 1]));
   return {
     train: make(used.slice(0, used.length - nTest)),
     test: make(used.slice(used.length - nTest)),

@@ -10,6 +10,7 @@
 
 #include "addon/exports.h"
 #include "addon/hg_result.h"
+#include "addon/js_errors.h"
 #include "addon/taylor_model.h"
 #include "addon/tensor_handle.h"
 #include "core/errors.h"
@@ -37,30 +38,48 @@ class HgWorker : public Napi::AsyncWorker {
       at::init_num_threads();
       result_ = job_();
     } catch (...) {
-      error_ = std::current_exception();
-      SetError("failed");  // the real error is rethrown in OnError, on the JS thread
+      error_ = std::current_exception();  // rethrown as a typed JS error on the JS thread
     }
   }
 
-  void OnOK() override {
-    job_ = nullptr;
-    Napi::Object out = hg_to_js(Env(), std::move(result_.hg), std::move(result_.loss));
-    deferred_.Resolve(out);
+  // On the JS thread once Execute has returned, also while the environment is being torn down (a Worker
+  // terminated during the call): N-API calls fail then, node-addon-api turns that into a C++ exception, and
+  // one escaping from here aborts the process. So nothing may escape; the worker is deleted on every path.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      if (status != napi_cancelled) {
+        Napi::HandleScope scope(env);
+        Settle(env);
+      }
+    } catch (...) {
+      // The environment is going away (no one is left to see the promise settle).
+    }
+    try {
+      job_ = nullptr;  // frees the job's tensors here, on the JS thread
+      result_ = {};
+    } catch (...) {
+    }
+    delete this;
   }
 
-  void OnError(const Napi::Error&) override {
-    Napi::Env env = Env();
-    job_ = nullptr;
+ private:
+  void Settle(Napi::Env env) {
+    if (!error_) {
+      try {
+        deferred_.Resolve(hg_to_js(env, std::move(result_.hg), std::move(result_.loss)));
+        return;
+      } catch (...) {
+        error_ = std::current_exception();  // e.g. wrapping the result failed: reject with why
+      }
+    }
     try {
       std::rethrow_exception(error_);
     } catch (...) {
       throw_current_as_js(env);  // leaves the typed error pending
     }
-    Napi::Value error = env.GetAndClearPendingException().Value();
-    deferred_.Reject(error);
+    deferred_.Reject(env.GetAndClearPendingException().Value());
   }
 
- private:
   Napi::Promise::Deferred deferred_;
   Job job_;
   taylor::Result result_;

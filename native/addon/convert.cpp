@@ -1,6 +1,8 @@
 #include "addon/convert.h"
 
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 namespace grnewt::addon {
 
@@ -15,10 +17,13 @@ double to_double(const Napi::Value& v, const char* what) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
-int64_t to_int(const Napi::Value& v, const char* what) {
+int64_t to_int(const Napi::Value& v, const char* what, IntRange range) {
   double d = to_double(v, what);
-  if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9007199254740991.0) {
-    throw Napi::RangeError::New(v.Env(), std::string(what) + " must be an integer, got " + std::to_string(d));
+  // Compared as doubles first: casting an out-of-range double to int64_t is undefined behaviour.
+  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(range.min) || d > static_cast<double>(range.max)) {
+    std::ostringstream message;
+    message << what << " must be an integer in " << range.min << ".." << range.max << ", got " << std::setprecision(17) << d;
+    throw Napi::RangeError::New(v.Env(), message.str());
   }
   return static_cast<int64_t>(d);
 }
@@ -33,20 +38,16 @@ std::string to_string(const Napi::Value& v, const char* what) {
   return v.As<Napi::String>().Utf8Value();
 }
 
-std::vector<int64_t> to_int_list(const Napi::Value& v, const char* what) {
+std::vector<int64_t> to_int_list(const Napi::Value& v, const char* what, IntRange range) {
   if (!v.IsArray()) type_error(v, what, "an array of integers");
   Napi::Array array = v.As<Napi::Array>();
   std::vector<int64_t> out(array.Length());
-  for (uint32_t i = 0; i < array.Length(); ++i) out[i] = to_int(array.Get(i), what);
+  for (uint32_t i = 0; i < array.Length(); ++i) out[i] = to_int(array.Get(i), what, range);
   return out;
 }
 
 std::vector<int64_t> to_shape(const Napi::Value& v, const char* what) {
-  std::vector<int64_t> shape = to_int_list(v, what);
-  for (int64_t d : shape) {
-    if (d < 0) throw Napi::RangeError::New(v.Env(), std::string(what) + " must hold non-negative sizes");
-  }
-  return shape;
+  return to_int_list(v, what, kSizeRange);
 }
 
 Napi::Array from_int_list(Napi::Env env, const std::vector<int64_t>& values) {

@@ -18,8 +18,12 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
   try {
     return F(info);
   } catch (...) {
-    throw_current_as_js(info.Env());
-    return info.Env().Undefined();
+    try {
+      throw_current_as_js(info.Env());
+    } catch (...) {
+      // Making the JS error failed: the environment is being torn down, and there is no one to tell.
+    }
+    return Napi::Value();
   }
 }
 

@@ -51,32 +51,32 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 template <at::Tensor (*Reduce)(const at::Tensor&, const std::vector<int64_t>&, bool)>
 Napi::Value Reduction(const Napi::CallbackInfo& info) {
   std::vector<int64_t> dims = info[1].IsNull() || info[1].IsUndefined() ? std::vector<int64_t>{}
-                                                                        : to_int_list(info[1], "dim");
+                                                                        : to_int_list(info[1], "dim", kDimRange);
   return result(info, Reduce(arg(info, 0, "input"), dims, to_bool(info[2], "keepDim")));
 }
 
 Napi::Value Reshape(const Napi::CallbackInfo& info) {
-  return result(info, ops::reshape(arg(info, 0, "input"), to_int_list(info[1], "shape")));
+  return result(info, ops::reshape(arg(info, 0, "input"), to_int_list(info[1], "shape", kReshapeRange)));
 }
 
 Napi::Value Transpose(const Napi::CallbackInfo& info) {
-  return result(info, ops::transpose(arg(info, 0, "input"), to_int(info[1], "dim0"), to_int(info[2], "dim1")));
+  return result(info, ops::transpose(arg(info, 0, "input"), to_int(info[1], "dim0", kDimRange), to_int(info[2], "dim1", kDimRange)));
 }
 
 Napi::Value LogSoftmax(const Napi::CallbackInfo& info) {
-  return result(info, ops::log_softmax(arg(info, 0, "input"), to_int(info[1], "dim")));
+  return result(info, ops::log_softmax(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange)));
 }
 
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
-  return result(info, ops::softmax(arg(info, 0, "input"), to_int(info[1], "dim")));
+  return result(info, ops::softmax(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange)));
 }
 
 Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
-  return result(info, ops::index_select(arg(info, 0, "input"), to_int(info[1], "dim"), arg(info, 2, "index")));
+  return result(info, ops::index_select(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange), arg(info, 2, "index")));
 }
 
 Napi::Value Argmax(const Napi::CallbackInfo& info) {
-  return result(info, ops::argmax(arg(info, 0, "input"), to_int(info[1], "dim")));
+  return result(info, ops::argmax(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange)));
 }
 
 // (a, b): a Tensor, b a Tensor or a number.
@@ -87,11 +87,11 @@ Napi::Value Eq(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Pad(const Napi::CallbackInfo& info) {
-  return result(info, ops::pad(arg(info, 0, "input"), to_int_list(info[1], "pads"), to_double(info[2], "value")));
+  return result(info, ops::pad(arg(info, 0, "input"), to_int_list(info[1], "pads", kPaddingRange), to_double(info[2], "value")));
 }
 
 Napi::Value Gather(const Napi::CallbackInfo& info) {
-  return result(info, ops::gather(arg(info, 0, "input"), to_int(info[1], "dim"), arg(info, 2, "index")));
+  return result(info, ops::gather(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange), arg(info, 2, "index")));
 }
 
 // (x, weight, bias | null, stride[2], padding[2], dilation[2], groups)
@@ -99,20 +99,20 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   c10::optional<at::Tensor> bias;
   if (!info[2].IsNull() && !info[2].IsUndefined()) bias = arg(info, 2, "bias");
   ops::Conv2dOptions options;
-  options.stride = to_int_list(info[3], "stride");
-  options.padding = to_int_list(info[4], "padding");
-  options.dilation = to_int_list(info[5], "dilation");
-  options.groups = to_int(info[6], "groups");
+  options.stride = to_int_list(info[3], "stride", kWindowRange);
+  options.padding = to_int_list(info[4], "padding", kPaddingRange);
+  options.dilation = to_int_list(info[5], "dilation", kWindowRange);
+  options.groups = to_int(info[6], "groups", kWindowRange);
   return result(info, ops::conv2d(arg(info, 0, "input"), arg(info, 1, "weight"), bias, options));
 }
 
 // (x, kernelSize[2], stride[2], padding[2], dilation[2], ceilMode)
 Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   ops::MaxPool2dOptions options;
-  options.kernel_size = to_int_list(info[1], "kernelSize");
-  options.stride = to_int_list(info[2], "stride");
-  options.padding = to_int_list(info[3], "padding");
-  options.dilation = to_int_list(info[4], "dilation");
+  options.kernel_size = to_int_list(info[1], "kernelSize", kWindowRange);
+  options.stride = to_int_list(info[2], "stride", kWindowRange);
+  options.padding = to_int_list(info[3], "padding", kPaddingRange);
+  options.dilation = to_int_list(info[4], "dilation", kWindowRange);
   options.ceil_mode = to_bool(info[5], "ceilMode");
   return result(info, ops::max_pool2d(arg(info, 0, "input"), options));
 }

@@ -9,6 +9,9 @@ namespace grnewt::addon {
 
 namespace {
 
+constexpr IntRange kStepRange{1, kMaxSafeInteger};  // Adam's step counter (bias correction needs ≥ 1)
+
+
 at::Tensor optional_state(const Napi::Value& v, const char* what) {
   return v.IsNull() || v.IsUndefined() ? at::Tensor() : TensorHandle::Get(v, what);
 }
@@ -46,7 +49,7 @@ optim::AdamOptions adam_options(const Napi::CallbackInfo& info, size_t first) {
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   at::Tensor param = TensorHandle::Get(info[0], "param");
   at::Tensor m = optional_state(info[1], "expAvg"), v = optional_state(info[2], "expAvgSq");
-  optim::adam_step(param, m, v, to_int(info[3], "step"), adam_options(info, 4));
+  optim::adam_step(param, m, v, to_int(info[3], "step", kStepRange), adam_options(info, 4));
   Napi::Array out = Napi::Array::New(info.Env(), 2);
   out.Set(0u, m.defined() ? created(info.Env(), info[1], m) : info.Env().Null());
   out.Set(1u, v.defined() ? created(info.Env(), info[2], v) : info.Env().Null());
@@ -67,7 +70,7 @@ Napi::Value MomentumDirection(const Napi::CallbackInfo& info) {
 // (param, expAvg | null, expAvgSq | null, step, lr(ignored), beta1, beta2, eps, weightDecay(ignored)) -> [u, m?, v?]
 Napi::Value AdamDirection(const Napi::CallbackInfo& info) {
   at::Tensor m = optional_state(info[1], "expAvg"), v = optional_state(info[2], "expAvgSq");
-  at::Tensor u = optim::adam_direction(TensorHandle::Get(info[0], "param"), m, v, to_int(info[3], "step"),
+  at::Tensor u = optim::adam_direction(TensorHandle::Get(info[0], "param"), m, v, to_int(info[3], "step", kStepRange),
                                        adam_options(info, 4));
   Napi::Array out = Napi::Array::New(info.Env(), 3);
   out.Set(0u, TensorHandle::Wrap(info.Env(), std::move(u)));

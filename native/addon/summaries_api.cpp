@@ -29,8 +29,7 @@ Napi::Value ComputeHg(const Napi::CallbackInfo& info) {
 
 // (loss, paramGroups, directionGroups, order) -> Tensor
 Napi::Value DiffN(const Napi::CallbackInfo& info) {
-  int64_t order = to_int(info[3], "order");
-  if (order < 1 || order > 8) throw RangeError("diffN: order must be an integer in 1..8, got " + std::to_string(order));
+  const int64_t order = to_int(info[3], "diffN: order", IntRange{1, 8});
   return TensorHandle::Wrap(info.Env(), summaries::diff_n(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
                                                          TensorHandle::GetGroups(info[2], "direction"), static_cast<int>(order)));
 }

@@ -11,14 +11,16 @@ namespace grnewt::addon {
 
 namespace {
 
+constexpr IntRange kGroupIndexRange{-1, kMaxInt32};  // a subset's index, or -1 for none
+
 at::Tensor optional_tensor(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   return v.IsUndefined() || v.IsNull() ? at::Tensor() : TensorHandle::Get(v, key);
 }
 
-int64_t optional_int(const Napi::Object& o, const char* key, int64_t fallback) {
+int64_t optional_int(const Napi::Object& o, const char* key, int64_t fallback, IntRange range) {
   Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? fallback : to_int(v, key);
+  return v.IsUndefined() ? fallback : to_int(v, key, range);
 }
 
 std::vector<taylor::Op> taylor_model_from_js(const Napi::Value& value) {
@@ -36,21 +38,21 @@ std::vector<taylor::Op> taylor_model_from_js(const Napi::Value& value) {
       op.bias = optional_tensor(o, "bias");
       op.dweight = optional_tensor(o, "dweight");
       op.dbias = optional_tensor(o, "dbias");
-      op.weight_group = optional_int(o, "weightGroup", -1);
-      op.bias_group = optional_int(o, "biasGroup", -1);
+      op.weight_group = optional_int(o, "weightGroup", -1, kGroupIndexRange);
+      op.bias_group = optional_int(o, "biasGroup", -1, kGroupIndexRange);
       op.input_scale = o.Get("inputScale").IsUndefined() ? 1 : to_double(o.Get("inputScale"), "inputScale");
       if (op.kind == taylor::Op::Kind::Conv2d) {
-        op.conv.stride = to_int_list(o.Get("stride"), "stride");
-        op.conv.padding = to_int_list(o.Get("padding"), "padding");
-        op.conv.dilation = to_int_list(o.Get("dilation"), "dilation");
-        op.conv.groups = to_int(o.Get("groups"), "groups");
+        op.conv.stride = to_int_list(o.Get("stride"), "stride", kWindowRange);
+        op.conv.padding = to_int_list(o.Get("padding"), "padding", kPaddingRange);
+        op.conv.dilation = to_int_list(o.Get("dilation"), "dilation", kWindowRange);
+        op.conv.groups = to_int(o.Get("groups"), "groups", kWindowRange);
       }
     } else if (kind == "maxPool2d") {
       op.kind = taylor::Op::Kind::MaxPool2d;
-      op.pool.kernel_size = to_int_list(o.Get("kernelSize"), "kernelSize");
-      op.pool.stride = to_int_list(o.Get("stride"), "stride");
-      op.pool.padding = to_int_list(o.Get("padding"), "padding");
-      op.pool.dilation = to_int_list(o.Get("dilation"), "dilation");
+      op.pool.kernel_size = to_int_list(o.Get("kernelSize"), "kernelSize", kWindowRange);
+      op.pool.stride = to_int_list(o.Get("stride"), "stride", kWindowRange);
+      op.pool.padding = to_int_list(o.Get("padding"), "padding", kPaddingRange);
+      op.pool.dilation = to_int_list(o.Get("dilation"), "dilation", kWindowRange);
       op.pool.ceil_mode = to_bool(o.Get("ceilMode"), "ceilMode");
     } else if (kind == "flatten") {
       op.kind = taylor::Op::Kind::Flatten;
@@ -77,7 +79,7 @@ taylor::Loss taylor_loss_from_js(const Napi::Value& value) {
 
 TaylorCall taylor_call_from_js(const Napi::CallbackInfo& info) {
   return {taylor_model_from_js(info[0]), taylor_loss_from_js(info[1]), TensorHandle::Get(info[2], "x"), TensorHandle::Get(info[3], "target"),
-          to_int(info[4], "groups"), hg_options_from_js(info[5], info[6])};
+          to_int(info[4], "groups", kWindowRange), hg_options_from_js(info[5], info[6])};
 }
 
 }  // namespace grnewt::addon

@@ -23,27 +23,39 @@ const at::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i = 0) {
 // Optional string argument: undefined/null mean "keep as is".
 bool has(const Napi::Value& v) { return !v.IsUndefined() && !v.IsNull(); }
 
-// fromData(typedArray, shape, dtype, device, requiresGrad)
+// fromData(typedArray, shape, dtype, device, requiresGrad). The narrow integer types let IDX data (bytes,
+// mostly) become a tensor without a widened JS copy first.
 Napi::Value FromData(const Napi::CallbackInfo& info) {
-  if (!info[0].IsTypedArray()) throw TypeError("data must be a Float32Array, Float64Array, Int32Array or BigInt64Array");
-  Napi::TypedArray array = info[0].As<Napi::TypedArray>();
+  constexpr const char* kExpected = "data must be a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array or Uint8Array";
+  if (!info[0].IsTypedArray()) throw TypeError(kExpected);
+  // The data pointer straight from N-API: it is valid for SharedArrayBuffer-backed arrays too, where asking
+  // for the (non-shared) ArrayBuffer fails.
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(info.Env(), info[0], &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    throw TypeError(kExpected);
+  }
   at::ScalarType source;
-  switch (array.TypedArrayType()) {
+  switch (type) {
     case napi_float32_array: source = at::kFloat; break;
     case napi_float64_array: source = at::kDouble; break;
     case napi_int32_array: source = at::kInt; break;
     case napi_bigint64_array: source = at::kLong; break;
-    default: throw TypeError("data must be a Float32Array, Float64Array, Int32Array or BigInt64Array");
+    case napi_int16_array: source = at::kShort; break;
+    case napi_int8_array: source = at::kChar; break;
+    case napi_uint8_array: source = at::kByte; break;
+    default: throw TypeError(kExpected);
   }
   std::vector<int64_t> shape = to_shape(info[1], "shape");
   int64_t numel = 1;
-  for (int64_t d : shape) numel *= d;
-  if (numel != static_cast<int64_t>(array.ElementLength())) {
-    throw RangeError("shape holds " + std::to_string(numel) + " elements but data has " +
-                     std::to_string(array.ElementLength()));
+  bool overflow = false;
+  for (int64_t d : shape) overflow |= __builtin_mul_overflow(numel, d, &numel);
+  if (overflow || numel != static_cast<int64_t>(length)) {
+    throw RangeError("shape does not hold the " + std::to_string(length) + " elements of data");
   }
-  const auto* bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-  at::Tensor t = from_host(bytes, source, shape, parse_dtype(to_string(info[2], "dtype")),
+  if (data == nullptr && length > 0) throw TypeError("data's buffer is detached");
+  at::Tensor t = from_host(data, source, shape, parse_dtype(to_string(info[2], "dtype")),
                            parse_device(to_string(info[3], "device")), to_bool(info[4], "requiresGrad"));
   return TensorHandle::Wrap(info.Env(), std::move(t));
 }
@@ -149,8 +161,8 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
 Napi::Value AsStrided(const Napi::CallbackInfo& info) {
   const at::Tensor& base = arg_tensor(info);
   std::vector<int64_t> sizes = to_shape(info[1], "sizes");
-  std::vector<int64_t> strides = to_int_list(info[2], "strides");
-  int64_t offset = to_int(info[3], "offset");
+  std::vector<int64_t> strides = to_int_list(info[2], "strides", kSizeRange);  // negative strides refused below too
+  int64_t offset = to_int(info[3], "offset", kCountRange);
   if (!base.is_contiguous() || base.dim() != 1) throw RangeError("asStrided: base must be a contiguous 1-D tensor");
   if (strides.size() != sizes.size()) throw RangeError("asStrided: strides and sizes differ in length");
   if (offset < 0) throw RangeError("asStrided: offset must be >= 0");
@@ -217,14 +229,13 @@ Napi::Value SetCacheLimit(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
-  int64_t seed = to_int(info[0], "seed");
-  if (seed < 0) throw RangeError("manualSeed: seed must be a non-negative integer");
+  const int64_t seed = to_int(info[0], "manualSeed: seed", kCountRange);
   runtime::manual_seed(static_cast<uint64_t>(seed));
   return info.Env().Undefined();
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
-  runtime::set_num_threads(static_cast<int>(to_int(info[0], "n")));
+  runtime::set_num_threads(static_cast<int>(to_int(info[0], "setNumThreads: n", IntRange{1, runtime::kMaxThreads})));
   return info.Env().Undefined();
 }
 
@@ -246,7 +257,7 @@ Napi::Value TorchVersion(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value BenchAddLoop(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), micro_bench::add_loop_seconds(to_int(info[0], "iterations")));
+  return Napi::Number::New(info.Env(), micro_bench::add_loop_seconds(to_int(info[0], "iterations", IntRange{0, 1000000000})));
 }
 
 }  // namespace

@@ -17,8 +17,12 @@ std::atomic<int64_t> g_live_bytes{0};
 // Telling V8 about every tiny tensor costs more than the op: report in steps of this many bytes.
 constexpr int64_t kReportStep = 1 << 20;
 
-void account(Napi::Env env, int64_t delta) {
-  int64_t& pending = AddonData::Of(env).unreported_bytes;
+// Plain N-API calls only (no node-addon-api wrapper that throws): this also runs from finalizers, during
+// the environment's teardown, where nothing may throw.
+void account(napi_env env, int64_t delta) {
+  void* data = nullptr;
+  if (napi_get_instance_data(env, &data) != napi_ok || data == nullptr) return;
+  int64_t& pending = static_cast<AddonData*>(data)->unreported_bytes;
   pending += delta;
   if (pending >= kReportStep || pending <= -kReportStep) {
     int64_t total;  // N-API rejects a null result pointer
@@ -42,7 +46,7 @@ Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor tensor) {
   // the pending finalizer, at once. Finalizers only run between event-loop turns, so a synchronous training
   // loop would otherwise pile them up.
   Napi::Object object = Napi::Object::New(env);
-  napi_status status = napi_wrap(env, object, handle, [](napi_env e, void* data, void*) {
+  napi_status status = napi_wrap(env, object, handle, [](napi_env e, void* data, void*) noexcept {
     auto* h = static_cast<TensorHandle*>(data);
     h->Forget(Napi::Env(e));
     h->Release(Napi::Env(e));
@@ -84,7 +88,9 @@ void TensorHandle::Forget(Napi::Env env) {
     weak_ = nullptr;
   }
   if (!listed_) return;
-  std::vector<TensorHandle*>& live = AddonData::Of(env).live;
+  void* data = nullptr;  // plain N-API (no throwing wrapper): this also runs from finalizers, during teardown
+  if (napi_get_instance_data(env, &data) != napi_ok || data == nullptr) return;
+  std::vector<TensorHandle*>& live = static_cast<AddonData*>(data)->live;
   live[index_] = live.back();
   live[index_]->index_ = index_;
   live.pop_back();

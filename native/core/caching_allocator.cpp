@@ -4,7 +4,10 @@
 #include <c10/core/impl/alloc_cpu.h>
 #include <unistd.h>
 
+#include "core/errors.h"
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <list>
@@ -18,6 +21,19 @@ namespace grnewt::allocator {
 namespace {
 
 constexpr size_t kMinCached = size_t{128} << 10;
+
+// The largest single tensor allocation: half the physical memory, or GRNEWT_MAX_TENSOR_MB. Linux grants
+// larger requests lazily and the OOM killer ends the process once they are filled, so an integer setting
+// that asks for a huge output (a padding of 2**31 - 1) is refused here with an error instead.
+std::atomic<size_t> g_max_allocation{~size_t{0}};
+
+void check_size(size_t n) {
+  const size_t max = g_max_allocation.load();
+  if (n > max) {
+    throw RangeError("a tensor of " + std::to_string(n) + " bytes was asked for, more than the " + std::to_string(max) +
+                     " bytes one tensor may take here (half the memory, or GRNEWT_MAX_TENSOR_MB)");
+  }
+}
 
 // 8 size classes per power of two: at most 12.5 % of a block is unused.
 size_t size_class(size_t n) {
@@ -33,6 +49,7 @@ size_t size_class(size_t n) {
 class Cache {
  public:
   void* allocate(size_t n) {
+    check_size(n);
     if (n < kMinCached) {
       void* p = c10::alloc_cpu(n);
       std::lock_guard<std::mutex> lock(mutex_);
@@ -183,6 +200,8 @@ void install() {
   std::call_once(once, [] {
     const char* enabled = std::getenv("GRNEWT_CPU_CACHE");
     if (enabled && std::string(enabled) == "0") return;
+    const char* max_tensor = std::getenv("GRNEWT_MAX_TENSOR_MB");
+    g_max_allocation = max_tensor ? std::strtoull(max_tensor, nullptr, 10) << 20 : default_limit() * 2;
     const char* limit = std::getenv("GRNEWT_CPU_CACHE_LIMIT_MB");
     cache().set_limit(limit ? std::strtoull(limit, nullptr, 10) << 20 : default_limit());
     static CachingCPUAllocator* allocator = new CachingCPUAllocator();

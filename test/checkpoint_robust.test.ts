@@ -1,0 +1,194 @@
+// Checkpoints against hostile files and hostile directories: crafted headers with a valid CRC, sources that
+// never end, symlinks planted where save() writes, temp files of killed writers, and sizes past 2 GiB
+// (written in chunks; the chunking is exercised with tiny chunks rather than by writing 2 GiB).
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { load, ones, save, tensor } from '../lib';
+import { writeCheckpoint } from '../lib/checkpoint';
+import { writeChunked } from '../lib/io/atomic_file';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-ckpt-robust-'));
+let counter = 0;
+const fresh = (name = 'f.ckpt') => path.join(fs.mkdtempSync(path.join(dir, `${counter++}-`)), name);
+
+/** A checkpoint file with this header (a value, or its JSON text) and data section and a correct CRC. */
+function craft(header: unknown, data: Buffer): string {
+  const json = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
+  const preamble = Buffer.alloc(16);
+  preamble.write('GRNEWTCK', 0, 'latin1');
+  preamble.writeUInt32LE(1, 8);
+  preamble.writeUInt32LE(json.length, 12);
+  const body = Buffer.concat([preamble, json, data]);
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32LE(zlib.crc32(body) >>> 0, 0);
+  const file = fresh();
+  fs.writeFileSync(file, Buffer.concat([body, trailer]));
+  return file;
+}
+
+const t = (over: Record<string, unknown> = {}) => ({ $tensor: { dtype: 'float32', shape: [2], offset: 0, bytes: 8, ...over } });
+
+describe('crafted checkpoints (valid CRC) are refused as "not a valid checkpoint"', () => {
+  const cases: Array<[string, unknown, Buffer]> = [
+    ['a negative offset', { w: t({ offset: -8 }) }, Buffer.alloc(8)],
+    ['$tensor: null', { w: { $tensor: null } }, Buffer.alloc(0)],
+    ['bytes -1', { w: t({ bytes: -1 }) }, Buffer.alloc(8)],
+    ['bytes 7 (not the shape\'s 8)', { w: t({ bytes: 7 }) }, Buffer.alloc(8)],
+    ['a fractional offset', { w: t({ offset: 0.5 }) }, Buffer.alloc(8)],
+    ['a string offset', { w: t({ offset: '0' }) }, Buffer.alloc(8)],
+    ['an unknown dtype', { w: t({ dtype: 'int8', bytes: 2 }) }, Buffer.alloc(2)],
+    ['a dtype inherited from Object.prototype', { w: t({ dtype: 'toString' }) }, Buffer.alloc(8)],
+    ['a negative size', { w: t({ shape: [-2], bytes: -8 }) }, Buffer.alloc(8)],
+    ['a shape that is not an array', { w: t({ shape: 2 }) }, Buffer.alloc(8)],
+    ['a shape too large to exist', { w: t({ shape: [2 ** 40, 2 ** 40], bytes: 2 ** 82 }) }, Buffer.alloc(8)],
+    ['overlapping tensors', { a: t(), b: t({ offset: 4 }) }, Buffer.alloc(12)],
+    ['one blob referenced twice', { a: t(), b: t() }, Buffer.alloc(8)],
+    ['one blob referenced 64 times', { list: Array.from({ length: 64 }, () => t()) }, Buffer.alloc(8)],
+    ['a tensor past the end', { w: t({ offset: 8 }) }, Buffer.alloc(8)],
+    ['data no tensor uses', { w: t() }, Buffer.alloc(16)],
+    ['a $tensor wrapper with extra keys', { w: { ...t(), extra: 1 } }, Buffer.alloc(8)],
+    ['a bogus $number', { x: { $number: 'lots' } }, Buffer.alloc(0)],
+    ['a $number that is not a string', { x: { $number: 5 } }, Buffer.alloc(0)],
+    ['nesting 100000 levels deep', '['.repeat(100000) + ']'.repeat(100000), Buffer.alloc(0)],
+  ];
+  for (const [what, header, data] of cases) {
+    it(what, () => {
+      expect(() => load(craft(header, data))).toThrow(/is not a valid grnewt checkpoint: /);
+    });
+  }
+
+  it('a well-formed crafted file loads (the checks refuse structure, not files grnewt did not write)', () => {
+    const data = Buffer.alloc(8);
+    data.writeFloatLE(1.5, 0);
+    data.writeFloatLE(-2, 4);
+    const back = load(craft({ w: t(), n: { $number: '-Infinity' }, e: { $tensor: { dtype: 'int64', shape: [0, 3], offset: 8, bytes: 0 } } }, data));
+    expect(Array.from(back.w.toArray())).toEqual([1.5, -2]);
+    expect(back.n).toBe(-Infinity);
+    expect(back.e.shape).toEqual([0, 3]);
+  });
+});
+
+describe('reading only regular files', () => {
+  it('refuses /dev/zero at once instead of reading forever', () => {
+    const started = Date.now();
+    expect(() => load('/dev/zero')).toThrow(/is a character device, not a regular file/);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('refuses a FIFO at once instead of waiting for a writer', () => {
+    const fifo = fresh('pipe.ckpt');
+    execFileSync('mkfifo', [fifo]);
+    const started = Date.now();
+    expect(() => load(fifo)).toThrow(/is a FIFO, not a regular file/);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('refuses a directory with the reason', () => {
+    expect(() => load(dir)).toThrow(/is a directory/);
+  });
+});
+
+describe('writing', () => {
+  it('drops properties holding undefined, as JSON does, instead of turning them into null', () => {
+    const file = fresh();
+    save(file, { config: { limit: undefined, hidden: undefined, epochs: 2 }, list: [undefined, 1] });
+    const back = load(file);
+    expect(back.config).toEqual({ epochs: 2 });
+    expect('limit' in back.config).toBe(false);
+    expect(back.list).toEqual([null, 1]);
+  });
+
+  it('writes in chunks of at most the chunk size, resuming after partial writes', () => {
+    const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+    const written: Buffer[] = [];
+    let calls = 0;
+    // A writer that accepts at most 100 bytes and sometimes less (as write(2) may).
+    const write = ((_fd: number, buffer: Uint8Array, offset: number, length: number) => {
+      calls++;
+      const n = Math.min(length, calls % 3 === 0 ? 17 : 100);
+      written.push(Buffer.from(buffer.subarray(offset, offset + n)));
+      return n;
+    }) as typeof fs.writeSync;
+    const lengths: number[] = [];
+    writeChunked(0, bytes, 64, ((fd: number, b: Uint8Array, o: number, l: number) => {
+      lengths.push(l);
+      return write(fd, b, o, l);
+    }) as typeof fs.writeSync);
+    expect(Buffer.concat(written).equals(bytes)).toBe(true);
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(64);
+    expect(() => writeChunked(0, bytes, 64, (() => 0) as typeof fs.writeSync)).toThrow(/no progress/);
+  });
+
+  it('a checkpoint written 7 bytes at a time is byte-identical to one written at once, and loads', () => {
+    const tree = { w: tensor([[1, 2, 3], [4, 5, 6]], { dtype: 'float64' }), b: ones([5]), i: tensor([7n, -8n]), step: 3 };
+    const [a, b] = [fresh('a.ckpt'), fresh('b.ckpt')];
+    writeCheckpoint(a, tree, 7);
+    writeCheckpoint(b, tree, 1 << 30);
+    expect(fs.readFileSync(a).equals(fs.readFileSync(b))).toBe(true);
+    const back = load(a);
+    expect(back.w.toArray()).toEqual(tree.w.toArray());
+    expect(back.i.toArray()).toEqual(BigInt64Array.from([7n, -8n]));
+  });
+
+  it('saving through a symlink replaces the file it points to, atomically, and keeps the link', () => {
+    const target = fresh('real.ckpt');
+    const link = path.join(path.dirname(target), 'link.ckpt');
+    save(target, { step: 1 });
+    fs.symlinkSync('real.ckpt', link);
+    save(link, { step: 2 });
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(load(target)).toEqual({ step: 2 });
+    expect(fs.readdirSync(path.dirname(target)).sort()).toEqual(['link.ckpt', 'real.ckpt']);
+  });
+
+  it('refuses to save over something that is not a regular file', () => {
+    const fifo = fresh('pipe.ckpt');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => save(fifo, { step: 1 })).toThrow(/not a regular file/);
+    expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
+  });
+
+  it('a symlink planted at the temp file name cannot redirect the write', () => {
+    const file = fresh('run.ckpt');
+    const victim = path.join(path.dirname(file), 'victim.txt');
+    fs.writeFileSync(victim, 'precious');
+    const entry = path.join(__dirname, '..', 'dist', 'index.js');
+    // The child makes the "random" part of the temp name predictable and plants a symlink at that name first.
+    const script = `
+      const crypto = require('node:crypto');
+      crypto.randomBytes = (n) => Buffer.alloc(n);
+      const fs = require('node:fs'), path = require('node:path');
+      const file = ${JSON.stringify(file)};
+      const plant = (name) => fs.symlinkSync(${JSON.stringify(victim)}, path.join(path.dirname(file), name));
+      plant('.run.ckpt.' + process.pid + '.0000000000000000.tmp');
+      const now = Date.now(); // and every name of the old scheme, .<name>.<pid>.<ms>.tmp, for the next 3 s
+      for (let ms = now; ms < now + 3000; ms++) plant('.run.ckpt.' + process.pid + '.' + ms + '.tmp');
+      const g = require(${JSON.stringify(entry)});
+      try { g.save(file, { step: 1 }); console.log('saved'); } catch (e) { console.log('refused: ' + e.message); }`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/refused: .*EEXIST/);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+  });
+
+  it('removes temp files left by killed writers, and only those', () => {
+    const file = fresh('run.ckpt');
+    const d = path.dirname(file);
+    const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout.trim();
+    const old = new Date(Date.now() - 10 * 60_000);
+    const stale = path.join(d, `.run.ckpt.${dead}.0123456789abcdef.tmp`);
+    const recent = path.join(d, `.run.ckpt.${dead}.fedcba9876543210.tmp`);
+    const alive = path.join(d, `.run.ckpt.${process.pid}.00112233445566ff.tmp`);
+    const other = path.join(d, `.other.ckpt.${dead}.0123456789abcdef.tmp`);
+    for (const f of [stale, recent, alive, other]) fs.writeFileSync(f, 'partial');
+    for (const f of [stale, alive, other]) fs.utimesSync(f, old, old);
+    save(file, { step: 1 });
+    const left = fs.readdirSync(d);
+    expect(left).not.toContain(path.basename(stale));
+    for (const f of [recent, alive, other]) expect(left).toContain(path.basename(f));
+  });
+});

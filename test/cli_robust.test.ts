@@ -1,0 +1,140 @@
+// `grnewt train` on the paths a user takes without flags: Ctrl-C or SIGTERM then --resume of a run started
+// without --limit, resuming at any step of the default settings, and what is refused before training starts
+// (an unwritable output directory, thread counts beyond the machine, values beyond float32).
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configFrom, program } from '../lib/cli/main';
+import { models } from '../lib';
+import { maxThreads } from '../lib/runtime';
+import { fit } from '../lib/train/fit';
+import type { Metrics } from '../lib/train/metrics';
+
+const bin = path.join(__dirname, '..', 'bin', 'grnewt.js');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-cli-robust-'));
+fs.chmodSync(work, 0o755); // the read-only test runs the CLI as another user, who must reach the files
+
+function grnewt(args: string[], options: { uid?: number; gid?: number } = {}) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', ...options });
+}
+
+/** Starts `grnewt train`, sends `signal` once training has started (it stops after its first step), and waits. */
+function interrupted(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; output: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'train', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '', stderr = '', sent = false;
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+    if (!sent && output.includes('"type":"run"')) {
+      sent = true;
+      child.kill(signal);
+    }
+  });
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, output, stderr })));
+}
+
+/** The metrics without what differs between any two runs (clock, wall times). */
+function comparable(m: Metrics) {
+  return JSON.parse(JSON.stringify({ ...m, createdAt: null, runs: m.runs.map((r) => ({ ...r, epochs: r.epochs.map((e) => ({ ...e, wallSeconds: null })) })) }));
+}
+
+describe('stop and --resume of a run started without --limit', () => {
+  it('Ctrl-C, then --resume (the checkpoint used to store limit: null, which resume refused)', async () => {
+    const out = path.join(work, 'nolimit');
+    const run = await interrupted(['--data', 'embedded', '--epochs', '1', '--threads', '1', '--out', out], 'SIGINT');
+    expect(run.code, run.stderr).toBe(130);
+    expect(run.output).toMatch(/"type":"done","stopped":true/);
+    const resumed = grnewt(['train', '--resume', path.join(out, 'checkpoint.ckpt'), '--quiet']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    expect(m.runs[0].epochs).toHaveLength(1);
+    expect(m.config.data).not.toHaveProperty('limit');
+  }, 120_000);
+
+  it('SIGTERM stops like Ctrl-C: a checkpoint, exit 143, and --resume continues', async () => {
+    const out = path.join(work, 'sigterm');
+    const run = await interrupted(['--data', 'embedded', '--limit', '600', '--epochs', '2', '--threads', '1', '--out', out], 'SIGTERM');
+    expect(run.code, run.stderr).toBe(143);
+    expect(run.output).toMatch(/"type":"done","stopped":true/);
+    expect(fs.existsSync(path.join(out, 'checkpoint.ckpt'))).toBe(true);
+    const resumed = grnewt(['train', '--resume', path.join(out, 'checkpoint.ckpt'), '--quiet']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+  }, 120_000);
+});
+
+describe('resuming at any step of the default settings', () => {
+  it('stopping after step k and resuming ends exactly where the uninterrupted run does, for every k', async () => {
+    // The CLI's own configuration with no flags but a small data limit and few epochs: 2 steps per epoch,
+    // 6 epochs, so stops fall in and at the end of epochs, before and after the second hg update (step 10).
+    const cli = program();
+    let flags: unknown;
+    cli.commands.find((c) => c.name() === 'train')!.action((f) => (flags = f));
+    await cli.parseAsync(['node', 'grnewt', 'train', '--limit', '200', '--epochs', '6']);
+    const config = configFrom(flags as never);
+    expect(config.optimizers).toEqual(['newton-summary']);
+    const whole = comparable(await fit(config));
+    const steps = 12;
+    for (let k = 1; k < steps; k++) {
+      const checkpoint = path.join(work, `step-${k}.ckpt`);
+      const controller = new AbortController();
+      let taken = 0;
+      await fit(config, { checkpoint, signal: controller.signal, onStep: () => ++taken === k && controller.abort() });
+      const resumed = comparable(await fit(config, { resume: checkpoint, checkpoint }));
+      expect(resumed, `stopped after step ${k}`).toEqual(whole);
+    }
+  }, 600_000);
+});
+
+describe('refused before training', () => {
+  it('an output directory that cannot be written (resuming into a read-only directory)', async () => {
+    const out = path.join(work, 'readonly');
+    const run = await interrupted(['--data', 'embedded', '--limit', '200', '--epochs', '2', '--threads', '1', '--out', out], 'SIGINT');
+    expect(run.code, run.stderr).toBe(130);
+    fs.chmodSync(out, 0o555);
+    for (const f of fs.readdirSync(out)) fs.chmodSync(path.join(out, f), 0o644);
+    // root writes anywhere: run as nobody, for whom the directory is read-only
+    const as = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const started = Date.now();
+    const r = grnewt(['train', '--resume', path.join(out, 'checkpoint.ckpt'), '--json'], as);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cannot write to the output directory .*readonly \(EACCES\)/);
+    expect(r.stdout).not.toMatch(/"type":"run"/); // refused before any training started
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 120_000);
+
+  it('--threads beyond this machine\'s cores', () => {
+    const r = grnewt(['train', '--threads', String(maxThreads() + 1)]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/--threads.*expected an integer ≤ \d+ \(this machine's cores\)/);
+  });
+
+  it('a crafted checkpoint asking for 10000 threads', async () => {
+    const out = path.join(work, 'threads');
+    const run = await interrupted(['--data', 'embedded', '--limit', '200', '--epochs', '2', '--threads', '1', '--out', out], 'SIGINT');
+    expect(run.code, run.stderr).toBe(130);
+    const { load, save } = await import('../lib/checkpoint');
+    const file = path.join(out, 'checkpoint.ckpt');
+    const tree = load<{ config: { threads: number } }>(file);
+    tree.config.threads = 10000;
+    save(file, tree);
+    const r = grnewt(['train', '--resume', file, '--json']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/resume: .*checkpoint.ckpt: config: threads must be an integer in \[1, \d+\], got 10000/);
+    expect(r.stdout).not.toMatch(/"type":"run"/); // refused before any training started
+  }, 120_000);
+
+  it('values beyond float32 (--damping 1e308 used to fail mid-run, --sigma-w 1e300 with a confusing NaN message)', () => {
+    for (const flag of ['--damping', '--sigma-w', '--sigma-b', '--adam-lr', '--damping-int']) {
+      const r = grnewt(['train', flag, '1e308']);
+      expect(r.status, flag).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`${flag}.*within float32's range`));
+    }
+  });
+
+  it('the library refuses initial scales that overflow float32, naming them', () => {
+    expect(() => new models.Perceptron([784, 10], { sigmaW: 1e300 })).toThrow(/sigmaW must be a finite number within float32's range/);
+    expect(() => new models.Perceptron([784, 200, 10], { sigmaW: 1e38, scaling: true })).toThrow(/sigmaW = 1e\+38.*overflow float32/);
+  });
+});
