@@ -254,3 +254,73 @@ describe('NewtonSummary misuse is named where it happens', () => {
     for (const [name, call] of table) expect(call, name).toThrow(new RegExp(`^${name}: unknown option "typo"; the options are `));
   });
 });
+
+describe("NewtonSummary's state dicts", () => {
+  const setup = () => {
+    const { model, fullLoss } = perceptron();
+    return { model, fullLoss, groups: partition.canonical(model).paramGroups };
+  };
+
+  it('restore the hg loader position without replaying its batches: 100,000 draws of a DataLoader at once', () => {
+    const { groups, fullLoss } = setup();
+    const [x, y] = batches(1, 64, 3)[0];
+    const loader = new data.DataLoader(new data.TensorDataset(x, y), { batchSize: 8, shuffle: true, seed: 4 });
+    const opt = new NewtonSummary(groups, fullLoss, loader, { summaries: 'autograd' });
+    const sd = { ...opt.stateDict(), step: 100_000, hgDraws: 100_000 };
+    let made = 0;
+    const batch = loader.dataset.batch.bind(loader.dataset);
+    loader.dataset.batch = (indices) => (made++, batch(indices));
+    opt.loadStateDict(sd);
+    expect(made).toBe(0); // a replay would have made 100,000 batches (the old code kept them all until it returned)
+    // Where a replay would have left it: draw 100,001 is batch 100,000 % 8 of epoch ⌊100,000 / 8⌋.
+    expect(loader.epoch).toBe(100_000 / 8 + 1);
+  });
+
+  it('continue the same hg batches as an uninterrupted optimizer (DataLoader and generic iterable alike)', async () => {
+    for (const makeLoader of [
+      () => new data.DataLoader(new data.TensorDataset(...batches(1, 96, 7)[0]), { batchSize: 32, shuffle: true, seed: 5 }),
+      () => {
+        const hg = batches(3, 32, 70);
+        return { [Symbol.iterator]: () => hg[Symbol.iterator]() };
+      },
+    ]) {
+      const run = (stopAt: number | null) => {
+        grnewt.manualSeed(5);
+        const { model, fullLoss } = perceptron();
+        let opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, makeLoader(), { periodHg: 2, summaries: 'autograd' });
+        batches(10, 16, 10).forEach(([x, y], i) => {
+          if (i === stopAt) {
+            const sd = opt.stateDict();
+            opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, makeLoader(), { periodHg: 2, summaries: 'autograd' });
+            opt.loadStateDict(sd);
+          }
+          tidy(() => {
+            opt.zeroGrad();
+            fullLoss(x, y).backward();
+            opt.step();
+          });
+        });
+        return model.parameters().flatMap((p) => [...(p.toArray() as Float64Array)]);
+      };
+      expect(run(7)).toEqual(run(null));
+    }
+  });
+
+  it('are checked as strictly as the constructor checks its options', () => {
+    const { groups, fullLoss } = setup();
+    const opt = new NewtonSummary(groups, fullLoss, batches(2, 8, 1), { summaries: 'autograd' });
+    const sd = opt.stateDict();
+    const group0 = sd.paramGroups[0];
+    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, lr: NaN }, ...sd.paramGroups.slice(1)] })).toThrow(/lr must be a finite number, got NaN/);
+    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, momLrs: 1 }, ...sd.paramGroups.slice(1)] })).toThrow(/momLrs must be in \[0, 1\)/);
+    const proto = JSON.parse(`{"__proto__": {"lr": 1}}`);
+    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, ...proto }, ...sd.paramGroups.slice(1)] })).toThrow(/unknown option "__proto__"/);
+    expect(() => opt.loadStateDict({ ...sd, step: 3, hgDraws: 2 ** 53 - 1 })).toThrow(/hgDraws \(9007199254740991\) cannot exceed step \(3\)/);
+    expect(() => opt.loadStateDict({ ...sd, step: -1 })).toThrow(/step must be an integer \(≥ 0\)/);
+    expect(() => opt.loadStateDict({ ...sd, lrsInitialized: 'yes' })).toThrow(/lrsInitialized must be a boolean/);
+    expect(() => opt.loadStateDict({ ...sd, average: { count: 1, H: tensor([1]), g: tensor([1]), order3: tensor([1]) } })).toThrow(/average.H has shape \[1\], expected \[4,4\]/);
+    expect(() => opt.loadStateDict({ ...sd, extra: 1 })).toThrow(/unknown option "extra"/);
+    const generic = new NewtonSummary(groups, fullLoss, { [Symbol.iterator]: () => batches(2, 8, 1)[Symbol.iterator]() }, { summaries: 'autograd' });
+    expect(() => generic.loadStateDict({ ...sd, step: 2 ** 40, hgDraws: 2 ** 40 })).toThrow(/replaying 1099511627776 hg batches of a loader that is neither a DataLoader nor an array is refused/);
+  });
+});
