@@ -3,11 +3,9 @@
 // Summaries / one forward+backward on one device (a GPU by default), float32, canonical partition: the
 // Taylor route and the autograd route against a forward+backward of the same model and batch. Each timing
 // ends by reading a scalar that depends on the work, so queued GPU kernels are waited for. Ratios only.
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { grnewt, time as seconds } from './bench-setup.mjs';
 
-const require = createRequire(import.meta.url);
-const grnewt = require('../dist/index.js');
 const { values: args } = parseArgs({
   options: {
     device: { type: 'string', default: 'cuda' },
@@ -25,17 +23,8 @@ const MODELS = {
   vgg11: { label: 'VGG-11 32×32 relu', make: () => new grnewt.models.VGG(), input: [3, 32, 32] },
 };
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-function time(fn) {
-  fn(); // warm-up (and CUDA context, kernels' first launch)
-  const times = [];
-  for (let r = 0; r < repeats; r++) {
-    const start = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
-  return median(times);
-}
+/** Median milliseconds (the warm-up also creates the CUDA context and loads the kernels). */
+const time = (fn) => seconds(fn, repeats) * 1e3;
 
 console.log(`grnewt GPU bench — device ${device}, libtorch ${grnewt.torchVersion()}, Node ${process.version}, float32, median of ${repeats}`);
 console.log('model                              batch   S  fwd+bwd ms  taylor ms (ratio)  autograd ms (ratio)');

@@ -5,6 +5,18 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const grnewt = require('../dist/index.js');
 
+/** Median seconds of `repeats` calls of `fn`, after one warm-up call. */
+export function time(fn, repeats) {
+  fn();
+  const times = [];
+  for (let r = 0; r < repeats; r++) {
+    const start = process.hrtime.bigint();
+    fn();
+    times.push(Number(process.hrtime.bigint() - start) / 1e9);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
 export const MODELS = {
   perceptron: { label: 'Perceptron 784-200-100-10 tanh', make: (dtype) => new grnewt.models.Perceptron([784, 200, 100, 10], { dtype }), input: [784] },
   lenet: { label: 'LeNet 28×28 tanh', make: (dtype) => new grnewt.models.LeNet([1, 6, 16, 120, 84, 10], { inputSize: 28, dtype }), input: [1, 28, 28] },

@@ -9,24 +9,13 @@
 //   4. the peak memory of each summaries route against forward+backward's.
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { grnewt, MODELS, workload } from './bench-setup.mjs';
+import { grnewt, MODELS, time, workload } from './bench-setup.mjs';
 
 const { native } = await import('../dist/native.js');
 const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } } });
 const quick = args.quick;
 const say = (line) => { if (!args.json) console.log(line); };
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-function time(fn, repeats) {
-  fn(); // warm-up
-  const times = [];
-  for (let r = 0; r < repeats; r++) {
-    const start = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - start) / 1e9);
-  }
-  return median(times);
-}
 const fmt = (x, digits = 2) => x.toFixed(digits);
 const threadCounts = [1, 2].filter((t) => t <= os.cpus().length);
 const machine = {
