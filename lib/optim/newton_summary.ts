@@ -76,7 +76,6 @@ export const NEWTON_SUMMARY_DEFAULTS = Object.freeze({
 });
 
 const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor'] as const;
-const GROUP_KEYS = ['params', 'damping', 'momentum', 'momentumDamp', 'momLrs', 'lr'];
 
 export interface NewtonSummaryLog {
   step: number;
@@ -111,7 +110,6 @@ export class NewtonSummary extends Optimizer<Group> {
     const where = 'NewtonSummary';
     const o = checkOptions(where, options, OPTION_KEYS) as NewtonSummaryOptions;
     const D = NEWTON_SUMMARY_DEFAULTS;
-    if (Array.isArray(paramGroups)) paramGroups.forEach((g, s) => { if (!(g instanceof Tensor)) checkOptions(`${where}: paramGroups[${s}]`, g, GROUP_KEYS); });
     const defaults: Group = { damping: o.damping ?? D.damping, momentum: o.momentum ?? D.momentum, momentumDamp: o.momentumDamp ?? D.momentumDamp, momLrs: o.momLrs ?? D.momLrs, lr: 0 };
     super(where, paramGroups, defaults, checkGroup);
     if (typeof fullLoss !== 'function') throw new TypeError(`${where}: fullLoss must be a function (x, y) => Tensor, got ${show(fullLoss)}`);
@@ -365,19 +363,13 @@ export class NewtonSummary extends Optimizer<Group> {
     const sd = checkOptions(where, stateDict, ['state', 'paramGroups', 'step', 'lrsInitialized', 'hgDraws', 'average', 'summaries']) as OptimizerStateDict<Group> & {
       step?: unknown; lrsInitialized?: unknown; hgDraws?: unknown; average?: unknown; summaries?: unknown;
     };
-    if (Array.isArray(sd.paramGroups)) {
-      sd.paramGroups.forEach((g, s) => {
-        const { params: _params, ...options } = checkOptions(`${where}: paramGroups[${s}]`, g, GROUP_KEYS);
-        checkGroup(`${where}: paramGroups[${s}]`, { ...this.paramGroups[s], ...options } as Group);
-      });
-    }
     const step = checkInteger(where, 'step', sd.step ?? 0, 0);
     const lrsInitialized = checkBoolean(where, 'lrsInitialized', sd.lrsInitialized ?? false);
     const draws = checkInteger(where, 'hgDraws', sd.hgDraws ?? 0, 0);
     // One hg batch at most per step: more draws than steps is not a state this optimizer can have been in.
     if (draws > step) throw new RangeError(`${where}: hgDraws (${draws}) cannot exceed step (${step})`);
     const average = this.#checkedAverage(where, sd.average);
-    super.loadStateDict(sd);
+    super.loadStateDict(sd); // the groups' options and the per-parameter state, checked there
     this.#route.restore(where, sd.summaries);
     this.#step = step;
     this.#lrsInitialized = lrsInitialized;

@@ -34,7 +34,7 @@ export abstract class Optimizer<O extends object> {
     const groups = params.every((p) => p instanceof Tensor) ? [{ params: params as Tensor[] }] : (params as Array<{ params: Tensor[] }>);
     const seen = new Set<Tensor>();
     this.paramGroups = groups.map((group, s) => {
-      const g = checkOptions(where, group) as { params?: unknown };
+      const g = checkOptions(`${where}: paramGroups[${s}]`, group, ['params', ...this.#optionNames]) as { params?: unknown };
       if (!Array.isArray(g.params) || g.params.length === 0) throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors`);
       g.params.forEach((p, k) => {
         Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
