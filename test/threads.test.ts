@@ -6,6 +6,7 @@ import os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trainConfig } from '../lib';
+import { maxThreads } from '../lib/runtime';
 import { chooseThreads, recommendedThreads } from '../lib/threads';
 
 /** Physical cores counted independently: distinct "core id" lines per "physical id" in /proc/cpuinfo. */
@@ -37,7 +38,8 @@ describe('recommendedThreads', () => {
     const threads = [trainConfig().threads, trainConfig({ epochs: 1 }).threads];
     const after = chooseThreads(physicalCores(), os.loadavg()[0]).threads;
     for (const t of threads) expect([before, after]).toContain(t); // the load average may move meanwhile
-    expect(trainConfig({ threads: 3 }).threads).toBe(3);
+    for (const n of [1, maxThreads()]) expect(trainConfig({ threads: n }).threads).toBe(n);
+    expect(() => trainConfig({ threads: maxThreads() + 1 })).toThrow(/threads must be an integer in \[1, \d+\]/); // more only oversubscribes
   });
 
   it('is what `grnewt train` uses without --threads, and it says so', () => {
