@@ -448,7 +448,7 @@ export function tidy<T>(fn: () => T): T {
     throw err;
   }
   scopes.pop();
-  if (result instanceof Promise) throw new TypeError('tidy: fn must be synchronous (it returned a Promise)');
+  if (result instanceof Promise) throw new TypeError('tidy: fn must be synchronous (it returned a Promise); wrap each synchronous part in tidy() instead, and dispose what crosses an await yourself');
   release(scope, new Set(returnedTensors(result)));
   return result;
 }

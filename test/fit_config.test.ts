@@ -1,6 +1,6 @@
 // fit() and trainConfig() check every field of a run's config in the library's terms (the CLI names its
 // flags instead); the progress callbacks report what an uninterrupted run would, also after a resume.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -48,6 +48,22 @@ describe('trainConfig and fit check every field', () => {
     };
     expect(run('--mom-lrs', '1')).toMatch(/^grnewt: --mom-lrs must be a finite number in \[0, 1\), got 1\n/);
     expect(run('--sigma-w', '5000')).toMatch(/^grnewt: --sigma-w must be a finite number in \[0, 1000\], got 5000\n/);
+  });
+
+  it('grnewt train refuses settings next to --resume (they would be silently ignored) and an --out it cannot create', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'grnewt.js'), 'train', '--quiet', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-resume-flags-'));
+    expect(run('--data', 'embedded', '--limit', '60', '--epochs', '1', '--batch-size', '30', '--optimizer', 'sgd', '--out', out).status).toBe(0);
+    const extra = run('--resume', path.join(out, 'checkpoint.ckpt'), '--epochs', '3', '--sgd-lr', '5');
+    expect(extra.status).toBe(1);
+    expect(extra.stderr).toMatch(/--resume continues with the interrupted run's own settings: drop --sgd-lr, --epochs/);
+    const finished = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'grnewt.js'), 'train', '--resume', path.join(out, 'checkpoint.ckpt')], { encoding: 'utf8', timeout: 60_000 });
+    expect(finished.status).toBe(0);
+    expect(finished.stdout).toMatch(/nothing was left to train: every run of this checkpoint had finished/);
+    // Node 20's recursive mkdir never returns under /proc: the CLI must not hang there.
+    const proc = run('--data', 'embedded', '--out', '/proc/grnewt-no-such-dir');
+    expect(proc.status).toBe(1);
+    expect(proc.stderr).toMatch(/--out: cannot create the folder \/proc\/grnewt-no-such-dir/);
   });
 });
 

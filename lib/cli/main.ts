@@ -181,12 +181,22 @@ export function configFrom(f: TrainFlags): TrainConfig {
   };
 }
 
-async function train(flags: TrainFlags): Promise<void> {
+// What may accompany --resume: where and how to report, and what to export. Everything else is the
+// checkpoint's own setting, which a flag would silently not change.
+const RESUME_FLAGS = new Set(['resume', 'out', 'json', 'quiet', 'export']);
+
+async function train(flags: TrainFlags, command: Command): Promise<void> {
   const mode: Mode = flags.quiet ? 'quiet' : flags.json ? 'json' : 'human';
   if (flags.init && flags.resume) throw new Error('--init cannot be combined with --resume (the checkpoint holds the initial parameters)');
+  if (flags.resume) {
+    const given = command.options.filter((o) => command.getOptionValueSource(o.attributeName()) === 'cli' && !RESUME_FLAGS.has(o.attributeName()));
+    if (given.length) {
+      throw new Error(`--resume continues with the interrupted run's own settings: drop ${given.map((o) => o.long).join(', ')} (start a new run to change them)`);
+    }
+  }
   const init = flags.init ? readStateDict(flags.init, '--init') : undefined;
   const out = flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
-  fs.mkdirSync(out, { recursive: true });
+  makeDirectory(out);
   assertWritable(out); // before training, not at the first checkpoint an epoch later
   const checkpoint = path.join(out, 'checkpoint.ckpt');
   const controller = new AbortController();
@@ -200,6 +210,12 @@ async function train(flags: TrainFlags): Promise<void> {
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const report = reporter(mode);
+  let steps = 0;
+  const onStep = report.onStep;
+  report.onStep = (info) => {
+    steps++;
+    onStep?.(info);
+  };
   const config = checkedConfig(flags);
   // Said once fit() has set it (a resumed run keeps its checkpoint's count), with why that many.
   const onData = (description: string) => {
@@ -230,6 +246,7 @@ async function train(flags: TrainFlags): Promise<void> {
       console.log(`\nreport: ${files.html}\nmetrics: ${files.metrics}`);
       if (exported) console.log(`state dict: ${flags.export}`);
       if (stopped) console.log(`stopped early; continue with: grnewt train --resume ${checkpoint}`);
+      if (flags.resume && steps === 0 && !stopped) console.log('nothing was left to train: every run of this checkpoint had finished (the table is its results)');
     } else if (mode === 'json') {
       console.log(JSON.stringify({ type: 'done', stopped, report: files.html, metrics: files.metrics, checkpoint }));
     }
@@ -243,6 +260,25 @@ async function train(flags: TrainFlags): Promise<void> {
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 
 /** Creates and removes a file in `dir`: the only test that also catches read-only filesystems and ACLs. */
+/**
+ * Creates `dir` and its missing parents one at a time (Node 20's recursive mkdirSync never returns under
+ * /proc), each failure naming the folder it could not make.
+ */
+function makeDirectory(dir: string): void {
+  const missing: string[] = [];
+  for (let p = path.resolve(dir); !fs.existsSync(p); p = path.dirname(p)) {
+    missing.unshift(p);
+    if (path.dirname(p) === p) break;
+  }
+  for (const m of missing) {
+    try {
+      fs.mkdirSync(m);
+    } catch (err) {
+      throw new Error(`--out: cannot create the folder ${m} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+}
+
 function assertWritable(dir: string): void {
   const probe = path.join(dir, `.grnewt-write-test.${process.pid}.${crypto.randomBytes(6).toString('hex')}`);
   try {

@@ -98,7 +98,7 @@ export class HgBatches {
 
   #checked(batch: unknown): [Tensor, Tensor] {
     if (!Array.isArray(batch) || batch.length !== 2 || !(batch[0] instanceof Tensor) || !(batch[1] instanceof Tensor)) {
-      throw new TypeError(`${this.#where}: the hg loader must yield [x, y] pairs of Tensors, got ${show(batch)}`);
+      throw new TypeError(`${this.#where}: the hg loader must yield [x, y] pairs of Tensors, got ${show(batch)} (a DataLoader yields them; an array must hold [x, y] pairs)`);
     }
     if (batch[0].isDisposed || batch[1].isDisposed) throw new TypeError(`${this.#where}: the hg loader yielded a disposed tensor`);
     return batch as [Tensor, Tensor];
