@@ -36,10 +36,12 @@ describe('tensors dropped in a synchronous loop', () => {
       counts.push(memory().liveTensors - start);
     }
     // One epoch makes ~20 tensors per step (200 steps): kept, they would add up to ~32,000 by the end (the
-    // code before reclaiming did). The count that remains is the handles V8 has not collected yet — tiny
-    // batches make little garbage, so V8 collects late — and does not grow with the epochs.
+    // code before reclaiming did). What remains in the count is the handles V8 has not collected yet: tiny
+    // batches make little garbage, so V8 collects late, at times of its own (seen: up to ~6,400); it must stay
+    // well below what holding every tensor gives, and after a collection only the loop's own state is left.
     const perEpoch = 200 * 20;
-    expect(Math.max(...counts), JSON.stringify(counts)).toBeLessThan(2 * perEpoch);
-    expect(Math.max(...counts.slice(4)), JSON.stringify(counts)).toBeLessThan(2 * Math.max(...counts.slice(0, 4)) + 1);
+    expect(Math.max(...counts), JSON.stringify(counts)).toBeLessThan(4 * perEpoch);
+    gc();
+    expect(memory().liveTensors - start).toBeLessThan(64); // parameters' grads, momentum buffers, the last batch
   });
 });
