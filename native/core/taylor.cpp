@@ -340,10 +340,23 @@ int64_t chunk_size(const Jets& one_sample, int64_t N) {
   return std::clamp<int64_t>(static_cast<int64_t>(budget / per_sample), 1, N);
 }
 
+// Whether f never decreases: then max-pooling commutes with f (the argmax of f(y) over a window is one of y's,
+// and where f ties, as relu's zeros, its derivatives vanish at every tied element alike), so an activation
+// followed by a max-pool can run on the pooled rows, a quarter of the elements for 2×2 pools.
+bool non_decreasing(const jets::Activation& a) { return a.kind != jets::ActivationKind::Elu || a.alpha >= 0; }
+
 // The output jets of the model for the inputs x (a chunk of the batch).
 Jets forward(const std::vector<Op>& model, const at::Tensor& x, int64_t S, const summaries::Options& options, Profile* profile) {
   Jets z(x, S, options, profile);
-  for (const Op& op : model) {
+  std::vector<const Op*> steps;
+  for (size_t k = 0; k < model.size(); ++k) {
+    const bool swap = k + 1 < model.size() && model[k].kind == Op::Kind::Activation && model[k + 1].kind == Op::Kind::MaxPool2d &&
+                      non_decreasing(model[k].activation);
+    if (swap) steps.push_back(&model[k + 1]), steps.push_back(&model[k]), ++k;
+    else steps.push_back(&model[k]);
+  }
+  for (const Op* step : steps) {
+    const Op& op = *step;
     switch (op.kind) {
       case Op::Kind::Linear: linear(z, op); break;
       case Op::Kind::Conv2d: conv2d(z, op); break;
