@@ -95,7 +95,9 @@ class Jets {
 //   y_s += U x (s the weight's subset),  y_st += U x_t (twice for t = s),  y_sss += 3 U x_ss;
 // and the bias direction v: y_s += v for the bias's subset.
 // `Layer` provides all(J, W, rows, profile): W applied to every row of J, as a tensor with `rows` rows (the new
-// ones zero), and add(out, x, U, alpha): out += alpha · U applied to x.
+// ones uninitialised), and add(out, x, U, alpha, overwrite): out (+)= alpha · U applied to x. A new row's first
+// term overwrites it and the new rows no term reaches are zeroed at the end, so no row is zeroed only to be
+// added to.
 template <typename Layer>
 void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64_t>& bias_shape) {
   const std::vector<int64_t> before = z.order();
@@ -108,8 +110,15 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
   z.activate(s);
   if (op.dbias.defined()) z.activate(op.bias_group);
   const at::Tensor& J = z.J;
+  const int64_t R = J.size(0);
   at::Tensor Y = layer.all(J, scaled(op.weight), z.rows(), z.profile);
   const int64_t input_numel = J.numel();
+  std::vector<bool> written(static_cast<size_t>(z.rows() - R), false);  // the new rows holding a term
+  const auto first_write = [&](int64_t row) {
+    if (row < R || written[row - R]) return false;
+    written[row - R] = true;
+    return true;
+  };
   if (op.bias.defined()) {
     StageTimer t(z.profile, &Profile::bias_s);
     Y[0].add_(op.bias.view(bias_shape));
@@ -118,18 +127,28 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
   if (s >= 0) {
     const at::Tensor U = scaled(op.dweight);
     at::Tensor y_s = Y[z.d1(s)];
-    layer.add(y_s, J[0], U, 1);
+    layer.add(y_s, J[0], U, 1, first_write(z.d1(s)));
     for (size_t k = 0; k < before.size(); ++k)
       if (z.has_pair(s, before[k])) {
         at::Tensor y_st = Y[z.d2(s, before[k])];
-        layer.add(y_st, J[d1_before[k]], U, before[k] == s ? 2 : 1);
+        layer.add(y_st, J[d1_before[k]], U, before[k] == s ? 2 : 1, first_write(z.d2(s, before[k])));
       }
     if (z.third() && x_ss >= 0) {
       at::Tensor y_sss = Y[z.d3(s)];
-      layer.add(y_sss, J[x_ss], U, 3);
+      layer.add(y_sss, J[x_ss], U, 3, first_write(z.d3(s)));
     }
   }
-  if (op.dbias.defined() && op.bias_group >= 0) Y[z.d1(op.bias_group)].add_(op.dbias.view(bias_shape));
+  if (op.dbias.defined() && op.bias_group >= 0) {
+    at::Tensor y_b = Y[z.d1(op.bias_group)];
+    const at::Tensor v = op.dbias.view(bias_shape);
+    if (first_write(z.d1(op.bias_group))) y_b.copy_(v.expand_as(y_b));
+    else y_b.add_(v);
+  }
+  {
+    StageTimer a(z.profile, &Profile::allocation_s);
+    for (int64_t row = R; row < z.rows(); ++row)
+      if (!written[row - R]) Y[row].zero_();
+  }
   z.J = Y;
   z.note(input_numel + Y.numel());
   if (z.profile) z.profile->peak_rows = std::max(z.profile->peak_rows, z.rows());
@@ -143,14 +162,16 @@ struct LinearLayer {
     {
       StageTimer t(profile, &Profile::allocation_s);
       Y = at::empty({rows, N, out}, J.options());
-      if (rows > R) Y.narrow(0, R, rows - R).zero_();
     }
     StageTimer t(profile, &Profile::layers_s);
     at::Tensor head = Y.narrow(0, 0, R).view({R * N, out});
     at::mm_out(head, J.reshape({R * N, J.size(2)}), W.t());
     return Y;
   }
-  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha) const { out.addmm_(x, U.t(), 1, alpha); }
+  // β = 0 ignores out's contents (NaN included), so an uninitialised row can be overwritten.
+  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha, bool overwrite) const {
+    out.addmm_(x, U.t(), overwrite ? 0 : 1, alpha);
+  }
 };
 
 void linear(Jets& z, const Op& op) {
@@ -174,7 +195,6 @@ struct Conv2dLayer {
     {
       StageTimer a(profile, &Profile::allocation_s);
       Y = at::empty(shape, J.options());
-      if (rows > R) Y.narrow(0, R, rows - R).zero_();
     }
     Y.narrow(0, 0, std::min(R, kRowsPerCall)).view_as(first).copy_(first);
     first.reset();
@@ -185,7 +205,10 @@ struct Conv2dLayer {
     }
     return Y;
   }
-  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha) const { out.add_(conv(x, U), alpha); }
+  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha, bool overwrite) const {
+    if (!overwrite) out.add_(conv(x, U), alpha);
+    else out.copy_(conv(x, U)).mul_(alpha);
+  }
 };
 
 void conv2d(Jets& z, const Op& op) {
