@@ -90,9 +90,9 @@ for (const modelName of ['perceptron', 'lenet']) {
 }
 say('\n   where the Taylor route\'s time goes (ms, medians; layers = GEMMs/convolutions over the jet rows, allocation = new rows');
 say('   allocated and zeroed, elementwise = the jet kernel, loss = the loss head and assembly, JS+N-API = the call minus its native time)');
-say(`   ${'model'.padEnd(32)} dtype    thr  ${[...STAGES, 'other', 'JS+N-API'].map((k) => k.padStart(11)).join('')}  rows`);
+say(`   ${'model'.padEnd(32)} dtype    thr ${[...STAGES, 'other', 'JS+N-API'].map((k) => k.padStart(12)).join('')}  rows`);
 for (const r of results.summaries) {
-  const cells = [...STAGES.map((k) => r.stagesMs[k]), r.stagesMs.nativeOther, r.stagesMs.jsAndNapi].map((ms) => `${fmt(ms, 1)} ${fmt((100 * ms) / r.taylorMs, 0).padStart(2)}%`.padStart(11));
+  const cells = [...STAGES.map((k) => r.stagesMs[k]), r.stagesMs.nativeOther, r.stagesMs.jsAndNapi].map((ms) => `${fmt(ms, 1)} ${fmt((100 * ms) / r.taylorMs, 0).padStart(2)}%`.padStart(12));
   say(`   ${r.model.padEnd(32)} ${r.dtype}  ${String(r.threads).padStart(3)}  ${cells.join('')}  ${r.peakRows}`);
 }
 
@@ -163,21 +163,23 @@ for (const modelName of ['perceptron', 'lenet']) {
   }
 }
 
-// 5. a wide partition: VGG-11, 22 subsets (253 pairs), one timed call of each (they take seconds), peak memory
-// counted during the timed call.
+// 5. a wide partition: VGG-11, 22 subsets (253 pairs), one timed call of each (the summaries take tens of
+// seconds: only forward+backward gets a warm-up), peak memory counted during the timed call.
 if (!args['no-vgg']) {
-  say('\n5. VGG-11 (config A, fc 4096-4096) on 32×32, batch 64, canonical partition, float32, 1 thread; one timed call after a warm-up');
+  say('\n5. VGG-11 (config A, fc 4096-4096) on 32×32, batch 64, canonical partition, float32, 1 thread; one timed call of each');
   say('   (targets, Taylor: time ≤ 3× forward+backward, peak memory ≤ the autograd route\'s)');
   grnewt.setNumThreads(1);
   const w = workload('vgg11', 'float32', 64);
   const measure = (op) => {
-    w.ops[op](); // warm-up
+    const before = grnewt.memory().allocator.inUseBytes;
+    grnewt.resetPeakMemory();
     const start = process.hrtime.bigint();
-    const bytes = peakOf(w, op);
-    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, bytes };
+    const profile = w.ops[op]();
+    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, bytes: grnewt.memory().allocator.peakBytes - before, profile };
   };
-  const fb = measure('forwardBackward'), autograd = measure('autograd'), taylor = measure('taylor');
-  const profile = w.ops.taylorProfiled();
+  w.ops.forwardBackward(); // warm-up
+  const fb = measure('forwardBackward'), autograd = measure('autograd'), taylor = measure('taylorProfiled');
+  const { profile } = taylor;
   const timeRatio = taylor.seconds / fb.seconds, memoryRatio = taylor.bytes / autograd.bytes;
   results.vgg11 = { S: w.S, forwardBackwardMs: fb.seconds * 1e3, autogradMs: autograd.seconds * 1e3, taylorMs: taylor.seconds * 1e3, forwardBackwardBytes: fb.bytes,
     autogradBytes: autograd.bytes, taylorBytes: taylor.bytes, taylorTimeRatio: timeRatio, taylorOverAutogradMemory: memoryRatio, profile };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "core/errors.h"
@@ -123,7 +124,7 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
     StageTimer t(z.profile, &Profile::bias_s);
     Y[0].add_(op.bias.view(bias_shape));
   }
-  StageTimer t(z.profile, &Profile::layers_s);
+  std::optional<StageTimer> t(std::in_place, z.profile, &Profile::layers_s);
   if (s >= 0) {
     const at::Tensor U = scaled(op.dweight);
     at::Tensor y_s = Y[z.d1(s)];
@@ -144,6 +145,7 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
     if (first_write(z.d1(op.bias_group))) y_b.copy_(v.expand_as(y_b));
     else y_b.add_(v);
   }
+  t.reset();  // the zeroing below is allocation's
   {
     StageTimer a(z.profile, &Profile::allocation_s);
     for (int64_t row = R; row < z.rows(); ++row)
@@ -191,11 +193,7 @@ struct Conv2dLayer {
     at::Tensor first = conv(J.narrow(0, 0, std::min(R, kRowsPerCall)).flatten(0, 1), W);
     std::vector<int64_t> shape{rows, J.size(1)};
     for (int64_t d = 1; d < first.dim(); ++d) shape.push_back(first.size(d));
-    at::Tensor Y;
-    {
-      StageTimer a(profile, &Profile::allocation_s);
-      Y = at::empty(shape, J.options());
-    }
+    at::Tensor Y = at::empty(shape, J.options());
     Y.narrow(0, 0, std::min(R, kRowsPerCall)).view_as(first).copy_(first);
     first.reset();
     for (int64_t r = kRowsPerCall; r < R; r += kRowsPerCall) {
