@@ -13,6 +13,8 @@ type Maybe<T> = T | null | undefined;
 
 /** @internal One model step for the Taylor route (see native/addon/taylor_model.h). */
 export type TaylorStep = { kind: string } & Record<string, unknown>;
+/** Seconds per stage of one native Taylor-route call (native/core/taylor.h's Profile), and its most jet rows. */
+export interface TaylorProfile { layers: number; allocation: number; bias: number; elementwise: number; pool: number; loss: number; total: number; peakRows: number }
 
 /** @internal The addon's exports, as lib/ calls them. */
 export interface NativeAddon {
@@ -74,6 +76,7 @@ export interface NativeAddon {
   computeHgAsync(loss: H, params: H[][], direction: H[][], noregul: boolean, diagonal: boolean): Promise<{ H: H; g: H; order3: H }>;
   diffN(loss: H, params: H[][], direction: H[][], order: number): H;
   taylorHg(steps: TaylorStep[], loss: string, x: H, target: H, groups: number, noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H; loss: H };
+  taylorHgProfile(steps: TaylorStep[], loss: string, x: H, target: H, groups: number, noregul: boolean, diagonal: boolean): { H: H; g: H; order3: H; loss: H; profile: TaylorProfile };
   taylorHgAsync(steps: TaylorStep[], loss: string, x: H, target: H, groups: number, noregul: boolean, diagonal: boolean): Promise<{ H: H; g: H; order3: H; loss: H }>;
   gradients(loss: H, params: H[]): H[];
   nesterovLrs(H: H, g: H, d: H, dampingInt: number): NativeNesterovResult;

@@ -2,7 +2,7 @@
 // is described to C++ as a list of steps, and one forward pass of order-3 jets gives ḡ, H̄ and order3 for
 // every subset at once — equal to computeHg's autograd route (tested to 1e-10 in float64).
 import { holding, assertFree } from './busy';
-import { native, type NativeTensor } from './native';
+import { native, type NativeTensor, type TaylorProfile } from './native';
 import { Conv2d, ELU, Flatten, Identity, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from './nn/layers';
 import type { Module } from './nn/module';
 import { AutoencoderMLP } from './models/autoencoder';
@@ -149,6 +149,16 @@ export function computeHgTaylor(model: Module, paramGroups: ParamGroup[], x: Ten
 export async function computeHgTaylorAsync(model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions): Promise<TaylorHg> {
   const call = prepare('computeHgTaylorAsync', model, paramGroups, x, y, direction, options);
   return holding('computeHgTaylorAsync', call.params, async () => wrapTaylor(await native().taylorHgAsync(...call.args)));
+}
+
+/**
+ * computeHgTaylor plus where the native call's time went, by stage (seconds): the bench's (scripts/bench.mjs),
+ * not part of the public API.
+ */
+export function computeHgTaylorProfiled(model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions): TaylorHg & { profile: TaylorProfile } {
+  const call = prepare('computeHgTaylorProfiled', model, paramGroups, x, y, direction, options);
+  const raw = native().taylorHgProfile(...call.args);
+  return { ...wrapTaylor(raw), profile: raw.profile };
 }
 
 function wrapTaylor(raw: { H: NativeTensor; g: NativeTensor; order3: NativeTensor; loss: NativeTensor }): TaylorHg {

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 export const grnewt = require('../dist/index.js');
+const { computeHgTaylorProfiled } = require('../dist/taylor.js');
 
 /** Median seconds of `repeats` calls of `fn`, after one warm-up call. */
 export function time(fn, repeats) {
@@ -20,6 +21,7 @@ export function time(fn, repeats) {
 export const MODELS = {
   perceptron: { label: 'Perceptron 784-200-100-10 tanh', make: (dtype) => new grnewt.models.Perceptron([784, 200, 100, 10], { dtype }), input: [784] },
   lenet: { label: 'LeNet 28×28 tanh', make: (dtype) => new grnewt.models.LeNet([1, 6, 16, 120, 84, 10], { inputSize: 28, dtype }), input: [1, 28, 28] },
+  vgg11: { label: 'VGG-11 32×32 relu', make: (dtype) => new grnewt.models.VGG({ config: 'A', imageSize: 32, dtype }), input: [3, 32, 32] },
 };
 
 /** Model, batch, canonical partition and a direction, all seeded; and the three operations on them. */
@@ -42,6 +44,12 @@ export function workload(modelName, dtype, batch) {
       }),
       autograd: () => grnewt.tidy(() => disposeAll(grnewt.computeHg(paramGroups, fullLoss, x, y, direction))),
       taylor: () => grnewt.tidy(() => disposeAll(grnewt.computeHgTaylor(model, paramGroups, x, y, direction))),
+      // The Taylor route with its native stage timings (the profile's seconds, by stage).
+      taylorProfiled: () => grnewt.tidy(() => {
+        const { profile, ...hg } = computeHgTaylorProfiled(model, paramGroups, x, y, direction);
+        disposeAll(hg);
+        return profile;
+      }),
     },
   };
 }

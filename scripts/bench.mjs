@@ -6,13 +6,17 @@
 //   2. computeHg (autograd route) and computeHgTaylor (Taylor route) against one forward+backward of the same
 //      model and batch: Perceptron and LeNet, batch 1000, canonical partition, float32/float64, 1 and 2 threads;
 //   3. a training loop: NewtonSummary (periodHg 10, batch 100, hg batch 1000) steps/s against momentum SGD's;
-//   4. the peak memory of each summaries route against forward+backward's.
+//   4. the peak memory of each summaries route against forward+backward's;
+//   5. a wide partition: VGG-11 on 32×32 inputs, batch 64, canonical partition (22 subsets): time and peak
+//      memory of both routes against one forward+backward.
+// Section 2 also prints where the Taylor route's time goes, by stage (native timers, taylor::Profile), and
+// every ratio with a target says whether it meets it.
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { grnewt, MODELS, time, workload } from './bench-setup.mjs';
 
 const { native } = await import('../dist/native.js');
-const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, 'no-vgg': { type: 'boolean', default: false } } });
 const quick = args.quick;
 const say = (line) => { if (!args.json) console.log(line); };
 
@@ -23,7 +27,11 @@ const machine = {
   libtorch: grnewt.torchVersion(), platform: `${os.platform()} ${os.release()}`,
 };
 say(`grnewt bench — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}, libtorch ${machine.libtorch}`);
-const results = { machine, targets: { taylorOverForwardBackward: 2.5, newtonOverSgdStepsPerSecond: 0.7, peakMemoryOverForwardBackward: 3 } };
+// Issue 16's targets: Taylor route / one forward+backward (1 thread, and no worse with 2), peak memory ratios.
+const TARGETS = { taylorOverForwardBackward: { perceptron: 1.5, lenet: 2.0 }, newtonOverSgdStepsPerSecond: 0.7, peakMemoryOverForwardBackward: 2.5,
+  vgg11: { taylorOverForwardBackward: 3, taylorOverAutogradMemory: 1 } };
+const results = { machine, targets: TARGETS };
+const verdict = (ratio, target) => (ratio <= target ? `met, ≤ ${target}×` : `NOT met, target ≤ ${target}×`);
 
 // 1. tiny op
 {
@@ -39,11 +47,13 @@ const results = { machine, targets: { taylorOverForwardBackward: 2.5, newtonOver
   say(`   C++ loop ${fmt(ns(cpp), 0)} ns/op · Node, freed by GC ${fmt(ns(gc), 0)} ns/op (${fmt(gc / cpp)}×) · Node, dispose() each ${fmt(ns(disposed), 0)} ns/op (${fmt(disposed / cpp)}×)`);
 }
 
-// 2. summaries against forward+backward
+// 2. summaries against forward+backward, and where the Taylor route's time goes
 results.summaries = [];
-say('\n2. summaries / one forward+backward, batch 1000, canonical partition (target: Taylor ≤ 2.5× on the Perceptron)');
-say('   model                              dtype    threads  fwd+bwd ms  autograd ms (ratio)  taylor ms (ratio)');
-for (const modelName of Object.keys(MODELS)) {
+say('\n2. summaries / one forward+backward, batch 1000, canonical partition (targets, Taylor: ≤ 1.5× Perceptron, ≤ 2.0× LeNet; 2 threads no worse than 1)');
+say('   model                              dtype    threads  fwd+bwd ms  autograd ms (ratio)  taylor ms (ratio)   verdict');
+const STAGES = ['layers', 'allocation', 'bias', 'elementwise', 'pool', 'loss'];
+const medianProfile = (profiles) => Object.fromEntries(Object.keys(profiles[0]).map((k) => [k, median(profiles.map((p) => p[k]))]));
+for (const modelName of ['perceptron', 'lenet']) {
   for (const dtype of ['float32', 'float64']) {
     const w = workload(modelName, dtype, 1000);
     for (const threads of threadCounts) {
@@ -52,11 +62,27 @@ for (const modelName of Object.keys(MODELS)) {
       const fb = time(w.ops.forwardBackward, repeats);
       const autograd = time(w.ops.autograd, quick ? 1 : 3);
       const taylor = time(w.ops.taylor, repeats);
-      const row = { model: MODELS[modelName].label, S: w.S, dtype, threads, forwardBackwardMs: fb * 1e3, autogradMs: autograd * 1e3, taylorMs: taylor * 1e3, autogradRatio: autograd / fb, taylorRatio: taylor / fb };
+      const profiles = Array.from({ length: repeats }, () => w.ops.taylorProfiled());
+      const stages = medianProfile(profiles);
+      const target = TARGETS.taylorOverForwardBackward[modelName];
+      const row = { model: MODELS[modelName].label, S: w.S, dtype, threads, forwardBackwardMs: fb * 1e3, autogradMs: autograd * 1e3, taylorMs: taylor * 1e3,
+        autogradRatio: autograd / fb, taylorRatio: taylor / fb, target, met: taylor / fb <= target,
+        stagesMs: { ...Object.fromEntries(STAGES.map((k) => [k, stages[k] * 1e3])), nativeOther: (stages.total - STAGES.reduce((a, k) => a + stages[k], 0)) * 1e3,
+          jsAndNapi: Math.max(0, taylor - stages.total) * 1e3 }, peakRows: stages.peakRows };
+      const single = results.summaries.find((r) => r.model === row.model && r.dtype === dtype && r.threads === 1);
+      if (single) row.noWorseThanOneThread = row.taylorRatio <= single.taylorRatio;
       results.summaries.push(row);
-      say(`   ${(row.model + ` (S = ${w.S})`).padEnd(35)} ${dtype}  ${String(threads).padStart(7)}  ${fmt(fb * 1e3, 1).padStart(10)}  ${fmt(autograd * 1e3, 1).padStart(11)} (${fmt(row.autogradRatio)}×)  ${fmt(taylor * 1e3, 1).padStart(9)} (${fmt(row.taylorRatio)}×)`);
+      const scaling = single ? (row.noWorseThanOneThread ? ', ≤ 1 thread' : ', WORSE than 1 thread') : '';
+      say(`   ${(row.model + ` (S = ${w.S})`).padEnd(35)} ${dtype}  ${String(threads).padStart(7)}  ${fmt(fb * 1e3, 1).padStart(10)}  ${fmt(autograd * 1e3, 1).padStart(11)} (${fmt(row.autogradRatio)}×)  ${fmt(taylor * 1e3, 1).padStart(9)} (${fmt(row.taylorRatio)}×)  ${verdict(row.taylorRatio, target)}${scaling}`);
     }
   }
+}
+say('\n   where the Taylor route\'s time goes (ms, medians; layers = GEMMs/convolutions over the jet rows, allocation = new rows');
+say('   allocated and zeroed, elementwise = the jet kernel, loss = the loss head and assembly, JS+N-API = the call minus its native time)');
+say(`   ${'model'.padEnd(32)} dtype    thr ${[...STAGES, 'other', 'JS+N-API'].map((k) => k.padStart(12)).join('')}  rows`);
+for (const r of results.summaries) {
+  const cells = [...STAGES.map((k) => r.stagesMs[k]), r.stagesMs.nativeOther, r.stagesMs.jsAndNapi].map((ms) => `${fmt(ms, 1)} ${fmt((100 * ms) / r.taylorMs, 0).padStart(2)}%`.padStart(12));
+  say(`   ${r.model.padEnd(32)} ${r.dtype}  ${String(r.threads).padStart(3)}  ${cells.join('')}  ${r.peakRows}`);
 }
 
 // 3. training loop: NewtonSummary against momentum SGD
@@ -105,26 +131,56 @@ say('\n3. training steps/s, Perceptron 784-200-100-10 float32, batch 100; Newton
 // 4. peak memory: the most tensor memory in use during one call, above what was in use before it (counted
 // exactly by grnewt's CPU allocator).
 results.memory = [];
-say('\n4. peak tensor memory during one call, above the memory in use before it, batch 1000 (target: ≤ 3× forward+backward)');
+say('\n4. peak tensor memory during one call, above the memory in use before it, batch 1000 (target, Taylor: ≤ 2.5× forward+backward)');
 const MiB = (b) => fmt(b / 2 ** 20, 1);
 if (!grnewt.memory().allocator.enabled) say('   (not measured: GRNEWT_CPU_CACHE=0 turned grnewt\'s allocator off)');
-for (const modelName of Object.keys(MODELS)) {
+const peakOf = (w, op) => {
+  const before = grnewt.memory().allocator.inUseBytes;
+  grnewt.resetPeakMemory();
+  w.ops[op]();
+  return grnewt.memory().allocator.peakBytes - before;
+};
+for (const modelName of ['perceptron', 'lenet']) {
   for (const dtype of ['float32', 'float64']) {
     if (!grnewt.memory().allocator.enabled) break;
     grnewt.setNumThreads(1);
     const w = workload(modelName, dtype, 1000);
     const peak = (op) => {
       w.ops[op](); // warm-up
-      const before = grnewt.memory().allocator.inUseBytes;
-      grnewt.resetPeakMemory();
-      w.ops[op]();
-      return grnewt.memory().allocator.peakBytes - before;
+      return peakOf(w, op);
     };
     const fb = peak('forwardBackward'), autograd = peak('autograd'), taylor = peak('taylor');
-    const row = { model: MODELS[modelName].label, dtype, forwardBackwardBytes: fb, autogradBytes: autograd, taylorBytes: taylor, autogradRatio: autograd / fb, taylorRatio: taylor / fb };
+    const row = { model: MODELS[modelName].label, dtype, forwardBackwardBytes: fb, autogradBytes: autograd, taylorBytes: taylor, autogradRatio: autograd / fb, taylorRatio: taylor / fb,
+      met: taylor / fb <= TARGETS.peakMemoryOverForwardBackward };
     results.memory.push(row);
-    say(`   ${row.model.padEnd(32)} ${dtype}: fwd+bwd ${MiB(fb)} MiB · autograd ${MiB(autograd)} MiB (${fmt(row.autogradRatio)}×) · taylor ${MiB(taylor)} MiB (${fmt(row.taylorRatio)}×)`);
+    say(`   ${row.model.padEnd(32)} ${dtype}: fwd+bwd ${MiB(fb)} MiB · autograd ${MiB(autograd)} MiB (${fmt(row.autogradRatio)}×) · taylor ${MiB(taylor)} MiB (${fmt(row.taylorRatio)}×) ${verdict(row.taylorRatio, TARGETS.peakMemoryOverForwardBackward)}`);
   }
+}
+
+// 5. a wide partition: VGG-11, 22 subsets (253 pairs), one timed call of each (the summaries take tens of
+// seconds: only forward+backward gets a warm-up), peak memory counted during the timed call.
+if (!args['no-vgg']) {
+  say('\n5. VGG-11 (config A, fc 4096-4096) on 32×32, batch 64, canonical partition, float32, 1 thread; one timed call of each');
+  say('   (targets, Taylor: time ≤ 3× forward+backward, peak memory ≤ the autograd route\'s)');
+  grnewt.setNumThreads(1);
+  const w = workload('vgg11', 'float32', 64);
+  const measure = (op) => {
+    const before = grnewt.memory().allocator.inUseBytes;
+    grnewt.resetPeakMemory();
+    const start = process.hrtime.bigint();
+    const profile = w.ops[op]();
+    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, bytes: grnewt.memory().allocator.peakBytes - before, profile };
+  };
+  w.ops.forwardBackward(); // warm-up
+  const fb = measure('forwardBackward'), autograd = measure('autograd'), taylor = measure('taylorProfiled');
+  const { profile } = taylor;
+  const timeRatio = taylor.seconds / fb.seconds, memoryRatio = taylor.bytes / autograd.bytes;
+  results.vgg11 = { S: w.S, forwardBackwardMs: fb.seconds * 1e3, autogradMs: autograd.seconds * 1e3, taylorMs: taylor.seconds * 1e3, forwardBackwardBytes: fb.bytes,
+    autogradBytes: autograd.bytes, taylorBytes: taylor.bytes, taylorTimeRatio: timeRatio, taylorOverAutogradMemory: memoryRatio, profile };
+  say(`   time: fwd+bwd ${fmt(fb.seconds * 1e3, 0)} ms · autograd ${fmt(autograd.seconds * 1e3, 0)} ms (${fmt(autograd.seconds / fb.seconds)}×) · taylor ${fmt(taylor.seconds * 1e3, 0)} ms (${fmt(timeRatio)}×) ${verdict(timeRatio, 3)}`);
+  if (grnewt.memory().allocator.enabled)
+    say(`   peak memory: fwd+bwd ${MiB(fb.bytes)} MiB · autograd ${MiB(autograd.bytes)} MiB · taylor ${MiB(taylor.bytes)} MiB (${fmt(memoryRatio)}× autograd's) ${verdict(memoryRatio, 1)}`);
+  say(`   taylor stages (ms): ${STAGES.map((k) => `${k} ${fmt(profile[k] * 1e3, 0)}`).join(' · ')} · native total ${fmt(profile.total * 1e3, 0)} · most rows ${profile.peakRows}`);
 }
 
 if (args.json) console.log(JSON.stringify(results));

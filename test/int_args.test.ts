@@ -140,7 +140,7 @@ const NO_INTEGER_ARGS = [
   'torchVersion', 'neg', 'exp', 'log', 'sqrt', 'abs', 'tanh', 'relu', 'sigmoid', 'add', 'sub', 'mul', 'div', 'pow', 'elu', 'clampMin',
   'matmul', 'computeHg', 'computeHgAsync', 'gradients', 'nesterovLrs', 'ridgeLrs', 'sgdStep', 'momentumDirection', 'applyUpdate', 'allFinite',
   'setGradEnabled', 'gradEnabled', 'eq',
-  'taylorHgAsync', // reads its arguments with taylorHg's code (taylor_call_from_js), tested through taylorHg
+  'taylorHgAsync', 'taylorHgProfile', // read their arguments with taylorHg's code (taylor_call_from_js), tested through taylorHg
 ];
 
 const SIZE_ARGS = new Set(['asStrided: strides', 'asStrided: offset', 'fromData: shape', 'zeros: shape', 'ones: shape', 'randn: shape', 'rand: shape', 'reshape: shape', 'manualSeed: seed', 'adamStep: step', 'adamDirection: step']);

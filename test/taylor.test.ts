@@ -117,6 +117,16 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       );
       return { model, x: image(4, 2, 11, 8), y: labels(4, 3), fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b), loss: 'crossEntropy' };
     },
+    // An activation that decreases somewhere (ELU with α < 0) before a max-pool: the pool must see its outputs
+    // (monotone activations run after the pool instead, on a quarter of the elements).
+    'Sequential, ELU(α < 0) before a max-pool': () => {
+      g.manualSeed(11);
+      const model = new nn.Sequential(
+        new nn.Conv2d(1, 3, 3, { dtype: 'float64' }), new nn.ELU(-0.6), new nn.MaxPool2d(2), new nn.Flatten(),
+        new nn.Linear(3 * 4 * 4, 4, { dtype: 'float64' }),
+      );
+      return { model, x: image(4, 1, 10, 12), y: labels(4, 4), fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b), loss: 'crossEntropy' };
+    },
   };
   const partitionsOf: Record<string, (m: Module) => { paramGroups: ParamGroup[] }> = { canonical: partition.canonical, trivial: partition.trivial, wb: partition.wb };
   for (const [name, make] of Object.entries(cases)) {

@@ -86,12 +86,29 @@ Napi::Value TaylorHg(const Napi::CallbackInfo& info) {
   return hg_to_js(info.Env(), std::move(r.hg), std::move(r.loss));
 }
 
+// As taylorHg, plus `profile`: where the call's time went, by stage (seconds; the bench's, see taylor::Profile).
+Napi::Value TaylorHgProfile(const Napi::CallbackInfo& info) {
+  taylor::Profile p;
+  taylor::Result r = taylor_call_from_js(info).run(&p);
+  Napi::Env env = info.Env();
+  Napi::Object out = hg_to_js(env, std::move(r.hg), std::move(r.loss));
+  Napi::Object profile = Napi::Object::New(env);
+  const std::pair<const char*, double> stages[] = {{"layers", p.layers_s},         {"allocation", p.allocation_s}, {"bias", p.bias_s},
+                                                   {"elementwise", p.elementwise_s}, {"pool", p.pool_s},             {"loss", p.loss_s},
+                                                   {"total", p.total_s}};
+  for (const auto& [name, seconds] : stages) profile.Set(name, seconds);
+  profile.Set("peakRows", static_cast<double>(p.peak_rows));
+  out.Set("profile", profile);
+  return out;
+}
+
 }  // namespace
 
 void RegisterSummariesApi(Napi::Env env, Napi::Object exports) {
   Export<ComputeHg>(env, exports, "computeHg");
   Export<DiffN>(env, exports, "diffN");
   Export<TaylorHg>(env, exports, "taylorHg");
+  Export<TaylorHgProfile>(env, exports, "taylorHgProfile");
   Export<Gradients>(env, exports, "gradients");
   Export<NesterovLrs>(env, exports, "nesterovLrs");
   Export<RidgeLrs>(env, exports, "ridgeLrs");

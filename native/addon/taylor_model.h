@@ -18,7 +18,7 @@ struct TaylorCall {
   at::Tensor x, target;
   int64_t groups;
   summaries::Options options;
-  taylor::Result run() const { return taylor::summaries(model, loss, x, target, groups, options); }
+  taylor::Result run(taylor::Profile* profile = nullptr) const { return taylor::summaries(model, loss, x, target, groups, options, profile); }
 };
 TaylorCall taylor_call_from_js(const Napi::CallbackInfo& info);
 

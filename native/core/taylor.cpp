@@ -3,6 +3,8 @@
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <string>
 
 #include "core/errors.h"
@@ -11,14 +13,40 @@ namespace grnewt::taylor {
 
 namespace {
 
+// Adds the wall time of its scope to one field of the profile; does nothing without a profile.
+class StageTimer {
+ public:
+  StageTimer(Profile* profile, double Profile::*field) : profile_(profile), field_(field) {
+    if (profile_) start_ = std::chrono::steady_clock::now();
+  }
+  ~StageTimer() {
+    if (profile_) profile_->*field_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+ private:
+  Profile* profile_;
+  double Profile::*field_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 // The jets of the current activation (see jets.h) and which rows hold what, per subset and pair.
 class Jets {
  public:
-  Jets(at::Tensor value, int64_t S, const summaries::Options& options)
-      : J(value.unsqueeze(0).contiguous()), S_(S), third_(!options.noregul), diagonal_(options.diagonal),
+  Jets(at::Tensor value, int64_t S, const summaries::Options& options, Profile* profile)
+      : J(value.unsqueeze(0).contiguous()), profile(profile), S_(S), third_(!options.noregul), diagonal_(options.diagonal),
         d1_(S, -1), d3_(S, -1), d2_(S * S, -1) {}
 
   at::Tensor J;  // [rows, N, ...]
+  Profile* profile;  // null unless the caller asked for timings
+  // Sizes, for choosing the batch's chunks: the most elements the jets and their temporaries took at once,
+  // and the sum of the values' elements over the steps (what a forward pass holds).
+  int64_t peak_numel = 0, value_numel = 0;
+  void note(int64_t numel) {
+    peak_numel = std::max(peak_numel, numel);
+    value_numel += J[0].numel();
+  }
 
   bool active(int64_t s) const { return s >= 0 && d1_[s] >= 0; }
   bool third() const { return third_; }
@@ -67,8 +95,10 @@ class Jets {
 // y = layer(x) for every row, with the terms of the direction U on the weight (bilinear rule):
 //   y_s += U x (s the weight's subset),  y_st += U x_t (twice for t = s),  y_sss += 3 U x_ss;
 // and the bias direction v: y_s += v for the bias's subset.
-// `Layer` provides all(J, W, rows): W applied to every row of J, as a tensor with `rows` rows (the new ones
-// zero), and add(out, x, U, alpha): out += alpha · U applied to x.
+// `Layer` provides all(J, W, rows, profile): W applied to every row of J, as a tensor with `rows` rows (the new
+// ones uninitialised), and add(out, x, U, alpha, overwrite): out (+)= alpha · U applied to x. A new row's first
+// term overwrites it and the new rows no term reaches are zeroed at the end, so no row is zeroed only to be
+// added to.
 template <typename Layer>
 void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64_t>& bias_shape) {
   const std::vector<int64_t> before = z.order();
@@ -81,37 +111,69 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
   z.activate(s);
   if (op.dbias.defined()) z.activate(op.bias_group);
   const at::Tensor& J = z.J;
-  at::Tensor Y = layer.all(J, scaled(op.weight), z.rows());
-  if (op.bias.defined()) Y[0].add_(op.bias.view(bias_shape));
+  const int64_t R = J.size(0);
+  at::Tensor Y = layer.all(J, scaled(op.weight), z.rows(), z.profile);
+  const int64_t input_numel = J.numel();
+  std::vector<bool> written(static_cast<size_t>(z.rows() - R), false);  // the new rows holding a term
+  const auto first_write = [&](int64_t row) {
+    if (row < R || written[row - R]) return false;
+    written[row - R] = true;
+    return true;
+  };
+  if (op.bias.defined()) {
+    StageTimer t(z.profile, &Profile::bias_s);
+    Y[0].add_(op.bias.view(bias_shape));
+  }
+  std::optional<StageTimer> t(std::in_place, z.profile, &Profile::layers_s);
   if (s >= 0) {
     const at::Tensor U = scaled(op.dweight);
     at::Tensor y_s = Y[z.d1(s)];
-    layer.add(y_s, J[0], U, 1);
+    layer.add(y_s, J[0], U, 1, first_write(z.d1(s)));
     for (size_t k = 0; k < before.size(); ++k)
       if (z.has_pair(s, before[k])) {
         at::Tensor y_st = Y[z.d2(s, before[k])];
-        layer.add(y_st, J[d1_before[k]], U, before[k] == s ? 2 : 1);
+        layer.add(y_st, J[d1_before[k]], U, before[k] == s ? 2 : 1, first_write(z.d2(s, before[k])));
       }
     if (z.third() && x_ss >= 0) {
       at::Tensor y_sss = Y[z.d3(s)];
-      layer.add(y_sss, J[x_ss], U, 3);
+      layer.add(y_sss, J[x_ss], U, 3, first_write(z.d3(s)));
     }
   }
-  if (op.dbias.defined() && op.bias_group >= 0) Y[z.d1(op.bias_group)].add_(op.dbias.view(bias_shape));
+  if (op.dbias.defined() && op.bias_group >= 0) {
+    at::Tensor y_b = Y[z.d1(op.bias_group)];
+    const at::Tensor v = op.dbias.view(bias_shape);
+    if (first_write(z.d1(op.bias_group))) y_b.copy_(v.expand_as(y_b));
+    else y_b.add_(v);
+  }
+  t.reset();  // the zeroing below is allocation's
+  {
+    StageTimer a(z.profile, &Profile::allocation_s);
+    for (int64_t row = R; row < z.rows(); ++row)
+      if (!written[row - R]) Y[row].zero_();
+  }
   z.J = Y;
+  z.note(input_numel + Y.numel());
+  if (z.profile) z.profile->peak_rows = std::max(z.profile->peak_rows, z.rows());
 }
 
 // One GEMM for all rows, written straight into the result (no copy when rows are added).
 struct LinearLayer {
-  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows) const {
+  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, Profile* profile) const {
     const int64_t R = J.size(0), N = J.size(1), out = W.size(0);
-    at::Tensor Y = at::empty({rows, N, out}, J.options());
+    at::Tensor Y;
+    {
+      StageTimer t(profile, &Profile::allocation_s);
+      Y = at::empty({rows, N, out}, J.options());
+    }
+    StageTimer t(profile, &Profile::layers_s);
     at::Tensor head = Y.narrow(0, 0, R).view({R * N, out});
     at::mm_out(head, J.reshape({R * N, J.size(2)}), W.t());
-    if (rows > R) Y.narrow(0, R, rows - R).zero_();
     return Y;
   }
-  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha) const { out.addmm_(x, U.t(), 1, alpha); }
+  // β = 0 ignores out's contents (NaN included), so an uninitialised row can be overwritten.
+  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha, bool overwrite) const {
+    out.addmm_(x, U.t(), overwrite ? 0 : 1, alpha);
+  }
 };
 
 void linear(Jets& z, const Op& op) {
@@ -124,9 +186,10 @@ struct Conv2dLayer {
   at::Tensor conv(const at::Tensor& x, const at::Tensor& w) const { return at::conv2d(x, w, {}, o.stride, o.padding, o.dilation, o.groups); }
   // A few rows per convolution, written into the result: one convolution over every row at once needs its
   // unfolded input for all of them (float64 LeNet at batch 1000: 600 MB) and a copy to append the new rows.
-  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows) const {
+  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, Profile* profile) const {
     constexpr int64_t kRowsPerCall = 2;
     const int64_t R = J.size(0);
+    StageTimer t(profile, &Profile::layers_s);
     at::Tensor first = conv(J.narrow(0, 0, std::min(R, kRowsPerCall)).flatten(0, 1), W);
     std::vector<int64_t> shape{rows, J.size(1)};
     for (int64_t d = 1; d < first.dim(); ++d) shape.push_back(first.size(d));
@@ -138,10 +201,12 @@ struct Conv2dLayer {
       at::Tensor part = Y.narrow(0, r, n);
       part.view({n * J.size(1), shape[2], shape[3], shape[4]}).copy_(conv(J.narrow(0, r, n).flatten(0, 1), W));
     }
-    if (rows > R) Y.narrow(0, R, rows - R).zero_();
     return Y;
   }
-  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha) const { out.add_(conv(x, U), alpha); }
+  void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha, bool overwrite) const {
+    if (!overwrite) out.add_(conv(x, U), alpha);
+    else out.copy_(conv(x, U)).mul_(alpha);
+  }
 };
 
 void conv2d(Jets& z, const Op& op) {
@@ -193,50 +258,84 @@ summaries::Hg assemble(int64_t S, const at::TensorOptions& options, const Layout
   return {H, g, o3};
 }
 
-summaries::Hg cross_entropy(const Jets& z, const at::Tensor& labels, at::Tensor& loss, int64_t S) {
+// The loss head works on a chunk of the batch at a time: every ingredient of the summaries is a sum over the
+// samples, accumulated here chunk by chunk and divided by the batch size at the end (finish()).
+//   cross-entropy: loss = Σ −l[n, y_n]; lin[r] = Σ_n (a_r[n, y_n] − E[a_r]); cov = Σ_n Cov(a_i, a_j);
+//                  higher[s] = Σ_n E[(3 c2 + c1²) c1] (the lse‴ terms beyond E[a3]);
+//   MSE:           loss = Σ r²; lin[r] = Σ r·a_r (rdot); cov = Σ a_i a_j (gram); higher[s] = Σ a_s a_ss.
+struct HeadSums {
+  at::Tensor loss, lin, cov, higher;
+  void add(const HeadSums& chunk) {
+    if (!loss.defined()) {
+      *this = chunk;
+      return;
+    }
+    loss.add_(chunk.loss), lin.add_(chunk.lin);
+    if (cov.defined()) cov.add_(chunk.cov);
+    if (higher.defined()) higher.add_(chunk.higher);
+  }
+};
+
+HeadSums cross_entropy_sums(const Jets& z, const Layout& L, const at::Tensor& labels) {
   const at::Tensor& J = z.J;  // [R, N, C]
   if (J.dim() != 3) throw RangeError("cross-entropy needs [N, classes] outputs");
   const int64_t R = J.size(0), N = J.size(1);
-  if (labels.dim() != 1 || labels.size(0) != N || labels.scalar_type() != at::kLong)
-    throw RangeError("cross-entropy needs int64 labels [N] with N = " + std::to_string(N));
+  HeadSums out;
   const at::Tensor p = at::softmax(J[0], 1);
-  loss = -at::log_softmax(J[0], 1).gather(1, labels.view({N, 1})).mean();
-  const Layout L = layout_of(z, J.device());
-  if (L.A == 0) return assemble(S, J.options(), L, {}, {}, {});
-  // l = y − lse(y): each row's NLL term is −mean_n(a[n, y_n] − E[a]), minus lse's higher-order terms
-  // (covariances under p), added below.
-  const at::Tensor E = (J * p).sum(-1);                                                                      // [R, N]
-  const at::Tensor lin = (J.gather(2, labels.view({1, N, 1}).expand({R, N, 1})).squeeze(2) - E).mean(1);  // [R]
+  out.loss = -at::log_softmax(J[0], 1).gather(1, labels.view({N, 1})).sum();
+  // l = y − lse(y): each row's NLL term is −(a[n, y_n] − E[a]), minus lse's higher-order terms (covariances
+  // under p), added in finish().
+  const at::Tensor E = (J * p).sum(-1);                                                                     // [R, N]
+  out.lin = (J.gather(2, labels.view({1, N, 1}).expand({R, N, 1})).squeeze(2) - E).sum(1);               // [R]
+  if (L.A == 0) return out;
   const at::Tensor C1 = J.index_select(0, L.d1) - E.index_select(0, L.d1).unsqueeze(-1);  // centred a_s, [A, N, C]
-  const at::Tensor cov = at::mm((C1 * p).view({L.A, -1}), C1.view({L.A, -1}).t()) / N;    // mean over n of Cov(a_i, a_j)
-  at::Tensor o3;
+  out.cov = at::mm((C1 * p).view({L.A, -1}), C1.view({L.A, -1}).t());                      // Σ_n Cov(a_i, a_j)
   if (z.third()) {
     // lse‴ = E[a3] + 3 Cov(a1, a2) + κ3(a1): with c the centred jets, Cov(a1, a2) = E[c1 c2], κ3 = E[c1³].
     const at::Tensor C2 = J.index_select(0, L.diag) - E.index_select(0, L.diag).unsqueeze(-1);
-    const at::Tensor higher = ((3 * C2 + C1 * C1) * C1 * p).sum({1, 2}) / N;  // [A]
-    o3 = -(lin.index_select(0, L.d3) - higher);
+    out.higher = ((3 * C2 + C1 * C1) * C1 * p).sum({1, 2});  // [A]
   }
-  return assemble(S, J.options(), L, -lin.index_select(0, L.d1),
-                  -(lin.index_select(0, L.pair_row) - cov.view({-1}).index_select(0, L.pair_ab)), o3);
+  return out;
 }
 
-summaries::Hg mse(const Jets& z, const at::Tensor& target, at::Tensor& loss, int64_t S) {
+HeadSums mse_sums(const Jets& z, const Layout& L, const at::Tensor& target) {
   const at::Tensor& J = z.J;
   if (!target.sizes().equals(J[0].sizes()))
-    throw RangeError("mse: the target's shape must be the output's, " + std::to_string(J[0].numel()) + " elements");
+    throw RangeError("mse: the target's shape must be the output's, " + std::to_string(J[0].numel()) + " elements per chunk of " +
+                     std::to_string(J.size(1)) + " samples");
+  HeadSums out;
   const at::Tensor r = J[0] - target;
-  loss = (r * r).mean();
-  const Layout L = layout_of(z, J.device());
-  if (L.A == 0) return assemble(S, J.options(), L, {}, {}, {});
-  const double scale = 2.0 / static_cast<double>(r.numel());
+  out.loss = (r * r).sum();
   const at::Tensor flat = J.reshape({J.size(0), -1});
-  const at::Tensor rdot = at::mv(flat, r.reshape({-1}));  // Σ r·row, per row
+  out.lin = at::mv(flat, r.reshape({-1}));  // Σ r·row, per row
+  if (L.A == 0) return out;
   const at::Tensor A1 = flat.index_select(0, L.d1);
-  const at::Tensor gram = at::mm(A1, A1.t());  // Σ a_i a_j
+  out.cov = at::mm(A1, A1.t());  // Σ a_i a_j
+  if (z.third()) out.higher = (A1 * flat.index_select(0, L.diag)).sum(1);
+  return out;
+}
+
+// ḡ, H̄, order3 and the loss from the sums over the whole batch (N samples, `outputs` output elements).
+Result finish(Loss loss, const HeadSums& sums, const Layout& L, int64_t S, int64_t N, int64_t outputs, bool third) {
+  Result result;
+  if (loss == Loss::CrossEntropy) {
+    const at::Tensor lin = sums.lin / static_cast<double>(N);
+    result.loss = sums.loss / static_cast<double>(N);
+    if (L.A == 0) return {assemble(S, lin.options(), L, {}, {}, {}), result.loss};
+    at::Tensor o3;
+    if (third) o3 = -(lin.index_select(0, L.d3) - sums.higher / static_cast<double>(N));
+    result.hg = assemble(S, lin.options(), L, -lin.index_select(0, L.d1),
+                         -(lin.index_select(0, L.pair_row) - (sums.cov / static_cast<double>(N)).view({-1}).index_select(0, L.pair_ab)), o3);
+    return result;
+  }
+  const double scale = 2.0 / static_cast<double>(outputs);
+  result.loss = sums.loss / static_cast<double>(outputs);
+  if (L.A == 0) return {assemble(S, sums.lin.options(), L, {}, {}, {}), result.loss};
   at::Tensor o3;
-  if (z.third()) o3 = scale * (3 * (A1 * flat.index_select(0, L.diag)).sum(1) + rdot.index_select(0, L.d3));
-  return assemble(S, J.options(), L, scale * rdot.index_select(0, L.d1),
-                  scale * (gram.view({-1}).index_select(0, L.pair_ab) + rdot.index_select(0, L.pair_row)), o3);
+  if (third) o3 = scale * (3 * sums.higher + sums.lin.index_select(0, L.d3));
+  result.hg = assemble(S, sums.lin.options(), L, scale * sums.lin.index_select(0, L.d1),
+                       scale * (sums.cov.view({-1}).index_select(0, L.pair_ab) + sums.lin.index_select(0, L.pair_row)), o3);
+  return result;
 }
 
 void check_op(const Op& op, int64_t S, size_t k) {
@@ -250,29 +349,89 @@ void check_op(const Op& op, int64_t S, size_t k) {
     throw RangeError(where + ": the bias's direction has another shape");
 }
 
-}  // namespace
+// Samples per chunk after the first (a single sample, which measures the jets' size): a chunk's jets take at
+// most kJetsOverForward times the values one forward pass over the whole batch holds, so the peak memory of a
+// summary stays a small multiple of a forward+backward's however many rows the partition makes (VGG-11's
+// canonical partition: up to 298 rows).
+constexpr int64_t kJetsOverForward = 2;
 
-Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                 const summaries::Options& options) {
-  at::NoGradGuard no_grad;
-  if (S < 1) throw RangeError("the partition has no subset");
-  for (size_t k = 0; k < model.size(); ++k) check_op(model[k], S, k);
-  Jets z(x, S, options);
-  for (const Op& op : model) {
+int64_t chunk_size(const Jets& one_sample, int64_t N) {
+  const double budget = static_cast<double>(kJetsOverForward) * static_cast<double>(one_sample.value_numel) * static_cast<double>(N);
+  const double per_sample = static_cast<double>(std::max<int64_t>(1, one_sample.peak_numel));
+  return std::clamp<int64_t>(static_cast<int64_t>(budget / per_sample), 1, N);
+}
+
+// Whether f never decreases: then max-pooling commutes with f (the argmax of f(y) over a window is one of y's,
+// and where f ties, as relu's zeros, its derivatives vanish at every tied element alike), so an activation
+// followed by a max-pool can run on the pooled rows, a quarter of the elements for 2×2 pools.
+bool non_decreasing(const jets::Activation& a) { return a.kind != jets::ActivationKind::Elu || a.alpha >= 0; }
+
+// The output jets of the model for the inputs x (a chunk of the batch).
+Jets forward(const std::vector<Op>& model, const at::Tensor& x, int64_t S, const summaries::Options& options, Profile* profile) {
+  Jets z(x, S, options, profile);
+  std::vector<const Op*> steps;
+  for (size_t k = 0; k < model.size(); ++k) {
+    const bool swap = k + 1 < model.size() && model[k].kind == Op::Kind::Activation && model[k + 1].kind == Op::Kind::MaxPool2d &&
+                      non_decreasing(model[k].activation);
+    if (swap) steps.push_back(&model[k + 1]), steps.push_back(&model[k]), ++k;
+    else steps.push_back(&model[k]);
+  }
+  for (const Op* step : steps) {
+    const Op& op = *step;
     switch (op.kind) {
       case Op::Kind::Linear: linear(z, op); break;
       case Op::Kind::Conv2d: conv2d(z, op); break;
-      case Op::Kind::MaxPool2d: max_pool2d(z, op); break;
+      case Op::Kind::MaxPool2d: {
+        StageTimer t(profile, &Profile::pool_s);
+        const int64_t before = z.J.numel();
+        max_pool2d(z, op);
+        z.note(before + z.J.numel());
+        break;
+      }
       case Op::Kind::Flatten: z.J = z.J.flatten(2); break;
-      case Op::Kind::Activation:
+      case Op::Kind::Activation: {
+        StageTimer t(profile, &Profile::elementwise_s);
         z.J = z.J.contiguous();
         jets::propagate_elementwise(z.J, z.kernel_rows(), op.activation);
+        z.note(z.J.numel() + z.J[0].numel());
         break;
+      }
     }
   }
-  Result result;
-  result.hg = loss == Loss::CrossEntropy ? cross_entropy(z, target, result.loss, S) : mse(z, target, result.loss, S);
-  return result;
+  z.note(3 * z.J.numel());  // the loss head's temporaries
+  return z;
+}
+
+}  // namespace
+
+Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
+                 const summaries::Options& options, Profile* profile) {
+  StageTimer whole(profile, &Profile::total_s);
+  at::NoGradGuard no_grad;
+  if (S < 1) throw RangeError("the partition has no subset");
+  for (size_t k = 0; k < model.size(); ++k) check_op(model[k], S, k);
+  if (x.dim() < 1 || x.size(0) < 1) throw RangeError("the Taylor route needs a batch of at least one sample");
+  const int64_t N = x.size(0);
+  if (loss == Loss::CrossEntropy && (target.dim() != 1 || target.size(0) != N || target.scalar_type() != at::kLong))
+    throw RangeError("cross-entropy needs int64 labels [N] with N = " + std::to_string(N));
+  if (loss == Loss::Mse && (target.dim() < 1 || target.size(0) != N))
+    throw RangeError("mse: the target's shape must be the output's, with N = " + std::to_string(N) + " samples");
+  HeadSums sums;
+  Layout L;
+  bool third = false;
+  int64_t outputs = 0;
+  for (int64_t n0 = 0, chunk = 1; n0 < N;) {
+    const int64_t n = std::min(chunk, N - n0);
+    const Jets z = forward(model, x.narrow(0, n0, n), S, options, profile);
+    StageTimer t(profile, &Profile::loss_s);
+    if (n0 == 0) L = layout_of(z, z.J.device()), third = z.third(), chunk = chunk_size(z, N);
+    const at::Tensor part = target.narrow(0, n0, n);
+    sums.add(loss == Loss::CrossEntropy ? cross_entropy_sums(z, L, part) : mse_sums(z, L, part));
+    outputs += z.J[0].numel();
+    n0 += n;
+  }
+  StageTimer t(profile, &Profile::loss_s);
+  return finish(loss, sums, L, S, N, outputs, third);
 }
 
 }  // namespace grnewt::taylor

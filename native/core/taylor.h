@@ -36,7 +36,17 @@ struct Result {
   at::Tensor loss;  // 0-d, the loss's value at the current parameters
 };
 
+// Where one call's time goes (seconds, wall clock, by stage), for the bench: the GEMMs/convolutions over the
+// rows (W applied to every row, and the direction's terms U x), making room for the new rows (allocation and
+// zeroing), the bias adds, the elementwise jet kernel, max-pool routing, the loss head (log-softmax/MSE
+// jets and the assembly of H̄, ḡ, order3), and the whole call. `peak_rows` is the most rows a jet tensor had.
+struct Profile {
+  double layers_s = 0, allocation_s = 0, bias_s = 0, elementwise_s = 0, pool_s = 0, loss_s = 0, total_s = 0;
+  int64_t peak_rows = 0;
+};
+
+// `profile`, when given, receives the call's stage timings (the bench's; costs a clock read per stage).
 Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t groups,
-                 const summaries::Options& options);
+                 const summaries::Options& options, Profile* profile = nullptr);
 
 }  // namespace grnewt::taylor
