@@ -213,7 +213,14 @@ describe('NewtonSummary misuse is named where it happens', () => {
     const generator = (function* () {
       for (;;) yield* hg;
     })();
-    const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, generator, { summaries: 'autograd', periodHg: 1 });
+    // Which hg batches the summaries were computed on, in order (the autograd route calls fullLoss on them).
+    const drawn: number[] = [];
+    const recording = (x: Tensor, y: Tensor) => {
+      const k = hg.findIndex(([hx]) => hx === x);
+      if (k >= 0) drawn.push(k);
+      return fullLoss(x, y);
+    };
+    const opt = new NewtonSummary(partition.canonical(model).paramGroups, recording, generator, { summaries: 'autograd', periodHg: 1 });
     for (const [x, y] of batches(9, 16, 10)) {
       tidy(() => {
         opt.zeroGrad();
@@ -221,6 +228,7 @@ describe('NewtonSummary misuse is named where it happens', () => {
         opt.step();
       });
     }
+    expect(drawn.slice(0, 4)).toEqual([0, 1, 2, 0]); // the batch read to check the loader is the first one used
     expect(model.parameters().flatMap((p) => [...(p.toArray() as Float64Array)])).toEqual(withArray.params);
   });
 
