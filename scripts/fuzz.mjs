@@ -133,8 +133,8 @@ export function fuzzIntegers({ runs = 1000, seed = 7 } = {}) {
   return { runs, failures };
 }
 
-/** A checkpoint file with this header text and data, and a correct CRC. */
-function craftCheckpoint(file, headerText, data) {
+/** A checkpoint file with this header text and data, and a correct CRC (also used by test/checkpoint_robust). */
+export function craftCheckpoint(file, headerText, data) {
   const json = Buffer.from(headerText, 'utf8');
   const preamble = Buffer.alloc(16);
   preamble.write('GRNEWTCK', 0, 'latin1');

@@ -5,10 +5,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { load, ones, save, tensor } from '../lib';
 import { writeCheckpoint } from '../lib/checkpoint';
+import { craftCheckpoint } from '../scripts/fuzz.mjs';
 import { writeChunked } from '../lib/io/atomic_file';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-ckpt-robust-'));
@@ -17,16 +17,8 @@ const fresh = (name = 'f.ckpt') => path.join(fs.mkdtempSync(path.join(dir, `${co
 
 /** A checkpoint file with this header (a value, or its JSON text) and data section and a correct CRC. */
 function craft(header: unknown, data: Buffer): string {
-  const json = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
-  const preamble = Buffer.alloc(16);
-  preamble.write('GRNEWTCK', 0, 'latin1');
-  preamble.writeUInt32LE(1, 8);
-  preamble.writeUInt32LE(json.length, 12);
-  const body = Buffer.concat([preamble, json, data]);
-  const trailer = Buffer.alloc(4);
-  trailer.writeUInt32LE(zlib.crc32(body) >>> 0, 0);
   const file = fresh();
-  fs.writeFileSync(file, Buffer.concat([body, trailer]));
+  craftCheckpoint(file, typeof header === 'string' ? header : JSON.stringify(header), data);
   return file;
 }
 
