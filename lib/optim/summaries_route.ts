@@ -180,7 +180,7 @@ function tolerance(groups: ParamGroup[]): number {
 }
 
 /** max over H, g, order3 of max|a − b| / max|b| (0/0 counts as equal). */
-export function relativeDifference(a: Hg, b: Hg): number {
+function relativeDifference(a: Hg, b: Hg): number {
   let worst = 0;
   for (const key of ['H', 'g', 'order3'] as const) {
     const x = a[key].toArray(), y = b[key].toArray();
