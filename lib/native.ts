@@ -88,6 +88,30 @@ export interface NativeAddon {
   applyUpdate(param: H, u: H, lr: number): void;
   allFinite(tensors: H[]): boolean;
   maxPool2d(x: H, kernelSize: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): H;
+
+  // --- several processes (native/addon/distributed_api.cpp, native/distributed/process_group.h) ---
+  // One c10d process group per process. Errors are plain Errors naming this rank, the operation and the cause
+  // ("Connection closed by peer", a timeout); after one the group is broken and every call throws at once.
+  /** Async: joins the group (rank 0 hosts the TCP store); every field required, integers range-checked.
+   *  Rejects: RangeError for a bad field, Error when already initialised or the rendezvous failed / timed out. */
+  distributedInit(options: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; localRank: number }): Promise<void>;
+  /** Sync: the group's state (nulls before init) and which backends this build has. Never throws. */
+  distributedState(): { initialized: boolean; rank: number | null; worldSize: number | null; backend: string | null; broken: string | null; glooAvailable: boolean; ncclAvailable: boolean };
+  /** Async: in-place allreduce of the tensors (same dtype and device; one flattened collective), op 'sum' | 'mean' | 'max' | 'min'.
+   *  Throws at once: TypeError (mixed dtypes, 'mean' on integers), RangeError (op), Error (no group); rejects: Error (peer failure). */
+  distributedAllReduce(tensors: H[], op: string): Promise<void>;
+  /** Sync (blocks the JS thread until done): as distributedAllReduce, for the optimizers' synchronous step(). */
+  distributedAllReduceSync(tensors: H[], op: string): void;
+  /** Async: rank src's values into every rank's tensors, in place (one flattened collective). RangeError: src outside [0, worldSize). */
+  distributedBroadcast(tensors: H[], src: number): Promise<void>;
+  /** Sync (blocking): as distributedBroadcast, for the optimizers' constructors. */
+  distributedBroadcastSync(tensors: H[], src: number): void;
+  /** Async: every rank's tensor stacked in rank order, a new tensor [worldSize, ...shape]. */
+  distributedAllGather(t: H): Promise<H>;
+  /** Async: resolves once every rank has entered it. */
+  distributedBarrier(): Promise<void>;
+  /** Async: forgets the group at once, frees it (joining its threads) off the JS thread. Never rejects for lack of a group. */
+  distributedDestroy(): Promise<void>;
 }
 
 export interface NativeNesterovResult {
