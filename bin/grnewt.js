@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-require('../dist/cli/main.js').main(process.argv);
+require('../dist/app/cli/main.js').main(process.argv);

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 export const grnewt = require('../dist/index.js');
-const { computeHgTaylorProfiled } = require('../dist/taylor.js');
+const { computeHgTaylorProfiled } = require('../dist/method/taylor_route.js');
 
 /** Median seconds of `repeats` calls of `fn`, after one warm-up call. */
 export function time(fn, repeats) {

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { grnewt, MODELS, time, workload } from './bench-setup.mjs';
 
-const { native } = await import('../dist/native.js');
+const { native } = await import('../dist/core/native.js');
 const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, 'no-vgg': { type: 'boolean', default: false } } });
 const quick = args.quick;
 const say = (line) => { if (!args.json) console.log(line); };

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as grnewt from '../lib';
 import { NewtonSummary, computeHg, computeHgAsync, losses, memory, models, optim, partition, randn, tensor, tidy, type Tensor } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 
 function problem(batch: number, sizes = [784, 200, 100, 10]) {
   grnewt.manualSeed(11);

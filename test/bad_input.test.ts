@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
-import { checkFinite } from '../lib/summaries';
+import { checkFinite } from '../lib/method/summaries';
 import { NewtonSummary, ReduceDampingOnPlateau, computeHg, load, losses, models, nesterovLrs, optim, partition, save, tensor, tidy, zeros, type Tensor } from '../lib';
 
 g.manualSeed(2);

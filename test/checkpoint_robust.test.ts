@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { load, ones, save, tensor } from '../lib';
-import { writeCheckpoint } from '../lib/checkpoint';
+import { writeCheckpoint } from '../lib/io/checkpoint';
 import { craftCheckpoint } from '../scripts/fuzz.mjs';
 import { writeChunked } from '../lib/io/atomic_file';
 

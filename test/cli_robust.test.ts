@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configFrom, program } from '../lib/cli/main';
+import { configFrom, program } from '../lib/app/cli/main';
 import { models } from '../lib';
-import { maxThreads } from '../lib/runtime';
-import { fit } from '../lib/train/fit';
-import type { Metrics } from '../lib/train/metrics';
+import { maxThreads } from '../lib/core/runtime';
+import { fit } from '../lib/app/train/fit';
+import type { Metrics } from '../lib/app/train/metrics';
 
 const bin = path.join(__dirname, '..', 'bin', 'grnewt.js');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-cli-robust-'));
@@ -114,7 +114,7 @@ describe('refused before training', () => {
     const out = path.join(work, 'threads');
     const run = await interrupted(['--data', 'embedded', '--limit', '200', '--epochs', '2', '--threads', '1', '--out', out], 'SIGINT');
     expect(run.code, run.stderr).toBe(130);
-    const { load, save } = await import('../lib/checkpoint');
+    const { load, save } = await import('../lib/io/checkpoint');
     const file = path.join(out, 'checkpoint.ckpt');
     const tree = load<{ config: { threads: number } }>(file);
     tree.config.threads = 10000;

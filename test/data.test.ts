@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { data, tensor } from '../lib';
-import { EMBEDDED_ROOT } from '../lib/train/datasets';
+import { EMBEDDED_ROOT } from '../lib/app/train/datasets';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-data-'));
 

@@ -8,7 +8,7 @@ import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { data } from '../lib';
 import { parseIdx } from '../lib/data/idx';
-import { loadData } from '../lib/train/datasets';
+import { loadData } from '../lib/app/train/datasets';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-data-robust-'));
 let counter = 0;

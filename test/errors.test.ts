@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
 import { ones, tensor, zeros } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 
 describe('argument checks in the façade', () => {
   it.each([

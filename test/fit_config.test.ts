@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fit, save, trainConfig, type TrainConfig } from '../lib';
-import { StepRate } from '../lib/train/step_rate';
+import { StepRate } from '../lib/app/train/step_rate';
 
 const tiny = (over: Partial<TrainConfig> = {}): TrainConfig =>
   trainConfig({ data: { source: 'embedded', limit: 300 }, batchSize: 30, hgBatchSize: 100, epochs: 1, threads: 1, optimizers: ['sgd'], ...over });

@@ -1,10 +1,10 @@
-// Every hold on parameters taken by an asynchronous call (lib/busy.ts) is released on every path: a failure
+// Every hold on parameters taken by an asynchronous call (lib/core/pending_holds.ts) is released on every path: a failure
 // is injected at each stage of computeHgAsync, computeHgTaylorAsync and NewtonSummary.stepAsync, and
 // afterwards the same parameters must be usable (a step, a state-dict load, another asynchronous call).
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as g from '../lib';
 import { NewtonSummary, computeHgAsync, computeHgTaylorAsync, losses, models, optim, partition, randn, tensor, type Tensor } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 
 function problem() {
   g.manualSeed(3);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
 import { losses, nn, ones, randn, tensor, zeros } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 
 const HUGE = [2 ** 31, 2 ** 32, -(2 ** 31) - 1, 2 ** 53, 2 ** 64];
 

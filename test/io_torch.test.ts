@@ -8,7 +8,7 @@ import { unzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { Tensor, cuda, loadTorch, memory, models, nn, resetPeakMemory, saveTorch, tensor, zeros } from '../lib';
 import fc from 'fast-check';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 import { readZip, writeZip } from '../lib/io/zip_archive';
 import { expectClose } from './helpers';
 

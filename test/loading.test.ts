@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { explainLoadFailure } from '../lib/native';
+import { explainLoadFailure } from '../lib/core/native';
 
 const dist = path.join(__dirname, '..', 'dist', 'index.js');
 

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { losses, ones, optim, save, tensor, tidy, zeros } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 
 describe('messages that say the fix', () => {
   it('float labels given to nll / crossEntropy: make them with { dtype: int64 }', () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { nesterovLrs, tensor } from '../lib';
 
 const c64 = { dtype: 'float64' as const };
-const ELIMINATION = 1e-6; // native/core/nesterov.h kNullRatio
+const ELIMINATION = 1e-6; // native/method/lr_solver.h kNullRatio
 
 type Problem = { S: number; H: number[][]; g: number[]; d: number[]; lambda: number; kind: string; gKind: string; dKind: string };
 

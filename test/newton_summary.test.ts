@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as grnewt from '../lib';
 import { NewtonSummary, ReduceDampingOnPlateau, data, load, losses, models, nn, optim, partition, save, tensor, tidy, type Tensor } from '../lib';
-import { EMBEDDED_ROOT } from '../lib/train/datasets';
+import { EMBEDDED_ROOT } from '../lib/app/train/datasets';
 import { values } from './helpers';
 
 const f64 = { dtype: 'float64' as const };

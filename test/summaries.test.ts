@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
 import { computeHg, computeHgFullbatch, diffN, fullbatchGradient, losses, models, nn, partition, tensor, type Tensor } from '../lib';
 import type { Activation } from '../lib/models';
-import type { Partition } from '../lib/partition';
+import type { Partition } from '../lib/method/partition';
 import { expectClose, values } from './helpers';
 
 const f64 = { dtype: 'float64' as const };

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
 import { computeHg, computeHgTaylor, computeHgTaylorAsync, losses, models, nn, partition, taylorSupport, tensor, type Tensor } from '../lib';
 import type { Module } from '../lib/nn/module';
-import type { ParamGroup } from '../lib/partition';
+import type { ParamGroup } from '../lib/method/partition';
 import type { Activation } from '../lib/models';
 import { expectClose, values } from './helpers';
 

@@ -6,8 +6,8 @@ import os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trainConfig } from '../lib';
-import { maxThreads } from '../lib/runtime';
-import { chooseThreads, recommendedThreads } from '../lib/threads';
+import { maxThreads } from '../lib/core/runtime';
+import { chooseThreads, recommendedThreads } from '../lib/core/threads';
 
 /** Physical cores counted independently: distinct "core id" lines per "physical id" in /proc/cpuinfo. */
 function physicalCores(): number {

@@ -1,7 +1,7 @@
 // Batches of a dataset, in order or shuffled. Shuffling is reproducible: the order of epoch e depends only
 // on (seed, e), and each iteration of the loader is the next epoch.
-import { checkBoolean, checkInteger, checkOptions, show } from '../validate';
-import type { Tensor } from '../tensor';
+import { checkBoolean, checkInteger, checkOptions, show } from '../core/validate';
+import type { Tensor } from '../core/tensor';
 import { TensorDataset } from './dataset';
 
 export interface DataLoaderOptions {

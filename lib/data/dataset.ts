@@ -1,7 +1,7 @@
 // A dataset of examples held in two tensors whose first dimension indexes the examples.
-import { tensor } from '../creation';
-import { Tensor } from '../tensor';
-import { checkInteger, formatShape } from '../validate';
+import { tensor } from '../core/creation';
+import { Tensor } from '../core/tensor';
+import { checkInteger, formatShape } from '../core/validate';
 
 export class TensorDataset {
   constructor(readonly x: Tensor, readonly y: Tensor) {

@@ -2,12 +2,12 @@
 // `dataset-fashion-mnist` package puts them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tensor } from '../creation';
-import { checkBoolean, checkInteger, checkOptions, show } from '../validate';
+import { tensor } from '../core/creation';
+import { checkBoolean, checkInteger, checkOptions, show } from '../core/validate';
 import { TensorDataset } from './dataset';
 import { parseIdx } from './idx';
 import { classCount } from './labels';
-import { readRegularFile } from '../files';
+import { readRegularFile } from '../io/regular_files';
 
 export const FASHION_MNIST_ROOT = '/usr/share/datasets/fashion-mnist';
 /** The subset of Fashion-MNIST in the package (2000 training, 500 test examples; see its LICENSE). */

@@ -1,10 +1,10 @@
 // The IDX format of MNIST-like datasets, plain or gzip-compressed: a magic number (0, 0, type, rank), the
 // sizes as big-endian uint32, then the values, big-endian.
 import * as zlib from 'node:zlib';
-import { tensor } from '../creation';
-import type { Dtype, Tensor } from '../tensor';
-import { checkOptions, show } from '../validate';
-import { maxFileBytes, readRegularFile } from '../files';
+import { tensor } from '../core/creation';
+import type { Dtype, Tensor } from '../core/tensor';
+import { checkOptions, show } from '../core/validate';
+import { maxFileBytes, readRegularFile } from '../io/regular_files';
 
 export interface IdxContents {
   shape: number[];

@@ -1,6 +1,6 @@
 // Class labels read from data files (IDX, CSV): integers in 0..MAX_CLASSES-1. The number of classes sizes
 // a model's output layer, so a single absurd label (2e9) must be refused, not turned into a layer of 2e9 rows.
-import { show } from '../validate';
+import { show } from '../core/validate';
 
 /** More classes than this is not a classification dataset grnewt trains on (a 100-wide last layer would be 26 MB). */
 export const MAX_CLASSES = 65536;

@@ -3,8 +3,8 @@
 // row-major little-endian, offsets relative to the byte after the header. As the reference reader does,
 // the tensors must cover the data exactly: no overlap, no gap, nothing past the end.
 import * as fs from 'node:fs';
-import { Tensor, checkDevice, type DeviceName, type Dtype } from '../tensor';
-import { checkOptions, formatShape, show } from '../validate';
+import { Tensor, checkDevice, type DeviceName, type Dtype } from '../core/tensor';
+import { checkOptions, formatShape, show } from '../core/validate';
 import { writeFileAtomic } from './atomic_file';
 import { setKey } from './pickle_reader';
 import { ITEM_SIZE, elementCount, tensorBytes, tensorFromBytes } from './tensor_bytes';

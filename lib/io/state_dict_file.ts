@@ -1,8 +1,8 @@
 // A model's state dict in a file whose extension names the format: .safetensors, or a torch.save file
 // (.pt, .pth, .bin). Used by `grnewt train --init/--export`.
 import * as path from 'node:path';
-import { Tensor, type DeviceName } from '../tensor';
-import { show } from '../validate';
+import { Tensor, type DeviceName } from '../core/tensor';
+import { show } from '../core/validate';
 import { loadSafetensors, saveSafetensors } from './safetensors';
 import { loadTorch, saveTorch } from './torch_file';
 

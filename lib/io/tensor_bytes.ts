@@ -1,7 +1,7 @@
 // Raw tensor bytes in files (PyTorch storages, safetensors buffers) ↔ typed arrays and tensors.
 // Files are little-endian; so is every platform grnewt's addon is built for (x64, arm64).
-import { tensor } from '../creation';
-import { Tensor, type DeviceName, type Dtype } from '../tensor';
+import { tensor } from '../core/creation';
+import { Tensor, type DeviceName, type Dtype } from '../core/tensor';
 
 export const ITEM_SIZE: Record<Dtype, number> = { float32: 4, float64: 8, int64: 8 };
 

@@ -6,9 +6,9 @@
 // .data/serialization_id. Reading is weights-only by construction: the unpickler knows only the globals
 // listed below, each rebuilt here in JS; nothing from the file is ever executed.
 import * as fs from 'node:fs';
-import { native } from '../native';
-import { Tensor, checkDevice, type DeviceName, type Dtype } from '../tensor';
-import { checkOptions, formatShape, show } from '../validate';
+import { native } from '../core/native';
+import { Tensor, checkDevice, type DeviceName, type Dtype } from '../core/tensor';
+import { checkOptions, formatShape, show } from '../core/validate';
 import { writeFileAtomic } from './atomic_file';
 import { newDict, unpickle, setKey, type PickleGlobal } from './pickle_reader';
 import { PickleWriter } from './pickle_writer';

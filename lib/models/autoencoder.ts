@@ -3,8 +3,8 @@
 // 'layers_enc.k.*' and 'layers_dec.k.*' as the reference names them.
 import { Linear, ModuleList } from '../nn/layers';
 import { Module } from '../nn/module';
-import type { Tensor } from '../tensor';
-import { checkInteger, show } from '../validate';
+import type { Tensor } from '../core/tensor';
+import { checkInteger, show } from '../core/validate';
 import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 
 export class AutoencoderMLP extends Module {

@@ -1,10 +1,10 @@
 // The reference models' initialisation: weights σ_w·N(0,1), divided by √fan_in unless `scaling` (then
 // each layer divides its input by √fan_in in the forward pass instead), biases σ_b·N(0,1).
-import { randn } from '../creation';
+import { randn } from '../core/creation';
 import { Linear, Conv2d } from '../nn/layers';
-import type { Tensor } from '../tensor';
-import { native } from '../native';
-import { FLOAT32_MAX, checkBoolean, checkNumber, checkOptions, show } from '../validate';
+import type { Tensor } from '../core/tensor';
+import { native } from '../core/native';
+import { FLOAT32_MAX, checkBoolean, checkNumber, checkOptions, show } from '../core/validate';
 import type { Module } from '../nn/module';
 
 export type Activation = 'tanh' | 'relu' | 'sigmoid' | 'elu' | 'identity';

@@ -1,8 +1,8 @@
 // The reference's LeNet-5: conv(5×5) → act → maxpool(2) twice, then three linear layers and log-softmax.
 import { Conv2d, Linear } from '../nn/layers';
 import { Module } from '../nn/module';
-import type { Tensor } from '../tensor';
-import { checkInteger, show } from '../validate';
+import type { Tensor } from '../core/tensor';
+import { checkInteger, show } from '../core/validate';
 import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 
 export interface LeNetOptions extends ReferenceOptions {

@@ -1,8 +1,8 @@
 // The reference's multilayer perceptron: parameters 'layers.k.weight' [out, in] and 'layers.k.bias'.
 import { Linear, ModuleList } from '../nn/layers';
 import { Module } from '../nn/module';
-import type { Tensor } from '../tensor';
-import { checkBoolean, checkInteger, show } from '../validate';
+import type { Tensor } from '../core/tensor';
+import { checkBoolean, checkInteger, show } from '../core/validate';
 import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 
 export interface PerceptronOptions extends ReferenceOptions {

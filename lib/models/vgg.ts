@@ -3,8 +3,8 @@
 // Images must have a side that is a multiple of 32 (the reference's adaptive average pool is then the identity).
 import { Conv2d, Linear, MaxPool2d, ModuleList } from '../nn/layers';
 import { Module } from '../nn/module';
-import type { Tensor } from '../tensor';
-import { checkInteger, show } from '../validate';
+import type { Tensor } from '../core/tensor';
+import { checkInteger, show } from '../core/validate';
 import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 
 export const VGG_CONFIGS: Record<'A' | 'B' | 'D' | 'E', Array<number | 'M'>> = {

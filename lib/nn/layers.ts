@@ -1,7 +1,7 @@
 // The built-in layers, with torch.nn's parameter names, shapes and default initialisation.
-import { rand } from '../creation';
-import { Tensor, type Conv2dOptions, type MaxPool2dOptions } from '../tensor';
-import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, show } from '../validate';
+import { rand } from '../core/creation';
+import { Tensor, type Conv2dOptions, type MaxPool2dOptions } from '../core/tensor';
+import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, show } from '../core/validate';
 import { Module } from './module';
 
 export interface LayerOptions {

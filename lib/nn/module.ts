@@ -1,8 +1,8 @@
 // The base of every model: named parameters (leaves requiring grad) and child modules, in registration
 // order, with the conversions, modes and state dicts of torch.nn.Module.
-import { assertFree } from '../busy';
-import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from '../tensor';
-import { checkBoolean, checkOptions, formatShape, show } from '../validate';
+import { assertFree } from '../core/pending_holds';
+import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from '../core/tensor';
+import { checkBoolean, checkOptions, formatShape, show } from '../core/validate';
 
 // Who registered what: lets an optimizer given only parameters find the model they belong to (NewtonSummary's
 // automatic choice of the Taylor route). Weak, so a model and its parameters are collected as usual.

@@ -1,7 +1,7 @@
 // Adam with torch.optim.Adam's semantics (bias correction, L2 weight decay added to the gradient).
-import { native } from '../native';
-import { Tensor } from '../tensor';
-import { checkInteger, checkOptions, show } from '../validate';
+import { native } from '../core/native';
+import { Tensor } from '../core/tensor';
+import { checkInteger, checkOptions, show } from '../core/validate';
 import { Optimizer, checkNonNegative, checkUnitInterval, type ParamsInput, type StateValue } from './optimizer';
 
 /** torch.optim.Adam's defaults, shared with NewtonSummary's Adam updater. */

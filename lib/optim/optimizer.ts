@@ -1,9 +1,9 @@
 // What every optimizer shares, after torch.optim.Optimizer: parameter groups with their own options,
 // per-parameter state, zeroGrad, and state dicts (parameters referred to by their index across groups).
-import { assertFree } from '../busy';
-import { native } from '../native';
-import { Tensor, keep } from '../tensor';
-import { checkOptions, show } from '../validate';
+import { assertFree } from '../core/pending_holds';
+import { native } from '../core/native';
+import { Tensor, keep } from '../core/tensor';
+import { checkOptions, show } from '../core/validate';
 
 export type ParamsInput<O> = Tensor[] | Array<{ params: Tensor[] } & Partial<O>>;
 export type StateValue = Tensor | number | boolean | null;

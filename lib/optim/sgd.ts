@@ -1,7 +1,7 @@
 // Stochastic gradient descent with torch.optim.SGD's semantics (momentum, dampening, Nesterov, weight decay).
-import { native } from '../native';
-import { Tensor } from '../tensor';
-import { checkBoolean, checkOptions, show } from '../validate';
+import { native } from '../core/native';
+import { Tensor } from '../core/tensor';
+import { checkBoolean, checkOptions, show } from '../core/validate';
 import { Optimizer, checkNonNegative, type ParamsInput, type StateValue } from './optimizer';
 
 export interface SGDOptions {

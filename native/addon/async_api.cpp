@@ -14,8 +14,8 @@
 #include "addon/taylor_model.h"
 #include "addon/tensor_handle.h"
 #include "core/errors.h"
-#include "core/summaries.h"
-#include "core/taylor.h"
+#include "method/summaries.h"
+#include "method/taylor.h"
 
 namespace grnewt::addon {
 

@@ -5,7 +5,7 @@
 
 #include "addon/convert.h"
 #include "addon/tensor_handle.h"
-#include "core/summaries.h"
+#include "method/summaries.h"
 
 namespace grnewt::addon {
 

@@ -3,7 +3,7 @@
 #include "addon/convert.h"
 #include "addon/exports.h"
 #include "addon/tensor_handle.h"
-#include "core/optim.h"
+#include "optim/updates.h"
 
 namespace grnewt::addon {
 

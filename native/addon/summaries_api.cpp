@@ -6,9 +6,9 @@
 #include "addon/tensor_handle.h"
 #include "core/autograd.h"
 #include "core/errors.h"
-#include "core/nesterov.h"
-#include "core/summaries.h"
-#include "core/taylor.h"
+#include "method/lr_solver.h"
+#include "method/summaries.h"
+#include "method/taylor.h"
 
 namespace grnewt::addon {
 

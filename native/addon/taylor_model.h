@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "core/taylor.h"
+#include "method/taylor.h"
 
 namespace grnewt::addon {
 

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/activation_derivatives.h"
-#include "core/jets.h"
+#include "method/activation_derivatives.h"
+#include "method/jets.h"
 
 namespace grnewt::jets::detail {
 

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "core/activation_derivatives.h"
+#include "method/activation_derivatives.h"
 #include "core/errors.h"
-#include "core/jets.h"
-#include "core/taylor.h"
+#include "method/jets.h"
+#include "method/taylor.h"
 
 using grnewt::jets::Activation;
 using grnewt::jets::ActivationKind;

@@ -1,19 +1,19 @@
-// The fast route for the summaries (Taylor mode, native/core/taylor.cpp): a model made of built-in layers
+// The fast route for the summaries (Taylor mode, native/method/taylor.cpp): a model made of built-in layers
 // is described to C++ as a list of steps, and one forward pass of order-3 jets gives ḡ, H̄ and order3 for
 // every subset at once — equal to computeHg's autograd route (tested to 1e-10 in float64).
-import { holding, assertFree } from './busy';
-import { native, type NativeTensor, type TaylorProfile } from './native';
-import { Conv2d, ELU, Flatten, Identity, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from './nn/layers';
-import type { Module } from './nn/module';
-import { AutoencoderMLP } from './models/autoencoder';
-import { fanIn, type Activation } from './models/init';
-import { LeNet } from './models/lenet';
-import { Perceptron } from './models/perceptron';
-import { ActivationModule, VGG } from './models/vgg';
+import { holding, assertFree } from '../core/pending_holds';
+import { native, type NativeTensor, type TaylorProfile } from '../core/native';
+import { Conv2d, ELU, Flatten, Identity, Linear, LogSoftmax, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from '../nn/layers';
+import type { Module } from '../nn/module';
+import { AutoencoderMLP } from '../models/autoencoder';
+import { fanIn, type Activation } from '../models/init';
+import { LeNet } from '../models/lenet';
+import { Perceptron } from '../models/perceptron';
+import { ActivationModule, VGG } from '../models/vgg';
 import { checkParamGroups, type ParamGroup } from './partition';
 import { checkFinite, groupDirection, hgOptions, wrapHg, type Hg, type HgOptions } from './summaries';
-import { Tensor } from './tensor';
-import { checkOptions, show } from './validate';
+import { Tensor } from '../core/tensor';
+import { checkOptions, show } from '../core/validate';
 
 /** The loss the summaries are of: 'nll' of a model that outputs log-probabilities, 'crossEntropy' of logits, 'mse'. */
 export type TaylorLoss = 'nll' | 'crossEntropy' | 'mse';

@@ -3,15 +3,15 @@ import * as fs from 'node:fs';
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readStateDict, stateDictFormat, writeStateDict } from '../io/state_dict_file';
+import { readStateDict, stateDictFormat, writeStateDict } from '../../io/state_dict_file';
 import { writeReport } from '../report/report';
 import { DEFAULT_TRAIN_CONFIG as D, type NewtonSummarySpec, type OptimizerName, type TrainConfig } from '../train/config';
-import type { Module } from '../nn/module';
+import type { Module } from '../../nn/module';
 import { checkTrainConfig } from '../train/config_check';
 import { fit } from '../train/fit';
-import { getNumThreads, maxThreads } from '../runtime';
-import { recommendedThreads } from '../threads';
-import { FLOAT32_MAX } from '../validate';
+import { getNumThreads, maxThreads } from '../../core/runtime';
+import { recommendedThreads } from '../../core/threads';
+import { FLOAT32_MAX } from '../../core/validate';
 import { reporter, type Mode } from './reporter';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER, why = '') => (value: string) => {

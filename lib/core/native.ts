@@ -13,7 +13,7 @@ type Maybe<T> = T | null | undefined;
 
 /** @internal One model step for the Taylor route (see native/addon/taylor_model.h). */
 export type TaylorStep = { kind: string } & Record<string, unknown>;
-/** Seconds per stage of one native Taylor-route call (native/core/taylor.h's Profile), and its most jet rows. */
+/** Seconds per stage of one native Taylor-route call (native/method/taylor.h's Profile), and its most jet rows. */
 export interface TaylorProfile { layers: number; allocation: number; bias: number; elementwise: number; pool: number; loss: number; total: number; peakRows: number }
 
 /** @internal The addon's exports, as lib/ calls them. */
@@ -135,7 +135,7 @@ export interface NativeNesterovResult {
   iterations: number;
 }
 
-const packageRoot = path.join(__dirname, '..');
+const packageRoot = path.join(__dirname, '..', '..');
 let addon: NativeAddon | undefined;
 
 /** @internal The addon, loaded on first call. */

@@ -2,9 +2,9 @@
 // The loader is checked when the optimizer is built, not at the first summary, and a position (the number of
 // batches drawn) can be restored without materialising the batches before it.
 import { DataLoader } from '../data/data_loader';
-import type { Batches } from '../summaries';
-import { Tensor, keep } from '../tensor';
-import { show } from '../validate';
+import type { Batches } from './summaries';
+import { Tensor, keep } from '../core/tensor';
+import { show } from '../core/validate';
 
 /** More replayed draws than this from a loader that can only be replayed one batch at a time is refused. */
 const MAX_REPLAY = 10_000_000;

@@ -5,22 +5,22 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { load, save } from '../checkpoint';
-import { manualSeed, setNumThreads, getNumThreads, torchVersion } from '../runtime';
-import { DataLoader } from '../data/data_loader';
-import { TensorDataset } from '../data/dataset';
-import { mse, nll } from '../losses';
-import { AutoencoderMLP } from '../models/autoencoder';
-import { LeNet } from '../models/lenet';
-import { Perceptron } from '../models/perceptron';
-import { VGG } from '../models/vgg';
-import type { Module } from '../nn/module';
-import { Adam } from '../optim/adam';
-import { NewtonSummary } from '../optim/newton_summary';
-import type { Optimizer } from '../optim/optimizer';
-import { SGD } from '../optim/sgd';
-import * as partitions from '../partition';
-import { Tensor, tidy } from '../tensor';
+import { load, save } from '../../io/checkpoint';
+import { manualSeed, setNumThreads, getNumThreads, torchVersion } from '../../core/runtime';
+import { DataLoader } from '../../data/data_loader';
+import { TensorDataset } from '../../data/dataset';
+import { mse, nll } from '../../nn/losses';
+import { AutoencoderMLP } from '../../models/autoencoder';
+import { LeNet } from '../../models/lenet';
+import { Perceptron } from '../../models/perceptron';
+import { VGG } from '../../models/vgg';
+import type { Module } from '../../nn/module';
+import { Adam } from '../../optim/adam';
+import { NewtonSummary } from '../../method/newton_summary';
+import type { Optimizer } from '../../optim/optimizer';
+import { SGD } from '../../optim/sgd';
+import * as partitions from '../../method/partition';
+import { Tensor, tidy } from '../../core/tensor';
 import type { TrainConfig, OptimizerName } from './config';
 import { checkTrainConfig } from './config_check';
 import { StepRate } from './step_rate';
@@ -75,7 +75,7 @@ interface CheckpointTree {
   current: { model: Record<string, Tensor>; optimizer: unknown; metrics: RunMetrics; trainLossSum: number } | null;
 }
 
-const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
+const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version;
 
 /** Trains as `config` says; resolves with every run's metrics (also when stopped by the signal). */
 export async function fit(config: TrainConfig, options: FitOptions = {}): Promise<Metrics> {

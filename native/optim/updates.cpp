@@ -1,4 +1,4 @@
-#include "core/optim.h"
+#include "optim/updates.h"
 
 #include <ATen/core/grad_mode.h>
 

@@ -1,8 +1,8 @@
 // Partitions of a model's parameters into subsets, each of which gets one learning rate. Order matters:
 // directions, H̄'s rows and the learning rates follow the partition's order of subsets and tensors.
-import type { Module } from './nn/module';
-import { Tensor } from './tensor';
-import { checkInteger, show } from './validate';
+import type { Module } from '../nn/module';
+import { Tensor } from '../core/tensor';
+import { checkInteger, show } from '../core/validate';
 
 export interface ParamGroup {
   params: Tensor[];

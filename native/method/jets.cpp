@@ -1,10 +1,10 @@
-#include "core/jets.h"
+#include "method/jets.h"
 
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 
-#include "core/activation_derivatives.h"
+#include "method/activation_derivatives.h"
 #include "core/errors.h"
 
 namespace grnewt::jets {

@@ -1,7 +1,7 @@
 // ReduceDampingOnPlateau: torch's ReduceLROnPlateau for NewtonSummary — when the monitored value stops
 // improving for `patience` calls, every group's damping (and its current lr, by the same factor) shrinks.
-import { checkBoolean, checkInteger, checkNumber, checkOptions, show } from '../validate';
-import { checkNonNegative } from './optimizer';
+import { checkBoolean, checkInteger, checkNumber, checkOptions, show } from '../core/validate';
+import { checkNonNegative } from '../optim/optimizer';
 import type { NewtonSummary } from './newton_summary';
 
 export interface ReduceDampingOptions {

@@ -1,7 +1,7 @@
 // Classification accuracy, the metric users otherwise write by hand (argmax, compare bigints, count).
-import { noGrad } from './grad_mode';
-import { Tensor } from './tensor';
-import { formatShape } from './validate';
+import { noGrad } from '../core/grad_mode';
+import { Tensor } from '../core/tensor';
+import { formatShape } from '../core/validate';
 
 /**
  * The fraction of rows of `outputs` ([N, C] logits, probabilities or log-probabilities) whose largest entry

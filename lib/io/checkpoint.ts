@@ -11,11 +11,11 @@
 // read(2)/write(2) moves, and the tensors are copied out of native memory one at a time.
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { tensor } from './creation';
-import { openRegularFile, readFully } from './files';
-import { CHUNK_BYTES, writeFileAtomic } from './io/atomic_file';
-import { Tensor, type Dtype } from './tensor';
-import { show } from './validate';
+import { tensor } from '../core/creation';
+import { openRegularFile, readFully } from './regular_files';
+import { CHUNK_BYTES, writeFileAtomic } from './atomic_file';
+import { Tensor, type Dtype } from '../core/tensor';
+import { show } from '../core/validate';
 
 const MAGIC = Buffer.from('GRNEWTCK');
 const VERSION = 1;

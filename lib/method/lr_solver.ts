@@ -1,7 +1,7 @@
 // Per-subset learning rates from the summaries: the anisotropic Nesterov cubic step, solved in C++ (float64).
-import { native, type NativeNesterovResult } from './native';
-import { Tensor } from './tensor';
-import { checkOptions, show } from './validate';
+import { native, type NativeNesterovResult } from '../core/native';
+import { Tensor } from '../core/tensor';
+import { checkOptions, show } from '../core/validate';
 
 /** The solver's answer (see NativeNesterovResult for each field), η as a Tensor. */
 export interface NesterovResult extends Omit<NativeNesterovResult, 'lrs'> {

@@ -1,6 +1,6 @@
 // Losses with mean reduction, written with differentiable ops so that every order of derivative exists.
-import { Tensor } from './tensor';
-import { formatShape } from './validate';
+import { Tensor } from '../core/tensor';
+import { formatShape } from '../core/validate';
 
 /** Negative log-likelihood: −mean_n logProbs[n, target[n]]. logProbs [N, C], target int64 [N]. */
 export function nll(logProbs: Tensor, target: Tensor): Tensor {

@@ -1,10 +1,10 @@
 // Every field of a TrainConfig checked, in the library's terms (`trainConfig: model.kind must be one of …`):
 // the same check for a config built in code, by the CLI, or read back from a checkpoint (a crafted one must
 // not get further than a bad command line would). The CLI maps the field names to its flags.
-import { activations } from '../models/init';
-import { VGG_CONFIGS } from '../models/vgg';
-import { maxThreads } from '../runtime';
-import { show } from '../validate';
+import { activations } from '../../models/init';
+import { VGG_CONFIGS } from '../../models/vgg';
+import { maxThreads } from '../../core/runtime';
+import { show } from '../../core/validate';
 import type { TrainConfig } from './config';
 
 const MODEL_KINDS = ['perceptron', 'lenet', 'vgg', 'autoencoder'] as const;

@@ -2,16 +2,16 @@
 // every `periodHg` steps the summaries (H̄, ḡ, order3) along u on a batch of the hg loader give one learning
 // rate per subset of the partition (Nesterov cubic step, or a ridge-regularised Newton step). See the
 // method note for the exact rules, which this follows.
-import { native } from '../native';
-import { nesterovLrs, ridgeLrs, type NesterovResult } from '../nesterov';
+import { native } from '../core/native';
+import { nesterovLrs, ridgeLrs, type NesterovResult } from './lr_solver';
 import type { Module } from '../nn/module';
-import type { Batches, FullLoss, Hg } from '../summaries';
-import { taylorSupport, type TaylorLoss } from '../taylor';
-import { Tensor, tidy, keep } from '../tensor';
-import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../validate';
-import { ADAM_DEFAULTS, checkBetas } from './adam';
+import type { Batches, FullLoss, Hg } from './summaries';
+import { taylorSupport, type TaylorLoss } from './taylor_route';
+import { Tensor, tidy, keep } from '../core/tensor';
+import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../core/validate';
+import { ADAM_DEFAULTS, checkBetas } from '../optim/adam';
 import { HgBatches } from './hg_batches';
-import { Optimizer, checkNonNegative, checkUnitInterval, type OptimizerStateDict, type ParamsInput } from './optimizer';
+import { Optimizer, checkNonNegative, checkUnitInterval, type OptimizerStateDict, type ParamsInput } from '../optim/optimizer';
 import { SummariesRoute, checkSummariesChoice, type RouteDecision, type SummariesChoice } from './summaries_route';
 
 /** Options that may differ between parameter groups. */

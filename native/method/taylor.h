@@ -8,9 +8,9 @@
 
 #include <vector>
 
-#include "core/jets.h"
+#include "method/jets.h"
 #include "core/ops.h"
-#include "core/summaries.h"
+#include "method/summaries.h"
 
 namespace grnewt::taylor {
 

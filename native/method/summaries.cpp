@@ -1,4 +1,4 @@
-#include "core/summaries.h"
+#include "method/summaries.h"
 
 #include <torch/csrc/autograd/autograd.h>
 

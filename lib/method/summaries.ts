@@ -1,11 +1,11 @@
 // The summaries of the loss along a direction u, per subset of a partition (see the method note):
 // ḡ_s = ⟨∇L, u_s⟩, H̄_ij = u_iᵀ∇²L u_j, order3_s = D³L[u_s, u_s, u_s], computed exactly by autograd in C++.
-import { assertFree, holding } from './busy';
-import { native, type NativeTensor } from './native';
+import { assertFree, holding } from '../core/pending_holds';
+import { native, type NativeTensor } from '../core/native';
 import { checkParamGroups, type ParamGroup } from './partition';
-import type { Module } from './nn/module';
-import { Tensor, tidy } from './tensor';
-import { checkBoolean, checkInteger, checkOptions, formatShape, show } from './validate';
+import type { Module } from '../nn/module';
+import { Tensor, tidy } from '../core/tensor';
+import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../core/validate';
 
 export type FullLoss = (x: Tensor, y: Tensor) => Tensor;
 export type Batches = Iterable<[Tensor, Tensor]>;

@@ -1,8 +1,8 @@
 // A training run, as data: what `grnewt train` parses its arguments into and what checkpoints keep.
-import type { Activation } from '../models/init';
-import { NEWTON_SUMMARY_DEFAULTS as D } from '../optim/newton_summary';
-import { recommendedThreads } from '../threads';
-import { show } from '../validate';
+import type { Activation } from '../../models/init';
+import { NEWTON_SUMMARY_DEFAULTS as D } from '../../method/newton_summary';
+import { recommendedThreads } from '../../core/threads';
+import { show } from '../../core/validate';
 import { checkTrainConfig } from './config_check';
 
 export type ModelKind = 'perceptron' | 'lenet' | 'vgg' | 'autoencoder';

@@ -3,13 +3,13 @@
 // model from the parameters alone and, on the first hg batch, computes both routes: the Taylor route is kept
 // only if its summaries equal the autograd route's on fullLoss — so a fullLoss that is not the model's nll,
 // crossEntropy or mse (a regulariser, another forward) can never be summarised as another function.
-import { crossEntropy, mse, nll } from '../losses';
+import { crossEntropy, mse, nll } from '../nn/losses';
 import { modulesHolding, type Module } from '../nn/module';
-import type { ParamGroup } from '../partition';
-import { computeHg, computeHgAsync, type FullLoss, type Hg, type HgOptions } from '../summaries';
-import { computeHgTaylor, computeHgTaylorAsync, taylorLosses, taylorSupport, type TaylorLoss } from '../taylor';
-import { Tensor, tidy } from '../tensor';
-import { checkOptions, show } from '../validate';
+import type { ParamGroup } from './partition';
+import { computeHg, computeHgAsync, type FullLoss, type Hg, type HgOptions } from './summaries';
+import { computeHgTaylor, computeHgTaylorAsync, taylorLosses, taylorSupport, type TaylorLoss } from './taylor_route';
+import { Tensor, tidy } from '../core/tensor';
+import { checkOptions, show } from '../core/validate';
 
 export type SummariesChoice = 'auto' | 'taylor' | 'autograd';
 export interface RouteDecision {

@@ -1,4 +1,4 @@
-#include "core/taylor.h"
+#include "method/taylor.h"
 
 #include <ATen/core/grad_mode.h>
 

@@ -1,4 +1,4 @@
-#include "core/nesterov.h"
+#include "method/lr_solver.h"
 
 #include <algorithm>
 #include <functional>

@@ -2,13 +2,13 @@
 // a directory of MNIST-format IDX files, or a CSV of features and labels.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tensor } from '../creation';
-import { EMBEDDED_ROOT, FASHION_MNIST_ROOT, fashionMnist } from '../data/fashion_mnist';
-import { TensorDataset } from '../data/dataset';
-import { MAX_CLASSES, classCount } from '../data/labels';
-import { readRegularFile } from '../files';
+import { tensor } from '../../core/creation';
+import { EMBEDDED_ROOT, FASHION_MNIST_ROOT, fashionMnist } from '../../data/fashion_mnist';
+import { TensorDataset } from '../../data/dataset';
+import { MAX_CLASSES, classCount } from '../../data/labels';
+import { readRegularFile } from '../../io/regular_files';
 
-export { EMBEDDED_ROOT } from '../data/fashion_mnist';
+export { EMBEDDED_ROOT } from '../../data/fashion_mnist';
 
 export interface LoadedData {
   train: TensorDataset;
