@@ -119,6 +119,9 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
     diffN: [['order', (v) => { const l = lossGraph(); return n.diffN(l.loss, l.params, l.dir, v); }]],
     adamStep: [['step', (v) => n.adamStep(param(), null, null, v, 0.1, 0.9, 0.999, 1e-8, 0)]],
     adamDirection: [['step', (v) => n.adamDirection(param(), null, null, v, 1, 0.9, 0.999, 1e-8, 0)]],
+    distributedInit: (['rank', 'worldSize', 'masterPort', 'timeoutMs', 'localRank'] as const).map((key) => [key, (v: number) => n.distributedInit({ backend: 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 29500, timeoutMs: 1000, localRank: -1, [key]: v })] as [string, Call]),
+    distributedBroadcast: [['src', (v) => n.distributedBroadcast([m()], v)]],
+    distributedBroadcastSync: [['src', (v) => n.distributedBroadcastSync([m()], v)]],
     taylorHg: [
       ['groups', (v) => taylor({}, v)],
       ['weightGroup', (v) => taylor({ weightGroup: v })],
@@ -141,6 +144,7 @@ const NO_INTEGER_ARGS = [
   'matmul', 'computeHg', 'computeHgAsync', 'gradients', 'nesterovLrs', 'ridgeLrs', 'sgdStep', 'momentumDirection', 'applyUpdate', 'allFinite',
   'setGradEnabled', 'gradEnabled', 'eq',
   'taylorHgAsync', 'taylorHgProfile', // read their arguments with taylorHg's code (taylor_call_from_js), tested through taylorHg
+  'distributedState', 'distributedAllReduce', 'distributedAllReduceSync', 'distributedAllGather', 'distributedBarrier', 'distributedDestroy',
 ];
 
 const SIZE_ARGS = new Set(['asStrided: strides', 'asStrided: offset', 'fromData: shape', 'zeros: shape', 'ones: shape', 'randn: shape', 'rand: shape', 'reshape: shape', 'manualSeed: seed', 'adamStep: step', 'adamDirection: step']);

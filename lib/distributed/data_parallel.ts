@@ -2,9 +2,9 @@
 // every rank (broadcast from rank 0 at construction), gradients averaged across ranks before each update
 // (one flattened allreduce), and NewtonSummary's summaries combined into those of the union of the ranks'
 // hg batches (an allreduce of S² + 2S + 2 numbers), so every rank solves the same problem.
-import { tensor } from '../creation';
-import { Tensor, tidy } from '../tensor';
-import { checkBoolean } from '../validate';
+import { tensor } from '../core/creation';
+import { Tensor, tidy } from '../core/tensor';
+import { checkBoolean } from '../core/validate';
 import { allReduce, blocking, isInitialized, rank } from './process_group';
 
 /** The `distributed` option, checked: true needs an initialised process group. */

@@ -1,10 +1,10 @@
 // One process group per process (as torch.distributed's default group), over libtorch's c10d: Gloo for CPU
 // tensors, NCCL in CUDA builds. Every call returns a promise and waits off the JS thread; collectives start
 // in call order, which is what keeps the ranks in step (every rank must make the same calls in the same order).
-import { holding } from '../busy';
-import { native } from '../native';
-import { Tensor } from '../tensor';
-import { checkInteger, checkOptions, show } from '../validate';
+import { holding } from '../core/pending_holds';
+import { native } from '../core/native';
+import { Tensor } from '../core/tensor';
+import { checkInteger, checkOptions, show } from '../core/validate';
 
 export type Backend = 'gloo' | 'nccl';
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min';

@@ -10,6 +10,7 @@ import { taylorSupport, type TaylorLoss } from './taylor_route';
 import { Tensor, tidy, keep } from '../core/tensor';
 import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../core/validate';
 import { ADAM_DEFAULTS, checkBetas } from '../optim/adam';
+import { combineSummaries, combineSummariesAsync, type Summaries } from '../distributed/data_parallel';
 import { HgBatches } from './hg_batches';
 import { Optimizer, checkNonNegative, checkUnitInterval, type OptimizerStateDict, type ParamsInput } from '../optim/optimizer';
 import { SummariesRoute, checkSummariesChoice, type RouteDecision, type SummariesChoice } from './summaries_route';
@@ -53,6 +54,13 @@ export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOpt
    * first hg batch.
    */
   taylor?: { model: Module; loss?: TaylorLoss };
+  /**
+   * Data parallel across the process group (grnewt.distributed.init first): rank 0's parameters at
+   * construction, gradients averaged across ranks in each step, and the summaries of every rank's hg batch
+   * (each rank's hgLoader should be its shard) combined, weighted by batch sizes, before the learning rates
+   * are solved for: every rank holds the same learning rates, bit for bit.
+   */
+  distributed?: boolean;
 }
 
 /**
@@ -75,7 +83,7 @@ export const NEWTON_SUMMARY_DEFAULTS = Object.freeze({
   summaries: 'auto' as SummariesChoice,
 });
 
-const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor'] as const;
+const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor', 'distributed'] as const;
 
 export interface NewtonSummaryLog {
   step: number;
@@ -98,7 +106,7 @@ type Group = NewtonSummaryGroupOptions;
 export class NewtonSummary extends Optimizer<Group> {
   readonly #hg: HgBatches;
   readonly #route: SummariesRoute;
-  readonly #o: Required<Omit<NewtonSummaryOptions, keyof Group | 'average' | 'lrsClip' | 'taylor'>> & Pick<NewtonSummaryOptions, 'average' | 'lrsClip'>;
+  readonly #o: Required<Omit<NewtonSummaryOptions, keyof Group | 'average' | 'lrsClip' | 'taylor' | 'distributed'>> & Pick<NewtonSummaryOptions, 'average' | 'lrsClip'>;
   #step = 0;
   #lrsInitialized = false;
   #pending = false;
@@ -157,6 +165,7 @@ export class NewtonSummary extends Optimizer<Group> {
     this.#hg = new HgBatches(where, hgLoader);
     const groups = this.paramGroups.map((g) => ({ params: g.params }));
     this.#route = new SummariesRoute(where, summaries, o.taylor, groups, fullLoss, { noregul: this.#o.noregul, diagonal: this.#o.diagonal });
+    this.useDistributed(o.distributed);
   }
 
   /** Which route computes the summaries ('taylor' | 'autograd'), or null until the first hg batch decides it. */
@@ -176,13 +185,28 @@ export class NewtonSummary extends Optimizer<Group> {
 
   /** One step, after the caller's backward: direction, (every periodHg steps) new learning rates, update. */
   step(): void {
-    this.#assertIdle('NewtonSummary.step');
+    const where = 'NewtonSummary.step';
+    this.#assertIdle(where);
+    this.averageGradients(where);
     tidy(() => {
-      const u = this.#directions('NewtonSummary.step');
+      const u = this.#directions(where);
       const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
-      if (batch) this.#useSummaries(this.#route.compute(batch, u));
+      if (!this.distributed) {
+        if (batch) this.#useSummaries(this.#route.compute(batch, u));
+      } else if (this.#dueForLrs()) {
+        // Every rank takes part, also one whose hg batch was unusable (it contributes nothing, and then no rank updates).
+        const local = batch ? this.#route.compute(batch, u) : null;
+        this.#useCombined(batch !== null, combineSummaries(where, local, batch?.[0].shape[0] ?? 0, this.paramGroups.length, local?.H.dtype ?? 'float64'));
+      }
       this.#apply(u);
     });
+  }
+
+  /** The summaries of every rank's hg batch, or (null) the log entry saying why there are none. */
+  #useCombined(localUsable: boolean, combined: Summaries | null): void {
+    if (combined) return this.#useSummaries(combined);
+    // This rank's own unusable batch was logged already by #usableHgBatch.
+    if (localUsable) this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: "another rank's hg batch holds NaN or Inf: previous learning rates kept", solver: emptySolver() });
   }
 
   /**
@@ -190,13 +214,27 @@ export class NewtonSummary extends Optimizer<Group> {
    * free during the long part. Until it settles, other steps and changes of these parameters are refused.
    */
   async stepAsync(): Promise<void> {
-    this.#assertIdle('NewtonSummary.stepAsync');
+    const where = 'NewtonSummary.stepAsync';
+    this.#assertIdle(where);
     this.#pending = true;
     let u: Tensor[] = [];
     try {
-      u = tidy(() => this.#directions('NewtonSummary.stepAsync')); // returned: kept alive until disposed below
+      await this.averageGradientsAsync(where);
+      u = tidy(() => this.#directions(where)); // returned: kept alive until disposed below
       const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
-      if (batch) {
+      if (this.distributed && this.#dueForLrs()) {
+        const raw = batch ? await this.#route.computeAsync(batch, u) : null;
+        try {
+          const combined = await combineSummariesAsync(raw, batch?.[0].shape[0] ?? 0, this.paramGroups.length, raw?.H.dtype ?? 'float64');
+          try {
+            tidy(() => this.#useCombined(batch !== null, combined));
+          } finally {
+            for (const t of Object.values(combined ?? {})) t.dispose();
+          }
+        } finally {
+          for (const t of Object.values(raw ?? {})) t.dispose();
+        }
+      } else if (batch) {
         const raw = await this.#route.computeAsync(batch, u);
         try {
           tidy(() => this.#useSummaries(raw));

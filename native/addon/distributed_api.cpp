@@ -183,14 +183,16 @@ Napi::Value DistributedAllReduceSync(const Napi::CallbackInfo& info) {
 // (tensors, src) -> Promise<undefined>
 Napi::Value DistributedBroadcast(const Napi::CallbackInfo& info) {
   auto tensors = TensorHandle::GetList(info[0], "tensors");
-  auto pending = group_for("broadcast")->broadcast(tensors, to_int(info[1], "src", {0, kMaxInt32}));
+  const int64_t src = to_int(info[1], "src", {0, kMaxInt32});
+  auto pending = group_for("broadcast")->broadcast(tensors, src);
   return queue(info.Env(), "grnewt:broadcast", [pending]() mutable { return pending.wait(); });
 }
 
 // (tensors, src) -> undefined, blocking
 Napi::Value DistributedBroadcastSync(const Napi::CallbackInfo& info) {
   auto tensors = TensorHandle::GetList(info[0], "tensors");
-  group_for("broadcast")->broadcast(tensors, to_int(info[1], "src", {0, kMaxInt32})).wait();
+  const int64_t src = to_int(info[1], "src", {0, kMaxInt32});
+  group_for("broadcast")->broadcast(tensors, src).wait();
   return info.Env().Undefined();
 }
 

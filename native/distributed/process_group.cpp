@@ -175,7 +175,9 @@ std::shared_ptr<Group> Group::create(const Options& o) {
     }
 #endif
   } catch (...) {
-    throw Error(where + ": connecting the " + o.backend + " process group failed: " + cause_of(std::current_exception()));
+    throw Error(where + ": connecting the " + o.backend + " process group failed (" + std::to_string(o.world_size) +
+                " ranks expected, timeout " + std::to_string(o.timeout.count()) + " ms; a rank that never joined times out): " +
+                cause_of(std::current_exception()));
   }
   return group;
 #else

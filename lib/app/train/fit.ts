@@ -25,6 +25,8 @@ import type { TrainConfig, OptimizerName } from './config';
 import { checkTrainConfig } from './config_check';
 import { StepRate } from './step_rate';
 import { loadData, type LoadedData } from './datasets';
+import { allReduce, isInitialized, rank as distributedRank, worldSize as distributedWorldSize } from '../../distributed/process_group';
+import { tensor } from '../../core/creation';
 import type { EpochMetrics, Metrics, RunMetrics, UpdateRecord } from './metrics';
 
 export interface StepInfo {
@@ -58,6 +60,13 @@ export interface FitOptions extends FitCallbacks {
   /** Initial parameters (a state dict, e.g. from loadTorch) instead of the model's own initialisation; not with `resume`. */
   init?: Record<string, Tensor>;
   signal?: AbortSignal;
+  /**
+   * Data parallel across the process group (default: true once grnewt.distributed.init() has run). Every rank
+   * calls fit() with the same config; config.batchSize and hgBatchSize are the global batches, each rank
+   * reading 1/worldSize of every one (so they must be multiples of worldSize). All ranks evaluate and report;
+   * only rank 0 writes the checkpoint. A stop (signal) on any rank stops every rank after the same step.
+   */
+  distributed?: boolean;
 }
 
 interface Position {
@@ -90,6 +99,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   } else {
     checkTrainConfig(config, 'fit: config');
   }
+  const world = dataParallel(options.distributed, config);
   setNumThreads(config.threads);
   manualSeed(config.seed);
   const data = prepareData(config);
@@ -106,7 +116,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
     const model = buildModel(config, data);
     model.loadStateDict(initial);
     const loss = lossFor(config, model);
-    const { optimizer, groups } = buildOptimizer(config, name, model, loss, data.train);
+    const { optimizer, groups } = buildOptimizer(config, name, model, loss, data.train, world);
     const resumed = run === start.run && state?.current ? state.current : null;
     const metrics: RunMetrics = resumed?.metrics ?? { optimizer: name, hyperparameters: hyperparameters(config, name), groups, epochs: [], updates: [], stopped: false };
     if (resumed) {
@@ -117,7 +127,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       const before = evaluate(model, loss, data.test, config); // the report's curves start from the untrained model
       metrics.initial = { testLoss: before.loss, testAccuracy: before.accuracy };
     }
-    const loader = new DataLoader(data.train, { batchSize: config.batchSize, shuffle: true, seed: config.seed });
+    const loader = new DataLoader(data.train, { batchSize: config.batchSize / world.size, shuffle: true, seed: config.seed, ...(world.on && { shard: { rank: world.rank, worldSize: world.size } }) });
     const speed = new StepRate();
     const firstEpoch = run === start.run ? start.epoch : 0;
     for (let epoch = firstEpoch; epoch < config.epochs && !stopped; epoch++) {
@@ -128,18 +138,23 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       let batch = firstBatch;
       for (const [x, y] of loader.batches(epoch, firstBatch)) {
         const stepStart = process.hrtime.bigint();
-        const stepLoss = tidy(() => {
+        let stepLoss = tidy(() => {
           const [xd, yd] = [onDevice(x, config), onDevice(y, config)];
           optimizer.zeroGrad();
           const l = loss(xd, yd);
           l.backward();
           return l.item();
         });
+        // NewtonSummary's summaries run on a worker thread: the event loop stays free meanwhile (and so do the
+        // collectives of a distributed step).
+        if (optimizer instanceof NewtonSummary || world.on) await (optimizer as Optimizer<object> & { stepAsync(): Promise<void> }).stepAsync();
+        else optimizer.step();
+        // Distributed: the whole batch's loss (the ranks' mean) and whether any rank was asked to stop, so that
+        // every rank stops after the same step.
+        let stopAsked = options.signal?.aborted ?? false;
+        if (world.on) [stepLoss, stopAsked] = await agreeOnStep(stepLoss, stopAsked, world.size);
         lossSum += stepLoss;
         (metrics.stepLosses ??= []).push(stepLoss);
-        // NewtonSummary's summaries run on a worker thread: the event loop stays free meanwhile.
-        if (optimizer instanceof NewtonSummary) await optimizer.stepAsync();
-        else optimizer.step();
         x.dispose();
         y.dispose();
         batch++;
@@ -156,10 +171,10 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
           lrs: optimizer instanceof NewtonSummary ? optimizer.lrs() : null, stepsPerSecond: speed.add(Number(process.hrtime.bigint() - stepStart) / 1e9),
         });
         await new Promise((resolve) => setImmediate(resolve)); // let signals and timers through
-        if (options.signal?.aborted && batch < loader.length) {
+        if (stopAsked && batch < loader.length) {
           stopped = true;
           metrics.stopped = true;
-          writeCheckpoint(options, { kind: 'grnewt-train', config, initial, finished, position: { run, epoch, batch }, current: { model: model.stateDict(), optimizer: optimizer.stateDict(), metrics, trainLossSum: lossSum } });
+          if (world.rank === 0) writeCheckpoint(options, { kind: 'grnewt-train', config, initial, finished, position: { run, epoch, batch }, current: { model: model.stateDict(), optimizer: optimizer.stateDict(), metrics, trainLossSum: lossSum } });
           break;
         }
       }
@@ -170,11 +185,11 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       options.onEpoch?.(name, epochMetrics);
       const last = epoch + 1 === config.epochs;
       const next: Position = last ? { run: run + 1, epoch: 0, batch: 0 } : { run, epoch: epoch + 1, batch: 0 };
-      writeCheckpoint(options, {
+      if (world.rank === 0) writeCheckpoint(options, {
         kind: 'grnewt-train', config, initial, finished: last ? [...finished, metrics] : finished, position: next,
         current: last ? null : { model: model.stateDict(), optimizer: optimizer.stateDict(), metrics, trainLossSum: 0 },
       });
-      if (options.signal?.aborted && !last) {
+      if ((world.on ? (await agreeOnStep(0, options.signal?.aborted ?? false, world.size))[1] : options.signal?.aborted) && !last) {
         stopped = true;
         metrics.stopped = true;
       }
@@ -191,6 +206,37 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
     config,
     runs: finished,
   };
+}
+
+interface World {
+  on: boolean;
+  rank: number;
+  size: number;
+}
+
+/** Whether fit() trains data-parallel, and the rank and size it then has; the batch sizes checked against it. */
+function dataParallel(option: unknown, config: TrainConfig): World {
+  if (option !== undefined && typeof option !== 'boolean') throw new TypeError(`fit: distributed must be a boolean, got ${typeof option}`);
+  const on = option ?? isInitialized();
+  if (!on) return { on: false, rank: 0, size: 1 };
+  if (!isInitialized()) throw new Error('fit: distributed: true needs a process group: await grnewt.distributed.init() first');
+  const size = distributedWorldSize();
+  for (const [name, value] of [['batchSize', config.batchSize], ['hgBatchSize', config.hgBatchSize]] as const) {
+    if (value % size !== 0) throw new RangeError(`fit: ${name} (${value}, the global batch) must be a multiple of the number of processes (${size}): each reads an equal part of every batch`);
+  }
+  return { on: true, rank: distributedRank(), size };
+}
+
+/** The ranks' mean loss of this step, and whether any rank was asked to stop (one small allreduce). */
+async function agreeOnStep(loss: number, stop: boolean, size: number): Promise<[number, boolean]> {
+  const t = tensor(new Float64Array([loss, stop ? 1 : 0]));
+  try {
+    await allReduce(t, 'sum');
+    const [sum, stops] = t.toArray() as Float64Array;
+    return [sum / size, stops > 0];
+  } finally {
+    t.dispose();
+  }
 }
 
 /** The model's own initialisation, or `init`'s values checked against it (names, shapes) in its dtype. */
@@ -268,12 +314,13 @@ function partitionOf(config: TrainConfig, model: Module): partitions.Partition {
   throw new RangeError(`fit: partition must be canonical, trivial, wb or blocks-N, got '${p}'`);
 }
 
-function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module, loss: (x: Tensor, y: Tensor) => Tensor, train: TensorDataset) {
-  if (name === 'adam') return { optimizer: new Adam(model.parameters(), { lr: config.adam.lr }) as Optimizer<object>, groups: [model.namedParameters().map(([n]) => n)] };
-  if (name === 'sgd') return { optimizer: new SGD(model.parameters(), { lr: config.sgd.lr, momentum: config.sgd.momentum }) as Optimizer<object>, groups: [model.namedParameters().map(([n]) => n)] };
+function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module, loss: (x: Tensor, y: Tensor) => Tensor, train: TensorDataset, world: World) {
+  const distributed = world.on;
+  if (name === 'adam') return { optimizer: new Adam(model.parameters(), { lr: config.adam.lr, distributed }) as Optimizer<object>, groups: [model.namedParameters().map(([n]) => n)] };
+  if (name === 'sgd') return { optimizer: new SGD(model.parameters(), { lr: config.sgd.lr, momentum: config.sgd.momentum, distributed }) as Optimizer<object>, groups: [model.namedParameters().map(([n]) => n)] };
   const ns = config.newtonSummary;
   const { paramGroups, nameGroups } = partitionOf(config, model);
-  const hgLoader = new DataLoader(train, { batchSize: config.hgBatchSize, shuffle: true, seed: config.seed + 1 });
+  const hgLoader = new DataLoader(train, { batchSize: config.hgBatchSize / world.size, shuffle: true, seed: config.seed + 1, ...(world.on && { shard: { rank: world.rank, worldSize: world.size } }) });
   // The autoencoder's target is its flattened input (its loss ignores the labels): the Taylor route needs it as y.
   const autoencoder = config.model.kind === 'autoencoder';
   const hgBatches = (batches: Iterable<[Tensor, Tensor]>): Iterable<[Tensor, Tensor]> =>
@@ -291,7 +338,7 @@ function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module,
   const optimizer = new NewtonSummary(paramGroups, loss, hgBatches(hgLoader), {
     damping: ns.damping, nesterov: { use: ns.nesterov, dampingInt: ns.dampingInt }, periodHg: ns.periodHg, momLrs: ns.momLrs,
     removeNegative: ns.removeNegative, momentum: ns.momentum, momentumDamp: ns.momentumDamp, ridge: ns.ridge, noregul: ns.noregul,
-    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, summaries: ns.summaries ?? 'autograd',
+    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, summaries: ns.summaries ?? 'autograd', distributed,
   });
   return { optimizer: optimizer as unknown as Optimizer<object>, groups: nameGroups };
 }
