@@ -91,7 +91,7 @@ export class NewtonSummary extends Optimizer<Group> {
    * The same step with the summaries computed on a worker thread (computeHgAsync or computeHgTaylorAsync), so the event loop stays
    * free during the long part. Until it settles, other steps and changes of these parameters are refused.
    */
-  async stepAsync(): Promise<void> {
+  override async stepAsync(): Promise<void> {
     const step = this.#begin('NewtonSummary.stepAsync');
     try {
       step.finish(step.batch && (await this.#route.computeAsync(step.batch, step.u)));
