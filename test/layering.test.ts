@@ -1,5 +1,6 @@
-// The folder layout is the architecture (ARCHITECTURE.md): each lib/ folder imports only from the folders
-// below it, so the tensor core never depends on the method, nor the method on the application.
+// The folder layout is the architecture (ARCHITECTURE.md): each lib/ and native/ folder imports only from
+// the folders below it, so the tensor core never depends on the method, nor the method on the application,
+// and only native/addon/ knows of Node.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -47,6 +48,39 @@ describe('lib/ layering', () => {
         const rel = path.relative(LIB, file).split(path.sep).join('/');
         if (to === from || ALLOWED[from].includes(to) || COMPATIBILITY.has(`${rel} → ${to}`)) continue;
         wrong.push(`${rel} imports ${spec} (${from} → ${to})`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
+
+const NATIVE = path.join(__dirname, '..', 'native');
+
+/** What each native/ folder may include besides itself: the core library knows nothing of the addon. */
+const NATIVE_ALLOWED: Record<string, string[]> = {
+  core: [],
+  optim: ['core'],
+  method: ['core'],
+  cuda: ['core', 'method'],
+  addon: ['core', 'optim', 'method'],
+  tests: ['core', 'optim', 'method', 'cuda'],
+};
+
+describe('native/ layering', () => {
+  it('has a rule for every folder', () => {
+    const folders = fs.readdirSync(NATIVE, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    expect(folders.sort()).toEqual(Object.keys(NATIVE_ALLOWED).sort());
+  });
+
+  it('includes only run downwards, and only the addon includes Node headers', () => {
+    const wrong: string[] = [];
+    for (const folder of Object.keys(NATIVE_ALLOWED)) {
+      for (const name of fs.readdirSync(path.join(NATIVE, folder))) {
+        const source = fs.readFileSync(path.join(NATIVE, folder, name), 'utf8');
+        for (const [, to] of source.matchAll(/#include "([a-z_]+)\//g)) {
+          if (to !== folder && !NATIVE_ALLOWED[folder].includes(to)) wrong.push(`${folder}/${name} includes ${to}/`);
+        }
+        if (folder !== 'addon' && /#include <(napi|node_api)\.h>/.test(source)) wrong.push(`${folder}/${name} includes N-API`);
       }
     }
     expect(wrong).toEqual([]);
