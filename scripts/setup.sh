@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 # chromium: only for the test that renders report.html and takes a screenshot.
 # libgloo-dev: Gloo's headers, which libtorch's ProcessGroupGloo.hpp includes (several processes, grnewt.distributed).
 packages=(libtorch-dev libgloo-dev libopenblas0-openmp dataset-fashion-mnist cmake g++ make ninja-build chromium python3-torch)
+# clang-format: npm test checks that the C++ is formatted as .clang-format says.
+packages+=(clang-format)
 
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
   missing=()

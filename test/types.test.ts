@@ -62,12 +62,35 @@ grnewt.tensor([1]).clearGrad();
 export { f32, f64, f64b, i64, i64b, i64c, z64, z32, r64, conv, same, kept, grad, idx, hits, anyDtype, wrong, wrong2, mapped, typed, mixed, list, big, json, epoch, acc, inScope, threads, root };
 `;
 
+const dts = path.join(work, 'dts');
+
 describe('types that follow the data', () => {
   it('compile as stated under strict against the published declarations', () => {
-    const dts = path.join(work, 'dts');
     expect(emitDeclarations(dts)).toEqual([]);
     const file = writeFile(path.join(work, 'checks.ts'), CHECKS.replace("'DTS'", JSON.stringify(path.join(dts, 'index'))));
     const problems = compileStrict([file]).map((p) => `line ${p.line}: ${p.message}`);
     expect(problems).toEqual([]);
+  }, 120_000);
+});
+
+describe('the published declarations', () => {
+  it('hold no member marked @internal in lib/', () => {
+    if (!fs.existsSync(path.join(dts, 'index.d.ts'))) expect(emitDeclarations(dts)).toEqual([]);
+    const lib = path.join(__dirname, '..', 'lib');
+    const sources = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+    const leaked: string[] = [];
+    let internal = 0;
+    for (const file of sources(lib)) {
+      // The declaration after each @internal doc comment: its name, as a .d.ts would declare it.
+      for (const [, name] of fs.readFileSync(file, 'utf8').matchAll(/@internal[\s\S]*?\*\/\s*(?:export\s+)?(?:static\s+)?(?:readonly\s+)?(?:function\s+|const\s+|class\s+)?([A-Za-z_$][\w$]*)/g)) {
+        internal++;
+        const declaration = path.join(dts, path.relative(lib, file)).replace(/\.ts$/, '.d.ts');
+        const declared = new RegExp(`^\\s*(?:export\\s+)?(?:declare\\s+)?(?:static\\s+)?(?:readonly\\s+)?(?:function\\s+|const\\s+|class\\s+)?${name}\\s*[(:<?]`, 'm');
+        if (declared.test(fs.readFileSync(declaration, 'utf8'))) leaked.push(`${path.relative(lib, file)}: ${name}`);
+      }
+    }
+    expect(internal).toBeGreaterThan(10);
+    expect(leaked).toEqual([]);
   }, 120_000);
 });

@@ -4,86 +4,19 @@
 // method note for the exact rules, which this follows.
 import { native } from '../core/native';
 import { nesterovLrs, ridgeLrs, type NesterovResult } from './lr_solver';
-import type { Module } from '../nn/module';
-import type { Batches, FullLoss, Hg } from './summaries';
-import { taylorSupport, type TaylorLoss } from './taylor_route';
-import { Tensor, tidy, keep } from '../core/tensor';
+import type { Batches, FullLoss } from './summaries';
+import { Tensor, tidy } from '../core/tensor';
 import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../core/validate';
-import { ADAM_DEFAULTS, checkBetas } from '../optim/adam';
-import { combineSummaries, combineSummariesAsync, type Summaries } from '../distributed/data_parallel';
+import { ADAM_DEFAULTS } from '../optim/adam';
 import { HgBatches } from './hg_batches';
-import { Optimizer, checkNonNegative, checkUnitInterval, type OptimizerStateDict, type ParamsInput } from '../optim/optimizer';
-import { SummariesRoute, checkSummariesChoice, type RouteDecision, type SummariesChoice } from './summaries_route';
+import { Optimizer, type OptimizerStateDict, type ParamsInput } from '../optim/optimizer';
+import { SummariesRoute, type RouteDecision } from './summaries_route';
+import { OPTION_KEYS, checkGroup, checkSettings, groupDefaults, type NewtonSummaryGroupOptions, type NewtonSummaryOptions, type Settings } from './newton_summary_options';
+import { nextLrs } from './lr_update';
+import { SummariesAverage, type SavedAverage, type Summaries } from './summaries_average';
+import { combineSummaries, combineSummariesAsync } from '../distributed/data_parallel';
 
-/** Options that may differ between parameter groups. */
-export interface NewtonSummaryGroupOptions {
-  damping: number; // λ₁: the factor on the computed learning rates
-  momentum: number;
-  momentumDamp: number;
-  momLrs: number; // moving-average factor of the learning rates across updates
-  lr: number; // the current learning rate of the group (starts at 0)
-}
-
-export type Updater = 'sgd' | { name: 'adam'; betas?: [number, number]; eps?: number };
-
-export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOptions, 'lr'>> {
-  periodHg?: number;
-  ridge?: number; // used when nesterov.use is false
-  nesterov?: { use: boolean; dampingInt?: number };
-  noregul?: boolean;
-  diagonal?: boolean;
-  removeNegative?: boolean;
-  /** Which direction is proposed: momentum SGD with each group's momentum/momentumDamp (default), or Adam's step. */
-  updater?: Updater;
-  /** Average (H̄, ḡ, order3) across updates: a moving average after a uniform warm-up, or a uniform mean throughout. */
-  average?: { kind: 'moving' | 'uniform'; factor?: number; warmup?: number };
-  /** Clip each new η̃ (after removeNegative) into [min, max]. */
-  lrsClip?: [number, number];
-  /** Log entries kept (the oldest are dropped). Default 100. */
-  historyLength?: number;
-  /**
-   * How the summaries are computed. 'auto' (the default): the Taylor route when the parameters belong to a
-   * model it supports and, on the first hg batch, its summaries equal the autograd route's on fullLoss (checked
-   * once, to 1e-4 relative in float32 and 1e-9 in float64); the autograd route otherwise. `summariesRoute` says
-   * which and why.
-   */
-  summaries?: SummariesChoice;
-  /**
-   * Compute the summaries by the Taylor route (computeHgTaylor: one forward pass of jets) for this model,
-   * whose `loss` (default: the one whose value is fullLoss's) must be what fullLoss computes: checked on the
-   * first hg batch.
-   */
-  taylor?: { model: Module; loss?: TaylorLoss };
-  /**
-   * Data parallel across the process group (grnewt.distributed.init first): rank 0's parameters at
-   * construction, gradients averaged across ranks in each step, and the summaries of every rank's hg batch
-   * (each rank's hgLoader should be its shard) combined, weighted by batch sizes, before the learning rates
-   * are solved for: every rank holds the same learning rates, bit for bit.
-   */
-  distributed?: boolean;
-}
-
-/**
- * The defaults: the seed README's recommended values (the reference's signature defaults — damping 1, no
- * Nesterov regularisation, periodHg 1, no momentum — diverge on a plain training loop).
- */
-export const NEWTON_SUMMARY_DEFAULTS = Object.freeze({
-  damping: 0.1,
-  momentum: 0.9,
-  momentumDamp: 0.9,
-  momLrs: 0.5,
-  periodHg: 10,
-  ridge: 0,
-  nesterov: Object.freeze({ use: true, dampingInt: 10 }),
-  noregul: false,
-  diagonal: false,
-  removeNegative: true,
-  updater: 'sgd' as Updater,
-  historyLength: 100,
-  summaries: 'auto' as SummariesChoice,
-});
-
-const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor', 'distributed'] as const;
+export { NEWTON_SUMMARY_DEFAULTS, type NewtonSummaryGroupOptions, type NewtonSummaryOptions, type Updater } from './newton_summary_options';
 
 export interface NewtonSummaryLog {
   step: number;
@@ -106,62 +39,22 @@ type Group = NewtonSummaryGroupOptions;
 export class NewtonSummary extends Optimizer<Group> {
   readonly #hg: HgBatches;
   readonly #route: SummariesRoute;
-  readonly #o: Required<Omit<NewtonSummaryOptions, keyof Group | 'average' | 'lrsClip' | 'taylor' | 'distributed'>> & Pick<NewtonSummaryOptions, 'average' | 'lrsClip'>;
+  readonly #o: Settings;
+  readonly #average: SummariesAverage | undefined;
   #step = 0;
   #lrsInitialized = false;
   #pending = false;
   #routeLogged = false;
-  #average: { count: number; H: Tensor; g: Tensor; order3: Tensor } | undefined;
   readonly logs: NewtonSummaryLog[] = [];
 
   constructor(paramGroups: ParamsInput<Group>, fullLoss: FullLoss, hgLoader: Batches, options?: NewtonSummaryOptions) {
     const where = 'NewtonSummary';
     const o = checkOptions(where, options, OPTION_KEYS) as NewtonSummaryOptions;
-    const D = NEWTON_SUMMARY_DEFAULTS;
-    const defaults: Group = { damping: o.damping ?? D.damping, momentum: o.momentum ?? D.momentum, momentumDamp: o.momentumDamp ?? D.momentumDamp, momLrs: o.momLrs ?? D.momLrs, lr: 0 };
-    super(where, paramGroups, defaults, checkGroup);
+    super(where, paramGroups, groupDefaults(o), checkGroup);
     if (typeof fullLoss !== 'function') throw new TypeError(`${where}: fullLoss must be a function (x, y) => Tensor, got ${show(fullLoss)}`);
-    const nesterov = checkOptions(`${where}: nesterov`, o.nesterov ?? D.nesterov, ['use', 'dampingInt']) as { use?: unknown; dampingInt?: unknown };
-    const updater = o.updater ?? D.updater;
-    if (updater !== 'sgd' && (updater as { name?: string })?.name !== 'adam') throw new TypeError(`${where}: updater must be 'sgd' or { name: 'adam', betas?, eps? }, got ${show(updater)}`);
-    if (updater !== 'sgd') {
-      checkOptions(`${where}: updater`, updater, ['name', 'betas', 'eps']);
-      checkBetas(where, updater.betas ?? ADAM_DEFAULTS.betas);
-      checkNonNegative(where, 'updater.eps', updater.eps ?? ADAM_DEFAULTS.eps);
-    }
-    if (o.average !== undefined) {
-      const a = checkOptions(`${where}: average`, o.average, ['kind', 'factor', 'warmup']) as NonNullable<NewtonSummaryOptions['average']>;
-      if (a.kind !== 'moving' && a.kind !== 'uniform') throw new TypeError(`${where}: average.kind must be 'moving' or 'uniform', got ${show(a.kind)}`);
-      if (a.factor !== undefined) checkUnitInterval(where, 'average.factor', a.factor);
-      if (a.warmup !== undefined) checkInteger(where, 'average.warmup', a.warmup, 0);
-    }
-    if (o.lrsClip !== undefined && (!Array.isArray(o.lrsClip) || o.lrsClip.length !== 2 || !(o.lrsClip[0] <= o.lrsClip[1]))) {
-      throw new RangeError(`${where}: lrsClip must be [min, max] with min ≤ max, got ${show(o.lrsClip)}`);
-    }
-    let summaries = checkSummariesChoice(where, o.summaries ?? (o.taylor !== undefined ? 'taylor' : D.summaries));
-    if (o.taylor !== undefined) {
-      const t = checkOptions(`${where}: taylor`, o.taylor, ['model', 'loss']) as { model?: Module };
-      if (summaries !== 'taylor') throw new TypeError(`${where}: taylor: { model } asks for the Taylor route, but summaries is ${show(summaries)}`);
-      const support = t.model ? taylorSupport(t.model) : { supported: false, reason: `taylor.model is ${show(t.model)}` };
-      if (!support.supported) throw new TypeError(`${where}: taylor: ${support.reason}; leave taylor out to use the autograd route`);
-      summaries = 'taylor';
-    }
-    this.#o = {
-      periodHg: checkInteger(where, 'periodHg', o.periodHg ?? D.periodHg, 1),
-      ridge: checkNonNegative(where, 'ridge', o.ridge ?? D.ridge),
-      nesterov: {
-        use: checkBoolean(where, 'nesterov.use', nesterov.use ?? D.nesterov.use),
-        dampingInt: checkNonNegative(where, 'nesterov.dampingInt', nesterov.dampingInt ?? D.nesterov.dampingInt),
-      },
-      noregul: checkBoolean(where, 'noregul', o.noregul ?? D.noregul),
-      diagonal: checkBoolean(where, 'diagonal', o.diagonal ?? D.diagonal),
-      removeNegative: checkBoolean(where, 'removeNegative', o.removeNegative ?? D.removeNegative),
-      updater,
-      average: o.average,
-      lrsClip: o.lrsClip,
-      historyLength: checkInteger(where, 'historyLength', o.historyLength ?? D.historyLength, 0),
-      summaries,
-    };
+    this.#o = checkSettings(where, o);
+    const summaries = this.#o.summaries;
+    this.#average = o.average && new SummariesAverage(o.average);
     this.#hg = new HgBatches(where, hgLoader);
     const groups = this.paramGroups.map((g) => ({ params: g.params }));
     this.#route = new SummariesRoute(where, summaries, o.taylor, groups, fullLoss, { noregul: this.#o.noregul, diagonal: this.#o.diagonal });
@@ -185,67 +78,92 @@ export class NewtonSummary extends Optimizer<Group> {
 
   /** One step, after the caller's backward: direction, (every periodHg steps) new learning rates, update. */
   step(): void {
-    const where = 'NewtonSummary.step';
-    this.#assertIdle(where);
-    this.averageGradients(where);
+    // One scope around it all: what the hg loader makes for this step is freed with the step's intermediates.
     tidy(() => {
-      const u = this.#directions(where);
-      const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
-      if (!this.distributed) {
-        if (batch) this.#useSummaries(this.#route.compute(batch, u));
-      } else if (this.#dueForLrs()) {
-        // Every rank takes part, also one whose hg batch was unusable (it contributes nothing, and then no rank updates).
-        const local = batch ? this.#route.compute(batch, u) : null;
-        this.#useCombined(batch !== null, combineSummaries(where, local, batch?.[0].shape[0] ?? 0, this.paramGroups.length, local?.H.dtype ?? 'float64'));
+      const where = 'NewtonSummary.step';
+      this.#assertIdle(where);
+      this.averageGradients(where); // distributed: the ranks' mean gradient, before the directions
+      const step = this.#begin(where);
+      try {
+        const local = step.batch && this.#route.compute(step.batch, step.u);
+        step.finish(this.#combining() ? this.#combined(where, step.batch, local, combineSummaries(where, local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64')) : local);
+      } finally {
+        step.end();
       }
-      this.#apply(u);
     });
-  }
-
-  /** The summaries of every rank's hg batch, or (null) the log entry saying why there are none. */
-  #useCombined(localUsable: boolean, combined: Summaries | null): void {
-    if (combined) return this.#useSummaries(combined);
-    // This rank's own unusable batch was logged already by #usableHgBatch.
-    if (localUsable) this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: "another rank's hg batch holds NaN or Inf: previous learning rates kept", solver: emptySolver() });
   }
 
   /**
    * The same step with the summaries computed on a worker thread (computeHgAsync or computeHgTaylorAsync), so the event loop stays
    * free during the long part. Until it settles, other steps and changes of these parameters are refused.
    */
-  async stepAsync(): Promise<void> {
+  override async stepAsync(): Promise<void> {
     const where = 'NewtonSummary.stepAsync';
+    this.#assertIdle(where);
+    await this.averageGradientsAsync(where);
+    const step = this.#begin(where);
+    try {
+      const local = step.batch && (await this.#route.computeAsync(step.batch, step.u));
+      step.finish(this.#combining() ? this.#combined(where, step.batch, local, await combineSummariesAsync(local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64')) : local);
+    } finally {
+      step.end();
+    }
+  }
+
+  /** Distributed and new learning rates due: every rank takes part in combining, also one whose hg batch was unusable. */
+  #combining(): boolean {
+    return this.distributed && this.#dueForLrs();
+  }
+
+  #shardSize(batch: [Tensor, Tensor] | null): number {
+    return batch?.[0].shape[0] ?? 0;
+  }
+
+  /**
+   * The union batch's summaries (freeing this rank's), or null — logged when this rank's batch was usable
+   * but another's was not (its own unusable batch was logged when drawn): then no rank changes its rates.
+   */
+  #combined(where: string, batch: [Tensor, Tensor] | null, local: Summaries | null, combined: Summaries | null): Summaries | null {
+    for (const t of Object.values(local ?? {})) t.dispose();
+    if (!combined && batch) {
+      this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: `${where}: another rank's hg batch holds NaN or Inf: previous learning rates kept`, solver: emptySolver() });
+    }
+    return combined;
+  }
+
+  /**
+   * The one step sequence of step() and stepAsync(), which differ only in how the summaries are computed
+   * between its two halves: the directions u and the hg batch (if new learning rates are due), then
+   * `finish(summaries)` — new learning rates, the update — and `end()` on every path, which frees what the
+   * step made and lets the next one start.
+   */
+  #begin(where: string): { u: Tensor[]; batch: [Tensor, Tensor] | null; finish(summaries: Summaries | null): void; end(): void } {
     this.#assertIdle(where);
     this.#pending = true;
     let u: Tensor[] = [];
+    let summaries: Summaries | null = null;
     try {
-      await this.averageGradientsAsync(where);
-      u = tidy(() => this.#directions(where)); // returned: kept alive until disposed below
+      u = tidy(() => this.#directions(where)); // returned: kept alive until end()
       const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
-      if (this.distributed && this.#dueForLrs()) {
-        const raw = batch ? await this.#route.computeAsync(batch, u) : null;
-        try {
-          const combined = await combineSummariesAsync(raw, batch?.[0].shape[0] ?? 0, this.paramGroups.length, raw?.H.dtype ?? 'float64');
-          try {
-            tidy(() => this.#useCombined(batch !== null, combined));
-          } finally {
-            for (const t of Object.values(combined ?? {})) t.dispose();
-          }
-        } finally {
-          for (const t of Object.values(raw ?? {})) t.dispose();
-        }
-      } else if (batch) {
-        const raw = await this.#route.computeAsync(batch, u);
-        try {
-          tidy(() => this.#useSummaries(raw));
-        } finally {
-          for (const t of Object.values(raw)) t.dispose();
-        }
-      }
-      tidy(() => this.#apply(u));
-    } finally {
+      return {
+        u,
+        batch,
+        finish: (computed) => {
+          summaries = computed;
+          tidy(() => {
+            if (computed) this.#useSummaries(computed);
+            this.#apply(u);
+          });
+        },
+        end: () => {
+          for (const t of [...u, ...(summaries ? Object.values(summaries) : [])]) t.dispose();
+          this.#pending = false;
+        },
+      };
+    } catch (err) {
       for (const t of u) t.dispose();
       this.#pending = false;
+      throw err;
     }
   }
 
@@ -311,11 +229,11 @@ export class NewtonSummary extends Optimizer<Group> {
       this.#log({ step: this.#step, H: rows(raw.H), g: Array.from(raw.g.toArray() as Float64Array, Number), order3: Array.from(raw.order3.toArray() as Float64Array, Number), eta: null, lrs: this.lrs(), found: false, reason: 'the summaries hold NaN or Inf (from the loss or its derivatives on this hg batch): previous learning rates kept', solver: emptySolver() });
       return;
     }
-    const { H, g, order3 } = this.#averaged(raw);
+    const { H, g, order3 } = this.#average ? this.#average.add(raw) : raw;
     let result: NesterovResult;
     try {
       result = this.#o.nesterov.use
-        ? nesterovLrs(H, g, order3.abs().pow(1 / 3), { dampingInt: this.#o.nesterov.dampingInt ?? 1 })
+        ? nesterovLrs(H, g, order3.abs().pow(1 / 3), { dampingInt: this.#o.nesterov.dampingInt })
         : ridgeLrs(H, g, { ridge: this.#o.ridge });
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
@@ -324,15 +242,9 @@ export class NewtonSummary extends Optimizer<Group> {
     const eta = result.lrs === null ? null : Array.from(result.lrs.toArray() as Float64Array, Number);
     let usable = result.found && eta !== null && eta.every(Number.isFinite);
     if (usable) {
-      const r = this.#lrsInitialized ? undefined : 0;
-      const next = this.paramGroups.map((group, s) => {
-        let e = this.#o.removeNegative ? Math.max(0, eta![s]) : eta![s];
-        if (this.#o.lrsClip) e = Math.min(Math.max(e, this.#o.lrsClip[0]), this.#o.lrsClip[1]);
-        const mom = r ?? group.momLrs;
-        return mom * group.lr + (1 - mom) * group.damping * e;
-      });
-      usable = next.every(Number.isFinite); // a huge damping times η can overflow: never step with an infinite lr
-      if (usable) {
+      const next = nextLrs(this.paramGroups, eta!, { removeNegative: this.#o.removeNegative, lrsClip: this.#o.lrsClip, first: !this.#lrsInitialized });
+      usable = next !== null; // a huge damping times η can overflow: never step with an infinite lr
+      if (next) {
         this.paramGroups.forEach((group, s) => (group.lr = next[s]));
         this.#lrsInitialized = true;
       } else {
@@ -353,21 +265,6 @@ export class NewtonSummary extends Optimizer<Group> {
     });
   }
 
-  /** The summaries to solve with: this update's, or their average across updates. */
-  #averaged(raw: { H: Tensor; g: Tensor; order3: Tensor }) {
-    const avg = this.#o.average;
-    if (!avg) return raw;
-    const prev = this.#average;
-    const count = (prev?.count ?? 0) + 1;
-    const warm = avg.kind === 'uniform' || count <= (avg.warmup ?? 0) || !prev;
-    const w = warm ? 1 / count : 1 - (avg.factor ?? 0.9); // weight of the new summaries
-    const mix = (old: Tensor | undefined, fresh: Tensor) => keep(old ? old.mul(1 - w).add(fresh.mul(w)) : fresh.clone());
-    const next = { count, H: mix(prev?.H, raw.H), g: mix(prev?.g, raw.g), order3: mix(prev?.order3, raw.order3) };
-    if (prev) for (const t of [prev.H, prev.g, prev.order3]) t.dispose();
-    this.#average = next;
-    return next;
-  }
-
   #log(entry: NewtonSummaryLog): void {
     if (!this.#routeLogged && this.#route.decision && entry.H.length > 0) {
       entry.summariesRoute = this.#route.decision;
@@ -385,7 +282,7 @@ export class NewtonSummary extends Optimizer<Group> {
       step: this.#step,
       lrsInitialized: this.#lrsInitialized,
       hgDraws: this.#hg.draws,
-      average: this.#average ? { count: this.#average.count, H: this.#average.H, g: this.#average.g, order3: this.#average.order3 } : null,
+      average: this.#average?.saved() ?? null,
       summaries: this.#route.saved(),
     };
   }
@@ -412,11 +309,10 @@ export class NewtonSummary extends Optimizer<Group> {
     this.#step = step;
     this.#lrsInitialized = lrsInitialized;
     this.#hg.seek(draws);
-    if (this.#average) for (const t of [this.#average.H, this.#average.g, this.#average.order3]) t.dispose();
-    this.#average = average && { count: average.count, H: keep(average.H.clone()), g: keep(average.g.clone()), order3: keep(average.order3.clone()) };
+    this.#average?.restore(average);
   }
 
-  #checkedAverage(where: string, value: unknown): { count: number; H: Tensor; g: Tensor; order3: Tensor } | undefined {
+  #checkedAverage(where: string, value: unknown): SavedAverage | undefined {
     if (value === undefined || value === null) return undefined;
     const a = checkOptions(`${where}: average`, value, ['count', 'H', 'g', 'order3']);
     const S = this.paramGroups.length;
@@ -427,7 +323,7 @@ export class NewtonSummary extends Optimizer<Group> {
       if (formatShape(t.shape) !== formatShape(shape)) throw new RangeError(`${where}: average.${key} has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`);
       if (!native().allFinite([t.handle(where)])) throw new RangeError(`${where}: average.${key} holds NaN or Inf`);
     }
-    return a as { count: number; H: Tensor; g: Tensor; order3: Tensor };
+    return a as unknown as SavedAverage;
   }
 }
 
@@ -436,16 +332,6 @@ function hasGrad(p: Tensor, where: string): boolean {
   if (g === null) return false;
   native().dispose(g);
   return true;
-}
-
-/** Every group's options: the constructor's and a state dict's alike. */
-function checkGroup(where: string, g: Group): Group {
-  checkNonNegative(where, 'damping', g.damping);
-  checkNonNegative(where, 'momentum', g.momentum);
-  checkUnitInterval(where, 'momentumDamp', g.momentumDamp, true);
-  checkUnitInterval(where, 'momLrs', g.momLrs);
-  if (typeof g.lr !== 'number' || !Number.isFinite(g.lr)) throw new RangeError(`${where}: lr must be a finite number, got ${show(g.lr)}`);
-  return g;
 }
 
 function rows(H: Tensor): number[][] {

@@ -55,7 +55,7 @@ export class Adam extends Optimizer<Resolved> {
   }
 
   /** step() with the distributed gradient averaging waited for off the JS thread (the update is short). */
-  async stepAsync(): Promise<void> {
+  override async stepAsync(): Promise<void> {
     this.assertFree('Adam.stepAsync');
     await this.averageGradientsAsync('Adam.stepAsync');
     this.#update();

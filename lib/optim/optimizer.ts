@@ -95,6 +95,14 @@ export abstract class Optimizer<O extends object> {
 
   abstract step(): void;
 
+  /**
+   * The step as a Promise, so that a loop can await any optimizer alike. The base runs step() at once (SGD's
+   * and Adam's steps are a few element-wise ops); NewtonSummary computes its summaries on a worker thread.
+   */
+  async stepAsync(): Promise<void> {
+    this.step();
+  }
+
   /** Steps skipped because a gradient held NaN or Inf (parameters are never made non-finite by a step). */
   skippedSteps = 0;
 

@@ -43,7 +43,7 @@ export class SGD extends Optimizer<Resolved> {
   }
 
   /** step() with the distributed gradient averaging waited for off the JS thread (the update is short). */
-  async stepAsync(): Promise<void> {
+  override async stepAsync(): Promise<void> {
     this.assertFree('SGD.stepAsync');
     await this.averageGradientsAsync('SGD.stepAsync');
     this.#update();

@@ -1,0 +1,150 @@
+// NewtonSummary's options: what each means, their defaults (listed once, in NEWTON_SUMMARY_DEFAULTS), and
+// their checks — the constructor's, and a state dict's for the per-group ones.
+import type { Module } from '../nn/module';
+import { checkBoolean, checkInteger, checkOptions, show } from '../core/validate';
+import { ADAM_DEFAULTS, checkBetas } from '../optim/adam';
+import { checkNonNegative, checkUnitInterval } from '../optim/optimizer';
+import { taylorSupport, type TaylorLoss } from './taylor_route';
+import { checkSummariesChoice, type SummariesChoice } from './summaries_route';
+import type { AverageOptions } from './summaries_average';
+
+/** Options that may differ between parameter groups. */
+export interface NewtonSummaryGroupOptions {
+  damping: number; // λ₁: the factor on the computed learning rates
+  momentum: number;
+  momentumDamp: number;
+  momLrs: number; // moving-average factor of the learning rates across updates
+  lr: number; // the current learning rate of the group (starts at 0)
+}
+
+export type Updater = 'sgd' | { name: 'adam'; betas?: [number, number]; eps?: number };
+
+export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOptions, 'lr'>> {
+  periodHg?: number;
+  ridge?: number; // used when nesterov.use is false
+  nesterov?: { use: boolean; dampingInt?: number };
+  noregul?: boolean;
+  diagonal?: boolean;
+  removeNegative?: boolean;
+  /** Which direction is proposed: momentum SGD with each group's momentum/momentumDamp (default), or Adam's step. */
+  updater?: Updater;
+  /** Average (H̄, ḡ, order3) across updates: a moving average after a uniform warm-up, or a uniform mean throughout. */
+  average?: AverageOptions;
+  /** Clip each new η̃ (after removeNegative) into [min, max]. */
+  lrsClip?: [number, number];
+  /** Log entries kept (the oldest are dropped). Default 100. */
+  historyLength?: number;
+  /**
+   * How the summaries are computed. 'auto' (the default): the Taylor route when the parameters belong to a
+   * model it supports and, on the first hg batch, its summaries equal the autograd route's on fullLoss (checked
+   * once, to 1e-4 relative in float32 and 1e-9 in float64); the autograd route otherwise. `summariesRoute` says
+   * which and why.
+   */
+  summaries?: SummariesChoice;
+  /**
+   * Compute the summaries by the Taylor route (computeHgTaylor: one forward pass of jets) for this model,
+   * whose `loss` (default: the one whose value is fullLoss's) must be what fullLoss computes: checked on the
+   * first hg batch.
+   */
+  taylor?: { model: Module; loss?: TaylorLoss };
+  /**
+   * Data parallel across the process group (grnewt.distributed.init first): rank 0's parameters at
+   * construction, gradients averaged across ranks in each step, and the summaries of every rank's hg batch
+   * (each rank's hgLoader should be its shard) combined, weighted by batch sizes, before the learning rates
+   * are solved for: every rank holds the same learning rates, bit for bit.
+   */
+  distributed?: boolean;
+}
+
+/**
+ * The defaults: the seed README's recommended values (the reference's signature defaults — damping 1, no
+ * Nesterov regularisation, periodHg 1, no momentum — diverge on a plain training loop).
+ */
+export const NEWTON_SUMMARY_DEFAULTS = Object.freeze({
+  damping: 0.1,
+  momentum: 0.9,
+  momentumDamp: 0.9,
+  momLrs: 0.5,
+  periodHg: 10,
+  ridge: 0,
+  nesterov: Object.freeze({ use: true, dampingInt: 10 }),
+  noregul: false,
+  diagonal: false,
+  removeNegative: true,
+  updater: 'sgd' as Updater,
+  historyLength: 100,
+  summaries: 'auto' as SummariesChoice,
+});
+
+export const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor', 'distributed'] as const;
+
+
+/** The options after checking, with every default filled in. */
+export type Settings = Required<Omit<NewtonSummaryOptions, keyof NewtonSummaryGroupOptions | 'average' | 'lrsClip' | 'taylor' | 'nesterov' | 'distributed'>> &
+  Pick<NewtonSummaryOptions, 'average' | 'lrsClip' | 'taylor'> & {
+    nesterov: Required<NonNullable<NewtonSummaryOptions['nesterov']>>;
+  };
+
+/** The per-group options' values for groups that do not set them. */
+export function groupDefaults(o: NewtonSummaryOptions): NewtonSummaryGroupOptions {
+  const D = NEWTON_SUMMARY_DEFAULTS;
+  return { damping: o.damping ?? D.damping, momentum: o.momentum ?? D.momentum, momentumDamp: o.momentumDamp ?? D.momentumDamp, momLrs: o.momLrs ?? D.momLrs, lr: 0 };
+}
+
+/** Checks the optimizer-wide options (their keys were checked already) and fills in the defaults. */
+export function checkSettings(where: string, o: NewtonSummaryOptions): Settings {
+  const D = NEWTON_SUMMARY_DEFAULTS;
+  const nesterov = checkOptions(`${where}: nesterov`, o.nesterov ?? D.nesterov, ['use', 'dampingInt']) as { use?: unknown; dampingInt?: unknown };
+  const updater = o.updater ?? D.updater;
+  if (updater !== 'sgd' && (updater as { name?: string })?.name !== 'adam') throw new TypeError(`${where}: updater must be 'sgd' or { name: 'adam', betas?, eps? }, got ${show(updater)}`);
+  if (updater !== 'sgd') {
+    checkOptions(`${where}: updater`, updater, ['name', 'betas', 'eps']);
+    checkBetas(where, updater.betas ?? ADAM_DEFAULTS.betas);
+    checkNonNegative(where, 'updater.eps', updater.eps ?? ADAM_DEFAULTS.eps);
+  }
+  if (o.average !== undefined) {
+    const a = checkOptions(`${where}: average`, o.average, ['kind', 'factor', 'warmup']) as unknown as AverageOptions;
+    if (a.kind !== 'moving' && a.kind !== 'uniform') throw new TypeError(`${where}: average.kind must be 'moving' or 'uniform', got ${show(a.kind)}`);
+    if (a.factor !== undefined) checkUnitInterval(where, 'average.factor', a.factor);
+    if (a.warmup !== undefined) checkInteger(where, 'average.warmup', a.warmup, 0);
+  }
+  if (o.lrsClip !== undefined && (!Array.isArray(o.lrsClip) || o.lrsClip.length !== 2 || !(o.lrsClip[0] <= o.lrsClip[1]))) {
+    throw new RangeError(`${where}: lrsClip must be [min, max] with min ≤ max, got ${show(o.lrsClip)}`);
+  }
+  let summaries = checkSummariesChoice(where, o.summaries ?? (o.taylor !== undefined ? 'taylor' : D.summaries));
+  if (o.taylor !== undefined) {
+    const t = checkOptions(`${where}: taylor`, o.taylor, ['model', 'loss']) as { model?: Module };
+    if (summaries !== 'taylor') throw new TypeError(`${where}: taylor: { model } asks for the Taylor route, but summaries is ${show(summaries)}`);
+    const support = t.model ? taylorSupport(t.model) : { supported: false, reason: `taylor.model is ${show(t.model)}` };
+    if (!support.supported) throw new TypeError(`${where}: taylor: ${support.reason}; leave taylor out to use the autograd route`);
+    summaries = 'taylor';
+  }
+  return {
+    periodHg: checkInteger(where, 'periodHg', o.periodHg ?? D.periodHg, 1),
+    ridge: checkNonNegative(where, 'ridge', o.ridge ?? D.ridge),
+    nesterov: {
+      use: checkBoolean(where, 'nesterov.use', nesterov.use ?? D.nesterov.use),
+      dampingInt: checkNonNegative(where, 'nesterov.dampingInt', nesterov.dampingInt ?? D.nesterov.dampingInt),
+    },
+    noregul: checkBoolean(where, 'noregul', o.noregul ?? D.noregul),
+    diagonal: checkBoolean(where, 'diagonal', o.diagonal ?? D.diagonal),
+    removeNegative: checkBoolean(where, 'removeNegative', o.removeNegative ?? D.removeNegative),
+    updater,
+    average: o.average,
+    lrsClip: o.lrsClip,
+    taylor: o.taylor,
+    historyLength: checkInteger(where, 'historyLength', o.historyLength ?? D.historyLength, 0),
+    summaries,
+  };
+}
+
+/** Every group's options: the constructor's and a state dict's alike. */
+export function checkGroup(where: string, g: NewtonSummaryGroupOptions): NewtonSummaryGroupOptions {
+  checkNonNegative(where, 'damping', g.damping);
+  checkNonNegative(where, 'momentum', g.momentum);
+  checkUnitInterval(where, 'momentumDamp', g.momentumDamp, true);
+  checkUnitInterval(where, 'momLrs', g.momLrs);
+  if (typeof g.lr !== 'number' || !Number.isFinite(g.lr)) throw new RangeError(`${where}: lr must be a finite number, got ${show(g.lr)}`);
+  return g;
+}
+

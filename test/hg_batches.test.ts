@@ -1,0 +1,62 @@
+// NewtonSummary's hg-batch source as a unit: cycling, the loader checked at construction without losing a
+// generator's first batch, and seek() continuing exactly where the same number of draws would have.
+import { describe, expect, it } from 'vitest';
+import { data, tensor, type Tensor } from '../lib';
+import { HgBatches } from '../lib/method/hg_batches';
+
+const pair = (k: number): [Tensor, Tensor] => [tensor([k, k + 0.5]), tensor([k])];
+const first = (b: [Tensor, Tensor]) => (b[0].toArray() as Float32Array)[0];
+
+function loader() {
+  const x = tensor(Float32Array.from({ length: 10 }, (_, i) => i), { shape: [10, 1] });
+  const y = tensor(Int32Array.from({ length: 10 }, (_, i) => i % 3));
+  return new data.DataLoader(new data.TensorDataset(x, y), { batchSize: 3, shuffle: true, seed: 4 });
+}
+
+describe('HgBatches', () => {
+  it('cycles an array, a new pass when one ends', () => {
+    const hg = new HgBatches('t', [pair(0), pair(1), pair(2)]);
+    expect(Array.from({ length: 7 }, () => first(hg.next()))).toEqual([0, 1, 2, 0, 1, 2, 0]);
+    expect(hg.draws).toBe(7);
+  });
+
+  it("reads a generator's first batch at construction and hands it out first", () => {
+    let made = 0;
+    function* gen() {
+      for (;;) yield pair(made++);
+    }
+    const hg = new HgBatches('t', gen());
+    expect(made).toBe(1);
+    expect([first(hg.next()), first(hg.next())]).toEqual([0, 1]);
+  });
+
+  it('refuses a loader that is not iterable, is empty, or yields something other than [x, y] Tensors', () => {
+    expect(() => new HgBatches('Opt', 5)).toThrow(/Opt: hgLoader must be an iterable of \[x, y\] batches/);
+    expect(() => new HgBatches('Opt', [])).toThrow(/Opt: hgLoader yielded no batch/);
+    expect(() => new HgBatches('Opt', [[1, 2]])).toThrow(/Opt: the hg loader must yield \[x, y\] pairs of Tensors/);
+  });
+
+  it('seek(n) on a DataLoader continues as n draws would have, across epochs', () => {
+    const drawn = new HgBatches('t', loader());
+    const ids = Array.from({ length: 9 }, () => [...(drawn.next()[0].toArray() as Float32Array)].join());
+    for (const n of [0, 2, 4, 5, 8]) {
+      const sought = new HgBatches('t', loader());
+      sought.seek(n);
+      expect(sought.draws).toBe(n);
+      expect([...(sought.next()[0].toArray() as Float32Array)].join()).toBe(ids[n]);
+    }
+  });
+
+  it('seek(n) on an array and on a replayed generator continue as n draws would have', () => {
+    const arr = new HgBatches('t', [pair(0), pair(1), pair(2)]);
+    arr.seek(4);
+    expect(first(arr.next())).toBe(1);
+    let made = 0;
+    function* gen() {
+      for (;;) yield pair(made++);
+    }
+    const g = new HgBatches('t', gen());
+    g.seek(3);
+    expect(first(g.next())).toBe(3);
+  });
+});
