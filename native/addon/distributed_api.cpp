@@ -2,13 +2,13 @@
 // group: every environment (main thread, worker threads) sees the same one. Collectives are started on the
 // JS thread, in call order (which is what keeps ranks in step), and waited for on a libuv pool thread, so the
 // event loop stays free; the *Sync variants wait on the JS thread, for the optimizers' synchronous step().
+#include <ATen/Parallel.h>
+
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-
-#include <ATen/Parallel.h>
 
 #include "addon/convert.h"
 #include "addon/exports.h"
@@ -34,7 +34,8 @@ bool initializing = false;
 std::shared_ptr<Group> group_for(const char* what) {
   std::lock_guard<std::mutex> lock(group_mutex);
   if (!current_group())
-    throw distributed::Error(std::string("distributed.") + what + ": no process group; call await distributed.init() first");
+    throw distributed::Error(std::string("distributed.") + what +
+                             ": no process group; call await distributed.init() first");
   return current_group();
 }
 
@@ -125,7 +126,8 @@ Napi::Value DistributedInit(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(group_mutex);
     if (current_group() || initializing)
       throw distributed::Error("distributed.init: a process group is already " +
-                               std::string(initializing ? "being initialised" : "initialised") + "; call destroy() first");
+                               std::string(initializing ? "being initialised" : "initialised") +
+                               "; call destroy() first");
     initializing = true;
   }
   return queue(info.Env(), "grnewt:distributedInit", [options] {

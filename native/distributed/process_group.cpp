@@ -19,6 +19,7 @@
 // NCCL: only in CUDA builds of libtorch that ship it (compiled, untested until a GPU run).
 #if defined(USE_C10D_NCCL) && defined(GRNEWT_WITH_CUDA)
 #include <c10/cuda/CUDAFunctions.h>
+
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define GRNEWT_HAS_NCCL 1
 #endif
@@ -77,7 +78,8 @@ struct Group::Backend {
   virtual ~Backend() = default;
   virtual c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor>& t, const c10d::AllreduceOptions& o) = 0;
   virtual c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor>& t, const c10d::BroadcastOptions& o) = 0;
-  virtual c10::intrusive_ptr<c10d::Work> allgather(std::vector<std::vector<at::Tensor>>& out, std::vector<at::Tensor>& in) = 0;
+  virtual c10::intrusive_ptr<c10d::Work> allgather(std::vector<std::vector<at::Tensor>>& out,
+                                                   std::vector<at::Tensor>& in) = 0;
   virtual c10::intrusive_ptr<c10d::Work> barrier() = 0;
 };
 
@@ -86,18 +88,21 @@ namespace {
 template <class PG>
 struct BackendOf : Group::Backend {
   explicit BackendOf(c10::intrusive_ptr<PG> pg) : pg(std::move(pg)) {}
-  c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor>& t, const c10d::AllreduceOptions& o) override { return pg->allreduce(t, o); }
-  c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor>& t, const c10d::BroadcastOptions& o) override { return pg->broadcast(t, o); }
-  c10::intrusive_ptr<c10d::Work> allgather(std::vector<std::vector<at::Tensor>>& out, std::vector<at::Tensor>& in) override {
+  c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor>& t, const c10d::AllreduceOptions& o) override {
+    return pg->allreduce(t, o);
+  }
+  c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor>& t, const c10d::BroadcastOptions& o) override {
+    return pg->broadcast(t, o);
+  }
+  c10::intrusive_ptr<c10d::Work> allgather(std::vector<std::vector<at::Tensor>>& out,
+                                           std::vector<at::Tensor>& in) override {
     return pg->allgather(out, in);
   }
   c10::intrusive_ptr<c10d::Work> barrier() override { return pg->barrier(); }
   c10::intrusive_ptr<PG> pg;
 };
 
-bool is_loopback(const std::string& addr) {
-  return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
-}
+bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
 
 }  // namespace
 #else
@@ -124,9 +129,11 @@ std::shared_ptr<Group> Group::create(const Options& o) {
   group->world_size_ = o.world_size;
   group->backend_ = o.backend;
   group->timeout_ = o.timeout;
-  const std::string where = "distributed.init (rank " + std::to_string(o.rank) + " of " + std::to_string(o.world_size) + ")";
+  const std::string where =
+      "distributed.init (rank " + std::to_string(o.rank) + " of " + std::to_string(o.world_size) + ")";
   if (o.backend == "gloo" && !gloo_available())
-    throw Error(where + ": this grnewt was built without Gloo (libtorch without USE_C10D_GLOO, or Gloo's headers "
+    throw Error(where +
+                ": this grnewt was built without Gloo (libtorch without USE_C10D_GLOO, or Gloo's headers "
                 "missing: Debian/Ubuntu `apt-get install libgloo-dev`, then rebuild)");
   if (o.backend == "nccl" && !nccl_available())
     throw Error(where + ": backend 'nccl' needs a CUDA build of libtorch with NCCL; this build has none (use 'gloo')");
@@ -143,18 +150,21 @@ std::shared_ptr<Group> Group::create(const Options& o) {
   } catch (...) {
     throw Error(where + ": the rendezvous at " + o.master_addr + ":" + std::to_string(o.master_port) + " failed (" +
                 (o.rank == 0 ? "hosting the store" : "reaching rank 0's store") + ", " + std::to_string(o.world_size) +
-                " ranks expected, timeout " + std::to_string(o.timeout.count()) + " ms): " + cause_of(std::current_exception()));
+                " ranks expected, timeout " + std::to_string(o.timeout.count()) +
+                " ms): " + cause_of(std::current_exception()));
   }
   try {
 #ifdef GRNEWT_HAS_NCCL
     if (o.backend == "nccl") {
       const int64_t devices = c10::cuda::device_count();
       if (devices < 1) throw Error("no CUDA device is visible");
-      c10::cuda::set_device(static_cast<c10::DeviceIndex>(o.local_rank >= 0 ? o.local_rank % devices : o.rank % devices));
+      c10::cuda::set_device(
+          static_cast<c10::DeviceIndex>(o.local_rank >= 0 ? o.local_rank % devices : o.rank % devices));
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = o.timeout;
-      group->backend_impl_ = std::make_unique<BackendOf<c10d::ProcessGroupNCCL>>(
-          c10::make_intrusive<c10d::ProcessGroupNCCL>(store, static_cast<int>(o.rank), static_cast<int>(o.world_size), options));
+      group->backend_impl_ =
+          std::make_unique<BackendOf<c10d::ProcessGroupNCCL>>(c10::make_intrusive<c10d::ProcessGroupNCCL>(
+              store, static_cast<int>(o.rank), static_cast<int>(o.world_size), options));
     }
 #endif
 #ifdef GRNEWT_HAS_GLOO
@@ -170,14 +180,15 @@ std::shared_ptr<Group> Group::create(const Options& o) {
       } else {
         options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       }
-      group->backend_impl_ = std::make_unique<BackendOf<c10d::ProcessGroupGloo>>(
-          c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(o.rank), static_cast<int>(o.world_size), options));
+      group->backend_impl_ =
+          std::make_unique<BackendOf<c10d::ProcessGroupGloo>>(c10::make_intrusive<c10d::ProcessGroupGloo>(
+              store, static_cast<int>(o.rank), static_cast<int>(o.world_size), options));
     }
 #endif
   } catch (...) {
     throw Error(where + ": connecting the " + o.backend + " process group failed (" + std::to_string(o.world_size) +
-                " ranks expected, timeout " + std::to_string(o.timeout.count()) + " ms; a rank that never joined times out): " +
-                cause_of(std::current_exception()));
+                " ranks expected, timeout " + std::to_string(o.timeout.count()) +
+                " ms; a rank that never joined times out): " + cause_of(std::current_exception()));
   }
   return group;
 #else
@@ -215,15 +226,15 @@ Pending Group::start(std::string what, std::function<void()> wait_work, std::fun
 
 at::Tensor Pending::wait() {
   Group& g = *group_;
-  const std::string where = "distributed." + what_ + " (rank " + std::to_string(g.rank_) + " of " + std::to_string(g.world_size_) + ")";
+  const std::string where =
+      "distributed." + what_ + " (rank " + std::to_string(g.rank_) + " of " + std::to_string(g.world_size_) + ")";
   try {
     wait_work_();
   } catch (...) {
     const std::string cause = cause_of(std::current_exception());
     g.fail(what_, cause);
-    throw Error(where + " failed: " + cause +
-                ". A peer process died, left or did not take part within the timeout (" + std::to_string(g.timeout_.count()) +
-                " ms); the process group cannot be used any more");
+    throw Error(where + " failed: " + cause + ". A peer process died, left or did not take part within the timeout (" +
+                std::to_string(g.timeout_.count()) + " ms); the process group cannot be used any more");
   }
   at::NoGradGuard no_grad;
   return finish_ ? finish_() : at::Tensor();
@@ -269,10 +280,13 @@ Pending Group::all_reduce(const std::vector<at::Tensor>& tensors, ReduceOp op) {
   check_usable("allReduce");
   Flat flat = flatten(tensors, "allReduce");
   if (op == ReduceOp::Mean && !at::isFloatingType(flat.buffer.scalar_type()))
-    throw TypeError("allReduce: op 'mean' needs a floating-point tensor, got " + std::string(c10::toString(flat.buffer.scalar_type())));
+    throw TypeError("allReduce: op 'mean' needs a floating-point tensor, got " +
+                    std::string(c10::toString(flat.buffer.scalar_type())));
   c10d::AllreduceOptions options;
   // Gloo has no AVG: a mean is a sum divided by the number of ranks (the same division on every rank).
-  options.reduceOp = op == ReduceOp::Max ? c10d::ReduceOp::MAX : op == ReduceOp::Min ? c10d::ReduceOp::MIN : c10d::ReduceOp::SUM;
+  options.reduceOp = op == ReduceOp::Max   ? c10d::ReduceOp::MAX
+                     : op == ReduceOp::Min ? c10d::ReduceOp::MIN
+                                           : c10d::ReduceOp::SUM;
   options.timeout = timeout_;
   std::vector<at::Tensor> io{flat.buffer};
   auto work = backend_impl_->allreduce(io, options);
@@ -290,7 +304,8 @@ Pending Group::all_reduce(const std::vector<at::Tensor>& tensors, ReduceOp op) {
 Pending Group::broadcast(const std::vector<at::Tensor>& tensors, int64_t src) {
   check_usable("broadcast");
   if (src < 0 || src >= world_size_)
-    throw RangeError("broadcast: src must be a rank in [0, " + std::to_string(world_size_ - 1) + "], got " + std::to_string(src));
+    throw RangeError("broadcast: src must be a rank in [0, " + std::to_string(world_size_ - 1) + "], got " +
+                     std::to_string(src));
   Flat flat = flatten(tensors, "broadcast");
   c10d::BroadcastOptions options;
   options.rootRank = src;
@@ -324,11 +339,16 @@ Pending Group::barrier() {
   check_usable("barrier");
   auto work = backend_impl_->barrier();
   const auto limit = timeout_ * 2;
-  return start("barrier", [work, limit] { work->wait(limit); }, nullptr);
+  return start(
+      "barrier", [work, limit] { work->wait(limit); }, nullptr);
 }
 #else
-Pending Group::all_reduce(const std::vector<at::Tensor>&, ReduceOp) { throw Error("distributed: no backend in this build"); }
-Pending Group::broadcast(const std::vector<at::Tensor>&, int64_t) { throw Error("distributed: no backend in this build"); }
+Pending Group::all_reduce(const std::vector<at::Tensor>&, ReduceOp) {
+  throw Error("distributed: no backend in this build");
+}
+Pending Group::broadcast(const std::vector<at::Tensor>&, int64_t) {
+  throw Error("distributed: no backend in this build");
+}
 Pending Group::all_gather(const at::Tensor&) { throw Error("distributed: no backend in this build"); }
 Pending Group::barrier() { throw Error("distributed: no backend in this build"); }
 #endif
