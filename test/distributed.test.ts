@@ -79,6 +79,8 @@ describe('in one process', () => {
     expect(() => g.distributed.rank()).toThrow(/distributed\.rank: no process group; call await distributed\.init\(\) first/);
     await expect(g.distributed.allReduce(g.ones([2]))).rejects.toThrow(/no process group/);
     expect(() => new g.optim.SGD([g.ones([2], { requiresGrad: true })], { lr: 1, distributed: true })).toThrow(/SGD: distributed: true needs a process group/);
+    await expect(g.fit(g.trainConfig({ data: { source: 'embedded' }, epochs: 1 }), { distributed: true })).rejects.toThrow(/fit: distributed: true needs a process group/);
+    await expect(g.fit(g.trainConfig({ data: { source: 'embedded' }, epochs: 1 }), { distributed: 'yes' as never })).rejects.toThrow(/fit: distributed must be a boolean/);
   });
 
   it('bad options are refused, naming them (also from the environment)', async () => {

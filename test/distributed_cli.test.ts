@@ -14,6 +14,14 @@ const events = (stdout: string) => stdout.trim().split('\n').filter((l) => l.sta
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-dist-'));
 
 describe('grnewt train --nproc', () => {
+  it('refuses --nproc with --rank/--world-size, and --rank without a world size, naming them', async () => {
+    const [a, b] = await Promise.all([run([bin, 'train', '--nproc', '2', '--rank', '0', '--out', tmp()], {}, 30_000), run([bin, 'train', '--rank', '1', '--out', tmp()], { WORLD_SIZE: '' }, 30_000)]);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toMatch(/--nproc starts the workers itself: drop --rank and --world-size/);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(/--rank needs --world-size \(or \$WORLD_SIZE\)/);
+  }, 30_000);
+
   it('2 workers, 1 epoch: rank 0 alone prints and writes metrics, report and checkpoint; same numbers as 1 process', async () => {
     const [two, one] = [tmp(), tmp()];
     const [a, b] = await Promise.all([

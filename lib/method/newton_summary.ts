@@ -100,7 +100,9 @@ export class NewtonSummary extends Optimizer<Group> {
   override async stepAsync(): Promise<void> {
     const where = 'NewtonSummary.stepAsync';
     this.#assertIdle(where);
-    await this.averageGradientsAsync(where);
+    // Only when distributed is there anything to wait for here (with the parameters held meanwhile): otherwise
+    // the step must be pending from this call on, with no turn of the event loop in between.
+    if (this.distributed) await this.averageGradientsAsync(where);
     const step = this.#begin(where);
     try {
       const local = step.batch && (await this.#route.computeAsync(step.batch, step.u));

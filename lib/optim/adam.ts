@@ -57,7 +57,7 @@ export class Adam extends Optimizer<Resolved> {
   /** step() with the distributed gradient averaging waited for off the JS thread (the update is short). */
   override async stepAsync(): Promise<void> {
     this.assertFree('Adam.stepAsync');
-    await this.averageGradientsAsync('Adam.stepAsync');
+    if (this.distributed) await this.averageGradientsAsync('Adam.stepAsync');
     this.#update();
   }
 

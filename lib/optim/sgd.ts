@@ -45,7 +45,7 @@ export class SGD extends Optimizer<Resolved> {
   /** step() with the distributed gradient averaging waited for off the JS thread (the update is short). */
   override async stepAsync(): Promise<void> {
     this.assertFree('SGD.stepAsync');
-    await this.averageGradientsAsync('SGD.stepAsync');
+    if (this.distributed) await this.averageGradientsAsync('SGD.stepAsync');
     this.#update();
   }
 

@@ -174,9 +174,10 @@ async function trainEpoch(job: Job, epoch: number, firstBatch: number, lossSum: 
       return l.item();
     });
     await optimizer.stepAsync(); // NewtonSummary's summaries run on a worker thread: the event loop stays free
-    // Distributed: the whole batch's loss, and whether any rank was asked to stop (then all stop here).
-    let stop: boolean;
-    [stepLoss, stop] = await agreeOnStep(job.world, stepLoss, options.signal?.aborted ?? false);
+    // Distributed: the whole batch's loss, and whether any rank was asked to stop (then all stop after this
+    // step; a stop asked during onStep below is agreed on at the next one).
+    let agreedStop = false;
+    if (job.world.on) [stepLoss, agreedStop] = await agreeOnStep(job.world, stepLoss, options.signal?.aborted ?? false);
     lossSum += stepLoss;
     (job.metrics.stepLosses ??= []).push(stepLoss);
     x.dispose();
@@ -196,6 +197,7 @@ async function trainEpoch(job: Job, epoch: number, firstBatch: number, lossSum: 
       lrs: optimizer.lrs?.() ?? null, stepsPerSecond: job.speed.add(Number(process.hrtime.bigint() - stepStart) / 1e9),
     });
     await new Promise((resolve) => setImmediate(resolve)); // let signals and timers through
+    const stop = job.world.on ? agreedStop : options.signal?.aborted;
     if (stop && batch < job.loader.length) return { lossSum, stoppedAt: batch };
   }
   return { lossSum };
