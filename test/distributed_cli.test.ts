@@ -89,4 +89,25 @@ describe('grnewt train --nproc', () => {
     expect(m2.map((e: { epoch: number }) => e.epoch)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(Math.abs(m2[5].testLoss - m1[5].testLoss) / m1[5].testLoss).toBeLessThan(1e-5); // float32 roundings apart
   }, 120_000);
+
+  it('Ctrl-C (SIGINT to the command): every worker stops after the same step, rank 0 writes the checkpoint, exit 130', async () => {
+    const out = tmp();
+    const child = spawn(process.execPath, [bin, 'train', '--nproc', '2', '--epochs', '100', ...SMALL, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '', sent = false;
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (!sent && /"checkpoint"/.test(stdout)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(code, stderr).toBe(130);
+    const done = events(stdout).find((e) => e.type === 'done');
+    expect(done.stopped).toBe(true);
+    const saved = load(path.join(out, 'checkpoint.ckpt')) as { position: { epoch: number; batch: number }; current: unknown };
+    expect(saved.current).not.toBeNull(); // the run in progress, resumable where it stopped
+    expect(saved.position.epoch).toBeLessThan(100);
+  }, 60_000);
 });

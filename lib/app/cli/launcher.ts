@@ -87,8 +87,13 @@ export async function launch(options: LaunchOptions): Promise<number> {
   try {
     const results = await Promise.all(exits);
     if (failure) return 1;
-    const failed = results.find((r) => r.code !== 0);
-    return failed ? (failed.code ?? 1) : 0; // a stop asked by a signal: rank 0's 130 or 143
+    // Stopped by a signal: every worker ends with 130/143 (or 0 if it had finished); anything else failed.
+    const failed = results.find((r) => r.code !== 0 && r.code !== 130 && r.code !== 143);
+    if (failed) {
+      process.stderr.write(`grnewt: worker rank ${failed.rank} ${failed.signal ? `was killed by ${failed.signal}` : `exited with code ${failed.code}`} while stopping\n`);
+      return 1;
+    }
+    return results[0].code ?? 0; // rank 0's: 0, or 130 / 143 after a stop
   } finally {
     if (killer) clearTimeout(killer);
     for (const s of signals) process.off(s, forward);
