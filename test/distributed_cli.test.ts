@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { load } from '../lib';
-import { run } from './distributed_helpers';
+import { freePort, run } from './distributed_helpers';
 
 const bin = path.join(__dirname, '..', 'bin', 'grnewt.js');
 const SMALL = ['--data', 'embedded', '--limit', '600', '--batch-size', '100', '--hg-batch-size', '100', '--period-hg', '2', '--json'];
@@ -22,14 +22,19 @@ describe('grnewt train --nproc', () => {
     expect(b.stderr).toMatch(/--rank needs --world-size \(or \$WORLD_SIZE\)/);
   }, 30_000);
 
-  it('2 workers, 1 epoch: rank 0 alone prints and writes metrics, report and checkpoint; same numbers as 1 process', async () => {
-    const [two, one] = [tmp(), tmp()];
-    const [a, b] = await Promise.all([
+  it('2 workers, 1 epoch: rank 0 alone prints and writes metrics, report and checkpoint; same numbers as 1 process, and as 2 started by hand with --rank/--world-size', async () => {
+    const [two, one, byHand] = [tmp(), tmp(), tmp()];
+    const port = String(await freePort());
+    const hand = (rank: number) => run([bin, 'train', '--rank', String(rank), '--world-size', '2', '--master-addr', '127.0.0.1', '--master-port', port, '--epochs', '1', '--threads', '1', ...SMALL, '--out', byHand], { WORLD_SIZE: '', RANK: '' }, 120_000);
+    const [a, b, h0, h1] = await Promise.all([
       run([bin, 'train', '--nproc', '2', '--epochs', '1', ...SMALL, '--out', two], {}, 120_000),
       run([bin, 'train', '--epochs', '1', '--threads', '1', ...SMALL, '--out', one], {}, 120_000),
+      hand(0),
+      hand(1),
     ]);
-    expect(a.code, a.stderr).toBe(0);
-    expect(b.code, b.stderr).toBe(0);
+    for (const r of [a, b, h0, h1]) expect(r.code, r.stderr).toBe(0);
+    expect(h1.stdout).toBe(''); // rank 1 prints nothing
+    expect(events(h0.stdout).filter((e) => e.type === 'epoch')).toEqual(events(a.stdout).filter((e) => e.type === 'epoch').map((e) => ({ ...e, wallSeconds: expect.any(Number) })));
     const epochs = events(a.stdout).filter((e) => e.type === 'epoch');
     expect(epochs).toHaveLength(1); // one worker printed
     expect(events(a.stdout).filter((e) => e.type === 'threads')[0].threads).toBe(1);
