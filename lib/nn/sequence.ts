@@ -8,12 +8,12 @@ export function forwardSequence(parts: readonly TaylorDescribed[], x: Tensor): T
   return parts.reduce((h, part) => part.forward(h), x);
 }
 
-/** The parts' Taylor steps one after the other, or why one of them (`owner` step k) has none. */
+/** The parts' Taylor steps one after the other, or why one of them has none. */
 export function describeSequence(parts: readonly TaylorDescribed[], owner: string): TaylorStep[] | string {
   const steps: TaylorStep[] = [];
   for (const [k, part] of parts.entries()) {
     const inner = taylorStepsOf(part);
-    if (typeof inner === 'string') return `${owner} step ${k}: ${inner}`;
+    if (typeof inner === 'string') return `the ${owner} holds a ${part.constructor.name} (step ${k}), which the Taylor route cannot follow: ${inner}`;
     for (const step of inner) steps.push(step); // no spread: argument lists have a size limit
   }
   return steps;

@@ -60,7 +60,7 @@ export function taylorStepsOf(part: unknown): TaylorStep[] | string {
   if (own !== null && Object.hasOwn(own, 'forward') && Object.hasOwn(own, 'taylorSteps')) return (part as TaylorDescribed).taylorSteps();
   for (let proto = own && Object.getPrototypeOf(own); proto !== null; proto = Object.getPrototypeOf(proto)) {
     if (Object.hasOwn(proto, 'forward') && Object.hasOwn(proto, 'taylorSteps')) {
-      return `${name} is a subclass of ${proto.constructor.name}, whose description of its forward it may not follow (only the exact built-in classes are described)`;
+      return `${name} is a subclass of ${proto.constructor.name}, which may compute something else than ${proto.constructor.name}'s description says (only the exact built-in classes are described)`;
     }
   }
   return `${name} is not a built-in model or layer, nor an nn.Sequential of them`;
