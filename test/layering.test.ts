@@ -16,7 +16,7 @@ const ALLOWED: Record<string, string[]> = {
   optim: ['core', 'distributed'],
   data: ['core', 'io', 'distributed'],
   models: ['core', 'nn'],
-  method: ['core', 'nn', 'models', 'data', 'optim', 'distributed'],
+  method: ['core', 'nn', 'data', 'optim', 'distributed'], // not models: models describe themselves (nn's taylorSteps)
   app: ['core', 'io', 'nn', 'optim', 'data', 'models', 'method', 'distributed'],
 };
 

@@ -1,11 +1,14 @@
 // The reference's MLP autoencoder: encoder layers sizes[0] → … → sizes[-1], decoder the mirror image,
 // activations between layers except after each stack's last, sigmoid output. Parameters
 // 'layers_enc.k.*' and 'layers_dec.k.*' as the reference names them.
-import { Linear, ModuleList } from '../nn/layers';
+import { Flatten, Linear, ModuleList, Sigmoid } from '../nn/layers';
 import { Module } from '../nn/module';
+import { describeSequence, forwardSequence } from '../nn/sequence';
+import type { TaylorDescribed, TaylorStep } from '../nn/taylor_steps';
 import type { Tensor } from '../core/tensor';
 import { checkInteger, show } from '../core/validate';
-import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+import { stack } from './parts';
 
 export class AutoencoderMLP extends Module {
   readonly encoder: ModuleList;
@@ -27,15 +30,16 @@ export class AutoencoderMLP extends Module {
     for (const layer of [...this.encoder, ...this.decoder]) initReference(layer as Linear, o);
   }
 
+  /** Flatten, the encoder's stack, the decoder's stack, sigmoid. */
+  #parts(): TaylorDescribed[] {
+    const { activation, scaling } = this;
+    return [new Flatten(), ...stack(this.encoder, activation, scaling), ...stack(this.decoder, activation, scaling), new Sigmoid()];
+  }
   forward(x: Tensor): Tensor {
-    const act = activations[this.activation];
-    let h = x.reshape([x.shape[0] ?? 1, -1]);
-    for (const stack of [this.encoder, this.decoder]) {
-      for (let k = 0; k < stack.length; k++) {
-        h = applyLayer(stack.at(k) as Linear, h, this.scaling);
-        if (k < stack.length - 1) h = act(h);
-      }
-    }
-    return h.sigmoid();
+    return forwardSequence(this.#parts(), x);
+  }
+  /** @internal */
+  taylorSteps(): TaylorStep[] | string {
+    return describeSequence(this.#parts(), 'AutoencoderMLP');
   }
 }

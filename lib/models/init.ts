@@ -5,7 +5,6 @@ import { Linear, Conv2d } from '../nn/layers';
 import type { Tensor } from '../core/tensor';
 import { native } from '../core/native';
 import { FLOAT32_MAX, checkBoolean, checkNumber, checkOptions, show } from '../core/validate';
-import type { Module } from '../nn/module';
 
 export type Activation = 'tanh' | 'relu' | 'sigmoid' | 'elu' | 'identity';
 
@@ -83,10 +82,3 @@ export function initReference(layer: Linear | Conv2d, o: Resolved): void {
     throw new RangeError(`initialisation: sigmaW = ${o.sigmaW}, sigmaB = ${o.sigmaB} make initial parameters overflow ${o.dtype} (they would be Inf); use smaller scales`);
   }
 }
-
-/** A layer's output, its input first divided by √fan_in under `scaling`. */
-export function applyLayer(layer: Linear | Conv2d, x: Tensor, scaling: boolean): Tensor {
-  return layer.forward(scaling ? x.div(Math.sqrt(fanIn(layer))) : x);
-}
-
-export type { Module };

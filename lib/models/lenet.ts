@@ -1,9 +1,12 @@
 // The reference's LeNet-5: conv(5×5) → act → maxpool(2) twice, then three linear layers and log-softmax.
-import { Conv2d, Linear } from '../nn/layers';
+import { Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d } from '../nn/layers';
 import { Module } from '../nn/module';
+import { describeSequence, forwardSequence } from '../nn/sequence';
+import type { TaylorDescribed, TaylorStep } from '../nn/taylor_steps';
 import type { Tensor } from '../core/tensor';
 import { checkInteger, show } from '../core/validate';
-import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+import { activationLayer, withScaling } from './parts';
 
 export interface LeNetOptions extends ReferenceOptions {
   /** Side of the square input images: 32 as the reference (LeNet's own), or 28 for MNIST-like data unpadded. */
@@ -38,13 +41,22 @@ export class LeNet extends Module {
     for (const layer of [this.conv1, this.conv2, this.fc1, this.fc2, this.fc3]) initReference(layer, o);
   }
 
+  #parts(): TaylorDescribed[] {
+    const act = () => activationLayer(this.activation), layer = (l: Conv2d | Linear) => withScaling(l, this.scaling);
+    return [
+      layer(this.conv1), act(), new MaxPool2d(2),
+      layer(this.conv2), act(), new MaxPool2d(2),
+      new Flatten(),
+      layer(this.fc1), act(),
+      layer(this.fc2), act(),
+      layer(this.fc3), new LogSoftmax(1),
+    ];
+  }
   forward(x: Tensor): Tensor {
-    const act = activations[this.activation], s = this.scaling;
-    let h = act(applyLayer(this.conv1, x, s)).maxPool2d(2);
-    h = act(applyLayer(this.conv2, h, s)).maxPool2d(2);
-    h = h.reshape([h.shape[0], -1]);
-    h = act(applyLayer(this.fc1, h, s));
-    h = act(applyLayer(this.fc2, h, s));
-    return applyLayer(this.fc3, h, s).logSoftmax(1);
+    return forwardSequence(this.#parts(), x);
+  }
+  /** @internal */
+  taylorSteps(): TaylorStep[] | string {
+    return describeSequence(this.#parts(), 'LeNet');
   }
 }

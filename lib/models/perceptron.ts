@@ -1,9 +1,12 @@
 // The reference's multilayer perceptron: parameters 'layers.k.weight' [out, in] and 'layers.k.bias'.
-import { Linear, ModuleList } from '../nn/layers';
+import { Flatten, Linear, LogSoftmax, ModuleList } from '../nn/layers';
 import { Module } from '../nn/module';
+import { describeSequence, forwardSequence } from '../nn/sequence';
+import type { TaylorDescribed, TaylorStep } from '../nn/taylor_steps';
 import type { Tensor } from '../core/tensor';
 import { checkBoolean, checkInteger, show } from '../core/validate';
-import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+import { stack } from './parts';
 
 export interface PerceptronOptions extends ReferenceOptions {
   classification?: boolean; // default true: log-softmax output
@@ -31,14 +34,16 @@ export class Perceptron extends Module {
     }
   }
 
+  /** Flatten, the layers with the activation between them, log-softmax under `classification`. */
+  #parts(): TaylorDescribed[] {
+    const parts = [new Flatten(), ...stack(this.layers, this.activation, this.scaling)];
+    return this.classification ? [...parts, new LogSoftmax(1)] : parts;
+  }
   forward(x: Tensor): Tensor {
-    const act = activations[this.activation];
-    let h = x.reshape([x.shape[0] ?? 1, -1]);
-    const n = this.layers.length;
-    for (let k = 0; k < n; k++) {
-      h = applyLayer(this.layers.at(k) as Linear, h, this.scaling);
-      if (k < n - 1) h = act(h);
-    }
-    return this.classification ? h.logSoftmax(1) : h;
+    return forwardSequence(this.#parts(), x);
+  }
+  /** @internal */
+  taylorSteps(): TaylorStep[] | string {
+    return describeSequence(this.#parts(), 'Perceptron');
   }
 }

@@ -1,11 +1,14 @@
 // The reference's VGG: 3×3 convolutions (padding 1) and 2×2 max-pools as a configuration lists them
 // ('A' is VGG-11), then linear layers; weights σ_w·N(0,1)/√fan_in, biases zero; log-softmax output.
 // Images must have a side that is a multiple of 32 (the reference's adaptive average pool is then the identity).
-import { Conv2d, Linear, MaxPool2d, ModuleList } from '../nn/layers';
+import { Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, ModuleList } from '../nn/layers';
 import { Module } from '../nn/module';
+import { describeSequence, forwardSequence } from '../nn/sequence';
+import type { TaylorDescribed, TaylorStep } from '../nn/taylor_steps';
 import type { Tensor } from '../core/tensor';
 import { checkInteger, show } from '../core/validate';
-import { activations, applyLayer, initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
+import { activationLayer, withScaling } from './parts';
 
 export const VGG_CONFIGS: Record<'A' | 'B' | 'D' | 'E', Array<number | 'M'>> = {
   A: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
@@ -53,14 +56,14 @@ export class VGG extends Module {
       const conv = new Conv2d(channels, checkInteger('VGG', 'config entry', c, 1), 3, { padding: 1, dtype: o.dtype });
       initReference(conv, o);
       this.features.push(conv);
-      this.features.push(new ActivationModule(this.activation));
+      this.features.push(activationLayer(this.activation));
       channels = c;
     }
     const side = imageSize / 2 ** pools;
     this.classifier = this.registerModule('classifier', new ModuleList());
     let width = channels * side * side;
     fcSizes.concat([numClasses]).forEach((size, i) => {
-      if (i > 0) this.classifier.push(new ActivationModule(this.activation));
+      if (i > 0) this.classifier.push(activationLayer(this.activation));
       const fc = new Linear(width, size, { dtype: o.dtype });
       initReference(fc, o);
       this.classifier.push(fc);
@@ -68,21 +71,16 @@ export class VGG extends Module {
     });
   }
 
-  forward(x: Tensor): Tensor {
-    let h = x;
-    for (const m of this.features) h = m instanceof Conv2d ? applyLayer(m, h, this.scaling) : m.forward(h);
-    h = h.reshape([h.shape[0], -1]);
-    for (const m of this.classifier) h = m instanceof Linear ? applyLayer(m, h, this.scaling) : m.forward(h);
-    return h.logSoftmax(1);
-  }
-}
-
-/** One of the reference activations as a module (VGG's features and classifier hold them). */
-export class ActivationModule extends Module {
-  constructor(readonly kind: Activation) {
-    super();
+  /** The features, flatten, the classifier, log-softmax; each layer's input scaled under `scaling`. */
+  #parts(): TaylorDescribed[] {
+    const part = (m: Module) => (m instanceof Conv2d || m instanceof Linear ? withScaling(m, this.scaling) : m);
+    return [...[...this.features].map(part), new Flatten(), ...[...this.classifier].map(part), new LogSoftmax(1)];
   }
   forward(x: Tensor): Tensor {
-    return activations[this.kind](x);
+    return forwardSequence(this.#parts(), x);
+  }
+  /** @internal */
+  taylorSteps(): TaylorStep[] | string {
+    return describeSequence(this.#parts(), 'VGG');
   }
 }

@@ -3,6 +3,8 @@ import { rand } from '../core/creation';
 import { Tensor, type Conv2dOptions, type MaxPool2dOptions } from '../core/tensor';
 import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, show } from '../core/validate';
 import { Module } from './module';
+import { describeSequence, forwardSequence } from './sequence';
+import type { TaylorStep } from './taylor_steps';
 
 export interface LayerOptions {
   bias?: boolean;
@@ -34,6 +36,10 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     const y = x.matmul(this.weight.transpose(0, 1));
     return this.bias ? y.add(this.bias) : y;
+  }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    return [{ kind: 'linear', weight: this.weight, bias: this.bias, inputScale: 1 }];
   }
 }
 
@@ -70,6 +76,11 @@ export class Conv2d extends Module {
   forward(x: Tensor): Tensor {
     return x.conv2d(this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    const { weight, bias, stride, padding, dilation, groups } = this;
+    return [{ kind: 'conv2d', weight, bias, inputScale: 1, stride, padding, dilation, groups }];
+  }
 }
 
 export class MaxPool2d extends Module {
@@ -91,6 +102,10 @@ export class MaxPool2d extends Module {
     const { kernelSize, ...options } = this.settings;
     return x.maxPool2d(kernelSize, options);
   }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    return [{ kind: 'maxPool2d', ...this.settings }];
+  }
 }
 
 /** [N, ...] → [N, everything else]. */
@@ -98,21 +113,37 @@ export class Flatten extends Module {
   forward(x: Tensor): Tensor {
     return x.reshape([x.shape[0] ?? 1, -1]);
   }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    return [{ kind: 'flatten' }];
+  }
 }
 
 export class Tanh extends Module {
   forward(x: Tensor): Tensor {
     return x.tanh();
   }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    return [{ kind: 'activation', activation: 'tanh' }];
+  }
 }
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return x.relu();
   }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    return [{ kind: 'activation', activation: 'relu' }];
+  }
 }
 export class Sigmoid extends Module {
   forward(x: Tensor): Tensor {
     return x.sigmoid();
+  }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    return [{ kind: 'activation', activation: 'sigmoid' }];
   }
 }
 export class ELU extends Module {
@@ -123,10 +154,18 @@ export class ELU extends Module {
   forward(x: Tensor): Tensor {
     return x.elu(this.alpha);
   }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    return [{ kind: 'activation', activation: 'elu', alpha: this.alpha }];
+  }
 }
 export class Identity extends Module {
   forward(x: Tensor): Tensor {
     return x;
+  }
+  /** @internal */
+  taylorSteps(): TaylorStep[] {
+    return [];
   }
 }
 export class LogSoftmax extends Module {
@@ -136,6 +175,10 @@ export class LogSoftmax extends Module {
   }
   forward(x: Tensor): Tensor {
     return x.logSoftmax(this.dim);
+  }
+  /** @internal Over the classes (dim 1) only: the route takes it as the first half of the 'nll' loss. */
+  taylorSteps(): TaylorStep[] | string {
+    return this.dim === 1 ? [{ kind: 'logSoftmax' }] : `LogSoftmax(${this.dim}): the Taylor route knows log-softmax over dim 1 (the classes) only`;
   }
 }
 
@@ -165,6 +208,10 @@ export class ModuleList extends Module {
   forward(): Tensor {
     throw new TypeError('ModuleList has no forward: call its modules');
   }
+  /** @internal */
+  taylorSteps(): string {
+    return 'a ModuleList has no forward of its own (its owner calls its modules), so no Taylor steps';
+  }
 }
 
 /** Applies its modules in order; children named '0', '1', … (torch.nn.Sequential). */
@@ -176,6 +223,10 @@ export class Sequential extends Module {
     this.#items = modules;
   }
   forward(x: Tensor): Tensor {
-    return this.#items.reduce((h, m) => m.forward(h), x);
+    return forwardSequence(this.#items, x);
+  }
+  /** @internal */
+  taylorSteps(): TaylorStep[] | string {
+    return describeSequence(this.#items, 'Sequential');
   }
 }

@@ -3,6 +3,7 @@
 import { assertFree } from '../core/pending_holds';
 import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from '../core/tensor';
 import { checkBoolean, checkOptions, formatShape, show } from '../core/validate';
+import type { TaylorStep } from './taylor_steps';
 
 // Who registered what: lets an optimizer given only parameters find the model they belong to (NewtonSummary's
 // automatic choice of the Taylor route). Weak, so a model and its parameters are collected as usual.
@@ -35,6 +36,15 @@ export abstract class Module {
   readonly #children = new Map<string, Module>();
 
   abstract forward(x: Tensor): Tensor;
+
+  /**
+   * @internal This module's forward as steps for the Taylor route, or why it cannot say (nn/taylor_steps.ts).
+   * Built-in layers and models define it beside their forward; the route uses it only from the class that
+   * defines both (taylorStepsOf), so a subclass never passes on its base's description.
+   */
+  taylorSteps(): TaylorStep[] | string {
+    return `${this.constructor.name} does not describe its forward as Taylor steps`;
+  }
 
   /** Registers `value` as a parameter (made a leaf that requires grad) under `name`. */
   protected registerParameter(name: string, value: Tensor): Tensor {
