@@ -2,7 +2,6 @@
 
 #include <c10/util/Exception.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <regex>
 #include <utility>
@@ -109,6 +108,9 @@ bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.r
 struct Group::Backend {};
 #endif
 
+namespace {
+
+// The façade checks these first, with the same words; this keeps a direct call from plain JS safe too.
 void check_options(const Options& o) {
   if (o.world_size < 1) throw RangeError("worldSize must be an integer ≥ 1, got " + std::to_string(o.world_size));
   if (o.rank < 0 || o.rank >= o.world_size)
@@ -121,6 +123,8 @@ void check_options(const Options& o) {
   if (o.backend != "gloo" && o.backend != "nccl")
     throw RangeError("backend must be 'gloo' or 'nccl', got \"" + o.backend + "\"");
 }
+
+}  // namespace
 
 std::shared_ptr<Group> Group::create(const Options& o) {
   check_options(o);
