@@ -13,7 +13,7 @@
 // every ratio with a target says whether it meets it.
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { grnewt, MODELS, time, workload } from './bench-setup.mjs';
+import { grnewt, MODELS, median, time, workload } from './bench-setup.mjs';
 
 const { native } = await import('../dist/core/native.js');
 const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, 'no-vgg': { type: 'boolean', default: false } } });
