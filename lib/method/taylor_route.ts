@@ -210,6 +210,6 @@ function prepare(where: string, model: Module, paramGroups: ParamGroup[], x: Ten
         return { kind: st.kind };
     }
   });
-  const args = [nativeSteps, loss === 'mse' ? 'mse' : 'crossEntropy', x.handle(where), y.handle(where), groups.length, noregul, diagonal] as const;
+  const args = [nativeSteps, x.handle(where), y.handle(where), { loss: loss === 'mse' ? 'mse' : 'crossEntropy', groups: groups.length, noregul, diagonal }] as const;
   return { args, params: model.parameters() };
 }
