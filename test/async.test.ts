@@ -108,6 +108,10 @@ describe('memory', () => {
       opt.step();
     });
     train(); // creates the momentum buffers and the first gradients
+    // The count is process-wide: earlier tests' dropped handles, still waiting for the collector, would be
+    // counted at the start and freed during the loop (206 at the start, 62 at the end). Collected first; the
+    // loop's own tensors must still be freed by tidy(), with no collection forced before the end count.
+    globalThis.gc!();
     const start = memory().liveTensors;
     for (let i = 0; i < 60; i++) train();
     expect(memory().liveTensors).toBe(start);

@@ -71,15 +71,15 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
   };
   const taylor = (step: Record<string, unknown>, groups = 1) => {
     const lin = randn([3, 4], { requiresGrad: true });
-    return n.taylorHg([{ kind: 'linear', weight: h(lin), dweight: h(ones([3, 4])), weightGroup: 0, ...step } as never], 'mse', h(randn([2, 4])), h(randn([2, 3])), groups, false, false);
+    return n.taylorHg([{ kind: 'linear', weight: h(lin), dweight: h(ones([3, 4])), weightGroup: 0, ...step } as never], h(randn([2, 4])), h(randn([2, 3])), { loss: 'mse', groups, noregul: false, diagonal: false });
   };
   const conv = (o: Record<string, unknown>) => {
     const k = randn([2, 1, 3, 3], { requiresGrad: true });
-    return n.taylorHg([{ kind: 'conv2d', weight: h(k), dweight: h(ones([2, 1, 3, 3])), weightGroup: 0, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, ...o } as never, { kind: 'flatten' } as never], 'mse', h(randn([1, 1, 5, 5])), h(randn([1, 18])), 1, false, false);
+    return n.taylorHg([{ kind: 'conv2d', weight: h(k), dweight: h(ones([2, 1, 3, 3])), weightGroup: 0, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, ...o } as never, { kind: 'flatten' } as never], h(randn([1, 1, 5, 5])), h(randn([1, 18])), { loss: 'mse', groups: 1, noregul: false, diagonal: false });
   };
   const pool = (o: Record<string, unknown>) => {
     const k = randn([1, 1, 1, 1], { requiresGrad: true });
-    return n.taylorHg([{ kind: 'conv2d', weight: h(k), dweight: h(ones([1, 1, 1, 1])), weightGroup: 0, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 } as never, { kind: 'maxPool2d', kernelSize: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false, ...o } as never, { kind: 'flatten' } as never], 'mse', h(randn([1, 1, 4, 4])), h(randn([1, 4])), 1, false, false);
+    return n.taylorHg([{ kind: 'conv2d', weight: h(k), dweight: h(ones([1, 1, 1, 1])), weightGroup: 0, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 } as never, { kind: 'maxPool2d', kernelSize: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false, ...o } as never, { kind: 'flatten' } as never], h(randn([1, 1, 4, 4])), h(randn([1, 4])), { loss: 'mse', groups: 1, noregul: false, diagonal: false });
   };
   return {
     fromData: [['shape', (v) => n.fromData(new Float32Array(1), [v], 'float32', 'cpu', false)]],
@@ -117,13 +117,13 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
     setNumThreads: [['n', (v) => n.setNumThreads(v)]],
     benchAddLoop: [['iterations', (v) => n.benchAddLoop(v)]],
     diffN: [['order', (v) => { const l = lossGraph(); return n.diffN(l.loss, l.params, l.dir, v); }]],
-    adamStep: [['step', (v) => n.adamStep(param(), null, null, v, 0.1, 0.9, 0.999, 1e-8, 0)]],
-    adamDirection: [['step', (v) => n.adamDirection(param(), null, null, v, 1, 0.9, 0.999, 1e-8, 0)]],
-    distributedInit: (['rank', 'worldSize', 'masterPort', 'timeoutMs', 'localRank'] as const).map((key) => [key, (v: number) => n.distributedInit({ backend: 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 29500, timeoutMs: 1000, localRank: -1, [key]: v })] as [string, Call]),
+    adamStep: [['options.step', (v) => n.adamStep(param(), null, null, { step: v, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 })]],
+    adamDirection: [['options.step', (v) => n.adamDirection(param(), null, null, { step: v, beta1: 0.9, beta2: 0.999, eps: 1e-8 })]],
+    distributedInit: (['rank', 'worldSize', 'masterPort', 'timeoutMs', 'localRank'] as const).map((key) => [`options.${key}`, (v: number) => n.distributedInit({ backend: 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 29500, timeoutMs: 1000, localRank: -1, [key]: v })] as [string, Call]),
     distributedBroadcast: [['src', (v) => n.distributedBroadcast([m()], v)]],
     distributedBroadcastSync: [['src', (v) => n.distributedBroadcastSync([m()], v)]],
     taylorHg: [
-      ['groups', (v) => taylor({}, v)],
+      ['options.groups', (v) => taylor({}, v)],
       ['weightGroup', (v) => taylor({ weightGroup: v })],
       ['conv stride', (v) => conv({ stride: [v, 1] })],
       ['conv padding', (v) => conv({ padding: [0, v] })],
@@ -147,7 +147,7 @@ const NO_INTEGER_ARGS = [
   'distributedState', 'distributedAllReduce', 'distributedAllReduceSync', 'distributedAllGather', 'distributedBarrier', 'distributedDestroy',
 ];
 
-const SIZE_ARGS = new Set(['asStrided: strides', 'asStrided: offset', 'fromData: shape', 'zeros: shape', 'ones: shape', 'randn: shape', 'rand: shape', 'reshape: shape', 'manualSeed: seed', 'adamStep: step', 'adamDirection: step']);
+const SIZE_ARGS = new Set(['asStrided: strides', 'asStrided: offset', 'fromData: shape', 'zeros: shape', 'ones: shape', 'randn: shape', 'rand: shape', 'reshape: shape', 'manualSeed: seed', 'adamStep: options.step', 'adamDirection: options.step']);
 
 describe('the native boundary range-checks every integer argument of every export', () => {
   const table = nativeTable();

@@ -59,7 +59,7 @@ describe('README', () => {
     expect(fs.readFileSync(path.join(dts, 'nn', 'layers.d.ts'), 'utf8')).not.toMatch(/\bsettings\b|\btaylorSteps\b/);
     expect(fs.readFileSync(path.join(dts, 'nn', 'module.d.ts'), 'utf8')).not.toMatch(/\btaylorSteps\b/); // the route's, not API
     const nativeDts = fs.readFileSync(path.join(dts, 'core', 'native.d.ts'), 'utf8');
-    for (const internal of ['function native', 'NativeAddon', 'explainLoadFailure']) expect(nativeDts, internal).not.toContain(internal);
+    for (const internal of ['function native', 'NativeAddon', 'explainLoadFailure', 'Options', 'NativeHg', 'TaylorStep']) expect(nativeDts, internal).not.toContain(internal);
   });
 
   it('every snippet compiles under strict against the published declarations', () => {

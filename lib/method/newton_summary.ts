@@ -218,7 +218,7 @@ export class NewtonSummary extends Optimizer<Group> {
         const step = ((state.step as number | undefined) ?? 0) + 1;
         const [betas, eps] = [adam.betas ?? ADAM_DEFAULTS.betas, adam.eps ?? ADAM_DEFAULTS.eps];
         const m = (state.expAvg as Tensor | undefined) ?? null, v = (state.expAvgSq as Tensor | undefined) ?? null;
-        const [u, newM, newV] = native().adamDirection(h, m?.handle('NewtonSummary') ?? null, v?.handle('NewtonSummary') ?? null, step, 1, betas[0], betas[1], eps, 0);
+        const [u, newM, newV] = native().adamDirection(h, m?.handle('NewtonSummary') ?? null, v?.handle('NewtonSummary') ?? null, { step, beta1: betas[0], beta2: betas[1], eps });
         this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
         return new Tensor(u);
       }),

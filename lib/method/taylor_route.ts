@@ -114,6 +114,6 @@ function prepare(where: string, model: Module, paramGroups: ParamGroup[], x: Ten
       weightGroup: groupOf.get(weight) ?? -1, biasGroup: bias ? groupOf.get(bias) ?? -1 : -1,
     };
   });
-  const args = [nativeSteps, loss === 'mse' ? 'mse' : 'crossEntropy', x.handle(where), y.handle(where), groups.length, noregul, diagonal] as const;
+  const args = [nativeSteps, x.handle(where), y.handle(where), { loss: loss === 'mse' ? 'mse' : 'crossEntropy', groups: groups.length, noregul, diagonal }] as const;
   return { args, params: model.parameters() };
 }

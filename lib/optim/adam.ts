@@ -69,7 +69,9 @@ export class Adam extends Optimizer<Resolved> {
         const state = this.state.get(p) ?? { step: 0, expAvg: null, expAvgSq: null };
         const step = (state.step as number) + 1;
         const [m, v] = [state.expAvg as Tensor | null, state.expAvgSq as Tensor | null];
-        const [newM, newV] = native().adamStep(p.handle('Adam.step'), m?.handle('Adam.step') ?? null, v?.handle('Adam.step') ?? null, step, group.lr, group.betas[0], group.betas[1], group.eps, group.weightDecay);
+        const [newM, newV] = native().adamStep(p.handle('Adam.step'), m?.handle('Adam.step') ?? null, v?.handle('Adam.step') ?? null, {
+          step, lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay,
+        });
         this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
       }
     }

@@ -55,7 +55,9 @@ export class SGD extends Optimizer<Resolved> {
       for (const p of group.params) {
         const state = this.state.get(p) ?? {};
         const buffer = (state.momentumBuffer as Tensor | undefined) ?? null;
-        const created = native().sgdStep(p.handle('SGD.step'), buffer?.handle('SGD.step') ?? null, group.lr, group.momentum, group.dampening, group.weightDecay, group.nesterov);
+        const created = native().sgdStep(p.handle('SGD.step'), buffer?.handle('SGD.step') ?? null, {
+          lr: group.lr, momentum: group.momentum, dampening: group.dampening, weightDecay: group.weightDecay, nesterov: group.nesterov,
+        });
         if (created) this.setState(p, { ...state, momentumBuffer: new Tensor(created) });
       }
     }

@@ -93,7 +93,6 @@ Napi::Value queue(Napi::Env env, const char* name, HgWorker::Job job) {
   return promise;
 }
 
-// (loss, paramGroups, directionGroups, noregul, diagonal) -> Promise<{ H, g, order3 }>
 Napi::Value ComputeHgAsync(const Napi::CallbackInfo& info) {
   const summaries::Options options = hg_options_from_js(info[3], info[4]);
   at::Tensor loss = TensorHandle::Get(info[0], "loss");
@@ -101,9 +100,8 @@ Napi::Value ComputeHgAsync(const Napi::CallbackInfo& info) {
   return queue(info.Env(), "grnewt:computeHg", [=] { return taylor::Result{summaries::compute_hg(loss, params, direction, options), {}}; });
 }
 
-// As taylorHg -> Promise<{ H, g, order3, loss }>
 Napi::Value TaylorHgAsync(const Napi::CallbackInfo& info) {
-  return queue(info.Env(), "grnewt:taylorHg", [call = taylor_call_from_js(info)] { return call.run(); });
+  return queue(info.Env(), "grnewt:taylorHg", [call = taylor_call_from_js(info, "taylorHgAsync")] { return call.run(); });
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "addon/convert.h"
 #include "addon/exports.h"
 #include "addon/js_errors.h"
+#include "addon/js_options.h"
 #include "addon/tensor_handle.h"
 #include "distributed/process_group.h"
 
@@ -105,17 +106,17 @@ Napi::Value queue(Napi::Env env, const char* name, DistributedWorker::Job job) {
   return promise;
 }
 
+// Read by key (js_options.h): every key required, each named in its error.
 distributed::Options options_from_js(const Napi::Value& value) {
-  if (!value.IsObject()) throw Napi::TypeError::New(value.Env(), "options must be an object");
-  Napi::Object o = value.As<Napi::Object>();
+  JsOptions o(value, "distributedInit");
   distributed::Options options;
-  options.backend = to_string(o.Get("backend"), "backend");
-  options.rank = to_int(o.Get("rank"), "rank", {0, kMaxInt32 - 1});
-  options.world_size = to_int(o.Get("worldSize"), "worldSize", {1, kMaxInt32});
-  options.master_addr = to_string(o.Get("masterAddr"), "masterAddr");
-  options.master_port = to_int(o.Get("masterPort"), "masterPort", {1, 65535});
-  options.timeout = std::chrono::milliseconds(to_int(o.Get("timeoutMs"), "timeoutMs", {1, kMaxInt32}));
-  options.local_rank = to_int(o.Get("localRank"), "localRank", {-1, kMaxInt32});
+  options.backend = o.string("backend");
+  options.rank = o.integer("rank", {0, kMaxInt32 - 1});
+  options.world_size = o.integer("worldSize", {1, kMaxInt32});
+  options.master_addr = o.string("masterAddr");
+  options.master_port = o.integer("masterPort", {1, 65535});
+  options.timeout = std::chrono::milliseconds(o.integer("timeoutMs", {1, kMaxInt32}));
+  options.local_rank = o.integer("localRank", {-1, kMaxInt32});
   return options;
 }
 

@@ -1,4 +1,6 @@
-// How each part of the addon adds its functions to the module's exports.
+// How each part of the addon adds its functions to the module's exports. Each export is declared and
+// documented once, in lib/core/native.ts (NativeAddon: arguments, result, sync/async, errors);
+// test/native_declaration.test.ts checks that the two list the same names.
 #pragma once
 #include <napi.h>
 

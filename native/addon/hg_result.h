@@ -4,15 +4,25 @@
 #include <napi.h>
 
 #include "addon/convert.h"
+#include "addon/js_options.h"
 #include "addon/tensor_handle.h"
 #include "method/summaries.h"
 
 namespace grnewt::addon {
 
+// computeHg's positional (noregul, diagonal).
 inline summaries::Options hg_options_from_js(const Napi::Value& noregul, const Napi::Value& diagonal) {
   summaries::Options options;
   options.noregul = to_bool(noregul, "noregul");
   options.diagonal = to_bool(diagonal, "diagonal");
+  return options;
+}
+
+// The Taylor route's options object { noregul, diagonal, ... }.
+inline summaries::Options hg_options_from_js(const JsOptions& js) {
+  summaries::Options options;
+  options.noregul = js.boolean("noregul");
+  options.diagonal = js.boolean("diagonal");
   return options;
 }
 

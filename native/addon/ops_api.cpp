@@ -24,7 +24,6 @@ Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
   return result(info, ops::unary(op_of<ops::Unary>(info), arg(info, 0, "input")));
 }
 
-// (a, b): each a Tensor or a number; at least one is a Tensor.
 Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
   const bool a_is_tensor = TensorHandle::IsHandle(info[0]), b_is_tensor = TensorHandle::IsHandle(info[1]);
   if (!a_is_tensor && !b_is_tensor) throw Napi::TypeError::New(info.Env(), "at least one operand must be a Tensor");
@@ -47,7 +46,6 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return result(info, ops::matmul(arg(info, 0, "a"), arg(info, 1, "b")));
 }
 
-// (x, dims: number[] | null, keepDim)
 template <at::Tensor (*Reduce)(const at::Tensor&, const std::vector<int64_t>&, bool)>
 Napi::Value Reduction(const Napi::CallbackInfo& info) {
   std::vector<int64_t> dims = info[1].IsNull() || info[1].IsUndefined() ? std::vector<int64_t>{}
@@ -79,7 +77,6 @@ Napi::Value Argmax(const Napi::CallbackInfo& info) {
   return result(info, ops::argmax(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange)));
 }
 
-// (a, b): a Tensor, b a Tensor or a number.
 Napi::Value Eq(const Napi::CallbackInfo& info) {
   const at::Tensor& a = arg(info, 0, "a");
   at::Tensor b = TensorHandle::IsHandle(info[1]) ? arg(info, 1, "b") : ops::wrapped_scalar(to_double(info[1], "b"), a);
@@ -94,7 +91,6 @@ Napi::Value Gather(const Napi::CallbackInfo& info) {
   return result(info, ops::gather(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange), arg(info, 2, "index")));
 }
 
-// (x, weight, bias | null, stride[2], padding[2], dilation[2], groups)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   c10::optional<at::Tensor> bias;
   if (!info[2].IsNull() && !info[2].IsUndefined()) bias = arg(info, 2, "bias");
@@ -106,7 +102,6 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   return result(info, ops::conv2d(arg(info, 0, "input"), arg(info, 1, "weight"), bias, options));
 }
 
-// (x, kernelSize[2], stride[2], padding[2], dilation[2], ceilMode)
 Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   ops::MaxPool2dOptions options;
   options.kernel_size = to_int_list(info[1], "kernelSize", kWindowRange);

@@ -20,21 +20,18 @@ Napi::Array from_tensor_list(Napi::Env env, std::vector<at::Tensor> tensors) {
   return out;
 }
 
-// (loss, paramGroups, directionGroups, noregul, diagonal) -> { H, g, order3 }
 Napi::Value ComputeHg(const Napi::CallbackInfo& info) {
   summaries::Hg hg = summaries::compute_hg(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
                                            TensorHandle::GetGroups(info[2], "direction"), hg_options_from_js(info[3], info[4]));
   return hg_to_js(info.Env(), std::move(hg));
 }
 
-// (loss, paramGroups, directionGroups, order) -> Tensor
 Napi::Value DiffN(const Napi::CallbackInfo& info) {
   const int64_t order = to_int(info[3], "diffN: order", IntRange{1, 8});
   return TensorHandle::Wrap(info.Env(), summaries::diff_n(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
                                                          TensorHandle::GetGroups(info[2], "direction"), static_cast<int>(order)));
 }
 
-// (loss, params[]) -> Tensor[]
 Napi::Value Gradients(const Napi::CallbackInfo& info) {
   return from_tensor_list(info.Env(),
                           autograd::gradients(TensorHandle::Get(info[0], "loss"), TensorHandle::GetList(info[1], "params")));
@@ -66,13 +63,11 @@ Napi::Object result_object(Napi::Env env, const nesterov::Result& result, const 
   return out;
 }
 
-// (H, g, ridge) -> the same object as nesterovLrs
 Napi::Value RidgeLrs(const Napi::CallbackInfo& info) {
   const at::Tensor& H = TensorHandle::Get(info[0], "H");
   return result_object(info.Env(), nesterov::ridge(H, TensorHandle::Get(info[1], "g"), to_double(info[2], "ridge")), H);
 }
 
-// (H, g, d, dampingInt) -> { found, lrs, r, r0, bracket, branch, dSingular, iterations, residual, reason }
 Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
   const at::Tensor& H = TensorHandle::Get(info[0], "H");
   nesterov::Result result = nesterov::solve(H, TensorHandle::Get(info[1], "g"), TensorHandle::Get(info[2], "order3_"),
@@ -80,16 +75,14 @@ Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
   return result_object(info.Env(), result, H);
 }
 
-// (model steps, loss 'crossEntropy'|'mse', x, target, groups, noregul, diagonal) -> { H, g, order3, loss }
 Napi::Value TaylorHg(const Napi::CallbackInfo& info) {
-  taylor::Result r = taylor_call_from_js(info).run();
+  taylor::Result r = taylor_call_from_js(info, "taylorHg").run();
   return hg_to_js(info.Env(), std::move(r.hg), std::move(r.loss));
 }
 
-// As taylorHg, plus `profile`: where the call's time went, by stage (seconds; the bench's, see taylor::Profile).
 Napi::Value TaylorHgProfile(const Napi::CallbackInfo& info) {
   taylor::Profile p;
-  taylor::Result r = taylor_call_from_js(info).run(&p);
+  taylor::Result r = taylor_call_from_js(info, "taylorHgProfile").run(&p);
   Napi::Env env = info.Env();
   Napi::Object out = hg_to_js(env, std::move(r.hg), std::move(r.loss));
   Napi::Object profile = Napi::Object::New(env);

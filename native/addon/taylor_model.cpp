@@ -4,6 +4,7 @@
 
 #include "addon/convert.h"
 #include "addon/hg_result.h"
+#include "addon/js_options.h"
 #include "addon/tensor_handle.h"
 #include "core/errors.h"
 
@@ -68,18 +69,21 @@ std::vector<taylor::Op> taylor_model_from_js(const Napi::Value& value) {
   return model;
 }
 
-taylor::Loss taylor_loss_from_js(const Napi::Value& value) {
-  const std::string loss = to_string(value, "loss");
+taylor::Loss taylor_loss_from_js(const JsOptions& options) {
+  const std::string loss = options.string("loss");
   if (loss == "crossEntropy") return taylor::Loss::CrossEntropy;
   if (loss == "mse") return taylor::Loss::Mse;
-  throw TypeError("loss must be 'crossEntropy' or 'mse', got '" + loss + "'");
+  throw TypeError(options.name("loss") + " must be 'crossEntropy' or 'mse', got '" + loss + "'");
 }
 
 }  // namespace
 
-TaylorCall taylor_call_from_js(const Napi::CallbackInfo& info) {
-  return {taylor_model_from_js(info[0]), taylor_loss_from_js(info[1]), TensorHandle::Get(info[2], "x"), TensorHandle::Get(info[3], "target"),
-          to_int(info[4], "groups", kWindowRange), hg_options_from_js(info[5], info[6])};
+TaylorCall taylor_call_from_js(const Napi::CallbackInfo& info, const char* call) {
+  std::vector<taylor::Op> model = taylor_model_from_js(info[0]);
+  at::Tensor x = TensorHandle::Get(info[1], "x"), target = TensorHandle::Get(info[2], "target");
+  const JsOptions options(info[3], call);
+  return {std::move(model), taylor_loss_from_js(options), std::move(x), std::move(target), options.integer("groups", kWindowRange),
+          hg_options_from_js(options)};
 }
 
 }  // namespace grnewt::addon

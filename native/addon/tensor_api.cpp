@@ -23,8 +23,7 @@ const at::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i = 0) {
 // Optional string argument: undefined/null mean "keep as is".
 bool has(const Napi::Value& v) { return !v.IsUndefined() && !v.IsNull(); }
 
-// fromData(typedArray, shape, dtype, device, requiresGrad). The narrow integer types let IDX data (bytes,
-// mostly) become a tensor without a widened JS copy first.
+// The narrow integer types let IDX data (bytes, mostly) become a tensor without a widened JS copy first.
 Napi::Value FromData(const Napi::CallbackInfo& info) {
   constexpr const char* kExpected = "data must be a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array or Uint8Array";
   if (!info[0].IsTypedArray()) throw TypeError(kExpected);
@@ -61,7 +60,7 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
 }
 
 template <Fill kind>
-Napi::Value Filled(const Napi::CallbackInfo& info) {  // (shape, dtype, device, requiresGrad)
+Napi::Value Filled(const Napi::CallbackInfo& info) {
   at::Tensor t = filled(kind, to_shape(info[0], "shape"), parse_dtype(to_string(info[1], "dtype")),
                         parse_device(to_string(info[2], "device")), to_bool(info[3], "requiresGrad"));
   return TensorHandle::Wrap(info.Env(), std::move(t));
@@ -104,7 +103,6 @@ Napi::Value ClearGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// (dst, src, sameShape): dst takes src's values in place, outside autograd.
 Napi::Value Assign(const Napi::CallbackInfo& info) {
   at::Tensor dst = arg_tensor(info, 0);
   autograd::assign(dst, TensorHandle::Get(info[1], "src"), to_bool(info[2], "sameShape"));
@@ -143,7 +141,7 @@ Napi::Value Item(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), t.item<double>());
 }
 
-Napi::Value Backward(const Napi::CallbackInfo& info) {  // (tensor, retainGraph)
+Napi::Value Backward(const Napi::CallbackInfo& info) {
   autograd::backward(arg_tensor(info), to_bool(info[1], "retainGraph"));
   return info.Env().Undefined();
 }
@@ -156,8 +154,8 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), arg_tensor(info).detach().clone());
 }
 
-// asStrided(base, sizes, strides, offset): a view of base's storage (torch.as_strided), used to rebuild
-// tensors that share one storage in a PyTorch file. Every element it reaches must lie inside base.
+// Used to rebuild tensors that share one storage in a PyTorch file. Every element the view reaches must lie
+// inside base.
 Napi::Value AsStrided(const Napi::CallbackInfo& info) {
   const at::Tensor& base = arg_tensor(info);
   std::vector<int64_t> sizes = to_shape(info[1], "sizes");
@@ -178,7 +176,7 @@ Napi::Value AsStrided(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), base.as_strided(sizes, strides, offset));
 }
 
-Napi::Value To(const Napi::CallbackInfo& info) {  // (tensor, dtype?, device?)
+Napi::Value To(const Napi::CallbackInfo& info) {
   const at::Tensor& t = arg_tensor(info);
   at::ScalarType dtype = has(info[1]) ? parse_dtype(to_string(info[1], "dtype")) : t.scalar_type();
   at::Device device = has(info[2]) ? parse_device(to_string(info[2], "device")) : t.device();
@@ -220,7 +218,6 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// (bytes) -> undefined
 Napi::Value SetCacheLimit(const Napi::CallbackInfo& info) {
   const double bytes = to_double(info[0], "bytes");
   if (!(bytes >= 0) || bytes > 9.0e15) throw RangeError("setCacheLimit: bytes must be a number ≥ 0, got " + std::to_string(bytes));
