@@ -14,6 +14,7 @@ export * as models from './models';
 export * as losses from './nn/losses';
 export * from './method';
 export * as optim from './optim';
+export * as distributed from './distributed';
 export * as data from './data';
 export { save, load } from './io/checkpoint';
 export { loadTorch, saveTorch, type LoadTorchOptions } from './io/torch_file';

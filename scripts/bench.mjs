@@ -8,7 +8,9 @@
 //   3. a training loop: NewtonSummary (periodHg 10, batch 100, hg batch 1000) steps/s against momentum SGD's;
 //   4. the peak memory of each summaries route against forward+backward's;
 //   5. a wide partition: VGG-11 on 32×32 inputs, batch 64, canonical partition (22 subsets): time and peak
-//      memory of both routes against one forward+backward.
+//      memory of both routes against one forward+backward;
+//   6. several processes (c10d, Gloo on 127.0.0.1): momentum SGD steps/s on 1 and 2 processes (1 thread each,
+//      global batch 100) and the time of a step's gradient allreduce (scripts/bench-distributed.mjs).
 // Section 2 also prints where the Taylor route's time goes, by stage (native timers, taylor::Profile), and
 // every ratio with a target says whether it meets it.
 import * as os from 'node:os';
@@ -181,6 +183,25 @@ if (!args['no-vgg']) {
   if (grnewt.memory().allocator.enabled)
     say(`   peak memory: fwd+bwd ${MiB(fb.bytes)} MiB · autograd ${MiB(autograd.bytes)} MiB · taylor ${MiB(taylor.bytes)} MiB (${fmt(memoryRatio)}× autograd's) ${verdict(memoryRatio, 1)}`);
   say(`   taylor stages (ms): ${STAGES.map((k) => `${k} ${fmt(profile[k] * 1e3, 0)}`).join(' · ')} · native total ${fmt(profile.total * 1e3, 0)} · most rows ${profile.peakRows}`);
+}
+
+// 6. several processes: each rank a child process running scripts/bench-distributed.mjs.
+{
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  const port = await new Promise((resolve) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); }); });
+  const script = new URL('./bench-distributed.mjs', import.meta.url).pathname, steps = quick ? 30 : 100;
+  const rankRun = (rank, size) => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, String(steps)], { env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(size), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1))) : reject(new Error(`bench-distributed rank ${rank} exited with ${code}`))));
+  });
+  const one = await rankRun(0, 1);
+  const two = await Promise.all([rankRun(0, 2), rankRun(1, 2)]);
+  results.distributed = { steps, oneProcess: one, twoProcesses: two };
+  say(`\n6. several processes (Gloo, 127.0.0.1): momentum SGD, Perceptron 784-200-100-10 float32, global batch 100, 1 thread per process, ${steps} steps`);
+  say(`   1 process: ${fmt(one.stepsPerSecond, 1)} steps/s · 2 processes: ${fmt(two[0].stepsPerSecond, 1)} steps/s (${fmt(two[0].stepsPerSecond / one.stepsPerSecond)}×) · the gradient allreduce alone (266,610 numbers): ${fmt(two[0].allreduceMs)} ms per step`);
 }
 
 if (args.json) console.log(JSON.stringify(results));

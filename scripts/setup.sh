@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 # libopenblas0-openmp: without it libtorch runs its matrix products on the reference BLAS, ~9× slower here.
 # chromium: only for the test that renders report.html and takes a screenshot.
-packages=(libtorch-dev libopenblas0-openmp dataset-fashion-mnist cmake g++ make ninja-build chromium python3-torch)
+# libgloo-dev: Gloo's headers, which libtorch's ProcessGroupGloo.hpp includes (several processes, grnewt.distributed).
+packages=(libtorch-dev libgloo-dev libopenblas0-openmp dataset-fashion-mnist cmake g++ make ninja-build chromium python3-torch)
 # clang-format: npm test checks that the C++ is formatted as .clang-format says.
 packages+=(clang-format)
 

@@ -119,6 +119,9 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
     diffN: [['order', (v) => { const l = lossGraph(); return n.diffN(l.loss, l.params, l.dir, v); }]],
     adamStep: [['options.step', (v) => n.adamStep(param(), null, null, { step: v, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 })]],
     adamDirection: [['options.step', (v) => n.adamDirection(param(), null, null, { step: v, beta1: 0.9, beta2: 0.999, eps: 1e-8 })]],
+    distributedInit: (['rank', 'worldSize', 'masterPort', 'timeoutMs', 'localRank'] as const).map((key) => [`options.${key}`, (v: number) => n.distributedInit({ backend: 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 29500, timeoutMs: 1000, localRank: -1, [key]: v })] as [string, Call]),
+    distributedBroadcast: [['src', (v) => n.distributedBroadcast([m()], v)]],
+    distributedBroadcastSync: [['src', (v) => n.distributedBroadcastSync([m()], v)]],
     taylorHg: [
       ['options.groups', (v) => taylor({}, v)],
       ['weightGroup', (v) => taylor({ weightGroup: v })],
@@ -141,6 +144,7 @@ const NO_INTEGER_ARGS = [
   'matmul', 'computeHg', 'computeHgAsync', 'gradients', 'nesterovLrs', 'ridgeLrs', 'sgdStep', 'momentumDirection', 'applyUpdate', 'allFinite',
   'setGradEnabled', 'gradEnabled', 'eq',
   'taylorHgAsync', 'taylorHgProfile', // read their arguments with taylorHg's code (taylor_call_from_js), tested through taylorHg
+  'distributedState', 'distributedAllReduce', 'distributedAllReduceSync', 'distributedAllGather', 'distributedBarrier', 'distributedDestroy',
 ];
 
 const SIZE_ARGS = new Set(['asStrided: strides', 'asStrided: offset', 'fromData: shape', 'zeros: shape', 'ones: shape', 'randn: shape', 'rand: shape', 'reshape: shape', 'manualSeed: seed', 'adamStep: options.step', 'adamDirection: options.step']);

@@ -12,11 +12,12 @@ const ALLOWED: Record<string, string[]> = {
   core: [],
   io: ['core'],
   nn: ['core'],
-  optim: ['core'],
-  data: ['core', 'io'],
+  distributed: ['core'],
+  optim: ['core', 'distributed'],
+  data: ['core', 'io', 'distributed'],
   models: ['core', 'nn'],
-  method: ['core', 'nn', 'data', 'optim'], // not models: models describe themselves (nn's taylorSteps)
-  app: ['core', 'io', 'nn', 'optim', 'data', 'models', 'method'],
+  method: ['core', 'nn', 'data', 'optim', 'distributed'], // not models: models describe themselves (nn's taylorSteps)
+  app: ['core', 'io', 'nn', 'optim', 'data', 'models', 'method', 'distributed'],
 };
 
 /** Re-exports kept where earlier versions had them (a public path), not dependencies of the folder's code. */
@@ -61,8 +62,9 @@ const NATIVE_ALLOWED: Record<string, string[]> = {
   core: [],
   optim: ['core'],
   method: ['core'],
+  distributed: ['core'],
   cuda: ['core', 'method'],
-  addon: ['core', 'optim', 'method'],
+  addon: ['core', 'optim', 'method', 'distributed'],
   tests: ['core', 'optim', 'method', 'cuda'],
 };
 

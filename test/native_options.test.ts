@@ -57,6 +57,12 @@ const CASES: Record<string, Case> = {
       return { param: p, run: () => n.adamDirection(h(p), null, null, options as never) };
     },
   },
+  // A valid call joins a real group of one (on a port picked at random, unlikely to be taken), then leaves it.
+  distributedInit: {
+    valid: { backend: 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 30000 + Math.floor(Math.random() * 20000), timeoutMs: 10000, localRank: -1 },
+    integers: { rank: [0, 2147483646], worldSize: [1, 2147483647], masterPort: [1, 65535], timeoutMs: [1, 2147483647], localRank: [-1, 2147483647] },
+    call: (options) => ({ run: () => n.distributedInit(options as never).then(() => n.distributedDestroy()) }),
+  },
   taylorHg: taylorCall('taylorHg'),
   taylorHgProfile: taylorCall('taylorHgProfile'),
   taylorHgAsync: taylorCall('taylorHgAsync'),

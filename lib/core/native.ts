@@ -24,6 +24,8 @@ export interface AdamStepOptions { step: number; lr: number; beta1: number; beta
 export interface AdamDirectionOptions { step: number; beta1: number; beta2: number; eps: number }
 /** @internal The Taylor route's settings: `groups` is the partition's number of subsets (S). */
 export interface TaylorHgOptions { loss: 'crossEntropy' | 'mse'; groups: number; noregul: boolean; diagonal: boolean }
+/** @internal distributedInit's settings, all required (the façade fills them from torchrun's environment variables). */
+export interface DistributedInitOptions { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; localRank: number }
 /** @internal The summaries every route returns, as handles: H̄ [S,S], ḡ [S], D's diagonal [S] (float64). */
 export interface NativeHg { H: H; g: H; order3: H }
 
@@ -224,6 +226,32 @@ export interface NativeAddon {
   applyUpdate(param: H, u: H, lr: number): void;
   /** Whether every value of every tensor is finite. */
   allFinite(tensors: H[]): boolean;
+  // --- several processes (native/addon/distributed_api.cpp → native/distributed/process_group.h) ---
+  // One c10d process group per process. Collectives start on the JS thread in call order (every rank must
+  // make the same calls in the same order). Failures are Errors naming this rank, the operation and the cause
+  // ("Connection reset by peer", a timeout); after one the group is broken and every call throws at once.
+  /** Async: joins the group (rank 0 hosts the TCP store), resolving once every rank has joined. Throws at once:
+   *  TypeError/RangeError for a missing, mistyped or out-of-range key, Error when a group exists or is being
+   *  made; rejects: RangeError (rank ≥ worldSize...), Error (rendezvous failed or timed out, no Gloo in this build). */
+  distributedInit(options: DistributedInitOptions): Promise<void>;
+  /** Sync: the group's state (nulls before init), `broken` (the first failure's message) and which backends this build has. Never throws. */
+  distributedState(): { initialized: boolean; rank: number | null; worldSize: number | null; backend: string | null; broken: string | null; glooAvailable: boolean; ncclAvailable: boolean };
+  /** Async: in-place allreduce of the tensors (same dtype and device; one flattened collective), op 'sum' | 'mean' | 'max' | 'min'
+   *  (mean: the sum divided by worldSize). Throws at once: TypeError (mixed dtypes, 'mean' on integers), RangeError (op), Error (no group, broken group);
+   *  rejects: Error (a peer failed or timed out). */
+  distributedAllReduce(tensors: H[], op: string): Promise<void>;
+  /** Sync, blocking the JS thread until done: as distributedAllReduce (the optimizers' synchronous step()). */
+  distributedAllReduceSync(tensors: H[], op: string): void;
+  /** Async: rank src's values into every rank's tensors, in place (one flattened collective). RangeError: src outside [0, worldSize). */
+  distributedBroadcast(tensors: H[], src: number): Promise<void>;
+  /** Sync, blocking: as distributedBroadcast (the optimizers' constructors). */
+  distributedBroadcastSync(tensors: H[], src: number): void;
+  /** Async: every rank's tensor stacked in rank order, a new tensor [worldSize, ...shape] (same shape and dtype on every rank). */
+  distributedAllGather(t: H): Promise<H>;
+  /** Async: resolves once every rank has entered it. */
+  distributedBarrier(): Promise<void>;
+  /** Async: forgets the group at once (also a broken one) and frees it, joining its threads, off the JS thread. Resolves also without a group. */
+  distributedDestroy(): Promise<void>;
 }
 
 export interface NativeNesterovResult {

@@ -3,12 +3,19 @@
 import { checkBoolean, checkInteger, checkOptions, show } from '../core/validate';
 import type { Tensor } from '../core/tensor';
 import { TensorDataset } from './dataset';
+import { checkShard, resolveShard, shardOrder, shardSize, type ShardOption } from './shard';
 
 export interface DataLoaderOptions {
   batchSize: number;
   shuffle?: boolean; // default false
   seed?: number; // default 0
   dropLast?: boolean; // default false
+  /**
+   * Read only this rank's part of each epoch (DistributedSampler's rule, see shard.ts): 'auto' takes the rank
+   * and size of the process group (grnewt.distributed.init), or everything before one exists. Uneven sizes
+   * are padded with the epoch's first examples (dropLast: cut), so every rank takes as many batches.
+   */
+  shard?: ShardOption;
 }
 
 export class DataLoader implements Iterable<[Tensor, Tensor]> {
@@ -16,26 +23,33 @@ export class DataLoader implements Iterable<[Tensor, Tensor]> {
   readonly shuffle: boolean;
   readonly seed: number;
   readonly dropLast: boolean;
+  readonly shard: ShardOption | undefined;
   /** The epoch the next iteration will be (settable, to resume). */
   epoch = 0;
 
   constructor(readonly dataset: TensorDataset, options: DataLoaderOptions) {
     if (!(dataset instanceof TensorDataset)) throw new TypeError(`DataLoader: dataset must be a TensorDataset, got ${show(dataset)}`);
-    const o = checkOptions('DataLoader', options, ['batchSize', 'shuffle', 'seed', 'dropLast']);
+    const o = checkOptions('DataLoader', options, ['batchSize', 'shuffle', 'seed', 'dropLast', 'shard']);
     this.batchSize = checkInteger('DataLoader', 'batchSize', o.batchSize, 1);
     this.shuffle = checkBoolean('DataLoader', 'shuffle', o.shuffle ?? false);
     this.seed = checkInteger('DataLoader', 'seed', o.seed ?? 0, 0);
     this.dropLast = checkBoolean('DataLoader', 'dropLast', o.dropLast ?? false);
+    this.shard = checkShard('DataLoader', o.shard);
   }
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.dataset.length / this.batchSize;
+    const n = shardSize(this.dataset.length, resolveShard(this.shard), this.dropLast) / this.batchSize;
     return this.dropLast ? Math.floor(n) : Math.ceil(n);
   }
 
-  /** The example order of an epoch. */
+  /** The example order of an epoch (this rank's part of it when sharded). */
   order(epoch: number): Uint32Array {
+    return shardOrder(this.fullOrder(epoch), resolveShard(this.shard), this.dropLast);
+  }
+
+  /** The example order of an epoch over the whole dataset, the same on every rank. */
+  fullOrder(epoch: number): Uint32Array {
     const n = this.dataset.length;
     const order = Uint32Array.from({ length: n }, (_, i) => i);
     if (!this.shuffle) return order;

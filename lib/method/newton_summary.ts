@@ -14,6 +14,7 @@ import { SummariesRoute, type RouteDecision } from './summaries_route';
 import { OPTION_KEYS, checkGroup, checkSettings, groupDefaults, type NewtonSummaryGroupOptions, type NewtonSummaryOptions, type Settings } from './newton_summary_options';
 import { nextLrs } from './lr_update';
 import { SummariesAverage, type SavedAverage, type Summaries } from './summaries_average';
+import { combineSummaries, combineSummariesAsync } from '../distributed/data_parallel';
 
 export { NEWTON_SUMMARY_DEFAULTS, type NewtonSummaryGroupOptions, type NewtonSummaryOptions, type Updater } from './newton_summary_options';
 
@@ -57,6 +58,7 @@ export class NewtonSummary extends Optimizer<Group> {
     this.#hg = new HgBatches(where, hgLoader);
     const groups = this.paramGroups.map((g) => ({ params: g.params }));
     this.#route = new SummariesRoute(where, summaries, o.taylor, groups, fullLoss, { noregul: this.#o.noregul, diagonal: this.#o.diagonal });
+    this.useDistributed(o.distributed);
   }
 
   /** Which route computes the summaries ('taylor' | 'autograd'), or null until the first hg batch decides it. */
@@ -78,9 +80,13 @@ export class NewtonSummary extends Optimizer<Group> {
   step(): void {
     // One scope around it all: what the hg loader makes for this step is freed with the step's intermediates.
     tidy(() => {
-      const step = this.#begin('NewtonSummary.step');
+      const where = 'NewtonSummary.step';
+      this.#assertIdle(where);
+      this.averageGradients(where); // distributed: the ranks' mean gradient, before the directions
+      const step = this.#begin(where);
       try {
-        step.finish(step.batch && this.#route.compute(step.batch, step.u));
+        const local = step.batch && this.#route.compute(step.batch, step.u);
+        step.finish(this.#combining() ? this.#combined(where, step.batch, local, combineSummaries(where, local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64')) : local);
       } finally {
         step.end();
       }
@@ -92,12 +98,39 @@ export class NewtonSummary extends Optimizer<Group> {
    * free during the long part. Until it settles, other steps and changes of these parameters are refused.
    */
   override async stepAsync(): Promise<void> {
-    const step = this.#begin('NewtonSummary.stepAsync');
+    const where = 'NewtonSummary.stepAsync';
+    this.#assertIdle(where);
+    // Only when distributed is there anything to wait for here (with the parameters held meanwhile): otherwise
+    // the step must be pending from this call on, with no turn of the event loop in between.
+    if (this.distributed) await this.averageGradientsAsync(where);
+    const step = this.#begin(where);
     try {
-      step.finish(step.batch && (await this.#route.computeAsync(step.batch, step.u)));
+      const local = step.batch && (await this.#route.computeAsync(step.batch, step.u));
+      step.finish(this.#combining() ? this.#combined(where, step.batch, local, await combineSummariesAsync(local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64')) : local);
     } finally {
       step.end();
     }
+  }
+
+  /** Distributed and new learning rates due: every rank takes part in combining, also one whose hg batch was unusable. */
+  #combining(): boolean {
+    return this.distributed && this.#dueForLrs();
+  }
+
+  #shardSize(batch: [Tensor, Tensor] | null): number {
+    return batch?.[0].shape[0] ?? 0;
+  }
+
+  /**
+   * The union batch's summaries (freeing this rank's), or null — logged when this rank's batch was usable
+   * but another's was not (its own unusable batch was logged when drawn): then no rank changes its rates.
+   */
+  #combined(where: string, batch: [Tensor, Tensor] | null, local: Summaries | null, combined: Summaries | null): Summaries | null {
+    for (const t of Object.values(local ?? {})) t.dispose();
+    if (!combined && batch) {
+      this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: `${where}: another rank's hg batch holds NaN or Inf: previous learning rates kept`, solver: emptySolver() });
+    }
+    return combined;
   }
 
   /**

@@ -47,6 +47,13 @@ export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOpt
    * first hg batch.
    */
   taylor?: { model: Module; loss?: TaylorLoss };
+  /**
+   * Data parallel across the process group (grnewt.distributed.init first): rank 0's parameters at
+   * construction, gradients averaged across ranks in each step, and the summaries of every rank's hg batch
+   * (each rank's hgLoader should be its shard) combined, weighted by batch sizes, before the learning rates
+   * are solved for: every rank holds the same learning rates, bit for bit.
+   */
+  distributed?: boolean;
 }
 
 /**
@@ -69,11 +76,11 @@ export const NEWTON_SUMMARY_DEFAULTS = Object.freeze({
   summaries: 'auto' as SummariesChoice,
 });
 
-export const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor'] as const;
+export const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor', 'distributed'] as const;
 
 
 /** The options after checking, with every default filled in. */
-export type Settings = Required<Omit<NewtonSummaryOptions, keyof NewtonSummaryGroupOptions | 'average' | 'lrsClip' | 'taylor' | 'nesterov'>> &
+export type Settings = Required<Omit<NewtonSummaryOptions, keyof NewtonSummaryGroupOptions | 'average' | 'lrsClip' | 'taylor' | 'nesterov' | 'distributed'>> &
   Pick<NewtonSummaryOptions, 'average' | 'lrsClip' | 'taylor'> & {
     nesterov: Required<NonNullable<NewtonSummaryOptions['nesterov']>>;
   };

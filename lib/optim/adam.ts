@@ -12,8 +12,10 @@ export interface AdamOptions {
   betas?: [number, number]; // default [0.9, 0.999]
   eps?: number; // default 1e-8
   weightDecay?: number;
+  /** Data parallel across the process group (grnewt.distributed.init first): rank 0's parameters at construction, gradients averaged in each step. */
+  distributed?: boolean;
 }
-type Resolved = Required<AdamOptions>;
+type Resolved = Required<Omit<AdamOptions, 'distributed'>>;
 
 export function checkBetas(where: string, betas: unknown): [number, number] {
   if (!Array.isArray(betas) || betas.length !== 2) throw new TypeError(`${where}: betas must be a pair of numbers, got ${show(betas)}`);
@@ -22,13 +24,15 @@ export function checkBetas(where: string, betas: unknown): [number, number] {
 
 export class Adam extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options?: AdamOptions) {
-    super('Adam', params, { ...ADAM_DEFAULTS, ...checkOptions('Adam', options, Object.keys(ADAM_DEFAULTS)) } as Resolved, (where, o) => {
+    const { distributed, ...groupOptions } = checkOptions('Adam', options, [...Object.keys(ADAM_DEFAULTS), 'distributed']);
+    super('Adam', params, { ...ADAM_DEFAULTS, ...groupOptions } as Resolved, (where, o) => {
       checkNonNegative(where, 'lr', o.lr);
       checkBetas(where, o.betas);
       checkNonNegative(where, 'eps', o.eps);
       checkNonNegative(where, 'weightDecay', o.weightDecay);
       return o;
     });
+    this.useDistributed(distributed);
   }
 
   /** Adam's state per parameter: its step count (≥ 1) and the two moment estimates (the second ≥ 0, it is square-rooted). */
@@ -46,6 +50,18 @@ export class Adam extends Optimizer<Resolved> {
 
   step(): void {
     this.assertFree('Adam.step');
+    this.averageGradients('Adam.step');
+    this.#update();
+  }
+
+  /** step() with the distributed gradient averaging waited for off the JS thread (the update is short). */
+  override async stepAsync(): Promise<void> {
+    this.assertFree('Adam.stepAsync');
+    if (this.distributed) await this.averageGradientsAsync('Adam.stepAsync');
+    this.#update();
+  }
+
+  #update(): void {
     if (!this.gradientsFinite()) return; // a NaN/Inf gradient: skip, counted in skippedSteps
     for (const group of this.paramGroups) {
       for (const p of group.params) {

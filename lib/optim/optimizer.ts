@@ -1,6 +1,7 @@
 // What every optimizer shares, after torch.optim.Optimizer: parameter groups with their own options,
 // per-parameter state, zeroGrad, and state dicts (parameters referred to by their index across groups).
-import { assertFree } from '../core/pending_holds';
+import { assertFree, holding } from '../core/pending_holds';
+import { averageGradients, averageGradientsAsync, broadcastParameters, checkDistributedOption } from '../distributed/data_parallel';
 import { native } from '../core/native';
 import { Tensor, keep } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
@@ -54,6 +55,32 @@ export abstract class Optimizer<O extends object> {
   protected setState(p: Tensor, state: ParamState): void {
     for (const v of Object.values(state)) if (v instanceof Tensor) keep(v);
     this.state.set(p, state);
+  }
+
+  /** `{ distributed: true }`: data parallel across the process group (see distributed/data_parallel.ts). */
+  #distributed = false;
+  get distributed(): boolean {
+    return this.#distributed;
+  }
+
+  /**
+   * Turns data parallelism on: rank 0's parameter values are broadcast to every rank now (so every rank starts
+   * from the same point), and each step averages the gradients across ranks first. Blocks until every rank
+   * has built its optimizer.
+   */
+  protected useDistributed(value: unknown): void {
+    this.#distributed = checkDistributedOption(this.where, value);
+    if (this.#distributed) broadcastParameters(this.where, this.allParams());
+  }
+
+  /** When distributed: each gradient ← its mean across ranks (one flattened allreduce; blocks the JS thread). */
+  protected averageGradients(where: string): void {
+    if (this.#distributed) averageGradients(where, this.allParams());
+  }
+
+  /** The same, waited for off the JS thread, with the parameters held meanwhile. */
+  protected async averageGradientsAsync(where: string): Promise<void> {
+    if (this.#distributed) await holding(where, this.allParams(), () => averageGradientsAsync(where, this.allParams()));
   }
 
   /** Every parameter, group after group. */

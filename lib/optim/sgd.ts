@@ -10,12 +10,15 @@ export interface SGDOptions {
   dampening?: number;
   weightDecay?: number;
   nesterov?: boolean;
+  /** Data parallel across the process group (grnewt.distributed.init first): rank 0's parameters at construction, gradients averaged in each step. */
+  distributed?: boolean;
 }
-type Resolved = Required<SGDOptions>;
+type Resolved = Required<Omit<SGDOptions, 'distributed'>>;
 
 export class SGD extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options: SGDOptions) {
-    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...checkOptions('SGD', options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov']) } as Resolved, (where, o) => {
+    const { distributed, ...groupOptions } = checkOptions('SGD', options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'distributed']);
+    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...groupOptions } as Resolved, (where, o) => {
       checkNonNegative(where, 'lr', o.lr);
       checkNonNegative(where, 'momentum', o.momentum);
       checkNonNegative(where, 'dampening', o.dampening);
@@ -24,6 +27,7 @@ export class SGD extends Optimizer<Resolved> {
       if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) throw new RangeError(`${where}: nesterov needs momentum > 0 and dampening = 0`);
       return o;
     });
+    this.useDistributed(distributed);
   }
 
   /** SGD keeps one state value per parameter: its momentum buffer. */
@@ -34,6 +38,18 @@ export class SGD extends Optimizer<Resolved> {
 
   step(): void {
     this.assertFree('SGD.step');
+    this.averageGradients('SGD.step');
+    this.#update();
+  }
+
+  /** step() with the distributed gradient averaging waited for off the JS thread (the update is short). */
+  override async stepAsync(): Promise<void> {
+    this.assertFree('SGD.stepAsync');
+    if (this.distributed) await this.averageGradientsAsync('SGD.stepAsync');
+    this.#update();
+  }
+
+  #update(): void {
     if (!this.gradientsFinite()) return; // a NaN/Inf gradient: skip, counted in skippedSteps
     for (const group of this.paramGroups) {
       for (const p of group.params) {

@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterSummariesApi(env, exports);
   RegisterOptimApi(env, exports);
   RegisterAsyncApi(env, exports);
+  RegisterDistributedApi(env, exports);
   return exports;
 }
 

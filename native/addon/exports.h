@@ -18,5 +18,6 @@ void RegisterOpsApi(Napi::Env env, Napi::Object exports);
 void RegisterSummariesApi(Napi::Env env, Napi::Object exports);
 void RegisterOptimApi(Napi::Env env, Napi::Object exports);
 void RegisterAsyncApi(Napi::Env env, Napi::Object exports);
+void RegisterDistributedApi(Napi::Env env, Napi::Object exports);
 
 }  // namespace grnewt::addon

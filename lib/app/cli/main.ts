@@ -13,6 +13,8 @@ import { getNumThreads, maxThreads } from '../../core/runtime';
 import { recommendedThreads } from '../../core/threads';
 import { FLOAT32_MAX } from '../../core/validate';
 import { reporter, type Mode } from './reporter';
+import { launch, withoutFlag } from './launcher';
+import * as distributed from '../../distributed/process_group';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER, why = '') => (value: string) => {
   const n = Number(value);
@@ -100,6 +102,11 @@ export function program(): Command {
     .option('--resume <checkpoint>', 'continue an interrupted run from its checkpoint.ckpt (with the settings it was started with)')
     .option('--init <file>', "start from this state dict (.pt/.pth/.bin written by torch.save, or .safetensors) instead of the model's initialisation", stateDictFile)
     .option('--export <file>', "write the state dict of the first optimizer's trained model, in the format the extension names (.pt/.pth/.bin or .safetensors)", stateDictFile)
+    .option('--nproc <n>', 'data parallel: start n worker processes on this machine (127.0.0.1; --threads each defaults to the recommended count / n)', integer(1))
+    .option('--rank <n>', 'data parallel, one process per machine: this process\'s rank (default $RANK)', integer(0))
+    .option('--world-size <n>', 'data parallel: the number of processes (default $WORLD_SIZE)', integer(1))
+    .option('--master-addr <host>', "data parallel: rank 0's address (default $MASTER_ADDR, else 127.0.0.1)")
+    .option('--master-port <port>', "data parallel: rank 0's port (default $MASTER_PORT, else 29500; --nproc: a free one)", integer(1, 65535))
     .option('--quiet', 'print nothing but errors')
     .option('--json', 'print JSON lines (one event per line) instead of progress bars')
     .action(train);
@@ -134,6 +141,11 @@ type TrainFlags = Pick<TrainConfig, 'partition' | 'epochs' | 'batchSize' | 'hgBa
     export?: string;
     quiet?: boolean;
     json?: boolean;
+    nproc?: number;
+    rank?: number;
+    worldSize?: number;
+    masterAddr?: string;
+    masterPort?: number;
   };
 
 // The library's names for the config's fields (in its errors), and the flags that set them.
@@ -183,10 +195,9 @@ export function configFrom(f: TrainFlags): TrainConfig {
 
 // What may accompany --resume: where and how to report, and what to export. Everything else is the
 // checkpoint's own setting, which a flag would silently not change.
-const RESUME_FLAGS = new Set(['resume', 'out', 'json', 'quiet', 'export']);
+const RESUME_FLAGS = new Set(['resume', 'out', 'json', 'quiet', 'export', 'nproc', 'rank', 'worldSize', 'masterAddr', 'masterPort']);
 
 async function train(flags: TrainFlags, command: Command): Promise<void> {
-  const mode: Mode = flags.quiet ? 'quiet' : flags.json ? 'json' : 'human';
   if (flags.init && flags.resume) throw new Error('--init cannot be combined with --resume (the checkpoint holds the initial parameters)');
   if (flags.resume) {
     const given = command.options.filter((o) => command.getOptionValueSource(o.attributeName()) === 'cli' && !RESUME_FLAGS.has(o.attributeName()));
@@ -194,10 +205,51 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
       throw new Error(`--resume continues with the interrupted run's own settings: drop ${given.map((o) => o.long).join(', ')} (start a new run to change them)`);
     }
   }
-  const init = flags.init ? readStateDict(flags.init, '--init') : undefined;
   const out = flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
+  if (flags.nproc !== undefined && flags.nproc > 1) return launchWorkers(flags, out);
+  // A worker of a data-parallel run (started by --nproc, torchrun-style launchers, or by hand with --rank/--world-size).
+  const world = await joinProcessGroup(flags);
+  try {
+    await trainHere(flags, out, world);
+    if (world.size > 1) await distributed.barrier(); // every rank done before rank 0's store goes away
+  } finally {
+    if (world.size > 1) await distributed.destroy().catch(() => undefined);
+  }
+}
+
+/** `--nproc N`: N workers of this same command on 127.0.0.1, sharing the output folder. */
+async function launchWorkers(flags: TrainFlags, out: string): Promise<void> {
+  if (flags.rank !== undefined || flags.worldSize !== undefined) throw new Error('--nproc starts the workers itself: drop --rank and --world-size (they are for one process per machine)');
+  if (flags.masterAddr !== undefined && !/^(127\.|localhost$)/.test(flags.masterAddr)) throw new Error('--nproc runs its workers on this machine: --master-addr must be a loopback address (127.0.0.1)');
   makeDirectory(out);
-  assertWritable(out); // before training, not at the first checkpoint an epoch later
+  assertWritable(out);
+  let args = withoutFlag(withoutFlag(process.argv.slice(2), '--nproc'), '--out');
+  args = [...args, '--out', out];
+  // Threads: the machine's recommended count shared out among the workers (a resumed run keeps its own).
+  if (flags.threads === undefined && !flags.resume) args.push('--threads', String(Math.max(1, Math.floor(recommendedThreads().threads / flags.nproc!))));
+  process.exitCode = await launch({ nproc: flags.nproc!, args, masterPort: flags.masterPort });
+}
+
+/** Joins the process group when this process is one of several (flags first, then torchrun's variables). */
+async function joinProcessGroup(flags: TrainFlags): Promise<{ rank: number; size: number }> {
+  const size = flags.worldSize ?? (process.env.WORLD_SIZE ? Number(process.env.WORLD_SIZE) : 1);
+  if (flags.rank !== undefined && flags.worldSize === undefined && !process.env.WORLD_SIZE) throw new Error('--rank needs --world-size (or $WORLD_SIZE)');
+  if (size === 1 && !(flags.rank ?? 0)) return { rank: 0, size: 1 };
+  const options = distributed.resolveInitOptions({ rank: flags.rank, worldSize: flags.worldSize, masterAddr: flags.masterAddr, masterPort: flags.masterPort });
+  if (options.worldSize === 1) return { rank: 0, size: 1 };
+  await distributed.init(options);
+  return { rank: options.rank, size: options.worldSize };
+}
+
+async function trainHere(flags: TrainFlags, out: string, world: { rank: number; size: number }): Promise<void> {
+  // Rank 0 alone prints, writes the report, the metrics, the checkpoints and the export; the others train quietly.
+  const lead = world.rank === 0;
+  const mode: Mode = flags.quiet || !lead ? 'quiet' : flags.json ? 'json' : 'human';
+  const init = flags.init ? readStateDict(flags.init, '--init') : undefined;
+  if (lead) {
+    makeDirectory(out);
+    assertWritable(out); // before training, not at the first checkpoint an epoch later
+  }
   const checkpoint = path.join(out, 'checkpoint.ckpt');
   const controller = new AbortController();
   let stoppedBy = 'SIGINT' as NodeJS.Signals; // set by the handler below
@@ -227,12 +279,16 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
   try {
     let exported = false;
     const onRunEnd = (_: OptimizerName, model: Module, run: number) => {
-      if (run !== 1 || !flags.export) return;
+      if (run !== 1 || !flags.export || !lead) return;
       writeStateDict(flags.export, model.stateDict(), '--export');
       exported = true;
     };
-    const metrics = await fit(config, { ...report, onData, checkpoint, resume: flags.resume, init, onRunEnd, signal: controller.signal });
+    const metrics = await fit(config, { ...report, onData, checkpoint, resume: flags.resume, init, onRunEnd, signal: controller.signal, distributed: world.size > 1 });
     report.done();
+    if (!lead) {
+      if (metrics.runs.some((r) => r.stopped)) process.exitCode = stoppedBy === 'SIGTERM' ? 143 : 130;
+      return;
+    }
     const files = writeReport(out, metrics, { command: ['grnewt', ...process.argv.slice(2)] });
     const stopped = metrics.runs.some((r) => r.stopped);
     if (mode === 'human') {

@@ -16,6 +16,7 @@ import type { Tensor } from '../../core/tensor';
 import type { TrainConfig, OptimizerName } from './config';
 import { loadData, type LoadedData } from './datasets';
 import type { TrainableOptimizer } from './trainable';
+import { ONE_PROCESS, shardOf, type World } from './data_parallel';
 
 export type Loss = (x: Tensor, y: Tensor) => Tensor;
 
@@ -81,12 +82,13 @@ function partitionOf(config: TrainConfig, model: Module): partitions.Partition {
   throw new RangeError(`fit: partition must be canonical, trivial, wb or blocks-N, got '${p}'`);
 }
 
-export function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module, loss: Loss, train: TensorDataset): { optimizer: TrainableOptimizer; groups: string[][] } {
-  if (name === 'adam') return { optimizer: new Adam(model.parameters(), { lr: config.adam.lr }), groups: [model.namedParameters().map(([n]) => n)] };
-  if (name === 'sgd') return { optimizer: new SGD(model.parameters(), { lr: config.sgd.lr, momentum: config.sgd.momentum }), groups: [model.namedParameters().map(([n]) => n)] };
+export function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module, loss: Loss, train: TensorDataset, world: World = ONE_PROCESS): { optimizer: TrainableOptimizer; groups: string[][] } {
+  const distributed = world.on; // rank 0's parameters broadcast now, gradients (and summaries) averaged at each step
+  if (name === 'adam') return { optimizer: new Adam(model.parameters(), { lr: config.adam.lr, distributed }), groups: [model.namedParameters().map(([n]) => n)] };
+  if (name === 'sgd') return { optimizer: new SGD(model.parameters(), { lr: config.sgd.lr, momentum: config.sgd.momentum, distributed }), groups: [model.namedParameters().map(([n]) => n)] };
   const ns = config.newtonSummary;
   const { paramGroups, nameGroups } = partitionOf(config, model);
-  const hgLoader = new DataLoader(train, { batchSize: config.hgBatchSize, shuffle: true, seed: config.seed + 1 });
+  const hgLoader = new DataLoader(train, { batchSize: config.hgBatchSize / world.size, shuffle: true, seed: config.seed + 1, ...shardOf(world) });
   // The autoencoder's target is its flattened input (its loss ignores the labels): the Taylor route needs it as y.
   const autoencoder = config.model.kind === 'autoencoder';
   const hgBatches = (batches: Iterable<[Tensor, Tensor]>): Iterable<[Tensor, Tensor]> =>
@@ -104,7 +106,7 @@ export function buildOptimizer(config: TrainConfig, name: OptimizerName, model: 
   const optimizer = new NewtonSummary(paramGroups, loss, hgBatches(hgLoader), {
     damping: ns.damping, nesterov: { use: ns.nesterov, dampingInt: ns.dampingInt }, periodHg: ns.periodHg, momLrs: ns.momLrs,
     removeNegative: ns.removeNegative, momentum: ns.momentum, momentumDamp: ns.momentumDamp, ridge: ns.ridge, noregul: ns.noregul,
-    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, summaries: ns.summaries ?? 'autograd',
+    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, summaries: ns.summaries ?? 'autograd', distributed,
   });
   return { optimizer, groups: nameGroups };
 }

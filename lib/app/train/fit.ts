@@ -19,6 +19,7 @@ import type { EpochMetrics, Metrics, RunMetrics, UpdateRecord } from './metrics'
 import { readCheckpoint, writeCheckpoint, type CheckpointTree, type Position, type RunInProgress } from './resume';
 import { StepRate } from './step_rate';
 import type { TrainableOptimizer } from './trainable';
+import { agreeOnStep, dataParallel, shardOf, type World } from './data_parallel';
 
 export interface StepInfo {
   optimizer: OptimizerName;
@@ -51,6 +52,14 @@ export interface FitOptions extends FitCallbacks {
   /** Initial parameters (a state dict, e.g. from loadTorch) instead of the model's own initialisation; not with `resume`. */
   init?: Record<string, Tensor>;
   signal?: AbortSignal;
+  /**
+   * Data parallel across the process group (default: true once grnewt.distributed.init() has run). Every rank
+   * calls fit() with the same config; config.batchSize and hgBatchSize are the global batches, each rank
+   * reading 1/worldSize of every one (so they must be multiples of worldSize). Every rank evaluates and
+   * reports the same numbers; only rank 0 writes the checkpoint. A stop (signal) on any rank stops every
+   * rank after the same step.
+   */
+  distributed?: boolean;
 }
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version;
@@ -61,6 +70,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   // A resumed training goes on with its own settings, so that it ends as it would have.
   const state = options.resume ? readCheckpoint(options.resume) : undefined;
   config = state?.config ?? checkTrainConfig(config, 'fit: config');
+  const world = dataParallel(options.distributed, config);
   setNumThreads(config.threads);
   manualSeed(config.seed);
   const data = prepareData(config);
@@ -69,6 +79,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   const finished: RunMetrics[] = state?.finished ?? [];
   const start: Position = state?.position ?? { run: 0, epoch: 0, batch: 0 };
   const checkpoint = (tree: Omit<CheckpointTree, 'kind' | 'config' | 'initial'>) =>
+    world.rank === 0 &&
     writeCheckpoint(options.checkpoint, { kind: 'grnewt-train', config, initial, ...tree }, options.onCheckpoint);
 
   let stopped = false;
@@ -79,7 +90,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
     const model = buildModel(config, data);
     model.loadStateDict(initial);
     const loss = lossFor(config, model);
-    const { optimizer, groups } = buildOptimizer(config, name, model, loss, data.train);
+    const { optimizer, groups } = buildOptimizer(config, name, model, loss, data.train, world);
     const resumed = run === start.run ? (state?.current ?? null) : null;
     const metrics: RunMetrics = resumed?.metrics ?? { optimizer: name, hyperparameters: hyperparameters(config, name), groups, epochs: [], updates: [], stopped: false };
     if (resumed) {
@@ -90,8 +101,8 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       const before = evaluate(model, loss, data.test, config); // the report's curves start from the untrained model
       metrics.initial = { testLoss: before.loss, testAccuracy: before.accuracy };
     }
-    const loader = new DataLoader(data.train, { batchSize: config.batchSize, shuffle: true, seed: config.seed });
-    const job = { name, config, model, loss, optimizer, metrics, loader, speed: new StepRate(), options };
+    const loader = new DataLoader(data.train, { batchSize: config.batchSize / world.size, shuffle: true, seed: config.seed, ...shardOf(world) });
+    const job = { name, config, model, loss, optimizer, metrics, loader, speed: new StepRate(), options, world };
     const firstEpoch = run === start.run ? start.epoch : 0;
     for (let epoch = firstEpoch; epoch < config.epochs && !stopped; epoch++) {
       const resumedEpoch = run === start.run && epoch === start.epoch;
@@ -114,7 +125,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
         position: last ? { run: run + 1, epoch: 0, batch: 0 } : { run, epoch: epoch + 1, batch: 0 },
         current: last ? null : { model: model.stateDict(), optimizer: optimizer.stateDict(), metrics, trainLossSum: 0 },
       });
-      if (options.signal?.aborted && !last) {
+      if ((await agreeOnStep(world, 0, options.signal?.aborted ?? false))[1] && !last) {
         stopped = true;
         metrics.stopped = true;
       }
@@ -143,6 +154,7 @@ interface Job {
   loader: DataLoader;
   speed: StepRate;
   options: FitOptions;
+  world: World;
 }
 
 /**
@@ -155,15 +167,19 @@ async function trainEpoch(job: Job, epoch: number, firstBatch: number, lossSum: 
   let batch = firstBatch;
   for (const [x, y] of job.loader.batches(epoch, firstBatch)) {
     const stepStart = process.hrtime.bigint();
-    const stepLoss = tidy(() => {
+    let stepLoss = tidy(() => {
       optimizer.zeroGrad();
       const l = job.loss(onDevice(x, config), onDevice(y, config));
       l.backward();
       return l.item();
     });
+    await optimizer.stepAsync(); // NewtonSummary's summaries run on a worker thread: the event loop stays free
+    // Distributed: the whole batch's loss, and whether any rank was asked to stop (then all stop after this
+    // step; a stop asked during onStep below is agreed on at the next one).
+    let agreedStop = false;
+    if (job.world.on) [stepLoss, agreedStop] = await agreeOnStep(job.world, stepLoss, options.signal?.aborted ?? false);
     lossSum += stepLoss;
     (job.metrics.stepLosses ??= []).push(stepLoss);
-    await optimizer.stepAsync(); // NewtonSummary's summaries run on a worker thread: the event loop stays free
     x.dispose();
     y.dispose();
     batch++;
@@ -181,7 +197,8 @@ async function trainEpoch(job: Job, epoch: number, firstBatch: number, lossSum: 
       lrs: optimizer.lrs?.() ?? null, stepsPerSecond: job.speed.add(Number(process.hrtime.bigint() - stepStart) / 1e9),
     });
     await new Promise((resolve) => setImmediate(resolve)); // let signals and timers through
-    if (options.signal?.aborted && batch < job.loader.length) return { lossSum, stoppedAt: batch };
+    const stop = job.world.on ? agreedStop : options.signal?.aborted;
+    if (stop && batch < job.loader.length) return { lossSum, stoppedAt: batch };
   }
   return { lossSum };
 }

@@ -1,0 +1,133 @@
+// Several processes on 127.0.0.1 (c10d over Gloo): the collectives, failures, and data-parallel training that
+// matches one process on the whole batches. Each rank is a node process running test/fixtures/distributed/worker.cjs
+// on the compiled package (npm test compiles it first).
+import { describe, expect, it } from 'vitest';
+import * as g from '../lib';
+import { ranks, result, run, freePort, WORKER } from './distributed_helpers';
+
+const relative = (a: number[], b: number[]) => {
+  const scale = Math.max(...b.map(Math.abs), 1e-300);
+  return Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / scale;
+};
+
+describe('collectives across 2 processes', () => {
+  it('allReduce (sum, mean, max, min, several tensors), broadcast, allGather, barrier; the event loop turns meanwhile', async () => {
+    const [r0, r1] = (await ranks(['collectives', 'collectives'])).map(result);
+    for (const r of [r0, r1]) {
+      expect(r.sum).toEqual([3, 30]);
+      expect(r.mean).toEqual([1.5, 15]);
+      expect(r.max).toEqual([2, 20]);
+      expect(r.min).toEqual([1, 10]);
+      expect(r.several).toEqual([[1, 1, 1, 1], [2]]);
+      expect(r.broadcast).toEqual([6, 7, 8]); // rank 1's values
+      expect(r.gathered).toEqual({ shape: [2, 2], values: [0, 0.5, 1, 1.5] });
+      expect(r.worldSize).toBe(2);
+    }
+    expect([r0.rank, r1.rank]).toEqual([0, 1]);
+    expect(r0.ticks).toBeGreaterThan(10); // waited ~400 ms for rank 1 without blocking its timers
+  }, 60_000);
+
+  it('a peer killed mid-run: the other rank gets an Error naming its rank and the cause at once, then the group refuses further calls', async () => {
+    const [survivor, victim] = await ranks(['survivor', 'victim'], { args: { timeoutMs: 30000 } });
+    expect(victim.signal).toBe('SIGKILL');
+    const r = result(survivor);
+    expect(r.name).toBe('Error');
+    expect(r.error).toMatch(/^distributed\.allReduce \(rank 0 of 2\) failed: .*(closed|reset|peer)/i);
+    expect(r.seconds).toBeLessThan(10); // noticed at once, long before the 30 s timeout
+    expect(r.after).toMatch(/process group is broken since an earlier failure/);
+    expect(r.initialized).toBe(false); // destroy() worked on a broken group
+  }, 60_000);
+
+  it('a peer that never joins: init rejects after the timeout, naming the rank and the rendezvous', async () => {
+    const port = await freePort();
+    const f = await run([WORKER, 'collectives', JSON.stringify({ timeoutMs: 1500 })], { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }, 30_000);
+    expect(f.code).toBe(1);
+    expect(result({ ...f, stdout: f.stdout.replace(/"fatal"/, '"message"') }).message).toMatch(/distributed\.init \(rank 0 of 2\): .* failed \(.*2 ranks expected, timeout 1500 ms.*\): .*Timeout/i);
+    expect(f.seconds).toBeLessThan(15);
+  }, 30_000);
+});
+
+describe('data-parallel training: 2 processes on half batches = 1 process on whole batches', () => {
+  it('NewtonSummary (periodHg 5), SGD and Adam, 20 steps in float64, step() and stepAsync(): same parameters to 1e-10, bit-identical across ranks', async () => {
+    const [d0, d1, ref] = await Promise.all([ranks(['train', 'train']), run([WORKER, 'reference'], {}, 60_000)]).then(([two, one]) => [...two.map(result), result(one)]);
+    // stepAsync(): the same numbers, the collectives waited for off the JS thread.
+    for (const name of ['newton', 'sgd', 'adam', 'newtonAsync', 'adamAsync']) {
+      expect(d1[name].params, `${name}: rank 1 = rank 0 bit for bit`).toEqual(d0[name].params);
+      const [a, b] = [d0[name].params.flat(), ref[name.replace(/Async$/, '')].params.flat()];
+      expect(relative(a, b), `${name}: against one process`).toBeLessThan(1e-10);
+    }
+    expect(d1.newton.lrs).toEqual(d0.newton.lrs);
+    expect(d0.newton.found).toBe(4); // 20 steps / periodHg 5: every update found learning rates
+    expect(relative(d0.newton.lrs, ref.newton.lrs)).toBeLessThan(1e-10);
+    expect(Math.min(...d0.newton.lrs)).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('combined summaries (3 + 5 examples, weighted by shard size) equal computeHg on the union batch', async () => {
+    const [r0, r1] = (await ranks(['combine', 'combine'])).map(result);
+    for (const r of [r0, r1]) {
+      for (const k of ['H', 'g', 'order3'] as const) expect(relative(r.combined[k], r.union[k]), k).toBeLessThan(1e-12);
+      expect(relative(r.local.H, r.union.H)).toBeGreaterThan(1e-3); // one rank's part alone is not the union's
+    }
+    expect(r1.combined).toEqual(r0.combined);
+  }, 60_000);
+});
+
+describe('in one process', () => {
+  it('before init: state, and clear errors', async () => {
+    expect(g.distributed.isInitialized()).toBe(false);
+    expect(g.distributed.availableBackends()).toContain('gloo');
+    expect(() => g.distributed.rank()).toThrow(/distributed\.rank: no process group; call await distributed\.init\(\) first/);
+    await expect(g.distributed.allReduce(g.ones([2]))).rejects.toThrow(/no process group/);
+    expect(() => new g.optim.SGD([g.ones([2], { requiresGrad: true })], { lr: 1, distributed: true })).toThrow(/SGD: distributed: true needs a process group/);
+    await expect(g.fit(g.trainConfig({ data: { source: 'embedded' }, epochs: 1 }), { distributed: true })).rejects.toThrow(/fit: distributed: true needs a process group/);
+    await expect(g.fit(g.trainConfig({ data: { source: 'embedded' }, epochs: 1 }), { distributed: 'yes' as never })).rejects.toThrow(/fit: distributed must be a boolean/);
+  });
+
+  it('bad options are refused, naming them (also from the environment)', async () => {
+    await expect(g.distributed.init({ rank: 2, worldSize: 2 })).rejects.toThrow(RangeError);
+    await expect(g.distributed.init({ rank: 2, worldSize: 2 })).rejects.toThrow(/rank must be in \[0, 1\] \(worldSize 2\), got 2/);
+    await expect(g.distributed.init({ masterPort: 70000 })).rejects.toThrow(/masterPort must be an integer ≤ 65535|masterPort/);
+    await expect(g.distributed.init({ backend: 'mpi' as never })).rejects.toThrow(/backend must be 'gloo' or 'nccl'/);
+    await expect(g.distributed.init({ bogus: 1 } as never)).rejects.toThrow(/bogus/);
+    expect(() => g.distributed.resolveInitOptions({ worldSize: 1 })).not.toThrow();
+    process.env.WORLD_SIZE = 'two';
+    try {
+      expect(() => g.distributed.resolveInitOptions()).toThrow(/worldSize from the environment \(WORLD_SIZE="two"\)/);
+    } finally {
+      delete process.env.WORLD_SIZE;
+    }
+  });
+
+  it('a group of one: collectives are identities, optimizers with distributed: true step as without; init twice is refused; destroy then init again', async () => {
+    const port = await freePort();
+    await g.distributed.init({ rank: 0, worldSize: 1, masterPort: port, timeoutMs: 10000 });
+    try {
+      expect([g.distributed.rank(), g.distributed.worldSize(), g.distributed.backend()]).toEqual([0, 1, 'gloo']);
+      await expect(g.distributed.init({ rank: 0, worldSize: 1, masterPort: port })).rejects.toThrow(/already initialised/);
+      const t = g.tensor([1, 2, 3], { dtype: 'float64' });
+      expect((await g.distributed.allReduce(t, 'mean')).tolist()).toEqual([1, 2, 3]);
+      expect((await g.distributed.allGather(t)).shape).toEqual([1, 3]);
+      await expect(g.distributed.broadcast(t, 1)).rejects.toThrow(/src must be an integer ≤ 0|src/);
+      await expect(g.distributed.allReduce(t, 'prod' as never)).rejects.toThrow(/op must be one of sum, mean, max, min/);
+      await expect(g.distributed.allReduce(g.tensor([1, 2], { dtype: 'int64' }), 'mean')).rejects.toThrow(/'mean' needs a floating-point tensor/);
+      const p = g.tensor([1, 2], { requiresGrad: true });
+      const q = g.tensor([1, 2], { requiresGrad: true });
+      const a = new g.optim.SGD([p], { lr: 0.5, distributed: true });
+      const b = new g.optim.SGD([q], { lr: 0.5 });
+      for (const [x, opt] of [[p, a], [q, b]] as const) {
+        x.mul(x).sum().backward();
+        opt.step();
+      }
+      expect(p.tolist()).toEqual(q.tolist());
+      const r = g.tensor([1, 2, 3], { requiresGrad: true });
+      const noGrad = new g.optim.Adam([p, r], { distributed: true });
+      expect(() => noGrad.step()).toThrow(/Adam\.step: distributed: parameter 1 \(shape \[3\]\) has no gradient on rank 0/);
+      await g.distributed.barrier();
+    } finally {
+      await g.distributed.destroy();
+    }
+    expect(g.distributed.isInitialized()).toBe(false);
+    await g.distributed.init({ rank: 0, worldSize: 1, masterPort: await freePort() });
+    await g.distributed.destroy();
+  });
+});
