@@ -5,7 +5,6 @@
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -357,17 +356,8 @@ Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S
   return z;
 }
 
-Route route_for(const std::vector<Op>& model, int64_t S, const summaries::Options& options) {
-  if (const char* forced = std::getenv("GRNEWT_TAYLOR_ROUTE")) {
-    const std::string name(forced);
-    if (name == "jets") return Route::Jets;
-    if (name == "adjoint") return Route::Adjoint;
-  }
-  return Route::Jets;
-}
-
-Result summaries_by(Route route, const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                    const summaries::Options& options, Profile* profile) {
+Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
+                    int64_t S, const summaries::Options& options, Profile* profile) {
   StageTimer whole(profile, &Profile::total_s);
   at::NoGradGuard no_grad;
   if (S < 1) throw RangeError("the partition has no subset");
@@ -378,7 +368,8 @@ Result summaries_by(Route route, const std::vector<Op>& model, Loss loss, const 
     throw RangeError("cross-entropy needs int64 labels [N] with N = " + std::to_string(N));
   if (loss == Loss::Mse && (target.dim() < 1 || target.size(0) != N))
     throw RangeError("mse: the target's shape must be the output's, with N = " + std::to_string(N) + " samples");
-  return route == Route::Adjoint ? adjoint_summaries(model, loss, x, target, S, options, profile)
+  if (!route) route = route_for(schedule(model), x, S, options);
+  return *route == Route::Adjoint ? adjoint_summaries(model, loss, x, target, S, options, profile)
                                  : jets_summaries(model, loss, x, target, S, options, profile);
 }
 
@@ -386,7 +377,7 @@ Result summaries_by(Route route, const std::vector<Op>& model, Loss loss, const 
 
 Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
                  const summaries::Options& options, Profile* profile) {
-  return detail::summaries_by(detail::route_for(model, S, options), model, loss, x, target, S, options, profile);
+  return detail::summaries_by(std::nullopt, model, loss, x, target, S, options, profile);
 }
 
 }  // namespace grnewt::taylor

@@ -32,8 +32,6 @@
 
 namespace grnewt::taylor::detail {
 
-namespace {
-
 // Whether a step has second-order sources, hence needs λ at its output: a layer with a direction on its
 // weight, or an activation with σ″ or σ‴ nonzero somewhere (relu and identity have neither).
 bool has_sources(const Op& op) {
@@ -60,6 +58,8 @@ bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S) {
   }
   return true;
 }
+
+namespace {
 
 at::Tensor scaled(const at::Tensor& w, const Op& op) { return op.input_scale == 1 ? w : w * op.input_scale; }
 

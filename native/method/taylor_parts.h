@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "method/jets.h"
@@ -136,13 +137,21 @@ int64_t chunk_size(const Jets& one_sample, int64_t N);
 // them with the backward pass of the values (taylor_adjoint.cpp). Both are exact; they differ in cost.
 enum class Route { Jets, Adjoint };
 
-// The implementation summaries() runs for this model and partition (the rule is in taylor.cpp, with the
-// measurements behind it). GRNEWT_TAYLOR_ROUTE=jets|adjoint in the environment forces one (for tests).
-Route route_for(const std::vector<Op>& model, int64_t S, const summaries::Options& options);
+// The implementation summaries() runs (taylor_route_choice.cpp): the one with the smaller estimated cost.
+// GRNEWT_TAYLOR_ROUTE=jets|adjoint in the environment forces one (for tests and the bench).
+Route route_for(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options);
 
-// summaries() by the given implementation: checks the arguments, then runs it.
-Result summaries_by(Route route, const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                    const summaries::Options& options, Profile* profile = nullptr);
+// summaries(): checks the arguments, then runs the given implementation, or route_for's without one.
+Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
+                    int64_t S, const summaries::Options& options, Profile* profile = nullptr);
+
+// Whether a step has second-order sources in the adjoint route: a layer with a direction on its weight, or an
+// activation with σ″ or σ‴ nonzero somewhere (relu and identity have neither).
+bool has_sources(const Op& op);
+
+// Whether every second derivative along one subset, z_ss, is zero at every step (then the adjoint route's
+// jets need no rows for them).
+bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S);
 
 // The adjoint implementation (taylor_adjoint.cpp), arguments already checked.
 Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,

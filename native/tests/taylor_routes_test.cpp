@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -114,10 +115,39 @@ double relative(const at::Tensor& actual, const at::Tensor& expected) {
   return (actual - expected).abs().max().item<double>() / scale;
 }
 
+// An MLP of the given sizes, tanh, canonical partition, float32 (for the route choice: only shapes matter).
+std::vector<Op> wide_mlp(const std::vector<int64_t>& sizes) {
+  std::vector<Op> model;
+  for (size_t k = 0; k + 1 < sizes.size(); ++k) {
+    const auto f32 = at::TensorOptions().dtype(at::kFloat);
+    Op op = layer(Op::Kind::Linear, at::zeros({sizes[k + 1], sizes[k]}, f32), at::zeros({sizes[k + 1]}, f32), static_cast<int64_t>(2 * k),
+                  static_cast<int64_t>(2 * k + 1), 1);
+    model.push_back(op);
+    if (k + 2 < sizes.size()) model.push_back(activation(Kind::Tanh));
+  }
+  return model;
+}
+
+// The choice between the implementations (by estimated cost): the jets route for the Perceptron 784-200-100-10
+// (S = 6, measured faster), the adjoint route for a deep, even MLP (S = 24, the pairs' rows dominate).
+int route_choice() {
+  unsetenv("GRNEWT_TAYLOR_ROUTE");  // the rule's own choice
+  const auto choose = [](const std::vector<Op>& model, int64_t S) {
+    std::vector<const Op*> steps;
+    for (const Op& op : model) steps.push_back(&op);
+    return taylor::detail::route_for(steps, at::zeros({4, model[0].weight.size(1)}), S, {});
+  };
+  const bool perceptron = choose(wide_mlp({784, 200, 100, 10}), 6) == Route::Jets;
+  std::printf("%s  route choice: the jets route for the Perceptron 784-200-100-10, canonical\n", perceptron ? "ok  " : "FAIL");
+  const bool deep = choose(wide_mlp(std::vector<int64_t>(13, 64)), 24) == Route::Adjoint;
+  std::printf("%s  route choice: the adjoint route for an MLP of 12 layers 64 wide, canonical (S = 24)\n", deep ? "ok  " : "FAIL");
+  return !perceptron + !deep;
+}
+
 }  // namespace
 
 int taylor_routes_agree() {
-  int failures = 0;
+  int failures = route_choice();
   const std::vector<std::pair<std::string, jets::Activation>> activations = {
       {"tanh", {Kind::Tanh, 1}}, {"sigmoid", {Kind::Sigmoid, 1}}, {"relu", {Kind::Relu, 1}},
       {"elu", {Kind::Elu, 1}},   {"elu(-0.6)", {Kind::Elu, -0.6}}, {"identity", {Kind::Identity, 1}}};
