@@ -53,6 +53,7 @@ results.summaries = [];
 say('\n2. summaries / one forward+backward, batch 1000, canonical partition (targets, Taylor: ≤ 1.5× Perceptron, ≤ 2.0× LeNet; 2 threads no worse than 1)');
 say('   model                              dtype    threads  fwd+bwd ms  autograd ms (ratio)  taylor ms (ratio)   verdict');
 const STAGES = ['layers', 'allocation', 'bias', 'elementwise', 'pool', 'loss'];
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const medianProfile = (profiles) => Object.fromEntries(Object.keys(profiles[0]).map((k) => [k, median(profiles.map((p) => p[k]))]));
 for (const modelName of ['perceptron', 'lenet']) {
   for (const dtype of ['float32', 'float64']) {

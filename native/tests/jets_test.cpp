@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "method/jets.h"
 #include "method/taylor.h"
+#include "method/taylor_parts.h"
 #include "taylor_routes_test.h"
 
 using grnewt::jets::Activation;
@@ -167,9 +168,14 @@ void taylor_route_on_cuda() {
   for (Op& op : on_gpu)
     for (at::Tensor* t : {&op.weight, &op.bias, &op.dweight, &op.dbias})
       if (t->defined()) *t = t->cuda();
-  const auto gpu = grnewt::taylor::summaries(on_gpu, grnewt::taylor::Loss::CrossEntropy, x.cuda(), y.cuda(), 6, {});
-  const double err = std::max({max_abs_diff(gpu.hg.H, cpu.hg.H), max_abs_diff(gpu.hg.g, cpu.hg.g), max_abs_diff(gpu.hg.order3, cpu.hg.order3)});
-  check(err < 1e-10, "Taylor route on CUDA equals the CPU route (MLP 12-9-7-4, float64, canonical): max abs difference", err);
+  for (const auto route : {grnewt::taylor::detail::Route::Jets, grnewt::taylor::detail::Route::Adjoint}) {
+    const auto gpu =
+        grnewt::taylor::detail::summaries_by(route, on_gpu, grnewt::taylor::Loss::CrossEntropy, x.cuda(), y.cuda(), 6, {});
+    const double err = std::max({max_abs_diff(gpu.hg.H, cpu.hg.H), max_abs_diff(gpu.hg.g, cpu.hg.g), max_abs_diff(gpu.hg.order3, cpu.hg.order3)});
+    check(err < 1e-10, std::string("Taylor route (") + (route == grnewt::taylor::detail::Route::Jets ? "jets" : "adjoint") +
+                           " implementation) on CUDA equals the CPU route (MLP 12-9-7-4, float64, canonical): max abs difference",
+          err);
+  }
 }
 #endif
 
