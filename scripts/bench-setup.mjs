@@ -6,6 +6,11 @@ const require = createRequire(import.meta.url);
 export const grnewt = require('../dist/index.js');
 const { computeHgTaylorProfiled } = require('../dist/method/taylor_route.js');
 
+/** The middle value (the upper one of an even count). */
+export function median(xs) {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
 /** Median seconds of `repeats` calls of `fn`, after one warm-up call. */
 export function time(fn, repeats) {
   fn();
@@ -15,7 +20,7 @@ export function time(fn, repeats) {
     fn();
     times.push(Number(process.hrtime.bigint() - start) / 1e9);
   }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  return median(times);
 }
 
 export const MODELS = {

@@ -8,13 +8,12 @@
 //   3. a training loop: NewtonSummary (periodHg 10, batch 100, hg batch 1000) steps/s against momentum SGD's;
 //   4. the peak memory of each summaries route against forward+backward's;
 //   5. a wide partition: VGG-11 on 32×32 inputs, batch 64, canonical partition (22 subsets): time and peak
-//      memory of both routes against one forward+backward, and of the Taylor route's jets implementation (the
-//      chosen one there is the adjoint implementation).
+//      memory of both routes against one forward+backward.
 // Section 2 also prints where the Taylor route's time goes, by stage (native timers, taylor::Profile), and
 // every ratio with a target says whether it meets it.
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { grnewt, MODELS, time, workload } from './bench-setup.mjs';
+import { grnewt, median, MODELS, time, workload } from './bench-setup.mjs';
 
 const { native } = await import('../dist/core/native.js');
 const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, 'no-vgg': { type: 'boolean', default: false } } });
@@ -53,7 +52,6 @@ results.summaries = [];
 say('\n2. summaries / one forward+backward, batch 1000, canonical partition (targets, Taylor: ≤ 1.5× Perceptron, ≤ 2.0× LeNet; 2 threads no worse than 1)');
 say('   model                              dtype    threads  fwd+bwd ms  autograd ms (ratio)  taylor ms (ratio)   verdict');
 const STAGES = ['layers', 'allocation', 'bias', 'elementwise', 'pool', 'loss'];
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const medianProfile = (profiles) => Object.fromEntries(Object.keys(profiles[0]).map((k) => [k, median(profiles.map((p) => p[k]))]));
 for (const modelName of ['perceptron', 'lenet']) {
   for (const dtype of ['float32', 'float64']) {
