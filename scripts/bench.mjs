@@ -175,14 +175,24 @@ if (!args['no-vgg']) {
   };
   w.ops.forwardBackward(); // warm-up
   const fb = measure('forwardBackward'), autograd = measure('autograd'), taylor = measure('taylorProfiled');
+  // The Taylor route's other implementation, all rows forward (the choice above is the adjoint one here;
+  // GRNEWT_TAYLOR_ROUTE forces one, native/method/taylor_route_choice.cpp).
+  const chosen = process.env.GRNEWT_TAYLOR_ROUTE;
+  process.env.GRNEWT_TAYLOR_ROUTE = 'jets';
+  const jets = measure('taylorProfiled');
+  if (chosen === undefined) delete process.env.GRNEWT_TAYLOR_ROUTE;
+  else process.env.GRNEWT_TAYLOR_ROUTE = chosen;
   const { profile } = taylor;
   const timeRatio = taylor.seconds / fb.seconds, memoryRatio = taylor.bytes / autograd.bytes;
   results.vgg11 = { S: w.S, forwardBackwardMs: fb.seconds * 1e3, autogradMs: autograd.seconds * 1e3, taylorMs: taylor.seconds * 1e3, forwardBackwardBytes: fb.bytes,
-    autogradBytes: autograd.bytes, taylorBytes: taylor.bytes, taylorTimeRatio: timeRatio, taylorOverAutogradMemory: memoryRatio, profile };
+    autogradBytes: autograd.bytes, taylorBytes: taylor.bytes, taylorTimeRatio: timeRatio, taylorOverAutogradMemory: memoryRatio, profile,
+    taylorJetsMs: jets.seconds * 1e3, taylorJetsTimeRatio: jets.seconds / fb.seconds, taylorJetsBytes: jets.bytes };
   say(`   time: fwd+bwd ${fmt(fb.seconds * 1e3, 0)} ms · autograd ${fmt(autograd.seconds * 1e3, 0)} ms (${fmt(autograd.seconds / fb.seconds)}×) · taylor ${fmt(taylor.seconds * 1e3, 0)} ms (${fmt(timeRatio)}×) ${verdict(timeRatio, 3)}`);
+  say(`   (taylor by all rows forward, the jets implementation: ${fmt(jets.seconds * 1e3, 0)} ms, ${fmt(jets.seconds / fb.seconds)}×)`);
   if (grnewt.memory().allocator.enabled)
-    say(`   peak memory: fwd+bwd ${MiB(fb.bytes)} MiB · autograd ${MiB(autograd.bytes)} MiB · taylor ${MiB(taylor.bytes)} MiB (${fmt(memoryRatio)}× autograd's) ${verdict(memoryRatio, 1)}`);
+    say(`   peak memory: fwd+bwd ${MiB(fb.bytes)} MiB · autograd ${MiB(autograd.bytes)} MiB · taylor ${MiB(taylor.bytes)} MiB (${fmt(memoryRatio)}× autograd's) ${verdict(memoryRatio, 1)} · jets implementation ${MiB(jets.bytes)} MiB`);
   say(`   taylor stages (ms): ${STAGES.map((k) => `${k} ${fmt(profile[k] * 1e3, 0)}`).join(' · ')} · native total ${fmt(profile.total * 1e3, 0)} · most rows ${profile.peakRows}`);
+  say('   (the adjoint implementation\'s values pass, backward pass and λ contractions are in "native total" but no stage)');
 }
 
 // 6. several processes: each rank a child process running scripts/bench-distributed.mjs.

@@ -26,7 +26,9 @@ void check_contract(const at::Tensor& J, const Rows& rows) {
     throw TypeError("propagate_elementwise: J must be float32 or float64");
   if (!J.is_contiguous()) throw TypeError("propagate_elementwise: J must be contiguous");
   const size_t A = rows.d1.size(), P = rows.pair.size();
-  if (rows.diag.size() != A || (!rows.d3.empty() && rows.d3.size() != A) || rows.pair_a.size() != P || rows.pair_b.size() != P)
+  // diag may be empty when nothing reads it (no third derivatives, no pairs): the adjoint route's first-order rows.
+  const bool no_diag = rows.diag.empty() && rows.d3.empty() && P == 0;
+  if ((rows.diag.size() != A && !no_diag) || (!rows.d3.empty() && rows.d3.size() != A) || rows.pair_a.size() != P || rows.pair_b.size() != P)
     throw RangeError("propagate_elementwise: row tables of inconsistent sizes");
   const int64_t R = J.size(0);
   auto in_rows = [&](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [&](int64_t r) { return r > 0 && r < R; }); };
@@ -50,9 +52,7 @@ void propagate_elementwise(at::Tensor& J, const Rows& rows, Activation activatio
   propagate_elementwise_reference(J, rows, activation);
 }
 
-void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation activation) {
-  check_contract(J, rows);
-  const at::Tensor y = J[0].clone();
+Derivatives derivatives(const at::Tensor& y, Activation activation) {
   at::Tensor f, f1, f2, f3;
   switch (activation.kind) {
     case ActivationKind::Tanh:
@@ -70,8 +70,27 @@ void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation
       break;
     }
     case ActivationKind::Identity:
-      return;
+      f = y, f1 = at::ones_like(y), f2 = at::zeros_like(y), f3 = f2;
+      break;
   }
+  return {f, f1, f2, f3};
+}
+
+at::Tensor apply(const at::Tensor& y, Activation activation) {
+  switch (activation.kind) {
+    case ActivationKind::Tanh: return at::tanh(y);
+    case ActivationKind::Sigmoid: return at::sigmoid(y);
+    case ActivationKind::Relu: return at::relu(y);
+    case ActivationKind::Elu: return at::elu(y, activation.alpha);
+    case ActivationKind::Identity: break;
+  }
+  return y;
+}
+
+void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation activation) {
+  check_contract(J, rows);
+  if (activation.kind == ActivationKind::Identity) return;
+  const auto [f, f1, f2, f3] = derivatives(J[0].clone(), activation);
   const at::Tensor original = J.clone();
   const size_t A = rows.d1.size();
   for (size_t a = 0; a < A; ++a) {
@@ -93,16 +112,9 @@ void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activ
   const int64_t M = J[0].numel();
   constexpr int64_t kBlock = 256;
   const int kind = static_cast<int>(activation.kind);
+  if (activation.kind == ActivationKind::Identity) return;
   // f(y) by ATen's vectorised kernels (libm's scalar tanh/exp would dominate the whole loop).
-  const at::Tensor y = J[0];
-  at::Tensor value;
-  switch (activation.kind) {
-    case ActivationKind::Tanh: value = at::tanh(y); break;
-    case ActivationKind::Sigmoid: value = at::sigmoid(y); break;
-    case ActivationKind::Relu: value = at::relu(y); break;
-    case ActivationKind::Elu: value = at::elu(y, activation.alpha); break;
-    case ActivationKind::Identity: return;
-  }
+  const at::Tensor value = apply(J[0], activation);
   AT_DISPATCH_FLOATING_TYPES(J.scalar_type(), "propagate_elementwise_cpu", [&] {
     scalar_t* base = J.data_ptr<scalar_t>();
     const scalar_t* fvalue = value.data_ptr<scalar_t>();

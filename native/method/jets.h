@@ -28,7 +28,7 @@ Activation parse_activation(const std::string& name, double alpha = 1);
 struct Rows {
   std::vector<int64_t> d1;              // [A] first-derivative row of each active subset
   std::vector<int64_t> d3;              // [A] third-derivative row, or empty when order 3 is not wanted
-  std::vector<int64_t> diag;            // [A] the row of the pair (a, a)
+  std::vector<int64_t> diag;            // [A] the row of the pair (a, a); may be empty when d3 and pair are
   std::vector<int64_t> pair;            // [P] the row of each pair
   std::vector<int64_t> pair_a, pair_b;  // [P] the pair's subsets, as indices into d1
 };
@@ -36,6 +36,16 @@ struct Rows {
 // Checks the contract (J contiguous float/double of rank ≥ 2, rows in range, consistent sizes), then
 // updates J in place. Throws grnewt::TypeError/RangeError on a broken contract.
 void propagate_elementwise(at::Tensor& J, const Rows& rows, Activation activation);
+
+// f(y) and its first three derivatives at y, elementwise, with ATen ops (the same formulas as
+// activation_derivatives.h): for the reference rules below and the adjoint route's sources.
+struct Derivatives {
+  at::Tensor f, f1, f2, f3;
+};
+Derivatives derivatives(const at::Tensor& y, Activation activation);
+
+// f(y) alone, by ATen's vectorised ops.
+at::Tensor apply(const at::Tensor& y, Activation activation);
 
 // The same rules written with ATen ops (one tensor op per row): the independent route the kernels are
 // tested against, and the path for devices without a kernel.

@@ -1,9 +1,10 @@
 #include "method/taylor.h"
 
+#include "method/taylor_parts.h"
+
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
-#include <chrono>
 #include <optional>
 #include <string>
 
@@ -11,86 +12,9 @@
 
 namespace grnewt::taylor {
 
+namespace detail {
+
 namespace {
-
-// Adds the wall time of its scope to one field of the profile; does nothing without a profile.
-class StageTimer {
- public:
-  StageTimer(Profile* profile, double Profile::*field) : profile_(profile), field_(field) {
-    if (profile_) start_ = std::chrono::steady_clock::now();
-  }
-  ~StageTimer() {
-    if (profile_) profile_->*field_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-  StageTimer(const StageTimer&) = delete;
-  StageTimer& operator=(const StageTimer&) = delete;
-
- private:
-  Profile* profile_;
-  double Profile::*field_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-// The jets of the current activation (see jets.h) and which rows hold what, per subset and pair.
-class Jets {
- public:
-  Jets(at::Tensor value, int64_t S, const summaries::Options& options, Profile* profile)
-      : J(value.unsqueeze(0).contiguous()), profile(profile), S_(S), third_(!options.noregul), diagonal_(options.diagonal),
-        d1_(S, -1), d3_(S, -1), d2_(S * S, -1) {}
-
-  at::Tensor J;  // [rows, N, ...]
-  Profile* profile;  // null unless the caller asked for timings
-  // Sizes, for choosing the batch's chunks: the most elements the jets and their temporaries took at once,
-  // and the sum of the values' elements over the steps (what a forward pass holds).
-  int64_t peak_numel = 0, value_numel = 0;
-  void note(int64_t numel) {
-    peak_numel = std::max(peak_numel, numel);
-    value_numel += J[0].numel();
-  }
-
-  bool active(int64_t s) const { return s >= 0 && d1_[s] >= 0; }
-  bool third() const { return third_; }
-  bool has_pair(int64_t i, int64_t j) const { return !diagonal_ || i == j; }
-  int64_t d1(int64_t s) const { return d1_[s]; }
-  int64_t d3(int64_t s) const { return d3_[s]; }
-  int64_t d2(int64_t i, int64_t j) const { return d2_[i * S_ + j]; }
-  const std::vector<int64_t>& order() const { return order_; }  // active subsets, in activation order
-  int64_t rows() const { return rows_; }
-
-  // Gives subset s its rows (d1, d3, and a pair with every active subset including itself), appended.
-  void activate(int64_t s) {
-    if (s < 0 || active(s)) return;
-    d1_[s] = rows_++;
-    if (third_) d3_[s] = rows_++;
-    order_.push_back(s);
-    for (int64_t t : order_)
-      if (has_pair(s, t)) d2_[s * S_ + t] = d2_[t * S_ + s] = rows_++;
-  }
-
-  // The row tables of the elementwise kernel.
-  jets::Rows kernel_rows() const {
-    jets::Rows r;
-    for (size_t a = 0; a < order_.size(); ++a) {
-      const int64_t s = order_[a];
-      r.d1.push_back(d1_[s]);
-      if (third_) r.d3.push_back(d3_[s]);
-      r.diag.push_back(d2(s, s));
-      for (size_t b = 0; b <= a; ++b)
-        if (has_pair(s, order_[b])) {
-          r.pair.push_back(d2(s, order_[b]));
-          r.pair_a.push_back(static_cast<int64_t>(a));
-          r.pair_b.push_back(static_cast<int64_t>(b));
-        }
-    }
-    return r;
-  }
-
- private:
-  int64_t S_;
-  bool third_, diagonal_;
-  std::vector<int64_t> d1_, d3_, d2_, order_;
-  int64_t rows_ = 1;
-};
 
 // y = layer(x) for every row, with the terms of the direction U on the weight (bilinear rule):
 //   y_s += U x (s the weight's subset),  y_st += U x_t (twice for t = s),  y_sss += 3 U x_ss;
@@ -225,12 +149,7 @@ void max_pool2d(Jets& z, const Op& op) {
   z.J = z.J.flatten(3).gather(3, index.reshape({1, N, C, L}).expand({R, N, C, L})).view({R, N, C, index.size(2), index.size(3)});
 }
 
-// Where the summaries' ingredients are in the output jets: per active subset its rows, per pair of active
-// subsets its row and its place (a·A + b) in an A×A matrix over the active subsets (int64, on J's device).
-struct Layout {
-  int64_t A = 0;
-  at::Tensor subsets, d1, pair_i, pair_j, pair_row, pair_ab, d3, diag;
-};
+}  // namespace
 
 Layout layout_of(const Jets& z, const at::Device& device) {
   std::vector<int64_t> subsets, d1, pi, pj, prow, pab, d3, diag;
@@ -238,7 +157,8 @@ Layout layout_of(const Jets& z, const at::Device& device) {
   const int64_t A = static_cast<int64_t>(order.size());
   for (int64_t a = 0; a < A; ++a) {
     const int64_t s = order[a];
-    subsets.push_back(s), d1.push_back(z.d1(s)), diag.push_back(z.d2(s, s));
+    subsets.push_back(s), d1.push_back(z.d1(s));
+    if (z.d2(s, s) >= 0) diag.push_back(z.d2(s, s));
     if (z.third()) d3.push_back(z.d3(s));
     for (int64_t b = 0; b < A; ++b)
       if (z.has_pair(s, order[b])) pi.push_back(s), pj.push_back(order[b]), prow.push_back(z.d2(s, order[b])), pab.push_back(a * A + b);
@@ -258,25 +178,19 @@ summaries::Hg assemble(int64_t S, const at::TensorOptions& options, const Layout
   return {H, g, o3};
 }
 
-// The loss head works on a chunk of the batch at a time: every ingredient of the summaries is a sum over the
-// samples, accumulated here chunk by chunk and divided by the batch size at the end (finish()).
-//   cross-entropy: loss = Σ −l[n, y_n]; lin[r] = Σ_n (a_r[n, y_n] − E[a_r]); cov = Σ_n Cov(a_i, a_j);
-//                  higher[s] = Σ_n E[(3 c2 + c1²) c1] (the lse‴ terms beyond E[a3]);
-//   MSE:           loss = Σ r²; lin[r] = Σ r·a_r (rdot); cov = Σ a_i a_j (gram); higher[s] = Σ a_s a_ss.
-struct HeadSums {
-  at::Tensor loss, lin, cov, higher;
-  void add(const HeadSums& chunk) {
-    if (!loss.defined()) {
-      *this = chunk;
-      return;
-    }
-    loss.add_(chunk.loss), lin.add_(chunk.lin);
-    if (cov.defined()) cov.add_(chunk.cov);
-    if (higher.defined()) higher.add_(chunk.higher);
+void HeadSums::add(const HeadSums& chunk) {
+  if (!loss.defined()) {
+    *this = chunk;
+    return;
   }
-};
+  loss.add_(chunk.loss), lin.add_(chunk.lin);
+  if (cov.defined()) cov.add_(chunk.cov);
+  if (higher.defined()) higher.add_(chunk.higher);
+}
 
-HeadSums cross_entropy_sums(const Jets& z, const Layout& L, const at::Tensor& labels) {
+namespace {
+
+HeadSums cross_entropy_sums(const Jets& z, const Layout& L, const at::Tensor& labels, bool third) {
   const at::Tensor& J = z.J;  // [R, N, C]
   if (J.dim() != 3) throw RangeError("cross-entropy needs [N, classes] outputs");
   const int64_t R = J.size(0), N = J.size(1);
@@ -290,15 +204,19 @@ HeadSums cross_entropy_sums(const Jets& z, const Layout& L, const at::Tensor& la
   if (L.A == 0) return out;
   const at::Tensor C1 = J.index_select(0, L.d1) - E.index_select(0, L.d1).unsqueeze(-1);  // centred a_s, [A, N, C]
   out.cov = at::mm((C1 * p).view({L.A, -1}), C1.view({L.A, -1}).t());                      // Σ_n Cov(a_i, a_j)
-  if (z.third()) {
+  if (third) {
     // lse‴ = E[a3] + 3 Cov(a1, a2) + κ3(a1): with c the centred jets, Cov(a1, a2) = E[c1 c2], κ3 = E[c1³].
-    const at::Tensor C2 = J.index_select(0, L.diag) - E.index_select(0, L.diag).unsqueeze(-1);
-    out.higher = ((3 * C2 + C1 * C1) * C1 * p).sum({1, 2});  // [A]
+    if (L.diag.numel() == 0) {
+      out.higher = (C1 * C1 * C1 * p).sum({1, 2});  // no second-derivative rows: they are zeros
+    } else {
+      const at::Tensor C2 = J.index_select(0, L.diag) - E.index_select(0, L.diag).unsqueeze(-1);
+      out.higher = ((3 * C2 + C1 * C1) * C1 * p).sum({1, 2});  // [A]
+    }
   }
   return out;
 }
 
-HeadSums mse_sums(const Jets& z, const Layout& L, const at::Tensor& target) {
+HeadSums mse_sums(const Jets& z, const Layout& L, const at::Tensor& target, bool third) {
   const at::Tensor& J = z.J;
   if (!target.sizes().equals(J[0].sizes()))
     throw RangeError("mse: the target's shape must be the output's, " + std::to_string(J[0].numel()) + " elements per chunk of " +
@@ -311,7 +229,7 @@ HeadSums mse_sums(const Jets& z, const Layout& L, const at::Tensor& target) {
   if (L.A == 0) return out;
   const at::Tensor A1 = flat.index_select(0, L.d1);
   out.cov = at::mm(A1, A1.t());  // Σ a_i a_j
-  if (z.third()) out.higher = (A1 * flat.index_select(0, L.diag)).sum(1);
+  if (third) out.higher = L.diag.numel() == 0 ? at::zeros({L.A}, flat.options()) : (A1 * flat.index_select(0, L.diag)).sum(1);
   return out;
 }
 
@@ -349,6 +267,39 @@ void check_op(const Op& op, int64_t S, size_t k) {
     throw RangeError(where + ": the bias's direction has another shape");
 }
 
+// Whether f never decreases: then max-pooling commutes with f (the argmax of f(y) over a window is one of y's,
+// and where f ties, as relu's zeros, its derivatives vanish at every tied element alike), so an activation
+// followed by a max-pool can run on the pooled rows, a quarter of the elements for 2×2 pools.
+bool non_decreasing(const jets::Activation& a) { return a.kind != jets::ActivationKind::Elu || a.alpha >= 0; }
+
+// The jets implementation: every row (first, second for every pair, third) pushed forward, chunk by chunk.
+Result jets_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
+                      const summaries::Options& options, Profile* profile) {
+  const std::vector<const Op*> steps = schedule(model);
+  const int64_t N = x.size(0);
+  HeadSums sums;
+  Layout L;
+  bool third = false;
+  int64_t outputs = 0;
+  for (int64_t n0 = 0, chunk = 1; n0 < N;) {
+    const int64_t n = std::min(chunk, N - n0);
+    const Jets z = forward(steps, x.narrow(0, n0, n), S, options, profile);
+    StageTimer t(profile, &Profile::loss_s);
+    if (n0 == 0) L = layout_of(z, z.J.device()), third = z.third(), chunk = chunk_size(z, N);
+    sums.add(head_sums(loss, z, L, target.narrow(0, n0, n), third));
+    outputs += z.J[0].numel();
+    n0 += n;
+  }
+  StageTimer t(profile, &Profile::loss_s);
+  return finish(loss, sums, L, S, N, outputs, third);
+}
+
+}  // namespace
+
+HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& target, bool third) {
+  return loss == Loss::CrossEntropy ? cross_entropy_sums(z, L, target, third) : mse_sums(z, L, target, third);
+}
+
 // Samples per chunk after the first (a single sample, which measures the jets' size): a chunk's jets take at
 // most kJetsOverForward times the values one forward pass over the whole batch holds, so the peak memory of a
 // summary stays a small multiple of a forward+backward's however many rows the partition makes (VGG-11's
@@ -361,14 +312,7 @@ int64_t chunk_size(const Jets& one_sample, int64_t N) {
   return std::clamp<int64_t>(static_cast<int64_t>(budget / per_sample), 1, N);
 }
 
-// Whether f never decreases: then max-pooling commutes with f (the argmax of f(y) over a window is one of y's,
-// and where f ties, as relu's zeros, its derivatives vanish at every tied element alike), so an activation
-// followed by a max-pool can run on the pooled rows, a quarter of the elements for 2×2 pools.
-bool non_decreasing(const jets::Activation& a) { return a.kind != jets::ActivationKind::Elu || a.alpha >= 0; }
-
-// The output jets of the model for the inputs x (a chunk of the batch).
-Jets forward(const std::vector<Op>& model, const at::Tensor& x, int64_t S, const summaries::Options& options, Profile* profile) {
-  Jets z(x, S, options, profile);
+std::vector<const Op*> schedule(const std::vector<Op>& model) {
   std::vector<const Op*> steps;
   for (size_t k = 0; k < model.size(); ++k) {
     const bool swap = k + 1 < model.size() && model[k].kind == Op::Kind::Activation && model[k + 1].kind == Op::Kind::MaxPool2d &&
@@ -376,36 +320,44 @@ Jets forward(const std::vector<Op>& model, const at::Tensor& x, int64_t S, const
     if (swap) steps.push_back(&model[k + 1]), steps.push_back(&model[k]), ++k;
     else steps.push_back(&model[k]);
   }
-  for (const Op* step : steps) {
-    const Op& op = *step;
-    switch (op.kind) {
-      case Op::Kind::Linear: linear(z, op); break;
-      case Op::Kind::Conv2d: conv2d(z, op); break;
-      case Op::Kind::MaxPool2d: {
-        StageTimer t(profile, &Profile::pool_s);
-        const int64_t before = z.J.numel();
-        max_pool2d(z, op);
-        z.note(before + z.J.numel());
-        break;
-      }
-      case Op::Kind::Flatten: z.J = z.J.flatten(2); break;
-      case Op::Kind::Activation: {
-        StageTimer t(profile, &Profile::elementwise_s);
-        z.J = z.J.contiguous();
-        jets::propagate_elementwise(z.J, z.kernel_rows(), op.activation);
-        z.note(z.J.numel() + z.J[0].numel());
-        break;
-      }
+  return steps;
+}
+
+void step(Jets& z, const Op& op) {
+  switch (op.kind) {
+    case Op::Kind::Linear: linear(z, op); break;
+    case Op::Kind::Conv2d: conv2d(z, op); break;
+    case Op::Kind::MaxPool2d: {
+      StageTimer t(z.profile, &Profile::pool_s);
+      const int64_t before = z.J.numel();
+      max_pool2d(z, op);
+      z.note(before + z.J.numel());
+      break;
     }
+    case Op::Kind::Flatten: z.J = z.J.flatten(2); break;
+    case Op::Kind::Activation: {
+      StageTimer t(z.profile, &Profile::elementwise_s);
+      z.J = z.J.contiguous();
+      jets::propagate_elementwise(z.J, z.kernel_rows(), op.activation);
+      z.note(z.J.numel() + z.J[0].numel());
+      break;
+    }
+  }
+}
+
+Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options, Profile* profile,
+             const BeforeStep& before, bool second) {
+  Jets z(x, S, options, profile, second);
+  for (size_t k = 0; k < steps.size(); ++k) {
+    if (before) before(k, z);
+    step(z, *steps[k]);
   }
   z.note(3 * z.J.numel());  // the loss head's temporaries
   return z;
 }
 
-}  // namespace
-
-Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                 const summaries::Options& options, Profile* profile) {
+Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
+                    int64_t S, const summaries::Options& options, Profile* profile) {
   StageTimer whole(profile, &Profile::total_s);
   at::NoGradGuard no_grad;
   if (S < 1) throw RangeError("the partition has no subset");
@@ -416,22 +368,16 @@ Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, c
     throw RangeError("cross-entropy needs int64 labels [N] with N = " + std::to_string(N));
   if (loss == Loss::Mse && (target.dim() < 1 || target.size(0) != N))
     throw RangeError("mse: the target's shape must be the output's, with N = " + std::to_string(N) + " samples");
-  HeadSums sums;
-  Layout L;
-  bool third = false;
-  int64_t outputs = 0;
-  for (int64_t n0 = 0, chunk = 1; n0 < N;) {
-    const int64_t n = std::min(chunk, N - n0);
-    const Jets z = forward(model, x.narrow(0, n0, n), S, options, profile);
-    StageTimer t(profile, &Profile::loss_s);
-    if (n0 == 0) L = layout_of(z, z.J.device()), third = z.third(), chunk = chunk_size(z, N);
-    const at::Tensor part = target.narrow(0, n0, n);
-    sums.add(loss == Loss::CrossEntropy ? cross_entropy_sums(z, L, part) : mse_sums(z, L, part));
-    outputs += z.J[0].numel();
-    n0 += n;
-  }
-  StageTimer t(profile, &Profile::loss_s);
-  return finish(loss, sums, L, S, N, outputs, third);
+  if (!route) route = route_for(schedule(model), x, S, options);
+  return *route == Route::Adjoint ? adjoint_summaries(model, loss, x, target, S, options, profile)
+                                 : jets_summaries(model, loss, x, target, S, options, profile);
+}
+
+}  // namespace detail
+
+Result summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
+                 const summaries::Options& options, Profile* profile) {
+  return detail::summaries_by(std::nullopt, model, loss, x, target, S, options, profile);
 }
 
 }  // namespace grnewt::taylor

@@ -1,7 +1,7 @@
 // Native checks of the Taylor route's elementwise kernel, with no Node: the CPU loop against the same rules
 // written with ATen ops, the activations' third derivatives against finite differences, the contract's
-// errors, and — in a CUDA build on a machine with a GPU — the CUDA kernel and the whole Taylor route on the
-// GPU against the CPU. Prints one line per check; exits 1 if any fails.
+// errors, the Taylor route's two implementations against each other (taylor_routes_test.cpp), and — in a
+// CUDA build on a machine with a GPU — the CUDA kernel and the whole Taylor route on the GPU against the CPU. Prints one line per check; exits 1 if any fails.
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 
@@ -15,6 +15,8 @@
 #include "core/errors.h"
 #include "method/jets.h"
 #include "method/taylor.h"
+#include "method/taylor_parts.h"
+#include "taylor_routes_test.h"
 
 using grnewt::jets::Activation;
 using grnewt::jets::ActivationKind;
@@ -48,6 +50,14 @@ Rows make_rows(bool third, bool diagonal_only) {
   return r;
 }
 
+// First derivatives only (no third, no pairs, no diag table): the adjoint route's rows when second
+// derivatives vanish.
+Rows first_only_rows() {
+  Rows r;
+  for (int64_t a = 0; a < 3; ++a) r.d1.push_back(1 + a);
+  return r;
+}
+
 int64_t row_count(const Rows& r) { return 1 + static_cast<int64_t>(r.d1.size() + r.d3.size() + r.pair.size()); }
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a.cpu().to(at::kDouble) - b.cpu().to(at::kDouble)).abs().max().item<double>(); }
@@ -74,6 +84,16 @@ void kernel_equals_reference(const at::Device& device, const std::function<void(
                                       (diagonal ? " diagonal" : "") + ": relative error",
                 err);
         }
+  for (const auto& [label, activation] : kActivations) {
+    const Rows rows = first_only_rows();
+    at::manual_seed(8);
+    const at::Tensor J0 = at::randn({row_count(rows), 5, 37}, at::kDouble) * 2;
+    at::Tensor expected = J0.clone(), actual = J0.clone().to(device);
+    grnewt::jets::propagate_elementwise_reference(expected, rows, activation);
+    kernel(actual, rows, activation);
+    const double err = max_abs_diff(actual, expected) / expected.abs().max().item<double>();
+    check(err <= 1e-13, name + " " + label + " float64, first derivatives only: relative error", err);
+  }
 }
 
 void third_derivatives_match_finite_differences() {
@@ -112,6 +132,9 @@ void contract_errors_are_typed() {
   Rows broken = rows;
   broken.pair_a.pop_back();
   throws(at::zeros({row_count(rows), 4}, at::kDouble), broken, "tables of different sizes");
+  Rows no_diag = rows;
+  no_diag.diag.clear();
+  throws(at::zeros({row_count(rows), 4}, at::kDouble), no_diag, "no diag table while third derivatives and pairs read it");
 }
 
 #ifdef GRNEWT_WITH_CUDA
@@ -145,9 +168,14 @@ void taylor_route_on_cuda() {
   for (Op& op : on_gpu)
     for (at::Tensor* t : {&op.weight, &op.bias, &op.dweight, &op.dbias})
       if (t->defined()) *t = t->cuda();
-  const auto gpu = grnewt::taylor::summaries(on_gpu, grnewt::taylor::Loss::CrossEntropy, x.cuda(), y.cuda(), 6, {});
-  const double err = std::max({max_abs_diff(gpu.hg.H, cpu.hg.H), max_abs_diff(gpu.hg.g, cpu.hg.g), max_abs_diff(gpu.hg.order3, cpu.hg.order3)});
-  check(err < 1e-10, "Taylor route on CUDA equals the CPU route (MLP 12-9-7-4, float64, canonical): max abs difference", err);
+  for (const auto route : {grnewt::taylor::detail::Route::Jets, grnewt::taylor::detail::Route::Adjoint}) {
+    const auto gpu =
+        grnewt::taylor::detail::summaries_by(route, on_gpu, grnewt::taylor::Loss::CrossEntropy, x.cuda(), y.cuda(), 6, {});
+    const double err = std::max({max_abs_diff(gpu.hg.H, cpu.hg.H), max_abs_diff(gpu.hg.g, cpu.hg.g), max_abs_diff(gpu.hg.order3, cpu.hg.order3)});
+    check(err < 1e-10, std::string("Taylor route (") + (route == grnewt::taylor::detail::Route::Jets ? "jets" : "adjoint") +
+                           " implementation) on CUDA equals the CPU route (MLP 12-9-7-4, float64, canonical): max abs difference",
+          err);
+  }
 }
 #endif
 
@@ -157,6 +185,7 @@ int main() {
   third_derivatives_match_finite_differences();
   kernel_equals_reference(at::kCPU, grnewt::jets::detail::propagate_elementwise_cpu, "CPU kernel vs ATen rules");
   contract_errors_are_typed();
+  failures += grnewt::tests::taylor_routes_agree();
 #ifdef GRNEWT_WITH_CUDA
   if (at::hasCUDA()) {
     kernel_equals_reference(at::Device(at::kCUDA, 0), grnewt::jets::detail::propagate_elementwise_cuda, "CUDA kernel vs ATen rules (CPU)");

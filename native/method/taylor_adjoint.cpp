@@ -1,0 +1,236 @@
+// The Taylor route by forward-over-adjoint: the same summaries as the jets implementation (taylor.cpp),
+// exactly, with 2 rows per subset pushed forward instead of 2 + one per pair.
+//
+// The model is z_{k+1} = f_k(z_k, θ_k), L = ℓ(z_K). Along θ + a u_i + b u_j the first derivatives z_i, z_j
+// propagate forward (z_{i,k+1} = ∂f_k z_{i,k} + ∂_θ f_k u_i), and the mixed second derivative propagates
+// linearly with a source per step:
+//   z_{ij,k+1} = ∂f_k z_{ij,k} + D²f_k[(z_{i,k}, u_i), (z_{j,k}, u_j)],   z_{ij,0} = 0,
+// so with the values' backward pass λ_{k+1} = ∂L/∂z_{k+1} (the adjoint of the linearised steps after k):
+//   H̄_ij = D²ℓ[z_{i,K}, z_{j,K}] + Σ_k ⟨λ_{k+1}, D²f_k[(z_i, u_i), (z_j, u_j)]⟩.
+// Along one subset (t ↦ θ + t u_s) the third derivative propagates with z″ = z_ss as
+//   z‴_{k+1} = ∂f_k z‴_k + 3 D²f_k[(z′, u_s), (z″, 0)] + D³f_k[(z′, u_s)]³,
+// hence order3_s = D³ℓ[z′_K]³ + 3 D²ℓ[z′_K, z″_K] + Σ_k ⟨λ_{k+1}, 3 D²f_k[(z′, u), (z″, 0)] + D³f_k[(z′, u)]³⟩.
+// The sources per step:
+//   Linear / Conv2d y = W x + b, with the direction U on W for the weight's subset s (bilinear, so D³ = 0):
+//     D²f[(x_i, U_i), (x_j, U_j)] = U_i x_j + U_j x_i, nonzero only when i or j is s; with V = (the layer's
+//     input-gradient of λ through U, i.e. Uᵀλ): H̄_sj and H̄_js get ⟨V, x_j⟩ (H̄_ss twice), and
+//     order3_s gets 3 ⟨V, x_ss⟩. The bias enters linearly: no source.
+//   Activation z = σ(y): D²f[y_i, y_j] = σ″ y_i y_j, D³f[y′]³ = σ‴ y′³: H̄ gets the Gram matrix
+//     Σ λσ″ y_i y_j over the first-derivative rows, order3_s gets Σ λ (σ‴ y_s³ + 3 σ″ y_s y_ss).
+//   Max-pool and flatten are linear (piecewise, routed through the value's argmax): no source.
+// The loss head's terms D²ℓ, D³ℓ are the jets implementation's (head_sums: cov and higher), and ḡ_s =
+// ⟨∇ℓ, z_{s,K}⟩ its first-order rows. λ is normalised like the loss (1/N, or 2/outputs for MSE), so the
+// per-chunk sources add up over the batch's chunks.
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "method/taylor_parts.h"
+
+namespace grnewt::taylor::detail {
+
+// Whether a step has second-order sources, hence needs λ at its output: a layer with a direction on its
+// weight, or an activation with σ″ or σ‴ nonzero somewhere (relu and identity have neither).
+bool has_sources(const Op& op) {
+  switch (op.kind) {
+    case Op::Kind::Linear:
+    case Op::Kind::Conv2d: return op.dweight.defined() && op.weight_group >= 0;
+    case Op::Kind::Activation: return op.activation.kind != jets::ActivationKind::Relu && op.activation.kind != jets::ActivationKind::Identity;
+    default: return false;
+  }
+}
+
+// Whether every second derivative along one subset, z_ss, is zero at every step, so the jets need no rows for
+// them: each activation has σ″ = 0 (relu, identity) and each subset's weight is in the first layer the subset
+// reaches (z_ss gains 2 U z_s at a layer of its weight, and z_s is zero at that layer's input only then).
+bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S) {
+  std::vector<bool> reached(static_cast<size_t>(S), false);
+  for (const Op* op : steps) {
+    if (op->kind == Op::Kind::Activation && has_sources(*op)) return false;
+    if (op->kind != Op::Kind::Linear && op->kind != Op::Kind::Conv2d) continue;
+    const bool weight = op->dweight.defined() && op->weight_group >= 0;
+    if (weight && reached[op->weight_group]) return false;
+    if (weight) reached[op->weight_group] = true;
+    if (op->dbias.defined() && op->bias_group >= 0) reached[op->bias_group] = true;
+  }
+  return true;
+}
+
+namespace {
+
+at::Tensor scaled(const at::Tensor& w, const Op& op) { return op.input_scale == 1 ? w : w * op.input_scale; }
+
+std::vector<int64_t> pool_stride(const Op& op) { return op.pool.stride.empty() ? op.pool.kernel_size : op.pool.stride; }
+
+// Uᵀλ: the input-gradient of λ (the layer's output-gradient) through the weight U, for the layer's input x.
+at::Tensor input_gradient(const Op& op, const at::Tensor& lambda, const at::Tensor& x, const at::Tensor& U) {
+  if (op.kind == Op::Kind::Linear) return at::mm(lambda, U);
+  const ops::Conv2dOptions& o = op.conv;
+  return std::get<0>(at::convolution_backward(lambda, x, U, c10::nullopt, o.stride, o.padding, o.dilation, false, {0, 0}, o.groups,
+                                              {true, false, false}));
+}
+
+// The values' forward pass over a chunk and the backward pass of the loss: λ at the output of every step that
+// has sources (undefined elsewhere). `normaliser` is what the loss divides its sum by over the whole batch.
+std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss, const at::Tensor& x, const at::Tensor& target,
+                                 double normaliser) {
+  const size_t K = steps.size();
+  std::vector<at::Tensor> lambdas(K);
+  size_t first = K;  // the earliest step needing λ: the backward pass stops there
+  for (size_t k = 0; k < K; ++k)
+    if (has_sources(*steps[k])) {
+      first = k;
+      break;
+    }
+  if (first == K) return lambdas;
+  std::vector<at::Tensor> inputs(K), indices(K);
+  at::Tensor v = x;
+  for (size_t k = 0; k < K; ++k) {
+    const Op& op = *steps[k];
+    inputs[k] = v;
+    switch (op.kind) {
+      case Op::Kind::Linear:
+        if (v.dim() != 2) throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(v.dim()));
+        v = at::linear(v, scaled(op.weight, op), op.bias);
+        break;
+      case Op::Kind::Conv2d:
+        if (v.dim() != 4) throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(v.dim()));
+        v = at::conv2d(v, scaled(op.weight, op), op.bias, op.conv.stride, op.conv.padding, op.conv.dilation, op.conv.groups);
+        break;
+      case Op::Kind::MaxPool2d: {
+        if (v.dim() != 4) throw RangeError("a MaxPool2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(v.dim()));
+        auto pooled = at::max_pool2d_with_indices(v, op.pool.kernel_size, pool_stride(op), op.pool.padding, op.pool.dilation, op.pool.ceil_mode);
+        v = std::get<0>(pooled), indices[k] = std::get<1>(pooled);
+        break;
+      }
+      case Op::Kind::Flatten: v = v.flatten(1); break;
+      case Op::Kind::Activation: v = jets::apply(v, op.activation); break;
+    }
+  }
+  at::Tensor lambda;  // ∂L/∂(the model's output)
+  if (loss == Loss::CrossEntropy) {
+    if (v.dim() != 2) throw RangeError("cross-entropy needs [N, classes] outputs");
+    lambda = at::softmax(v, 1);
+    lambda.scatter_add_(1, target.view({-1, 1}), at::full({v.size(0), 1}, -1, v.options()));
+    lambda.div_(normaliser);
+  } else {
+    if (!target.sizes().equals(v.sizes()))
+      throw RangeError("mse: the target's shape must be the output's, " + std::to_string(v.numel()) + " elements per chunk of " +
+                       std::to_string(v.size(0)) + " samples");
+    lambda = (v - target).mul_(2 / normaliser);
+  }
+  for (size_t k = K; k-- > first;) {
+    const Op& op = *steps[k];
+    if (has_sources(op)) lambdas[k] = lambda;
+    if (k == first) break;
+    const at::Tensor& in = inputs[k];
+    switch (op.kind) {
+      case Op::Kind::Linear:
+      case Op::Kind::Conv2d: lambda = input_gradient(op, lambda, in, scaled(op.weight, op)); break;
+      case Op::Kind::MaxPool2d:
+        lambda = at::max_pool2d_with_indices_backward(lambda, in, op.pool.kernel_size, pool_stride(op), op.pool.padding, op.pool.dilation,
+                                                      op.pool.ceil_mode, indices[k]);
+        break;
+      case Op::Kind::Flatten: lambda = lambda.reshape(in.sizes()); break;
+      case Op::Kind::Activation: lambda = lambda * jets::derivatives(in, op.activation).f1; break;
+    }
+    inputs[k].reset(), indices[k].reset();
+  }
+  return lambdas;
+}
+
+// The sources Σ_k ⟨λ_{k+1}, …⟩ of H̄ ([S, S]) and order3 ([S]), accumulated over the steps and the chunks.
+struct Sources {
+  at::Tensor H, o3;
+  bool third;
+
+  // Before step `op` with input jets z (rows: value, then per active subset its first derivative and, when
+  // `with_second`, its second; without them the second derivatives are zeros).
+  void add(const Op& op, const Jets& z, const at::Tensor& lambda, bool with_second) {
+    const std::vector<int64_t>& order = z.order();
+    const int64_t A = static_cast<int64_t>(order.size()), per = with_second ? 2 : 1;
+    if (A == 0) return;
+    for (int64_t a = 0; a < A; ++a)
+      if (z.d1(order[a]) != 1 + per * a || (with_second && z.d2(order[a], order[a]) != 2 + 2 * a))
+        throw std::logic_error("adjoint route: unexpected jet rows");
+    const at::Tensor rows = z.J.reshape({z.J.size(0), -1}).narrow(0, 1, per * A).view({A, per, -1});
+    const at::Tensor first = rows.select(1, 0);  // [A, elements], strided views
+    const at::Tensor second = with_second ? rows.select(1, 1) : at::Tensor();
+    const at::Tensor subsets = at::tensor(order, at::kLong).to(z.J.device());
+    if (op.kind == Op::Kind::Activation) {
+      const jets::Derivatives d = jets::derivatives(z.J[0], op.activation);
+      const at::Tensor w2 = (lambda * d.f2).reshape({1, -1});
+      H.index_put_({subsets.unsqueeze(1), subsets.unsqueeze(0)}, at::mm(first * w2, first.t()), true);
+      if (third) {
+        const at::Tensor w3 = (lambda * d.f3).reshape({1, -1});
+        o3.index_add_(0, subsets, (first * (with_second ? first * first * w3 + 3 * second * w2 : first * first * w3)).sum(1));
+      }
+      return;
+    }
+    const int64_t s = op.weight_group;
+    const at::Tensor V = input_gradient(op, lambda, z.J[0], scaled(op.dweight, op)).reshape({-1});
+    const at::Tensor h = at::mv(first, V);  // ⟨Uᵀλ, x_j⟩ for every active j
+    H.select(0, s).index_add_(0, subsets, h);
+    H.select(1, s).index_add_(0, subsets, h);
+    if (third && with_second && z.active(s)) {
+      const int64_t a = (z.d1(s) - 1) / 2;
+      o3[s] += 3 * at::dot(second[a], V);
+    }
+  }
+};
+
+}  // namespace
+
+Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
+                         const summaries::Options& options, Profile* profile) {
+  const std::vector<const Op*> steps = schedule(model);
+  const int64_t N = x.size(0);
+  const bool third = !options.noregul;
+  // The loss's normaliser over the whole batch: the samples (cross-entropy) or the output's elements (MSE,
+  // whose target has the output's shape).
+  const double normaliser = static_cast<double>(loss == Loss::CrossEntropy ? N : target.numel());
+  // First and diagonal second derivatives only: the jets of the `diagonal` option without third derivatives;
+  // the second ones only for order3, and only where they can be nonzero.
+  summaries::Options rows_wanted;
+  rows_wanted.noregul = true, rows_wanted.diagonal = true;
+  const bool second = third && !second_derivatives_vanish(steps, S);
+  const at::TensorOptions dtype = x.options();
+  Sources sources{at::zeros({S, S}, dtype), at::zeros({S}, dtype), third};
+  HeadSums sums;
+  Layout L;
+  int64_t outputs = 0;
+  for (int64_t n0 = 0, chunk = 1; n0 < N;) {
+    const int64_t n = std::min(chunk, N - n0);
+    const at::Tensor xs = x.narrow(0, n0, n), ts = target.narrow(0, n0, n);
+    const std::vector<at::Tensor> lambdas = adjoints(steps, loss, xs, ts, normaliser);
+    const Jets z = forward(steps, xs, S, rows_wanted, profile, [&](size_t k, const Jets& input) {
+      if (lambdas[k].defined()) sources.add(*steps[k], input, lambdas[k], second);
+    }, second);
+    StageTimer t(profile, &Profile::loss_s);
+    if (n0 == 0) L = layout_of(z, z.J.device()), chunk = chunk_size(z, N);
+    sums.add(head_sums(loss, z, L, ts, third));
+    outputs += z.J[0].numel();
+    n0 += n;
+  }
+  StageTimer t(profile, &Profile::loss_s);
+  // The loss head's terms, scaled like the loss: cross-entropy Σ_n/N (D²ℓ = Cov, D³ℓ[a]³ + 3 D²ℓ[a, a″] =
+  // higher), MSE 2/outputs (D²ℓ = Σ a_i a_j, 3 D²ℓ[a, a″] = 3 Σ a a″).
+  const bool ce = loss == Loss::CrossEntropy;
+  const double scale = ce ? 1.0 / static_cast<double>(N) : 2.0 / static_cast<double>(outputs);
+  Result result;
+  result.loss = sums.loss / static_cast<double>(ce ? N : outputs);
+  at::Tensor H = sources.H, g = at::zeros({S}, dtype), o3 = third ? sources.o3 : at::zeros({S}, dtype);
+  if (L.A > 0) {
+    H.index_put_({L.subsets.unsqueeze(1), L.subsets.unsqueeze(0)}, sums.cov * scale, true);
+    g.index_put_({L.subsets}, sums.lin.index_select(0, L.d1) * (ce ? -scale : scale));
+    if (third) o3.index_put_({L.subsets}, sums.higher * (ce ? scale : 3 * scale), true);
+  }
+  if (options.diagonal) H = at::diag(H.diagonal());
+  result.hg = {H, g, o3};
+  return result;
+}
+
+}  // namespace grnewt::taylor::detail

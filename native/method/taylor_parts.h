@@ -1,0 +1,160 @@
+// The Taylor route's parts shared by its two implementations (taylor.cpp: all jets forward; taylor_adjoint.cpp:
+// first-order and diagonal second-order jets forward plus one backward pass of the values), internal to
+// native/method and its native tests. The route itself is taylor.h's summaries().
+#pragma once
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "method/jets.h"
+#include "method/taylor.h"
+
+namespace grnewt::taylor::detail {
+
+// Adds the wall time of its scope to one field of the profile; does nothing without a profile.
+class StageTimer {
+ public:
+  StageTimer(Profile* profile, double Profile::*field) : profile_(profile), field_(field) {
+    if (profile_) start_ = std::chrono::steady_clock::now();
+  }
+  ~StageTimer() {
+    if (profile_) profile_->*field_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+ private:
+  Profile* profile_;
+  double Profile::*field_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// The jets of the current activation (see jets.h) and which rows hold what, per subset and pair.
+class Jets {
+ public:
+  // `second`: whether the second-derivative rows (pairs) exist; without them only first (and third) derivatives
+  // do, which the adjoint route uses when every second derivative along one subset vanishes.
+  Jets(at::Tensor value, int64_t S, const summaries::Options& options, Profile* profile, bool second = true)
+      : J(value.unsqueeze(0).contiguous()), profile(profile), S_(S), third_(!options.noregul), diagonal_(options.diagonal), second_(second),
+        d1_(S, -1), d3_(S, -1), d2_(S * S, -1) {}
+
+  at::Tensor J;  // [rows, N, ...]
+  Profile* profile;  // null unless the caller asked for timings
+  // Sizes, for choosing the batch's chunks: the most elements the jets and their temporaries took at once,
+  // and the sum of the values' elements over the steps (what a forward pass holds).
+  int64_t peak_numel = 0, value_numel = 0;
+  void note(int64_t numel) {
+    peak_numel = std::max(peak_numel, numel);
+    value_numel += J[0].numel();
+  }
+
+  bool active(int64_t s) const { return s >= 0 && d1_[s] >= 0; }
+  bool third() const { return third_; }
+  bool has_pair(int64_t i, int64_t j) const { return second_ && (!diagonal_ || i == j); }
+  int64_t d1(int64_t s) const { return d1_[s]; }
+  int64_t d3(int64_t s) const { return d3_[s]; }
+  int64_t d2(int64_t i, int64_t j) const { return d2_[i * S_ + j]; }
+  const std::vector<int64_t>& order() const { return order_; }  // active subsets, in activation order
+  int64_t rows() const { return rows_; }
+
+  // Gives subset s its rows (d1, d3, and a pair with every active subset including itself), appended.
+  void activate(int64_t s) {
+    if (s < 0 || active(s)) return;
+    d1_[s] = rows_++;
+    if (third_) d3_[s] = rows_++;
+    order_.push_back(s);
+    for (int64_t t : order_)
+      if (has_pair(s, t)) d2_[s * S_ + t] = d2_[t * S_ + s] = rows_++;
+  }
+
+  // The row tables of the elementwise kernel.
+  jets::Rows kernel_rows() const {
+    jets::Rows r;
+    for (size_t a = 0; a < order_.size(); ++a) {
+      const int64_t s = order_[a];
+      r.d1.push_back(d1_[s]);
+      if (third_) r.d3.push_back(d3_[s]);
+      if (second_) r.diag.push_back(d2(s, s));
+      for (size_t b = 0; b <= a; ++b)
+        if (has_pair(s, order_[b])) {
+          r.pair.push_back(d2(s, order_[b]));
+          r.pair_a.push_back(static_cast<int64_t>(a));
+          r.pair_b.push_back(static_cast<int64_t>(b));
+        }
+    }
+    return r;
+  }
+
+ private:
+  int64_t S_;
+  bool third_, diagonal_, second_;
+  std::vector<int64_t> d1_, d3_, d2_, order_;
+  int64_t rows_ = 1;
+};
+
+// The steps in the order they run: a non-decreasing activation followed by a max-pool is swapped with it
+// (see non_decreasing in taylor.cpp), so both implementations and their backward pass see the same sequence.
+std::vector<const Op*> schedule(const std::vector<Op>& model);
+
+// The jets of one step's output from its input's, in place (Linear, Conv2d, MaxPool2d, Flatten, Activation).
+void step(Jets& z, const Op& op);
+
+// Called before each step with the step's index in the schedule and its input jets.
+using BeforeStep = std::function<void(size_t, const Jets&)>;
+
+// The output jets of the scheduled steps for the inputs x (a chunk of the batch).
+Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options, Profile* profile,
+             const BeforeStep& before = {}, bool second = true);
+
+// Where the summaries' ingredients are in the output jets: per active subset its rows, per pair of active
+// subsets its row and its place (a·A + b) in an A×A matrix over the active subsets (int64, on J's device).
+struct Layout {
+  int64_t A = 0;
+  at::Tensor subsets, d1, pair_i, pair_j, pair_row, pair_ab, d3, diag;
+};
+Layout layout_of(const Jets& z, const at::Device& device);
+
+// The loss head works on a chunk of the batch at a time: every ingredient of the summaries is a sum over the
+// samples, accumulated chunk by chunk and divided by the batch size at the end.
+//   cross-entropy: loss = Σ −l[n, y_n]; lin[r] = Σ_n (a_r[n, y_n] − E[a_r]); cov = Σ_n Cov(a_i, a_j);
+//                  higher[s] = Σ_n E[(3 c2 + c1²) c1] (the lse‴ terms beyond E[a3]);
+//   MSE:           loss = Σ r²; lin[r] = Σ r·a_r (rdot); cov = Σ a_i a_j (gram); higher[s] = Σ a_s a_ss.
+// `higher` only when `third`, from the rows `diag` (taken as zeros when the jets have none).
+struct HeadSums {
+  at::Tensor loss, lin, cov, higher;
+  void add(const HeadSums& chunk);
+};
+HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& target, bool third);
+
+// Samples per chunk after the first (a single sample, which measures the jets' size).
+int64_t chunk_size(const Jets& one_sample, int64_t N);
+
+// The two implementations of summaries(): Jets pushes every row forward (first and third derivatives per subset,
+// second per pair; taylor.cpp), Adjoint pushes first and diagonal second derivatives forward and contracts
+// them with the backward pass of the values (taylor_adjoint.cpp). Both are exact; they differ in cost.
+enum class Route { Jets, Adjoint };
+
+// The implementation summaries() runs (taylor_route_choice.cpp): the one with the smaller estimated cost.
+// GRNEWT_TAYLOR_ROUTE=jets|adjoint in the environment forces one (for tests and the bench).
+Route route_for(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options);
+
+// summaries(): checks the arguments, then runs the given implementation, or route_for's without one.
+Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
+                    int64_t S, const summaries::Options& options, Profile* profile = nullptr);
+
+// Whether a step has second-order sources in the adjoint route: a layer with a direction on its weight, or an
+// activation with σ″ or σ‴ nonzero somewhere (relu and identity have neither).
+bool has_sources(const Op& op);
+
+// Whether every second derivative along one subset, z_ss, is zero at every step (then the adjoint route's
+// jets need no rows for them).
+bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S);
+
+// The adjoint implementation (taylor_adjoint.cpp), arguments already checked.
+Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
+                         const summaries::Options& options, Profile* profile);
+
+}  // namespace grnewt::taylor::detail
