@@ -44,8 +44,15 @@ function run(name, makeOptimizer) {
       x.dispose();
       target.dispose();
     }
-    const lrs = optimizer.lrs ? `  lrs ${optimizer.lrs().map((v) => v.toExponential(1)).join(' ')}` : '';
-    console.log(`${name.padEnd(14)} epoch ${epoch}  train loss ${(sum / loader.length).toFixed(4)}  test accuracy ${accuracy(model).toFixed(4)}  ${((Date.now() - start) / 1000).toFixed(1)} s${lrs}`);
+    const lrs = optimizer.lrs
+      ? `  lrs ${optimizer
+          .lrs()
+          .map((v) => v.toExponential(1))
+          .join(' ')}`
+      : '';
+    console.log(
+      `${name.padEnd(14)} epoch ${epoch}  train loss ${(sum / loader.length).toFixed(4)}  test accuracy ${accuracy(model).toFixed(4)}  ${((Date.now() - start) / 1000).toFixed(1)} s${lrs}`,
+    );
   }
   return { name, accuracy: accuracy(model), seconds: (Date.now() - start) / 1000 };
 }
@@ -55,7 +62,13 @@ const results = [
     const hgLoader = new data.DataLoader(train, { batchSize: 1000, shuffle: true, seed: 2 });
     const { paramGroups } = partition.canonical(model);
     return new NewtonSummary(paramGroups, fullLoss, hgLoader, {
-      damping: 0.1, nesterov: { use: true, dampingInt: 10 }, periodHg: 10, momLrs: 0.5, removeNegative: true, momentum: 0.9, momentumDamp: 0.9,
+      damping: 0.1,
+      nesterov: { use: true, dampingInt: 10 },
+      periodHg: 10,
+      momLrs: 0.5,
+      removeNegative: true,
+      momentum: 0.9,
+      momentumDamp: 0.9,
     });
   }),
   run('Adam', (model) => new optim.Adam(model.parameters(), { lr: 1e-3 })),

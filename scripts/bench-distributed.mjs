@@ -6,14 +6,16 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const grnewt = require('../dist/index.js');
-const steps = Number(process.argv[2] ?? 60), warmup = 10;
+const steps = Number(process.argv[2] ?? 60),
+  warmup = 10;
 const size = Number(process.env.WORLD_SIZE ?? 1);
 grnewt.setNumThreads(1);
 if (size > 1) await grnewt.distributed.init();
 const distributed = size > 1;
 grnewt.manualSeed(0);
 const model = new grnewt.models.Perceptron([784, 200, 100, 10], { classification: true });
-const x = grnewt.randn([100 / size, 784]), y = grnewt.tensor(BigInt64Array.from({ length: 100 / size }, (_, i) => BigInt(i % 10)));
+const x = grnewt.randn([100 / size, 784]),
+  y = grnewt.tensor(BigInt64Array.from({ length: 100 / size }, (_, i) => BigInt(i % 10)));
 const opt = new grnewt.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9, distributed });
 const step = () => {
   opt.zeroGrad();

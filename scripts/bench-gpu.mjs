@@ -15,7 +15,8 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const device = args.device, repeats = Number(args.repeats);
+const device = args.device,
+  repeats = Number(args.repeats);
 
 const MODELS = {
   perceptron: { label: 'Perceptron 784-200-100-10 tanh', make: () => new grnewt.models.Perceptron([784, 200, 100, 10]), input: [784] },
@@ -26,7 +27,9 @@ const MODELS = {
 /** Median milliseconds (the warm-up also creates the CUDA context and loads the kernels). */
 const time = (fn) => seconds(fn, repeats) * 1e3;
 
-console.log(`grnewt GPU bench — device ${device}, libtorch ${grnewt.torchVersion()}, Node ${process.version}, float32, median of ${repeats}`);
+console.log(
+  `grnewt GPU bench — device ${device}, libtorch ${grnewt.torchVersion()}, Node ${process.version}, float32, median of ${repeats}`,
+);
 console.log('model                              batch   S  fwd+bwd ms  taylor ms (ratio)  autograd ms (ratio)');
 const rows = [];
 for (const name of args.models.split(',')) {
@@ -34,24 +37,35 @@ for (const name of args.models.split(',')) {
     grnewt.manualSeed(0);
     const model = MODELS[name].make().to({ device });
     const x = grnewt.randn([batch, ...MODELS[name].input], { device });
-    const y = grnewt.tensor(Array.from({ length: batch }, (_, i) => (i * 7) % 10), { dtype: 'int64' }).to({ device });
+    const y = grnewt
+      .tensor(
+        Array.from({ length: batch }, (_, i) => (i * 7) % 10),
+        { dtype: 'int64' },
+      )
+      .to({ device });
     const fullLoss = (a, b) => grnewt.losses.nll(model.forward(a), b);
     const { paramGroups } = grnewt.partition.canonical(model);
     const direction = model.parameters().map((p) => grnewt.randn(p.shape, { device }).mul(1e-2));
     const first = model.parameters()[0];
-    const forwardBackward = () => grnewt.tidy(() => {
-      model.zeroGrad();
-      fullLoss(x, y).backward();
-      first.grad.sum().item();
-    });
-    const summaries = (compute) => () => grnewt.tidy(() => { compute().H.sum().item(); });
+    const forwardBackward = () =>
+      grnewt.tidy(() => {
+        model.zeroGrad();
+        fullLoss(x, y).backward();
+        first.grad.sum().item();
+      });
+    const summaries = (compute) => () =>
+      grnewt.tidy(() => {
+        compute().H.sum().item();
+      });
     const fb = time(forwardBackward);
     const taylor = time(summaries(() => grnewt.computeHgTaylor(model, paramGroups, x, y, direction)));
     const autograd = time(summaries(() => grnewt.computeHg(paramGroups, fullLoss, x, y, direction)));
     const row = { model: MODELS[name].label, batch, S: paramGroups.length, forwardBackwardMs: fb, taylorMs: taylor, autogradMs: autograd };
     rows.push(row);
     const f = (v) => v.toFixed(2);
-    console.log(`${row.model.padEnd(34)} ${String(batch).padStart(5)} ${String(row.S).padStart(3)} ${f(fb).padStart(11)} ${f(taylor).padStart(10)} (${f(taylor / fb)}×) ${f(autograd).padStart(12)} (${f(autograd / fb)}×)`);
+    console.log(
+      `${row.model.padEnd(34)} ${String(batch).padStart(5)} ${String(row.S).padStart(3)} ${f(fb).padStart(11)} ${f(taylor).padStart(10)} (${f(taylor / fb)}×) ${f(autograd).padStart(12)} (${f(autograd / fb)}×)`,
+    );
     grnewt.tidy(() => {}); // nothing kept between rows but the model's own tensors, freed with it
   }
 }

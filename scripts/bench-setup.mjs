@@ -24,8 +24,16 @@ export function time(fn, repeats) {
 }
 
 export const MODELS = {
-  perceptron: { label: 'Perceptron 784-200-100-10 tanh', make: (dtype) => new grnewt.models.Perceptron([784, 200, 100, 10], { dtype }), input: [784] },
-  lenet: { label: 'LeNet 28×28 tanh', make: (dtype) => new grnewt.models.LeNet([1, 6, 16, 120, 84, 10], { inputSize: 28, dtype }), input: [1, 28, 28] },
+  perceptron: {
+    label: 'Perceptron 784-200-100-10 tanh',
+    make: (dtype) => new grnewt.models.Perceptron([784, 200, 100, 10], { dtype }),
+    input: [784],
+  },
+  lenet: {
+    label: 'LeNet 28×28 tanh',
+    make: (dtype) => new grnewt.models.LeNet([1, 6, 16, 120, 84, 10], { inputSize: 28, dtype }),
+    input: [1, 28, 28],
+  },
   vgg11: { label: 'VGG-11 32×32 relu', make: (dtype) => new grnewt.models.VGG({ config: 'A', imageSize: 32, dtype }), input: [3, 32, 32] },
 };
 
@@ -34,7 +42,10 @@ export function workload(modelName, dtype, batch) {
   grnewt.manualSeed(0);
   const model = MODELS[modelName].make(dtype);
   const x = grnewt.randn([batch, ...MODELS[modelName].input], { dtype });
-  const y = grnewt.tensor(Array.from({ length: batch }, (_, i) => (i * 7) % 10), { dtype: 'int64' });
+  const y = grnewt.tensor(
+    Array.from({ length: batch }, (_, i) => (i * 7) % 10),
+    { dtype: 'int64' },
+  );
   const fullLoss = (a, b) => grnewt.losses.nll(model.forward(a), b);
   const { paramGroups } = grnewt.partition.canonical(model);
   const direction = model.parameters().map((p) => grnewt.randn(p.shape, { dtype }).mul(1e-2));
@@ -43,18 +54,20 @@ export function workload(modelName, dtype, batch) {
     model,
     S: paramGroups.length,
     ops: {
-      forwardBackward: () => grnewt.tidy(() => {
-        model.zeroGrad();
-        fullLoss(x, y).backward();
-      }),
+      forwardBackward: () =>
+        grnewt.tidy(() => {
+          model.zeroGrad();
+          fullLoss(x, y).backward();
+        }),
       autograd: () => grnewt.tidy(() => disposeAll(grnewt.computeHg(paramGroups, fullLoss, x, y, direction))),
       taylor: () => grnewt.tidy(() => disposeAll(grnewt.computeHgTaylor(model, paramGroups, x, y, direction))),
       // The Taylor route with its native stage timings (the profile's seconds, by stage).
-      taylorProfiled: () => grnewt.tidy(() => {
-        const { profile, ...hg } = computeHgTaylorProfiled(model, paramGroups, x, y, direction);
-        disposeAll(hg);
-        return profile;
-      }),
+      taylorProfiled: () =>
+        grnewt.tidy(() => {
+          const { profile, ...hg } = computeHgTaylorProfiled(model, paramGroups, x, y, direction);
+          disposeAll(hg);
+          return profile;
+        }),
     },
   };
 }

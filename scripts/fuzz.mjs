@@ -36,9 +36,22 @@ const EXCLUDED = new Set(['save', 'load', 'saveTorch', 'saveSafetensors', 'write
 
 function tensorPool() {
   const live = [
-    g.tensor(1.5), g.tensor([1, -2, 3]), g.tensor([[1, 2], [3, 4]], { dtype: 'float64', requiresGrad: true }),
-    g.tensor([0, 2], { dtype: 'int64' }), g.zeros([0]), g.randn([2, 3, 4]), g.ones([1, 1, 5, 5]), g.tensor([NaN, Infinity]),
-    g.zeros([1, 0, 4, 4]), g.zeros([0, 0, 1, 1]), // zero channels: where a truncated groups divided by zero
+    g.tensor(1.5),
+    g.tensor([1, -2, 3]),
+    g.tensor(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { dtype: 'float64', requiresGrad: true },
+    ),
+    g.tensor([0, 2], { dtype: 'int64' }),
+    g.zeros([0]),
+    g.randn([2, 3, 4]),
+    g.ones([1, 1, 5, 5]),
+    g.tensor([NaN, Infinity]),
+    g.zeros([1, 0, 4, 4]),
+    g.zeros([0, 0, 1, 1]), // zero channels: where a truncated groups divided by zero
   ];
   const disposed = g.ones([2]);
   disposed.dispose();
@@ -54,22 +67,87 @@ function targets(pool) {
   for (const ns of ['nn', 'models', 'losses', 'partition', 'optim', 'data']) {
     for (const [name, v] of Object.entries(g[ns])) if (typeof v === 'function') add(name, /^[A-Z]/.test(name) ? (...a) => new v(...a) : v);
   }
-  const methods = Object.getOwnPropertyNames(g.Tensor.prototype).filter((m) => m !== 'constructor' && typeof Object.getOwnPropertyDescriptor(g.Tensor.prototype, m).value === 'function');
+  const methods = Object.getOwnPropertyNames(g.Tensor.prototype).filter(
+    (m) => m !== 'constructor' && typeof Object.getOwnPropertyDescriptor(g.Tensor.prototype, m).value === 'function',
+  );
   for (const m of methods) out.push([`Tensor.${m}`, (i, ...a) => pool[Math.abs(Number(i) | 0) % pool.length][m](...a)]);
   return out;
 }
 
-const BOUNDARY_INTS = [2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 32 + 1, -(2 ** 31), -(2 ** 31) - 1, 2 ** 53 - 1, 2 ** 53, 2 ** 63, -(2 ** 63), 1e10];
+const BOUNDARY_INTS = [
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32,
+  2 ** 32 + 1,
+  -(2 ** 31),
+  -(2 ** 31) - 1,
+  2 ** 53 - 1,
+  2 ** 53,
+  2 ** 63,
+  -(2 ** 63),
+  1e10,
+];
 
 export function fuzz({ runs = 3000, seed = 42 } = {}) {
-  const threads = g.getNumThreads(), cacheLimit = g.memory().allocator.limitBytes; // fuzzed calls may change both
+  const threads = g.getNumThreads(),
+    cacheLimit = g.memory().allocator.limitBytes; // fuzzed calls may change both
   const pool = tensorPool();
   const junk = [
-    undefined, null, 0, -1, 1, 2, 3, 0.5, -0, NaN, Infinity, -Infinity, 1e300, 2 ** 53, '', 'x', 'float64', 'int64', 'cpu', 'cuda',
-    true, false, 10n, [], [1], [2, 3], [-1], [1.5], [[1, 2], [3]], [NaN], {}, { dtype: 'int64' }, { shape: [2] }, { params: [] },
-    { lr: -1 }, [{ params: [pool[2]] }], new Float32Array(2), new Int32Array([1, 5]), new Uint8Array(2), () => 0, Symbol('s'),
-    ...BOUNDARY_INTS, [2 ** 32], [1, 2 ** 31], [2 ** 31, 2 ** 31], { groups: 2 ** 32 }, { stride: 2 ** 31 }, { padding: [0, 2 ** 31] },
-    { dilation: 2 ** 32 }, { kernelSize: 2 ** 31 }, new Float32Array(new SharedArrayBuffer(8)), [1, , 3], [2n ** 64n], 2n ** 63n,
+    undefined,
+    null,
+    0,
+    -1,
+    1,
+    2,
+    3,
+    0.5,
+    -0,
+    NaN,
+    Infinity,
+    -Infinity,
+    1e300,
+    2 ** 53,
+    '',
+    'x',
+    'float64',
+    'int64',
+    'cpu',
+    'cuda',
+    true,
+    false,
+    10n,
+    [],
+    [1],
+    [2, 3],
+    [-1],
+    [1.5],
+    [[1, 2], [3]],
+    [NaN],
+    {},
+    { dtype: 'int64' },
+    { shape: [2] },
+    { params: [] },
+    { lr: -1 },
+    [{ params: [pool[2]] }],
+    new Float32Array(2),
+    new Int32Array([1, 5]),
+    new Uint8Array(2),
+    () => 0,
+    Symbol('s'),
+    ...BOUNDARY_INTS,
+    [2 ** 32],
+    [1, 2 ** 31],
+    [2 ** 31, 2 ** 31],
+    { groups: 2 ** 32 },
+    { stride: 2 ** 31 },
+    { padding: [0, 2 ** 31] },
+    { dilation: 2 ** 32 },
+    { kernelSize: 2 ** 31 },
+    new Float32Array(new SharedArrayBuffer(8)),
+    // biome-ignore lint/suspicious/noSparseArray: a hole is one of the bad inputs
+    [1, , 3],
+    [2n ** 64n],
+    2n ** 63n,
   ];
   const values = fc.oneof(fc.constantFrom(...junk), fc.constantFrom(...pool), fc.array(fc.constantFrom(...pool), { maxLength: 3 }));
   const calls = targets(pool);
@@ -101,10 +179,14 @@ export function fuzz({ runs = 3000, seed = 42 } = {}) {
 export function fuzzIntegers({ runs = 1000, seed = 7 } = {}) {
   const int = fc.oneof(fc.constantFrom(...BOUNDARY_INTS, 0, 1, 2, 3, -1), fc.integer({ min: -(2 ** 31) - 2, max: 2 ** 31 + 2 }));
   const pair = fc.oneof(int, fc.tuple(int, int));
-  const x = () => g.randn([1, 2, 6, 6]), w = () => g.randn([2, 2, 3, 3]);
+  const x = () => g.randn([1, 2, 6, 6]),
+    w = () => g.randn([2, 2, 3, 3]);
   const ops = [
     ['conv2d', (a, b, c, d) => x().conv2d(w(), null, { stride: a, padding: b, dilation: c, groups: d })],
-    ['conv2d zero channels', (a, b, c, d) => g.zeros([1, 0, 4, 4]).conv2d(g.zeros([0, 0, 1, 1]), null, { stride: a, padding: b, dilation: c, groups: d })],
+    [
+      'conv2d zero channels',
+      (a, b, c, d) => g.zeros([1, 0, 4, 4]).conv2d(g.zeros([0, 0, 1, 1]), null, { stride: a, padding: b, dilation: c, groups: d }),
+    ],
     ['maxPool2d', (a, b, c, d) => x().maxPool2d(a, { stride: b, padding: c, dilation: d })],
     ['nn.Conv2d', (a, b, c, d) => new g.nn.Conv2d(2, 2, a, { stride: b, padding: c, groups: d })],
     ['nn.MaxPool2d', (a, b, c) => new g.nn.MaxPool2d(a, { stride: b, padding: c })],
@@ -152,23 +234,34 @@ export function fuzzCheckpoints({ runs = 1000, seed = 11 } = {}) {
   const file = path.join(dir, 'c.ckpt');
   const weird = fc.constantFrom(-1, 0, 1, 4, 7, 8, 16, 0.5, -0, 2 ** 31, 2 ** 53, NaN, null, '8', [], {}, true);
   const size = fc.oneof(fc.nat({ max: 64 }), weird);
-  const entry = fc.record({
-    dtype: fc.oneof(fc.constantFrom('float32', 'float64', 'int64'), fc.constantFrom('int8', '__proto__', 'toString', 7, null)),
-    shape: fc.oneof(fc.array(fc.oneof(fc.nat({ max: 4 }), weird), { maxLength: 3 }), weird),
-    offset: fc.oneof(fc.nat({ max: 64 }), weird),
-    bytes: size,
-  }, { requiredKeys: [] });
+  const entry = fc.record(
+    {
+      dtype: fc.oneof(fc.constantFrom('float32', 'float64', 'int64'), fc.constantFrom('int8', '__proto__', 'toString', 7, null)),
+      shape: fc.oneof(fc.array(fc.oneof(fc.nat({ max: 4 }), weird), { maxLength: 3 }), weird),
+      offset: fc.oneof(fc.nat({ max: 64 }), weird),
+      bytes: size,
+    },
+    { requiredKeys: [] },
+  );
   const leaf = fc.oneof(
     entry.map((e) => ({ $tensor: e })),
     fc.constantFrom({ $tensor: null }, { $tensor: 5 }, { $number: 'NaN' }, { $number: 'huge' }, { $number: 1 }, 1, 'x', null, true),
   );
   const tree = fc.letrec((tie) => ({
-    node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(fc.constantFrom('a', 'b', '__proto__', '$tensor', '$number'), tie('node'), { maxKeys: 3 })),
+    node: fc.oneof(
+      { depthSize: 'small' },
+      leaf,
+      fc.array(tie('node'), { maxLength: 4 }),
+      fc.dictionary(fc.constantFrom('a', 'b', '__proto__', '$tensor', '$number'), tie('node'), { maxKeys: 3 }),
+    ),
   })).node;
   // Well-formed files (tensors tiling the data), then perhaps one field of one entry replaced by a weird value.
   const wellFormed = fc
     .tuple(
-      fc.array(fc.tuple(fc.constantFrom('float32', 'float64', 'int64'), fc.array(fc.nat({ max: 3 }), { maxLength: 2 })), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.tuple(fc.constantFrom('float32', 'float64', 'int64'), fc.array(fc.nat({ max: 3 }), { maxLength: 2 })), {
+        minLength: 1,
+        maxLength: 4,
+      }),
       fc.option(fc.tuple(fc.nat(), fc.constantFrom('dtype', 'shape', 'offset', 'bytes'), weird), { freq: 2 }),
     )
     .map(([specs, perturb]) => {
@@ -183,7 +276,8 @@ export function fuzzCheckpoints({ runs = 1000, seed = 11 } = {}) {
       return [{ list, missing: { $number: 'NaN' } }, offset];
     });
   const cases = fc.oneof(fc.tuple(tree, fc.nat({ max: 96 })), wellFormed);
-  let loaded = 0, refused = 0;
+  let loaded = 0,
+    refused = 0;
   const failures = [];
   try {
     fc.assert(
@@ -297,8 +391,15 @@ export async function fuzzTeardown({ runs = 10, seed = 17 } = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '100000' }, seed: { type: 'string', default: String(Date.now() % 1e9) }, family: { type: 'string' } } });
-  const runs = Number(args.runs), seed = Number(args.seed);
+  const { values: args } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '100000' },
+      seed: { type: 'string', default: String(Date.now() % 1e9) },
+      family: { type: 'string' },
+    },
+  });
+  const runs = Number(args.runs),
+    seed = Number(args.seed);
   const families = {
     api: () => fuzz({ runs, seed }),
     integers: () => fuzzIntegers({ runs: Math.max(10, Math.round(runs / 10)), seed }),
@@ -307,15 +408,23 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     teardown: () => fuzzTeardown({ runs: Math.max(5, Math.round(runs / 2000)), seed }),
   };
   const chosen = args.family ? { [args.family]: families[args.family] } : families;
-  let total = 0, failed = false;
+  let total = 0,
+    failed = false;
   for (const [name, run] of Object.entries(chosen)) {
     if (!run) throw new Error(`unknown family ${args.family}`);
     const started = Date.now();
     const result = await run();
     total += result.runs;
     failed ||= result.failures.length > 0;
-    const extra = name === 'api' ? ` over ${result.calls} functions and methods` : name === 'checkpoints' ? ` (${result.loaded} loaded, ${result.refused} refused)` : '';
-    console.log(`fuzz ${name}: ${result.runs} cases${extra}, ${((Date.now() - started) / 1000).toFixed(1)} s: ${result.failures.length ? `FAILED: ${result.failures.slice(0, 5).join('; ')}` : 'no crash, no hang, every error a JS Error'}`);
+    const extra =
+      name === 'api'
+        ? ` over ${result.calls} functions and methods`
+        : name === 'checkpoints'
+          ? ` (${result.loaded} loaded, ${result.refused} refused)`
+          : '';
+    console.log(
+      `fuzz ${name}: ${result.runs} cases${extra}, ${((Date.now() - started) / 1000).toFixed(1)} s: ${result.failures.length ? `FAILED: ${result.failures.slice(0, 5).join('; ')}` : 'no crash, no hang, every error a JS Error'}`,
+    );
   }
   console.log(`fuzz: ${total} cases in all, seed ${seed}, on ${os.cpus().length} cores`);
   process.exitCode = failed ? 1 : 0;

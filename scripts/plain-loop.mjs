@@ -8,7 +8,9 @@ import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
 const grnewt = require('../dist/index.js');
-const { values: args } = parseArgs({ options: { epochs: { type: 'string', default: '8' }, limit: { type: 'string' }, root: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { epochs: { type: 'string', default: '8' }, limit: { type: 'string' }, root: { type: 'string' } },
+});
 const { data, models, losses, partition, NewtonSummary } = grnewt;
 
 const options = { split: 'train', ...(args.root ? { root: args.root } : {}), ...(args.limit ? { limit: Number(args.limit) } : {}) };
@@ -28,10 +30,23 @@ for (let epoch = 0; epoch < Number(args.epochs); epoch++) {
     optimizer.step();
   }
   const m = grnewt.memory();
-  const row = { epoch: epoch + 1, liveTensors: m.liveTensors, tensorMiB: m.bytes / 2 ** 20, cachedMiB: m.allocator.cachedBytes / 2 ** 20, heapMiB: process.memoryUsage().heapUsed / 2 ** 20, rssMiB: process.memoryUsage().rss / 2 ** 20, seconds: (Date.now() - start) / 1000 };
+  const row = {
+    epoch: epoch + 1,
+    liveTensors: m.liveTensors,
+    tensorMiB: m.bytes / 2 ** 20,
+    cachedMiB: m.allocator.cachedBytes / 2 ** 20,
+    heapMiB: process.memoryUsage().heapUsed / 2 ** 20,
+    rssMiB: process.memoryUsage().rss / 2 ** 20,
+    seconds: (Date.now() - start) / 1000,
+  };
   rows.push(row);
-  console.log(`epoch ${row.epoch}: live tensors ${row.liveTensors}, tensor memory ${row.tensorMiB.toFixed(1)} MiB, allocator cache ${row.cachedMiB.toFixed(1)} MiB, JS heap ${row.heapMiB.toFixed(1)} MiB, RSS ${row.rssMiB.toFixed(0)} MiB (${row.seconds.toFixed(1)} s)`);
+  console.log(
+    `epoch ${row.epoch}: live tensors ${row.liveTensors}, tensor memory ${row.tensorMiB.toFixed(1)} MiB, allocator cache ${row.cachedMiB.toFixed(1)} MiB, JS heap ${row.heapMiB.toFixed(1)} MiB, RSS ${row.rssMiB.toFixed(0)} MiB (${row.seconds.toFixed(1)} s)`,
+  );
 }
-const first = rows[0], last = rows.at(-1);
-console.log(`after epoch 1 → ${last.epoch}: live tensors ×${(last.liveTensors / first.liveTensors).toFixed(2)}, RSS ×${(last.rssMiB / first.rssMiB).toFixed(2)}`);
+const first = rows[0],
+  last = rows.at(-1);
+console.log(
+  `after epoch 1 → ${last.epoch}: live tensors ×${(last.liveTensors / first.liveTensors).toFixed(2)}, RSS ×${(last.rssMiB / first.rssMiB).toFixed(2)}`,
+);
 if (process.argv.includes('--json')) console.log(JSON.stringify(rows));

@@ -2,7 +2,20 @@
 // numbers as their synchronous twins, refuse concurrent use of the same parameters, and reject with typed errors.
 import { describe, expect, it } from 'vitest';
 import * as grnewt from '../lib';
-import { NewtonSummary, computeHg, computeHgAsync, losses, memory, models, optim, partition, randn, tensor, tidy, type Tensor } from '../lib';
+import {
+  NewtonSummary,
+  computeHg,
+  computeHgAsync,
+  losses,
+  memory,
+  models,
+  optim,
+  partition,
+  randn,
+  tensor,
+  tidy,
+  type Tensor,
+} from '../lib';
 import { native } from '../lib/core/native';
 
 function problem(batch: number, sizes = [784, 200, 100, 10]) {
@@ -61,16 +74,26 @@ describe('computeHgAsync', () => {
     const w = p.paramGroups[0].params[0];
     const loss = p.fullLoss(p.x, p.y);
     const h = (t: Tensor) => t.handle('test');
-    await expect(native().computeHgAsync(h(loss), [[h(w)], [h(w)]], [[h(p.direction[0])], [h(p.direction[0])]], false, false)).rejects.toThrow(RangeError);
-    await expect(native().computeHgAsync(h(loss), [[h(w)], [h(w)]], [[h(p.direction[0])], [h(p.direction[0])]], false, false)).rejects.toThrow(/appears twice/);
+    await expect(
+      native().computeHgAsync(h(loss), [[h(w)], [h(w)]], [[h(p.direction[0])], [h(p.direction[0])]], false, false),
+    ).rejects.toThrow(RangeError);
+    await expect(
+      native().computeHgAsync(h(loss), [[h(w)], [h(w)]], [[h(p.direction[0])], [h(p.direction[0])]], false, false),
+    ).rejects.toThrow(/appears twice/);
   });
 });
 
 describe('NewtonSummary.stepAsync', () => {
   const run = async (useAsync: boolean) => {
     const p = problem(40, [6, 5, 3]);
-    const batches = [0, 1, 2, 3].map((i) => [randn([16, 6]), tensor(Int32Array.from({ length: 16 }, (_, k) => (k + i) % 3))] as [Tensor, Tensor]);
-    const opt = new NewtonSummary(p.paramGroups, p.fullLoss, batches, { periodHg: 2, momentum: 0.9, nesterov: { use: true, dampingInt: 3 } });
+    const batches = [0, 1, 2, 3].map(
+      (i) => [randn([16, 6]), tensor(Int32Array.from({ length: 16 }, (_, k) => (k + i) % 3))] as [Tensor, Tensor],
+    );
+    const opt = new NewtonSummary(p.paramGroups, p.fullLoss, batches, {
+      periodHg: 2,
+      momentum: 0.9,
+      nesterov: { use: true, dampingInt: 3 },
+    });
     for (const [x, y] of batches) {
       tidy(() => {
         opt.zeroGrad();
@@ -101,12 +124,17 @@ describe('NewtonSummary.stepAsync', () => {
 describe('memory', () => {
   it('the live-tensor count returns to its start after a training loop', () => {
     const p = problem(32, [8, 6, 3]);
-    const opt = new NewtonSummary(p.paramGroups, p.fullLoss, [[p.x, p.y]], { periodHg: 3, momentum: 0.9, nesterov: { use: true, dampingInt: 2 } });
-    const train = () => tidy(() => {
-      opt.zeroGrad();
-      p.fullLoss(p.x, p.y).backward();
-      opt.step();
+    const opt = new NewtonSummary(p.paramGroups, p.fullLoss, [[p.x, p.y]], {
+      periodHg: 3,
+      momentum: 0.9,
+      nesterov: { use: true, dampingInt: 2 },
     });
+    const train = () =>
+      tidy(() => {
+        opt.zeroGrad();
+        p.fullLoss(p.x, p.y).backward();
+        opt.step();
+      });
     train(); // creates the momentum buffers and the first gradients
     // The count is process-wide: earlier tests' dropped handles, still waiting for the collector, would be
     // counted at the start and freed during the loop (206 at the start, 62 at the end). Collected first; the

@@ -6,13 +6,34 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
 import { checkFinite } from '../lib/method/summaries';
-import { NewtonSummary, ReduceDampingOnPlateau, computeHg, load, losses, models, nesterovLrs, optim, partition, save, tensor, tidy, zeros, type Tensor } from '../lib';
+import {
+  NewtonSummary,
+  ReduceDampingOnPlateau,
+  computeHg,
+  load,
+  losses,
+  models,
+  nesterovLrs,
+  optim,
+  partition,
+  save,
+  tensor,
+  tidy,
+  zeros,
+  type Tensor,
+} from '../lib';
 
 g.manualSeed(2);
 const model = new models.Perceptron([4, 3, 3], { dtype: 'float64' });
 const params = model.parameters();
 const { paramGroups } = partition.canonical(model);
-const x = tensor([[1, 2, 3, 4], [0, 1, 0, 1]], { dtype: 'float64' });
+const x = tensor(
+  [
+    [1, 2, 3, 4],
+    [0, 1, 0, 1],
+  ],
+  { dtype: 'float64' },
+);
 const y = tensor([0, 2], { dtype: 'int64' });
 const fullLoss = (a: Tensor, b: Tensor) => losses.nll(model.forward(a), b);
 const direction = params.map((p) => p.detach().clone());
@@ -24,43 +45,144 @@ type Case = [string, () => unknown, ErrorConstructor, RegExp];
 const errors: Case[] = [
   // wrong shapes, dtypes, devices
   ['matmul shapes', () => zeros([2, 3]).matmul(zeros([4, 5])), RangeError, /matmul: inner dimensions differ: \[2,3\] @ \[4,5\]/],
-  ['model input of the wrong width', () => model.forward(zeros([2, 5], { dtype: 'float64' })), RangeError, /matmul: inner dimensions differ/],
+  [
+    'model input of the wrong width',
+    () => model.forward(zeros([2, 5], { dtype: 'float64' })),
+    RangeError,
+    /matmul: inner dimensions differ/,
+  ],
   ['float labels', () => losses.nll(model.forward(x), tensor([0, 1])), TypeError, /target must hold int64/],
   ['a device that does not exist here', () => zeros([1], { device: 'cuda' }), TypeError, /no CUDA|device/],
   ['mixed dtypes in matmul', () => zeros([2, 2]).matmul(zeros([2, 2], { dtype: 'float64' })), TypeError, /same dtype/],
   // NaN / Inf in inputs or targets
-  ['NaN in computeHg inputs', () => computeHg(paramGroups, fullLoss, tensor([[NaN, 0, 0, 0]], { dtype: 'float64' }), tensor([1], { dtype: 'int64' }), direction), RangeError, /computeHg: x holds NaN or Inf/],
-  ['Inf in computeHg targets', () => computeHg(paramGroups, (a, b) => losses.mse(model.forward(a), b), x, tensor([[Infinity, 0, 0], [0, 0, 0]], { dtype: 'float64' }), direction), RangeError, /computeHg: y holds NaN or Inf/],
-  ['NaN in nesterovLrs', () => nesterovLrs(tensor([[NaN]], { dtype: 'float64' }), tensor([1], { dtype: 'float64' }), tensor([1], { dtype: 'float64' }), { dampingInt: 1 }), RangeError, /NaN or infinite/],
+  [
+    'NaN in computeHg inputs',
+    () => computeHg(paramGroups, fullLoss, tensor([[NaN, 0, 0, 0]], { dtype: 'float64' }), tensor([1], { dtype: 'int64' }), direction),
+    RangeError,
+    /computeHg: x holds NaN or Inf/,
+  ],
+  [
+    'Inf in computeHg targets',
+    () =>
+      computeHg(
+        paramGroups,
+        (a, b) => losses.mse(model.forward(a), b),
+        x,
+        tensor(
+          [
+            [Infinity, 0, 0],
+            [0, 0, 0],
+          ],
+          { dtype: 'float64' },
+        ),
+        direction,
+      ),
+    RangeError,
+    /computeHg: y holds NaN or Inf/,
+  ],
+  [
+    'NaN in nesterovLrs',
+    () =>
+      nesterovLrs(tensor([[NaN]], { dtype: 'float64' }), tensor([1], { dtype: 'float64' }), tensor([1], { dtype: 'float64' }), {
+        dampingInt: 1,
+      }),
+    RangeError,
+    /NaN or infinite/,
+  ],
   // labels out of range
-  ['label ≥ classes', () => losses.nll(model.forward(x), tensor([0, 3], { dtype: 'int64' })), RangeError, /target\[1\] = 3 is not a class index in 0\.\.2/],
+  [
+    'label ≥ classes',
+    () => losses.nll(model.forward(x), tensor([0, 3], { dtype: 'int64' })),
+    RangeError,
+    /target\[1\] = 3 is not a class index in 0\.\.2/,
+  ],
   ['negative label', () => losses.crossEntropy(model.forward(x), tensor([-1, 0], { dtype: 'int64' })), RangeError, /target\[0\] = -1/],
   // partitions
   ['empty partition', () => computeHg([], fullLoss, x, y, []), TypeError, /paramGroups must be a non-empty array/],
   ['empty subset', () => computeHg([{ params: [] }], fullLoss, x, y, []), RangeError, /paramGroups\[0\] is empty/],
-  ['overlapping subsets', () => computeHg([{ params: [params[0]] }, { params: [params[0]] }], fullLoss, x, y, [direction[0], direction[0]]), RangeError, /a tensor is in two subsets/],
+  [
+    'overlapping subsets',
+    () => computeHg([{ params: [params[0]] }, { params: [params[0]] }], fullLoss, x, y, [direction[0], direction[0]]),
+    RangeError,
+    /a tensor is in two subsets/,
+  ],
   // directions
-  ['direction of the wrong length', () => computeHg(paramGroups, fullLoss, x, y, direction.slice(2)), RangeError, /direction has 2 tensors, the partition 4 parameters/],
-  ['direction of the wrong shape', () => computeHg(paramGroups, fullLoss, x, y, [direction[1], ...direction.slice(1)]), RangeError, /direction\[0\] has shape \[3\], its parameter \[3,4\]/],
-  ['direction that is not tensors', () => computeHg(paramGroups, fullLoss, x, y, 'u' as never), TypeError, /direction must be an array of Tensors/],
+  [
+    'direction of the wrong length',
+    () => computeHg(paramGroups, fullLoss, x, y, direction.slice(2)),
+    RangeError,
+    /direction has 2 tensors, the partition 4 parameters/,
+  ],
+  [
+    'direction of the wrong shape',
+    () => computeHg(paramGroups, fullLoss, x, y, [direction[1], ...direction.slice(1)]),
+    RangeError,
+    /direction\[0\] has shape \[3\], its parameter \[3,4\]/,
+  ],
+  [
+    'direction that is not tensors',
+    () => computeHg(paramGroups, fullLoss, x, y, 'u' as never),
+    TypeError,
+    /direction must be an array of Tensors/,
+  ],
   // hg loaders
   ['an empty hg loader', () => stepWith([]), RangeError, /hgLoader yielded no batch/],
   ['an hg loader yielding non-batches', () => stepWith([[x] as never]), TypeError, /hg loader must yield \[x, y\] pairs/],
-  ['an hg loader with mismatched batches', () => stepWith([[x, tensor([0, 1, 2], { dtype: 'int64' })]]), RangeError, /target must be \[N\] = \[2\]/],
+  [
+    'an hg loader with mismatched batches',
+    () => stepWith([[x, tensor([0, 1, 2], { dtype: 'int64' })]]),
+    RangeError,
+    /target must be \[N\] = \[2\]/,
+  ],
   // losses
-  ['a loss that is not a scalar', () => computeHg(paramGroups, (a) => model.forward(a), x, y, direction), RangeError, /the loss must be a scalar/],
-  ['a loss with no graph', () => computeHg(paramGroups, () => tensor(1, { dtype: 'float64' }), x, y, direction), TypeError, /the loss has no graph/],
+  [
+    'a loss that is not a scalar',
+    () => computeHg(paramGroups, (a) => model.forward(a), x, y, direction),
+    RangeError,
+    /the loss must be a scalar/,
+  ],
+  [
+    'a loss with no graph',
+    () => computeHg(paramGroups, () => tensor(1, { dtype: 'float64' }), x, y, direction),
+    TypeError,
+    /the loss has no graph/,
+  ],
   // disposed tensors
   ['a disposed tensor in an op', () => disposed.add(1), Error, /add: the tensor has been disposed/],
   ['a disposed tensor as x', () => computeHg(paramGroups, fullLoss, disposed, y, direction), Error, /the tensor has been disposed/],
   // hyperparameters
-  ['periodHg 0', () => new NewtonSummary(paramGroups, fullLoss, [[x, y]], { periodHg: 0 }), RangeError, /periodHg must be an integer \(≥ 1\), got 0/],
-  ['damping < 0', () => new NewtonSummary(paramGroups, fullLoss, [[x, y]], { damping: -0.1 }), RangeError, /damping must be a finite number ≥ 0, got -0.1/],
-  ['damping NaN', () => new NewtonSummary(paramGroups, fullLoss, [[x, y]], { damping: NaN }), RangeError, /damping must be a finite number ≥ 0, got NaN/],
-  ['dampingInt negative', () => new NewtonSummary(paramGroups, fullLoss, [[x, y]], { nesterov: { use: true, dampingInt: -1 } }), RangeError, /nesterov.dampingInt/],
+  [
+    'periodHg 0',
+    () => new NewtonSummary(paramGroups, fullLoss, [[x, y]], { periodHg: 0 }),
+    RangeError,
+    /periodHg must be an integer \(≥ 1\), got 0/,
+  ],
+  [
+    'damping < 0',
+    () => new NewtonSummary(paramGroups, fullLoss, [[x, y]], { damping: -0.1 }),
+    RangeError,
+    /damping must be a finite number ≥ 0, got -0.1/,
+  ],
+  [
+    'damping NaN',
+    () => new NewtonSummary(paramGroups, fullLoss, [[x, y]], { damping: NaN }),
+    RangeError,
+    /damping must be a finite number ≥ 0, got NaN/,
+  ],
+  [
+    'dampingInt negative',
+    () => new NewtonSummary(paramGroups, fullLoss, [[x, y]], { nesterov: { use: true, dampingInt: -1 } }),
+    RangeError,
+    /nesterov.dampingInt/,
+  ],
   ['lr NaN', () => new optim.SGD(params, { lr: NaN }), RangeError, /SGD: lr must be a finite number ≥ 0, got NaN/],
   ['betas out of range', () => new optim.Adam(params, { betas: [1, 0.9] }), RangeError, /betas\[0\] must be in \[0, 1\)/],
-  ['scheduler factor 0', () => new ReduceDampingOnPlateau(new NewtonSummary(paramGroups, fullLoss, [[x, y]]), { factor: 0 }), RangeError, /factor must be in \(0, 1\)/],
+  [
+    'scheduler factor 0',
+    () => new ReduceDampingOnPlateau(new NewtonSummary(paramGroups, fullLoss, [[x, y]]), { factor: 0 }),
+    RangeError,
+    /factor must be in \(0, 1\)/,
+  ],
   // checkpoints
   ['a truncated checkpoint', () => load(truncatedCheckpoint()), Error, /not a valid grnewt checkpoint/],
 ];
@@ -102,7 +224,13 @@ describe('the finiteness check', () => {
           expect(() => checkFinite('check', 'y', tensor(withBad, { dtype }))).toThrow('check: y holds NaN or Inf');
         }
       }
-      const transposed = tensor([[1, 2, 3], [4, NaN, 6]], { dtype }).transpose(0, 1);
+      const transposed = tensor(
+        [
+          [1, 2, 3],
+          [4, NaN, 6],
+        ],
+        { dtype },
+      ).transpose(0, 1);
       expect(() => checkFinite('check', 'y', transposed)).toThrow('check: y holds NaN or Inf');
     }
     expect(checkFinite('check', 'y', tensor([1, 2], { dtype: 'int64' }))).toBeDefined();
@@ -126,7 +254,9 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
   });
 
   it('an hg batch holding NaN: the learning rates are kept and the log says why', () => {
-    const opt = new NewtonSummary(paramGroups, fullLoss, [[tensor([[NaN, 0, 0, 0]], { dtype: 'float64' }), tensor([0], { dtype: 'int64' })]]);
+    const opt = new NewtonSummary(paramGroups, fullLoss, [
+      [tensor([[NaN, 0, 0, 0]], { dtype: 'float64' }), tensor([0], { dtype: 'int64' })],
+    ]);
     tidy(() => {
       opt.zeroGrad();
       fullLoss(x, y).backward();
@@ -137,9 +267,23 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
   });
 
   it('dampingInt = 0 with an indefinite H̄: a recorded skip inside NewtonSummary (a RangeError from nesterovLrs itself)', () => {
-    expect(() => nesterovLrs(tensor([[-1, 0], [0, 1]], { dtype: 'float64' }), tensor([1, 1], { dtype: 'float64' }), tensor([1, 1], { dtype: 'float64' }), { dampingInt: 0 })).toThrow(RangeError);
+    expect(() =>
+      nesterovLrs(
+        tensor(
+          [
+            [-1, 0],
+            [0, 1],
+          ],
+          { dtype: 'float64' },
+        ),
+        tensor([1, 1], { dtype: 'float64' }),
+        tensor([1, 1], { dtype: 'float64' }),
+        { dampingInt: 0 },
+      ),
+    ).toThrow(RangeError);
     // L = a² − b² + a + b: along u = ∇L, H̄ = diag(2u_a², −2u_b²) is indefinite.
-    const a = tensor([1], { dtype: 'float64', requiresGrad: true }), b = tensor([1], { dtype: 'float64', requiresGrad: true });
+    const a = tensor([1], { dtype: 'float64', requiresGrad: true }),
+      b = tensor([1], { dtype: 'float64', requiresGrad: true });
     const saddle = () => a.pow(2).sub(b.pow(2)).add(a).add(b).sum();
     const opt = new NewtonSummary([{ params: [a] }, { params: [b] }], saddle, [[x, y]], { nesterov: { use: true, dampingInt: 0 } });
     tidy(() => {

@@ -11,9 +11,21 @@ describe('checkpoints', () => {
   it('round-trip trees of plain values and tensors of every dtype, bit for bit', () => {
     const file = path.join(dir, 'a.ckpt');
     const tree = {
-      epoch: 3, name: 'run', done: false, none: null, best: Infinity, worst: -Infinity, missing: NaN,
+      epoch: 3,
+      name: 'run',
+      done: false,
+      none: null,
+      best: Infinity,
+      worst: -Infinity,
+      missing: NaN,
       list: [1, 'two', { three: tensor([3], { dtype: 'int64' }) }],
-      w: tensor([[1 / 3, -2], [Math.PI, 1e-300]], { dtype: 'float64' }),
+      w: tensor(
+        [
+          [1 / 3, -2],
+          [Math.PI, 1e-300],
+        ],
+        { dtype: 'float64' },
+      ),
       f: tensor([0.1, 0.2, 0.3]),
       empty: tensor([]),
     };

@@ -29,7 +29,7 @@ describe('crafted checkpoints (valid CRC) are refused as "not a valid checkpoint
     ['a negative offset', { w: t({ offset: -8 }) }, Buffer.alloc(8)],
     ['$tensor: null', { w: { $tensor: null } }, Buffer.alloc(0)],
     ['bytes -1', { w: t({ bytes: -1 }) }, Buffer.alloc(8)],
-    ['bytes 7 (not the shape\'s 8)', { w: t({ bytes: 7 }) }, Buffer.alloc(8)],
+    ["bytes 7 (not the shape's 8)", { w: t({ bytes: 7 }) }, Buffer.alloc(8)],
     ['a fractional offset', { w: t({ offset: 0.5 }) }, Buffer.alloc(8)],
     ['a string offset', { w: t({ offset: '0' }) }, Buffer.alloc(8)],
     ['an unknown dtype', { w: t({ dtype: 'int8', bytes: 2 }) }, Buffer.alloc(2)],
@@ -57,7 +57,9 @@ describe('crafted checkpoints (valid CRC) are refused as "not a valid checkpoint
     const data = Buffer.alloc(8);
     data.writeFloatLE(1.5, 0);
     data.writeFloatLE(-2, 4);
-    const back = load(craft({ w: t(), n: { $number: '-Infinity' }, e: { $tensor: { dtype: 'int64', shape: [0, 3], offset: 8, bytes: 0 } } }, data));
+    const back = load(
+      craft({ w: t(), n: { $number: '-Infinity' }, e: { $tensor: { dtype: 'int64', shape: [0, 3], offset: 8, bytes: 0 } } }, data),
+    );
     expect(Array.from(back.w.toArray())).toEqual([1.5, -2]);
     expect(back.n).toBe(-Infinity);
     expect(back.e.shape).toEqual([0, 3]);
@@ -116,7 +118,18 @@ describe('writing', () => {
   });
 
   it('a checkpoint written 7 bytes at a time is byte-identical to one written at once, and loads', () => {
-    const tree = { w: tensor([[1, 2, 3], [4, 5, 6]], { dtype: 'float64' }), b: ones([5]), i: tensor([7n, -8n]), step: 3 };
+    const tree = {
+      w: tensor(
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        { dtype: 'float64' },
+      ),
+      b: ones([5]),
+      i: tensor([7n, -8n]),
+      step: 3,
+    };
     const [a, b] = [fresh('a.ckpt'), fresh('b.ckpt')];
     writeCheckpoint(a, tree, 7);
     writeCheckpoint(b, tree, 1 << 30);

@@ -10,8 +10,27 @@ import { fit, loadSafetensors, loadTorch, models, saveSafetensors, saveTorch, tr
 const bin = path.join(__dirname, '..', 'bin', 'grnewt.js');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-cli-interop-'));
 // SGD with learning rate 0 leaves the parameters as they start: the exported state dict must be the --init one.
-const still = ['--data', 'embedded', '--limit', '200', '--batch-size', '100', '--threads', '1', '--epochs', '1', '--layers', '8',
-  '--optimizer', 'sgd', '--sgd-lr', '0', '--sgd-momentum', '0', '--quiet'];
+const still = [
+  '--data',
+  'embedded',
+  '--limit',
+  '200',
+  '--batch-size',
+  '100',
+  '--threads',
+  '1',
+  '--epochs',
+  '1',
+  '--layers',
+  '8',
+  '--optimizer',
+  'sgd',
+  '--sgd-lr',
+  '0',
+  '--sgd-momentum',
+  '0',
+  '--quiet',
+];
 
 function grnewt(args: string[]) {
   return spawnSync(process.execPath, [bin, 'train', ...args], { encoding: 'utf8' });
@@ -21,7 +40,8 @@ describe('grnewt train --init / --export', () => {
   const init = new models.Perceptron([784, 8, 10]).stateDict();
 
   it('starts from a .safetensors state dict and exports the trained model as a torch.save file', () => {
-    const from = path.join(work, 'init.safetensors'), to = path.join(work, 'trained.pt');
+    const from = path.join(work, 'init.safetensors'),
+      to = path.join(work, 'trained.pt');
     saveSafetensors(from, init);
     const r = grnewt([...still, '--init', from, '--export', to, '--out', path.join(work, 'a')]);
     expect(r.status, r.stderr).toBe(0);
@@ -31,7 +51,8 @@ describe('grnewt train --init / --export', () => {
   });
 
   it('starts from a .pt state dict and exports .safetensors', () => {
-    const from = path.join(work, 'init.pt'), to = path.join(work, 'trained.safetensors');
+    const from = path.join(work, 'init.pt'),
+      to = path.join(work, 'trained.safetensors');
     saveTorch(from, init);
     const r = grnewt([...still, '--init', from, '--export', to, '--out', path.join(work, 'b')]);
     expect(r.status, r.stderr).toBe(0);
@@ -53,6 +74,8 @@ describe('grnewt train --init / --export', () => {
   });
 
   it('fit() refuses init together with resume', async () => {
-    await expect(fit(trainConfig({ epochs: 1 }), { init: init, resume: path.join(work, 'a', 'checkpoint.ckpt') })).rejects.toThrow(/fit: init and resume exclude each other/);
+    await expect(fit(trainConfig({ epochs: 1 }), { init: init, resume: path.join(work, 'a', 'checkpoint.ckpt') })).rejects.toThrow(
+      /fit: init and resume exclude each other/,
+    );
   });
 });

@@ -23,7 +23,9 @@ function grnewt(args: string[], options: { uid?: number; gid?: number } = {}) {
 /** Starts `grnewt train`, sends `signal` once training has started (it stops after its first step), and waits. */
 function interrupted(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; output: string; stderr: string }> {
   const child = spawn(process.execPath, [bin, 'train', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '', stderr = '', sent = false;
+  let output = '',
+    stderr = '',
+    sent = false;
   child.stdout.on('data', (chunk) => {
     output += chunk;
     if (!sent && output.includes('"type":"run"')) {
@@ -37,7 +39,13 @@ function interrupted(args: string[], signal: NodeJS.Signals): Promise<{ code: nu
 
 /** The metrics without what differs between any two runs (clock, wall times). */
 function comparable(m: Metrics) {
-  return JSON.parse(JSON.stringify({ ...m, createdAt: null, runs: m.runs.map((r) => ({ ...r, epochs: r.epochs.map((e) => ({ ...e, wallSeconds: null })) })) }));
+  return JSON.parse(
+    JSON.stringify({
+      ...m,
+      createdAt: null,
+      runs: m.runs.map((r) => ({ ...r, epochs: r.epochs.map((e) => ({ ...e, wallSeconds: null })) })),
+    }),
+  );
 }
 
 describe('stop and --resume of a run started without --limit', () => {
@@ -104,7 +112,7 @@ describe('refused before training', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
   }, 120_000);
 
-  it('--threads beyond this machine\'s cores', () => {
+  it("--threads beyond this machine's cores", () => {
     const r = grnewt(['train', '--threads', String(maxThreads() + 1)]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/--threads.*expected an integer ≤ \d+ \(this machine's cores\)/);

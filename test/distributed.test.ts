@@ -40,16 +40,25 @@ describe('collectives across 2 processes', () => {
 
   it('a peer that never joins: init rejects after the timeout, naming the rank and the rendezvous', async () => {
     const port = await freePort();
-    const f = await run([WORKER, 'collectives', JSON.stringify({ timeoutMs: 1500 })], { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }, 30_000);
+    const f = await run(
+      [WORKER, 'collectives', JSON.stringify({ timeoutMs: 1500 })],
+      { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+      30_000,
+    );
     expect(f.code).toBe(1);
-    expect(result({ ...f, stdout: f.stdout.replace(/"fatal"/, '"message"') }).message).toMatch(/distributed\.init \(rank 0 of 2\): .* failed \(.*2 ranks expected, timeout 1500 ms.*\): .*Timeout/i);
+    expect(result({ ...f, stdout: f.stdout.replace(/"fatal"/, '"message"') }).message).toMatch(
+      /distributed\.init \(rank 0 of 2\): .* failed \(.*2 ranks expected, timeout 1500 ms.*\): .*Timeout/i,
+    );
     expect(f.seconds).toBeLessThan(15);
   }, 30_000);
 });
 
 describe('data-parallel training: 2 processes on half batches = 1 process on whole batches', () => {
   it('NewtonSummary (periodHg 5), SGD and Adam, 20 steps in float64, step() and stepAsync(): same parameters to 1e-10, bit-identical across ranks', async () => {
-    const [d0, d1, ref] = await Promise.all([ranks(['train', 'train']), run([WORKER, 'reference'], {}, 60_000)]).then(([two, one]) => [...two.map(result), result(one)]);
+    const [d0, d1, ref] = await Promise.all([ranks(['train', 'train']), run([WORKER, 'reference'], {}, 60_000)]).then(([two, one]) => [
+      ...two.map(result),
+      result(one),
+    ]);
     // stepAsync(): the same numbers, the collectives waited for off the JS thread.
     for (const name of ['newton', 'sgd', 'adam', 'newtonAsync', 'adamAsync']) {
       expect(d1[name].params, `${name}: rank 1 = rank 0 bit for bit`).toEqual(d0[name].params);
@@ -78,9 +87,15 @@ describe('in one process', () => {
     expect(g.distributed.availableBackends()).toContain('gloo');
     expect(() => g.distributed.rank()).toThrow(/distributed\.rank: no process group; call await distributed\.init\(\) first/);
     await expect(g.distributed.allReduce(g.ones([2]))).rejects.toThrow(/no process group/);
-    expect(() => new g.optim.SGD([g.ones([2], { requiresGrad: true })], { lr: 1, distributed: true })).toThrow(/SGD: distributed: true needs a process group/);
-    await expect(g.fit(g.trainConfig({ data: { source: 'embedded' }, epochs: 1 }), { distributed: true })).rejects.toThrow(/fit: distributed: true needs a process group/);
-    await expect(g.fit(g.trainConfig({ data: { source: 'embedded' }, epochs: 1 }), { distributed: 'yes' as never })).rejects.toThrow(/fit: distributed must be a boolean/);
+    expect(() => new g.optim.SGD([g.ones([2], { requiresGrad: true })], { lr: 1, distributed: true })).toThrow(
+      /SGD: distributed: true needs a process group/,
+    );
+    await expect(g.fit(g.trainConfig({ data: { source: 'embedded' }, epochs: 1 }), { distributed: true })).rejects.toThrow(
+      /fit: distributed: true needs a process group/,
+    );
+    await expect(g.fit(g.trainConfig({ data: { source: 'embedded' }, epochs: 1 }), { distributed: 'yes' as never })).rejects.toThrow(
+      /fit: distributed must be a boolean/,
+    );
   });
 
   it('bad options are refused, naming them (also from the environment)', async () => {
@@ -109,12 +124,17 @@ describe('in one process', () => {
       expect((await g.distributed.allGather(t)).shape).toEqual([1, 3]);
       await expect(g.distributed.broadcast(t, 1)).rejects.toThrow(/src must be an integer ≤ 0|src/);
       await expect(g.distributed.allReduce(t, 'prod' as never)).rejects.toThrow(/op must be one of sum, mean, max, min/);
-      await expect(g.distributed.allReduce(g.tensor([1, 2], { dtype: 'int64' }), 'mean')).rejects.toThrow(/'mean' needs a floating-point tensor/);
+      await expect(g.distributed.allReduce(g.tensor([1, 2], { dtype: 'int64' }), 'mean')).rejects.toThrow(
+        /'mean' needs a floating-point tensor/,
+      );
       const p = g.tensor([1, 2], { requiresGrad: true });
       const q = g.tensor([1, 2], { requiresGrad: true });
       const a = new g.optim.SGD([p], { lr: 0.5, distributed: true });
       const b = new g.optim.SGD([q], { lr: 0.5 });
-      for (const [x, opt] of [[p, a], [q, b]] as const) {
+      for (const [x, opt] of [
+        [p, a],
+        [q, b],
+      ] as const) {
         x.mul(x).sum().backward();
         opt.step();
       }

@@ -10,12 +10,20 @@ import { freePort, run } from './distributed_helpers';
 
 const bin = path.join(__dirname, '..', 'bin', 'grnewt.js');
 const SMALL = ['--data', 'embedded', '--limit', '600', '--batch-size', '100', '--hg-batch-size', '100', '--period-hg', '2', '--json'];
-const events = (stdout: string) => stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const events = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-dist-'));
 
 describe('grnewt train --nproc', () => {
   it('refuses --nproc with --rank/--world-size, and --rank without a world size, naming them', async () => {
-    const [a, b] = await Promise.all([run([bin, 'train', '--nproc', '2', '--rank', '0', '--out', tmp()], {}, 30_000), run([bin, 'train', '--rank', '1', '--out', tmp()], { WORLD_SIZE: '' }, 30_000)]);
+    const [a, b] = await Promise.all([
+      run([bin, 'train', '--nproc', '2', '--rank', '0', '--out', tmp()], {}, 30_000),
+      run([bin, 'train', '--rank', '1', '--out', tmp()], { WORLD_SIZE: '' }, 30_000),
+    ]);
     expect(a.code).toBe(1);
     expect(a.stderr).toMatch(/--nproc starts the workers itself: drop --rank and --world-size/);
     expect(b.code).toBe(1);
@@ -25,7 +33,30 @@ describe('grnewt train --nproc', () => {
   it('2 workers, 1 epoch: rank 0 alone prints and writes metrics, report and checkpoint; same numbers as 1 process, and as 2 started by hand with --rank/--world-size', async () => {
     const [two, one, byHand] = [tmp(), tmp(), tmp()];
     const port = String(await freePort());
-    const hand = (rank: number) => run([bin, 'train', '--rank', String(rank), '--world-size', '2', '--master-addr', '127.0.0.1', '--master-port', port, '--epochs', '1', '--threads', '1', ...SMALL, '--out', byHand], { WORLD_SIZE: '', RANK: '' }, 120_000);
+    const hand = (rank: number) =>
+      run(
+        [
+          bin,
+          'train',
+          '--rank',
+          String(rank),
+          '--world-size',
+          '2',
+          '--master-addr',
+          '127.0.0.1',
+          '--master-port',
+          port,
+          '--epochs',
+          '1',
+          '--threads',
+          '1',
+          ...SMALL,
+          '--out',
+          byHand,
+        ],
+        { WORLD_SIZE: '', RANK: '' },
+        120_000,
+      );
     const [a, b, h0, h1] = await Promise.all([
       run([bin, 'train', '--nproc', '2', '--epochs', '1', ...SMALL, '--out', two], {}, 120_000),
       run([bin, 'train', '--epochs', '1', '--threads', '1', ...SMALL, '--out', one], {}, 120_000),
@@ -34,7 +65,11 @@ describe('grnewt train --nproc', () => {
     ]);
     for (const r of [a, b, h0, h1]) expect(r.code, r.stderr).toBe(0);
     expect(h1.stdout).toBe(''); // rank 1 prints nothing
-    expect(events(h0.stdout).filter((e) => e.type === 'epoch')).toEqual(events(a.stdout).filter((e) => e.type === 'epoch').map((e) => ({ ...e, wallSeconds: expect.any(Number) })));
+    expect(events(h0.stdout).filter((e) => e.type === 'epoch')).toEqual(
+      events(a.stdout)
+        .filter((e) => e.type === 'epoch')
+        .map((e) => ({ ...e, wallSeconds: expect.any(Number) })),
+    );
     const epochs = events(a.stdout).filter((e) => e.type === 'epoch');
     expect(epochs).toHaveLength(1); // one worker printed
     expect(events(a.stdout).filter((e) => e.type === 'threads')[0].threads).toBe(1);
@@ -46,8 +81,12 @@ describe('grnewt train --nproc', () => {
 
   it('a worker SIGKILLed mid-run: the command exits non-zero naming it, the other fails with a clear error, the checkpoint is intact and resumes on 1 or 2 processes alike', async () => {
     const out = tmp();
-    const child = spawn(process.execPath, [bin, 'train', '--nproc', '2', '--epochs', '6', ...SMALL, '--out', out], { env: { ...process.env, GRNEWT_DIST_TIMEOUT_MS: '20000' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    const child = spawn(process.execPath, [bin, 'train', '--nproc', '2', '--epochs', '6', ...SMALL, '--out', out], {
+      env: { ...process.env, GRNEWT_DIST_TIMEOUT_MS: '20000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '',
+      stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const killed = new Promise<number>((resolve) => {
       child.stdout.on('data', (d) => {
@@ -97,8 +136,12 @@ describe('grnewt train --nproc', () => {
 
   it('Ctrl-C (SIGINT to the command): every worker stops after the same step, rank 0 writes the checkpoint, exit 130', async () => {
     const out = tmp();
-    const child = spawn(process.execPath, [bin, 'train', '--nproc', '2', '--epochs', '100', ...SMALL, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '', sent = false;
+    const child = spawn(process.execPath, [bin, 'train', '--nproc', '2', '--epochs', '100', ...SMALL, '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '',
+      stderr = '',
+      sent = false;
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.on('data', (d) => {
       stdout += d;

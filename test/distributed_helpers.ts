@@ -30,8 +30,12 @@ export interface Finished {
 export function run(args: string[], env: Record<string, string>, limitMs: number): Promise<Finished> {
   const start = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, OMP_NUM_THREADS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, OMP_NUM_THREADS: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
@@ -48,12 +52,17 @@ export async function ranks(modes: string[], options: { worldSize?: number; limi
   const worldSize = options.worldSize ?? modes.length;
   return Promise.all(
     modes.map((mode, rank) =>
-      run([WORKER, mode, JSON.stringify(options.args ?? {})], { RANK: String(rank), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }, options.limitMs ?? 60_000),
+      run(
+        [WORKER, mode, JSON.stringify(options.args ?? {})],
+        { RANK: String(rank), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+        options.limitMs ?? 60_000,
+      ),
     ),
   );
 }
 
 /** The JSON line a worker printed (its last line), or a failure showing what it said. */
+// biome-ignore lint/suspicious/noExplicitAny: a worker's JSON, read by each test as it expects it
 export function result(f: Finished): Record<string, any> {
   const line = f.stdout.trim().split('\n').at(-1) ?? '';
   try {
@@ -61,6 +70,8 @@ export function result(f: Finished): Record<string, any> {
     if (parsed.fatal) throw new Error(parsed.fatal);
     return parsed;
   } catch (err) {
-    throw new Error(`worker gave no result (code ${f.code}, signal ${f.signal}): ${(err as Error).message}\nstdout: ${f.stdout}\nstderr: ${f.stderr}`);
+    throw new Error(
+      `worker gave no result (code ${f.code}, signal ${f.signal}): ${(err as Error).message}\nstdout: ${f.stdout}\nstderr: ${f.stderr}`,
+    );
   }
 }

@@ -9,31 +9,70 @@ import { fit, save, trainConfig, type TrainConfig } from '../lib';
 import { StepRate } from '../lib/app/train/step_rate';
 
 const tiny = (over: Partial<TrainConfig> = {}): TrainConfig =>
-  trainConfig({ data: { source: 'embedded', limit: 300 }, batchSize: 30, hgBatchSize: 100, epochs: 1, threads: 1, optimizers: ['sgd'], ...over });
+  trainConfig({
+    data: { source: 'embedded', limit: 300 },
+    batchSize: 30,
+    hgBatchSize: 100,
+    epochs: 1,
+    threads: 1,
+    optimizers: ['sgd'],
+    ...over,
+  });
 
 describe('trainConfig and fit check every field', () => {
   const bad: Array<[string, () => unknown, RegExp]> = [
-    ['an unknown model', () => trainConfig({ model: { kind: 'resnet' as never } }), /^trainConfig: model.kind must be one of perceptron, lenet, vgg, autoencoder, got "resnet"$/],
+    [
+      'an unknown model',
+      () => trainConfig({ model: { kind: 'resnet' as never } }),
+      /^trainConfig: model.kind must be one of perceptron, lenet, vgg, autoencoder, got "resnet"$/,
+    ],
     ['negative epochs', () => trainConfig({ epochs: -1 }), /^trainConfig: epochs must be an integer in \[1, 1000000\], got -1$/],
     ['no optimizer', () => trainConfig({ optimizers: [] }), /^trainConfig: optimizers must be a non-empty array/],
-    ['an unknown optimizer', () => trainConfig({ optimizers: ['lbfgs' as never] }), /^trainConfig: optimizers\[0\] must be one of newton-summary, adam, sgd/],
+    [
+      'an unknown optimizer',
+      () => trainConfig({ optimizers: ['lbfgs' as never] }),
+      /^trainConfig: optimizers\[0\] must be one of newton-summary, adam, sgd/,
+    ],
     ['a repeated optimizer', () => trainConfig({ optimizers: ['sgd', 'sgd'] }), /optimizers must be names without repeats/],
-    ['momLrs of 1', () => trainConfig({ newtonSummary: { momLrs: 1 } }), /^trainConfig: newtonSummary.momLrs must be a finite number in \[0, 1\)/],
-    ['damping beyond float32', () => trainConfig({ newtonSummary: { damping: 1e308 } }), /newtonSummary.damping must be a finite number in \[0, 3.4e\+38\], got 1e\+308/],
+    [
+      'momLrs of 1',
+      () => trainConfig({ newtonSummary: { momLrs: 1 } }),
+      /^trainConfig: newtonSummary.momLrs must be a finite number in \[0, 1\)/,
+    ],
+    [
+      'damping beyond float32',
+      () => trainConfig({ newtonSummary: { damping: 1e308 } }),
+      /newtonSummary.damping must be a finite number in \[0, 3.4e\+38\], got 1e\+308/,
+    ],
     ['a huge σ_w', () => trainConfig({ model: { sigmaW: 1e300 } }), /model.sigmaW must be a finite number in \[0, 1000\]/],
     ['a bad partition', () => trainConfig({ partition: 'blocks-0' }), /^trainConfig: partition must be canonical, trivial, wb or blocks-N/],
-    ['threads beyond the machine', () => trainConfig({ threads: 10000 }), /^trainConfig: threads must be an integer in \[1, \d+\], got 10000$/],
-    ['an unknown field', () => trainConfig({ model: { kind: 'perceptron', layers: [3] } as never }), /^trainConfig: unknown field model.layers; the fields are kind, hidden/],
+    [
+      'threads beyond the machine',
+      () => trainConfig({ threads: 10000 }),
+      /^trainConfig: threads must be an integer in \[1, \d+\], got 10000$/,
+    ],
+    [
+      'an unknown field',
+      () => trainConfig({ model: { kind: 'perceptron', layers: [3] } as never }),
+      /^trainConfig: unknown field model.layers; the fields are kind, hidden/,
+    ],
     ['a fractional seed', () => trainConfig({ seed: 1.5 }), /seed must be an integer ≥ 0, got 1.5/],
   ];
   for (const [what, call, message] of bad) it(`refuses ${what}`, () => expect(call).toThrow(message));
 
-  it('fit() checks a config built by hand, and a checkpoint\'s before training from it', async () => {
+  it("fit() checks a config built by hand, and a checkpoint's before training from it", async () => {
     const config = { ...tiny(), epochs: 0 };
     await expect(fit(config)).rejects.toThrow(/^fit: config: epochs must be an integer in \[1, 1000000\], got 0$/);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-fit-config-'));
     const file = path.join(dir, 'crafted.ckpt');
-    save(file, { kind: 'grnewt-train', config: { ...tiny(), threads: 10000 }, initial: {}, finished: [], position: { run: 0, epoch: 0, batch: 0 }, current: null });
+    save(file, {
+      kind: 'grnewt-train',
+      config: { ...tiny(), threads: 10000 },
+      initial: {},
+      finished: [],
+      position: { run: 0, epoch: 0, batch: 0 },
+      current: null,
+    });
     await expect(fit(tiny(), { resume: file })).rejects.toThrow(new RegExp(`^resume: ${file}: config: threads must be an integer`));
   });
 
@@ -51,13 +90,23 @@ describe('trainConfig and fit check every field', () => {
   });
 
   it('grnewt train refuses settings next to --resume (they would be silently ignored) and an --out it cannot create', () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'grnewt.js'), 'train', '--quiet', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'grnewt.js'), 'train', '--quiet', ...args], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-resume-flags-'));
-    expect(run('--data', 'embedded', '--limit', '60', '--epochs', '1', '--batch-size', '30', '--optimizer', 'sgd', '--out', out).status).toBe(0);
+    expect(
+      run('--data', 'embedded', '--limit', '60', '--epochs', '1', '--batch-size', '30', '--optimizer', 'sgd', '--out', out).status,
+    ).toBe(0);
     const extra = run('--resume', path.join(out, 'checkpoint.ckpt'), '--epochs', '3', '--sgd-lr', '5');
     expect(extra.status).toBe(1);
     expect(extra.stderr).toMatch(/--resume continues with the interrupted run's own settings: drop --sgd-lr, --epochs/);
-    const finished = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'grnewt.js'), 'train', '--resume', path.join(out, 'checkpoint.ckpt')], { encoding: 'utf8', timeout: 60_000 });
+    const finished = spawnSync(
+      process.execPath,
+      [path.join(__dirname, '..', 'bin', 'grnewt.js'), 'train', '--resume', path.join(out, 'checkpoint.ckpt')],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(finished.status).toBe(0);
     expect(finished.stdout).toMatch(/nothing was left to train: every run of this checkpoint had finished/);
     // Node 20's recursive mkdir never returns under /proc: the CLI must not hang there.
@@ -68,21 +117,30 @@ describe('trainConfig and fit check every field', () => {
 });
 
 describe("fit()'s progress callbacks", () => {
-  it('after a resume, the running loss is the uninterrupted run\'s at the same step; runs are numbered from 1', async () => {
+  it("after a resume, the running loss is the uninterrupted run's at the same step; runs are numbered from 1", async () => {
     const config = tiny({ optimizers: ['sgd', 'adam'] });
     const steps = async (options: Parameters<typeof fit>[1]) => {
-      const seen: Array<[string, number, number]> = [], runs: number[] = [];
+      const seen: Array<[string, number, number]> = [],
+        runs: number[] = [];
       await fit(config, { ...options, onStep: (s) => seen.push([s.optimizer, s.batch, s.loss]), onRunStart: (_, run) => runs.push(run) });
       return { seen, runs };
     };
     const whole = await steps({});
     expect(whole.runs).toEqual([1, 2]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-fit-resume-'));
-    const checkpoint = path.join(dir, 'run.ckpt'), controller = new AbortController();
+    const checkpoint = path.join(dir, 'run.ckpt'),
+      controller = new AbortController();
     // Stop after 4 steps of the first run, then resume.
     const stopAt = 4;
     const partial: Array<[string, number, number]> = [];
-    await fit(config, { checkpoint, signal: controller.signal, onStep: (s) => { partial.push([s.optimizer, s.batch, s.loss]); if (partial.length === stopAt) controller.abort(); } });
+    await fit(config, {
+      checkpoint,
+      signal: controller.signal,
+      onStep: (s) => {
+        partial.push([s.optimizer, s.batch, s.loss]);
+        if (partial.length === stopAt) controller.abort();
+      },
+    });
     const resumed = await steps({ resume: checkpoint });
     expect(resumed.runs).toEqual([1, 2]);
     const after = whole.seen.slice(stopAt);
@@ -90,7 +148,7 @@ describe("fit()'s progress callbacks", () => {
     resumed.seen.forEach(([, , loss], i) => expect(loss).toBeCloseTo(after[i][2], 12));
   });
 
-  it('stepsPerSecond is smoothed: one slow step moves it by a tenth, not to that step\'s rate', () => {
+  it("stepsPerSecond is smoothed: one slow step moves it by a tenth, not to that step's rate", () => {
     const rate = new StepRate();
     for (let i = 0; i < 50; i++) rate.add(0.01);
     expect(rate.add(0.01)).toBeCloseTo(100, 6);

@@ -33,7 +33,10 @@ describe('fuzzing', () => {
     // In a child process: an abort there (as before the fix: "terminate called after throwing an instance
     // of 'Napi::Error'") must not take the test runner with it.
     const script = path.join(__dirname, '..', 'scripts', 'fuzz.mjs');
-    const r = spawnSync(process.execPath, [script, '--family', 'teardown', '--runs', String(12 * 2000), '--seed', '5'], { encoding: 'utf8', timeout: 110_000 });
+    const r = spawnSync(process.execPath, [script, '--family', 'teardown', '--runs', String(12 * 2000), '--seed', '5'], {
+      encoding: 'utf8',
+      timeout: 110_000,
+    });
     expect(r.stderr).not.toMatch(/terminate called|Aborted|FATAL/);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/fuzz teardown: 12 cases/);

@@ -32,7 +32,11 @@ describe('noGrad and enableGrad', () => {
   });
 
   it('restores the mode when fn throws, and refuses async functions (after restoring)', () => {
-    expect(() => noGrad(() => { throw new RangeError('boom'); })).toThrow('boom');
+    expect(() =>
+      noGrad(() => {
+        throw new RangeError('boom');
+      }),
+    ).toThrow('boom');
     expect(isGradEnabled()).toBe(true);
     expect(() => noGrad(async () => 1)).toThrow(/noGrad: fn must be synchronous/);
     expect(isGradEnabled()).toBe(true);

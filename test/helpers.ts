@@ -5,7 +5,8 @@ import { tensor, type Tensor } from '../lib';
 export function expectClose(actual: ArrayLike<number | bigint>, expected: ArrayLike<number>, rtol = 1e-6, atol = 1e-9): void {
   expect(actual.length).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    const a = Number(actual[i]), b = expected[i];
+    const a = Number(actual[i]),
+      b = expected[i];
     if (!(Math.abs(a - b) <= atol + rtol * Math.abs(b))) {
       throw new Error(`element ${i}: got ${a}, expected ${b} (rtol ${rtol}, atol ${atol})`);
     }
@@ -37,15 +38,23 @@ export function expectGradientsMatchFiniteDifferences(
   const base = inputs.map((i) => i.data);
   const out = f(...make(base, false));
   const w = tensor(values(out.numel, 99), { shape: out.shape, dtype: 'float64' });
-  const loss = (datas: Float64Array[]) => f(...make(datas, false)).mul(w).sum().item();
+  const loss = (datas: Float64Array[]) =>
+    f(...make(datas, false))
+      .mul(w)
+      .sum()
+      .item();
 
   const xs = make(base, true);
-  f(...xs).mul(w).sum().backward();
+  f(...xs)
+    .mul(w)
+    .sum()
+    .backward();
   inputs.forEach((input, k) => {
     const analytic = xs[k].grad!.toArray();
     const numeric = new Float64Array(input.data.length);
     for (let i = 0; i < input.data.length; i++) {
-      const plus = base.map((d) => d.slice()), minus = base.map((d) => d.slice());
+      const plus = base.map((d) => d.slice()),
+        minus = base.map((d) => d.slice());
       plus[k][i] += h;
       minus[k][i] -= h;
       numeric[i] = (loss(plus) - loss(minus)) / (2 * h);

@@ -8,7 +8,10 @@ const pair = (k: number): [Tensor, Tensor] => [tensor([k, k + 0.5]), tensor([k])
 const first = (b: [Tensor, Tensor]) => (b[0].toArray() as Float32Array)[0];
 
 function loader() {
-  const x = tensor(Float32Array.from({ length: 10 }, (_, i) => i), { shape: [10, 1] });
+  const x = tensor(
+    Float32Array.from({ length: 10 }, (_, i) => i),
+    { shape: [10, 1] },
+  );
   const y = tensor(Int32Array.from({ length: 10 }, (_, i) => i % 3));
   return new data.DataLoader(new data.TensorDataset(x, y), { batchSize: 3, shuffle: true, seed: 4 });
 }

@@ -33,34 +33,68 @@ afterEach(() => vi.restoreAllMocks());
 
 // Each stage of an asynchronous call, with a failure injected there.
 const stages: Array<[string, (p: Problem) => Promise<unknown>]> = [
-  ['computeHgAsync: the forward pass throws', (p) => computeHgAsync(p.paramGroups, () => { throw new Error('forward failed'); }, p.x, p.y, p.direction)],
+  [
+    'computeHgAsync: the forward pass throws',
+    (p) =>
+      computeHgAsync(
+        p.paramGroups,
+        () => {
+          throw new Error('forward failed');
+        },
+        p.x,
+        p.y,
+        p.direction,
+      ),
+  ],
   ['computeHgAsync: the loss function returns no tensor', (p) => computeHgAsync(p.paramGroups, (() => 3) as never, p.x, p.y, p.direction)],
   ['computeHgAsync: NaN in the input', (p) => computeHgAsync(p.paramGroups, p.fullLoss, nanX(p), p.y, p.direction)],
-  ['computeHgAsync: the native call throws synchronously', (p) => {
-    vi.spyOn(native(), 'computeHgAsync').mockImplementation(() => { throw new Error('native failure'); });
-    return computeHgAsync(p.paramGroups, p.fullLoss, p.x, p.y, p.direction);
-  }],
-  ['computeHgAsync: the worker thread rejects', (p) => {
-    vi.spyOn(native(), 'computeHgAsync').mockImplementation(() => Promise.reject(new Error('worker failure')));
-    return computeHgAsync(p.paramGroups, p.fullLoss, p.x, p.y, p.direction);
-  }],
-  ['computeHgAsync: wrapping the result fails', (p) => {
-    vi.spyOn(native(), 'computeHgAsync').mockImplementation(() => Promise.resolve(null as never));
-    return computeHgAsync(p.paramGroups, p.fullLoss, p.x, p.y, p.direction);
-  }],
+  [
+    'computeHgAsync: the native call throws synchronously',
+    (p) => {
+      vi.spyOn(native(), 'computeHgAsync').mockImplementation(() => {
+        throw new Error('native failure');
+      });
+      return computeHgAsync(p.paramGroups, p.fullLoss, p.x, p.y, p.direction);
+    },
+  ],
+  [
+    'computeHgAsync: the worker thread rejects',
+    (p) => {
+      vi.spyOn(native(), 'computeHgAsync').mockImplementation(() => Promise.reject(new Error('worker failure')));
+      return computeHgAsync(p.paramGroups, p.fullLoss, p.x, p.y, p.direction);
+    },
+  ],
+  [
+    'computeHgAsync: wrapping the result fails',
+    (p) => {
+      vi.spyOn(native(), 'computeHgAsync').mockImplementation(() => Promise.resolve(null as never));
+      return computeHgAsync(p.paramGroups, p.fullLoss, p.x, p.y, p.direction);
+    },
+  ],
   ['computeHgTaylorAsync: NaN in the input', (p) => computeHgTaylorAsync(p.model, p.paramGroups, nanX(p), p.y, p.direction)],
-  ['computeHgTaylorAsync: the native call throws synchronously', (p) => {
-    vi.spyOn(native(), 'taylorHgAsync').mockImplementation(() => { throw new Error('native failure'); });
-    return computeHgTaylorAsync(p.model, p.paramGroups, p.x, p.y, p.direction);
-  }],
-  ['computeHgTaylorAsync: the worker thread rejects', (p) => {
-    vi.spyOn(native(), 'taylorHgAsync').mockImplementation(() => Promise.reject(new Error('worker failure')));
-    return computeHgTaylorAsync(p.model, p.paramGroups, p.x, p.y, p.direction);
-  }],
-  ['computeHgTaylorAsync: wrapping the result fails', (p) => {
-    vi.spyOn(native(), 'taylorHgAsync').mockImplementation(() => Promise.resolve(undefined as never));
-    return computeHgTaylorAsync(p.model, p.paramGroups, p.x, p.y, p.direction);
-  }],
+  [
+    'computeHgTaylorAsync: the native call throws synchronously',
+    (p) => {
+      vi.spyOn(native(), 'taylorHgAsync').mockImplementation(() => {
+        throw new Error('native failure');
+      });
+      return computeHgTaylorAsync(p.model, p.paramGroups, p.x, p.y, p.direction);
+    },
+  ],
+  [
+    'computeHgTaylorAsync: the worker thread rejects',
+    (p) => {
+      vi.spyOn(native(), 'taylorHgAsync').mockImplementation(() => Promise.reject(new Error('worker failure')));
+      return computeHgTaylorAsync(p.model, p.paramGroups, p.x, p.y, p.direction);
+    },
+  ],
+  [
+    'computeHgTaylorAsync: wrapping the result fails',
+    (p) => {
+      vi.spyOn(native(), 'taylorHgAsync').mockImplementation(() => Promise.resolve(undefined as never));
+      return computeHgTaylorAsync(p.model, p.paramGroups, p.x, p.y, p.direction);
+    },
+  ],
 ];
 
 describe('holds on parameters are released on every path', () => {

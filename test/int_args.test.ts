@@ -49,7 +49,9 @@ describe('the façade refuses out-of-range integers, naming the argument', () =>
   }
 
   it('the crash itself: groups = 2**32 on zero-channel tensors', () => {
-    expect(() => zeros([1, 0, 4, 4]).conv2d(zeros([0, 0, 1, 1]), null, { groups: 2 ** 32 })).toThrow(/groups must be an integer ≤ 2147483647/);
+    expect(() => zeros([1, 0, 4, 4]).conv2d(zeros([0, 0, 1, 1]), null, { groups: 2 ** 32 })).toThrow(
+      /groups must be an integer ≤ 2147483647/,
+    );
   });
 });
 
@@ -58,7 +60,9 @@ type Call = (v: number) => unknown;
 function nativeTable(): Record<string, Array<[string, Call]>> {
   const n = native();
   const h = (t: g.Tensor) => t.handle('test');
-  const x = () => h(randn([1, 2, 6, 6])), wt = () => h(randn([2, 2, 3, 3])), m = () => h(ones([2, 2]));
+  const x = () => h(randn([1, 2, 6, 6])),
+    wt = () => h(randn([2, 2, 3, 3])),
+    m = () => h(ones([2, 2]));
   const idx = () => h(tensor([[0, 1]], { dtype: 'int64' }));
   const param = () => {
     const p = randn([2], { requiresGrad: true });
@@ -71,15 +75,56 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
   };
   const taylor = (step: Record<string, unknown>, groups = 1) => {
     const lin = randn([3, 4], { requiresGrad: true });
-    return n.taylorHg([{ kind: 'linear', weight: h(lin), dweight: h(ones([3, 4])), weightGroup: 0, ...step } as never], h(randn([2, 4])), h(randn([2, 3])), { loss: 'mse', groups, noregul: false, diagonal: false });
+    return n.taylorHg(
+      [{ kind: 'linear', weight: h(lin), dweight: h(ones([3, 4])), weightGroup: 0, ...step } as never],
+      h(randn([2, 4])),
+      h(randn([2, 3])),
+      { loss: 'mse', groups, noregul: false, diagonal: false },
+    );
   };
   const conv = (o: Record<string, unknown>) => {
     const k = randn([2, 1, 3, 3], { requiresGrad: true });
-    return n.taylorHg([{ kind: 'conv2d', weight: h(k), dweight: h(ones([2, 1, 3, 3])), weightGroup: 0, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, ...o } as never, { kind: 'flatten' } as never], h(randn([1, 1, 5, 5])), h(randn([1, 18])), { loss: 'mse', groups: 1, noregul: false, diagonal: false });
+    return n.taylorHg(
+      [
+        {
+          kind: 'conv2d',
+          weight: h(k),
+          dweight: h(ones([2, 1, 3, 3])),
+          weightGroup: 0,
+          stride: [1, 1],
+          padding: [0, 0],
+          dilation: [1, 1],
+          groups: 1,
+          ...o,
+        } as never,
+        { kind: 'flatten' } as never,
+      ],
+      h(randn([1, 1, 5, 5])),
+      h(randn([1, 18])),
+      { loss: 'mse', groups: 1, noregul: false, diagonal: false },
+    );
   };
   const pool = (o: Record<string, unknown>) => {
     const k = randn([1, 1, 1, 1], { requiresGrad: true });
-    return n.taylorHg([{ kind: 'conv2d', weight: h(k), dweight: h(ones([1, 1, 1, 1])), weightGroup: 0, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 } as never, { kind: 'maxPool2d', kernelSize: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false, ...o } as never, { kind: 'flatten' } as never], h(randn([1, 1, 4, 4])), h(randn([1, 4])), { loss: 'mse', groups: 1, noregul: false, diagonal: false });
+    return n.taylorHg(
+      [
+        {
+          kind: 'conv2d',
+          weight: h(k),
+          dweight: h(ones([1, 1, 1, 1])),
+          weightGroup: 0,
+          stride: [1, 1],
+          padding: [0, 0],
+          dilation: [1, 1],
+          groups: 1,
+        } as never,
+        { kind: 'maxPool2d', kernelSize: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false, ...o } as never,
+        { kind: 'flatten' } as never,
+      ],
+      h(randn([1, 1, 4, 4])),
+      h(randn([1, 4])),
+      { loss: 'mse', groups: 1, noregul: false, diagonal: false },
+    );
   };
   return {
     fromData: [['shape', (v) => n.fromData(new Float32Array(1), [v], 'float32', 'cpu', false)]],
@@ -90,7 +135,10 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
     sum: [['dim', (v) => n.sum(m(), [v], false)]],
     mean: [['dim', (v) => n.mean(m(), [v], false)]],
     reshape: [['shape', (v) => n.reshape(m(), [v])]],
-    transpose: [['dim0', (v) => n.transpose(m(), v, 0)], ['dim1', (v) => n.transpose(m(), 0, v)]],
+    transpose: [
+      ['dim0', (v) => n.transpose(m(), v, 0)],
+      ['dim1', (v) => n.transpose(m(), 0, v)],
+    ],
     logSoftmax: [['dim', (v) => n.logSoftmax(m(), v)]],
     softmax: [['dim', (v) => n.softmax(m(), v)]],
     gather: [['dim', (v) => n.gather(m(), v, idx())]],
@@ -116,10 +164,36 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
     ],
     setNumThreads: [['n', (v) => n.setNumThreads(v)]],
     benchAddLoop: [['iterations', (v) => n.benchAddLoop(v)]],
-    diffN: [['order', (v) => { const l = lossGraph(); return n.diffN(l.loss, l.params, l.dir, v); }]],
-    adamStep: [['options.step', (v) => n.adamStep(param(), null, null, { step: v, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 })]],
+    diffN: [
+      [
+        'order',
+        (v) => {
+          const l = lossGraph();
+          return n.diffN(l.loss, l.params, l.dir, v);
+        },
+      ],
+    ],
+    adamStep: [
+      ['options.step', (v) => n.adamStep(param(), null, null, { step: v, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 })],
+    ],
     adamDirection: [['options.step', (v) => n.adamDirection(param(), null, null, { step: v, beta1: 0.9, beta2: 0.999, eps: 1e-8 })]],
-    distributedInit: (['rank', 'worldSize', 'masterPort', 'timeoutMs', 'localRank'] as const).map((key) => [`options.${key}`, (v: number) => n.distributedInit({ backend: 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 29500, timeoutMs: 1000, localRank: -1, [key]: v })] as [string, Call]),
+    distributedInit: (['rank', 'worldSize', 'masterPort', 'timeoutMs', 'localRank'] as const).map(
+      (key) =>
+        [
+          `options.${key}`,
+          (v: number) =>
+            n.distributedInit({
+              backend: 'gloo',
+              rank: 0,
+              worldSize: 1,
+              masterAddr: '127.0.0.1',
+              masterPort: 29500,
+              timeoutMs: 1000,
+              localRank: -1,
+              [key]: v,
+            }),
+        ] as [string, Call],
+    ),
     distributedBroadcast: [['src', (v) => n.distributedBroadcast([m()], v)]],
     distributedBroadcastSync: [['src', (v) => n.distributedBroadcastSync([m()], v)]],
     taylorHg: [
@@ -138,16 +212,80 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
 }
 // Exports without integer arguments (or whose integer-like arguments are real numbers, like dampingInt).
 const NO_INTEGER_ARGS = [
-  'shape', 'dtype', 'device', 'requiresGrad', 'isLeaf', 'setRequiresGrad', 'grad', 'clearGrad', 'assign', 'toArray', 'item', 'backward',
-  'detach', 'to', 'clone', 'dispose', 'memory', 'emptyCache', 'resetPeakMemory', 'setCacheLimit', 'numThreads', 'cudaAvailable',
-  'torchVersion', 'neg', 'exp', 'log', 'sqrt', 'abs', 'tanh', 'relu', 'sigmoid', 'add', 'sub', 'mul', 'div', 'pow', 'elu', 'clampMin',
-  'matmul', 'computeHg', 'computeHgAsync', 'gradients', 'nesterovLrs', 'ridgeLrs', 'sgdStep', 'momentumDirection', 'applyUpdate', 'allFinite',
-  'setGradEnabled', 'gradEnabled', 'eq',
-  'taylorHgAsync', 'taylorHgProfile', // read their arguments with taylorHg's code (taylor_call_from_js), tested through taylorHg
-  'distributedState', 'distributedAllReduce', 'distributedAllReduceSync', 'distributedAllGather', 'distributedBarrier', 'distributedDestroy',
+  'shape',
+  'dtype',
+  'device',
+  'requiresGrad',
+  'isLeaf',
+  'setRequiresGrad',
+  'grad',
+  'clearGrad',
+  'assign',
+  'toArray',
+  'item',
+  'backward',
+  'detach',
+  'to',
+  'clone',
+  'dispose',
+  'memory',
+  'emptyCache',
+  'resetPeakMemory',
+  'setCacheLimit',
+  'numThreads',
+  'cudaAvailable',
+  'torchVersion',
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'abs',
+  'tanh',
+  'relu',
+  'sigmoid',
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'pow',
+  'elu',
+  'clampMin',
+  'matmul',
+  'computeHg',
+  'computeHgAsync',
+  'gradients',
+  'nesterovLrs',
+  'ridgeLrs',
+  'sgdStep',
+  'momentumDirection',
+  'applyUpdate',
+  'allFinite',
+  'setGradEnabled',
+  'gradEnabled',
+  'eq',
+  'taylorHgAsync',
+  'taylorHgProfile', // read their arguments with taylorHg's code (taylor_call_from_js), tested through taylorHg
+  'distributedState',
+  'distributedAllReduce',
+  'distributedAllReduceSync',
+  'distributedAllGather',
+  'distributedBarrier',
+  'distributedDestroy',
 ];
 
-const SIZE_ARGS = new Set(['asStrided: strides', 'asStrided: offset', 'fromData: shape', 'zeros: shape', 'ones: shape', 'randn: shape', 'rand: shape', 'reshape: shape', 'manualSeed: seed', 'adamStep: options.step', 'adamDirection: options.step']);
+const SIZE_ARGS = new Set([
+  'asStrided: strides',
+  'asStrided: offset',
+  'fromData: shape',
+  'zeros: shape',
+  'ones: shape',
+  'randn: shape',
+  'rand: shape',
+  'reshape: shape',
+  'manualSeed: seed',
+  'adamStep: options.step',
+  'adamDirection: options.step',
+]);
 
 describe('the native boundary range-checks every integer argument of every export', () => {
   const table = nativeTable();

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Tensor, loadSafetensors, loadSafetensorsMetadata, loadTorch, memory, nn, saveSafetensors, tensor, zeros } from '../lib';
+import { type Tensor, loadSafetensors, loadSafetensorsMetadata, loadTorch, memory, nn, saveSafetensors, tensor, zeros } from '../lib';
 
 const FIX = path.join(__dirname, 'fixtures', 'torch');
 const fixture = (name: string) => path.join(FIX, name);
@@ -27,7 +27,7 @@ describe('safetensors', () => {
     model.loadStateDict(weights);
   });
 
-  it("reads a file written by the reference library (Python safetensors 0.8.0)", () => {
+  it('reads a file written by the reference library (Python safetensors 0.8.0)', () => {
     const t = loadSafetensors(fixture('reference.safetensors'));
     expect(Object.keys(t).sort()).toEqual(['i', 'w']);
     expect(Array.from(t.i.toArray())).toEqual([1n, -2n]);
@@ -38,10 +38,20 @@ describe('safetensors', () => {
   it('round-trips every dtype, 0-dim and empty tensors and metadata; the data starts 8-byte aligned', () => {
     const file = path.join(dir, 'a.safetensors');
     const tensors = {
-      w: tensor([[1 / 3, -2], [Math.PI, NaN]], { dtype: 'float64' }), f: tensor([0.1, -0, Infinity]), i: tensor([1n, -(2n ** 63n)]),
-      scalar: tensor(5), empty: zeros([0, 3]), ['__proto__']: tensor([9]), // computed: a key, not the literal's prototype
+      w: tensor(
+        [
+          [1 / 3, -2],
+          [Math.PI, NaN],
+        ],
+        { dtype: 'float64' },
+      ),
+      f: tensor([0.1, -0, Infinity]),
+      i: tensor([1n, -(2n ** 63n)]),
+      scalar: tensor(5),
+      empty: zeros([0, 3]),
+      ['__proto__']: tensor([9]), // computed: a key, not the literal's prototype
     };
-    saveSafetensors(file, tensors, { author: 'grnewt', 'π': '3.14' });
+    saveSafetensors(file, tensors, { author: 'grnewt', π: '3.14' });
     const bytes = fs.readFileSync(file);
     expect(Number(bytes.readBigUInt64LE(0)) % 8).toBe(0);
     const back = loadSafetensors(file);
@@ -52,11 +62,13 @@ describe('safetensors', () => {
       expect(back[k].toArray()).toEqual(t.toArray());
     }
     expect(Object.getPrototypeOf(back)).toBe(Object.prototype); // "__proto__" was a key, not a prototype
-    expect(loadSafetensorsMetadata(file)).toEqual({ author: 'grnewt', 'π': '3.14' });
+    expect(loadSafetensorsMetadata(file)).toEqual({ author: 'grnewt', π: '3.14' });
   });
 
   it('reads tensors whose data is not aligned in the file (an unpadded header)', () => {
-    const header = Buffer.from(JSON.stringify({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, d: { dtype: 'F64', shape: [2], data_offsets: [4, 20] } }));
+    const header = Buffer.from(
+      JSON.stringify({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, d: { dtype: 'F64', shape: [2], data_offsets: [4, 20] } }),
+    );
     expect((8 + header.length) % 8).not.toBe(0);
     const data = Buffer.alloc(20);
     data.writeFloatLE(1.5, 0);

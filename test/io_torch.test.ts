@@ -17,9 +17,13 @@ const fixture = (name: string) => path.join(FIX, name);
 const expected = JSON.parse(fs.readFileSync(fixture('expected.json'), 'utf8'));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-torchio-'));
 
-interface Values { dtype: string; shape: number[]; values: Array<number | string> }
+interface Values {
+  dtype: string;
+  shape: number[];
+  values: Array<number | string>;
+}
 const PY_SPECIAL: Record<string, number> = { inf: Infinity, '-inf': -Infinity, nan: NaN };
-const numbers = (v: Values) => v.values.map((x) => (typeof x === 'string' ? PY_SPECIAL[x] ?? Number(x) : x));
+const numbers = (v: Values) => v.values.map((x) => (typeof x === 'string' ? (PY_SPECIAL[x] ?? Number(x)) : x));
 
 /** The tensor holds exactly what Python saw: dtype, shape and every value bit for bit. */
 function expectValues(t: unknown, v: Values): void {
@@ -33,7 +37,6 @@ function expectValues(t: unknown, v: Values): void {
 }
 
 const asInput = (v: Values) => tensor(Float64Array.from(numbers(v)), { shape: v.shape, dtype: v.dtype as 'float32' | 'float64' });
-
 
 /** Native tensors still reachable from JS: collected handles are not counted (memory() frees their tensors). */
 function reachableTensors(): number {
@@ -62,7 +65,7 @@ describe('loadTorch: files written by torch.save', () => {
     expectClose(model.forward(asInput(e.x)).toArray() as Float64Array, numbers(e.y) as number[], 1e-12, 1e-12);
   });
 
-  it("an Adam state_dict(): int keys as strings, tuples as arrays, floats, None, booleans, 0-dim tensors", () => {
+  it('an Adam state_dict(): int keys as strings, tuples as arrays, floats, None, booleans, 0-dim tensors', () => {
     const sd = loadTorch(fixture('adam.pt'));
     expect(Object.keys(sd.state)).toEqual(['0', '1']);
     for (const [i, s] of Object.entries(expected.adam.state)) {
@@ -124,7 +127,9 @@ describe('loadTorch: files written by torch.save', () => {
   it('Module.loadStateDict names mismatched keys and shapes of a loaded file', () => {
     const sd = loadTorch(fixture('sequential.pt'));
     expect(() => new models.Perceptron([4, 3, 2]).loadStateDict(sd)).toThrow(/missing: \["layers\.0\.weight".*unexpected: \["0\.weight"/);
-    expect(() => new nn.Sequential(new nn.Linear(4, 5), new nn.Tanh(), new nn.Linear(5, 2)).loadStateDict(sd)).toThrow(/0\.weight has shape \[3,4\], the model's is \[5,4\]/);
+    expect(() => new nn.Sequential(new nn.Linear(4, 5), new nn.Tanh(), new nn.Linear(5, 2)).loadStateDict(sd)).toThrow(
+      /0\.weight has shape \[3,4\], the model's is \[5,4\]/,
+    );
   });
 
   it("PyTorch 2.x's layout (byteorder, .format_version, .storage_alignment, .data/serialization_id, 64-byte alignment) and a big-endian file", () => {
@@ -182,10 +187,12 @@ describe('loadTorch: weights only, malformed files refused', () => {
     expect(fs.existsSync(MARKER)).toBe(false);
   }
 
-  it('a pickle that calls os.system is refused at the global, naming it', () => refused('malicious_os_system.pt', /Python global os\.system.*nothing was executed/));
+  it('a pickle that calls os.system is refused at the global, naming it', () =>
+    refused('malicious_os_system.pt', /Python global os\.system.*nothing was executed/));
   it('builtins.eval through STACK_GLOBAL is refused, naming it', () => refused('malicious_eval.pt', /Python global builtins\.eval/));
   it('INST (instantiating a class by name) is refused', () => refused('malicious_inst.pt', /opcode 0x69 \(INST\)/));
-  it('REDUCE on a value that is not an allowed global is refused', () => refused('malicious_reduce_dict.pt', /REDUCE on a dict, which is not an allowed global/));
+  it('REDUCE on a value that is not an allowed global is refused', () =>
+    refused('malicious_reduce_dict.pt', /REDUCE on a dict, which is not an allowed global/));
   it('BUILD on a tensor (the legacy set_ path) is refused', () => refused('malicious_build.pt', /BUILD on Tensor is not allowed/));
   it('a persistent id that is not a storage is refused', () => refused('malicious_persid.pt', /persistent id "module" is not a storage/));
 
@@ -229,7 +236,14 @@ describe('loadTorch: damaged pickles', () => {
   const file = path.join(dir, 'damaged.pt');
   /** Loads damaged bytes: an Error or a value (dropped at once): a failed load that left tensors shows at the end. */
   const attempt = (bytes: Uint8Array): void => {
-    fs.writeFileSync(file, writeZip(records.map(([n, d]) => [n, n.endsWith('/data.pkl') ? bytes : d] as const), () => false, 'test'));
+    fs.writeFileSync(
+      file,
+      writeZip(
+        records.map(([n, d]) => [n, n.endsWith('/data.pkl') ? bytes : d] as const),
+        () => false,
+        'test',
+      ),
+    );
     try {
       loadTorch(file);
     } catch (err) {
@@ -248,18 +262,28 @@ describe('loadTorch: damaged pickles', () => {
   it('random byte changes give an Error or a value, never a crash or a leak (fast-check, 400 runs)', () => {
     const before = reachableTensors();
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(pickle.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (changes) => {
-        const bytes = pickle.slice();
-        for (const [i, b] of changes) bytes[i] = b;
-        attempt(bytes);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.nat(pickle.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        (changes) => {
+          const bytes = pickle.slice();
+          for (const [i, b] of changes) bytes[i] = b;
+          attempt(bytes);
+        },
+      ),
       { seed: 17, numRuns: 400 },
     );
     expect(reachableTensors()).toBe(before);
   });
 
   function loadTorchOf(bytes: Uint8Array): unknown {
-    fs.writeFileSync(file, writeZip(records.map(([n, d]) => [n, n.endsWith('/data.pkl') ? bytes : d] as const), () => false, 'test'));
+    fs.writeFileSync(
+      file,
+      writeZip(
+        records.map(([n, d]) => [n, n.endsWith('/data.pkl') ? bytes : d] as const),
+        () => false,
+        'test',
+      ),
+    );
     return loadTorch(file);
   }
 });
@@ -269,7 +293,8 @@ function dataOffsets(file: string): Map<string, number> {
   const b = fs.readFileSync(file);
   const out = new Map<string, number>();
   for (let at = 0; b.readUInt32LE(at) === 0x04034b50; ) {
-    const nameLength = b.readUInt16LE(at + 26), extraLength = b.readUInt16LE(at + 28);
+    const nameLength = b.readUInt16LE(at + 26),
+      extraLength = b.readUInt16LE(at + 28);
     const name = b.subarray(at + 30, at + 30 + nameLength).toString();
     const start = at + 30 + nameLength + extraLength;
     out.set(name, start);
@@ -281,11 +306,35 @@ function dataOffsets(file: string): Map<string, number> {
 describe('saveTorch', () => {
   it('round-trips nested containers of every dtype, numbers, bigints, strings, booleans and null', () => {
     const file = path.join(dir, 'tree.pt');
-    const w = tensor([[1 / 3, -2], [Math.PI, 1e-300]], { dtype: 'float64' });
+    const w = tensor(
+      [
+        [1 / 3, -2],
+        [Math.PI, 1e-300],
+      ],
+      { dtype: 'float64' },
+    );
     const value = {
-      w, f: tensor([0.1, -0, Infinity]), i: tensor([1n, -(2n ** 63n), 2n ** 62n]), scalar: tensor(5), empty: zeros([0, 2]),
-      again: w, n: 42, neg: -70000, big: 2n ** 60n, huge: -(2n ** 70n), x: 0.5, nan: NaN, minusZero: -0, s: 'σ', t: true, no: false, nothing: null,
-      list: [1, [2, 'three'], { four: [4] }], emptyList: [], emptyObject: {}, one: [tensor([7])],
+      w,
+      f: tensor([0.1, -0, Infinity]),
+      i: tensor([1n, -(2n ** 63n), 2n ** 62n]),
+      scalar: tensor(5),
+      empty: zeros([0, 2]),
+      again: w,
+      n: 42,
+      neg: -70000,
+      big: 2n ** 60n,
+      huge: -(2n ** 70n),
+      x: 0.5,
+      nan: NaN,
+      minusZero: -0,
+      s: 'σ',
+      t: true,
+      no: false,
+      nothing: null,
+      list: [1, [2, 'three'], { four: [4] }],
+      emptyList: [],
+      emptyObject: {},
+      one: [tensor([7])],
     };
     saveTorch(file, value);
     const back = loadTorch(file);
@@ -347,6 +396,7 @@ const probe = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)']
 const torchVersion = probe.status === 0 ? probe.stdout.trim() : null;
 if (!torchVersion) console.log(`io_torch: Python round trips skipped: ${PYTHON} cannot import torch (apt-get install python3-torch)`);
 
+// biome-ignore lint/suspicious/noExplicitAny: Python's JSON output, read by each test as it expects it
 function python(code: string): any {
   const r = spawnSync(PYTHON, ['-c', `import json, torch\n${PERCEPTRON_PY}\n${code}`], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
@@ -385,9 +435,15 @@ print(json.dumps({'x': x.tolist(), 'y': m(x).tolist()}))`);
     const model = new models.Perceptron([5, 4, 3]);
     const x = tensor(Array.from({ length: 6 }, (_, i) => Array.from({ length: 5 }, (_, j) => Math.sin(i * 5 + j))));
     const target = tensor([0, 1, 2, 0, 1, 2], { dtype: 'int64' });
-    for (let step = 0; step < 3; step++) { // a few plain gradient steps, so the weights are no longer the initial ones
+    for (let step = 0; step < 3; step++) {
+      // a few plain gradient steps, so the weights are no longer the initial ones
       model.zeroGrad();
-      model.forward(x).gather(1, target.reshape([6, 1])).mean().neg().backward();
+      model
+        .forward(x)
+        .gather(1, target.reshape([6, 1]))
+        .mean()
+        .neg()
+        .backward();
       for (const p of model.parameters()) p.assign(p.sub(p.grad!.mul(0.5)), true);
     }
     const file = path.join(dir, 'js_perceptron.pt');
@@ -402,7 +458,8 @@ print(json.dumps(m(x).tolist()))`);
 
   it('a float64 Sequential round-trips through Python: saved here, re-saved by Python, loaded back bit for bit', () => {
     const model = new nn.Sequential(new nn.Linear(3, 4, { dtype: 'float64' }), new nn.Tanh(), new nn.Linear(4, 2, { dtype: 'float64' }));
-    const a = path.join(dir, 'js_seq.pt'), b = path.join(dir, 'py_seq.pt');
+    const a = path.join(dir, 'js_seq.pt'),
+      b = path.join(dir, 'py_seq.pt');
     saveTorch(a, model.stateDict());
     python(`
 m = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
@@ -415,13 +472,48 @@ print('{}')`);
 
   it('containers of ints, strings, booleans, None and tensors of every dtype load with weights_only=True', () => {
     const file = path.join(dir, 'js_tree.pt');
-    saveTorch(file, { i: tensor([1n, -(2n ** 63n)]), f: tensor([0.5, -1.5], { dtype: 'float64' }), n: 7, big: 2n ** 60n, neg: -3, s: 'σ', ok: true, none: null, list: [1, ['two']], one: { a: tensor([2]) } });
+    saveTorch(file, {
+      i: tensor([1n, -(2n ** 63n)]),
+      f: tensor([0.5, -1.5], { dtype: 'float64' }),
+      n: 7,
+      big: 2n ** 60n,
+      neg: -3,
+      s: 'σ',
+      ok: true,
+      none: null,
+      list: [1, ['two']],
+      one: { a: tensor([2]) },
+    });
     const got = python(`
 d = torch.load(${JSON.stringify(file)}, weights_only=True)
 print(json.dumps({'types': {k: type(v).__name__ for k, v in d.items()}, 'i': d['i'].tolist(), 'idtype': str(d['i'].dtype), 'f': d['f'].tolist(), 'fdtype': str(d['f'].dtype),
   'n': d['n'], 'big': str(d['big']), 'neg': d['neg'], 's': d['s'], 'ok': d['ok'], 'none': d['none'], 'list': d['list'], 'a': d['one']['a'].tolist()}))`);
-    expect(got.types).toEqual({ i: 'Tensor', f: 'Tensor', n: 'int', big: 'int', neg: 'int', s: 'str', ok: 'bool', none: 'NoneType', list: 'list', one: 'dict' });
-    expect(got).toMatchObject({ i: [1, -(2 ** 63)], idtype: 'torch.int64', f: [0.5, -1.5], fdtype: 'torch.float64', n: 7, big: String(2n ** 60n), neg: -3, s: 'σ', ok: true, none: null, list: [1, ['two']], a: [2] });
+    expect(got.types).toEqual({
+      i: 'Tensor',
+      f: 'Tensor',
+      n: 'int',
+      big: 'int',
+      neg: 'int',
+      s: 'str',
+      ok: 'bool',
+      none: 'NoneType',
+      list: 'list',
+      one: 'dict',
+    });
+    expect(got).toMatchObject({
+      i: [1, -(2 ** 63)],
+      idtype: 'torch.int64',
+      f: [0.5, -1.5],
+      fdtype: 'torch.float64',
+      n: 7,
+      big: String(2n ** 60n),
+      neg: -3,
+      s: 'σ',
+      ok: true,
+      none: null,
+      list: [1, ['two']],
+      a: [2],
+    });
   });
 
   it('non-integer numbers: read by weights_only=True on PyTorch ≥ 2.0; 1.13 lacks BINFLOAT in that mode and reads them with weights_only=False', () => {

@@ -24,7 +24,9 @@ const ALLOWED: Record<string, string[]> = {
 const COMPATIBILITY = new Set(['optim/index.ts → method']);
 
 function files(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 }
 
 function folderOf(file: string): string {
@@ -34,7 +36,10 @@ function folderOf(file: string): string {
 
 describe('lib/ layering', () => {
   it('has a rule for every folder', () => {
-    const folders = fs.readdirSync(LIB, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    const folders = fs
+      .readdirSync(LIB, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
     expect(folders.sort()).toEqual(Object.keys(ALLOWED).sort());
   });
 
@@ -45,7 +50,7 @@ describe('lib/ layering', () => {
       if (from === '.') continue; // lib/index.ts gathers the public API from everywhere
       const source = fs.readFileSync(file, 'utf8');
       for (const [, spec] of source.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)) {
-        const to = folderOf(path.resolve(path.dirname(file), spec) + '.ts');
+        const to = folderOf(`${path.resolve(path.dirname(file), spec)}.ts`);
         const rel = path.relative(LIB, file).split(path.sep).join('/');
         if (to === from || ALLOWED[from].includes(to) || COMPATIBILITY.has(`${rel} → ${to}`)) continue;
         wrong.push(`${rel} imports ${spec} (${from} → ${to})`);
@@ -70,7 +75,10 @@ const NATIVE_ALLOWED: Record<string, string[]> = {
 
 describe('native/ layering', () => {
   it('has a rule for every folder', () => {
-    const folders = fs.readdirSync(NATIVE, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    const folders = fs
+      .readdirSync(NATIVE, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
     expect(folders.sort()).toEqual(Object.keys(NATIVE_ALLOWED).sort());
   });
 

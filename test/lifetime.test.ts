@@ -51,7 +51,11 @@ describe('tensor lifetime', () => {
     // Over the limit, the least recently freed blocks make room: blocks of 720,896 then 851,968 bytes,
     // then one of 720,896 again with room for two — the 851,968 one stays, the older 720,896 one goes.
     setCacheLimit(1_600_000);
-    const [a, b, c] = [zeros([300, 300], { dtype: 'float64' }), zeros([1000, 100], { dtype: 'float64' }), zeros([300, 299], { dtype: 'float64' })];
+    const [a, b, c] = [
+      zeros([300, 300], { dtype: 'float64' }),
+      zeros([1000, 100], { dtype: 'float64' }),
+      zeros([300, 299], { dtype: 'float64' }),
+    ];
     a.dispose();
     b.dispose();
     expect(memory().allocator).toMatchObject({ cachedBlocks: 2, cachedBytes: 720896 + 851968 });
@@ -80,7 +84,7 @@ describe('tensor lifetime', () => {
     expect(memory().allocator.peakBytes).toBe(base);
   });
 
-  it('GRNEWT_CPU_CACHE=0 leaves libtorch\'s allocator in place', () => {
+  it("GRNEWT_CPU_CACHE=0 leaves libtorch's allocator in place", () => {
     const script = "const g = require('./dist'); g.zeros([300, 300]).dispose(); console.log(JSON.stringify(g.memory().allocator))";
     const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, GRNEWT_CPU_CACHE: '0' }, encoding: 'utf8' });
     expect(JSON.parse(out)).toMatchObject({ enabled: false, cachedBlocks: 0, peakBytes: 0, hits: 0, misses: 0 });
@@ -129,7 +133,11 @@ describe('tensor lifetime', () => {
     expect(memory().liveTensors).toBeGreaterThan(before.liveTensors);
     await collectGarbage();
     const after = memory();
-    expect([after.liveTensors, after.bytes, after.allocator.inUseBytes]).toEqual([before.liveTensors, before.bytes, before.allocator.inUseBytes]);
+    expect([after.liveTensors, after.bytes, after.allocator.inUseBytes]).toEqual([
+      before.liveTensors,
+      before.bytes,
+      before.allocator.inUseBytes,
+    ]);
   });
 
   it.runIf(gc)('native bytes are reported to V8, so large unreferenced tensors are collected without explicit gc', async () => {

@@ -35,7 +35,7 @@ describe('loading the addon', () => {
     }
   });
 
-  it('works from require() and from Node\'s own ESM import, named and namespace', () => {
+  it("works from require() and from Node's own ESM import, named and namespace", () => {
     const script = `
       import * as grnewt from ${JSON.stringify(dist)};
       import { tensor } from ${JSON.stringify(dist)};

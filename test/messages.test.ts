@@ -8,8 +8,12 @@ import { native } from '../lib/core/native';
 
 describe('messages that say the fix', () => {
   it('float labels given to nll / crossEntropy: make them with { dtype: int64 }', () => {
-    const logits = tensor([[1, 2], [3, 4]]);
-    const hint = /target must hold int64 class indices, got float32; make the labels with \{ dtype: 'int64' \} \(grnewt\.tensor\(labels, \{ dtype: 'int64' \}\)\) or convert them with target\.to\(\{ dtype: 'int64' \}\)/;
+    const logits = tensor([
+      [1, 2],
+      [3, 4],
+    ]);
+    const hint =
+      /target must hold int64 class indices, got float32; make the labels with \{ dtype: 'int64' \} \(grnewt\.tensor\(labels, \{ dtype: 'int64' \}\)\) or convert them with target\.to\(\{ dtype: 'int64' \}\)/;
     expect(() => losses.nll(logits.logSoftmax(1), tensor([0, 1]))).toThrow(hint);
     expect(() => losses.crossEntropy(logits, tensor([0, 1]))).toThrow(hint);
     expect(losses.crossEntropy(logits, tensor([0, 1]).to({ dtype: 'int64' })).item()).toBeGreaterThan(0); // the fix works
@@ -18,7 +22,9 @@ describe('messages that say the fix', () => {
   it('a freed tensor: says whether dispose() or a tidy() scope freed it, and how to keep it', () => {
     const a = ones([2]);
     a.dispose();
-    expect(() => a.sum()).toThrow('sum: the tensor has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first');
+    expect(() => a.sum()).toThrow(
+      'sum: the tensor has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first',
+    );
     let inner!: ReturnType<typeof ones>;
     const kept = tidy(() => {
       inner = ones([2]).mul(3);
@@ -31,7 +37,7 @@ describe('messages that say the fix', () => {
     expect(kept.sum().item()).toBe(2); // returned from the scope: alive
   });
 
-  it('a second backward(): { retainGraph: true }, not Python\'s retain_graph=True', () => {
+  it("a second backward(): { retainGraph: true }, not Python's retain_graph=True", () => {
     const w = tensor([1, 2], { requiresGrad: true });
     const loss = w.tanh().sum();
     loss.backward();
@@ -60,14 +66,18 @@ describe('messages that say the fix', () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).toMatch(/modified by an inplace operation: a float32 tensor of shape \[2\] is at version 1; expected version 0 instead/);
+    expect(message).toMatch(
+      /modified by an inplace operation: a float32 tensor of shape \[2\] is at version 1; expected version 0 instead/,
+    );
     expect(message).toMatch(/compute the loss again after changing parameters/);
     expect(message).not.toMatch(/torch\.autograd|set_detect_anomaly/);
   });
 
   it("libtorch's dtype names come out as grnewt's (checked at the native layer, below the façade's own checks)", () => {
     const h = (t: ReturnType<typeof zeros>) => (t as unknown as { handle(w: string): never }).handle('test');
-    expect(() => native().matmul(h(zeros([2, 2])), h(zeros([2, 2], { dtype: 'float64' })))).toThrow(/expected dtype float32 but found float64/);
+    expect(() => native().matmul(h(zeros([2, 2])), h(zeros([2, 2], { dtype: 'float64' })))).toThrow(
+      /expected dtype float32 but found float64/,
+    );
   });
 
   it('save() into a missing folder names the path given and the missing folder, not a temporary file', () => {

@@ -6,8 +6,16 @@ describe('reference models', () => {
   it('LeNet: names, shapes on 32×32 (reference) and 28×28 inputs', () => {
     const net = new models.LeNet();
     expect(net.namedParameters().map(([n, p]) => `${n} ${p.shape}`)).toEqual([
-      'conv1.weight 6,1,5,5', 'conv1.bias 6', 'conv2.weight 16,6,5,5', 'conv2.bias 16',
-      'fc1.weight 120,400', 'fc1.bias 120', 'fc2.weight 84,120', 'fc2.bias 84', 'fc3.weight 10,84', 'fc3.bias 10',
+      'conv1.weight 6,1,5,5',
+      'conv1.bias 6',
+      'conv2.weight 16,6,5,5',
+      'conv2.bias 16',
+      'fc1.weight 120,400',
+      'fc1.bias 120',
+      'fc2.weight 84,120',
+      'fc2.bias 84',
+      'fc3.weight 10,84',
+      'fc3.bias 10',
     ]);
     expect(net.forward(grnewt.randn([2, 1, 32, 32])).shape).toEqual([2, 10]);
     const small = new models.LeNet([1, 6, 16, 120, 84, 10], { inputSize: 28 });
@@ -22,8 +30,14 @@ describe('reference models', () => {
     expect(vgg.namedParameters().filter(([n]) => n.startsWith('classifier') && n.endsWith('weight')).length).toBe(3);
     const tiny = new models.VGG({ config: [8, 'M', 16, 'M'], fcSizes: [32], imageSize: 32, inChannels: 1, activation: 'tanh' });
     expect(tiny.namedParameters().map(([n]) => n)).toEqual([
-      'features.0.weight', 'features.0.bias', 'features.3.weight', 'features.3.bias',
-      'classifier.0.weight', 'classifier.0.bias', 'classifier.2.weight', 'classifier.2.bias',
+      'features.0.weight',
+      'features.0.bias',
+      'features.3.weight',
+      'features.3.bias',
+      'classifier.0.weight',
+      'classifier.0.bias',
+      'classifier.2.weight',
+      'classifier.2.bias',
     ]);
     expect(tiny.forward(grnewt.randn([2, 1, 32, 32])).shape).toEqual([2, 10]);
     expect(Array.from(tiny.namedParameters()[1][1].toArray()).every((b) => b === 0)).toBe(true); // zero biases
@@ -33,8 +47,14 @@ describe('reference models', () => {
   it('AutoencoderMLP: mirrored layers, sigmoid output in (0, 1)', () => {
     const ae = new models.AutoencoderMLP([784, 64, 8]);
     expect(ae.namedParameters().map(([n, p]) => `${n} ${p.shape}`)).toEqual([
-      'layers_enc.0.weight 64,784', 'layers_enc.0.bias 64', 'layers_enc.1.weight 8,64', 'layers_enc.1.bias 8',
-      'layers_dec.0.weight 64,8', 'layers_dec.0.bias 64', 'layers_dec.1.weight 784,64', 'layers_dec.1.bias 784',
+      'layers_enc.0.weight 64,784',
+      'layers_enc.0.bias 64',
+      'layers_enc.1.weight 8,64',
+      'layers_enc.1.bias 8',
+      'layers_dec.0.weight 64,8',
+      'layers_dec.0.bias 64',
+      'layers_dec.1.weight 784,64',
+      'layers_dec.1.bias 784',
     ]);
     const out = Array.from(ae.forward(grnewt.randn([3, 1, 28, 28])).toArray() as Float32Array);
     expect(out.length).toBe(3 * 784);

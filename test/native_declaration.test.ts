@@ -11,8 +11,14 @@ describe('NativeAddon, the declaration of the addon', () => {
   it('lists exactly the names the addon exports', () => {
     const names = declared.map((m) => m.name);
     const exported = Object.keys(native());
-    expect(exported.filter((name) => !names.includes(name)), 'exported but not declared').toEqual([]);
-    expect(names.filter((name) => !exported.includes(name)), 'declared but not exported').toEqual([]);
+    expect(
+      exported.filter((name) => !names.includes(name)),
+      'exported but not declared',
+    ).toEqual([]);
+    expect(
+      names.filter((name) => !exported.includes(name)),
+      'declared but not exported',
+    ).toEqual([]);
     expect(new Set(names).size, 'a name declared twice').toBe(names.length);
   });
 

@@ -28,7 +28,9 @@ export function declaredExports(): DeclaredExport[] {
       method: ts.isMethodSignature(m),
       documented: ts.getJSDocCommentsAndTags(m).length > 0,
       parameters: parameters.map((p) => p.name.getText(source)),
-      scalarParameters: parameters.filter((p) => /^(number|boolean|string|Maybe<string>)$/.test(p.type?.getText(source) ?? '')).map((p) => p.name.getText(source)),
+      scalarParameters: parameters
+        .filter((p) => /^(number|boolean|string|Maybe<string>)$/.test(p.type?.getText(source) ?? ''))
+        .map((p) => p.name.getText(source)),
     };
   });
 }

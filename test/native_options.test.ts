@@ -59,8 +59,22 @@ const CASES: Record<string, Case> = {
   },
   // A valid call joins a real group of one (on a port picked at random, unlikely to be taken), then leaves it.
   distributedInit: {
-    valid: { backend: 'gloo', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 30000 + Math.floor(Math.random() * 20000), timeoutMs: 10000, localRank: -1 },
-    integers: { rank: [0, 2147483646], worldSize: [1, 2147483647], masterPort: [1, 65535], timeoutMs: [1, 2147483647], localRank: [-1, 2147483647] },
+    valid: {
+      backend: 'gloo',
+      rank: 0,
+      worldSize: 1,
+      masterAddr: '127.0.0.1',
+      masterPort: 30000 + Math.floor(Math.random() * 20000),
+      timeoutMs: 10000,
+      localRank: -1,
+    },
+    integers: {
+      rank: [0, 2147483646],
+      worldSize: [1, 2147483647],
+      masterPort: [1, 65535],
+      timeoutMs: [1, 2147483647],
+      localRank: [-1, 2147483647],
+    },
     call: (options) => ({ run: () => n.distributedInit(options as never).then(() => n.distributedDestroy()) }),
   },
   taylorHg: taylorCall('taylorHg'),
@@ -83,7 +97,9 @@ function expectRefused(c: Case, options: Record<string, unknown>, error: typeof 
 
 describe('native options objects are read by key, each key named in its error', () => {
   it('every export declared with an options object is in this table', () => {
-    const withOptions = declaredExports().filter((m) => m.parameters.includes('options')).map((m) => m.name);
+    const withOptions = declaredExports()
+      .filter((m) => m.parameters.includes('options'))
+      .map((m) => m.name);
     expect(withOptions.sort()).toEqual(Object.keys(CASES).sort());
   });
 
@@ -110,7 +126,12 @@ describe('native options objects are read by key, each key named in its error', 
         it(`options.${key} of the wrong type: TypeError naming it`, () => {
           const bad = wrongType(c.valid[key]);
           const expected = key in c.integers ? 'an integer' : kindOf(c.valid[key]);
-          expectRefused(c, { ...c.valid, [key]: bad }, TypeError, new RegExp(`^${name}: options\\.${key} must be ${expected}, got ${kindOf(bad)}$`));
+          expectRefused(
+            c,
+            { ...c.valid, [key]: bad },
+            TypeError,
+            new RegExp(`^${name}: options\\.${key} must be ${expected}, got ${kindOf(bad)}$`),
+          );
           expectRefused(c, { ...c.valid, [key]: null }, TypeError, new RegExp(`^${name}: options\\.${key} must be ${expected}, got null$`));
         });
       }
@@ -118,7 +139,12 @@ describe('native options objects are read by key, each key named in its error', 
       for (const [key, [min, max]] of Object.entries(c.integers)) {
         it(`options.${key} out of ${min}..${max} or not an integer: RangeError naming it`, () => {
           for (const v of [min - 1, max + 2, 2 ** 64, -(2 ** 64), 1.5, NaN, Infinity]) {
-            expectRefused(c, { ...c.valid, [key]: v }, RangeError, new RegExp(`^${name}: options\\.${key} must be an integer in ${min}\\.\\.${max}, got `));
+            expectRefused(
+              c,
+              { ...c.valid, [key]: v },
+              RangeError,
+              new RegExp(`^${name}: options\\.${key} must be an integer in ${min}\\.\\.${max}, got `),
+            );
           }
         });
       }
@@ -126,12 +152,21 @@ describe('native options objects are read by key, each key named in its error', 
   }
 
   it("taylorHg's loss must be one it knows, named as options.loss", () => {
-    expectRefused(CASES.taylorHg, { ...CASES.taylorHg.valid, loss: 'nll' }, TypeError, /^taylorHg: options\.loss must be 'crossEntropy' or 'mse', got 'nll'$/);
+    expectRefused(
+      CASES.taylorHg,
+      { ...CASES.taylorHg.valid, loss: 'nll' },
+      TypeError,
+      /^taylorHg: options\.loss must be 'crossEntropy' or 'mse', got 'nll'$/,
+    );
   });
 
   it('a getter that throws on a key: that error, and the parameter unchanged', () => {
     const options = { ...CASES.sgdStep.valid };
-    Object.defineProperty(options, 'weightDecay', { get: () => { throw new Error('getter failed'); } });
+    Object.defineProperty(options, 'weightDecay', {
+      get: () => {
+        throw new Error('getter failed');
+      },
+    });
     expectRefused(CASES.sgdStep, options, Error, /getter failed/);
   });
 });

@@ -8,7 +8,8 @@ const c64 = { dtype: 'float64' as const };
 type Problem = { H: number[][]; g: number[]; d: number[]; lambda: number };
 
 function solveLinear(A: number[][], b: number[]): number[] {
-  const n = b.length, M = A.map((row, i) => [...row, b[i]]);
+  const n = b.length,
+    M = A.map((row, i) => [...row, b[i]]);
   for (let k = 0; k < n; k++) {
     const p = M.slice(k).reduce((best, row, i) => (Math.abs(row[k]) > Math.abs(M[best][k]) ? k + i : best), k);
     [M[k], M[p]] = [M[p], M[k]];
@@ -22,13 +23,15 @@ function solveLinear(A: number[][], b: number[]): number[] {
   return x;
 }
 
-const regularised = ({ H, d, lambda }: Problem, r: number) => H.map((row, i) => row.map((h, j) => h + (i === j ? 0.5 * lambda * r * d[i] ** 2 : 0)));
+const regularised = ({ H, d, lambda }: Problem, r: number) =>
+  H.map((row, i) => row.map((h, j) => h + (i === j ? 0.5 * lambda * r * d[i] ** 2 : 0)));
 const normD = (d: number[], eta: number[]) => Math.hypot(...eta.map((e, i) => d[i] * e));
 /** f(r) = ‖D (H + ½λrD²)⁻¹ g‖ − r */
 const f = (p: Problem, r: number) => normD(p.d, solveLinear(regularised(p, r), p.g)) - r;
 
 function isPositiveSemidefinite(A: number[][], tol: number): boolean {
-  const n = A.length, L = A.map((row) => row.map(() => 0));
+  const n = A.length,
+    L = A.map((row) => row.map(() => 0));
   for (let j = 0; j < n; j++) {
     let s = A[j][j] + tol;
     for (let k = 0; k < j; k++) s -= L[j][k] ** 2;
@@ -68,13 +71,20 @@ function expectLargestSolution(p: Problem) {
 
 function randomSymmetric(S: number, seed: number, shift: number): number[][] {
   const a = values(S * S, seed);
-  return Array.from({ length: S }, (_, i) => Array.from({ length: S }, (_, j) => 0.5 * (a[i * S + j] + a[j * S + i]) + (i === j ? shift : 0)));
+  return Array.from({ length: S }, (_, i) =>
+    Array.from({ length: S }, (_, j) => 0.5 * (a[i * S + j] + a[j * S + i]) + (i === j ? shift : 0)),
+  );
 }
 
 describe('nesterovLrs', () => {
   it('positive-definite H̄: the search starts at 0', () => {
     for (const seed of [1, 2, 3]) {
-      const p = { H: randomSymmetric(5, seed, 3), g: Array.from(values(5, seed + 10)), d: Array.from(values(5, seed + 20, 0.2, 2)), lambda: 10 };
+      const p = {
+        H: randomSymmetric(5, seed, 3),
+        g: Array.from(values(5, seed + 10)),
+        d: Array.from(values(5, seed + 20, 0.2, 2)),
+        lambda: 10,
+      };
       const { result } = expectLargestSolution(p);
       expect(result.branch).toBe('positive-definite');
       expect(result.r0).toBe(0);
@@ -82,64 +92,149 @@ describe('nesterovLrs', () => {
   });
 
   it('indefinite H̄ with D invertible: r0 = (2/λ)·max(0, −λmin(D⁻¹H̄D⁻¹)) and the root lies beyond it', () => {
-    const p = { H: [[-2, 0.5], [0.5, 1]], g: [1, -0.5], d: [2, 1], lambda: 4 };
+    const p = {
+      H: [
+        [-2, 0.5],
+        [0.5, 1],
+      ],
+      g: [1, -0.5],
+      d: [2, 1],
+      lambda: 4,
+    };
     const { result, r } = expectLargestSolution(p);
     expect(result.branch).toBe('indefinite');
-    const m = [[-2 / 4, 0.5 / 2], [0.5 / 2, 1]]; // D⁻¹HD⁻¹
+    const m = [
+      [-2 / 4, 0.5 / 2],
+      [0.5 / 2, 1],
+    ]; // D⁻¹HD⁻¹
     const lmin = (m[0][0] + m[1][1]) / 2 - Math.sqrt(((m[0][0] - m[1][1]) / 2) ** 2 + m[0][1] ** 2);
     expect(result.r0).toBeCloseTo((2 / 4) * -lmin, 12);
     expect(r).toBeGreaterThan(result.r0);
     for (const seed of [4, 5, 6]) {
-      expectLargestSolution({ H: randomSymmetric(6, seed, -0.5), g: Array.from(values(6, seed + 1)), d: Array.from(values(6, seed + 2, 0.1, 1)), lambda: 3 });
+      expectLargestSolution({
+        H: randomSymmetric(6, seed, -0.5),
+        g: Array.from(values(6, seed + 1)),
+        d: Array.from(values(6, seed + 2, 0.1, 1)),
+        lambda: 3,
+      });
     }
   });
 
   it('D with zero entries: those subsets are eliminated exactly (H̄ positive definite on them)', () => {
-    const p = { H: [[1, 0.3, 0.1], [0.3, -0.5, 0.2], [0.1, 0.2, 2]], g: [0.5, 1, -1], d: [0, 1.5, 0], lambda: 2 };
+    const p = {
+      H: [
+        [1, 0.3, 0.1],
+        [0.3, -0.5, 0.2],
+        [0.1, 0.2, 2],
+      ],
+      g: [0.5, 1, -1],
+      d: [0, 1.5, 0],
+      lambda: 2,
+    };
     const { result } = expectLargestSolution(p);
     expect(result.dSingular).toBe(true);
   });
 
   it('negative curvature where D = 0 has no solution, and says so', () => {
-    const result = run({ H: [[-1, 0], [0, 1]], g: [1, 1], d: [0, 1], lambda: 2 });
+    const result = run({
+      H: [
+        [-1, 0],
+        [0, 1],
+      ],
+      g: [1, 1],
+      d: [0, 1],
+      lambda: 2,
+    });
     expect(result.found).toBe(false);
     expect(result.lrs).toBeNull();
     expect(result.reason).toMatch(/not positive definite on the subsets where D = 0/);
   });
 
   it('D = 0 has no solution (f(0) = 0), and says so', () => {
-    const result = run({ H: [[1, 0], [0, 1]], g: [1, 1], d: [0, 0], lambda: 2 });
+    const result = run({
+      H: [
+        [1, 0],
+        [0, 1],
+      ],
+      g: [1, 1],
+      d: [0, 0],
+      lambda: 2,
+    });
     expect(result.found).toBe(false);
     expect(result.reason).toMatch(/D = 0/);
   });
 
   it('ḡ = 0 with H̄ positive definite: no step, and says so', () => {
-    const result = run({ H: [[1, 0], [0, 1]], g: [0, 0], d: [1, 1], lambda: 2 });
+    const result = run({
+      H: [
+        [1, 0],
+        [0, 1],
+      ],
+      g: [0, 0],
+      d: [1, 1],
+      lambda: 2,
+    });
     expect(result.found).toBe(false);
     expect(result.reason).toMatch(/ḡ vanishes/);
   });
 
   it('dampingInt = 0: plain Newton when H̄ ≻ 0, a RangeError when it is not', () => {
-    const p = { H: [[2, 0.5], [0.5, 1]], g: [1, 1], d: [1, 1], lambda: 0 };
+    const p = {
+      H: [
+        [2, 0.5],
+        [0.5, 1],
+      ],
+      g: [1, 1],
+      d: [1, 1],
+      lambda: 0,
+    };
     const { result, eta } = expectLargestSolution(p);
     expect(result.branch).toBe('newton');
     const newton = solveLinear(p.H, p.g);
     eta.forEach((e, i) => expect(e).toBeCloseTo(newton[i], 14));
-    expect(() => run({ ...p, H: [[-1, 0], [0, 1]] })).toThrow(RangeError);
-    expect(() => run({ ...p, H: [[-1, 0], [0, 1]] })).toThrow(/dampingInt = 0 with an H̄ that is not positive definite/);
+    expect(() =>
+      run({
+        ...p,
+        H: [
+          [-1, 0],
+          [0, 1],
+        ],
+      }),
+    ).toThrow(RangeError);
+    expect(() =>
+      run({
+        ...p,
+        H: [
+          [-1, 0],
+          [0, 1],
+        ],
+      }),
+    ).toThrow(/dampingInt = 0 with an H̄ that is not positive definite/);
   });
 
   it('the hard case (ḡ orthogonal to the critical eigenvector) is solved at r0, not failed', () => {
     // H = diag(−1, 2), D = I, λ = 2: r0 = 1; ḡ = (0, 1) has no component on e1. Solution: η2 = 1/3 and
     // |η1| = √(1 − 1/9), so that ‖η‖ = r0 = 1.
-    const p = { H: [[-1, 0], [0, 2]], g: [0, 1], d: [1, 1], lambda: 2 };
+    const p = {
+      H: [
+        [-1, 0],
+        [0, 2],
+      ],
+      g: [0, 1],
+      d: [1, 1],
+      lambda: 2,
+    };
     const { result, eta } = expectLargestSolution(p);
     expect(result.branch).toBe('hard-case');
     expect(eta[1]).toBeCloseTo(1 / 3, 14);
     expect(Math.abs(eta[0])).toBeCloseTo(Math.sqrt(8 / 9), 14);
     // Nearly hard, in a rotated basis (round-off everywhere): still a solution, never a spurious failure.
-    const t = 0.3, [co, si] = [Math.cos(t), Math.sin(t)];
-    const R = [[co, -si], [si, co]];
+    const t = 0.3,
+      [co, si] = [Math.cos(t), Math.sin(t)];
+    const R = [
+      [co, -si],
+      [si, co],
+    ];
     const Hr = R.map((ri) => R.map((rj) => ri[0] * -1 * rj[0] + ri[1] * 2 * rj[1]));
     for (const eps of [0, 1e-15, 1e-12, 1e-8]) {
       const gr = [R[0][0] * eps + R[0][1] * 1, R[1][0] * eps + R[1][1] * 1];
@@ -147,10 +242,17 @@ describe('nesterovLrs', () => {
     }
   });
 
-  it('works in float64 whatever the input dtype, and returns lrs in H\'s dtype', () => {
+  it("works in float64 whatever the input dtype, and returns lrs in H's dtype", () => {
     // Inputs exactly representable in float32, so both calls solve the same problem: the float32 answer must be
     // the float64 one rounded once to float32 (a solve in float32 would be off by far more than one rounding).
-    const [H, g, d] = [[[2, 0.5], [0.5, 1]], [1, -0.25], [1, 0.375]];
+    const [H, g, d] = [
+      [
+        [2, 0.5],
+        [0.5, 1],
+      ],
+      [1, -0.25],
+      [1, 0.375],
+    ];
     const single = nesterovLrs(tensor(H), tensor(g), tensor(d), { dampingInt: 3 });
     const double = expectLargestSolution({ H, g, d, lambda: 3 }); // the float64 solution, checked
     expect(single.lrs!.dtype).toBe('float32');
@@ -160,7 +262,15 @@ describe('nesterovLrs', () => {
   });
 
   it('rejects bad input clearly', () => {
-    const H = tensor([[1, 0], [0, 1]], c64), g = tensor([1, 1], c64), d = tensor([1, 1], c64);
+    const H = tensor(
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        c64,
+      ),
+      g = tensor([1, 1], c64),
+      d = tensor([1, 1], c64);
     expect(() => nesterovLrs(H, g, d, { dampingInt: -1 })).toThrow('nesterovLrs: dampingInt must be a finite number ≥ 0, got -1');
     expect(() => nesterovLrs(H, g, d, {} as never)).toThrow(/dampingInt must be a number/);
     expect(() => nesterovLrs(H, tensor([1, 1, 1], c64), d, { dampingInt: 1 })).toThrow(/H must be \[S,S\] with S = 3/);

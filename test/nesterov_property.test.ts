@@ -53,7 +53,9 @@ const problem = fc
     if (kind === 'indefinite') for (let i = 0; i < S; i++) if (rand() < 0.4 || i === 0) eig[i] = -eig[i];
     if (kind === 'singular') eig[Math.floor(rand() * S)] = 0;
     if (kind === 'near-singular') eig[Math.floor(rand() * S)] = 1e-12 * (rand() < 0.5 ? -1 : 1);
-    const H = Array.from({ length: S }, (_, i) => Array.from({ length: S }, (_, j) => eig.reduce((s, e, k) => s + Q[k][i] * e * Q[k][j], 0)));
+    const H = Array.from({ length: S }, (_, i) =>
+      Array.from({ length: S }, (_, j) => eig.reduce((s, e, k) => s + Q[k][i] * e * Q[k][j], 0)),
+    );
     for (let i = 0; i < S; i++) for (let j = 0; j < i; j++) H[i][j] = H[j][i]; // exactly symmetric
     const smallest = eig.indexOf(Math.min(...eig));
     let g = Array.from({ length: S }, () => rand() * 2 - 1);
@@ -78,7 +80,8 @@ const matvec = (A: number[][], x: number[]) => A.map((row) => row.reduce((s, a, 
 
 /** Smallest eigenvalue ≥ −tol, by a Cholesky factorisation of A + tol·I. */
 function isPositiveSemidefinite(A: number[][], tol: number): boolean {
-  const n = A.length, L = A.map((row) => row.map(() => 0));
+  const n = A.length,
+    L = A.map((row) => row.map(() => 0));
   for (let j = 0; j < n; j++) {
     let s = A[j][j] + tol;
     for (let k = 0; k < j; k++) s -= L[j][k] ** 2;
@@ -135,10 +138,15 @@ describe('nesterovLrs, property-based', () => {
         }
         // Beyond float64: allowed only where the problem's scales make it so (D spread over ≥ 10 decades of
         // the elimination range, or an H̄ that is singular to round-off), and it says by how much it missed.
-        expect(reason, JSON.stringify({ kind: p.kind, gKind: p.gKind, S })).toMatch(/^float64 cannot solve this problem to the required accuracy \(residual .*, \|‖Dη‖ − r\| \/ max\(r, 1\) = .*\)/);
+        expect(reason, JSON.stringify({ kind: p.kind, gKind: p.gKind, S })).toMatch(
+          /^float64 cannot solve this problem to the required accuracy \(residual .*, \|‖Dη‖ − r\| \/ max\(r, 1\) = .*\)/,
+        );
         const positive = d.filter((x) => x > 0);
         const spread = Math.max(...positive) / Math.min(...positive);
-        expect(spread > 1e5 || p.kind === 'near-singular' || p.kind === 'singular', `refused with D spread ${spread} on a ${p.kind} H̄`).toBe(true);
+        expect(
+          spread > 1e5 || p.kind === 'near-singular' || p.kind === 'singular',
+          `refused with D spread ${spread} on a ${p.kind} H̄`,
+        ).toBe(true);
       }),
       { numRuns: 2000, seed: 20261128 },
     );

@@ -5,14 +5,30 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as grnewt from '../lib';
-import { NewtonSummary, ReduceDampingOnPlateau, data, load, losses, models, nn, optim, partition, save, tensor, tidy, type Tensor } from '../lib';
+import {
+  NewtonSummary,
+  ReduceDampingOnPlateau,
+  data,
+  load,
+  losses,
+  models,
+  nn,
+  optim,
+  partition,
+  save,
+  tensor,
+  tidy,
+  type Tensor,
+} from '../lib';
 import { EMBEDDED_ROOT } from '../lib/app/train/datasets';
 import { values } from './helpers';
 
 const f64 = { dtype: 'float64' as const };
 // Debian's Fashion-MNIST when installed, else the subset shipped in assets/: its 2000 training examples are the
 // full set's first 2000, so the README example below trains on the same data either way and never skips.
-const fashionRoot = fs.existsSync(path.join(data.FASHION_MNIST_ROOT, 'train-images-idx3-ubyte.gz')) ? data.FASHION_MNIST_ROOT : EMBEDDED_ROOT;
+const fashionRoot = fs.existsSync(path.join(data.FASHION_MNIST_ROOT, 'train-images-idx3-ubyte.gz'))
+  ? data.FASHION_MNIST_ROOT
+  : EMBEDDED_ROOT;
 
 /** A fixed list of batches from a small synthetic classification problem. */
 function batches(n: number, size: number, seed: number, dtype: 'float32' | 'float64' = 'float64'): Array<[Tensor, Tensor]> {
@@ -36,7 +52,13 @@ describe('NewtonSummary', () => {
     const fullLoss = (x: Tensor, target: Tensor) => lossFn(model.forward(x), target);
     const { paramGroups } = partition.canonical(model);
     const optimizer = new NewtonSummary(paramGroups, fullLoss, hgLoader, {
-      damping: 0.1, nesterov: { use: true, dampingInt: 10 }, periodHg: 10, momLrs: 0.5, removeNegative: true, momentum: 0.9, momentumDamp: 0.9,
+      damping: 0.1,
+      nesterov: { use: true, dampingInt: 10 },
+      periodHg: 10,
+      momLrs: 0.5,
+      removeNegative: true,
+      momentum: 0.9,
+      momentumDamp: 0.9,
     });
     const epochLoss: number[] = [];
     for (let epoch = 0; epoch < 3; epoch++) {
@@ -77,17 +99,20 @@ describe('NewtonSummary', () => {
         return x.matmul(w0.transpose(0, 1)).add(b0).tanh().matmul(w1.transpose(0, 1)).add(b1).logSoftmax(1);
       }
     }
-    const train = batches(6, 32, 100), hg = batches(3, 64, 200);
+    const train = batches(6, 32, 100),
+      hg = batches(3, 64, 200);
     const run = (model: nn.Module, makeOpt: (m: nn.Module, loss: (x: Tensor, y: Tensor) => Tensor) => optim.Optimizer<object>) => {
       const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
       const opt = makeOpt(model, fullLoss);
-      return train.map(([x, y]) => tidy(() => {
-        opt.zeroGrad();
-        const loss = fullLoss(x, y);
-        loss.backward();
-        opt.step();
-        return loss.item();
-      }));
+      return train.map(([x, y]) =>
+        tidy(() => {
+          opt.zeroGrad();
+          const loss = fullLoss(x, y);
+          loss.backward();
+          opt.step();
+          return loss.item();
+        }),
+      );
     };
     const newton = (m: nn.Module, loss: (x: Tensor, y: Tensor) => Tensor) =>
       new NewtonSummary(partition.canonical(m).paramGroups, loss, hg, { damping: 0.5, nesterov: { use: true, dampingInt: 1 } });
@@ -116,16 +141,23 @@ describe('NewtonSummary', () => {
       const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
       const hgLoader = new data.DataLoader(hgData, { batchSize: 64, shuffle: true, seed: 5 });
       const opt = new NewtonSummary(partition.wb(model).paramGroups, fullLoss, hgLoader, {
-        damping: 0.3, momentum: 0.9, momentumDamp: 0.3, momLrs: 0.6, periodHg: 3, nesterov: { use: true, dampingInt: 5 }, average: { kind: 'moving', factor: 0.7, warmup: 2 },
+        damping: 0.3,
+        momentum: 0.9,
+        momentumDamp: 0.3,
+        momLrs: 0.6,
+        periodHg: 3,
+        nesterov: { use: true, dampingInt: 5 },
+        average: { kind: 'moving', factor: 0.7, warmup: 2 },
       });
       return { model, opt, fullLoss };
     };
     const trainOn = (s: ReturnType<typeof setup>, bs: Array<[Tensor, Tensor]>) => {
-      for (const [x, y] of bs) tidy(() => {
-        s.opt.zeroGrad();
-        s.fullLoss(x, y).backward();
-        s.opt.step();
-      });
+      for (const [x, y] of bs)
+        tidy(() => {
+          s.opt.zeroGrad();
+          s.fullLoss(x, y).backward();
+          s.opt.step();
+        });
     };
     const first = setup(1);
     trainOn(first, train.slice(0, 10));
@@ -149,7 +181,10 @@ describe('NewtonSummary', () => {
     const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
     const [x, y] = batches(1, 8, 7)[0];
     // noregul: order3 = 0, so D = 0 and the Nesterov problem has no solution.
-    const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, [[x, y]], { nesterov: { use: true, dampingInt: 1 }, noregul: true });
+    const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, [[x, y]], {
+      nesterov: { use: true, dampingInt: 1 },
+      noregul: true,
+    });
     const before = model.parameters().map((p) => p.toArray());
     opt.zeroGrad();
     fullLoss(x, y).backward();
@@ -171,12 +206,18 @@ describe('NewtonSummary', () => {
     const model = new models.Perceptron([4, 3, 3], { dtype: 'float64' });
     const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
     const train = batches(8, 16, 500);
-    const opt = new NewtonSummary(partition.trivial(model).paramGroups, fullLoss, train, { historyLength: 3, periodHg: 1, nesterov: { use: true, dampingInt: 2 }, updater: { name: 'adam' } });
-    for (const [x, y] of train) tidy(() => {
-      opt.zeroGrad();
-      fullLoss(x, y).backward();
-      opt.step();
+    const opt = new NewtonSummary(partition.trivial(model).paramGroups, fullLoss, train, {
+      historyLength: 3,
+      periodHg: 1,
+      nesterov: { use: true, dampingInt: 2 },
+      updater: { name: 'adam' },
     });
+    for (const [x, y] of train)
+      tidy(() => {
+        opt.zeroGrad();
+        fullLoss(x, y).backward();
+        opt.step();
+      });
     expect(opt.logs.map((l) => l.step)).toEqual([5, 6, 7]);
     const last = opt.logs.at(-1)!;
     expect(last.H).toHaveLength(1);
@@ -188,9 +229,13 @@ describe('NewtonSummary', () => {
       grnewt.manualSeed(3);
       const model = new models.Perceptron([4, 5, 3], f64);
       const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
-      const train = batches(12, 16, 40), hg = batches(4, 32, 90);
+      const train = batches(12, 16, 40),
+        hg = batches(4, 32, 90);
       const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, hg, {
-        momentum: 0.9, periodHg: 3, nesterov: { use: true, dampingInt: 10 }, taylor: taylor ? { model } : undefined,
+        momentum: 0.9,
+        periodHg: 3,
+        nesterov: { use: true, dampingInt: 10 },
+        taylor: taylor ? { model } : undefined,
       });
       for (const [x, y] of train) {
         tidy(() => {
@@ -217,14 +262,18 @@ describe('NewtonSummary', () => {
     tidy(() => decayed(...batches(1, 8, 6)[0]).backward());
     expect(() => opt.step()).toThrow(/Taylor route's loss is .* but fullLoss gives/);
     const custom = new nn.Sequential(new nn.Linear(4, 3, f64), new (class Cube extends nn.Tanh {})());
-    expect(() => new NewtonSummary(partition.canonical(custom).paramGroups, decayed, [], { taylor: { model: custom } })).toThrow(/taylor: the Sequential holds a Cube/);
+    expect(() => new NewtonSummary(partition.canonical(custom).paramGroups, decayed, [], { taylor: { model: custom } })).toThrow(
+      /taylor: the Sequential holds a Cube/,
+    );
   });
 
   it('checks its options', () => {
     const model = new models.Perceptron([4, 3, 3]);
     const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
     const groups = partition.canonical(model).paramGroups;
-    expect(() => new NewtonSummary(groups, fullLoss, [], { periodHg: 0 })).toThrow('NewtonSummary: periodHg must be an integer (≥ 1), got 0');
+    expect(() => new NewtonSummary(groups, fullLoss, [], { periodHg: 0 })).toThrow(
+      'NewtonSummary: periodHg must be an integer (≥ 1), got 0',
+    );
     expect(() => new NewtonSummary(groups, fullLoss, [], { damping: -1 })).toThrow(/damping must be a finite number ≥ 0/);
     expect(() => new NewtonSummary(groups, fullLoss, 3 as never)).toThrow(/hgLoader must be an iterable/);
     expect(() => new NewtonSummary(groups, fullLoss, batches(1, 4, 1), { updater: 'lbfgs' as never })).toThrow(/updater must be/);
@@ -233,14 +282,19 @@ describe('NewtonSummary', () => {
 });
 
 describe('ReduceDampingOnPlateau', () => {
-  it('scales every group\'s damping and lr by factor after `patience` epochs without improvement', () => {
+  it("scales every group's damping and lr by factor after `patience` epochs without improvement", () => {
     const model = new models.Perceptron([2, 2]);
-    const opt = new NewtonSummary(partition.wb(model).paramGroups, () => tensor(0), [[tensor([[1, 2]]), tensor([0], { dtype: 'int64' })]], { damping: 1 });
+    const opt = new NewtonSummary(partition.wb(model).paramGroups, () => tensor(0), [[tensor([[1, 2]]), tensor([0], { dtype: 'int64' })]], {
+      damping: 1,
+    });
     opt.paramGroups.forEach((g) => (g.lr = 0.5));
     const sched = new ReduceDampingOnPlateau(opt, { factor: 0.4, patience: 2 }); // 0.4, not 0.5: a swap with 1 − factor shows
     expect([1, 0.9, 0.95, 0.95].map((m) => sched.step(m))).toEqual([false, false, false, false]);
     expect(sched.step(0.91)).toBe(true); // three epochs without beating 0.9
-    expect(opt.paramGroups.map((g) => [g.damping, g.lr])).toEqual([[0.4, 0.2], [0.4, 0.2]]);
+    expect(opt.paramGroups.map((g) => [g.damping, g.lr])).toEqual([
+      [0.4, 0.2],
+      [0.4, 0.2],
+    ]);
     expect(() => new ReduceDampingOnPlateau(opt, { factor: 1 })).toThrow(/factor must be in \(0, 1\)/);
   });
 });

@@ -31,7 +31,10 @@ function coefficients(seed: number, kScale = 1.5): Coefficients {
 }
 
 function asBatch(b: Coefficients): [Tensor, Tensor] {
-  return [tensor(Float64Array.from(b.c), { shape: [1, P], dtype: 'float64' }), tensor(Float64Array.from(b.k), { shape: [P, 1], dtype: 'float64' })];
+  return [
+    tensor(Float64Array.from(b.c), { shape: [1, P], dtype: 'float64' }),
+    tensor(Float64Array.from(b.k), { shape: [P, 1], dtype: 'float64' }),
+  ];
 }
 
 /** The model's parameters and the loss as libtorch ops (autograd differentiates it; the test never does). */
@@ -49,9 +52,15 @@ function makeModel() {
   const [Ew, Ev, Eb] = [select(0, 2), select(2, 1), select(3, 2)];
   const Qt = tensor(Float64Array.from(Q.flat()), { shape: [P, P], ...f64 });
   const fullLoss = (x: Tensor, y: Tensor) => {
-    const theta = Ew.matmul(w.reshape([2, 1])).add(Ev.matmul(v.reshape([1, 1]))).add(Eb.matmul(b.reshape([2, 1])));
+    const theta = Ew.matmul(w.reshape([2, 1]))
+      .add(Ev.matmul(v.reshape([1, 1])))
+      .add(Eb.matmul(b.reshape([2, 1])));
     const quadratic = theta.transpose(0, 1).matmul(Qt).matmul(theta).sum().mul(0.5);
-    return x.matmul(theta).sum().add(quadratic).add(y.mul(theta.pow(3)).sum().div(6));
+    return x
+      .matmul(theta)
+      .sum()
+      .add(quadratic)
+      .add(y.mul(theta.pow(3)).sum().div(6));
   };
   const theta = () => [...(w.toArray() as Float64Array), ...(v.toArray() as Float64Array), ...(b.toArray() as Float64Array)];
   return { w, v, b, fullLoss, theta };
@@ -102,7 +111,10 @@ function solveLinear(A: number[][], b: number[]): number[] {
 function nesterovByHand(H: number[][], g: number[], d: number[], dampingInt: number): { eta: number[]; r: number; pd: boolean } {
   expect(g.length).toBe(2);
   const c = 0.5 * dampingInt;
-  const A = (r: number) => [[H[0][0] + c * r * d[0] ** 2, H[0][1]], [H[1][0], H[1][1] + c * r * d[1] ** 2]];
+  const A = (r: number) => [
+    [H[0][0] + c * r * d[0] ** 2, H[0][1]],
+    [H[1][0], H[1][1] + c * r * d[1] ** 2],
+  ];
   const eta = (r: number) => solveLinear(A(r), g);
   const f = (r: number) => {
     const e = eta(r);
@@ -115,7 +127,8 @@ function nesterovByHand(H: number[][], g: number[], d: number[], dampingInt: num
     const [a2, a1, a0] = [c * c * d[0] ** 2 * d[1] ** 2, c * (H[0][0] * d[1] ** 2 + H[1][1] * d[0] ** 2), det];
     r0 = (-a1 + Math.sqrt(a1 * a1 - 4 * a2 * a0)) / (2 * a2);
   }
-  let lo = r0, hi = Math.max(1, 2 * r0);
+  let lo = r0,
+    hi = Math.max(1, 2 * r0);
   while (!(f(hi) < 0)) hi *= 2;
   for (;;) {
     const mid = 0.5 * (lo + hi);
@@ -151,16 +164,20 @@ function trajectoryByHand(cfg: HandConfig, train: Coefficients[], hg: Coefficien
   cfg.groups.forEach((grp, s) => grp.idx.forEach((i) => (groupOf[i] = s)));
   const theta = theta0.slice();
   let buf: number[] | null = null;
-  const m = new Array<number>(P).fill(0), v = new Array<number>(P).fill(0);
+  const m = new Array<number>(P).fill(0),
+    v = new Array<number>(P).fill(0);
   let lrs = cfg.groups.map(() => 0);
-  let initialised = false, hgDraws = 0;
+  let initialised = false,
+    hgDraws = 0;
   let avg: { count: number; H: number[][]; g: number[]; order3: number[] } | null = null;
-  const thetas: number[][] = [], updates: HandUpdate[] = [];
+  const thetas: number[][] = [],
+    updates: HandUpdate[] = [];
   train.forEach((batch, step) => {
     const grad = gradient(theta, batch);
     let u: number[];
     if (cfg.adam) {
-      const [b1, b2] = cfg.adam.betas, t = step + 1;
+      const [b1, b2] = cfg.adam.betas,
+        t = step + 1;
       u = grad.map((gi, i) => {
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
@@ -168,11 +185,19 @@ function trajectoryByHand(cfg: HandConfig, train: Coefficients[], hg: Coefficien
       });
     } else {
       const previous = buf;
-      buf = previous === null ? grad.slice() : previous.map((x, i) => cfg.groups[groupOf[i]].momentum * x + (1 - cfg.groups[groupOf[i]].momentumDamp) * grad[i]);
+      buf =
+        previous === null
+          ? grad.slice()
+          : previous.map((x, i) => cfg.groups[groupOf[i]].momentum * x + (1 - cfg.groups[groupOf[i]].momentumDamp) * grad[i]);
       u = buf;
     }
     if (step % cfg.periodHg === 0) {
-      let s = summaries(theta, u, cfg.groups.map((grp) => grp.idx), hg[hgDraws++ % hg.length]);
+      let s = summaries(
+        theta,
+        u,
+        cfg.groups.map((grp) => grp.idx),
+        hg[hgDraws++ % hg.length],
+      );
       if (cfg.average) {
         const count = (avg?.count ?? 0) + 1;
         const w = cfg.average.kind === 'uniform' || count <= cfg.average.warmup || !avg ? 1 / count : 1 - cfg.average.factor;
@@ -184,9 +209,21 @@ function trajectoryByHand(cfg: HandConfig, train: Coefficients[], hg: Coefficien
         };
         avg = { count, ...s };
       }
-      const solved = 'nesterov' in cfg.solver
-        ? nesterovByHand(s.H, s.g, s.order3.map((o) => Math.cbrt(Math.abs(o))), cfg.solver.nesterov)
-        : { eta: solveLinear(s.H.map((row, i) => row.map((x, j) => x + (i === j ? (cfg.solver as { ridge: number }).ridge : 0))), s.g), pd: undefined };
+      const solved =
+        'nesterov' in cfg.solver
+          ? nesterovByHand(
+              s.H,
+              s.g,
+              s.order3.map((o) => Math.cbrt(Math.abs(o))),
+              cfg.solver.nesterov,
+            )
+          : {
+              eta: solveLinear(
+                s.H.map((row, i) => row.map((x, j) => x + (i === j ? (cfg.solver as { ridge: number }).ridge : 0))),
+                s.g,
+              ),
+              pd: undefined,
+            };
       const eta = solved.eta;
       lrs = cfg.groups.map((grp, k) => {
         const e = cfg.removeNegative ? Math.max(0, eta[k]) : eta[k];
@@ -203,10 +240,16 @@ function trajectoryByHand(cfg: HandConfig, train: Coefficients[], hg: Coefficien
 }
 
 // ---- The library on the same problem.
-function trajectoryByLibrary(groupsOf: (w: Tensor, v: Tensor, b: Tensor) => NonNullable<ConstructorParameters<typeof NewtonSummary>[0]>, options: NewtonSummaryOptions, train: Coefficients[], hg: Coefficients[]) {
+function trajectoryByLibrary(
+  groupsOf: (w: Tensor, v: Tensor, b: Tensor) => NonNullable<ConstructorParameters<typeof NewtonSummary>[0]>,
+  options: NewtonSummaryOptions,
+  train: Coefficients[],
+  hg: Coefficients[],
+) {
   const { w, v, b, fullLoss, theta } = makeModel();
   const opt = new NewtonSummary(groupsOf(w, v, b), fullLoss, hg.map(asBatch), options);
-  const thetas: number[][] = [], lrsAfter: number[][] = [];
+  const thetas: number[][] = [],
+    lrsAfter: number[][] = [];
   for (const batch of train.map(asBatch)) {
     tidy(() => {
       opt.zeroGrad();
@@ -220,10 +263,16 @@ function trajectoryByLibrary(groupsOf: (w: Tensor, v: Tensor, b: Tensor) => NonN
 }
 
 /** The same through stepAsync (summaries on a worker thread). */
-async function trajectoryByLibraryAsync(groupsOf: Parameters<typeof trajectoryByLibrary>[0], options: NewtonSummaryOptions, train: Coefficients[], hg: Coefficients[]) {
+async function trajectoryByLibraryAsync(
+  groupsOf: Parameters<typeof trajectoryByLibrary>[0],
+  options: NewtonSummaryOptions,
+  train: Coefficients[],
+  hg: Coefficients[],
+) {
   const { w, v, b, fullLoss, theta } = makeModel();
   const opt = new NewtonSummary(groupsOf(w, v, b), fullLoss, hg.map(asBatch), options);
-  const thetas: number[][] = [], lrsAfter: number[][] = [];
+  const thetas: number[][] = [],
+    lrsAfter: number[][] = [];
   for (const batch of train.map(asBatch)) {
     tidy(() => {
       opt.zeroGrad();
@@ -271,12 +320,27 @@ const hgBatches = [coefficients(101), coefficients(202)]; // fewer than the upda
 
 const asymmetric = { damping: 0.7, momLrs: 0.3, momentum: 0.8, momentumDamp: 0.2 };
 const twoGroups = (w: Tensor, v: Tensor, b: Tensor) => [{ params: [w, v] }, { params: [b] }];
-const twoGroupsIdx = [[0, 1, 2], [3, 4]];
+const twoGroupsIdx = [
+  [0, 1, 2],
+  [3, 4],
+];
 
 describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
   it('Nesterov, S = 2: momentum direction, periodHg 3, warm start, lr = damping·η̃, moving average of lrs, removeNegative', () => {
-    const options: NewtonSummaryOptions = { ...asymmetric, periodHg: 3, nesterov: { use: true, dampingInt: 2 }, removeNegative: true, noregul: false, diagonal: false, updater: 'sgd' };
-    const hand = trajectoryByHand({ groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 3, solver: { nesterov: 2 }, removeNegative: true }, trainBatches, hgBatches);
+    const options: NewtonSummaryOptions = {
+      ...asymmetric,
+      periodHg: 3,
+      nesterov: { use: true, dampingInt: 2 },
+      removeNegative: true,
+      noregul: false,
+      diagonal: false,
+      updater: 'sgd',
+    };
+    const hand = trajectoryByHand(
+      { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 3, solver: { nesterov: 2 }, removeNegative: true },
+      trainBatches,
+      hgBatches,
+    );
     // The case must exercise the clamp: some η_s < 0 (its lr then only decays by momLrs), and some > 0.
     expect(hand.updates.some((u) => u.eta.some((e) => e < 0))).toBe(true);
     expect(hand.updates.some((u) => u.eta.some((e) => e > 0))).toBe(true);
@@ -284,15 +348,37 @@ describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
   });
 
   it('the same through stepAsync', async () => {
-    const options: NewtonSummaryOptions = { ...asymmetric, periodHg: 3, nesterov: { use: true, dampingInt: 2 }, removeNegative: true, noregul: false, diagonal: false, updater: 'sgd' };
-    const hand = trajectoryByHand({ groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 3, solver: { nesterov: 2 }, removeNegative: true }, trainBatches, hgBatches);
+    const options: NewtonSummaryOptions = {
+      ...asymmetric,
+      periodHg: 3,
+      nesterov: { use: true, dampingInt: 2 },
+      removeNegative: true,
+      noregul: false,
+      diagonal: false,
+      updater: 'sgd',
+    };
+    const hand = trajectoryByHand(
+      { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 3, solver: { nesterov: 2 }, removeNegative: true },
+      trainBatches,
+      hgBatches,
+    );
     compare(hand, await trajectoryByLibraryAsync(twoGroups, options, trainBatches, hgBatches), 3);
   });
 
   it('Nesterov, S = 2, with H̄ indefinite at some updates (the root lies above r₀ > 0)', () => {
-    const options: NewtonSummaryOptions = { ...asymmetric, periodHg: 2, nesterov: { use: true, dampingInt: 0.5 }, removeNegative: true, updater: 'sgd' };
+    const options: NewtonSummaryOptions = {
+      ...asymmetric,
+      periodHg: 2,
+      nesterov: { use: true, dampingInt: 0.5 },
+      removeNegative: true,
+      updater: 'sgd',
+    };
     const steep = [coefficients(303, 8), coefficients(404, 8)]; // large cubic coefficients: κ⊙θ outweighs Q
-    const hand = trajectoryByHand({ groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 2, solver: { nesterov: 0.5 }, removeNegative: true }, trainBatches, steep);
+    const hand = trajectoryByHand(
+      { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 2, solver: { nesterov: 0.5 }, removeNegative: true },
+      trainBatches,
+      steep,
+    );
     expect(hand.updates.some((u) => u.pd === false)).toBe(true);
     compare(hand, trajectoryByLibrary(twoGroups, options, trainBatches, steep), 2);
   });
@@ -300,12 +386,31 @@ describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
   it('ridge, S = 3 with a group of its own damping and momentum: negative η kept without removeNegative', () => {
     const groupsIdx = [[0, 1], [2], [3, 4]];
     const special = { damping: 0.45, momentum: 0.6, momentumDamp: 0.35, momLrs: 0.15 };
-    const options: NewtonSummaryOptions = { ...asymmetric, periodHg: 2, ridge: 0.25, nesterov: { use: false }, removeNegative: false, updater: 'sgd' };
-    const hand = trajectoryByHand({
-      groups: groupsIdx.map((idx, s) => ({ idx, ...(s === 1 ? special : asymmetric) })), periodHg: 2, solver: { ridge: 0.25 }, removeNegative: false,
-    }, trainBatches, hgBatches);
+    const options: NewtonSummaryOptions = {
+      ...asymmetric,
+      periodHg: 2,
+      ridge: 0.25,
+      nesterov: { use: false },
+      removeNegative: false,
+      updater: 'sgd',
+    };
+    const hand = trajectoryByHand(
+      {
+        groups: groupsIdx.map((idx, s) => ({ idx, ...(s === 1 ? special : asymmetric) })),
+        periodHg: 2,
+        solver: { ridge: 0.25 },
+        removeNegative: false,
+      },
+      trainBatches,
+      hgBatches,
+    );
     expect(hand.updates.some((u) => u.lrs.some((lr) => lr < 0))).toBe(true);
-    const lib = trajectoryByLibrary((w, v, b) => [{ params: [w] }, { params: [v], ...special }, { params: [b] }], options, trainBatches, hgBatches);
+    const lib = trajectoryByLibrary(
+      (w, v, b) => [{ params: [w] }, { params: [v], ...special }, { params: [b] }],
+      options,
+      trainBatches,
+      hgBatches,
+    );
     compare(hand, lib, 2);
   });
 
@@ -313,16 +418,37 @@ describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
     ['moving', { kind: 'moving' as const, factor: 0.7, warmup: 2 }],
     ['uniform', { kind: 'uniform' as const, factor: 0.7, warmup: 0 }],
   ])('average %s of (H̄, ḡ, order3) across updates, Nesterov', (_name, average) => {
-    const options: NewtonSummaryOptions = { ...asymmetric, periodHg: 1, nesterov: { use: true, dampingInt: 3 }, removeNegative: true, average, updater: 'sgd' };
+    const options: NewtonSummaryOptions = {
+      ...asymmetric,
+      periodHg: 1,
+      nesterov: { use: true, dampingInt: 3 },
+      removeNegative: true,
+      average,
+      updater: 'sgd',
+    };
     const train = trainBatches.slice(0, 7);
-    const hand = trajectoryByHand({ groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 1, solver: { nesterov: 3 }, removeNegative: true, average }, train, hgBatches);
+    const hand = trajectoryByHand(
+      { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 1, solver: { nesterov: 3 }, removeNegative: true, average },
+      train,
+      hgBatches,
+    );
     compare(hand, trajectoryByLibrary(twoGroups, options, train, hgBatches), 1);
   });
 
   it('Adam updater (betas 0.8, 0.95 and an eps that matters), Nesterov, periodHg 2', () => {
     const adam = { betas: [0.8, 0.95] as [number, number], eps: 0.05 };
-    const options: NewtonSummaryOptions = { ...asymmetric, periodHg: 2, nesterov: { use: true, dampingInt: 2 }, removeNegative: true, updater: { name: 'adam', ...adam } };
-    const hand = trajectoryByHand({ groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 2, solver: { nesterov: 2 }, removeNegative: true, adam }, trainBatches, hgBatches);
+    const options: NewtonSummaryOptions = {
+      ...asymmetric,
+      periodHg: 2,
+      nesterov: { use: true, dampingInt: 2 },
+      removeNegative: true,
+      updater: { name: 'adam', ...adam },
+    };
+    const hand = trajectoryByHand(
+      { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 2, solver: { nesterov: 2 }, removeNegative: true, adam },
+      trainBatches,
+      hgBatches,
+    );
     compare(hand, trajectoryByLibrary(twoGroups, options, trainBatches, hgBatches), 2);
   });
 });

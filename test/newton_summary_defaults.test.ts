@@ -21,7 +21,11 @@ function batches(n: number, size: number, seed: number): Array<[Tensor, Tensor]>
 type Options = ConstructorParameters<typeof NewtonSummary>[3];
 
 /** Trains a small model for 9 steps (3 updates); the final parameters and the optimizer. */
-async function train(make: () => { model: grnewt.nn.Module; fullLoss: (x: Tensor, y: Tensor) => Tensor }, options: Options, asyncSteps = false) {
+async function train(
+  make: () => { model: grnewt.nn.Module; fullLoss: (x: Tensor, y: Tensor) => Tensor },
+  options: Options,
+  asyncSteps = false,
+) {
   grnewt.manualSeed(5);
   const { model, fullLoss } = make();
   const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, batches(3, 32, 70), { periodHg: 3, ...options });
@@ -47,7 +51,10 @@ describe("NewtonSummary's summaries route", () => {
     const taylor = await (async () => {
       grnewt.manualSeed(5);
       const { model, fullLoss } = perceptron();
-      const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, batches(3, 32, 70), { periodHg: 3, taylor: { model } });
+      const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, batches(3, 32, 70), {
+        periodHg: 3,
+        taylor: { model },
+      });
       for (const [x, y] of batches(9, 16, 10)) {
         tidy(() => {
           opt.zeroGrad();
@@ -88,12 +95,18 @@ describe("NewtonSummary's summaries route", () => {
     const ce = await train(logits, {});
     expect(ce.opt.summariesRoute).toBe('taylor');
     expect(ce.opt.summariesRouteReason).toMatch(/loss 'crossEntropy'/);
-    expect((await train(logits, { summaries: 'autograd' })).params.every((v, i) => Math.abs(v - ce.params[i]) < 1e-9 * Math.max(1, Math.abs(v)))).toBe(true);
+    expect(
+      (await train(logits, { summaries: 'autograd' })).params.every((v, i) => Math.abs(v - ce.params[i]) < 1e-9 * Math.max(1, Math.abs(v))),
+    ).toBe(true);
 
     grnewt.manualSeed(2);
     const model = new nn.Sequential(new nn.Linear(4, 5, f64), new nn.Sigmoid(), new nn.Linear(5, 2, f64));
     const fullLoss = (x: Tensor, y: Tensor) => losses.mse(model.forward(x), y);
-    const regression = Array.from({ length: 3 }, (_, b) => [tensor(values(64, b + 1), { shape: [16, 4], ...f64 }), tensor(values(32, b + 9), { shape: [16, 2], ...f64 })] as [Tensor, Tensor]);
+    const regression = Array.from(
+      { length: 3 },
+      (_, b) =>
+        [tensor(values(64, b + 1), { shape: [16, 4], ...f64 }), tensor(values(32, b + 9), { shape: [16, 2], ...f64 })] as [Tensor, Tensor],
+    );
     const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, regression, { periodHg: 1 });
     tidy(() => fullLoss(...regression[0]).backward());
     opt.step();
@@ -107,7 +120,9 @@ describe("NewtonSummary's summaries route", () => {
     const loose = new NewtonSummary([{ params: [w] }], fullLoss, batches(1, 8, 1));
     expect(loose.summariesRoute).toBe('autograd');
     expect(loose.summariesRouteReason).toBe('the parameters do not all belong to one nn.Module');
-    expect(() => new NewtonSummary([{ params: [w] }], fullLoss, batches(1, 8, 1), { summaries: 'taylor' })).toThrow(/summaries 'taylor': the parameters do not all belong to one nn.Module/);
+    expect(() => new NewtonSummary([{ params: [w] }], fullLoss, batches(1, 8, 1), { summaries: 'taylor' })).toThrow(
+      /summaries 'taylor': the parameters do not all belong to one nn.Module/,
+    );
 
     class Custom extends grnewt.nn.Module {
       readonly w = this.registerParameter('w', tensor(values(12, 4), { shape: [4, 3], ...f64 }));
@@ -144,17 +159,36 @@ describe("NewtonSummary's summaries route", () => {
     resumed.loadStateDict(sd);
     expect(resumed.summariesRoute).toBe('taylor');
     expect(resumed.summariesRouteReason).toMatch(/restored from a state dict/);
-    expect(() => resumed.loadStateDict({ ...sd, summaries: { route: 'fast', loss: null } })).toThrow(/summaries.route must be 'taylor' or 'autograd'/);
+    expect(() => resumed.loadStateDict({ ...sd, summaries: { route: 'fast', loss: null } })).toThrow(
+      /summaries.route must be 'taylor' or 'autograd'/,
+    );
   });
 });
 
 describe("NewtonSummary's defaults", () => {
   it("are the seed README's recommended values, in one exported object that fit() uses too", () => {
     expect(NEWTON_SUMMARY_DEFAULTS).toMatchObject({
-      damping: 0.1, momentum: 0.9, momentumDamp: 0.9, momLrs: 0.5, periodHg: 10, removeNegative: true, nesterov: { use: true, dampingInt: 10 }, summaries: 'auto',
+      damping: 0.1,
+      momentum: 0.9,
+      momentumDamp: 0.9,
+      momLrs: 0.5,
+      periodHg: 10,
+      removeNegative: true,
+      nesterov: { use: true, dampingInt: 10 },
+      summaries: 'auto',
     });
     const c = grnewt.trainConfig().newtonSummary;
-    expect([c.damping, c.momentum, c.momentumDamp, c.momLrs, c.periodHg, c.removeNegative, c.nesterov, c.dampingInt, c.summaries]).toEqual([0.1, 0.9, 0.9, 0.5, 10, true, true, 10, 'auto']);
+    expect([c.damping, c.momentum, c.momentumDamp, c.momLrs, c.periodHg, c.removeNegative, c.nesterov, c.dampingInt, c.summaries]).toEqual([
+      0.1,
+      0.9,
+      0.9,
+      0.5,
+      10,
+      true,
+      true,
+      10,
+      'auto',
+    ]);
   });
 
   it('with no options, train on the embedded Fashion-MNIST subset: the training loss falls over an epoch, every lr finite', () => {
@@ -191,7 +225,9 @@ describe('NewtonSummary misuse is named where it happens', () => {
   it('step() before any backward() says to call loss.backward()', async () => {
     const { groups, fullLoss } = setup();
     const opt = new NewtonSummary(groups, fullLoss, batches(1, 8, 1));
-    expect(() => opt.step()).toThrow('NewtonSummary.step: no parameter of the groups has a gradient: compute the loss and call loss.backward() before step() (zeroGrad() clears them)');
+    expect(() => opt.step()).toThrow(
+      'NewtonSummary.step: no parameter of the groups has a gradient: compute the loss and call loss.backward() before step() (zeroGrad() clears them)',
+    );
     await expect(opt.stepAsync()).rejects.toThrow(/NewtonSummary.stepAsync: no parameter of the groups has a gradient/);
     tidy(() => fullLoss(...batches(1, 8, 1)[0]).backward());
     opt.step(); // still usable
@@ -200,7 +236,9 @@ describe('NewtonSummary misuse is named where it happens', () => {
   it('the hg loader is checked at construction', () => {
     const { groups, fullLoss } = setup();
     expect(() => new NewtonSummary(groups, fullLoss, 3 as never)).toThrow(/hgLoader must be an iterable of \[x, y\] batches/);
-    expect(() => new NewtonSummary(groups, fullLoss, [[tensor([1])]] as never)).toThrow(/the hg loader must yield \[x, y\] pairs of Tensors, got \[Tensor\]/);
+    expect(() => new NewtonSummary(groups, fullLoss, [[tensor([1])]] as never)).toThrow(
+      /the hg loader must yield \[x, y\] pairs of Tensors, got \[Tensor\]/,
+    );
     expect(() => new NewtonSummary(groups, fullLoss, [['x', 'y']] as never)).toThrow(/must yield \[x, y\] pairs of Tensors/);
     expect(() => new NewtonSummary(groups, fullLoss, (function* () {})())).toThrow('NewtonSummary: hgLoader yielded no batch');
   });
@@ -235,29 +273,66 @@ describe('NewtonSummary misuse is named where it happens', () => {
   it('unknown option keys are refused with the valid ones listed, at every level', () => {
     const { model, groups, fullLoss } = setup();
     const hg = batches(1, 8, 1);
-    expect(() => new NewtonSummary(groups, fullLoss, hg, { lr: 0.1 } as never)).toThrow(/NewtonSummary: unknown option "lr"; the options are damping, momentum, momentumDamp, momLrs, periodHg, ridge, nesterov, .*summaries, average, lrsClip, taylor/);
-    expect(() => new NewtonSummary(groups, fullLoss, hg, { nesterov: { use: true, dampingint: 10 } } as never)).toThrow(/NewtonSummary: nesterov: unknown option "dampingint"; the options are use, dampingInt/);
-    expect(() => new NewtonSummary(groups, fullLoss, hg, { average: { kind: 'moving', decay: 0.1 } } as never)).toThrow(/average: unknown option "decay"/);
-    expect(() => new NewtonSummary(groups, fullLoss, hg, { updater: { name: 'adam', beta: [0.9, 0.9] } } as never)).toThrow(/updater: unknown option "beta"/);
-    expect(() => new NewtonSummary([{ params: model.parameters(), dampin: 1 } as never], fullLoss, hg)).toThrow(/paramGroups\[0\]: unknown option "dampin"/);
-    expect(() => new optim.SGD(model.parameters(), { lr: 0.1, momentun: 0.9 } as never)).toThrow(/SGD: unknown option "momentun"; the options are lr, momentum, dampening, weightDecay, nesterov/);
-    expect(() => new optim.Adam(model.parameters(), { lr: 0.1, beta: [0.9, 0.9] } as never)).toThrow(/Adam: unknown option "beta"; the options are lr, betas, eps, weightDecay/);
-    expect(() => grnewt.computeHg(groups, fullLoss, hg[0][0], hg[0][1], model.parameters(), { diag: true } as never)).toThrow(/computeHg: unknown option "diag"/);
+    expect(() => new NewtonSummary(groups, fullLoss, hg, { lr: 0.1 } as never)).toThrow(
+      /NewtonSummary: unknown option "lr"; the options are damping, momentum, momentumDamp, momLrs, periodHg, ridge, nesterov, .*summaries, average, lrsClip, taylor/,
+    );
+    expect(() => new NewtonSummary(groups, fullLoss, hg, { nesterov: { use: true, dampingint: 10 } } as never)).toThrow(
+      /NewtonSummary: nesterov: unknown option "dampingint"; the options are use, dampingInt/,
+    );
+    expect(() => new NewtonSummary(groups, fullLoss, hg, { average: { kind: 'moving', decay: 0.1 } } as never)).toThrow(
+      /average: unknown option "decay"/,
+    );
+    expect(() => new NewtonSummary(groups, fullLoss, hg, { updater: { name: 'adam', beta: [0.9, 0.9] } } as never)).toThrow(
+      /updater: unknown option "beta"/,
+    );
+    expect(() => new NewtonSummary([{ params: model.parameters(), dampin: 1 } as never], fullLoss, hg)).toThrow(
+      /paramGroups\[0\]: unknown option "dampin"/,
+    );
+    expect(() => new optim.SGD(model.parameters(), { lr: 0.1, momentun: 0.9 } as never)).toThrow(
+      /SGD: unknown option "momentun"; the options are lr, momentum, dampening, weightDecay, nesterov/,
+    );
+    expect(() => new optim.Adam(model.parameters(), { lr: 0.1, beta: [0.9, 0.9] } as never)).toThrow(
+      /Adam: unknown option "beta"; the options are lr, betas, eps, weightDecay/,
+    );
+    expect(() => grnewt.computeHg(groups, fullLoss, hg[0][0], hg[0][1], model.parameters(), { diag: true } as never)).toThrow(
+      /computeHg: unknown option "diag"/,
+    );
   });
 
   it('every options object of the public API refuses a misspelt key, naming the function and the key', () => {
-    const t = tensor([[[[1, 2], [3, 4]]]]);
+    const t = tensor([
+      [
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+    ]);
     const bad = { typo: 1 } as never;
     const table: Array<[string, () => unknown]> = [
-      ['tensor', () => tensor([1], bad)], ['zeros', () => grnewt.zeros([1], bad)], ['randn', () => grnewt.randn([1], bad)],
-      ['to', () => t.to(bad)], ['backward', () => t.sum().backward(bad)], ['conv2d', () => t.conv2d(t, null, bad)], ['maxPool2d', () => t.maxPool2d(1, bad)],
-      ['Linear', () => new nn.Linear(1, 1, bad)], ['Conv2d', () => new nn.Conv2d(1, 1, 1, bad)], ['MaxPool2d', () => new nn.MaxPool2d(1, bad)],
-      ['Module.to', () => new nn.Linear(1, 1).to(bad)], ['Perceptron', () => new models.Perceptron([2, 2], bad)], ['LeNet', () => new models.LeNet(undefined, bad)],
-      ['VGG', () => new models.VGG(bad)], ['AutoencoderMLP', () => new models.AutoencoderMLP([4, 2], bad)],
+      ['tensor', () => tensor([1], bad)],
+      ['zeros', () => grnewt.zeros([1], bad)],
+      ['randn', () => grnewt.randn([1], bad)],
+      ['to', () => t.to(bad)],
+      ['backward', () => t.sum().backward(bad)],
+      ['conv2d', () => t.conv2d(t, null, bad)],
+      ['maxPool2d', () => t.maxPool2d(1, bad)],
+      ['Linear', () => new nn.Linear(1, 1, bad)],
+      ['Conv2d', () => new nn.Conv2d(1, 1, 1, bad)],
+      ['MaxPool2d', () => new nn.MaxPool2d(1, bad)],
+      ['Module.to', () => new nn.Linear(1, 1).to(bad)],
+      ['Perceptron', () => new models.Perceptron([2, 2], bad)],
+      ['LeNet', () => new models.LeNet(undefined, bad)],
+      ['VGG', () => new models.VGG(bad)],
+      ['AutoencoderMLP', () => new models.AutoencoderMLP([4, 2], bad)],
       ['nesterovLrs', () => grnewt.nesterovLrs(t, t, t, { dampingInt: 1, ...(bad as object) } as never)],
       ['DataLoader', () => new data.DataLoader(new data.TensorDataset(t, t), { batchSize: 1, ...(bad as object) } as never)],
-      ['fashionMnist', () => data.fashionMnist({ split: 'train', ...(bad as object) } as never)], ['readIdx', () => data.readIdx('x', bad)],
-      ['ReduceDampingOnPlateau', () => new grnewt.ReduceDampingOnPlateau(new NewtonSummary(setup().groups, setup().fullLoss, batches(1, 4, 1)), bad)],
+      ['fashionMnist', () => data.fashionMnist({ split: 'train', ...(bad as object) } as never)],
+      ['readIdx', () => data.readIdx('x', bad)],
+      [
+        'ReduceDampingOnPlateau',
+        () => new grnewt.ReduceDampingOnPlateau(new NewtonSummary(setup().groups, setup().fullLoss, batches(1, 4, 1)), bad),
+      ],
     ];
     for (const [name, call] of table) expect(call, name).toThrow(new RegExp(`^${name}: unknown option "typo"; the options are `));
   });
@@ -277,7 +352,10 @@ describe("NewtonSummary's state dicts", () => {
     const sd = { ...opt.stateDict(), step: 100_000, hgDraws: 100_000 };
     let made = 0;
     const batch = loader.dataset.batch.bind(loader.dataset);
-    loader.dataset.batch = (indices) => (made++, batch(indices));
+    loader.dataset.batch = (indices) => {
+      made++;
+      return batch(indices);
+    };
     opt.loadStateDict(sd);
     expect(made).toBe(0); // a replay would have made 100,000 batches (the old code kept them all until it returned)
     // Where a replay would have left it: draw 100,001 is batch 100,000 % 8 of epoch ⌊100,000 / 8⌋.
@@ -319,16 +397,33 @@ describe("NewtonSummary's state dicts", () => {
     const opt = new NewtonSummary(groups, fullLoss, batches(2, 8, 1), { summaries: 'autograd' });
     const sd = opt.stateDict();
     const group0 = sd.paramGroups[0];
-    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, lr: NaN }, ...sd.paramGroups.slice(1)] })).toThrow(/lr must be a finite number, got NaN/);
-    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, momLrs: 1 }, ...sd.paramGroups.slice(1)] })).toThrow(/momLrs must be in \[0, 1\)/);
+    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, lr: NaN }, ...sd.paramGroups.slice(1)] })).toThrow(
+      /lr must be a finite number, got NaN/,
+    );
+    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, momLrs: 1 }, ...sd.paramGroups.slice(1)] })).toThrow(
+      /momLrs must be in \[0, 1\)/,
+    );
     const proto = JSON.parse(`{"__proto__": {"lr": 1}}`);
-    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, ...proto }, ...sd.paramGroups.slice(1)] })).toThrow(/group 0 has an unknown option "__proto__"/);
-    expect(() => opt.loadStateDict({ ...sd, step: 3, hgDraws: 2 ** 53 - 1 })).toThrow(/hgDraws \(9007199254740991\) cannot exceed step \(3\)/);
+    expect(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...group0, ...proto }, ...sd.paramGroups.slice(1)] })).toThrow(
+      /group 0 has an unknown option "__proto__"/,
+    );
+    expect(() => opt.loadStateDict({ ...sd, step: 3, hgDraws: 2 ** 53 - 1 })).toThrow(
+      /hgDraws \(9007199254740991\) cannot exceed step \(3\)/,
+    );
     expect(() => opt.loadStateDict({ ...sd, step: -1 })).toThrow(/step must be an integer \(≥ 0\)/);
     expect(() => opt.loadStateDict({ ...sd, lrsInitialized: 'yes' })).toThrow(/lrsInitialized must be a boolean/);
-    expect(() => opt.loadStateDict({ ...sd, average: { count: 1, H: tensor([1]), g: tensor([1]), order3: tensor([1]) } })).toThrow(/average.H has shape \[1\], expected \[4,4\]/);
+    expect(() => opt.loadStateDict({ ...sd, average: { count: 1, H: tensor([1]), g: tensor([1]), order3: tensor([1]) } })).toThrow(
+      /average.H has shape \[1\], expected \[4,4\]/,
+    );
     expect(() => opt.loadStateDict({ ...sd, extra: 1 })).toThrow(/unknown option "extra"/);
-    const generic = new NewtonSummary(groups, fullLoss, { [Symbol.iterator]: () => batches(2, 8, 1)[Symbol.iterator]() }, { summaries: 'autograd' });
-    expect(() => generic.loadStateDict({ ...sd, step: 2 ** 40, hgDraws: 2 ** 40 })).toThrow(/replaying 1099511627776 hg batches of a loader that is neither a DataLoader nor an array is refused/);
+    const generic = new NewtonSummary(
+      groups,
+      fullLoss,
+      { [Symbol.iterator]: () => batches(2, 8, 1)[Symbol.iterator]() },
+      { summaries: 'autograd' },
+    );
+    expect(() => generic.loadStateDict({ ...sd, step: 2 ** 40, hgDraws: 2 ** 40 })).toThrow(
+      /replaying 1099511627776 hg batches of a loader that is neither a DataLoader nor an array is refused/,
+    );
   });
 });

@@ -7,7 +7,7 @@ import { expectClose } from './helpers';
 const f64 = { dtype: 'float64' as const };
 
 describe('nn modules', () => {
-  it('Linear computes x Wᵀ + b with torch\'s shapes and U(±1/√in) initialisation', () => {
+  it("Linear computes x Wᵀ + b with torch's shapes and U(±1/√in) initialisation", () => {
     g.manualSeed(0);
     const layer = new nn.Linear(400, 30);
     expect(layer.weight.shape).toEqual([30, 400]);
@@ -18,7 +18,20 @@ describe('nn modules', () => {
     expect(variance).toBeCloseTo(1 / 400 / 3, 4);
     const small = new nn.Linear(2, 1, { dtype: 'float64' });
     small.loadStateDict({ weight: tensor([[2, -1]], f64), bias: tensor([0.5], f64) });
-    expectClose(small.forward(tensor([[1, 1], [3, 2]], f64)).toArray(), [1.5, 4.5]);
+    expectClose(
+      small
+        .forward(
+          tensor(
+            [
+              [1, 1],
+              [3, 2],
+            ],
+            f64,
+          ),
+        )
+        .toArray(),
+      [1.5, 4.5],
+    );
     expect(new nn.Linear(2, 2, { bias: false }).namedParameters().map(([n]) => n)).toEqual(['weight']);
   });
 
@@ -30,11 +43,16 @@ describe('nn modules', () => {
     expectClose(out.exp().sum(1).toArray(), [1, 1, 1, 1, 1], 1e-5);
   });
 
-  it('Perceptron has the reference\'s names, initialisation and log-softmax output', () => {
+  it("Perceptron has the reference's names, initialisation and log-softmax output", () => {
     g.manualSeed(1);
     const p = new models.Perceptron([784, 200, 100, 10]);
     expect(p.namedParameters().map(([n, t]) => `${n} ${t.shape}`)).toEqual([
-      'layers.0.weight 200,784', 'layers.0.bias 200', 'layers.1.weight 100,200', 'layers.1.bias 100', 'layers.2.weight 10,100', 'layers.2.bias 10',
+      'layers.0.weight 200,784',
+      'layers.0.bias 200',
+      'layers.1.weight 100,200',
+      'layers.1.bias 100',
+      'layers.2.weight 10,100',
+      'layers.2.bias 10',
     ]);
     const std = (t: Tensor) => Math.sqrt(Array.from(t.toArray() as Float32Array).reduce((s, x) => s + x * x, 0) / t.numel);
     expect(std(p.layers.at(0).parameters()[0])).toBeCloseTo(1 / Math.sqrt(784), 3); // σ_w/√fan_in
@@ -45,12 +63,15 @@ describe('nn modules', () => {
     const scaled = new models.Perceptron([50, 20, 3], { scaling: true, sigmaW: 2, sigmaB: 0, classification: false, activation: 'relu' });
     expect(std(scaled.layers.at(0).parameters()[0])).toBeCloseTo(2, 0);
     expect(Array.from(scaled.layers.at(0).parameters()[1].toArray()).every((b) => b === 0)).toBe(true);
-    expect(() => new models.Perceptron([3, 2], { activation: 'gelu' as never })).toThrow(/activation must be one of tanh, relu, sigmoid, elu, identity/);
+    expect(() => new models.Perceptron([3, 2], { activation: 'gelu' as never })).toThrow(
+      /activation must be one of tanh, relu, sigmoid, elu, identity/,
+    );
     expect(() => new models.Perceptron([3])).toThrow(/at least 2 sizes/);
   });
 
   it('stateDict/loadStateDict round-trip into another model, in place', () => {
-    const a = new models.Perceptron([4, 3, 2], f64), b = new models.Perceptron([4, 3, 2], f64);
+    const a = new models.Perceptron([4, 3, 2], f64),
+      b = new models.Perceptron([4, 3, 2], f64);
     const weightObject = b.parameters()[0];
     b.loadStateDict(a.stateDict());
     expect(b.parameters()[0]).toBe(weightObject);
@@ -58,7 +79,7 @@ describe('nn modules', () => {
     expect(() => b.loadStateDict({})).toThrow(/missing: \["layers.0.weight"/);
     const sd = a.stateDict();
     sd['layers.0.bias'] = tensor([1, 2], f64);
-    expect(() => b.loadStateDict(sd)).toThrow('loadStateDict: layers.0.bias has shape [2], the model\'s is [3]');
+    expect(() => b.loadStateDict(sd)).toThrow("loadStateDict: layers.0.bias has shape [2], the model's is [3]");
     expect(() => b.loadStateDict({ ...a.stateDict(), extra: tensor(1) })).toThrow(/unexpected: \["extra"\]/);
   });
 
@@ -81,7 +102,7 @@ describe('nn modules', () => {
     expect(m.layers.at(1).training).toBe(true);
   });
 
-  it('Conv2d and MaxPool2d have torch\'s shapes', () => {
+  it("Conv2d and MaxPool2d have torch's shapes", () => {
     const conv = new nn.Conv2d(1, 6, 5, { padding: 2 });
     expect(conv.weight.shape).toEqual([6, 1, 5, 5]);
     const y = new nn.Sequential(conv, new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten()).forward(g.randn([3, 1, 28, 28]));
@@ -98,12 +119,20 @@ describe('nn modules', () => {
     const m = new Affine();
     expect(m.namedParameters().map(([n]) => n)).toEqual(['scale']);
     expect(m.scale.requiresGrad).toBe(true);
-    expect(() => (m as unknown as { registerParameter: (n: string, t: Tensor) => void }).registerParameter('scale', tensor(1))).toThrow(/already registered/);
+    expect(() => (m as unknown as { registerParameter: (n: string, t: Tensor) => void }).registerParameter('scale', tensor(1))).toThrow(
+      /already registered/,
+    );
   });
 });
 
 describe('losses (mean reduction)', () => {
-  const logits = tensor([[1, 2, 3], [1, 0, -1]], f64);
+  const logits = tensor(
+    [
+      [1, 2, 3],
+      [1, 0, -1],
+    ],
+    f64,
+  );
   const target = tensor([2, 0], { dtype: 'int64' });
   const lse = (row: number[]) => Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
   it('nll and crossEntropy', () => {
@@ -113,7 +142,8 @@ describe('losses (mean reduction)', () => {
   });
   it('mse and bce', () => {
     expectClose(losses.mse(tensor([1, 2], f64), tensor([0, 4], f64)).toArray(), [2.5], 1e-12);
-    const p = [0.9, 0.2], t = [1, 0];
+    const p = [0.9, 0.2],
+      t = [1, 0];
     expectClose(losses.bce(tensor(p, f64), tensor(t, f64)).toArray(), [-(Math.log(0.9) + Math.log(0.8)) / 2], 1e-12);
     expectClose(losses.bce(tensor([0], f64), tensor([1], f64)).toArray(), [100], 1e-12); // log clamped at −100
   });

@@ -6,7 +6,15 @@ import { expectClose, expectGradientsMatchFiniteDifferences as gradcheck, values
 
 const f64 = (data: number[] | number[][], shape?: number[]) =>
   tensor(data.flat() as number[], { dtype: 'float64', shape: shape ?? [data.flat().length] });
-const input = (shape: number[], seed: number, lo = -1, hi = 1) => ({ data: values(shape.reduce((a, b) => a * b, 1), seed, lo, hi), shape });
+const input = (shape: number[], seed: number, lo = -1, hi = 1) => ({
+  data: values(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+    lo,
+    hi,
+  ),
+  shape,
+});
 
 describe('elementwise ops: values', () => {
   const a = f64([1, 2, 4]);
@@ -26,7 +34,13 @@ describe('elementwise ops: values', () => {
     expect(tensor([1, 2]).mul(0.1).dtype).toBe('float32');
   });
   it('broadcast as torch does', () => {
-    const m = f64([[1, 2, 3], [4, 5, 6]], [2, 3]);
+    const m = f64(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      [2, 3],
+    );
     const r = m.add(f64([10, 20, 30]));
     expect(r.shape).toEqual([2, 3]);
     expectClose(r.toArray(), [11, 22, 33, 14, 25, 36]);
@@ -44,21 +58,42 @@ describe('elementwise ops: values', () => {
     expectClose(x.abs().sqrt().toArray(), [2, 0.5, 0.5, 2].map(Math.sqrt));
     expectClose(x.tanh().toArray(), [-2, -0.5, 0.5, 2].map(Math.tanh));
     expectClose(x.relu().toArray(), [0, 0, 0.5, 2]);
-    expectClose(x.sigmoid().toArray(), [-2, -0.5, 0.5, 2].map((v) => 1 / (1 + Math.exp(-v))));
+    expectClose(
+      x.sigmoid().toArray(),
+      [-2, -0.5, 0.5, 2].map((v) => 1 / (1 + Math.exp(-v))),
+    );
     expectClose(x.elu().toArray(), [Math.exp(-2) - 1, Math.exp(-0.5) - 1, 0.5, 2]);
     expectClose(g.elu(x, 2).toArray(), [2 * (Math.exp(-2) - 1), 2 * (Math.exp(-0.5) - 1), 0.5, 2]);
   });
 });
 
 describe('linear algebra, reductions, shapes: values', () => {
-  const m = f64([[1, 2, 3], [4, 5, 6]], [2, 3]);
+  const m = f64(
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+    [2, 3],
+  );
   it('matmul of matrices, matrix-vector, vector-vector and batches', () => {
-    const n = f64([[1, 0], [0, 1], [1, 1]], [3, 2]);
+    const n = f64(
+      [
+        [1, 0],
+        [0, 1],
+        [1, 1],
+      ],
+      [3, 2],
+    );
     const p = m.matmul(n);
     expect(p.shape).toEqual([2, 2]);
     expectClose(p.toArray(), [4, 5, 10, 11]);
     expectClose(m.matmul(f64([1, 1, 1])).toArray(), [6, 15]);
-    expectClose(f64([1, 2, 3]).matmul(f64([4, 5, 6])).toArray(), [32]);
+    expectClose(
+      f64([1, 2, 3])
+        .matmul(f64([4, 5, 6]))
+        .toArray(),
+      [32],
+    );
     const batch = f64([1, 0, 0, 1, 2, 0, 0, 2], [2, 2, 2]);
     expectClose(batch.matmul(f64([1, 2, 3, 4], [2, 2])).toArray(), [1, 2, 3, 4, 2, 4, 6, 8]);
   });
@@ -80,7 +115,13 @@ describe('linear algebra, reductions, shapes: values', () => {
     expectClose(t.toArray(), [1, 4, 2, 5, 3, 6]); // toArray is row-major even for a non-contiguous view
   });
   it('softmax, logSoftmax and gather', () => {
-    const x = f64([[1, 2, 3], [0, 0, 0]], [2, 3]);
+    const x = f64(
+      [
+        [1, 2, 3],
+        [0, 0, 0],
+      ],
+      [2, 3],
+    );
     const z = Math.exp(1) + Math.exp(2) + Math.exp(3);
     expectClose(x.softmax(1).toArray(), [Math.exp(1) / z, Math.exp(2) / z, Math.exp(3) / z, 1 / 3, 1 / 3, 1 / 3]);
     expectClose(x.logSoftmax(-1).toArray(), [1 - Math.log(z), 2 - Math.log(z), 3 - Math.log(z), -Math.log(3), -Math.log(3), -Math.log(3)]);
@@ -157,11 +198,21 @@ describe('gradients against float64 central finite differences', () => {
   it('logSoftmax, softmax and gather', () => {
     gradcheck((x) => x.logSoftmax(1), [input([3, 5], 21, -2, 2)]);
     gradcheck((x) => x.softmax(0), [input([3, 5], 22, -2, 2)]);
-    const index = tensor([[0, 4], [2, 2], [1, 3]], { dtype: 'int64' });
+    const index = tensor(
+      [
+        [0, 4],
+        [2, 2],
+        [1, 3],
+      ],
+      { dtype: 'int64' },
+    );
     gradcheck((x) => x.gather(1, index), [input([3, 5], 23)]);
   });
   it('conv2d in input, weight and bias', () => {
-    gradcheck((x, w, b) => x.conv2d(w, b, { padding: 1, stride: [2, 1] }), [input([2, 2, 5, 4], 24), input([3, 2, 3, 2], 25), input([3], 26)]);
+    gradcheck(
+      (x, w, b) => x.conv2d(w, b, { padding: 1, stride: [2, 1] }),
+      [input([2, 2, 5, 4], 24), input([3, 2, 3, 2], 25), input([3], 26)],
+    );
   });
   it('maxPool2d (distinct values, so no ties)', () => {
     const n = 2 * 6 * 6;

@@ -7,7 +7,10 @@ const f64 = { dtype: 'float64' as const, requiresGrad: true };
 /** L = Σ c·p²/2 → ∇ = c·p, so every gradient is known by hand. */
 function withGrad(p: Tensor, c: number) {
   p.clearGrad();
-  p.mul(p).mul(c / 2).sum().backward();
+  p.mul(p)
+    .mul(c / 2)
+    .sum()
+    .backward();
 }
 
 describe('optim.SGD', () => {
@@ -23,7 +26,8 @@ describe('optim.SGD', () => {
     const p = tensor([1], f64);
     // dampening 0.3, not 0.5: the gradient's factor 1 − dampening must differ from dampening itself.
     const opt = new optim.SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.3, weightDecay: 0.01 });
-    let x = 1, buf = 0;
+    let x = 1,
+      buf = 0;
     for (let step = 0; step < 3; step++) {
       withGrad(p, 2);
       opt.step();
@@ -37,7 +41,8 @@ describe('optim.SGD', () => {
   it('nesterov uses g + m·buf', () => {
     const p = tensor([1], f64);
     const opt = new optim.SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true });
-    let x = 1, buf = 0;
+    let x = 1,
+      buf = 0;
     for (let step = 0; step < 3; step++) {
       withGrad(p, 1);
       opt.step();
@@ -50,7 +55,9 @@ describe('optim.SGD', () => {
   });
 
   it('per-group options, parameters without gradient untouched, options checked', () => {
-    const a = tensor([1], f64), b = tensor([1], f64), unused = tensor([5], f64);
+    const a = tensor([1], f64),
+      b = tensor([1], f64),
+      unused = tensor([5], f64);
     const opt = new optim.SGD([{ params: [a] }, { params: [b, unused], lr: 0.5 }], { lr: 0.1 });
     withGrad(a, 1);
     withGrad(b, 1);
@@ -70,7 +77,8 @@ describe('optim.Adam', () => {
     const [lr, b1, b2, eps, wd] = [0.01, 0.9, 0.999, 1e-8, 0.1];
     const opt = new optim.Adam([p], { lr, betas: [b1, b2], eps, weightDecay: wd });
     let x = [1, -0.5];
-    const m = [0, 0], v = [0, 0];
+    const m = [0, 0],
+      v = [0, 0];
     for (let t = 1; t <= 2; t++) {
       withGrad(p, 3);
       opt.step();
@@ -103,7 +111,8 @@ describe('optim.Adam', () => {
   });
 
   it('state dict round trip continues identically', () => {
-    const p = tensor([1, 2], f64), q = tensor([1, 2], f64);
+    const p = tensor([1, 2], f64),
+      q = tensor([1, 2], f64);
     const a = new optim.Adam([p], { lr: 0.1 });
     withGrad(p, 1);
     a.step();

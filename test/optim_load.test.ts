@@ -4,13 +4,40 @@
 import { describe, expect, it } from 'vitest';
 import { optim, randn, tensor, type Tensor } from '../lib';
 
-type Make = (params: Tensor[], options?: Record<string, unknown>) => { paramGroups: Array<Record<string, unknown>>; stateDict(): any; loadStateDict(sd: unknown): void; step(): void };
+type Make = (
+  params: Tensor[],
+  options?: Record<string, unknown>,
+) => {
+  paramGroups: Array<Record<string, unknown>>;
+  // biome-ignore lint/suspicious/noExplicitAny: each optimizer's own state dict type
+  stateDict(): any;
+  loadStateDict(sd: unknown): void;
+  step(): void;
+};
 const makers: Array<[string, Make]> = [
   ['SGD', (p, o) => new optim.SGD(p, { lr: 0.1, momentum: 0.9, ...o } as never) as never],
   ['Adam', (p, o) => new optim.Adam(p, { lr: 0.1, ...o } as never) as never],
 ];
 // Values a checkpoint could carry; each option is tried with each of them.
-const candidates: unknown[] = [NaN, Infinity, -Infinity, -1, 0, 0.5, 1, 2, 1e308, '0.1', null, true, [], [0.9, 0.999], [NaN, 0.5], [0.5, 1], {}];
+const candidates: unknown[] = [
+  NaN,
+  Infinity,
+  -Infinity,
+  -1,
+  0,
+  0.5,
+  1,
+  2,
+  1e308,
+  '0.1',
+  null,
+  true,
+  [],
+  [0.9, 0.999],
+  [NaN, 0.5],
+  [0.5, 1],
+  {},
+];
 
 function trained(make: Make) {
   const w = randn([3, 2], { requiresGrad: true });
@@ -73,7 +100,18 @@ describe.each(makers)('%s.loadStateDict', (_name, make) => {
   it('refuses per-parameter state that is not finite, of another shape, or unknown', () => {
     const { opt } = trained(make);
     const stateKeys = Object.keys(opt.stateDict().state[0]);
-    const bad: unknown[] = [tensor([[NaN, 0], [0, 0], [0, 0]]), randn([2, 3]), randn([3, 2], { dtype: 'float64' }), NaN, 'x', {}];
+    const bad: unknown[] = [
+      tensor([
+        [NaN, 0],
+        [0, 0],
+        [0, 0],
+      ]),
+      randn([2, 3]),
+      randn([3, 2], { dtype: 'float64' }),
+      NaN,
+      'x',
+      {},
+    ];
     for (const key of [...stateKeys, '__proto__', 'extra']) {
       for (const value of bad) {
         const sd = opt.stateDict();
@@ -102,7 +140,18 @@ describe.each(makers)('%s.loadStateDict', (_name, make) => {
 describe('Adam state', () => {
   it('refuses a step count below 1 or fractional, and a negative second moment', () => {
     const { opt } = trained(makers[1][1]);
-    for (const patch of [{ step: 0 }, { step: 1.5 }, { step: NaN }, { expAvgSq: tensor([[-1, 0], [0, 0], [0, 0]]) }]) {
+    for (const patch of [
+      { step: 0 },
+      { step: 1.5 },
+      { step: NaN },
+      {
+        expAvgSq: tensor([
+          [-1, 0],
+          [0, 0],
+          [0, 0],
+        ]),
+      },
+    ]) {
       const sd = opt.stateDict();
       sd.state[0] = { ...sd.state[0], ...patch };
       expect(() => makers[1][1]([randn([3, 2], { requiresGrad: true })]).loadStateDict(sd)).toThrow(RangeError);

@@ -45,8 +45,11 @@ describe('the npm package', () => {
 
     const out = execFileSync(
       'node',
-      ['-e', `const g = require('grnewt'); const x = g.tensor([[1, 2], [3, 4]], { requiresGrad: true });
-              x.matmul(x).sum().backward(); console.log(JSON.stringify(Array.from(x.grad.toArray())));`],
+      [
+        '-e',
+        `const g = require('grnewt'); const x = g.tensor([[1, 2], [3, 4]], { requiresGrad: true });
+              x.matmul(x).sum().backward(); console.log(JSON.stringify(Array.from(x.grad.toArray())));`,
+      ],
       { cwd: app, env, encoding: 'utf8' },
     );
     // d/dX Σ(X·X) = 1·Xᵀ + Xᵀ·1 (1 the all-ones matrix) = [[7, 11], [9, 13]] for X = [[1, 2], [3, 4]]
@@ -55,7 +58,22 @@ describe('the npm package', () => {
     // `npx grnewt train` works right after the install, on the embedded subset.
     const train = execFileSync(
       path.join(app, 'node_modules', '.bin', 'grnewt'),
-      ['train', '--data', 'embedded', '--limit', '200', '--epochs', '1', '--hg-batch-size', '100', '--threads', '1', '--out', path.join(work, 'out'), '--json'],
+      [
+        'train',
+        '--data',
+        'embedded',
+        '--limit',
+        '200',
+        '--epochs',
+        '1',
+        '--hg-batch-size',
+        '100',
+        '--threads',
+        '1',
+        '--out',
+        path.join(work, 'out'),
+        '--json',
+      ],
       { cwd: app, env, encoding: 'utf8' },
     );
     expect(train).toMatch(/"type":"done"/);

@@ -27,7 +27,10 @@ describe('partitions', () => {
   });
   it('blocks: contiguous layers, the first blocks one longer; weights of each block then biases', () => {
     expect(partition.blocks(model, 2).nameGroups).toEqual([
-      ['layers.0.weight', 'layers.1.weight'], ['layers.2.weight'], ['layers.0.bias', 'layers.1.bias'], ['layers.2.bias'],
+      ['layers.0.weight', 'layers.1.weight'],
+      ['layers.2.weight'],
+      ['layers.0.bias', 'layers.1.bias'],
+      ['layers.2.bias'],
     ]);
     expect(partition.blocks(model, 1).nameGroups).toEqual(partition.wb(model).nameGroups);
     expect(() => partition.blocks(model, 4)).toThrow('partition.blocks: n = 4 exceeds the 3 layers of the model');
@@ -35,14 +38,19 @@ describe('partitions', () => {
   });
   it('hand-written paramGroups are validated: two subsets, empty, no grad, not tensors', () => {
     const [w0, b0] = model.parameters();
-    const x = tensor([[1, 2, 3, 4]], { dtype: 'float64' }), y = tensor([1], { dtype: 'int64' });
+    const x = tensor([[1, 2, 3, 4]], { dtype: 'float64' }),
+      y = tensor([1], { dtype: 'int64' });
     const loss = (a: typeof x, b: typeof y) => losses.nll(model.forward(a), b);
     const dir = (ps: Array<typeof x>) => ps.map((p) => p.detach());
-    expect(() => computeHg([{ params: [w0] }, { params: [w0] }], loss, x, y, dir([w0, w0]))).toThrow('computeHg: a tensor is in two subsets (paramGroups[0] and paramGroups[1])');
+    expect(() => computeHg([{ params: [w0] }, { params: [w0] }], loss, x, y, dir([w0, w0]))).toThrow(
+      'computeHg: a tensor is in two subsets (paramGroups[0] and paramGroups[1])',
+    );
     expect(() => computeHg([{ params: [w0] }, { params: [] }], loss, x, y, dir([w0]))).toThrow(/paramGroups\[1\] is empty/);
     const frozen = tensor([1], { dtype: 'float64' });
     expect(() => computeHg([{ params: [frozen] }], loss, x, y, [frozen])).toThrow(/paramGroups\[0\].params\[0\] does not require grad/);
-    expect(() => computeHg([{ params: [b0, 3 as never] }], loss, x, y, dir([b0]))).toThrow(/paramGroups\[0\].params\[1\] must be a Tensor, got 3/);
+    expect(() => computeHg([{ params: [b0, 3 as never] }], loss, x, y, dir([b0]))).toThrow(
+      /paramGroups\[0\].params\[1\] must be a Tensor, got 3/,
+    );
     expect(() => computeHg({} as never, loss, x, y, [])).toThrow(/paramGroups must be a non-empty array/);
     expect(() => partition.canonical({} as never)).toThrow(/model must be an nn.Module/);
   });

@@ -25,7 +25,8 @@ describe('tensors dropped in a synchronous loop', () => {
     const model = new models.Perceptron([784, 32, 10]);
     const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
     const optimizer = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, hgLoader);
-    const start = memory().liveTensors, counts: number[] = [];
+    const start = memory().liveTensors,
+      counts: number[] = [];
     for (let epoch = 0; epoch < 8; epoch++) {
       for (const [x, y] of loader) {
         optimizer.zeroGrad();

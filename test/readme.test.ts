@@ -24,7 +24,8 @@ function snippets(markdown: string): Snippet[] {
   for (let i = 0; i < lines.length; i++) {
     if (lines[i].trim() !== '```ts') continue;
     const end = lines.indexOf('```', i + 1);
-    const compileOnly = /<!--\s*readme-test:\s*compile-only/.test(lines[i - 1] ?? '') || /<!--\s*readme-test:\s*compile-only/.test(lines[i - 2] ?? '');
+    const compileOnly =
+      /<!--\s*readme-test:\s*compile-only/.test(lines[i - 1] ?? '') || /<!--\s*readme-test:\s*compile-only/.test(lines[i - 2] ?? '');
     out.push({ line: i + 1, code: lines.slice(i + 1, end).join('\n'), run: !compileOnly });
     i = end;
   }
@@ -59,7 +60,8 @@ describe('README', () => {
     expect(fs.readFileSync(path.join(dts, 'nn', 'layers.d.ts'), 'utf8')).not.toMatch(/\bsettings\b|\btaylorSteps\b/);
     expect(fs.readFileSync(path.join(dts, 'nn', 'module.d.ts'), 'utf8')).not.toMatch(/\btaylorSteps\b/); // the route's, not API
     const nativeDts = fs.readFileSync(path.join(dts, 'core', 'native.d.ts'), 'utf8');
-    for (const internal of ['function native', 'NativeAddon', 'explainLoadFailure', 'Options', 'NativeHg', 'TaylorStep']) expect(nativeDts, internal).not.toContain(internal);
+    for (const internal of ['function native', 'NativeAddon', 'explainLoadFailure', 'Options', 'NativeHg', 'TaylorStep'])
+      expect(nativeDts, internal).not.toContain(internal);
   });
 
   it('every snippet compiles under strict against the published declarations', () => {
@@ -77,15 +79,19 @@ describe('README', () => {
   }, 120_000);
 
   const runnable = readme.map((s, i) => ({ ...s, i })).filter((s) => s.run);
-  it.each(runnable.map((s) => [s.line, s] as const))('the snippet at README.md:%i runs', async (_line, s) => {
-    const file = path.join(work, `run${s.i}.ts`);
-    fs.writeFileSync(file, asModule(s.code, path.join(root, 'lib', 'index.ts')));
-    const cwd = process.cwd();
-    process.chdir(work); // snippets may write files (checkpoints, reports) relative to the working directory
-    try {
-      await import(file);
-    } finally {
-      process.chdir(cwd);
-    }
-  }, 60_000);
+  it.each(runnable.map((s) => [s.line, s] as const))(
+    'the snippet at README.md:%i runs',
+    async (_line, s) => {
+      const file = path.join(work, `run${s.i}.ts`);
+      fs.writeFileSync(file, asModule(s.code, path.join(root, 'lib', 'index.ts')));
+      const cwd = process.cwd();
+      process.chdir(work); // snippets may write files (checkpoints, reports) relative to the working directory
+      try {
+        await import(file);
+      } finally {
+        process.chdir(cwd);
+      }
+    },
+    60_000,
+  );
 });

@@ -3,7 +3,7 @@
 // directional derivatives are known in closed form.
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
-import { computeHg, computeHgFullbatch, diffN, fullbatchGradient, losses, models, nn, partition, tensor, type Tensor } from '../lib';
+import { computeHg, computeHgFullbatch, diffN, fullbatchGradient, losses, models, type nn, partition, tensor, type Tensor } from '../lib';
 import type { Activation } from '../lib/models';
 import type { Partition } from '../lib/method/partition';
 import { expectClose, values } from './helpers';
@@ -39,11 +39,31 @@ function finiteDifferences(phi: (eta: number[]) => number, S: number) {
     for (const [i, v] of pairs) eta[i] += v;
     return phi(eta);
   };
-  const h1 = 1e-6, h2 = 1e-4; // small steps: relu's kinks must stay out of reach
+  const h1 = 1e-6,
+    h2 = 1e-4; // small steps: relu's kinks must stay out of reach
   const grad = Array.from({ length: S }, (_, i) => (at([[i, h1]]) - at([[i, -h1]])) / (2 * h1));
   const H = Array.from({ length: S * S }, (_, k) => {
-    const i = Math.floor(k / S), j = k % S;
-    return (at([[i, h2], [j, h2]]) - at([[i, h2], [j, -h2]]) - at([[i, -h2], [j, h2]]) + at([[i, -h2], [j, -h2]])) / (4 * h2 * h2);
+    const i = Math.floor(k / S),
+      j = k % S;
+    return (
+      (at([
+        [i, h2],
+        [j, h2],
+      ]) -
+        at([
+          [i, h2],
+          [j, -h2],
+        ]) -
+        at([
+          [i, -h2],
+          [j, h2],
+        ]) +
+        at([
+          [i, -h2],
+          [j, -h2],
+        ])) /
+      (4 * h2 * h2)
+    );
   });
   const d3 = (i: number, h: number) => (at([[i, 2 * h]]) - 2 * at([[i, h]]) + 2 * at([[i, -h]]) - at([[i, -2 * h]])) / (2 * h ** 3);
   const order3 = Array.from({ length: S }, (_, i) => (4 * d3(i, 5e-3) - d3(i, 1e-2)) / 3);
@@ -63,7 +83,11 @@ const partitions: Array<[string, (m: nn.Module) => Partition]> = [
 
 describe('computeHg equals the derivatives of φ(η) = L(θ + Σ η_s u_s)', () => {
   const cases: Array<[Activation, 'nll' | 'mse']> = [
-    ['tanh', 'nll'], ['relu', 'nll'], ['sigmoid', 'mse'], ['elu', 'mse'], ['tanh', 'mse'],
+    ['tanh', 'nll'],
+    ['relu', 'nll'],
+    ['sigmoid', 'mse'],
+    ['elu', 'mse'],
+    ['tanh', 'mse'],
   ];
   for (const [activation, loss] of cases) {
     for (const [name, make] of partitions) {
@@ -78,7 +102,10 @@ describe('computeHg equals the derivatives of φ(η) = L(θ + Σ η_s u_s)', () 
         expect(hg.g.shape).toEqual([S]);
 
         // 1. finite differences in float64
-        const fd = finiteDifferences(phiOf(part, direction, () => fullLoss(x, y)), S);
+        const fd = finiteDifferences(
+          phiOf(part, direction, () => fullLoss(x, y)),
+          S,
+        );
         expectClose(hg.g.toArray(), fd.grad, 1e-7, 1e-9);
         expectClose(hg.H.toArray(), fd.H, 1e-5, 1e-7);
         expectClose(hg.order3.toArray(), fd.order3, 1e-5, 1e-6);
@@ -124,24 +151,39 @@ function functionalForward(model: models.Perceptron, replace: Map<Tensor, Tensor
 describe('a polynomial loss with closed-form directional derivatives', () => {
   // L(w, v) = mean_n[(x_n·w)³ (z_n·v) + (x_n·w)(z_n·v)²]; along u = (u_w, u_v) with A = x·w, α = x·u_w,
   // B = z·v, β = z·u_v: every derivative of φ(η1, η2) is a mean of a polynomial in A, α, B, β.
-  const n = 5, dim = 3;
+  const n = 5,
+    dim = 3;
   const X = tensor(values(n * dim, 1), { shape: [n, dim], dtype: 'float64' });
   const Z = tensor(values(n * dim, 2), { shape: [n, dim], dtype: 'float64' });
   const w = tensor(values(dim, 3), { dtype: 'float64', requiresGrad: true });
   const v = tensor(values(dim, 4), { dtype: 'float64', requiresGrad: true });
-  const uw = tensor(values(dim, 5), f64), uv = tensor(values(dim, 6), f64);
+  const uw = tensor(values(dim, 5), f64),
+    uv = tensor(values(dim, 6), f64);
   const loss = (x: Tensor, z: Tensor) => {
-    const a = x.matmul(w), b = z.matmul(v);
-    return a.pow(3).mul(b).add(a.mul(b.pow(2))).mean();
+    const a = x.matmul(w),
+      b = z.matmul(v);
+    return a
+      .pow(3)
+      .mul(b)
+      .add(a.mul(b.pow(2)))
+      .mean();
   };
   const col = (m: Tensor, u: Tensor) => Array.from(m.matmul(u).toArray() as Float64Array);
-  const A = col(X, w.detach()), al = col(X, uw), B = col(Z, v.detach()), be = col(Z, uv);
+  const A = col(X, w.detach()),
+    al = col(X, uw),
+    B = col(Z, v.detach()),
+    be = col(Z, uv);
   const mean = (f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i)).reduce((s, t) => s + t, 0) / n;
   const groups = [{ params: [w] }, { params: [v] }];
 
   it('ḡ, H̄ and order3 to 1e-12', () => {
     const hg = computeHg(groups, loss, X, Z, [uw, uv]);
-    expectClose(hg.g.toArray(), [mean((i) => 3 * A[i] ** 2 * al[i] * B[i] + al[i] * B[i] ** 2), mean((i) => A[i] ** 3 * be[i] + 2 * A[i] * B[i] * be[i])], 1e-12, 1e-14);
+    expectClose(
+      hg.g.toArray(),
+      [mean((i) => 3 * A[i] ** 2 * al[i] * B[i] + al[i] * B[i] ** 2), mean((i) => A[i] ** 3 * be[i] + 2 * A[i] * B[i] * be[i])],
+      1e-12,
+      1e-14,
+    );
     const h11 = mean((i) => 6 * A[i] * al[i] ** 2 * B[i]);
     const h12 = mean((i) => 3 * A[i] ** 2 * al[i] * be[i] + 2 * al[i] * B[i] * be[i]);
     const h22 = mean((i) => 2 * A[i] * be[i] ** 2);
@@ -151,7 +193,13 @@ describe('a polynomial loss with closed-form directional derivatives', () => {
 
   it('diffN of order 4 (all tuples) to 1e-12', () => {
     const { values: d4, indices } = diffN(groups, loss, X, Z, [uw, uv], 4);
-    expect(indices).toEqual([[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1]]);
+    expect(indices).toEqual([
+      [0, 0, 0, 0],
+      [0, 0, 0, 1],
+      [0, 0, 1, 1],
+      [0, 1, 1, 1],
+      [1, 1, 1, 1],
+    ]);
     expectClose(d4.toArray(), [0, mean((i) => 6 * al[i] ** 3 * be[i]), 0, 0, 0], 1e-12, 1e-14);
   });
 
@@ -191,7 +239,13 @@ describe('computeHg: the rest of its contract', () => {
     const hg64 = computeHg(part.paramGroups, fullLoss, x, y, direction);
     model.to({ dtype: 'float32' });
     const x32 = x.to({ dtype: 'float32' });
-    const hg32 = computeHg(part.paramGroups, fullLoss, x32, y, direction.map((u) => u.to({ dtype: 'float32' })));
+    const hg32 = computeHg(
+      part.paramGroups,
+      fullLoss,
+      x32,
+      y,
+      direction.map((u) => u.to({ dtype: 'float32' })),
+    );
     expect(hg32.H.dtype).toBe('float32');
     expectClose(hg32.g.toArray(), hg64.g.toArray() as Float64Array, 1e-4, 1e-5);
     expectClose(hg32.H.toArray(), hg64.H.toArray() as Float64Array, 1e-3, 1e-4);
@@ -200,10 +254,14 @@ describe('computeHg: the rest of its contract', () => {
   it('computeHgFullbatch weights batches by their size: equal to the whole batch at once', () => {
     const { model, x, y, fullLoss } = setup('sigmoid', 'nll', 5);
     const part = partition.wb(model);
-    const direction = part.paramGroups.flatMap((grp) => grp.params).map((p, k) => tensor(values(p.numel, 9 + k), { shape: p.shape, dtype: 'float64' }));
+    const direction = part.paramGroups
+      .flatMap((grp) => grp.params)
+      .map((p, k) => tensor(values(p.numel, 9 + k), { shape: p.shape, dtype: 'float64' }));
     const whole = computeHg(part.paramGroups, fullLoss, x, y, direction);
-    const split = [[g.tensor(Array.from(x.toArray()).slice(0, 12), { shape: [4, 3], dtype: 'float64' }), tensor([0, 1, 2, 2], { dtype: 'int64' })],
-      [g.tensor(Array.from(x.toArray()).slice(12), { shape: [2, 3], dtype: 'float64' }), tensor([1, 0], { dtype: 'int64' })]] as Array<[Tensor, Tensor]>;
+    const split = [
+      [g.tensor(Array.from(x.toArray()).slice(0, 12), { shape: [4, 3], dtype: 'float64' }), tensor([0, 1, 2, 2], { dtype: 'int64' })],
+      [g.tensor(Array.from(x.toArray()).slice(12), { shape: [2, 3], dtype: 'float64' }), tensor([1, 0], { dtype: 'int64' })],
+    ] as Array<[Tensor, Tensor]>;
     const fb = computeHgFullbatch(part.paramGroups, fullLoss, split, 6, direction);
     expectClose(fb.H.toArray(), whole.H.toArray() as Float64Array, 1e-12, 1e-14);
     expectClose(fb.g.toArray(), whole.g.toArray() as Float64Array, 1e-12, 1e-14);
@@ -229,8 +287,12 @@ describe('computeHg: the rest of its contract', () => {
     const { model, x, y, fullLoss } = setup('tanh', 'nll');
     const { paramGroups } = partition.canonical(model);
     const dir = randomDirection(model, 1);
-    expect(() => computeHg(paramGroups, fullLoss, x, y, dir.slice(1))).toThrow('computeHg: direction has 3 tensors, the partition 4 parameters');
-    expect(() => computeHg(paramGroups, fullLoss, x, y, [dir[1], ...dir.slice(1)])).toThrow(/direction\[0\] has shape \[4\], its parameter \[4,3\]/);
+    expect(() => computeHg(paramGroups, fullLoss, x, y, dir.slice(1))).toThrow(
+      'computeHg: direction has 3 tensors, the partition 4 parameters',
+    );
+    expect(() => computeHg(paramGroups, fullLoss, x, y, [dir[1], ...dir.slice(1)])).toThrow(
+      /direction\[0\] has shape \[4\], its parameter \[4,3\]/,
+    );
     expect(() => computeHg(paramGroups, () => tensor([1, 2], f64), x, y, dir)).toThrow(/the loss must be a scalar/);
     expect(() => computeHg(paramGroups, () => tensor(1, f64), x, y, dir)).toThrow(/the loss has no graph/);
     expect(() => computeHg(paramGroups, (() => 3) as never, x, y, dir)).toThrow(/must return a Tensor, got 3/);

@@ -5,7 +5,17 @@ import { memory, tensor } from '../lib';
 import { SummariesAverage } from '../lib/method/summaries_average';
 
 const f64 = { dtype: 'float64' as const };
-const summaries = (k: number) => ({ H: tensor([[k, 1], [1, 2 * k]], f64), g: tensor([k, -k], f64), order3: tensor([k * k, 1], f64) });
+const summaries = (k: number) => ({
+  H: tensor(
+    [
+      [k, 1],
+      [1, 2 * k],
+    ],
+    f64,
+  ),
+  g: tensor([k, -k], f64),
+  order3: tensor([k * k, 1], f64),
+});
 const values = (t: { toArray(): unknown }) => [...(t.toArray() as Float64Array)];
 
 describe('SummariesAverage', () => {

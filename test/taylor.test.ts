@@ -2,7 +2,18 @@
 // partition, `scaling`, `diagonal` and `noregul`, for each built-in model and every built-in layer.
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
-import { computeHg, computeHgTaylor, computeHgTaylorAsync, losses, models, nn, partition, taylorSupport, tensor, type Tensor } from '../lib';
+import {
+  computeHg,
+  computeHgTaylor,
+  computeHgTaylorAsync,
+  losses,
+  models,
+  nn,
+  partition,
+  taylorSupport,
+  tensor,
+  type Tensor,
+} from '../lib';
 import type { Module } from '../lib/nn/module';
 import type { ParamGroup } from '../lib/method/partition';
 import type { Activation } from '../lib/models';
@@ -10,13 +21,20 @@ import { expectClose, values } from './helpers';
 
 const f64 = { dtype: 'float64' as const };
 const activations: Activation[] = ['tanh', 'relu', 'sigmoid', 'elu', 'identity'];
-const partitions = { canonical: partition.canonical, trivial: partition.trivial, wb: partition.wb, 'blocks-2': (m: models.Perceptron) => partition.blocks(m, 2) };
+const partitions = {
+  canonical: partition.canonical,
+  trivial: partition.trivial,
+  wb: partition.wb,
+  'blocks-2': (m: models.Perceptron) => partition.blocks(m, 2),
+};
 
 function setup(activation: Activation, classification: boolean, scaling = false) {
   g.manualSeed(5);
   const model = new models.Perceptron([5, 6, 4, 3], { activation, classification, scaling, dtype: 'float64' });
   const x = tensor(values(7 * 5, 3, -2, 2), { shape: [7, 5], dtype: 'float64' });
-  const y = classification ? tensor([0, 1, 2, 2, 1, 0, 1], { dtype: 'int64' }) : tensor(values(7 * 3, 4), { shape: [7, 3], dtype: 'float64' });
+  const y = classification
+    ? tensor([0, 1, 2, 2, 1, 0, 1], { dtype: 'int64' })
+    : tensor(values(7 * 3, 4), { shape: [7, 3], dtype: 'float64' });
   const fullLoss = (a: Tensor, b: Tensor) => (classification ? losses.nll(model.forward(a), b) : losses.mse(model.forward(a), b));
   return { model, x, y, fullLoss };
 }
@@ -28,7 +46,9 @@ describe('computeHgTaylor equals computeHg', () => {
         it(`${activation}, ${classification ? 'nll' : 'mse'}, ${name}`, () => {
           const { model, x, y, fullLoss } = setup(activation, classification);
           const { paramGroups } = make(model);
-          const direction = paramGroups.flatMap((grp) => grp.params).map((p, k) => tensor(values(p.numel, 20 + k), { shape: p.shape, ...f64 }));
+          const direction = paramGroups
+            .flatMap((grp) => grp.params)
+            .map((p, k) => tensor(values(p.numel, 20 + k), { shape: p.shape, ...f64 }));
           const fast = computeHgTaylor(model, paramGroups, x, y, direction);
           const exact = computeHg(paramGroups, fullLoss, x, y, direction);
           for (const k of ['g', 'H', 'order3'] as const) expectClose(fast[k].toArray(), exact[k].toArray() as Float64Array, 1e-10, 1e-12);
@@ -52,7 +72,13 @@ describe('computeHgTaylor equals computeHg', () => {
   it('returns the loss it differentiated', () => {
     const { model, x, y, fullLoss } = setup('tanh', true);
     const { paramGroups } = partition.canonical(model);
-    const fast = computeHgTaylor(model, paramGroups, x, y, model.parameters().map((p) => p.detach()));
+    const fast = computeHgTaylor(
+      model,
+      paramGroups,
+      x,
+      y,
+      model.parameters().map((p) => p.detach()),
+    );
     expect(fast.loss.item()).toBeCloseTo(fullLoss(x, y).item(), 13);
   });
 
@@ -61,9 +87,13 @@ describe('computeHgTaylor equals computeHg', () => {
     const { paramGroups } = partition.canonical(model);
     const direction = model.parameters().map((p) => p.detach());
     expect(() => computeHgTaylor({} as never, paramGroups, x, y, direction)).toThrow(/not a built-in model/);
-    expect(() => computeHgTaylor(model, paramGroups, x, y, direction.slice(1))).toThrow(/direction has 5 tensors, the partition 6 parameters/);
+    expect(() => computeHgTaylor(model, paramGroups, x, y, direction.slice(1))).toThrow(
+      /direction has 5 tensors, the partition 6 parameters/,
+    );
     const other = new models.Perceptron([5, 2]);
-    expect(() => computeHgTaylor(model, partition.canonical(other).paramGroups, x, y, other.parameters())).toThrow(/not a parameter of the model/);
+    expect(() => computeHgTaylor(model, partition.canonical(other).paramGroups, x, y, other.parameters())).toThrow(
+      /not a parameter of the model/,
+    );
     expect(() => computeHgTaylor(model, paramGroups, x, y, direction, { loss: 'mse' })).toThrow(/its loss is 'nll'/);
     expect(() => computeHgTaylor(model, paramGroups, x, y, direction, { loss: 'hinge' as never })).toThrow(TypeError);
     expect(() => computeHgTaylor(model, paramGroups, x, x, direction)).toThrow(/int64 class labels/);
@@ -83,7 +113,11 @@ describe('computeHgTaylor equals computeHg on every model', () => {
   function image(n: number, c: number, side: number, seed: number) {
     return tensor(values(n * c * side * side, seed, -2, 2), { shape: [n, c, side, side], dtype: 'float64' });
   }
-  const labels = (n: number, classes: number) => tensor(Array.from({ length: n }, (_, i) => (i * 7) % classes), { dtype: 'int64' });
+  const labels = (n: number, classes: number) =>
+    tensor(
+      Array.from({ length: n }, (_, i) => (i * 7) % classes),
+      { dtype: 'int64' },
+    );
   type Case = { model: Module; x: Tensor; y: Tensor; fullLoss: (a: Tensor, b: Tensor) => Tensor; loss?: 'crossEntropy' };
   const cases: Record<string, () => Case> = {
     'LeNet (tanh, 16×16)': () => {
@@ -95,11 +129,27 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       return { model, x: image(4, 2, 20, 4), y: labels(4, 5), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
     },
     'VGG-small (relu)': () => {
-      const model = new models.VGG({ config: [3, 'M', 4, 4, 'M'], fcSizes: [6], imageSize: 32, inChannels: 1, numClasses: 4, dtype: 'float64' });
+      const model = new models.VGG({
+        config: [3, 'M', 4, 4, 'M'],
+        fcSizes: [6],
+        imageSize: 32,
+        inChannels: 1,
+        numClasses: 4,
+        dtype: 'float64',
+      });
       return { model, x: image(3, 1, 32, 5), y: labels(3, 4), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
     },
     'VGG-small (elu, scaling)': () => {
-      const model = new models.VGG({ config: [3, 'M', 4, 'M'], fcSizes: [5, 6], imageSize: 32, inChannels: 2, numClasses: 3, activation: 'elu', scaling: true, dtype: 'float64' });
+      const model = new models.VGG({
+        config: [3, 'M', 4, 'M'],
+        fcSizes: [5, 6],
+        imageSize: 32,
+        inChannels: 2,
+        numClasses: 3,
+        activation: 'elu',
+        scaling: true,
+        dtype: 'float64',
+      });
       return { model, x: image(3, 2, 32, 6), y: labels(3, 3), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
     },
     AutoencoderMLP: () => {
@@ -110,31 +160,58 @@ describe('computeHgTaylor equals computeHg on every model', () => {
     'Sequential of every layer, cross-entropy on logits': () => {
       g.manualSeed(9);
       const model = new nn.Sequential(
-        new nn.Conv2d(2, 4, 3, { stride: 2, padding: 1, dtype: 'float64' }), new nn.ELU(0.7),
-        new nn.Conv2d(4, 4, [3, 2], { dilation: [1, 2], groups: 2, dtype: 'float64' }), new nn.Sigmoid(),
-        new nn.MaxPool2d(2, { stride: 1, padding: 1 }), new nn.Flatten(),
-        new nn.Linear(4 * 5 * 5, 5, { dtype: 'float64' }), new nn.Tanh(), new nn.Identity(), new nn.Linear(5, 3, { bias: false, dtype: 'float64' }),
+        new nn.Conv2d(2, 4, 3, { stride: 2, padding: 1, dtype: 'float64' }),
+        new nn.ELU(0.7),
+        new nn.Conv2d(4, 4, [3, 2], { dilation: [1, 2], groups: 2, dtype: 'float64' }),
+        new nn.Sigmoid(),
+        new nn.MaxPool2d(2, { stride: 1, padding: 1 }),
+        new nn.Flatten(),
+        new nn.Linear(4 * 5 * 5, 5, { dtype: 'float64' }),
+        new nn.Tanh(),
+        new nn.Identity(),
+        new nn.Linear(5, 3, { bias: false, dtype: 'float64' }),
       );
-      return { model, x: image(4, 2, 11, 8), y: labels(4, 3), fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b), loss: 'crossEntropy' };
+      return {
+        model,
+        x: image(4, 2, 11, 8),
+        y: labels(4, 3),
+        fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b),
+        loss: 'crossEntropy',
+      };
     },
     // An activation that decreases somewhere (ELU with α < 0) before a max-pool: the pool must see its outputs
     // (monotone activations run after the pool instead, on a quarter of the elements).
     'Sequential, ELU(α < 0) before a max-pool': () => {
       g.manualSeed(11);
       const model = new nn.Sequential(
-        new nn.Conv2d(1, 3, 3, { dtype: 'float64' }), new nn.ELU(-0.6), new nn.MaxPool2d(2), new nn.Flatten(),
+        new nn.Conv2d(1, 3, 3, { dtype: 'float64' }),
+        new nn.ELU(-0.6),
+        new nn.MaxPool2d(2),
+        new nn.Flatten(),
         new nn.Linear(3 * 4 * 4, 4, { dtype: 'float64' }),
       );
-      return { model, x: image(4, 1, 10, 12), y: labels(4, 4), fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b), loss: 'crossEntropy' };
+      return {
+        model,
+        x: image(4, 1, 10, 12),
+        y: labels(4, 4),
+        fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b),
+        loss: 'crossEntropy',
+      };
     },
   };
-  const partitionsOf: Record<string, (m: Module) => { paramGroups: ParamGroup[] }> = { canonical: partition.canonical, trivial: partition.trivial, wb: partition.wb };
+  const partitionsOf: Record<string, (m: Module) => { paramGroups: ParamGroup[] }> = {
+    canonical: partition.canonical,
+    trivial: partition.trivial,
+    wb: partition.wb,
+  };
   for (const [name, make] of Object.entries(cases)) {
     for (const [pname, part] of Object.entries(partitionsOf)) {
       it(`${name}, ${pname}`, () => {
         const { model, x, y, fullLoss, loss } = make();
         const { paramGroups } = part(model);
-        const direction = paramGroups.flatMap((grp) => grp.params).map((p, k) => tensor(values(p.numel, 60 + k), { shape: p.shape, ...f64 }));
+        const direction = paramGroups
+          .flatMap((grp) => grp.params)
+          .map((p, k) => tensor(values(p.numel, 60 + k), { shape: p.shape, ...f64 }));
         for (const options of [{}, { diagonal: true }, { noregul: true }]) {
           const fast = computeHgTaylor(model, paramGroups, x, y, direction, { ...options, loss });
           const exact = computeHg(paramGroups, fullLoss, x, y, direction, options);
@@ -164,7 +241,10 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       g.manualSeed(2);
       const model = new models.Perceptron([784, 200, 100, 10]);
       const x = g.randn([300, 784]);
-      const y = tensor(Array.from({ length: 300 }, (_, i) => i % 10), { dtype: 'int64' });
+      const y = tensor(
+        Array.from({ length: 300 }, (_, i) => i % 10),
+        { dtype: 'int64' },
+      );
       const { paramGroups } = partition.canonical(model);
       const direction = model.parameters().map((p) => g.randn(p.shape));
       const results = [];

@@ -32,11 +32,16 @@ function interpret(steps: TaylorStep[], x: Tensor): Tensor {
         return h.reshape([h.shape[0], -1]);
       case 'activation':
         switch (step.activation) {
-          case 'tanh': return h.tanh();
-          case 'relu': return h.relu();
-          case 'sigmoid': return h.sigmoid();
-          case 'elu': return h.elu(step.alpha ?? 1);
-          case 'identity': return h;
+          case 'tanh':
+            return h.tanh();
+          case 'relu':
+            return h.relu();
+          case 'sigmoid':
+            return h.sigmoid();
+          case 'elu':
+            return h.elu(step.alpha ?? 1);
+          case 'identity':
+            return h;
         }
         throw new Error(`unknown activation ${step.activation}`);
       case 'logSoftmax':
@@ -61,7 +66,16 @@ function expectDescribed(module: Module, x: Tensor): void {
   expect(paramsOf(steps)).toEqual(module.parameters()); // each parameter once, the module's own tensors, in its order
 }
 
-const input = (shape: number[], seed: number) => tensor(values(shape.reduce((a, b) => a * b, 1), seed, -2, 2), { shape, ...f64 });
+const input = (shape: number[], seed: number) =>
+  tensor(
+    values(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      -2,
+      2,
+    ),
+    { shape, ...f64 },
+  );
 
 describe('each built-in layer is described by its own steps', () => {
   const layers: Record<string, () => [Module, number[]]> = {
@@ -69,10 +83,14 @@ describe('each built-in layer is described by its own steps', () => {
     'Linear without bias': () => [new nn.Linear(5, 3, { bias: false, ...f64 }), [4, 5]],
     Conv2d: () => [new nn.Conv2d(2, 4, 3, f64), [3, 2, 7, 7]],
     'Conv2d with stride, padding, dilation, groups, no bias': () => [
-      new nn.Conv2d(4, 6, [3, 2], { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2, bias: false, ...f64 }), [2, 4, 9, 8],
+      new nn.Conv2d(4, 6, [3, 2], { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2, bias: false, ...f64 }),
+      [2, 4, 9, 8],
     ],
     MaxPool2d: () => [new nn.MaxPool2d(2), [2, 3, 8, 8]],
-    'MaxPool2d with stride, padding, dilation, ceilMode': () => [new nn.MaxPool2d([3, 2], { stride: [2, 1], padding: 1, dilation: [1, 2], ceilMode: true }), [2, 3, 9, 8]],
+    'MaxPool2d with stride, padding, dilation, ceilMode': () => [
+      new nn.MaxPool2d([3, 2], { stride: [2, 1], padding: 1, dilation: [1, 2], ceilMode: true }),
+      [2, 3, 9, 8],
+    ],
     Flatten: () => [new nn.Flatten(), [3, 2, 4, 5]],
     Tanh: () => [new nn.Tanh(), [4, 5]],
     ReLU: () => [new nn.ReLU(), [4, 5]],
@@ -85,9 +103,13 @@ describe('each built-in layer is described by its own steps', () => {
     'nested Sequential of every layer': () => [
       new nn.Sequential(
         new nn.Sequential(new nn.Conv2d(2, 4, 3, { padding: 1, ...f64 }), new nn.ELU(0.5)),
-        new nn.MaxPool2d(2), new nn.Flatten(), new nn.Identity(),
+        new nn.MaxPool2d(2),
+        new nn.Flatten(),
+        new nn.Identity(),
         new nn.Sequential(new nn.Linear(4 * 4 * 4, 6, f64), new nn.Tanh(), new nn.Linear(6, 5, f64), new nn.Sigmoid()),
-        new nn.ReLU(), new nn.Linear(5, 3, { bias: false, ...f64 }), new nn.LogSoftmax(1),
+        new nn.ReLU(),
+        new nn.Linear(5, 3, { bias: false, ...f64 }),
+        new nn.LogSoftmax(1),
       ),
       [3, 2, 8, 8],
     ],
@@ -107,7 +129,8 @@ describe('each built-in model is described by its own steps', () => {
       const o = { activation, scaling, ...f64 };
       it(`Perceptron, ${activation}${scaling ? ', scaling' : ''}, with and without log-softmax`, () => {
         manualSeed(4);
-        for (const classification of [true, false]) expectDescribed(new models.Perceptron([6, 5, 4, 3], { ...o, classification }), input([4, 6], 8));
+        for (const classification of [true, false])
+          expectDescribed(new models.Perceptron([6, 5, 4, 3], { ...o, classification }), input([4, 6], 8));
         expectDescribed(new models.Perceptron([12, 3], o), input([2, 3, 4], 9)); // one layer; the input flattened
       });
       it(`LeNet, ${activation}${scaling ? ', scaling' : ''}`, () => {
@@ -116,7 +139,10 @@ describe('each built-in model is described by its own steps', () => {
       });
       it(`VGG, ${activation}${scaling ? ', scaling' : ''}`, () => {
         manualSeed(6);
-        expectDescribed(new models.VGG({ ...o, config: [3, 'M', 4, 4, 'M'], fcSizes: [6, 5], imageSize: 32, inChannels: 2, numClasses: 4 }), input([2, 2, 32, 32], 11));
+        expectDescribed(
+          new models.VGG({ ...o, config: [3, 'M', 4, 4, 'M'], fcSizes: [6, 5], imageSize: 32, inChannels: 2, numClasses: 4 }),
+          input([2, 2, 32, 32], 11),
+        );
       });
       it(`AutoencoderMLP, ${activation}${scaling ? ', scaling' : ''}`, () => {
         manualSeed(7);
@@ -142,7 +168,12 @@ describe('a description is trusted only from the class that defines the forward 
     const lenet = new DoubledLeNet([1, 2, 2, 4, 3, 2], { inputSize: 16 });
     expect(taylorSupport(lenet)).toEqual({ supported: false, reason: expect.stringMatching(/^DoubledLeNet is a subclass of LeNet/) });
     expect(taylorStepsOf(new PlainLinear(3, 2))).toMatch(/^PlainLinear is a subclass of Linear/);
-    expect(taylorSupport(new nn.Sequential(new nn.Tanh(), new PlainLinear(3, 2)))).toEqual({ supported: false, reason: expect.stringMatching(/^the Sequential holds a PlainLinear \(step 1\), which the Taylor route cannot follow: PlainLinear is a subclass/) });
+    expect(taylorSupport(new nn.Sequential(new nn.Tanh(), new PlainLinear(3, 2)))).toEqual({
+      supported: false,
+      reason: expect.stringMatching(
+        /^the Sequential holds a PlainLinear \(step 1\), which the Taylor route cannot follow: PlainLinear is a subclass/,
+      ),
+    });
   });
 
   it('a module of its own, a ModuleList and log-softmax elsewhere than last over dim 1 are not described', () => {
@@ -151,9 +182,14 @@ describe('a description is trusted only from the class that defines the forward 
         return x;
       }
     }
-    expect(taylorSupport(new Own())).toEqual({ supported: false, reason: 'Own is not a built-in model or layer, nor an nn.Sequential of them' });
+    expect(taylorSupport(new Own())).toEqual({
+      supported: false,
+      reason: 'Own is not a built-in model or layer, nor an nn.Sequential of them',
+    });
     expect(taylorSupport(new nn.ModuleList([new nn.Linear(2, 2)])).reason).toMatch(/ModuleList has no forward/);
-    expect(taylorSupport(new nn.Sequential(new nn.Linear(2, 2), new nn.LogSoftmax(0))).reason).toMatch(/^the Sequential holds a LogSoftmax \(step 1\).*LogSoftmax\(0\): the Taylor route knows log-softmax over dim 1/);
+    expect(taylorSupport(new nn.Sequential(new nn.Linear(2, 2), new nn.LogSoftmax(0))).reason).toMatch(
+      /^the Sequential holds a LogSoftmax \(step 1\).*LogSoftmax\(0\): the Taylor route knows log-softmax over dim 1/,
+    );
     const inner = new nn.Sequential(new nn.Linear(2, 2), new nn.LogSoftmax(1));
     expect(taylorSupport(inner)).toEqual({ supported: true });
     expect(taylorSupport(new nn.Sequential(inner, new nn.Linear(2, 2))).reason).toMatch(/log-softmax at step 1 that is not the last step/);

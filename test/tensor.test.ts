@@ -5,7 +5,10 @@ import { expectClose } from './helpers';
 
 describe('creating tensors', () => {
   it('infers shape from nested arrays and defaults JS numbers to float32', () => {
-    const t = tensor([[1, 2, 3], [4, 5, 6]]);
+    const t = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(t.shape).toEqual([2, 3]);
     expect(t.dtype).toBe('float32');
     expect(t.device).toBe('cpu');

@@ -12,13 +12,26 @@ import { chooseThreads, recommendedThreads } from '../lib/core/threads';
 /** Physical cores counted independently: distinct "core id" lines per "physical id" in /proc/cpuinfo. */
 function physicalCores(): number {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  const ids = new Set(cpuinfo.split('\n\n').filter((b) => b.trim()).map((b) => `${/physical id\s*:\s*(\d+)/.exec(b)?.[1]}-${/core id\s*:\s*(\d+)/.exec(b)?.[1]}`));
+  const ids = new Set(
+    cpuinfo
+      .split('\n\n')
+      .filter((b) => b.trim())
+      .map((b) => `${/physical id\s*:\s*(\d+)/.exec(b)?.[1]}-${/core id\s*:\s*(\d+)/.exec(b)?.[1]}`),
+  );
   return Math.min(ids.size, os.availableParallelism());
 }
 
 describe('recommendedThreads', () => {
   it('is the physical cores minus the busy ones, at least 1', () => {
-    for (const [cores, load, threads] of [[2, 0, 2], [2, 0.4, 2], [2, 0.6, 1], [2, 11.3, 1], [16, 3.2, 13], [16, 0, 16], [1, 0, 1]]) {
+    for (const [cores, load, threads] of [
+      [2, 0, 2],
+      [2, 0.4, 2],
+      [2, 0.6, 1],
+      [2, 11.3, 1],
+      [16, 3.2, 13],
+      [16, 0, 16],
+      [1, 0, 1],
+    ]) {
       const choice = chooseThreads(cores, load);
       expect(choice.threads, `${cores} cores, load ${load}`).toBe(threads);
       expect(choice.reason).toContain(`${cores} physical core`);
@@ -45,10 +58,28 @@ describe('recommendedThreads', () => {
   it('is what `grnewt train` uses without --threads, and it says so', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-threads-'));
     const bin = path.join(__dirname, '..', 'bin', 'grnewt.js');
-    const args = ['train', '--data', 'embedded', '--limit', '100', '--epochs', '1', '--batch-size', '50', '--hg-batch-size', '50', '--out', out];
+    const args = [
+      'train',
+      '--data',
+      'embedded',
+      '--limit',
+      '100',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '50',
+      '--hg-batch-size',
+      '50',
+      '--out',
+      out,
+    ];
     const json = spawnSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8' });
     expect(json.status, json.stderr).toBe(0);
-    const event = json.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'threads');
+    const event = json.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((e) => e.type === 'threads');
     expect(event.threads).toBeGreaterThanOrEqual(1);
     expect(event.threads).toBeLessThanOrEqual(os.availableParallelism());
     expect(event.why).toMatch(/physical core.*--threads N to choose/);

@@ -78,15 +78,24 @@ describe('the published declarations', () => {
     if (!fs.existsSync(path.join(dts, 'index.d.ts'))) expect(emitDeclarations(dts)).toEqual([]);
     const lib = path.join(__dirname, '..', 'lib');
     const sources = (dir: string): string[] =>
-      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
     const leaked: string[] = [];
     let internal = 0;
     for (const file of sources(lib)) {
       // The declaration after each @internal doc comment: its name, as a .d.ts would declare it.
-      for (const [, name] of fs.readFileSync(file, 'utf8').matchAll(/@internal[\s\S]*?\*\/\s*(?:export\s+)?(?:static\s+)?(?:readonly\s+)?(?:function\s+|const\s+|class\s+)?([A-Za-z_$][\w$]*)/g)) {
+      for (const [, name] of fs
+        .readFileSync(file, 'utf8')
+        .matchAll(
+          /@internal[\s\S]*?\*\/\s*(?:export\s+)?(?:static\s+)?(?:readonly\s+)?(?:function\s+|const\s+|class\s+)?([A-Za-z_$][\w$]*)/g,
+        )) {
         internal++;
         const declaration = path.join(dts, path.relative(lib, file)).replace(/\.ts$/, '.d.ts');
-        const declared = new RegExp(`^\\s*(?:export\\s+)?(?:declare\\s+)?(?:static\\s+)?(?:readonly\\s+)?(?:function\\s+|const\\s+|class\\s+)?${name}\\s*[(:<?]`, 'm');
+        const declared = new RegExp(
+          `^\\s*(?:export\\s+)?(?:declare\\s+)?(?:static\\s+)?(?:readonly\\s+)?(?:function\\s+|const\\s+|class\\s+)?${name}\\s*[(:<?]`,
+          'm',
+        );
         if (declared.test(fs.readFileSync(declaration, 'utf8'))) leaked.push(`${path.relative(lib, file)}: ${name}`);
       }
     }

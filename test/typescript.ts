@@ -10,9 +10,19 @@ const root = path.join(__dirname, '..');
 export function emitDeclarations(outDir: string): string[] {
   const configFile = ts.readConfigFile(path.join(root, 'tsconfig.json'), ts.sys.readFile);
   const parsed = ts.parseJsonConfigFileContent(configFile.config, ts.sys, root);
-  const program = ts.createProgram(parsed.fileNames, { ...parsed.options, outDir, declaration: true, emitDeclarationOnly: true, sourceMap: false, declarationMap: false });
+  const program = ts.createProgram(parsed.fileNames, {
+    ...parsed.options,
+    outDir,
+    declaration: true,
+    emitDeclarationOnly: true,
+    sourceMap: false,
+    declarationMap: false,
+  });
   const result = program.emit();
-  return ts.getPreEmitDiagnostics(program).concat(result.diagnostics).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  return ts
+    .getPreEmitDiagnostics(program)
+    .concat(result.diagnostics)
+    .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
 }
 
 export interface Problem {

@@ -6,7 +6,17 @@ import { checkBoolean, checkOptions, checkShape, formatShape, show } from './val
 export type NestedArray = ReadonlyArray<number | bigint | NestedArray>;
 /** Nested arrays of one kind of value (numbers, or bigints). */
 export type Nested<T> = ReadonlyArray<T | Nested<T>>;
-export type TensorData = number | bigint | NestedArray | Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array;
+export type TensorData =
+  | number
+  | bigint
+  | NestedArray
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | BigInt64Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array;
 
 export interface TensorOptions {
   /** For typed arrays: the shape to give the values (default: 1-D). Must hold as many elements as the data. */
@@ -36,7 +46,8 @@ export function tensor(data: TensorData, options?: TensorOptions): Tensor {
   if (o.shape !== undefined) {
     shape = checkShape('tensor', 'shape', o.shape);
     const numel = shape.reduce((a, b) => a * b, 1);
-    if (numel !== source.length) throw new RangeError(`tensor: shape ${formatShape(shape)} holds ${numel} elements but data has ${source.length}`);
+    if (numel !== source.length)
+      throw new RangeError(`tensor: shape ${formatShape(shape)} holds ${numel} elements but data has ${source.length}`);
   }
   const defaultDtype: Dtype = source instanceof Float64Array && !Array.isArray(data) ? 'float64' : integral ? 'int64' : 'float32';
   const { dtype, device, requiresGrad } = creationOptions('tensor', o, defaultDtype);
@@ -65,8 +76,13 @@ export function rand<D extends 'float32' | 'float64' = 'float32'>(shape: number[
 
 function filled(kind: 'zeros' | 'ones' | 'randn' | 'rand', shape: unknown, options: unknown): Tensor {
   checkShape(kind, 'shape', shape);
-  const { dtype, device, requiresGrad } = creationOptions(kind, checkOptions(kind, options, ['dtype', 'device', 'requiresGrad']), 'float32');
-  if ((kind === 'randn' || kind === 'rand') && dtype === 'int64') throw new TypeError(`${kind}: dtype must be float32 or float64, got int64`);
+  const { dtype, device, requiresGrad } = creationOptions(
+    kind,
+    checkOptions(kind, options, ['dtype', 'device', 'requiresGrad']),
+    'float32',
+  );
+  if ((kind === 'randn' || kind === 'rand') && dtype === 'int64')
+    throw new TypeError(`${kind}: dtype must be float32 or float64, got int64`);
   return new Tensor(native()[kind](shape as number[], dtype, device, requiresGrad));
 }
 
@@ -81,7 +97,13 @@ function creationOptions(where: string, o: Record<string, unknown>, defaultDtype
 /** Data → one flat typed array, its shape, and whether it is integral (int64 by default). */
 function flatten(data: unknown): { source: Source; shape: number[]; integral: boolean } {
   if (data instanceof Float32Array || data instanceof Float64Array) return { source: data, shape: [data.length], integral: false };
-  if (data instanceof Int32Array || data instanceof BigInt64Array || data instanceof Int16Array || data instanceof Int8Array || data instanceof Uint8Array) {
+  if (
+    data instanceof Int32Array ||
+    data instanceof BigInt64Array ||
+    data instanceof Int16Array ||
+    data instanceof Int8Array ||
+    data instanceof Uint8Array
+  ) {
     return { source: data, shape: [data.length], integral: true };
   }
   if (typeof data === 'number') return { source: Float64Array.of(data), shape: [], integral: false };
@@ -93,13 +115,18 @@ function flatten(data: unknown): { source: Source; shape: number[]; integral: bo
   let numel = 1;
   for (let level: unknown = data; Array.isArray(level); level = level[0]) {
     const length: number = level.length; // read once: a Proxy may answer differently each time
-    if (!Number.isSafeInteger(length) || length < 0) throw new TypeError(`tensor: data${'[0]'.repeat(shape.length)} reports an invalid length ${show(length)}`);
+    if (!Number.isSafeInteger(length) || length < 0)
+      throw new TypeError(`tensor: data${'[0]'.repeat(shape.length)} reports an invalid length ${show(length)}`);
     shape.push(length);
     numel *= length;
     // Checked before anything is allocated or visited: a Proxy can claim any length.
-    if (numel > MAX_NESTED_ELEMENTS) throw new RangeError(`tensor: nested arrays of more than ${MAX_NESTED_ELEMENTS} elements (shape [${shape.join(',')}, …]); pass a typed array instead`);
+    if (numel > MAX_NESTED_ELEMENTS)
+      throw new RangeError(
+        `tensor: nested arrays of more than ${MAX_NESTED_ELEMENTS} elements (shape [${shape.join(',')}, …]); pass a typed array instead`,
+      );
     if (length === 0) break;
-    if (!(0 in level)) throw new TypeError(`tensor: data has a hole at ${'[0]'.repeat(shape.length)} (arrays with holes are refused, not compacted)`);
+    if (!(0 in level))
+      throw new TypeError(`tensor: data has a hole at ${'[0]'.repeat(shape.length)} (arrays with holes are refused, not compacted)`);
   }
   const leaves: unknown[] = [];
   collect(data, 0, shape, '', leaves);
@@ -114,7 +141,8 @@ function flatten(data: unknown): { source: Source; shape: number[]; integral: bo
 
 /** Nested JS arrays hold at most this many numbers (~1 GiB of JS values already); more come as typed arrays. */
 const MAX_NESTED_ELEMENTS = 2 ** 27;
-const INT64_MIN = -(2n ** 63n), INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n),
+  INT64_MAX = 2n ** 63n - 1n;
 
 /** A bigint that fits int64 (a BigInt64Array would silently wrap it modulo 2**64). */
 function checkInt64(what: string, x: bigint): bigint {

@@ -14,20 +14,64 @@ type Maybe<T> = T | null | undefined;
 /** @internal One model step for the Taylor route (see native/addon/taylor_model.h). */
 export type TaylorStep = { kind: string } & Record<string, unknown>;
 /** Seconds per stage of one native Taylor-route call (native/method/taylor.h's Profile), and its most jet rows. */
-export interface TaylorProfile { layers: number; allocation: number; bias: number; elementwise: number; pool: number; loss: number; total: number; peakRows: number }
+export interface TaylorProfile {
+  layers: number;
+  allocation: number;
+  bias: number;
+  elementwise: number;
+  pool: number;
+  loss: number;
+  total: number;
+  peakRows: number;
+}
 
 /** @internal sgdStep's settings (torch.optim.SGD's, for one parameter). */
-export interface SgdStepOptions { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean }
+export interface SgdStepOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
 /** @internal adamStep's settings (torch.optim.Adam's, amsgrad off); `step` counts this step (≥ 1). */
-export interface AdamStepOptions { step: number; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number }
+export interface AdamStepOptions {
+  step: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
 /** @internal adamDirection's settings: the moments' only (the direction is Adam's step at lr = 1, no weight decay). */
-export interface AdamDirectionOptions { step: number; beta1: number; beta2: number; eps: number }
+export interface AdamDirectionOptions {
+  step: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
 /** @internal The Taylor route's settings: `groups` is the partition's number of subsets (S). */
-export interface TaylorHgOptions { loss: 'crossEntropy' | 'mse'; groups: number; noregul: boolean; diagonal: boolean }
+export interface TaylorHgOptions {
+  loss: 'crossEntropy' | 'mse';
+  groups: number;
+  noregul: boolean;
+  diagonal: boolean;
+}
 /** @internal distributedInit's settings, all required (the façade fills them from torchrun's environment variables). */
-export interface DistributedInitOptions { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; localRank: number }
+export interface DistributedInitOptions {
+  backend: string;
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  timeoutMs: number;
+  localRank: number;
+}
 /** @internal The summaries every route returns, as handles: H̄ [S,S], ḡ [S], D's diagonal [S] (float64). */
-export interface NativeHg { H: H; g: H; order3: H }
+export interface NativeHg {
+  H: H;
+  g: H;
+  order3: H;
+}
 
 /**
  * @internal The addon's exports, as lib/ calls them: each documented here once.
@@ -47,7 +91,13 @@ export interface NativeHg { H: H; g: H; order3: H }
 export interface NativeAddon {
   // --- creation (native/addon/tensor_api.cpp) ---
   /** A new tensor holding a copy of `data` (`shape`'s product must equal its length), converted to `dtype` on `device`. */
-  fromData(data: Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array, shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
+  fromData(
+    data: Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array,
+    shape: number[],
+    dtype: string,
+    device: string,
+    requiresGrad: boolean,
+  ): H;
   /** A new tensor of zeros. */
   zeros(shape: number[], dtype: string, device: string, requiresGrad: boolean): H;
   /** A new tensor of ones. */
@@ -105,7 +155,20 @@ export interface NativeAddon {
 
   // --- runtime: memory, threads, seed, build ---
   /** Live handles and their bytes (process-wide), and the caching allocator's counters. */
-  memory(): { liveTensors: number; bytes: number; allocator: { enabled: boolean; inUseBytes: number; peakBytes: number; cachedBytes: number; cachedBlocks: number; limitBytes: number; hits: number; misses: number } };
+  memory(): {
+    liveTensors: number;
+    bytes: number;
+    allocator: {
+      enabled: boolean;
+      inUseBytes: number;
+      peakBytes: number;
+      cachedBytes: number;
+      cachedBlocks: number;
+      limitBytes: number;
+      hits: number;
+      misses: number;
+    };
+  };
   /** Frees the allocator's cached blocks. */
   emptyCache(): void;
   /** Restarts the allocator's peakBytes from the bytes in use now. */
@@ -235,7 +298,15 @@ export interface NativeAddon {
    *  made; rejects: RangeError (rank ≥ worldSize...), Error (rendezvous failed or timed out, no Gloo in this build). */
   distributedInit(options: DistributedInitOptions): Promise<void>;
   /** Sync: the group's state (nulls before init), `broken` (the first failure's message) and which backends this build has. Never throws. */
-  distributedState(): { initialized: boolean; rank: number | null; worldSize: number | null; backend: string | null; broken: string | null; glooAvailable: boolean; ncclAvailable: boolean };
+  distributedState(): {
+    initialized: boolean;
+    rank: number | null;
+    worldSize: number | null;
+    backend: string | null;
+    broken: string | null;
+    glooAvailable: boolean;
+    ncclAvailable: boolean;
+  };
   /** Async: in-place allreduce of the tensors (same dtype and device; one flattened collective), op 'sum' | 'mean' | 'max' | 'min'
    *  (mean: the sum divided by worldSize). Throws at once: TypeError (mixed dtypes, 'mean' on integers), RangeError (op), Error (no group, broken group);
    *  rejects: Error (a peer failed or timed out). */

@@ -8,7 +8,8 @@ const inUse = new WeakMap<Tensor, string>();
 export function assertFree(where: string, tensors: Iterable<Tensor>): void {
   for (const t of tensors) {
     const holder = inUse.get(t);
-    if (holder) throw new Error(`${where}: a parameter is in use by a pending ${holder}; await it before changing or reusing the parameters`);
+    if (holder)
+      throw new Error(`${where}: a parameter is in use by a pending ${holder}; await it before changing or reusing the parameters`);
   }
 }
 

@@ -13,7 +13,11 @@ export type ArrayOf<D extends Dtype> = D extends 'float32' ? Float32Array : D ex
 /** One element of a tensor of dtype D in JS: a number, or a bigint for int64. */
 export type ValueOf<D extends Dtype> = D extends 'int64' ? bigint : number;
 /** What an op that keeps floating dtypes returns: Tensor<'float32'> or Tensor<'float64'>, else any dtype. */
-export type FloatResult<D extends Dtype> = [D] extends ['float32'] ? Tensor<'float32'> : [D] extends ['float64'] ? Tensor<'float64'> : Tensor;
+export type FloatResult<D extends Dtype> = [D] extends ['float32']
+  ? Tensor<'float32'>
+  : [D] extends ['float64']
+    ? Tensor<'float64'>
+    : Tensor;
 /** `toJSON()`'s form: int64 values as numbers, or strings beyond ±2^53 where a number would lose digits. */
 export interface TensorJSON {
   dtype: Dtype;
@@ -64,7 +68,9 @@ export class Tensor<D extends Dtype = Dtype> {
   /** @internal The live native handle; `where` names the caller in the error for a disposed tensor. */
   handle(where: string): NativeTensor {
     if (this.#freedBy === 'dispose') {
-      throw new Error(`${where}: the tensor has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first`);
+      throw new Error(
+        `${where}: the tensor has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first`,
+      );
     }
     if (this.#freedBy === 'tidy') {
       throw new Error(
@@ -102,8 +108,10 @@ export class Tensor<D extends Dtype = Dtype> {
   /** Only leaf tensors of a floating dtype can be made to require grad. */
   set requiresGrad(value: boolean) {
     checkBoolean('requiresGrad', 'value', value);
-    if (!this.isLeaf) throw new Error('requiresGrad: only leaf tensors (not computed from a tensor that requires grad) can change it; use detach()');
-    if (value && this.dtype === 'int64') throw new TypeError('requiresGrad: only float32/float64 tensors can require grad, this one is int64');
+    if (!this.isLeaf)
+      throw new Error('requiresGrad: only leaf tensors (not computed from a tensor that requires grad) can change it; use detach()');
+    if (value && this.dtype === 'int64')
+      throw new TypeError('requiresGrad: only float32/float64 tensors can require grad, this one is int64');
     native().setRequiresGrad(this.handle('requiresGrad'), value);
   }
   /** Whether this tensor is a leaf of the graph (made by the user, or not computed from a tensor requiring grad). */
@@ -134,9 +142,10 @@ export class Tensor<D extends Dtype = Dtype> {
   toJSON(): TensorJSON | { disposed: true } {
     if (this.isDisposed) return { disposed: true };
     const values = this.toArray();
-    const data = values instanceof BigInt64Array
-      ? Array.from(values, (v) => (v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : String(v)))
-      : Array.from(values);
+    const data =
+      values instanceof BigInt64Array
+        ? Array.from(values, (v) => (v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : String(v)))
+        : Array.from(values);
     return { dtype: this.dtype, shape: this.shape, device: this.device, data: nestedList(data, this.#dims()) };
   }
   /** The value of a one-element tensor. */
@@ -148,9 +157,12 @@ export class Tensor<D extends Dtype = Dtype> {
   backward(options?: { retainGraph?: boolean }): void {
     const o = checkOptions('backward', options, ['retainGraph']);
     const retainGraph = o.retainGraph === undefined ? false : checkBoolean('backward', 'retainGraph', o.retainGraph);
-    if (this.numel !== 1) throw new RangeError(`backward: the tensor must be a scalar (one value), its shape is ${formatShape(this.#dims())}`);
+    if (this.numel !== 1)
+      throw new RangeError(`backward: the tensor must be a scalar (one value), its shape is ${formatShape(this.#dims())}`);
     if (!this.requiresGrad) {
-      throw new TypeError('backward: the tensor has no graph (nothing it was computed from requires grad): make the leaves with { requiresGrad: true }, and do not compute it inside noGrad()');
+      throw new TypeError(
+        'backward: the tensor has no graph (nothing it was computed from requires grad): make the leaves with { requiresGrad: true }, and do not compute it inside noGrad()',
+      );
     }
     native().backward(this.handle('backward'), retainGraph);
   }
@@ -204,27 +216,53 @@ export class Tensor<D extends Dtype = Dtype> {
   // ---- elementwise -------------------------------------------------------------------------------
   add(other: Tensor<D> | number): FloatResult<D>;
   add(other: Tensor | number): Tensor;
-  add(other: Tensor | number): Tensor { return binary('add', this, other); }
+  add(other: Tensor | number): Tensor {
+    return binary('add', this, other);
+  }
   sub(other: Tensor<D> | number): FloatResult<D>;
   sub(other: Tensor | number): Tensor;
-  sub(other: Tensor | number): Tensor { return binary('sub', this, other); }
+  sub(other: Tensor | number): Tensor {
+    return binary('sub', this, other);
+  }
   mul(other: Tensor<D> | number): FloatResult<D>;
   mul(other: Tensor | number): Tensor;
-  mul(other: Tensor | number): Tensor { return binary('mul', this, other); }
+  mul(other: Tensor | number): Tensor {
+    return binary('mul', this, other);
+  }
   div(other: Tensor<D> | number): FloatResult<D>;
   div(other: Tensor | number): Tensor;
-  div(other: Tensor | number): Tensor { return binary('div', this, other); }
+  div(other: Tensor | number): Tensor {
+    return binary('div', this, other);
+  }
   pow(exponent: Tensor<D> | number): FloatResult<D>;
   pow(exponent: Tensor | number): Tensor;
-  pow(exponent: Tensor | number): Tensor { return binary('pow', this, exponent); }
-  neg(): FloatResult<D> { return unary('neg', this) as FloatResult<D>; }
-  exp(): FloatResult<D> { return unary('exp', this) as FloatResult<D>; }
-  log(): FloatResult<D> { return unary('log', this) as FloatResult<D>; }
-  sqrt(): FloatResult<D> { return unary('sqrt', this) as FloatResult<D>; }
-  abs(): FloatResult<D> { return unary('abs', this) as FloatResult<D>; }
-  tanh(): FloatResult<D> { return unary('tanh', this) as FloatResult<D>; }
-  relu(): FloatResult<D> { return unary('relu', this) as FloatResult<D>; }
-  sigmoid(): FloatResult<D> { return unary('sigmoid', this) as FloatResult<D>; }
+  pow(exponent: Tensor | number): Tensor {
+    return binary('pow', this, exponent);
+  }
+  neg(): FloatResult<D> {
+    return unary('neg', this) as FloatResult<D>;
+  }
+  exp(): FloatResult<D> {
+    return unary('exp', this) as FloatResult<D>;
+  }
+  log(): FloatResult<D> {
+    return unary('log', this) as FloatResult<D>;
+  }
+  sqrt(): FloatResult<D> {
+    return unary('sqrt', this) as FloatResult<D>;
+  }
+  abs(): FloatResult<D> {
+    return unary('abs', this) as FloatResult<D>;
+  }
+  tanh(): FloatResult<D> {
+    return unary('tanh', this) as FloatResult<D>;
+  }
+  relu(): FloatResult<D> {
+    return unary('relu', this) as FloatResult<D>;
+  }
+  sigmoid(): FloatResult<D> {
+    return unary('sigmoid', this) as FloatResult<D>;
+  }
   elu(alpha = 1): FloatResult<D> {
     checkNumber('elu', 'alpha', alpha);
     this.#requireFloating('elu');
@@ -242,8 +280,10 @@ export class Tensor<D extends Dtype = Dtype> {
   matmul(other: Tensor): Tensor;
   matmul(other: Tensor): Tensor {
     const hb = Tensor.handleOf('matmul', 'other', other);
-    const a = this.#dims(), b = other.#dims();
-    if (a.length === 0 || b.length === 0) throw new RangeError(`matmul: both operands need at least one dimension, got ${formatShape(a)} @ ${formatShape(b)}`);
+    const a = this.#dims(),
+      b = other.#dims();
+    if (a.length === 0 || b.length === 0)
+      throw new RangeError(`matmul: both operands need at least one dimension, got ${formatShape(a)} @ ${formatShape(b)}`);
     const inner = b.length === 1 ? b[0] : b[b.length - 2];
     if (a[a.length - 1] !== inner) {
       throw new RangeError(`matmul: inner dimensions differ: ${formatShape(a)} @ ${formatShape(b)} (${a[a.length - 1]} vs ${inner})`);
@@ -272,12 +312,16 @@ export class Tensor<D extends Dtype = Dtype> {
     if (inferred > 1) throw new RangeError(`reshape: at most one size may be -1, got ${formatShape(shape)}`);
     const known = shape.reduce((p, d) => (d === -1 ? p : p * d), 1);
     const fits = inferred ? known > 0 && this.numel % known === 0 : known === this.numel;
-    if (!fits) throw new RangeError(`reshape: cannot view a tensor of shape ${formatShape(this.#dims())} (${this.numel} elements) as ${formatShape(shape)}`);
+    if (!fits)
+      throw new RangeError(
+        `reshape: cannot view a tensor of shape ${formatShape(this.#dims())} (${this.numel} elements) as ${formatShape(shape)}`,
+      );
     return new Tensor(native().reshape(this.handle('reshape'), shape));
   }
   transpose(dim0: number, dim1: number): Tensor<D> {
     const rank = this.ndim;
-    const d0 = normalizeDim('transpose', 'dim0', dim0, rank), d1 = normalizeDim('transpose', 'dim1', dim1, rank);
+    const d0 = normalizeDim('transpose', 'dim0', dim0, rank),
+      d1 = normalizeDim('transpose', 'dim1', dim1, rank);
     return new Tensor(native().transpose(this.handle('transpose'), d0, d1));
   }
 
@@ -294,11 +338,16 @@ export class Tensor<D extends Dtype = Dtype> {
   gather(dim: number, index: Tensor): Tensor<D> {
     const hi = Tensor.handleOf('gather', 'index', index);
     const d = normalizeDim('gather', 'dim', dim, this.ndim);
-    if (index.dtype !== 'int64') throw new TypeError(`gather: index must be an int64 tensor, got ${index.dtype}; make it with { dtype: 'int64' } or convert it with index.to({ dtype: 'int64' })`);
-    const x = this.#dims(), ix = index.#dims();
+    if (index.dtype !== 'int64')
+      throw new TypeError(
+        `gather: index must be an int64 tensor, got ${index.dtype}; make it with { dtype: 'int64' } or convert it with index.to({ dtype: 'int64' })`,
+      );
+    const x = this.#dims(),
+      ix = index.#dims();
     if (ix.length !== x.length) throw new RangeError(`gather: index must have the input's rank ${x.length}, got shape ${formatShape(ix)}`);
     ix.forEach((size, k) => {
-      if (k !== d && size > x[k]) throw new RangeError(`gather: index shape ${formatShape(ix)} exceeds input shape ${formatShape(x)} at dim ${k}`);
+      if (k !== d && size > x[k])
+        throw new RangeError(`gather: index shape ${formatShape(ix)} exceeds input shape ${formatShape(x)} at dim ${k}`);
     });
     sameDevice('gather', this, index);
     return new Tensor(native().gather(this.handle('gather'), d, hi));
@@ -308,7 +357,8 @@ export class Tensor<D extends Dtype = Dtype> {
   indexSelect(dim: number, index: Tensor): Tensor<D> {
     const hi = Tensor.handleOf('indexSelect', 'index', index);
     const d = normalizeDim('indexSelect', 'dim', dim, this.ndim);
-    if (index.dtype !== 'int64' || index.ndim !== 1) throw new TypeError(`indexSelect: index must be a 1-D int64 tensor, got ${index.dtype} ${formatShape(index.dims())}`);
+    if (index.dtype !== 'int64' || index.ndim !== 1)
+      throw new TypeError(`indexSelect: index must be a 1-D int64 tensor, got ${index.dtype} ${formatShape(index.dims())}`);
     return new Tensor(native().indexSelect(this.handle('indexSelect'), d, hi));
   }
   /** Pads the last dimensions with `value`; `pads` = [lastLow, lastHigh, previousLow, previousHigh, …] as torch. */
@@ -331,7 +381,8 @@ export class Tensor<D extends Dtype = Dtype> {
   eq(other: Tensor | number): Tensor<'float32'> {
     if (other instanceof Tensor) {
       const ho = other.handle('eq');
-      const da = this.#dims(), db = other.#dims();
+      const da = this.#dims(),
+        db = other.#dims();
       if (!sameShape(da, db)) broadcastShapes('eq', da, db);
       sameDevice('eq', this, other);
       return new Tensor(native().eq(this.handle('eq'), ho));
@@ -352,18 +403,21 @@ export class Tensor<D extends Dtype = Dtype> {
     const padding = checkPair(where, 'padding', o.padding ?? 0, 0);
     const dilation = checkPair(where, 'dilation', o.dilation ?? 1, 1);
     const groups = checkInteger(where, 'groups', o.groups ?? 1, 1, MAX_OP_INT);
-    const x = this.#dims(), w = weight.#dims();
+    const x = this.#dims(),
+      w = weight.#dims();
     if (x.length !== 3 && x.length !== 4) throw new RangeError(`${where}: input must be [N,C,H,W] or [C,H,W], got ${formatShape(x)}`);
     if (w.length !== 4) throw new RangeError(`${where}: weight must be [out, in/groups, kh, kw], got ${formatShape(w)}`);
     const channels = x[x.length - 3];
     if (channels !== w[1] * groups) {
-      throw new RangeError(`${where}: input has ${channels} channels but weight ${formatShape(w)} with groups=${groups} expects ${w[1] * groups}`);
+      throw new RangeError(
+        `${where}: input has ${channels} channels but weight ${formatShape(w)} with groups=${groups} expects ${w[1] * groups}`,
+      );
     }
     if (w[0] % groups !== 0) throw new RangeError(`${where}: out channels ${w[0]} must be divisible by groups=${groups}`);
     if (bias && (bias.ndim !== 1 || bias.#dims()[0] !== w[0])) {
       throw new RangeError(`${where}: bias must have shape [${w[0]}], got ${formatShape(bias.#dims())}`);
     }
-    checkWindowFits(where, x, [w[2], w[3]], stride, padding, dilation);
+    checkWindowFits(where, x, [w[2], w[3]], padding, dilation);
     sameDtype(where, this, weight);
     sameDevice(where, this, weight);
     if (bias) sameDtype(where, this, bias);
@@ -384,7 +438,7 @@ export class Tensor<D extends Dtype = Dtype> {
       throw new RangeError(`${where}: padding ${formatShape(padding)} must be at most half the kernel size ${formatShape(kernel)}`);
     }
     this.#requireFloating(where);
-    checkWindowFits(where, x, kernel, stride, padding, dilation);
+    checkWindowFits(where, x, kernel, padding, dilation);
     return new Tensor(native().maxPool2d(this.handle(where), kernel, stride, padding, dilation, ceilMode));
   }
 
@@ -410,7 +464,8 @@ export class Tensor<D extends Dtype = Dtype> {
     return (this.#shape ??= native().shape(this.handle('shape')));
   }
   #requireFloating(where: string): void {
-    if (this.dtype === 'int64') throw new TypeError(`${where}: needs a float32 or float64 tensor, got int64; convert it with .to({ dtype: 'float32' })`);
+    if (this.dtype === 'int64')
+      throw new TypeError(`${where}: needs a float32 or float64 tensor, got int64; convert it with .to({ dtype: 'float32' })`);
   }
   #reduce(where: 'sum' | 'mean', dim: number | number[] | undefined, keepDim: boolean): Tensor<D> {
     checkBoolean(where, 'keepDim', keepDim);
@@ -448,7 +503,10 @@ export function tidy<T>(fn: () => T): T {
     throw err;
   }
   scopes.pop();
-  if (result instanceof Promise) throw new TypeError('tidy: fn must be synchronous (it returned a Promise); wrap each synchronous part in tidy() instead, and dispose what crosses an await yourself');
+  if (result instanceof Promise)
+    throw new TypeError(
+      'tidy: fn must be synchronous (it returned a Promise); wrap each synchronous part in tidy() instead, and dispose what crosses an await yourself',
+    );
   release(scope, new Set(returnedTensors(result)));
   return result;
 }
@@ -502,7 +560,8 @@ export function binary(op: BinaryOp, a: Tensor | number, b: Tensor | number): Te
   const ha = a instanceof Tensor ? a.handle(op) : checkOperand(op, 'a', a);
   const hb = b instanceof Tensor ? b.handle(op) : checkOperand(op, 'b', b);
   if (a instanceof Tensor && b instanceof Tensor) {
-    const da = a.dims(), db = b.dims();
+    const da = a.dims(),
+      db = b.dims();
     if (!sameShape(da, db)) broadcastShapes(op, da, db);
     sameDevice(op, a, b);
   } else if (!(a instanceof Tensor) && !(b instanceof Tensor)) {
@@ -528,7 +587,8 @@ function broadcastShapes(where: string, a: readonly number[], b: readonly number
   const n = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const da = a[a.length - n + i] ?? 1, db = b[b.length - n + i] ?? 1;
+    const da = a[a.length - n + i] ?? 1,
+      db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
       throw new RangeError(`${where}: shapes ${formatShape(fullA)} and ${formatShape(fullB)} are not broadcastable`);
     }
@@ -543,21 +603,28 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 function sameDtype(where: string, a: Tensor, b: Tensor): void {
   if (a.dtype !== b.dtype) {
-    throw new TypeError(`${where}: operands must have the same dtype, got ${a.dtype} and ${b.dtype}; convert one with .to({ dtype: '${b.dtype}' }) (or '${a.dtype}')`);
+    throw new TypeError(
+      `${where}: operands must have the same dtype, got ${a.dtype} and ${b.dtype}; convert one with .to({ dtype: '${b.dtype}' }) (or '${a.dtype}')`,
+    );
   }
 }
 
 function sameDevice(where: string, a: Tensor, b: Tensor): void {
-  if (a.device !== b.device) throw new TypeError(`${where}: operands are on different devices (${a.device} and ${b.device}); move one with .to({ device: '${b.device}' })`);
+  if (a.device !== b.device)
+    throw new TypeError(
+      `${where}: operands are on different devices (${a.device} and ${b.device}); move one with .to({ device: '${b.device}' })`,
+    );
 }
 
 /** The sliding window (kernel, dilated, over the padded input) must fit at least once. */
-function checkWindowFits(where: string, x: number[], kernel: number[], stride: number[], padding: number[], dilation: number[]): void {
+function checkWindowFits(where: string, x: number[], kernel: number[], padding: number[], dilation: number[]): void {
   for (let k = 0; k < 2; k++) {
     const size = x[x.length - 2 + k] + 2 * padding[k];
     const span = dilation[k] * (kernel[k] - 1) + 1;
     if (span > size) {
-      throw new RangeError(`${where}: kernel ${formatShape(kernel)} (dilation ${formatShape(dilation)}) is larger than the padded input ${formatShape(x.slice(-2).map((s, i) => s + 2 * padding[i]))}`);
+      throw new RangeError(
+        `${where}: kernel ${formatShape(kernel)} (dilation ${formatShape(dilation)}) is larger than the padded input ${formatShape(x.slice(-2).map((s, i) => s + 2 * padding[i]))}`,
+      );
     }
   }
 }

@@ -69,7 +69,8 @@ function numberFormat(values: Values, shown: number[]): { format: (v: number | b
   }
   const nonZero = shown.map((i) => values[i] as number).filter((v) => Number.isFinite(v) && v !== 0);
   const integral = nonZero.every(Number.isInteger);
-  const max = nonZero.reduce((m, v) => Math.max(m, Math.abs(v)), 0), min = nonZero.reduce((m, v) => Math.min(m, Math.abs(v)), Infinity);
+  const max = nonZero.reduce((m, v) => Math.max(m, Math.abs(v)), 0),
+    min = nonZero.reduce((m, v) => Math.min(m, Math.abs(v)), Infinity);
   // (torch tests min < 1e-4 for non-integral values only; non-zero integers are ≥ 1 anyway)
   const scientific = nonZero.length > 0 && (max / min > 1000 || max > 1e8 || min < 1e-4);
   const format = (v: number | bigint): string => {

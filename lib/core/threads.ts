@@ -24,7 +24,8 @@ export function recommendedThreads(): ThreadChoice {
 /** @internal The rule itself, for a given machine state. */
 export function chooseThreads(cores: number, busy: number): ThreadChoice {
   const threads = Math.min(cores, Math.max(1, Math.round(cores - busy)));
-  const reason = `${cores} physical core${cores === 1 ? '' : 's'}, load average ${busy.toFixed(1)}` +
+  const reason =
+    `${cores} physical core${cores === 1 ? '' : 's'}, load average ${busy.toFixed(1)}` +
     (threads === 1 && cores > 1 ? ': the other cores are busy, so 1 thread (more would wait on each other)' : '');
   return { threads, cores, busy, reason };
 }

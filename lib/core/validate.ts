@@ -66,8 +66,10 @@ export function checkShape(where: string, name: string, value: unknown): number[
 export function normalizeDim(where: string, name: string, dim: unknown, rank: number): number {
   checkInteger(where, name, dim);
   const d = dim as number;
-  const lo = -Math.max(rank, 1), hi = Math.max(rank, 1) - 1;
-  if (d < lo || d > hi) throw new RangeError(`${where}: ${name} = ${d} is out of range for a tensor of rank ${rank} (expected ${lo}..${hi})`);
+  const lo = -Math.max(rank, 1),
+    hi = Math.max(rank, 1) - 1;
+  if (d < lo || d > hi)
+    throw new RangeError(`${where}: ${name} = ${d} is out of range for a tensor of rank ${rank} (expected ${lo}..${hi})`);
   return d < 0 ? d + Math.max(rank, 1) : d;
 }
 

@@ -27,7 +27,10 @@ export class DataLoader implements Iterable<[Tensor, Tensor]> {
   /** The epoch the next iteration will be (settable, to resume). */
   epoch = 0;
 
-  constructor(readonly dataset: TensorDataset, options: DataLoaderOptions) {
+  constructor(
+    readonly dataset: TensorDataset,
+    options: DataLoaderOptions,
+  ) {
     if (!(dataset instanceof TensorDataset)) throw new TypeError(`DataLoader: dataset must be a TensorDataset, got ${show(dataset)}`);
     const o = checkOptions('DataLoader', options, ['batchSize', 'shuffle', 'seed', 'dropLast', 'shard']);
     this.batchSize = checkInteger('DataLoader', 'batchSize', o.batchSize, 1);

@@ -4,7 +4,10 @@ import { Tensor } from '../core/tensor';
 import { checkInteger, formatShape } from '../core/validate';
 
 export class TensorDataset {
-  constructor(readonly x: Tensor, readonly y: Tensor) {
+  constructor(
+    readonly x: Tensor,
+    readonly y: Tensor,
+  ) {
     Tensor.handleOf('TensorDataset', 'x', x);
     Tensor.handleOf('TensorDataset', 'y', y);
     if (x.ndim === 0 || y.ndim === 0 || x.shape[0] !== y.shape[0]) {

@@ -12,9 +12,21 @@ import { readRegularFile } from '../io/regular_files';
 export const FASHION_MNIST_ROOT = '/usr/share/datasets/fashion-mnist';
 /** The subset of Fashion-MNIST in the package (2000 training, 500 test examples; see its LICENSE). */
 export const EMBEDDED_ROOT = path.join(__dirname, '..', '..', 'assets', 'fashion-mnist-subset');
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 // Mean and standard deviation of the training images' pixels (in [0, 1]).
-const MEAN = 0.286, STD = 0.353;
+const MEAN = 0.286,
+  STD = 0.353;
 
 export interface FashionMnistOptions {
   split: 'train' | 'test';
@@ -56,7 +68,9 @@ function load(root: string, stem: string) {
   const candidates = [`${stem}.gz`, stem].map((f) => path.join(root, f));
   const file = candidates.find((f) => fs.existsSync(f));
   if (!file) {
-    throw new Error(`fashionMnist: ${candidates.join(' or ')} not found. On Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist, pass { root } pointing at the IDX files, or { root: 'embedded' } for the 2000/500-example subset shipped with grnewt`);
+    throw new Error(
+      `fashionMnist: ${candidates.join(' or ')} not found. On Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist, pass { root } pointing at the IDX files, or { root: 'embedded' } for the 2000/500-example subset shipped with grnewt`,
+    );
   }
   return parseIdx(readRegularFile('fashionMnist', file), file);
 }

@@ -12,7 +12,10 @@ export interface IdxContents {
   data: Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 }
 
-const TYPES: Record<number, { name: string; bytes: number; read: (view: DataView, offset: number) => number; array: new (n: number) => IdxContents['data'] }> = {
+const TYPES: Record<
+  number,
+  { name: string; bytes: number; read: (view: DataView, offset: number) => number; array: new (n: number) => IdxContents['data'] }
+> = {
   0x08: { name: 'uint8', bytes: 1, read: (v, o) => v.getUint8(o), array: Uint8Array },
   0x09: { name: 'int8', bytes: 1, read: (v, o) => v.getInt8(o), array: Int8Array },
   0x0b: { name: 'int16', bytes: 2, read: (v, o) => v.getInt16(o), array: Int16Array },
@@ -53,7 +56,9 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxContents {
   if (head.length < 4 || head[0] !== 0 || head[1] !== 0 || !(head[2] in TYPES)) {
     throw new Error(`readIdx: ${name} is not an IDX file (bad magic number)`);
   }
-  const type = TYPES[head[2]], rank = head[3], start = 4 + 4 * rank;
+  const type = TYPES[head[2]],
+    rank = head[3],
+    start = 4 + 4 * rank;
   if (gzip && head.length < start) head = gunzipPrefix(bytes, start, name);
   if (head.length < start) throw new Error(`readIdx: ${name} is truncated (its header needs ${start} bytes, it has ${head.length})`);
   const headView = new DataView(head.buffer, head.byteOffset, head.byteLength);
@@ -62,10 +67,14 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxContents {
   const expected = start + count * type.bytes;
   const max = maxFileBytes();
   if (!Number.isSafeInteger(expected) || expected > max) {
-    throw new RangeError(`readIdx: ${name}'s header claims ${shape.join('×')} ${type.name} values (${expected} bytes), more than the ${max} bytes this machine can read`);
+    throw new RangeError(
+      `readIdx: ${name}'s header claims ${shape.join('×')} ${type.name} values (${expected} bytes), more than the ${max} bytes this machine can read`,
+    );
   }
   if (gzip && expected > bytes.length * DEFLATE_MAX_RATIO) {
-    throw new Error(`readIdx: ${name}'s header claims ${expected} bytes, more than its ${bytes.length} compressed bytes can hold (not a valid IDX file)`);
+    throw new Error(
+      `readIdx: ${name}'s header claims ${expected} bytes, more than its ${bytes.length} compressed bytes can hold (not a valid IDX file)`,
+    );
   }
   let raw: Uint8Array = bytes;
   if (gzip) {
@@ -78,11 +87,14 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxContents {
       throw new Error(`readIdx: ${name} is not a valid gzip file (${(err as Error).message})`);
     }
   }
-  if (raw.length < expected) throw new Error(`readIdx: ${name} is truncated: ${shape.join('×')} ${type.name} values need ${expected} bytes, it has ${raw.length}`);
-  if (raw.length > expected) throw new Error(`readIdx: ${name} has ${raw.length - expected} bytes beyond its ${shape.join('×')} ${type.name} values`);
+  if (raw.length < expected)
+    throw new Error(`readIdx: ${name} is truncated: ${shape.join('×')} ${type.name} values need ${expected} bytes, it has ${raw.length}`);
+  if (raw.length > expected)
+    throw new Error(`readIdx: ${name} has ${raw.length - expected} bytes beyond its ${shape.join('×')} ${type.name} values`);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const data = new type.array(count);
-  if (type.bytes === 1) data.set(type.name === 'uint8' ? raw.subarray(start, expected) : new Int8Array(raw.buffer, raw.byteOffset + start, count));
+  if (type.bytes === 1)
+    data.set(type.name === 'uint8' ? raw.subarray(start, expected) : new Int8Array(raw.buffer, raw.byteOffset + start, count));
   else for (let i = 0; i < count; i++) data[i] = type.read(view, start + i * type.bytes);
   return { shape, data };
 }
@@ -99,7 +111,8 @@ export function readIdx(path: string, options?: { dtype?: Dtype }): Tensor {
   const dtype = (o.dtype as Dtype | undefined) ?? (integral ? 'int64' : data instanceof Float64Array ? 'float64' : 'float32');
   if (dtype === 'int64' && !integral) {
     const bad = data.findIndex((v) => !Number.isInteger(v));
-    if (bad >= 0) throw new RangeError(`readIdx: ${path} holds ${data[bad]} at element ${bad}, which int64 cannot hold (it would be truncated)`);
+    if (bad >= 0)
+      throw new RangeError(`readIdx: ${path} holds ${data[bad]} at element ${bad}, which int64 cannot hold (it would be truncated)`);
   }
   return tensor(data, { shape, dtype }); // the file's own typed array: no widened copy on the way
 }

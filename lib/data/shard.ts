@@ -38,7 +38,8 @@ export function shardSize(n: number, shard: Shard, dropLast: boolean): number {
 /** This rank's part of an epoch's order. */
 export function shardOrder(order: Uint32Array, shard: Shard, dropLast: boolean): Uint32Array {
   if (shard.worldSize === 1) return order;
-  const n = order.length, each = shardSize(n, shard, dropLast);
+  const n = order.length,
+    each = shardSize(n, shard, dropLast);
   const out = new Uint32Array(each);
   for (let k = 0; k < each; k++) out[k] = order[(shard.rank + k * shard.worldSize) % n];
   return out;

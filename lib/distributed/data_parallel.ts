@@ -24,7 +24,9 @@ function gradients(where: string, params: Tensor[]): Tensor[] {
   return params.map((p, i) => {
     const g = p.grad;
     if (g === null) {
-      throw new Error(`${where}: distributed: parameter ${i} (shape [${p.shape}]) has no gradient on rank ${rank()}; every rank must average every parameter's gradient (give it a gradient, or leave it out of the optimizer)`);
+      throw new Error(
+        `${where}: distributed: parameter ${i} (shape [${p.shape}]) has no gradient on rank ${rank()}; every rank must average every parameter's gradient (give it a gradient, or leave it out of the optimizer)`,
+      );
     }
     return g;
   });
@@ -72,7 +74,12 @@ function contribution(local: Summaries | null, batchSize: number, S: number): Te
  * is a mean over examples, so its derivatives are too), in the local summaries' dtype. `local` null: this
  * rank's batch was unusable (NaN); then, as when any rank's was, the result is null on every rank.
  */
-export async function combineSummariesAsync(local: Summaries | null, batchSize: number, S: number, dtype: string): Promise<Summaries | null> {
+export async function combineSummariesAsync(
+  local: Summaries | null,
+  batchSize: number,
+  S: number,
+  dtype: string,
+): Promise<Summaries | null> {
   const parts = contribution(local, batchSize, S);
   try {
     await allReduce(parts, 'sum');
@@ -97,7 +104,11 @@ function combined(parts: Tensor[], S: number, dtype: string): Summaries | null {
   const counts = parts[parts.length - 1].toArray() as Float64Array;
   if (counts[1] > 0 || !(counts[0] > 0)) return null; // some rank's hg batch was unusable: no rank updates its lrs
   const total = counts[0];
-  const back = (t: Tensor, shape: number[]) => t.div(total).reshape(shape).to({ dtype: dtype as 'float32' | 'float64' });
+  const back = (t: Tensor, shape: number[]) =>
+    t
+      .div(total)
+      .reshape(shape)
+      .to({ dtype: dtype as 'float32' | 'float64' });
   return tidy(() => ({ H: back(parts[0], [S, S]), g: back(parts[1], [S]), order3: back(parts[2], [S]) }));
 }
 
@@ -108,9 +119,11 @@ function combined(parts: Tensor[], S: number, dtype: string): Summaries | null {
 export async function combineHg(hg: Summaries, batchSize: number): Promise<Summaries> {
   const where = 'distributed.combineHg';
   for (const k of ['H', 'g', 'order3'] as const) Tensor.handleOf(where, `hg.${k}`, hg?.[k]);
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be an integer ≥ 1, got ${batchSize}`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`${where}: batchSize must be an integer ≥ 1, got ${batchSize}`);
   const S = hg.g.shape[0];
-  if (hg.H.shape.join() !== `${S},${S}` || hg.order3.shape.join() !== `${S}`) throw new RangeError(`${where}: expected H [S, S], g [S], order3 [S], got [${hg.H.shape}], [${hg.g.shape}], [${hg.order3.shape}]`);
+  if (hg.H.shape.join() !== `${S},${S}` || hg.order3.shape.join() !== `${S}`)
+    throw new RangeError(`${where}: expected H [S, S], g [S], order3 [S], got [${hg.H.shape}], [${hg.g.shape}], [${hg.order3.shape}]`);
   const result = await combineSummariesAsync(hg, batchSize, S, hg.H.dtype);
   if (!result) throw new Error(`${where}: a rank contributed no summaries`);
   return result;

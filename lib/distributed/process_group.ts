@@ -39,7 +39,9 @@ function fromEnv(where: string, name: string, value: unknown, variable: string, 
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!/^\s*-?\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new RangeError(`${where}: ${name} from the environment (${variable}=${JSON.stringify(raw)}) must be an integer in [${min}, ${max}]`);
+    throw new RangeError(
+      `${where}: ${name} from the environment (${variable}=${JSON.stringify(raw)}) must be an integer in [${min}, ${max}]`,
+    );
   }
   return n;
 }
@@ -47,14 +49,23 @@ function fromEnv(where: string, name: string, value: unknown, variable: string, 
 /** The options init() would use: each given one checked, each missing one from torchrun's environment variables. */
 export function resolveInitOptions(options?: InitOptions): Required<InitOptions> {
   const where = 'distributed.init';
-  const o = checkOptions(where, options ?? {}, ['backend', 'rank', 'worldSize', 'masterAddr', 'masterPort', 'timeoutMs', 'localRank']) as InitOptions;
+  const o = checkOptions(where, options ?? {}, [
+    'backend',
+    'rank',
+    'worldSize',
+    'masterAddr',
+    'masterPort',
+    'timeoutMs',
+    'localRank',
+  ]) as InitOptions;
   const backend = o.backend ?? 'gloo';
   if (backend !== 'gloo' && backend !== 'nccl') throw new RangeError(`${where}: backend must be 'gloo' or 'nccl', got ${show(backend)}`);
   const worldSize = fromEnv(where, 'worldSize', o.worldSize, 'WORLD_SIZE', 1, 1, 2 ** 31 - 1);
   const rank = fromEnv(where, 'rank', o.rank, 'RANK', 0, 0, 2 ** 31 - 2);
   if (rank >= worldSize) throw new RangeError(`${where}: rank must be in [0, ${worldSize - 1}] (worldSize ${worldSize}), got ${rank}`);
   const masterAddr = o.masterAddr ?? (process.env.MASTER_ADDR || '127.0.0.1');
-  if (typeof masterAddr !== 'string' || masterAddr.trim() === '') throw new TypeError(`${where}: masterAddr must be a host name or address, got ${show(masterAddr)}`);
+  if (typeof masterAddr !== 'string' || masterAddr.trim() === '')
+    throw new TypeError(`${where}: masterAddr must be a host name or address, got ${show(masterAddr)}`);
   return {
     backend,
     rank,
@@ -120,7 +131,8 @@ export function availableBackends(): Backend[] {
 }
 
 function checkOp(where: string, op: unknown): ReduceOp {
-  if (!REDUCE_OPS.includes(op as ReduceOp)) throw new RangeError(`distributed.${where}: op must be one of ${REDUCE_OPS.join(', ')}, got ${show(op)}`);
+  if (!REDUCE_OPS.includes(op as ReduceOp))
+    throw new RangeError(`distributed.${where}: op must be one of ${REDUCE_OPS.join(', ')}, got ${show(op)}`);
   return op as ReduceOp;
 }
 
@@ -146,7 +158,12 @@ export async function allReduce<T extends Tensor | Tensor[]>(t: T, op: ReduceOp 
   const tensors = checkTensors(where, t);
   checkOp(where, op);
   initialized(where);
-  await holding(`distributed.${where}`, tensors, () => native().distributedAllReduce(tensors.map((x) => x.handle(where)), op));
+  await holding(`distributed.${where}`, tensors, () =>
+    native().distributedAllReduce(
+      tensors.map((x) => x.handle(where)),
+      op,
+    ),
+  );
   return t;
 }
 
@@ -156,7 +173,12 @@ export async function broadcast<T extends Tensor | Tensor[]>(t: T, src: number):
   const tensors = checkTensors(where, t);
   initialized(where);
   checkSrc(where, src);
-  await holding(`distributed.${where}`, tensors, () => native().distributedBroadcast(tensors.map((x) => x.handle(where)), src));
+  await holding(`distributed.${where}`, tensors, () =>
+    native().distributedBroadcast(
+      tensors.map((x) => x.handle(where)),
+      src,
+    ),
+  );
   return t;
 }
 
@@ -186,9 +208,15 @@ export async function destroy(): Promise<void> {
 /** @internal Synchronous collectives for the optimizers' synchronous step() and constructors (they block the JS thread). */
 export const blocking = {
   allReduce(where: string, tensors: Tensor[], op: ReduceOp): void {
-    native().distributedAllReduceSync(tensors.map((x) => x.handle(where)), op);
+    native().distributedAllReduceSync(
+      tensors.map((x) => x.handle(where)),
+      op,
+    );
   },
   broadcast(where: string, tensors: Tensor[], src: number): void {
-    native().distributedBroadcastSync(tensors.map((x) => x.handle(where)), src);
+    native().distributedBroadcastSync(
+      tensors.map((x) => x.handle(where)),
+      src,
+    );
   },
 };

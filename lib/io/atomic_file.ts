@@ -19,11 +19,18 @@ export type Put = (bytes: Uint8Array) => void;
  * `file` atomically. If `file` is a symlink, the file it points to is replaced and the link kept. Errors name
  * `where` and the user's file, never the temporary one.
  */
-export function writeFileAtomic(file: string, content: readonly Uint8Array[] | ((put: Put) => void), where = 'save', chunkBytes = CHUNK_BYTES): void {
+export function writeFileAtomic(
+  file: string,
+  content: readonly Uint8Array[] | ((put: Put) => void),
+  where = 'save',
+  chunkBytes = CHUNK_BYTES,
+): void {
   const target = destination(file, where);
   const dir = path.dirname(target);
   if (!fs.existsSync(dir)) {
-    throw new Error(`${where}: cannot write ${file}: the folder ${dir} does not exist (create it first, e.g. fs.mkdirSync(${JSON.stringify(dir)}, { recursive: true }))`);
+    throw new Error(
+      `${where}: cannot write ${file}: the folder ${dir} does not exist (create it first, e.g. fs.mkdirSync(${JSON.stringify(dir)}, { recursive: true }))`,
+    );
   }
   removeStaleTemps(dir, path.basename(target));
   let temp: string | undefined;
@@ -43,7 +50,9 @@ export function writeFileAtomic(file: string, content: readonly Uint8Array[] | (
     const e = err as NodeJS.ErrnoException;
     if (!e.code) throw err; // ours (a value that cannot be written, a write without progress): already clear
     // The system's message names the temporary file; the user chose `file`.
-    throw new Error(`${where}: cannot write ${file} (${e.code}, ${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')})`, { cause: err });
+    throw new Error(`${where}: cannot write ${file} (${e.code}, ${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')})`, {
+      cause: err,
+    });
   }
   try {
     const dirFd = fs.openSync(dir, 'r'); // make the rename itself durable
@@ -62,7 +71,10 @@ function createTemp(dir: string, name: string): { temp: string; fd: number } {
   for (let attempt = 1; ; attempt++) {
     const temp = path.join(dir, `.${name}.${process.pid}.${crypto.randomBytes(8).toString('hex')}.tmp`);
     try {
-      return { temp, fd: fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666) };
+      return {
+        temp,
+        fd: fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666),
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 3) throw err; // not ours: never removed
     }
@@ -70,8 +82,14 @@ function createTemp(dir: string, name: string): { temp: string; fd: number } {
 }
 
 /** @internal Writes all of `bytes`, at most `chunkBytes` per call, resuming after partial writes. */
-export function writeChunked(fd: number, bytes: Uint8Array, chunkBytes: number, write: typeof fs.writeSync = fs.writeSync, where = 'save'): void {
-  for (let done = 0; done < bytes.byteLength;) {
+export function writeChunked(
+  fd: number,
+  bytes: Uint8Array,
+  chunkBytes: number,
+  write: typeof fs.writeSync = fs.writeSync,
+  where = 'save',
+): void {
+  for (let done = 0; done < bytes.byteLength; ) {
     const n = write(fd, bytes, done, Math.min(chunkBytes, bytes.byteLength - done));
     if (!(n > 0)) throw new Error(`${where}: a write made no progress (${n} bytes)`);
     done += n;

@@ -53,11 +53,14 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
     if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
-        if (v !== undefined) Object.defineProperty(out, k, { value: encode(v, `${where}.${k}`), enumerable: true, writable: true, configurable: true });
+        if (v !== undefined)
+          Object.defineProperty(out, k, { value: encode(v, `${where}.${k}`), enumerable: true, writable: true, configurable: true });
       }
       return out;
     }
-    throw new TypeError(`save: ${where} is a ${show(value)}, which a checkpoint cannot hold (plain values, arrays, objects and Tensors only)`);
+    throw new TypeError(
+      `save: ${where} is a ${show(value)}, which a checkpoint cannot hold (plain values, arrays, objects and Tensors only)`,
+    );
   };
   const header = Buffer.from(JSON.stringify(encode(tree, 'tree')), 'utf8');
   const preamble = Buffer.alloc(16);
@@ -65,23 +68,28 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
   preamble.writeUInt32LE(VERSION, 8);
   preamble.writeUInt32LE(header.length, 12);
 
-  writeFileAtomic(file, (put) => {
-    let crc = 0;
-    const putChecked = (bytes: Uint8Array) => {
-      if (bytes.byteLength === 0) return; // zlib.crc32 returns 0, not crc, for an empty external buffer
-      crc = zlib.crc32(bytes, crc);
-      put(bytes);
-    };
-    putChecked(preamble);
-    putChecked(header);
-    for (const t of tensors) {
-      const data = t.toArray(); // one tensor's copy at a time
-      putChecked(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    }
-    const trailer = Buffer.alloc(4);
-    trailer.writeUInt32LE(crc >>> 0, 0);
-    put(trailer);
-  }, 'save', chunkBytes);
+  writeFileAtomic(
+    file,
+    (put) => {
+      let crc = 0;
+      const putChecked = (bytes: Uint8Array) => {
+        if (bytes.byteLength === 0) return; // zlib.crc32 returns 0, not crc, for an empty external buffer
+        crc = zlib.crc32(bytes, crc);
+        put(bytes);
+      };
+      putChecked(preamble);
+      putChecked(header);
+      for (const t of tensors) {
+        const data = t.toArray(); // one tensor's copy at a time
+        putChecked(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      }
+      const trailer = Buffer.alloc(4);
+      trailer.writeUInt32LE(crc >>> 0, 0);
+      put(trailer);
+    },
+    'save',
+    chunkBytes,
+  );
 }
 
 interface TensorEntry {
@@ -109,9 +117,10 @@ export function load<T = unknown>(file: string): T {
     if (version !== VERSION) throw corrupt(`version ${version}, this grnewt reads version ${VERSION}`);
     const trailer = Buffer.alloc(4);
     readFully('load', fd, trailer, size - 4);
-    if ((checksum(fd, size - 4) >>> 0) !== trailer.readUInt32LE(0)) throw corrupt('checksum mismatch (truncated or corrupted)');
+    if (checksum(fd, size - 4) >>> 0 !== trailer.readUInt32LE(0)) throw corrupt('checksum mismatch (truncated or corrupted)');
     const headerBytes = preamble.readUInt32LE(12);
-    const dataStart = 16 + headerBytes, dataLength = size - 4 - dataStart;
+    const dataStart = 16 + headerBytes,
+      dataLength = size - 4 - dataStart;
     if (dataLength < 0) throw corrupt('header runs past the end');
     const headerBuffer = Buffer.alloc(headerBytes);
     readFully('load', fd, headerBuffer, 16);
@@ -132,7 +141,8 @@ export function load<T = unknown>(file: string): T {
       if (isWrapper(v, '$tensor')) return readTensor(fd, dataStart, v.$tensor as TensorEntry);
       const out: Record<string, unknown> = {};
       // defineProperty: a "__proto__" key stays a plain key, as JSON.parse made it
-      for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: decode(x), enumerable: true, writable: true, configurable: true });
+      for (const [k, x] of Object.entries(v))
+        Object.defineProperty(out, k, { value: decode(x), enumerable: true, writable: true, configurable: true });
       return out;
     };
     return decode(header) as T;
@@ -153,7 +163,7 @@ function checksum(fd: number, length: number): number {
 }
 
 function isWrapper(v: Record<string, unknown>, key: '$tensor' | '$number'): boolean {
-  return Object.prototype.hasOwnProperty.call(v, key);
+  return Object.hasOwn(v, key);
 }
 
 /** Every node of the header: wrappers well formed, tensors' sizes consistent; collects the tensor entries. */
@@ -167,7 +177,8 @@ function checkTree(value: unknown, where: string, depth: number, entries: Tensor
   const v = value as Record<string, unknown>;
   const keys = Object.keys(v);
   if (isWrapper(v, '$number')) {
-    if (keys.length !== 1 || typeof v.$number !== 'string' || !(v.$number in NON_FINITE)) throw corrupt(`${where}: a $number must be {"$number": "NaN" | "Infinity" | "-Infinity"}, got ${JSON.stringify(v).slice(0, 80)}`);
+    if (keys.length !== 1 || typeof v.$number !== 'string' || !(v.$number in NON_FINITE))
+      throw corrupt(`${where}: a $number must be {"$number": "NaN" | "Infinity" | "-Infinity"}, got ${JSON.stringify(v).slice(0, 80)}`);
     return;
   }
   if (isWrapper(v, '$tensor')) {
@@ -179,16 +190,21 @@ function checkTree(value: unknown, where: string, depth: number, entries: Tensor
 
 function checkTensorEntry(v: Record<string, unknown>, keys: string[], where: string, corrupt: (why: string) => Error): TensorEntry {
   const e = v.$tensor as Record<string, unknown> | null;
-  if (keys.length !== 1 || e === null || typeof e !== 'object' || Array.isArray(e)) throw corrupt(`${where}: $tensor must be an object {dtype, shape, offset, bytes}, got ${show(e)}`);
+  if (keys.length !== 1 || e === null || typeof e !== 'object' || Array.isArray(e))
+    throw corrupt(`${where}: $tensor must be an object {dtype, shape, offset, bytes}, got ${show(e)}`);
   const { dtype, shape, offset, bytes } = e;
-  if (typeof dtype !== 'string' || !Object.prototype.hasOwnProperty.call(ELEMENT_BYTES, dtype)) throw corrupt(`${where}: tensor dtype ${show(dtype)} is not float32, float64 or int64`);
-  if (!Array.isArray(shape) || shape.length > 64 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw corrupt(`${where}: tensor shape ${show(shape)} is not a list of sizes`);
+  if (typeof dtype !== 'string' || !Object.hasOwn(ELEMENT_BYTES, dtype))
+    throw corrupt(`${where}: tensor dtype ${show(dtype)} is not float32, float64 or int64`);
+  if (!Array.isArray(shape) || shape.length > 64 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw corrupt(`${where}: tensor shape ${show(shape)} is not a list of sizes`);
   let numel = 1;
   for (const d of shape as number[]) numel *= d;
   const expected = numel * ELEMENT_BYTES[dtype as Dtype];
   if (!Number.isSafeInteger(expected)) throw corrupt(`${where}: tensor shape ${show(shape)} is too large`);
-  if (bytes !== expected) throw corrupt(`${where}: tensor bytes ${show(bytes)} do not match its ${dtype} shape [${shape.join(',')}] (${expected} bytes)`);
-  if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw corrupt(`${where}: tensor offset ${show(offset)} is not an integer ≥ 0`);
+  if (bytes !== expected)
+    throw corrupt(`${where}: tensor bytes ${show(bytes)} do not match its ${dtype} shape [${shape.join(',')}] (${expected} bytes)`);
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0)
+    throw corrupt(`${where}: tensor offset ${show(offset)} is not an integer ≥ 0`);
   return { dtype: dtype as Dtype, shape: shape as number[], offset: offset as number, bytes: expected };
 }
 
@@ -197,15 +213,26 @@ function checkTiling(entries: TensorEntry[], dataLength: number, corrupt: (why: 
   const sorted = [...entries].sort((a, b) => a.offset - b.offset || a.bytes - b.bytes);
   let cursor = 0;
   for (const e of sorted) {
-    if (e.offset + e.bytes > dataLength) throw corrupt(`a tensor runs past the end of the data (offset ${e.offset}, ${e.bytes} bytes, the data has ${dataLength})`);
-    if (e.offset !== cursor) throw corrupt(e.offset < cursor ? `tensors overlap at offset ${e.offset}` : `the data has ${e.offset - cursor} bytes no tensor uses at offset ${cursor}`);
+    if (e.offset + e.bytes > dataLength)
+      throw corrupt(`a tensor runs past the end of the data (offset ${e.offset}, ${e.bytes} bytes, the data has ${dataLength})`);
+    if (e.offset !== cursor)
+      throw corrupt(
+        e.offset < cursor
+          ? `tensors overlap at offset ${e.offset}`
+          : `the data has ${e.offset - cursor} bytes no tensor uses at offset ${cursor}`,
+      );
     cursor += e.bytes;
   }
   if (cursor !== dataLength) throw corrupt(`the data has ${dataLength - cursor} bytes no tensor uses at offset ${cursor}`);
 }
 
 function readTensor(fd: number, dataStart: number, e: TensorEntry): Tensor {
-  const typed = e.dtype === 'float32' ? new Float32Array(e.bytes / 4) : e.dtype === 'float64' ? new Float64Array(e.bytes / 8) : new BigInt64Array(e.bytes / 8);
+  const typed =
+    e.dtype === 'float32'
+      ? new Float32Array(e.bytes / 4)
+      : e.dtype === 'float64'
+        ? new Float64Array(e.bytes / 8)
+        : new BigInt64Array(e.bytes / 8);
   readFully('load', fd, new Uint8Array(typed.buffer), dataStart + e.offset);
   return tensor(typed, { shape: e.shape, dtype: e.dtype });
 }

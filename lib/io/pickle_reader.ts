@@ -42,7 +42,6 @@ export function setKey(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-const MARK = Symbol('mark');
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 class Unpickler {
@@ -53,7 +52,11 @@ class Unpickler {
   private readonly view: DataView;
   private readonly lists = new WeakSet<object>(); // mutable Python lists (tuples are frozen arrays)
 
-  constructor(private readonly bytes: Uint8Array, private readonly hooks: UnpickleHooks, private readonly where: string) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly hooks: UnpickleHooks,
+    private readonly where: string,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -69,9 +72,15 @@ class Unpickler {
     this.pos += n;
     return at;
   }
-  private u8(): number { return this.bytes[this.need(1)]; }
-  private u16(): number { return this.view.getUint16(this.need(2), true); }
-  private u32(): number { return this.view.getUint32(this.need(4), true); }
+  private u8(): number {
+    return this.bytes[this.need(1)];
+  }
+  private u16(): number {
+    return this.view.getUint16(this.need(2), true);
+  }
+  private u32(): number {
+    return this.view.getUint32(this.need(4), true);
+  }
   private u64(): number {
     const at = this.need(8);
     const v = this.view.getBigUint64(at, true);
@@ -97,7 +106,9 @@ class Unpickler {
     }
   }
 
-  private push(v: unknown): void { this.stack.push(v); }
+  private push(v: unknown): void {
+    this.stack.push(v);
+  }
   private pop(): unknown {
     if (this.stack.length === 0 || (this.marks.length && this.stack.length <= this.marks[this.marks.length - 1])) {
       throw this.fail(`the pickle pops an empty stack at byte ${this.pos - 1}`);
@@ -145,7 +156,10 @@ class Unpickler {
   }
   private global(module: string, name: string): PickleGlobal {
     const g = this.hooks.resolveGlobal(module, name);
-    if (!g) throw this.fail(`the pickle asks for the Python global ${module}.${name}, which a weights-only load does not allow; nothing was executed`);
+    if (!g)
+      throw this.fail(
+        `the pickle asks for the Python global ${module}.${name}, which a weights-only load does not allow; nothing was executed`,
+      );
     return g;
   }
   private callable(v: unknown, opcode: string): PickleGlobal {
@@ -174,144 +188,244 @@ class Unpickler {
       const at = this.pos;
       const op = this.u8();
       switch (op) {
-        case 0x80: { // PROTO
+        case 0x80: {
+          // PROTO
           const proto = this.u8();
           if (proto > 5) throw this.fail(`pickle protocol ${proto} is newer than 5`);
           break;
         }
-        case 0x95: this.need(8); break; // FRAME: a length hint only, the data follows inline
-        case 0x2e: { // STOP
+        case 0x95:
+          this.need(8);
+          break; // FRAME: a length hint only, the data follows inline
+        case 0x2e: {
+          // STOP
           const v = this.pop();
           if (this.stack.length || this.marks.length) throw this.fail('the pickle stops with values left on its stack');
           return v;
         }
-        case 0x28: this.marks.push(this.stack.length); break; // MARK
-        case 0x30: this.pop(); break; // POP
-        case 0x31: this.popMark(); break; // POP_MARK
-        case 0x32: this.push(this.top()); break; // DUP
-        case 0x4e: this.push(null); break; // NONE
-        case 0x88: this.push(true); break; // NEWTRUE
-        case 0x89: this.push(false); break; // NEWFALSE
-        case 0x4a: this.push(this.view.getInt32(this.need(4), true)); break; // BININT
-        case 0x4b: this.push(this.u8()); break; // BININT1
-        case 0x4d: this.push(this.u16()); break; // BININT2
-        case 0x8a: this.push(decodeLong(this.take(this.u8()))); break; // LONG1
-        case 0x8b: { // LONG4
+        case 0x28:
+          this.marks.push(this.stack.length);
+          break; // MARK
+        case 0x30:
+          this.pop();
+          break; // POP
+        case 0x31:
+          this.popMark();
+          break; // POP_MARK
+        case 0x32:
+          this.push(this.top());
+          break; // DUP
+        case 0x4e:
+          this.push(null);
+          break; // NONE
+        case 0x88:
+          this.push(true);
+          break; // NEWTRUE
+        case 0x89:
+          this.push(false);
+          break; // NEWFALSE
+        case 0x4a:
+          this.push(this.view.getInt32(this.need(4), true));
+          break; // BININT
+        case 0x4b:
+          this.push(this.u8());
+          break; // BININT1
+        case 0x4d:
+          this.push(this.u16());
+          break; // BININT2
+        case 0x8a:
+          this.push(decodeLong(this.take(this.u8())));
+          break; // LONG1
+        case 0x8b: {
+          // LONG4
           const len = this.view.getInt32(this.need(4), true);
           if (len < 0) throw this.fail(`LONG4 with a negative length at byte ${at}`);
           this.push(decodeLong(this.take(len)));
           break;
         }
-        case 0x49: this.push(this.int(this.line())); break; // INT
-        case 0x4c: this.push(this.int(this.line())); break; // LONG
-        case 0x47: this.push(this.view.getFloat64(this.need(8), false)); break; // BINFLOAT (big-endian)
-        case 0x46: { // FLOAT
+        case 0x49:
+          this.push(this.int(this.line()));
+          break; // INT
+        case 0x4c:
+          this.push(this.int(this.line()));
+          break; // LONG
+        case 0x47:
+          this.push(this.view.getFloat64(this.need(8), false));
+          break; // BINFLOAT (big-endian)
+        case 0x46: {
+          // FLOAT
           const text = this.line();
           const v = Number(text);
-          if (text.trim() === '' || (Number.isNaN(v) && !/^[-+]?nan$/i.test(text.trim()))) throw this.fail(`FLOAT with text ${JSON.stringify(text)}`);
+          if (text.trim() === '' || (Number.isNaN(v) && !/^[-+]?nan$/i.test(text.trim())))
+            throw this.fail(`FLOAT with text ${JSON.stringify(text)}`);
           this.push(v);
           break;
         }
-        case 0x58: this.push(this.utf8(this.take(this.u32()))); break; // BINUNICODE
-        case 0x8c: this.push(this.utf8(this.take(this.u8()))); break; // SHORT_BINUNICODE
-        case 0x8d: this.push(this.utf8(this.take(this.u64()))); break; // BINUNICODE8
-        case 0x54: { // BINSTRING (Python 2 str: read as latin-1 text)
+        case 0x58:
+          this.push(this.utf8(this.take(this.u32())));
+          break; // BINUNICODE
+        case 0x8c:
+          this.push(this.utf8(this.take(this.u8())));
+          break; // SHORT_BINUNICODE
+        case 0x8d:
+          this.push(this.utf8(this.take(this.u64())));
+          break; // BINUNICODE8
+        case 0x54: {
+          // BINSTRING (Python 2 str: read as latin-1 text)
           const len = this.view.getInt32(this.need(4), true);
           if (len < 0) throw this.fail(`BINSTRING with a negative length at byte ${at}`);
           this.push(new TextDecoder('latin1').decode(this.take(len)));
           break;
         }
-        case 0x55: this.push(new TextDecoder('latin1').decode(this.take(this.u8()))); break; // SHORT_BINSTRING
-        case 0x42: this.push(this.take(this.u32()).slice()); break; // BINBYTES
-        case 0x43: this.push(this.take(this.u8()).slice()); break; // SHORT_BINBYTES
-        case 0x8e: this.push(this.take(this.u64()).slice()); break; // BINBYTES8
-        case 0x5d: this.push(this.newList()); break; // EMPTY_LIST
-        case 0x6c: this.push(this.newList(this.popMark())); break; // LIST
-        case 0x61: { // APPEND
+        case 0x55:
+          this.push(new TextDecoder('latin1').decode(this.take(this.u8())));
+          break; // SHORT_BINSTRING
+        case 0x42:
+          this.push(this.take(this.u32()).slice());
+          break; // BINBYTES
+        case 0x43:
+          this.push(this.take(this.u8()).slice());
+          break; // SHORT_BINBYTES
+        case 0x8e:
+          this.push(this.take(this.u64()).slice());
+          break; // BINBYTES8
+        case 0x5d:
+          this.push(this.newList());
+          break; // EMPTY_LIST
+        case 0x6c:
+          this.push(this.newList(this.popMark()));
+          break; // LIST
+        case 0x61: {
+          // APPEND
           const item = this.pop();
           this.appendItems(this.top(), [item]);
           break;
         }
-        case 0x65: { // APPENDS
+        case 0x65: {
+          // APPENDS
           const items = this.popMark();
           this.appendItems(this.top(), items);
           break;
         }
-        case 0x29: this.push(this.tuple([])); break; // EMPTY_TUPLE
-        case 0x74: this.push(this.tuple(this.popMark())); break; // TUPLE
-        case 0x85: this.push(this.tuple([this.pop()])); break; // TUPLE1
-        case 0x86: { // TUPLE2
-          const b = this.pop(), a = this.pop();
+        case 0x29:
+          this.push(this.tuple([]));
+          break; // EMPTY_TUPLE
+        case 0x74:
+          this.push(this.tuple(this.popMark()));
+          break; // TUPLE
+        case 0x85:
+          this.push(this.tuple([this.pop()]));
+          break; // TUPLE1
+        case 0x86: {
+          // TUPLE2
+          const b = this.pop(),
+            a = this.pop();
           this.push(this.tuple([a, b]));
           break;
         }
-        case 0x87: { // TUPLE3
-          const c = this.pop(), b = this.pop(), a = this.pop();
+        case 0x87: {
+          // TUPLE3
+          const c = this.pop(),
+            b = this.pop(),
+            a = this.pop();
           this.push(this.tuple([a, b, c]));
           break;
         }
-        case 0x7d: this.push(this.newDict()); break; // EMPTY_DICT
-        case 0x64: { // DICT
+        case 0x7d:
+          this.push(this.newDict());
+          break; // EMPTY_DICT
+        case 0x64: {
+          // DICT
           const items = this.popMark();
           const d = this.newDict();
           this.setItems(d, items);
           this.push(d);
           break;
         }
-        case 0x73: { // SETITEM
-          const v = this.pop(), k = this.pop();
+        case 0x73: {
+          // SETITEM
+          const v = this.pop(),
+            k = this.pop();
           this.setItems(this.top(), [k, v]);
           break;
         }
-        case 0x75: { // SETITEMS
+        case 0x75: {
+          // SETITEMS
           const items = this.popMark();
           this.setItems(this.top(), items);
           break;
         }
-        case 0x63: { // GLOBAL
+        case 0x63: {
+          // GLOBAL
           const module = this.line();
           const name = this.line();
           this.push(remember(this.global(module, name)));
           break;
         }
-        case 0x93: { // STACK_GLOBAL
-          const name = this.pop(), module = this.pop();
-          if (typeof module !== 'string' || typeof name !== 'string') throw this.fail('STACK_GLOBAL with a module or name that is not a str');
+        case 0x93: {
+          // STACK_GLOBAL
+          const name = this.pop(),
+            module = this.pop();
+          if (typeof module !== 'string' || typeof name !== 'string')
+            throw this.fail('STACK_GLOBAL with a module or name that is not a str');
           this.push(remember(this.global(module, name)));
           break;
         }
-        case 0x52: { // REDUCE
+        case 0x52: {
+          // REDUCE
           const args = this.args(this.pop(), 'REDUCE');
           const f = this.callable(this.pop(), 'REDUCE');
           if (!f.call) throw this.fail(`the pickle calls ${f.name}, which a weights-only load does not allow`);
           this.push(f.call(args));
           break;
         }
-        case 0x81: { // NEWOBJ
+        case 0x81: {
+          // NEWOBJ
           const args = this.args(this.pop(), 'NEWOBJ');
           const cls = this.callable(this.pop(), 'NEWOBJ');
           if (!cls.newObj) throw this.fail(`the pickle instantiates ${cls.name}, which a weights-only load does not allow`);
           this.push(cls.newObj(args));
           break;
         }
-        case 0x62: { // BUILD
+        case 0x62: {
+          // BUILD
           const state = this.pop();
           const instance = this.top();
           if (!this.hooks.build) throw this.fail(`BUILD on ${describe(instance)} is not allowed`);
           this.hooks.build(instance, state);
           break;
         }
-        case 0x51: this.push(this.hooks.persistentLoad(this.pop())); break; // BINPERSID
-        case 0x50: this.push(this.hooks.persistentLoad(this.line())); break; // PERSID
-        case 0x70: this.memo.set(this.putIndex(this.line()), this.top()); break; // PUT
-        case 0x71: this.memo.set(this.u8(), this.top()); break; // BINPUT
-        case 0x72: this.memo.set(this.u32(), this.top()); break; // LONG_BINPUT
-        case 0x94: this.memo.set(this.memo.size, this.top()); break; // MEMOIZE
-        case 0x67: this.push(this.memoIndex(this.putIndex(this.line()))); break; // GET
-        case 0x68: this.push(this.memoIndex(this.u8())); break; // BINGET
-        case 0x6a: this.push(this.memoIndex(this.u32())); break; // LONG_BINGET
+        case 0x51:
+          this.push(this.hooks.persistentLoad(this.pop()));
+          break; // BINPERSID
+        case 0x50:
+          this.push(this.hooks.persistentLoad(this.line()));
+          break; // PERSID
+        case 0x70:
+          this.memo.set(this.putIndex(this.line()), this.top());
+          break; // PUT
+        case 0x71:
+          this.memo.set(this.u8(), this.top());
+          break; // BINPUT
+        case 0x72:
+          this.memo.set(this.u32(), this.top());
+          break; // LONG_BINPUT
+        case 0x94:
+          this.memo.set(this.memo.size, this.top());
+          break; // MEMOIZE
+        case 0x67:
+          this.push(this.memoIndex(this.putIndex(this.line())));
+          break; // GET
+        case 0x68:
+          this.push(this.memoIndex(this.u8()));
+          break; // BINGET
+        case 0x6a:
+          this.push(this.memoIndex(this.u32()));
+          break; // LONG_BINGET
         default:
-          throw this.fail(`the pickle uses opcode 0x${op.toString(16).padStart(2, '0')} (${OPCODE_NAMES[op] ?? 'unknown'}) at byte ${at}, which this reader does not accept`);
+          throw this.fail(
+            `the pickle uses opcode 0x${op.toString(16).padStart(2, '0')} (${OPCODE_NAMES[op] ?? 'unknown'}) at byte ${at}, which this reader does not accept`,
+          );
       }
     }
     throw this.fail('the pickle ends without STOP (truncated)');
@@ -326,8 +440,19 @@ class Unpickler {
 // Opcodes refused by name: they import by number (EXT*), build arbitrary classes (INST, OBJ, NEWOBJ_EX),
 // or need out-of-band buffers and sets, which checkpoints do not hold.
 const OPCODE_NAMES: Record<number, string> = {
-  0x69: 'INST', 0x6f: 'OBJ', 0x92: 'NEWOBJ_EX', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x8f: 'EMPTY_SET',
-  0x90: 'ADDITEMS', 0x91: 'FROZENSET', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x53: 'STRING',
+  0x69: 'INST',
+  0x6f: 'OBJ',
+  0x92: 'NEWOBJ_EX',
+  0x82: 'EXT1',
+  0x83: 'EXT2',
+  0x84: 'EXT4',
+  0x8f: 'EMPTY_SET',
+  0x90: 'ADDITEMS',
+  0x91: 'FROZENSET',
+  0x96: 'BYTEARRAY8',
+  0x97: 'NEXT_BUFFER',
+  0x98: 'READONLY_BUFFER',
+  0x53: 'STRING',
   0x56: 'UNICODE',
 };
 
@@ -355,6 +480,11 @@ function describe(v: unknown): string {
   if (v === null) return 'None';
   if (Array.isArray(v)) return 'a list or tuple';
   if (v instanceof Uint8Array) return 'bytes';
-  if (typeof v === 'object') return globalsSeen.has(v) ? `the global ${(v as PickleGlobal).name}` : Object.getPrototypeOf(v) === Object.prototype ? 'a dict' : `a ${v.constructor?.name ?? 'value'}`;
+  if (typeof v === 'object')
+    return globalsSeen.has(v)
+      ? `the global ${(v as PickleGlobal).name}`
+      : Object.getPrototypeOf(v) === Object.prototype
+        ? 'a dict'
+        : `a ${v.constructor?.name ?? 'value'}`;
   return `a ${typeof v} (${String(v).slice(0, 40)})`;
 }

@@ -9,19 +9,45 @@ export class PickleWriter {
     this.chunks.push(Buffer.from(bytes));
     return this;
   }
-  proto(): this { return this.op(0x80, 2); }
-  stop(): this { return this.op(0x2e); }
-  mark(): this { return this.op(0x28); }
-  none(): this { return this.op(0x4e); }
-  bool(v: boolean): this { return this.op(v ? 0x88 : 0x89); }
-  emptyTuple(): this { return this.op(0x29); }
-  tuple(): this { return this.op(0x74); } // the items since the last mark
-  emptyList(): this { return this.op(0x5d); }
-  appends(): this { return this.op(0x65); }
-  emptyDict(): this { return this.op(0x7d); }
-  setItems(): this { return this.op(0x75); }
-  reduce(): this { return this.op(0x52); }
-  binPersId(): this { return this.op(0x51); }
+  proto(): this {
+    return this.op(0x80, 2);
+  }
+  stop(): this {
+    return this.op(0x2e);
+  }
+  mark(): this {
+    return this.op(0x28);
+  }
+  none(): this {
+    return this.op(0x4e);
+  }
+  bool(v: boolean): this {
+    return this.op(v ? 0x88 : 0x89);
+  }
+  emptyTuple(): this {
+    return this.op(0x29);
+  }
+  tuple(): this {
+    return this.op(0x74);
+  } // the items since the last mark
+  emptyList(): this {
+    return this.op(0x5d);
+  }
+  appends(): this {
+    return this.op(0x65);
+  }
+  emptyDict(): this {
+    return this.op(0x7d);
+  }
+  setItems(): this {
+    return this.op(0x75);
+  }
+  reduce(): this {
+    return this.op(0x52);
+  }
+  binPersId(): this {
+    return this.op(0x51);
+  }
 
   global(module: string, name: string): this {
     this.chunks.push(Buffer.from(`c${module}\n${name}\n`, 'utf8'));

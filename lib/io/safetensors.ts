@@ -56,10 +56,12 @@ export function loadSafetensorsMetadata(file: string): Record<string, string> {
 /** Writes `tensors` (name → float32/float64/int64 tensor) and optional string metadata, atomically. */
 export function saveSafetensors(file: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
   if (typeof file !== 'string' || file === '') throw new TypeError(`saveSafetensors: file must be a path, got ${show(file)}`);
-  if (tensors === null || typeof tensors !== 'object' || Array.isArray(tensors)) throw new TypeError(`saveSafetensors: tensors must be an object of name → Tensor, got ${show(tensors)}`);
+  if (tensors === null || typeof tensors !== 'object' || Array.isArray(tensors))
+    throw new TypeError(`saveSafetensors: tensors must be an object of name → Tensor, got ${show(tensors)}`);
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) throw new TypeError(`saveSafetensors: metadata must be an object of strings, got ${show(metadata)}`);
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
+      throw new TypeError(`saveSafetensors: metadata must be an object of strings, got ${show(metadata)}`);
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw new TypeError(`saveSafetensors: metadata.${k} must be a string, got ${show(v)}`);
     }
@@ -68,7 +70,8 @@ export function saveSafetensors(file: string, tensors: Record<string, Tensor>, m
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    if (name === '__metadata__') throw new RangeError('saveSafetensors: "__metadata__" is reserved for the metadata and cannot name a tensor');
+    if (name === '__metadata__')
+      throw new RangeError('saveSafetensors: "__metadata__" is reserved for the metadata and cannot name a tensor');
     if (!(t instanceof Tensor)) throw new TypeError(`saveSafetensors: tensors.${name} must be a Tensor, got ${show(t)}`);
     const data = tensorBytes(t);
     setKey(header, name, { dtype: NAMES[t.dtype], shape: t.shape, data_offsets: [offset, offset + data.length] });
@@ -88,7 +91,8 @@ function parseHeader(bytes: Uint8Array, where: string): { entries: Entry[]; meta
   if (bytes.length < 8) throw bad(`${bytes.length} bytes, shorter than the 8-byte header length`);
   const declared = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64LE(0);
   if (declared > BigInt(MAX_HEADER)) throw bad(`the header claims ${declared} bytes (at most ${MAX_HEADER} are read)`);
-  if (declared > BigInt(bytes.length - 8)) throw bad(`the header claims ${declared} bytes, the file has ${bytes.length - 8} after the length`);
+  if (declared > BigInt(bytes.length - 8))
+    throw bad(`the header claims ${declared} bytes, the file has ${bytes.length - 8} after the length`);
   const n = Number(declared);
   const dataStart = 8 + n;
   let header: unknown;
@@ -113,17 +117,25 @@ function parseHeader(bytes: Uint8Array, where: string): { entries: Entry[]; meta
     if (info === null || typeof info !== 'object' || Array.isArray(info)) throw bad(`${name}: its entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
     if (typeof dtype !== 'string') throw bad(`${name}: dtype is ${show(dtype)}`);
-    if (!Object.prototype.hasOwnProperty.call(DTYPES, dtype)) throw new Error(`${where}: ${name} has dtype ${dtype}; grnewt reads F32, F64 and I64 (float32, float64, int64)`);
+    if (!Object.hasOwn(DTYPES, dtype))
+      throw new Error(`${where}: ${name} has dtype ${dtype}; grnewt reads F32, F64 and I64 (float32, float64, int64)`);
     const numel = elementCount(shape);
     if (numel < 0) throw bad(`${name}: shape ${show(shape)} is not a list of non-negative integers`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((x) => Number.isSafeInteger(x) && x >= 0) || offsets[0] > offsets[1]) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((x) => Number.isSafeInteger(x) && x >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
       throw bad(`${name}: data_offsets ${show(offsets)} is not [begin, end] with 0 ≤ begin ≤ end`);
     }
     const [begin, end] = offsets as [number, number];
     if (end > dataBytes) throw bad(`${name}: data_offsets [${begin}, ${end}] run past the ${dataBytes} data bytes`);
     const t = DTYPES[dtype];
     if (numel * ITEM_SIZE[t] !== end - begin) {
-      throw bad(`${name}: shape ${formatShape(shape as number[])} of ${dtype} needs ${numel * ITEM_SIZE[t]} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      throw bad(
+        `${name}: shape ${formatShape(shape as number[])} of ${dtype} needs ${numel * ITEM_SIZE[t]} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      );
     }
     entries.push({ name, dtype: t, shape: shape as number[], begin, end });
   }

@@ -24,7 +24,8 @@ export function readStateDict(file: string, where: string, device?: DeviceName):
     throw new TypeError(`${where}: ${file} holds ${show(value)}, not a state dict (name → tensor)`);
   }
   for (const [k, v] of Object.entries(value)) {
-    if (!(v instanceof Tensor)) throw new TypeError(`${where}: ${file} is not a state dict: ${show(k)} is ${show(v)}, not a tensor (save model.state_dict() itself)`);
+    if (!(v instanceof Tensor))
+      throw new TypeError(`${where}: ${file} is not a state dict: ${show(k)} is ${show(v)}, not a tensor (save model.state_dict() itself)`);
   }
   return value;
 }

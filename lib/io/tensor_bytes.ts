@@ -1,7 +1,7 @@
 // Raw tensor bytes in files (PyTorch storages, safetensors buffers) ↔ typed arrays and tensors.
 // Files are little-endian; so is every platform grnewt's addon is built for (x64, arm64).
 import { tensor } from '../core/creation';
-import { Tensor, type DeviceName, type Dtype } from '../core/tensor';
+import type { Tensor, DeviceName, Dtype } from '../core/tensor';
 
 export const ITEM_SIZE: Record<Dtype, number> = { float32: 4, float64: 8, int64: 8 };
 
@@ -19,7 +19,11 @@ export function typedFromBytes(bytes: Uint8Array, dtype: Dtype, bigEndian = fals
   }
   const n = source.length / size;
   const { buffer, byteOffset } = source;
-  return dtype === 'float32' ? new Float32Array(buffer, byteOffset, n) : dtype === 'float64' ? new Float64Array(buffer, byteOffset, n) : new BigInt64Array(buffer, byteOffset, n);
+  return dtype === 'float32'
+    ? new Float32Array(buffer, byteOffset, n)
+    : dtype === 'float64'
+      ? new Float64Array(buffer, byteOffset, n)
+      : new BigInt64Array(buffer, byteOffset, n);
 }
 
 /** A 1-D tensor of `dtype` holding `bytes` (whose length is a multiple of the item size, checked by callers). */

@@ -23,22 +23,43 @@ export interface LoadTorchOptions {
 // torch.<X>Storage → dtype. Storages of other dtypes are refused by name.
 const STORAGES: Record<string, Dtype> = { FloatStorage: 'float32', DoubleStorage: 'float64', LongStorage: 'int64' };
 const UNSUPPORTED_STORAGES: Record<string, string> = {
-  HalfStorage: 'float16', BFloat16Storage: 'bfloat16', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8',
-  ByteStorage: 'uint8', BoolStorage: 'bool', ComplexHalfStorage: 'complex32', ComplexFloatStorage: 'complex64',
-  ComplexDoubleStorage: 'complex128', QInt8Storage: 'qint8', QUInt8Storage: 'quint8', QInt32Storage: 'qint32',
-  QUInt4x2Storage: 'quint4x2', QUInt2x4Storage: 'quint2x4', UntypedStorage: 'untyped bytes',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
+  ComplexHalfStorage: 'complex32',
+  ComplexFloatStorage: 'complex64',
+  ComplexDoubleStorage: 'complex128',
+  QInt8Storage: 'qint8',
+  QUInt8Storage: 'quint8',
+  QInt32Storage: 'qint32',
+  QUInt4x2Storage: 'quint4x2',
+  QUInt2x4Storage: 'quint2x4',
+  UntypedStorage: 'untyped bytes',
 };
 
 class StorageType implements PickleGlobal {
-  constructor(readonly name: string, readonly dtype: Dtype) {}
+  constructor(
+    readonly name: string,
+    readonly dtype: Dtype,
+  ) {}
 }
 
 /** One storage of the file, made once per key: the tensors that view it share its memory. */
 class Storage {
-  constructor(readonly key: string, readonly dtype: Dtype, readonly numel: number, readonly base: Tensor) {}
+  constructor(
+    readonly key: string,
+    readonly dtype: Dtype,
+    readonly numel: number,
+    readonly base: Tensor,
+  ) {}
 }
 
 /** Reads a file written by Python's torch.save: tensors, dicts (as objects), lists and tuples (as arrays), numbers, strings. */
+// biome-ignore lint/suspicious/noExplicitAny: a torch.save file holds any tree; `any` lets it be read as Python code reads it
 export function loadTorch(file: string, options?: LoadTorchOptions): any {
   if (typeof file !== 'string' || file === '') throw new TypeError(`loadTorch: file must be a path, got ${show(file)}`);
   const o = checkOptions('loadTorch', options);
@@ -47,14 +68,19 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
   const where = `loadTorch: ${file}`;
   const bytes = fs.readFileSync(file);
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
-    throw new Error(`${where}: this is PyTorch's legacy (pre-1.6, or _use_new_zipfile_serialization=False) format, which is not read; re-save it with torch.save in a current PyTorch`);
+    throw new Error(
+      `${where}: this is PyTorch's legacy (pre-1.6, or _use_new_zipfile_serialization=False) format, which is not read; re-save it with torch.save in a current PyTorch`,
+    );
   }
-  if (bytes.length < 4 || bytes.readUInt32LE(0) !== 0x04034b50) throw new Error(`${where}: not a file written by torch.save (no zip signature)`);
+  if (bytes.length < 4 || bytes.readUInt32LE(0) !== 0x04034b50)
+    throw new Error(`${where}: not a file written by torch.save (no zip signature)`);
   const entries = readZip(bytes, where);
   const pickles = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length !== 1) {
     const scripted = [...entries.keys()].some((n) => /^[^/]+\/constants\.pkl$/.test(n));
-    throw new Error(`${where}: ${scripted ? 'a TorchScript archive (torch.jit.save), not a torch.save file' : `expected one <folder>/data.pkl record, found ${pickles.length}`}`);
+    throw new Error(
+      `${where}: ${scripted ? 'a TorchScript archive (torch.jit.save), not a torch.save file' : `expected one <folder>/data.pkl record, found ${pickles.length}`}`,
+    );
   }
   const prefix = pickles[0].slice(0, -'data.pkl'.length);
   const order = entries.get(`${prefix}byteorder`);
@@ -66,15 +92,19 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
   const orderedDicts = new WeakSet<object>();
   const view = (s: unknown, offset: unknown, size: unknown, stride: unknown, requiresGrad: unknown): Tensor => {
     if (!(s instanceof Storage)) throw new Error(`${where}: a tensor is rebuilt from ${show(s)}, not a storage`);
-    const sizes = intList(size, 'size'), strides = intList(stride, 'stride');
+    const sizes = intList(size, 'size'),
+      strides = intList(stride, 'stride');
     if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new Error(`${where}: a tensor's storage offset is ${show(offset)}`);
-    if (strides.length !== sizes.length) throw new Error(`${where}: a tensor has size ${formatShape(sizes)} but stride ${formatShape(strides)}`);
+    if (strides.length !== sizes.length)
+      throw new Error(`${where}: a tensor has size ${formatShape(sizes)} but stride ${formatShape(strides)}`);
     if (typeof requiresGrad !== 'boolean') throw new Error(`${where}: a tensor's requires_grad is ${show(requiresGrad)}`);
     // The furthest element the view reads, in exact integers, must lie in the storage.
     let last = BigInt(offset as number);
     for (let i = 0; i < sizes.length; i++) last += BigInt(Math.max(0, sizes[i] - 1)) * BigInt(strides[i]);
     if (!sizes.includes(0) && last >= BigInt(s.numel)) {
-      throw new Error(`${where}: a tensor of size ${formatShape(sizes)}, stride ${formatShape(strides)} at offset ${offset} reads past the end of storage ${s.key} (${s.numel} elements)`);
+      throw new Error(
+        `${where}: a tensor of size ${formatShape(sizes)}, stride ${formatShape(strides)} at offset ${offset} reads past the end of storage ${s.key} (${s.numel} elements)`,
+      );
     }
     const t = new Tensor(native().asStrided(s.base.handle('loadTorch'), sizes, strides, offset as number));
     created.push(t);
@@ -82,7 +112,8 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
     return t;
   };
   const intList = (v: unknown, what: string): number[] => {
-    if (!Array.isArray(v) || v.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new Error(`${where}: a tensor's ${what} is ${show(v)}, not a tuple of non-negative integers`);
+    if (!Array.isArray(v) || v.some((d) => !Number.isSafeInteger(d) || d < 0))
+      throw new Error(`${where}: a tensor's ${what} is ${show(v)}, not a tuple of non-negative integers`);
     return v as number[];
   };
   const asTensor = (v: unknown, what: string): Tensor => {
@@ -96,10 +127,22 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
     return t;
   };
 
-  const rebuildTensorV2: PickleGlobal = { name: 'torch._utils._rebuild_tensor_v2', call: ([s, offset, size, stride, rg]) => view(s, offset, size, stride, rg) };
-  const rebuildTensor: PickleGlobal = { name: 'torch._utils._rebuild_tensor', call: ([s, offset, size, stride]) => view(s, offset, size, stride, false) };
-  const rebuildParameter: PickleGlobal = { name: 'torch._utils._rebuild_parameter', call: ([data, rg]) => setRequiresGrad(asTensor(data, '_rebuild_parameter'), rg) };
-  const rebuildParameterWithState: PickleGlobal = { name: 'torch._utils._rebuild_parameter_with_state', call: ([data, rg]) => setRequiresGrad(asTensor(data, '_rebuild_parameter_with_state'), rg) };
+  const rebuildTensorV2: PickleGlobal = {
+    name: 'torch._utils._rebuild_tensor_v2',
+    call: ([s, offset, size, stride, rg]) => view(s, offset, size, stride, rg),
+  };
+  const rebuildTensor: PickleGlobal = {
+    name: 'torch._utils._rebuild_tensor',
+    call: ([s, offset, size, stride]) => view(s, offset, size, stride, false),
+  };
+  const rebuildParameter: PickleGlobal = {
+    name: 'torch._utils._rebuild_parameter',
+    call: ([data, rg]) => setRequiresGrad(asTensor(data, '_rebuild_parameter'), rg),
+  };
+  const rebuildParameterWithState: PickleGlobal = {
+    name: 'torch._utils._rebuild_parameter_with_state',
+    call: ([data, rg]) => setRequiresGrad(asTensor(data, '_rebuild_parameter_with_state'), rg),
+  };
   const tensorType: PickleGlobal = { name: 'torch.Tensor' };
   const parameterType: PickleGlobal = {
     name: 'torch.nn.parameter.Parameter',
@@ -110,7 +153,9 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
     name: 'torch._tensor._rebuild_from_type_v2',
     call: ([func, type, args]) => {
       if (!rebuilders.has(func as PickleGlobal) || (type !== tensorType && type !== parameterType) || !Array.isArray(args)) {
-        throw new Error(`${where}: _rebuild_from_type_v2 of ${show((type as PickleGlobal)?.name ?? type)} by ${show((func as PickleGlobal)?.name ?? func)} is not allowed`);
+        throw new Error(
+          `${where}: _rebuild_from_type_v2 of ${show((type as PickleGlobal)?.name ?? type)} by ${show((func as PickleGlobal)?.name ?? func)} is not allowed`,
+        );
       }
       return (func as PickleGlobal).call!(args);
     },
@@ -120,9 +165,11 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
     call: (args) => {
       const d = newDict();
       orderedDicts.add(d);
-      if (args.length > 1 || (args.length === 1 && !Array.isArray(args[0]))) throw new Error(`${where}: OrderedDict called with ${show(args)}`);
+      if (args.length > 1 || (args.length === 1 && !Array.isArray(args[0])))
+        throw new Error(`${where}: OrderedDict called with ${show(args)}`);
       for (const pair of (args[0] ?? []) as unknown[]) {
-        if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') throw new Error(`${where}: OrderedDict item ${show(pair)} is not a (str, value) pair`);
+        if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string')
+          throw new Error(`${where}: OrderedDict item ${show(pair)} is not a (str, value) pair`);
         setKey(d, pair[0], pair[1]);
       }
       return d;
@@ -135,21 +182,30 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
   const torchDevice: PickleGlobal = {
     name: 'torch.device',
     call: ([type, index]) => {
-      if (typeof type !== 'string' || (index !== undefined && index !== null && !Number.isSafeInteger(index))) throw new Error(`${where}: torch.device(${show(type)}, ${show(index)})`);
+      if (typeof type !== 'string' || (index !== undefined && index !== null && !Number.isSafeInteger(index)))
+        throw new Error(`${where}: torch.device(${show(type)}, ${show(index)})`);
       return index === undefined || index === null ? type : `${type}:${index}`;
     },
   };
   const globals = new Map<string, PickleGlobal>([
-    ['torch._utils._rebuild_tensor_v2', rebuildTensorV2], ['torch._utils._rebuild_tensor', rebuildTensor],
-    ['torch._utils._rebuild_parameter', rebuildParameter], ['torch._utils._rebuild_parameter_with_state', rebuildParameterWithState],
-    ['torch._tensor._rebuild_from_type_v2', rebuildFromType], ['torch.Tensor', tensorType],
-    ['torch.nn.parameter.Parameter', parameterType], ['collections.OrderedDict', orderedDict],
-    ['torch.Size', torchSize], ['torch.device', torchDevice],
-    ...Object.entries(STORAGES).map(([name, dtype]) => [`torch.${name}`, new StorageType(`torch.${name}`, dtype)] as [string, PickleGlobal]),
+    ['torch._utils._rebuild_tensor_v2', rebuildTensorV2],
+    ['torch._utils._rebuild_tensor', rebuildTensor],
+    ['torch._utils._rebuild_parameter', rebuildParameter],
+    ['torch._utils._rebuild_parameter_with_state', rebuildParameterWithState],
+    ['torch._tensor._rebuild_from_type_v2', rebuildFromType],
+    ['torch.Tensor', tensorType],
+    ['torch.nn.parameter.Parameter', parameterType],
+    ['collections.OrderedDict', orderedDict],
+    ['torch.Size', torchSize],
+    ['torch.device', torchDevice],
+    ...Object.entries(STORAGES).map(
+      ([name, dtype]) => [`torch.${name}`, new StorageType(`torch.${name}`, dtype)] as [string, PickleGlobal],
+    ),
   ]);
 
   const persistentLoad = (pid: unknown): Storage => {
-    if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') throw new Error(`${where}: persistent id ${show(pid)} is not a storage`);
+    if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage')
+      throw new Error(`${where}: persistent id ${show(pid)} is not a storage`);
     const [, type, key, location, numel] = pid;
     if (!(type instanceof StorageType)) throw new Error(`${where}: storage type ${show(type)}`);
     if (typeof key !== 'string' || !/^[\w.-]+$/.test(key)) throw new Error(`${where}: storage key ${show(key)}`);
@@ -157,13 +213,15 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
     if (!Number.isSafeInteger(numel) || numel < 0) throw new Error(`${where}: storage ${key} has ${show(numel)} elements`);
     const known = storages.get(key);
     if (known) {
-      if (known.dtype !== type.dtype || known.numel !== numel) throw new Error(`${where}: storage ${key} is used as ${type.name} of ${numel} and as ${known.dtype} of ${known.numel} elements`);
+      if (known.dtype !== type.dtype || known.numel !== numel)
+        throw new Error(`${where}: storage ${key} is used as ${type.name} of ${numel} and as ${known.dtype} of ${known.numel} elements`);
       return known;
     }
     const data = entries.get(`${prefix}data/${key}`);
     if (!data) throw new Error(`${where}: storage ${key} has no record ${prefix}data/${key}`);
     const expected = numel * ITEM_SIZE[type.dtype];
-    if (data.length !== expected) throw new Error(`${where}: storage ${key} holds ${data.length} bytes, ${numel} × ${type.dtype} need ${expected}`);
+    if (data.length !== expected)
+      throw new Error(`${where}: storage ${key} holds ${data.length} bytes, ${numel} × ${type.dtype} need ${expected}`);
     const base = tensorFromBytes(data, type.dtype, device, byteOrder === 'big');
     created.push(base);
     const s = new Storage(key, type.dtype, numel, base);
@@ -172,20 +230,28 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
   };
 
   try {
-    const value = unpickle(entries.get(pickles[0])!, {
-      resolveGlobal: (module, name) => {
-        if (module === 'torch' && Object.prototype.hasOwnProperty.call(UNSUPPORTED_STORAGES, name)) {
-          throw new Error(`${where}: a tensor of dtype ${UNSUPPORTED_STORAGES[name]} (torch.${name}); grnewt reads float32, float64 and int64 tensors (convert with .float(), .double() or .long() before saving)`);
-        }
-        return globals.get(`${module}.${name}`);
+    const value = unpickle(
+      entries.get(pickles[0])!,
+      {
+        resolveGlobal: (module, name) => {
+          if (module === 'torch' && Object.hasOwn(UNSUPPORTED_STORAGES, name)) {
+            throw new Error(
+              `${where}: a tensor of dtype ${UNSUPPORTED_STORAGES[name]} (torch.${name}); grnewt reads float32, float64 and int64 tensors (convert with .float(), .double() or .long() before saving)`,
+            );
+          }
+          return globals.get(`${module}.${name}`);
+        },
+        persistentLoad,
+        build: (instance, state) => {
+          // OrderedDict's state is its attributes (a state dict's _metadata: module versions), which JS drops.
+          if (instance === null || typeof instance !== 'object' || !orderedDicts.has(instance))
+            throw new Error(`${where}: BUILD on ${show(instance)} is not allowed`);
+          if (state !== null && (typeof state !== 'object' || Array.isArray(state)))
+            throw new Error(`${where}: OrderedDict state ${show(state)}`);
+        },
       },
-      persistentLoad,
-      build: (instance, state) => {
-        // OrderedDict's state is its attributes (a state dict's _metadata: module versions), which JS drops.
-        if (instance === null || typeof instance !== 'object' || !orderedDicts.has(instance)) throw new Error(`${where}: BUILD on ${show(instance)} is not allowed`);
-        if (state !== null && (typeof state !== 'object' || Array.isArray(state))) throw new Error(`${where}: OrderedDict state ${show(state)}`);
-      },
-    }, where);
+      where,
+    );
     for (const s of storages.values()) s.base.dispose(); // the views keep the memory alive
     return value;
   } catch (err) {
@@ -260,7 +326,9 @@ export function saveTorch(file: string, value: unknown): void {
       ancestors.delete(v);
       return;
     }
-    throw new TypeError(`saveTorch: ${path} is ${show(v)}; a PyTorch file holds tensors, numbers, strings, booleans, null, arrays and plain objects`);
+    throw new TypeError(
+      `saveTorch: ${path} is ${show(v)}; a PyTorch file holds tensors, numbers, strings, booleans, null, arrays and plain objects`,
+    );
   };
   encode(value, 'value');
   const pickle = w.stop().bytes();

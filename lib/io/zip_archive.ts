@@ -17,10 +17,13 @@ export function readZip(bytes: Uint8Array, where: string): Map<string, Uint8Arra
     files = unzipSync(bytes, {
       // Runs before fflate extracts or allocates anything for the entry.
       filter: (f) => {
-        if (declared.size >= bytes.length / CENTRAL_HEADER) throw new Error(`the central directory claims more entries than the file can hold`);
+        if (declared.size >= bytes.length / CENTRAL_HEADER)
+          throw new Error(`the central directory claims more entries than the file can hold`);
         if (declared.has(f.name)) throw new Error(`the entry ${f.name} appears twice`);
-        if (f.compression !== 0) throw new Error(`the entry ${f.name} is compressed (method ${f.compression}); PyTorch stores entries uncompressed`);
-        if (f.size !== f.originalSize || !(f.size <= bytes.length)) throw new Error(`the entry ${f.name} declares ${f.size} bytes, the file has ${bytes.length}`);
+        if (f.compression !== 0)
+          throw new Error(`the entry ${f.name} is compressed (method ${f.compression}); PyTorch stores entries uncompressed`);
+        if (f.size !== f.originalSize || !(f.size <= bytes.length))
+          throw new Error(`the entry ${f.name} declares ${f.size} bytes, the file has ${bytes.length}`);
         declared.set(f.name, f.size);
         return true;
       },
@@ -38,7 +41,11 @@ export function readZip(bytes: Uint8Array, where: string): Map<string, Uint8Arra
 }
 
 /** A zip archive of `entries`, in order, stored; the data of entries named by `align` starts at a multiple of 64. */
-export function writeZip(entries: ReadonlyArray<readonly [string, Uint8Array]>, align: (name: string) => boolean, where: string): Uint8Array {
+export function writeZip(
+  entries: ReadonlyArray<readonly [string, Uint8Array]>,
+  align: (name: string) => boolean,
+  where: string,
+): Uint8Array {
   const tree: Zippable = {};
   const starts: Array<[string, number]> = [];
   let offset = 0;
@@ -54,7 +61,8 @@ export function writeZip(entries: ReadonlyArray<readonly [string, Uint8Array]>, 
     tree[name] = [data, { level: 0, mtime: DOS_EPOCH, ...(extra ? { extra } : {}) }];
     offset += LOCAL_HEADER + nameBytes + extraBytes + data.length;
   }
-  if (offset > 0xfffffff0) throw new RangeError(`${where}: the file would be ${offset} bytes; files of 4 GiB and more (zip64) are not written`);
+  if (offset > 0xfffffff0)
+    throw new RangeError(`${where}: the file would be ${offset} bytes; files of 4 GiB and more (zip64) are not written`);
   const zip = zipSync(tree);
   // fflate lays entries out in insertion order, each header then its data: check that the offsets computed
   // above are where the data landed, so that the alignment promised is real.
@@ -62,7 +70,8 @@ export function writeZip(entries: ReadonlyArray<readonly [string, Uint8Array]>, 
   let at = 0;
   for (const [name, start] of starts) {
     const dataStart = at + LOCAL_HEADER + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
-    if (view.getUint32(at, true) !== 0x04034b50 || dataStart !== start) throw new Error(`${where}: internal error: the zip entry ${name} is not where it was laid out`);
+    if (view.getUint32(at, true) !== 0x04034b50 || dataStart !== start)
+      throw new Error(`${where}: internal error: the zip entry ${name} is not where it was laid out`);
     at = dataStart + view.getUint32(at + 18, true);
   }
   return zip;

@@ -22,7 +22,9 @@ export class HgBatches {
   constructor(where: string, loader: unknown) {
     this.#where = where;
     if (loader === null || typeof (loader as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
-      throw new TypeError(`${where}: hgLoader must be an iterable of [x, y] batches (a DataLoader, an array of [x, y] pairs…), got ${show(loader)}`);
+      throw new TypeError(
+        `${where}: hgLoader must be an iterable of [x, y] batches (a DataLoader, an array of [x, y] pairs…), got ${show(loader)}`,
+      );
     }
     this.#loader = loader as Batches;
     this.#firstEpoch = loader instanceof DataLoader ? loader.epoch : 0;
@@ -72,7 +74,8 @@ export class HgBatches {
   seek(draws: number): void {
     const loader = this.#loader;
     if (loader instanceof DataLoader) {
-      const perEpoch = loader.length, epoch = this.#firstEpoch + Math.floor(draws / perEpoch);
+      const perEpoch = loader.length,
+        epoch = this.#firstEpoch + Math.floor(draws / perEpoch);
       this.#peeked = undefined;
       this.#iterator = loader.batches(epoch, draws % perEpoch);
       loader.epoch = epoch + 1;
@@ -86,7 +89,10 @@ export class HgBatches {
       this.#draws = draws;
       return;
     }
-    if (draws > MAX_REPLAY) throw new RangeError(`${this.#where}: replaying ${draws} hg batches of a loader that is neither a DataLoader nor an array is refused (at most ${MAX_REPLAY})`);
+    if (draws > MAX_REPLAY)
+      throw new RangeError(
+        `${this.#where}: replaying ${draws} hg batches of a loader that is neither a DataLoader nor an array is refused (at most ${MAX_REPLAY})`,
+      );
     // Fresh (only the checked first batch read): go on from it; otherwise a new pass, as a fresh loader would be.
     if (!(this.#draws === 0 && this.#peeked)) {
       this.#iterator = undefined;
@@ -98,7 +104,9 @@ export class HgBatches {
 
   #checked(batch: unknown): [Tensor, Tensor] {
     if (!Array.isArray(batch) || batch.length !== 2 || !(batch[0] instanceof Tensor) || !(batch[1] instanceof Tensor)) {
-      throw new TypeError(`${this.#where}: the hg loader must yield [x, y] pairs of Tensors, got ${show(batch)} (a DataLoader yields them; an array must hold [x, y] pairs)`);
+      throw new TypeError(
+        `${this.#where}: the hg loader must yield [x, y] pairs of Tensors, got ${show(batch)} (a DataLoader yields them; an array must hold [x, y] pairs)`,
+      );
     }
     if (batch[0].isDisposed || batch[1].isDisposed) throw new TypeError(`${this.#where}: the hg loader yielded a disposed tensor`);
     return batch as [Tensor, Tensor];

@@ -3,8 +3,18 @@
 export * as partition from './partition';
 export type { ParamGroup, Partition } from './partition';
 export { computeHgTaylor, computeHgTaylorAsync, taylorSupport, type TaylorHg, type TaylorLoss, type TaylorOptions } from './taylor_route';
-export { computeHg, computeHgAsync, computeHgFullbatch, fullbatchGradient, diffN, type Hg, type HgOptions, type FullLoss, type Batches } from './summaries';
+export {
+  computeHg,
+  computeHgAsync,
+  computeHgFullbatch,
+  fullbatchGradient,
+  diffN,
+  type Hg,
+  type HgOptions,
+  type FullLoss,
+  type Batches,
+} from './summaries';
 export { nesterovLrs, ridgeLrs, type NesterovResult } from './lr_solver';
 export { NewtonSummary, NEWTON_SUMMARY_DEFAULTS, type NewtonSummaryOptions, type NewtonSummaryLog } from './newton_summary';
 export { ReduceDampingOnPlateau } from './reduce_damping';
-export { type RouteDecision, type SummariesChoice } from './summaries_route';
+export type { RouteDecision, SummariesChoice } from './summaries_route';

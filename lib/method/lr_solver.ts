@@ -16,15 +16,24 @@ export function nesterovLrs(H: Tensor, g: Tensor, order3_: Tensor, options: { da
   const where = 'nesterovLrs';
   const o = checkOptions(where, options, ['dampingInt']);
   if (typeof o.dampingInt !== 'number') throw new TypeError(`${where}: options.dampingInt must be a number, got ${show(o.dampingInt)}`);
-  if (!Number.isFinite(o.dampingInt) || o.dampingInt < 0) throw new RangeError(`${where}: dampingInt must be a finite number ≥ 0, got ${o.dampingInt}`);
-  return wrap(native().nesterovLrs(Tensor.handleOf(where, 'H', H), Tensor.handleOf(where, 'g', g), Tensor.handleOf(where, 'order3_', order3_), o.dampingInt));
+  if (!Number.isFinite(o.dampingInt) || o.dampingInt < 0)
+    throw new RangeError(`${where}: dampingInt must be a finite number ≥ 0, got ${o.dampingInt}`);
+  return wrap(
+    native().nesterovLrs(
+      Tensor.handleOf(where, 'H', H),
+      Tensor.handleOf(where, 'g', g),
+      Tensor.handleOf(where, 'order3_', order3_),
+      o.dampingInt,
+    ),
+  );
 }
 
 /** Without the cubic regularisation: η = (H + ridge·I)⁻¹ g (branch 'ridge'), not found when singular. */
 export function ridgeLrs(H: Tensor, g: Tensor, options: { ridge: number }): NesterovResult {
   const where = 'ridgeLrs';
   const o = checkOptions(where, options, ['ridge']);
-  if (typeof o.ridge !== 'number' || !Number.isFinite(o.ridge) || o.ridge < 0) throw new RangeError(`${where}: ridge must be a finite number ≥ 0, got ${show(o.ridge)}`);
+  if (typeof o.ridge !== 'number' || !Number.isFinite(o.ridge) || o.ridge < 0)
+    throw new RangeError(`${where}: ridge must be a finite number ≥ 0, got ${show(o.ridge)}`);
   return wrap(native().ridgeLrs(Tensor.handleOf(where, 'H', H), Tensor.handleOf(where, 'g', g), o.ridge));
 }
 

@@ -11,7 +11,15 @@ import { ADAM_DEFAULTS } from '../optim/adam';
 import { HgBatches } from './hg_batches';
 import { Optimizer, type OptimizerStateDict, type ParamsInput } from '../optim/optimizer';
 import { SummariesRoute, type RouteDecision } from './summaries_route';
-import { OPTION_KEYS, checkGroup, checkSettings, groupDefaults, type NewtonSummaryGroupOptions, type NewtonSummaryOptions, type Settings } from './newton_summary_options';
+import {
+  OPTION_KEYS,
+  checkGroup,
+  checkSettings,
+  groupDefaults,
+  type NewtonSummaryGroupOptions,
+  type NewtonSummaryOptions,
+  type Settings,
+} from './newton_summary_options';
 import { nextLrs } from './lr_update';
 import { SummariesAverage, type SavedAverage, type Summaries } from './summaries_average';
 import { combineSummaries, combineSummariesAsync } from '../distributed/data_parallel';
@@ -51,13 +59,17 @@ export class NewtonSummary extends Optimizer<Group> {
     const where = 'NewtonSummary';
     const o = checkOptions(where, options, OPTION_KEYS) as NewtonSummaryOptions;
     super(where, paramGroups, groupDefaults(o), checkGroup);
-    if (typeof fullLoss !== 'function') throw new TypeError(`${where}: fullLoss must be a function (x, y) => Tensor, got ${show(fullLoss)}`);
+    if (typeof fullLoss !== 'function')
+      throw new TypeError(`${where}: fullLoss must be a function (x, y) => Tensor, got ${show(fullLoss)}`);
     this.#o = checkSettings(where, o);
     const summaries = this.#o.summaries;
     this.#average = o.average && new SummariesAverage(o.average);
     this.#hg = new HgBatches(where, hgLoader);
     const groups = this.paramGroups.map((g) => ({ params: g.params }));
-    this.#route = new SummariesRoute(where, summaries, o.taylor, groups, fullLoss, { noregul: this.#o.noregul, diagonal: this.#o.diagonal });
+    this.#route = new SummariesRoute(where, summaries, o.taylor, groups, fullLoss, {
+      noregul: this.#o.noregul,
+      diagonal: this.#o.diagonal,
+    });
     this.useDistributed(o.distributed);
   }
 
@@ -86,7 +98,16 @@ export class NewtonSummary extends Optimizer<Group> {
       const step = this.#begin(where);
       try {
         const local = step.batch && this.#route.compute(step.batch, step.u);
-        step.finish(this.#combining() ? this.#combined(where, step.batch, local, combineSummaries(where, local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64')) : local);
+        step.finish(
+          this.#combining()
+            ? this.#combined(
+                where,
+                step.batch,
+                local,
+                combineSummaries(where, local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64'),
+              )
+            : local,
+        );
       } finally {
         step.end();
       }
@@ -106,7 +127,16 @@ export class NewtonSummary extends Optimizer<Group> {
     const step = this.#begin(where);
     try {
       const local = step.batch && (await this.#route.computeAsync(step.batch, step.u));
-      step.finish(this.#combining() ? this.#combined(where, step.batch, local, await combineSummariesAsync(local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64')) : local);
+      step.finish(
+        this.#combining()
+          ? this.#combined(
+              where,
+              step.batch,
+              local,
+              await combineSummariesAsync(local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64'),
+            )
+          : local,
+      );
     } finally {
       step.end();
     }
@@ -128,7 +158,17 @@ export class NewtonSummary extends Optimizer<Group> {
   #combined(where: string, batch: [Tensor, Tensor] | null, local: Summaries | null, combined: Summaries | null): Summaries | null {
     for (const t of Object.values(local ?? {})) t.dispose();
     if (!combined && batch) {
-      this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: `${where}: another rank's hg batch holds NaN or Inf: previous learning rates kept`, solver: emptySolver() });
+      this.#log({
+        step: this.#step,
+        H: [],
+        g: [],
+        order3: [],
+        eta: null,
+        lrs: this.lrs(),
+        found: false,
+        reason: `${where}: another rank's hg batch holds NaN or Inf: previous learning rates kept`,
+        solver: emptySolver(),
+      });
     }
     return combined;
   }
@@ -178,7 +218,17 @@ export class NewtonSummary extends Optimizer<Group> {
   #usableHgBatch(): [Tensor, Tensor] | null {
     const [x, y] = this.#hg.next();
     if (native().allFinite([x.handle('NewtonSummary'), y.handle('NewtonSummary')])) return [x, y];
-    this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: 'the hg batch holds NaN or Inf: previous learning rates kept', solver: emptySolver() });
+    this.#log({
+      step: this.#step,
+      H: [],
+      g: [],
+      order3: [],
+      eta: null,
+      lrs: this.lrs(),
+      found: false,
+      reason: 'the hg batch holds NaN or Inf: previous learning rates kept',
+      solver: emptySolver(),
+    });
     return null;
   }
 
@@ -194,7 +244,17 @@ export class NewtonSummary extends Optimizer<Group> {
         for (const p of group.params) native().applyUpdate(p.handle('NewtonSummary.step'), u[k++].handle('NewtonSummary.step'), group.lr);
       }
     } else {
-      this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason: 'the direction holds NaN or Inf: update skipped', solver: emptySolver() });
+      this.#log({
+        step: this.#step,
+        H: [],
+        g: [],
+        order3: [],
+        eta: null,
+        lrs: this.lrs(),
+        found: false,
+        reason: 'the direction holds NaN or Inf: update skipped',
+        solver: emptySolver(),
+      });
     }
     this.#step++;
   }
@@ -202,7 +262,9 @@ export class NewtonSummary extends Optimizer<Group> {
   /** u for every parameter (partition order), updating the updater's state. */
   #directions(where: string): Tensor[] {
     if (!this.allParams().some((p) => hasGrad(p, where))) {
-      throw new Error(`${where}: no parameter of the groups has a gradient: compute the loss and call loss.backward() before step() (zeroGrad() clears them)`);
+      throw new Error(
+        `${where}: no parameter of the groups has a gradient: compute the loss and call loss.backward() before step() (zeroGrad() clears them)`,
+      );
     }
     const adam = this.#o.updater !== 'sgd' ? this.#o.updater : undefined;
     return this.paramGroups.flatMap((group) =>
@@ -217,8 +279,14 @@ export class NewtonSummary extends Optimizer<Group> {
         }
         const step = ((state.step as number | undefined) ?? 0) + 1;
         const [betas, eps] = [adam.betas ?? ADAM_DEFAULTS.betas, adam.eps ?? ADAM_DEFAULTS.eps];
-        const m = (state.expAvg as Tensor | undefined) ?? null, v = (state.expAvgSq as Tensor | undefined) ?? null;
-        const [u, newM, newV] = native().adamDirection(h, m?.handle('NewtonSummary') ?? null, v?.handle('NewtonSummary') ?? null, { step, beta1: betas[0], beta2: betas[1], eps });
+        const m = (state.expAvg as Tensor | undefined) ?? null,
+          v = (state.expAvgSq as Tensor | undefined) ?? null;
+        const [u, newM, newV] = native().adamDirection(h, m?.handle('NewtonSummary') ?? null, v?.handle('NewtonSummary') ?? null, {
+          step,
+          beta1: betas[0],
+          beta2: betas[1],
+          eps,
+        });
         this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
         return new Tensor(u);
       }),
@@ -228,7 +296,17 @@ export class NewtonSummary extends Optimizer<Group> {
   /** New learning rates from this update's summaries (averaged if asked), or the reason there are none. */
   #useSummaries(raw: { H: Tensor; g: Tensor; order3: Tensor }): void {
     if (!native().allFinite([raw.H, raw.g, raw.order3].map((t) => t.handle('NewtonSummary')))) {
-      this.#log({ step: this.#step, H: rows(raw.H), g: Array.from(raw.g.toArray() as Float64Array, Number), order3: Array.from(raw.order3.toArray() as Float64Array, Number), eta: null, lrs: this.lrs(), found: false, reason: 'the summaries hold NaN or Inf (from the loss or its derivatives on this hg batch): previous learning rates kept', solver: emptySolver() });
+      this.#log({
+        step: this.#step,
+        H: rows(raw.H),
+        g: Array.from(raw.g.toArray() as Float64Array, Number),
+        order3: Array.from(raw.order3.toArray() as Float64Array, Number),
+        eta: null,
+        lrs: this.lrs(),
+        found: false,
+        reason: 'the summaries hold NaN or Inf (from the loss or its derivatives on this hg batch): previous learning rates kept',
+        solver: emptySolver(),
+      });
       return;
     }
     const { H, g, order3 } = this.#average ? this.#average.add(raw) : raw;
@@ -242,9 +320,13 @@ export class NewtonSummary extends Optimizer<Group> {
       result = { ...emptySolver(), lrs: null, reason: err.message }; // e.g. dampingInt = 0 with an indefinite H̄
     }
     const eta = result.lrs === null ? null : Array.from(result.lrs.toArray() as Float64Array, Number);
-    let usable = result.found && eta !== null && eta.every(Number.isFinite);
+    let usable = result.found && (eta?.every(Number.isFinite) ?? false);
     if (usable) {
-      const next = nextLrs(this.paramGroups, eta!, { removeNegative: this.#o.removeNegative, lrsClip: this.#o.lrsClip, first: !this.#lrsInitialized });
+      const next = nextLrs(this.paramGroups, eta!, {
+        removeNegative: this.#o.removeNegative,
+        lrsClip: this.#o.lrsClip,
+        first: !this.#lrsInitialized,
+      });
       usable = next !== null; // a huge damping times η can overflow: never step with an infinite lr
       if (next) {
         this.paramGroups.forEach((group, s) => (group.lr = next[s]));
@@ -297,8 +379,20 @@ export class NewtonSummary extends Optimizer<Group> {
   override loadStateDict(stateDict: OptimizerStateDict<Group>): void {
     const where = 'NewtonSummary.loadStateDict';
     this.#assertIdle(where);
-    const sd = checkOptions(where, stateDict, ['state', 'paramGroups', 'step', 'lrsInitialized', 'hgDraws', 'average', 'summaries']) as OptimizerStateDict<Group> & {
-      step?: unknown; lrsInitialized?: unknown; hgDraws?: unknown; average?: unknown; summaries?: unknown;
+    const sd = checkOptions(where, stateDict, [
+      'state',
+      'paramGroups',
+      'step',
+      'lrsInitialized',
+      'hgDraws',
+      'average',
+      'summaries',
+    ]) as OptimizerStateDict<Group> & {
+      step?: unknown;
+      lrsInitialized?: unknown;
+      hgDraws?: unknown;
+      average?: unknown;
+      summaries?: unknown;
     };
     const step = checkInteger(where, 'step', sd.step ?? 0, 0);
     const lrsInitialized = checkBoolean(where, 'lrsInitialized', sd.lrsInitialized ?? false);
@@ -319,10 +413,15 @@ export class NewtonSummary extends Optimizer<Group> {
     const a = checkOptions(`${where}: average`, value, ['count', 'H', 'g', 'order3']);
     const S = this.paramGroups.length;
     checkInteger(where, 'average.count', a.count, 1);
-    for (const [key, shape] of [['H', [S, S]], ['g', [S]], ['order3', [S]]] as const) {
+    for (const [key, shape] of [
+      ['H', [S, S]],
+      ['g', [S]],
+      ['order3', [S]],
+    ] as const) {
       const t = a[key];
       if (!(t instanceof Tensor)) throw new TypeError(`${where}: average.${key} must be a Tensor, got ${show(t)}`);
-      if (formatShape(t.shape) !== formatShape(shape)) throw new RangeError(`${where}: average.${key} has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`);
+      if (formatShape(t.shape) !== formatShape(shape))
+        throw new RangeError(`${where}: average.${key} has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`);
       if (!native().allFinite([t.handle(where)])) throw new RangeError(`${where}: average.${key} holds NaN or Inf`);
     }
     return a as unknown as SavedAverage;

@@ -78,9 +78,10 @@ export const NEWTON_SUMMARY_DEFAULTS = Object.freeze({
 
 export const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor', 'distributed'] as const;
 
-
 /** The options after checking, with every default filled in. */
-export type Settings = Required<Omit<NewtonSummaryOptions, keyof NewtonSummaryGroupOptions | 'average' | 'lrsClip' | 'taylor' | 'nesterov' | 'distributed'>> &
+export type Settings = Required<
+  Omit<NewtonSummaryOptions, keyof NewtonSummaryGroupOptions | 'average' | 'lrsClip' | 'taylor' | 'nesterov' | 'distributed'>
+> &
   Pick<NewtonSummaryOptions, 'average' | 'lrsClip' | 'taylor'> & {
     nesterov: Required<NonNullable<NewtonSummaryOptions['nesterov']>>;
   };
@@ -88,15 +89,25 @@ export type Settings = Required<Omit<NewtonSummaryOptions, keyof NewtonSummaryGr
 /** The per-group options' values for groups that do not set them. */
 export function groupDefaults(o: NewtonSummaryOptions): NewtonSummaryGroupOptions {
   const D = NEWTON_SUMMARY_DEFAULTS;
-  return { damping: o.damping ?? D.damping, momentum: o.momentum ?? D.momentum, momentumDamp: o.momentumDamp ?? D.momentumDamp, momLrs: o.momLrs ?? D.momLrs, lr: 0 };
+  return {
+    damping: o.damping ?? D.damping,
+    momentum: o.momentum ?? D.momentum,
+    momentumDamp: o.momentumDamp ?? D.momentumDamp,
+    momLrs: o.momLrs ?? D.momLrs,
+    lr: 0,
+  };
 }
 
 /** Checks the optimizer-wide options (their keys were checked already) and fills in the defaults. */
 export function checkSettings(where: string, o: NewtonSummaryOptions): Settings {
   const D = NEWTON_SUMMARY_DEFAULTS;
-  const nesterov = checkOptions(`${where}: nesterov`, o.nesterov ?? D.nesterov, ['use', 'dampingInt']) as { use?: unknown; dampingInt?: unknown };
+  const nesterov = checkOptions(`${where}: nesterov`, o.nesterov ?? D.nesterov, ['use', 'dampingInt']) as {
+    use?: unknown;
+    dampingInt?: unknown;
+  };
   const updater = o.updater ?? D.updater;
-  if (updater !== 'sgd' && (updater as { name?: string })?.name !== 'adam') throw new TypeError(`${where}: updater must be 'sgd' or { name: 'adam', betas?, eps? }, got ${show(updater)}`);
+  if (updater !== 'sgd' && (updater as { name?: string })?.name !== 'adam')
+    throw new TypeError(`${where}: updater must be 'sgd' or { name: 'adam', betas?, eps? }, got ${show(updater)}`);
   if (updater !== 'sgd') {
     checkOptions(`${where}: updater`, updater, ['name', 'betas', 'eps']);
     checkBetas(where, updater.betas ?? ADAM_DEFAULTS.betas);
@@ -104,7 +115,8 @@ export function checkSettings(where: string, o: NewtonSummaryOptions): Settings 
   }
   if (o.average !== undefined) {
     const a = checkOptions(`${where}: average`, o.average, ['kind', 'factor', 'warmup']) as unknown as AverageOptions;
-    if (a.kind !== 'moving' && a.kind !== 'uniform') throw new TypeError(`${where}: average.kind must be 'moving' or 'uniform', got ${show(a.kind)}`);
+    if (a.kind !== 'moving' && a.kind !== 'uniform')
+      throw new TypeError(`${where}: average.kind must be 'moving' or 'uniform', got ${show(a.kind)}`);
     if (a.factor !== undefined) checkUnitInterval(where, 'average.factor', a.factor);
     if (a.warmup !== undefined) checkInteger(where, 'average.warmup', a.warmup, 0);
   }
@@ -114,7 +126,8 @@ export function checkSettings(where: string, o: NewtonSummaryOptions): Settings 
   let summaries = checkSummariesChoice(where, o.summaries ?? (o.taylor !== undefined ? 'taylor' : D.summaries));
   if (o.taylor !== undefined) {
     const t = checkOptions(`${where}: taylor`, o.taylor, ['model', 'loss']) as { model?: Module };
-    if (summaries !== 'taylor') throw new TypeError(`${where}: taylor: { model } asks for the Taylor route, but summaries is ${show(summaries)}`);
+    if (summaries !== 'taylor')
+      throw new TypeError(`${where}: taylor: { model } asks for the Taylor route, but summaries is ${show(summaries)}`);
     const support = t.model ? taylorSupport(t.model) : { supported: false, reason: `taylor.model is ${show(t.model)}` };
     if (!support.supported) throw new TypeError(`${where}: taylor: ${support.reason}; leave taylor out to use the autograd route`);
     summaries = 'taylor';
@@ -147,4 +160,3 @@ export function checkGroup(where: string, g: NewtonSummaryGroupOptions): NewtonS
   if (typeof g.lr !== 'number' || !Number.isFinite(g.lr)) throw new RangeError(`${where}: lr must be a finite number, got ${show(g.lr)}`);
   return g;
 }
-

@@ -14,7 +14,10 @@ export interface Partition {
 
 /** One subset per parameter tensor, in `namedParameters()` order. */
 export function canonical(model: Module): Partition {
-  return fromNames(named('canonical', model).map(([name]) => [name]), model);
+  return fromNames(
+    named('canonical', model).map(([name]) => [name]),
+    model,
+  );
 }
 
 /** A single subset holding every parameter. */
@@ -36,7 +39,10 @@ export function names(model: Module, suffixes: string[]): Partition {
     const k = suffixes.findIndex((s) => name === s || name.endsWith(`.${s}`));
     (k >= 0 ? groups[k] : rest).push(name);
   }
-  return fromNames([...groups, rest].filter((g) => g.length > 0), model);
+  return fromNames(
+    [...groups, rest].filter((g) => g.length > 0),
+    model,
+  );
 }
 
 /** Weights, biases, then the rest (each left out when empty). */
@@ -62,12 +68,16 @@ export function blocks(model: Module, n: number): Partition {
   }
   checkInteger('partition.blocks', 'n', n, 1);
   if (n > owners.length) throw new RangeError(`partition.blocks: n = ${n} exceeds the ${owners.length} layers of the model`);
-  const q = Math.floor(owners.length / n), r = owners.length % n;
-  const weights: string[][] = [], biases: string[][] = [], rest: string[] = [];
+  const q = Math.floor(owners.length / n),
+    r = owners.length % n;
+  const weights: string[][] = [],
+    biases: string[][] = [],
+    rest: string[] = [];
   let k = 0;
   for (let b = 0; b < n; b++) {
     const size = b < r ? q + 1 : q;
-    const w: string[] = [], bi: string[] = [];
+    const w: string[] = [],
+      bi: string[] = [];
     for (const owner of owners.slice(k, k + size)) {
       for (const name of byOwner.get(owner)!) {
         if (name.endsWith('weight')) w.push(name);
@@ -79,7 +89,10 @@ export function blocks(model: Module, n: number): Partition {
     biases.push(bi);
     k += size;
   }
-  return fromNames([...weights, ...biases, rest].filter((g) => g.length > 0), model);
+  return fromNames(
+    [...weights, ...biases, rest].filter((g) => g.length > 0),
+    model,
+  );
 }
 
 /**
@@ -97,8 +110,14 @@ export function checkParamGroups(where: string, paramGroups: unknown): Tensor[][
     if (params.length === 0) throw new RangeError(`${where}: paramGroups[${s}] is empty (a subset needs at least one tensor)`);
     params.forEach((p, k) => {
       Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
-      if (!p.requiresGrad) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] does not require grad (make it with { requiresGrad: true }, or set its requiresGrad = true)`);
-      if (!p.isLeaf) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] is not a leaf tensor (a result of ops on parameters, not a parameter: pass the parameters themselves)`);
+      if (!p.requiresGrad)
+        throw new TypeError(
+          `${where}: paramGroups[${s}].params[${k}] does not require grad (make it with { requiresGrad: true }, or set its requiresGrad = true)`,
+        );
+      if (!p.isLeaf)
+        throw new TypeError(
+          `${where}: paramGroups[${s}].params[${k}] is not a leaf tensor (a result of ops on parameters, not a parameter: pass the parameters themselves)`,
+        );
       const other = seen.get(p);
       if (other !== undefined) throw new RangeError(`${where}: a tensor is in two subsets (paramGroups[${other}] and paramGroups[${s}])`);
       seen.set(p, s);

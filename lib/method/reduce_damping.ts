@@ -27,10 +27,21 @@ export class ReduceDampingOnPlateau {
     if (!Array.isArray((optimizer as NewtonSummary | null)?.paramGroups) || typeof optimizer.lrs !== 'function') {
       throw new TypeError(`${where}: optimizer must be a NewtonSummary, got ${show(optimizer)}`);
     }
-    const o = checkOptions(where, options, ['mode', 'thresholdMode', 'factor', 'patience', 'threshold', 'cooldown', 'minDamping', 'verbose']);
-    const mode = o.mode ?? 'min', thresholdMode = o.thresholdMode ?? 'rel';
+    const o = checkOptions(where, options, [
+      'mode',
+      'thresholdMode',
+      'factor',
+      'patience',
+      'threshold',
+      'cooldown',
+      'minDamping',
+      'verbose',
+    ]);
+    const mode = o.mode ?? 'min',
+      thresholdMode = o.thresholdMode ?? 'rel';
     if (mode !== 'min' && mode !== 'max') throw new TypeError(`${where}: mode must be 'min' or 'max', got ${show(mode)}`);
-    if (thresholdMode !== 'rel' && thresholdMode !== 'abs') throw new TypeError(`${where}: thresholdMode must be 'rel' or 'abs', got ${show(thresholdMode)}`);
+    if (thresholdMode !== 'rel' && thresholdMode !== 'abs')
+      throw new TypeError(`${where}: thresholdMode must be 'rel' or 'abs', got ${show(thresholdMode)}`);
     const factor = checkNumber(where, 'factor', o.factor ?? 0.1);
     if (!(factor > 0 && factor < 1)) throw new RangeError(`${where}: factor must be in (0, 1), got ${factor}`);
     this.#opt = optimizer;

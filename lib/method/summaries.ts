@@ -27,7 +27,14 @@ export interface Hg {
  * ḡ, H̄ and order3 of L = fullLoss(x, y) along `direction` (one tensor per parameter, in the partition's
  * order). Returned in the loss's dtype. Parameters that do not reach the loss contribute zeros.
  */
-export function computeHg(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], options?: HgOptions): Hg {
+export function computeHg(
+  paramGroups: ParamGroup[],
+  fullLoss: FullLoss,
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: HgOptions,
+): Hg {
   const where = 'computeHg';
   const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options);
   return tidy(() => {
@@ -41,7 +48,14 @@ export function computeHg(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tens
  * event loop stays free for the rest. While it is pending, the parameters cannot be changed or reused by
  * another asynchronous call (an error says so).
  */
-export async function computeHgAsync(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], options?: HgOptions): Promise<Hg> {
+export async function computeHgAsync(
+  paramGroups: ParamGroup[],
+  fullLoss: FullLoss,
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: HgOptions,
+): Promise<Hg> {
   const where = 'computeHgAsync';
   const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options);
   return holding(where, groups.flat(), async () => {
@@ -107,14 +121,20 @@ export function fullbatchGradient(
   const where = 'fullbatchGradient';
   const params = checkParamGroups(where, paramGroups).flat();
   checkLossFn(where, lossFn);
-  if (typeof (model as Module | null)?.forward !== 'function') throw new TypeError(`${where}: model must be an nn.Module, got ${show(model)}`);
+  if (typeof (model as Module | null)?.forward !== 'function')
+    throw new TypeError(`${where}: model must be an nn.Module, got ${show(model)}`);
   checkInteger(where, 'datasetSize', datasetSize, 1);
   let total: Tensor[] | undefined;
   for (const [x, y] of batches(where, loader)) {
     const w = x.shape[0] / datasetSize;
     total = tidy(() => {
       const loss = evaluate(where, (a, b) => lossFn(model.forward(a), b), x, y);
-      const grads = native().gradients(loss.handle(where), params.map((p) => p.handle(where))).map((h) => new Tensor(h));
+      const grads = native()
+        .gradients(
+          loss.handle(where),
+          params.map((p) => p.handle(where)),
+        )
+        .map((h) => new Tensor(h));
       const next = grads.map((g, i) => (total ? total[i].add(g.mul(w)) : g.mul(w)));
       total?.forEach((t) => t.dispose());
       return next;
@@ -128,7 +148,14 @@ export function fullbatchGradient(
  * Every directional derivative of order n, D^n L[u_i1, …, u_in] for i1 ≤ … ≤ in (lexicographic order):
  * `values[k]` goes with `indices[k]`. Order 1 is ḡ, order 2 H̄'s upper triangle, order 3 holds order3.
  */
-export function diffN(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, y: Tensor, direction: Tensor[], order: number): { values: Tensor; indices: number[][] } {
+export function diffN(
+  paramGroups: ParamGroup[],
+  fullLoss: FullLoss,
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  order: number,
+): { values: Tensor; indices: number[][] } {
   const where = 'diffN';
   const groups = checkParamGroups(where, paramGroups);
   assertFree(where, groups.flat());
@@ -136,7 +163,9 @@ export function diffN(paramGroups: ParamGroup[], fullLoss: FullLoss, x: Tensor, 
   checkInteger(where, 'order', order, 1);
   if (order > 8) throw new RangeError(`${where}: order must be at most 8, got ${order}`);
   checkLossFn(where, fullLoss);
-  const values = tidy(() => new Tensor(native().diffN(evaluate(where, fullLoss, x, y).handle(where), handles(groups), handles(dir), order)));
+  const values = tidy(
+    () => new Tensor(native().diffN(evaluate(where, fullLoss, x, y).handle(where), handles(groups), handles(dir), order)),
+  );
   return { values, indices: nondecreasingTuples(groups.length, order) };
 }
 
@@ -152,8 +181,12 @@ function nondecreasingTuples(S: number, n: number): number[][] {
 /** @internal The flat direction, checked against the partition and cut into its subsets. */
 export function groupDirection(where: string, groups: Tensor[][], direction: unknown): Tensor[][] {
   const count = groups.reduce((n, g) => n + g.length, 0);
-  if (!Array.isArray(direction)) throw new TypeError(`${where}: direction must be an array of Tensors (one per parameter, in the partition's order), got ${show(direction)}`);
-  if (direction.length !== count) throw new RangeError(`${where}: direction has ${direction.length} tensors, the partition ${count} parameters`);
+  if (!Array.isArray(direction))
+    throw new TypeError(
+      `${where}: direction must be an array of Tensors (one per parameter, in the partition's order), got ${show(direction)}`,
+    );
+  if (direction.length !== count)
+    throw new RangeError(`${where}: direction has ${direction.length} tensors, the partition ${count} parameters`);
   let k = 0;
   return groups.map((params) =>
     params.map((p) => {

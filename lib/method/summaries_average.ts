@@ -2,7 +2,7 @@
 // a uniform mean throughout ('uniform'), or a moving average with weight `factor` on the past after a
 // uniform warm-up of `warmup` updates ('moving'). The running values belong to the optimizer (kept out of
 // any tidy scope) and are part of its state dict.
-import { Tensor, keep, tidy } from '../core/tensor';
+import { type Tensor, keep, tidy } from '../core/tensor';
 
 export interface AverageOptions {
   kind: 'moving' | 'uniform';

@@ -8,7 +8,7 @@ import { modulesHolding, type Module } from '../nn/module';
 import type { ParamGroup } from './partition';
 import { computeHg, computeHgAsync, type FullLoss, type Hg, type HgOptions } from './summaries';
 import { computeHgTaylor, computeHgTaylorAsync, taylorLosses, taylorSupport, type TaylorLoss } from './taylor_route';
-import { Tensor, tidy } from '../core/tensor';
+import { type Tensor, tidy } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
 
 export type SummariesChoice = 'auto' | 'taylor' | 'autograd';
@@ -34,7 +34,14 @@ export class SummariesRoute {
   /** What the first hg batch must confirm: fullLoss's value (taylor asked for), or all the summaries ('auto'). */
   #pending: 'loss' | 'summaries' | undefined;
 
-  constructor(where: string, choice: SummariesChoice, taylor: TaylorPlan | undefined, groups: ParamGroup[], fullLoss: FullLoss, options: HgOptions) {
+  constructor(
+    where: string,
+    choice: SummariesChoice,
+    taylor: TaylorPlan | undefined,
+    groups: ParamGroup[],
+    fullLoss: FullLoss,
+    options: HgOptions,
+  ) {
     this.#where = where;
     this.#groups = groups;
     this.#fullLoss = fullLoss;
@@ -45,13 +52,15 @@ export class SummariesRoute {
     }
     const found = taylor ? { plan: taylor } : discover(groups);
     if ('reason' in found) {
-      if (choice === 'taylor') throw new TypeError(`${where}: summaries 'taylor': ${found.reason}; pass taylor: { model } or use summaries 'autograd'`);
+      if (choice === 'taylor')
+        throw new TypeError(`${where}: summaries 'taylor': ${found.reason}; pass taylor: { model } or use summaries 'autograd'`);
       this.#decision = { route: 'autograd', reason: found.reason };
       return;
     }
     this.#plan = found.plan;
     this.#pending = choice === 'taylor' ? 'loss' : 'summaries';
-    if (choice === 'taylor') this.#decision = { route: 'taylor', reason: taylor ? 'taylor: { model } was given' : "summaries: 'taylor' was asked for" };
+    if (choice === 'taylor')
+      this.#decision = { route: 'taylor', reason: taylor ? 'taylor: { model } was given' : "summaries: 'taylor' was asked for" };
   }
 
   /** The route in use and why; undefined until the first hg batch decides it ('auto'). */
@@ -69,15 +78,20 @@ export class SummariesRoute {
   restore(where: string, saved: unknown): void {
     if (saved === undefined || saved === null) return;
     const s = checkOptions(`${where}: summaries`, saved, ['route', 'loss']);
-    if (s.route !== 'taylor' && s.route !== 'autograd') throw new TypeError(`${where}: summaries.route must be 'taylor' or 'autograd', got ${show(s.route)}`);
-    if (s.loss !== null && s.loss !== 'nll' && s.loss !== 'crossEntropy' && s.loss !== 'mse') throw new TypeError(`${where}: summaries.loss must be 'nll', 'crossEntropy', 'mse' or null, got ${show(s.loss)}`);
+    if (s.route !== 'taylor' && s.route !== 'autograd')
+      throw new TypeError(`${where}: summaries.route must be 'taylor' or 'autograd', got ${show(s.route)}`);
+    if (s.loss !== null && s.loss !== 'nll' && s.loss !== 'crossEntropy' && s.loss !== 'mse')
+      throw new TypeError(`${where}: summaries.loss must be 'nll', 'crossEntropy', 'mse' or null, got ${show(s.loss)}`);
     if (this.#pending !== 'summaries') return; // decided by the options, not by a check
     if (s.route === 'autograd') {
       this.#plan = undefined;
       this.#decision = { route: 'autograd', reason: 'restored from a state dict whose summaries used the autograd route' };
     } else if (s.loss !== null && taylorLosses(this.#plan!.model).includes(s.loss)) {
       this.#plan!.loss = s.loss;
-      this.#decision = { route: 'taylor', reason: `restored from a state dict whose summaries used the Taylor route with loss '${s.loss}'` };
+      this.#decision = {
+        route: 'taylor',
+        reason: `restored from a state dict whose summaries used the Taylor route with loss '${s.loss}'`,
+      };
     } else {
       return; // not usable here: decide on the next hg batch
     }
@@ -107,7 +121,8 @@ export class SummariesRoute {
     const model = plan.model;
     for (const loss of taylorLosses(model)) {
       const value = tidy(() => lossValue(loss, model.forward(x), y));
-      if (value !== undefined && Math.abs(value - exact) <= tolerance(this.#groups) * Math.max(1, Math.abs(exact))) return (plan.loss = loss);
+      if (value !== undefined && Math.abs(value - exact) <= tolerance(this.#groups) * Math.max(1, Math.abs(exact)))
+        return (plan.loss = loss);
     }
     return undefined; // the default; #confirmLoss reports the mismatch
   }
@@ -115,14 +130,19 @@ export class SummariesRoute {
   /** Once (taylor asked for): the route's loss must be fullLoss's, or its summaries would be of another function. */
   #confirmLoss(r: Hg & { loss: Tensor }, x: Tensor, y: Tensor): Hg {
     if (this.#pending === 'loss') {
-      const fast = r.loss.item(), exact = tidy(() => this.#fullLoss(x, y).item());
+      const fast = r.loss.item(),
+        exact = tidy(() => this.#fullLoss(x, y).item());
       if (!Number.isFinite(exact)) {
         for (const t of Object.values(r)) t.dispose();
-        throw new RangeError(`${this.#where}: fullLoss is ${exact} on the first hg batch, so the Taylor route's loss cannot be checked against it: look at the model's initialisation and the data`);
+        throw new RangeError(
+          `${this.#where}: fullLoss is ${exact} on the first hg batch, so the Taylor route's loss cannot be checked against it: look at the model's initialisation and the data`,
+        );
       }
       if (!(Math.abs(fast - exact) <= tolerance(this.#groups) * Math.max(1, Math.abs(exact)))) {
         for (const t of Object.values(r)) t.dispose();
-        throw new RangeError(`${this.#where}: the Taylor route's loss is ${fast} but fullLoss gives ${exact} on the same batch: taylor.model and taylor.loss must compute what fullLoss does`);
+        throw new RangeError(
+          `${this.#where}: the Taylor route's loss is ${fast} but fullLoss gives ${exact} on the same batch: taylor.model and taylor.loss must compute what fullLoss does`,
+        );
       }
       this.#pending = undefined;
     }
@@ -132,7 +152,8 @@ export class SummariesRoute {
 
   /** 'auto', first batch: both routes; the Taylor route's result is used if it equals the autograd route's. */
   #choose(x: Tensor, y: Tensor, u: Tensor[]): Hg {
-    const model = this.#plan!.model, name = model.constructor.name;
+    const model = this.#plan!.model,
+      name = model.constructor.name;
     const exact = computeHg(this.#groups, this.#fullLoss, x, y, u, this.#options);
     const limit = tolerance(this.#groups);
     let closest = Infinity;
@@ -150,7 +171,10 @@ export class SummariesRoute {
         for (const t of Object.values(exact)) t.dispose();
         this.#plan!.loss = loss;
         this.#pending = undefined;
-        this.#decision = { route: 'taylor', reason: `the parameters are a ${name}'s and, on the first hg batch, the Taylor route with loss '${loss}' gave the autograd route's summaries of fullLoss (largest relative difference ${difference.toExponential(1)} ≤ ${limit})` };
+        this.#decision = {
+          route: 'taylor',
+          reason: `the parameters are a ${name}'s and, on the first hg batch, the Taylor route with loss '${loss}' gave the autograd route's summaries of fullLoss (largest relative difference ${difference.toExponential(1)} ≤ ${limit})`,
+        };
         fast.loss.dispose();
         return { H: fast.H, g: fast.g, order3: fast.order3 };
       }
@@ -171,7 +195,10 @@ function discover(groups: ParamGroup[]): { plan: TaylorPlan } | { reason: string
   const holders = modulesHolding(groups.flatMap((g) => g.params));
   if (holders.length === 0) return { reason: 'the parameters do not all belong to one nn.Module' };
   const supported = [...holders].reverse().find((m) => taylorSupport(m).supported);
-  if (!supported) return { reason: `the parameters belong to a ${holders.at(-1)!.constructor.name}, which the Taylor route does not support (${taylorSupport(holders.at(-1)!).reason})` };
+  if (!supported)
+    return {
+      reason: `the parameters belong to a ${holders.at(-1)!.constructor.name}, which the Taylor route does not support (${taylorSupport(holders.at(-1)!).reason})`,
+    };
   return { plan: { model: supported } };
 }
 
@@ -183,8 +210,10 @@ function tolerance(groups: ParamGroup[]): number {
 function relativeDifference(a: Hg, b: Hg): number {
   let worst = 0;
   for (const key of ['H', 'g', 'order3'] as const) {
-    const x = a[key].toArray(), y = b[key].toArray();
-    let diff = 0, scale = 0;
+    const x = a[key].toArray(),
+      y = b[key].toArray();
+    let diff = 0,
+      scale = 0;
     for (let i = 0; i < y.length; i++) {
       diff = Math.max(diff, Math.abs(Number(x[i]) - Number(y[i])));
       scale = Math.max(scale, Math.abs(Number(y[i])));
@@ -204,6 +233,7 @@ function lossValue(loss: TaylorLoss, out: Tensor, y: Tensor): number | undefined
 }
 
 export function checkSummariesChoice(where: string, value: unknown): SummariesChoice {
-  if (value !== 'auto' && value !== 'taylor' && value !== 'autograd') throw new TypeError(`${where}: summaries must be 'auto', 'taylor' or 'autograd', got ${show(value)}`);
+  if (value !== 'auto' && value !== 'taylor' && value !== 'autograd')
+    throw new TypeError(`${where}: summaries must be 'auto', 'taylor' or 'autograd', got ${show(value)}`);
   return value;
 }

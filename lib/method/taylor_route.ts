@@ -32,7 +32,8 @@ function describeModel(model: Module): TaylorStep[] | string {
   const steps = taylorStepsOf(model);
   if (typeof steps === 'string') return steps;
   const k = steps.findIndex((step) => step.kind === 'logSoftmax');
-  if (k !== -1 && k !== steps.length - 1) return `a log-softmax at step ${k} that is not the last step (the Taylor route takes it as part of the 'nll' loss)`;
+  if (k !== -1 && k !== steps.length - 1)
+    return `a log-softmax at step ${k} that is not the last step (the Taylor route takes it as part of the 'nll' loss)`;
   return steps;
 }
 
@@ -54,13 +55,27 @@ export function taylorLosses(model: Module): TaylorLoss[] {
  * 1 + 2S backward passes. `model` must be a built-in model or an nn.Sequential of built-in layers (see
  * taylorSupport). Parameters of the model absent from `paramGroups` get no direction, as in computeHg.
  */
-export function computeHgTaylor(model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions): TaylorHg {
+export function computeHgTaylor(
+  model: Module,
+  paramGroups: ParamGroup[],
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: TaylorOptions,
+): TaylorHg {
   const call = prepare('computeHgTaylor', model, paramGroups, x, y, direction, options);
   return wrapTaylor(native().taylorHg(...call.args));
 }
 
 /** computeHgTaylor on a worker thread; the parameters are held (not changeable) until it settles. */
-export async function computeHgTaylorAsync(model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions): Promise<TaylorHg> {
+export async function computeHgTaylorAsync(
+  model: Module,
+  paramGroups: ParamGroup[],
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: TaylorOptions,
+): Promise<TaylorHg> {
   const call = prepare('computeHgTaylorAsync', model, paramGroups, x, y, direction, options);
   return holding('computeHgTaylorAsync', call.params, async () => wrapTaylor(await native().taylorHgAsync(...call.args)));
 }
@@ -69,7 +84,14 @@ export async function computeHgTaylorAsync(model: Module, paramGroups: ParamGrou
  * computeHgTaylor plus where the native call's time went, by stage (seconds): the bench's (scripts/bench.mjs),
  * not part of the public API.
  */
-export function computeHgTaylorProfiled(model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions): TaylorHg & { profile: TaylorProfile } {
+export function computeHgTaylorProfiled(
+  model: Module,
+  paramGroups: ParamGroup[],
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: TaylorOptions,
+): TaylorHg & { profile: TaylorProfile } {
   const call = prepare('computeHgTaylorProfiled', model, paramGroups, x, y, direction, options);
   const raw = native().taylorHgProfile(...call.args);
   return { ...wrapTaylor(raw), profile: raw.profile };
@@ -79,41 +101,70 @@ function wrapTaylor(raw: { H: NativeTensor; g: NativeTensor; order3: NativeTenso
   return { ...wrapHg(raw), loss: new Tensor(raw.loss) };
 }
 
-function prepare(where: string, model: Module, paramGroups: ParamGroup[], x: Tensor, y: Tensor, direction: Tensor[], options?: TaylorOptions) {
+function prepare(
+  where: string,
+  model: Module,
+  paramGroups: ParamGroup[],
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: TaylorOptions,
+) {
   const steps = describeModel(model);
   if (typeof steps === 'string') throw new TypeError(`${where}: ${steps}; use computeHg (the autograd route) for it`);
   const groups = checkParamGroups(where, paramGroups);
   assertFree(where, groups.flat());
   const grouped = groupDirection(where, groups, direction);
-  const groupOf = new Map<Tensor, number>(), directionOf = new Map<Tensor, Tensor>();
-  groups.forEach((g, s) => g.forEach((p, k) => {
-    groupOf.set(p, s);
-    directionOf.set(p, grouped[s][k]);
-  }));
+  const groupOf = new Map<Tensor, number>(),
+    directionOf = new Map<Tensor, Tensor>();
+  groups.forEach((g, s) =>
+    g.forEach((p, k) => {
+      groupOf.set(p, s);
+      directionOf.set(p, grouped[s][k]);
+    }),
+  );
   const owned = new Set(model.parameters());
-  if (groups.flat().some((p) => !owned.has(p))) throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
+  if (groups.flat().some((p) => !owned.has(p)))
+    throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
   checkFinite(where, 'x', x);
   checkFinite(where, 'y', y);
   const o = checkOptions(where, options, ['noregul', 'diagonal', 'loss']);
   const { noregul, diagonal } = hgOptions(where, o, ['noregul', 'diagonal', 'loss']);
   const endsWithLogSoftmax = steps.at(-1)?.kind === 'logSoftmax';
   const loss = o.loss ?? (endsWithLogSoftmax ? 'nll' : 'mse');
-  if (loss !== 'nll' && loss !== 'crossEntropy' && loss !== 'mse') throw new TypeError(`${where}: loss must be 'nll', 'crossEntropy' or 'mse', got ${show(loss)}`);
-  if (loss === 'nll' && !endsWithLogSoftmax) throw new RangeError(`${where}: loss 'nll' needs a model that ends with log-softmax; use 'crossEntropy' for logits`);
-  if (loss !== 'nll' && endsWithLogSoftmax) throw new RangeError(`${where}: the model ends with log-softmax: its loss is 'nll', got ${show(loss)}`);
-  if (loss !== 'mse' && y.dtype !== 'int64') throw new TypeError(`${where}: y must hold int64 class labels for loss '${loss}', got ${y.dtype}; make the labels with { dtype: 'int64' } or convert them with y.to({ dtype: 'int64' })`);
+  if (loss !== 'nll' && loss !== 'crossEntropy' && loss !== 'mse')
+    throw new TypeError(`${where}: loss must be 'nll', 'crossEntropy' or 'mse', got ${show(loss)}`);
+  if (loss === 'nll' && !endsWithLogSoftmax)
+    throw new RangeError(`${where}: loss 'nll' needs a model that ends with log-softmax; use 'crossEntropy' for logits`);
+  if (loss !== 'nll' && endsWithLogSoftmax)
+    throw new RangeError(`${where}: the model ends with log-softmax: its loss is 'nll', got ${show(loss)}`);
+  if (loss !== 'mse' && y.dtype !== 'int64')
+    throw new TypeError(
+      `${where}: y must hold int64 class labels for loss '${loss}', got ${y.dtype}; make the labels with { dtype: 'int64' } or convert them with y.to({ dtype: 'int64' })`,
+    );
   const h = (t: Tensor | null | undefined) => (t ? t.handle(where) : undefined);
   // What native/addon/taylor_model.cpp reads, by key: the layers' tensors as handles with their directions and
   // subsets; the log-softmax is the loss's.
-  const nativeSteps = steps.filter((step) => step.kind !== 'logSoftmax').map((step) => {
-    if (step.kind !== 'linear' && step.kind !== 'conv2d') return step;
-    const { weight, bias, ...settings } = step;
-    return {
-      ...settings,
-      weight: h(weight), bias: h(bias), dweight: h(directionOf.get(weight)), dbias: bias ? h(directionOf.get(bias)) : undefined,
-      weightGroup: groupOf.get(weight) ?? -1, biasGroup: bias ? groupOf.get(bias) ?? -1 : -1,
-    };
-  });
-  const args = [nativeSteps, x.handle(where), y.handle(where), { loss: loss === 'mse' ? 'mse' : 'crossEntropy', groups: groups.length, noregul, diagonal }] as const;
+  const nativeSteps = steps
+    .filter((step) => step.kind !== 'logSoftmax')
+    .map((step) => {
+      if (step.kind !== 'linear' && step.kind !== 'conv2d') return step;
+      const { weight, bias, ...settings } = step;
+      return {
+        ...settings,
+        weight: h(weight),
+        bias: h(bias),
+        dweight: h(directionOf.get(weight)),
+        dbias: bias ? h(directionOf.get(bias)) : undefined,
+        weightGroup: groupOf.get(weight) ?? -1,
+        biasGroup: bias ? (groupOf.get(bias) ?? -1) : -1,
+      };
+    });
+  const args = [
+    nativeSteps,
+    x.handle(where),
+    y.handle(where),
+    { loss: loss === 'mse' ? 'mse' : 'crossEntropy', groups: groups.length, noregul, diagonal },
+  ] as const;
   return { args, params: model.parameters() };
 }

@@ -16,9 +16,13 @@ export class AutoencoderMLP extends Module {
   readonly activation: Activation;
   readonly scaling: boolean;
 
-  constructor(readonly sizes: number[], options?: ReferenceOptions) {
+  constructor(
+    readonly sizes: number[],
+    options?: ReferenceOptions,
+  ) {
     super();
-    if (!Array.isArray(sizes) || sizes.length < 2) throw new TypeError(`AutoencoderMLP: layers must list at least 2 sizes, got ${show(sizes)}`);
+    if (!Array.isArray(sizes) || sizes.length < 2)
+      throw new TypeError(`AutoencoderMLP: layers must list at least 2 sizes, got ${show(sizes)}`);
     sizes.forEach((n, i) => checkInteger('AutoencoderMLP', `layers[${i}]`, n, 1));
     const o = resolveOptions('AutoencoderMLP', options);
     this.activation = o.activation;

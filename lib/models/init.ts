@@ -1,7 +1,7 @@
 // The reference models' initialisation: weights σ_w·N(0,1), divided by √fan_in unless `scaling` (then
 // each layer divides its input by √fan_in in the forward pass instead), biases σ_b·N(0,1).
 import { randn } from '../core/creation';
-import { Linear, Conv2d } from '../nn/layers';
+import type { Linear, Conv2d } from '../nn/layers';
 import type { Tensor } from '../core/tensor';
 import { native } from '../core/native';
 import { FLOAT32_MAX, checkBoolean, checkNumber, checkOptions, show } from '../core/validate';
@@ -35,11 +35,18 @@ export interface Resolved {
 }
 
 /** The reference options every model takes; `extra` names the model's own. Unknown keys are refused. */
-export function resolveOptions(where: string, options: unknown, defaultActivation: Activation = 'tanh', extra: readonly string[] = []): Resolved & Record<string, unknown> {
+export function resolveOptions(
+  where: string,
+  options: unknown,
+  defaultActivation: Activation = 'tanh',
+  extra: readonly string[] = [],
+): Resolved & Record<string, unknown> {
   const o = checkOptions(where, options, [...REFERENCE_KEYS, ...extra]);
   const activation = (o.activation ?? defaultActivation) as Activation;
-  if (!(activation in activations)) throw new TypeError(`${where}: activation must be one of ${Object.keys(activations).join(', ')}, got ${show(activation)}`);
-  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float64') throw new TypeError(`${where}: dtype must be 'float32' or 'float64', got ${show(o.dtype)}`);
+  if (!(activation in activations))
+    throw new TypeError(`${where}: activation must be one of ${Object.keys(activations).join(', ')}, got ${show(activation)}`);
+  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float64')
+    throw new TypeError(`${where}: dtype must be 'float32' or 'float64', got ${show(o.dtype)}`);
   return {
     ...o,
     activation,
@@ -79,6 +86,8 @@ export function initReference(layer: Linear | Conv2d, o: Resolved): void {
   // A large scale times a normal sample can still overflow float32: say so now, not as a NaN loss later.
   const params = layer.bias ? [layer.weight, layer.bias] : [layer.weight];
   if (!native().allFinite(params.map((p) => p.handle('init')))) {
-    throw new RangeError(`initialisation: sigmaW = ${o.sigmaW}, sigmaB = ${o.sigmaB} make initial parameters overflow ${o.dtype} (they would be Inf); use smaller scales`);
+    throw new RangeError(
+      `initialisation: sigmaW = ${o.sigmaW}, sigmaB = ${o.sigmaB} make initial parameters overflow ${o.dtype} (they would be Inf); use smaller scales`,
+    );
   }
 }

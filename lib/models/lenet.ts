@@ -23,7 +23,10 @@ export class LeNet extends Module {
   readonly scaling: boolean;
 
   /** layers: [in channels, conv1 channels, conv2 channels, fc1, fc2, classes], e.g. [1, 6, 16, 120, 84, 10]. */
-  constructor(readonly sizes: number[] = [1, 6, 16, 120, 84, 10], options?: LeNetOptions) {
+  constructor(
+    readonly sizes: number[] = [1, 6, 16, 120, 84, 10],
+    options?: LeNetOptions,
+  ) {
     super();
     if (!Array.isArray(sizes) || sizes.length !== 6) throw new TypeError(`LeNet: layers must list 6 sizes, got ${show(sizes)}`);
     sizes.forEach((n, i) => checkInteger('LeNet', `layers[${i}]`, n, 1));
@@ -42,14 +45,22 @@ export class LeNet extends Module {
   }
 
   #parts(): TaylorDescribed[] {
-    const act = () => activationLayer(this.activation), layer = (l: Conv2d | Linear) => withScaling(l, this.scaling);
+    const act = () => activationLayer(this.activation),
+      layer = (l: Conv2d | Linear) => withScaling(l, this.scaling);
     return [
-      layer(this.conv1), act(), new MaxPool2d(2),
-      layer(this.conv2), act(), new MaxPool2d(2),
+      layer(this.conv1),
+      act(),
+      new MaxPool2d(2),
+      layer(this.conv2),
+      act(),
+      new MaxPool2d(2),
       new Flatten(),
-      layer(this.fc1), act(),
-      layer(this.fc2), act(),
-      layer(this.fc3), new LogSoftmax(1),
+      layer(this.fc1),
+      act(),
+      layer(this.fc2),
+      act(),
+      layer(this.fc3),
+      new LogSoftmax(1),
     ];
   }
   forward(x: Tensor): Tensor {

@@ -1,6 +1,6 @@
 // The parts the reference models chain (nn/sequence.ts): their layers — under `scaling`, with the input divided
 // by √fan_in first —, their activation as a layer, and a stack of layers with the activation between them.
-import { Conv2d, ELU, Identity, Linear, ReLU, Sigmoid, Tanh } from '../nn/layers';
+import { type Conv2d, ELU, Identity, type Linear, ReLU, Sigmoid, Tanh } from '../nn/layers';
 import type { Module } from '../nn/module';
 import type { Tensor } from '../core/tensor';
 import { taylorStepsOf, type TaylorDescribed, type TaylorStep } from '../nn/taylor_steps';

@@ -18,7 +18,10 @@ export class Perceptron extends Module {
   readonly scaling: boolean;
   readonly classification: boolean;
 
-  constructor(readonly sizes: number[], options?: PerceptronOptions) {
+  constructor(
+    readonly sizes: number[],
+    options?: PerceptronOptions,
+  ) {
     super();
     if (!Array.isArray(sizes) || sizes.length < 2) throw new TypeError(`Perceptron: layers must list at least 2 sizes, got ${show(sizes)}`);
     sizes.forEach((n, i) => checkInteger('Perceptron', `layers[${i}]`, n, 1));

@@ -34,12 +34,21 @@ export class VGG extends Module {
 
   constructor(options?: VGGOptions) {
     super();
-    const o = resolveOptions('VGG', { ...(options ?? {}), sigmaB: 0 }, 'relu', ['config', 'fcSizes', 'imageSize', 'inChannels', 'numClasses']);
-    const config = typeof o.config === 'string' || o.config === undefined ? VGG_CONFIGS[(o.config ?? 'A') as 'A'] : (o.config as Array<number | 'M'>);
-    if (!Array.isArray(config)) throw new TypeError(`VGG: config must be one of ${Object.keys(VGG_CONFIGS).join(', ')} or a list, got ${show(o.config)}`);
+    const o = resolveOptions('VGG', { ...(options ?? {}), sigmaB: 0 }, 'relu', [
+      'config',
+      'fcSizes',
+      'imageSize',
+      'inChannels',
+      'numClasses',
+    ]);
+    const config =
+      typeof o.config === 'string' || o.config === undefined ? VGG_CONFIGS[(o.config ?? 'A') as 'A'] : (o.config as Array<number | 'M'>);
+    if (!Array.isArray(config))
+      throw new TypeError(`VGG: config must be one of ${Object.keys(VGG_CONFIGS).join(', ')} or a list, got ${show(o.config)}`);
     const imageSize = checkInteger('VGG', 'imageSize', o.imageSize ?? 32, 32);
     const pools = config.filter((c) => c === 'M').length;
-    if (imageSize % 2 ** pools !== 0) throw new RangeError(`VGG: imageSize ${imageSize} must be a multiple of ${2 ** pools} (one halving per max-pool)`);
+    if (imageSize % 2 ** pools !== 0)
+      throw new RangeError(`VGG: imageSize ${imageSize} must be a multiple of ${2 ** pools} (one halving per max-pool)`);
     const fcSizes = (o.fcSizes as number[] | undefined) ?? [4096, 4096];
     fcSizes.forEach((n, i) => checkInteger('VGG', `fcSizes[${i}]`, n, 1));
     const numClasses = checkInteger('VGG', 'numClasses', o.numClasses ?? 10, 1);

@@ -12,10 +12,13 @@ export function accuracy(outputs: Tensor, target: Tensor): number {
   Tensor.handleOf('accuracy', 'target', target);
   if (outputs.ndim !== 2) throw new RangeError(`accuracy: outputs must be [N, C] scores, got shape ${formatShape(outputs.shape)}`);
   if (target.dtype !== 'int64') {
-    throw new TypeError(`accuracy: target must hold int64 class indices, got ${target.dtype}; make the labels with { dtype: 'int64' } or convert them with target.to({ dtype: 'int64' })`);
+    throw new TypeError(
+      `accuracy: target must hold int64 class indices, got ${target.dtype}; make the labels with { dtype: 'int64' } or convert them with target.to({ dtype: 'int64' })`,
+    );
   }
   const n = outputs.shape[0];
-  if (target.ndim !== 1 || target.shape[0] !== n) throw new RangeError(`accuracy: target must be [N] = [${n}], got shape ${formatShape(target.shape)}`);
+  if (target.ndim !== 1 || target.shape[0] !== n)
+    throw new RangeError(`accuracy: target must be [N] = [${n}], got shape ${formatShape(target.shape)}`);
   if (n === 0) throw new RangeError('accuracy: outputs has no rows (N = 0), so accuracy is undefined');
   return noGrad(() => {
     const predicted = outputs.argmax(1);

@@ -1,6 +1,6 @@
 // The built-in layers, with torch.nn's parameter names, shapes and default initialisation.
 import { rand } from '../core/creation';
-import { Tensor, type Conv2dOptions, type MaxPool2dOptions } from '../core/tensor';
+import type { Tensor, Conv2dOptions, MaxPool2dOptions } from '../core/tensor';
 import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, show } from '../core/validate';
 import { Module } from './module';
 import { describeSequence, forwardSequence } from './sequence';
@@ -23,7 +23,11 @@ function uniform(shape: number[], bound: number, dtype: 'float32' | 'float64'): 
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options?: LayerOptions) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options?: LayerOptions,
+  ) {
     super();
     checkInteger('Linear', 'inFeatures', inFeatures, 1);
     checkInteger('Linear', 'outFeatures', outFeatures, 1);
@@ -63,7 +67,8 @@ export class Conv2d extends Module {
     const [kh, kw] = checkPair('Conv2d', 'kernelSize', kernelSize, 1);
     const o = checkOptions('Conv2d', options, ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype']);
     const groups = checkInteger('Conv2d', 'groups', o.groups ?? 1, 1, MAX_OP_INT);
-    if (inChannels % groups || outChannels % groups) throw new RangeError(`Conv2d: channels ${inChannels} → ${outChannels} must be divisible by groups=${groups}`);
+    if (inChannels % groups || outChannels % groups)
+      throw new RangeError(`Conv2d: channels ${inChannels} → ${outChannels} must be divisible by groups=${groups}`);
     const dtype = (o.dtype as 'float32' | 'float64' | undefined) ?? 'float32';
     const bound = 1 / Math.sqrt((inChannels / groups) * kh * kw);
     this.weight = this.registerParameter('weight', uniform([outChannels, inChannels / groups, kh, kw], bound, dtype));
@@ -85,8 +90,17 @@ export class Conv2d extends Module {
 
 export class MaxPool2d extends Module {
   /** @internal The resolved settings, as forward applies them (stride defaults to the kernel size). */
-  readonly settings: { kernelSize: [number, number]; stride: [number, number]; padding: [number, number]; dilation: [number, number]; ceilMode: boolean };
-  constructor(readonly kernelSize: number | [number, number], readonly options?: MaxPool2dOptions) {
+  readonly settings: {
+    kernelSize: [number, number];
+    stride: [number, number];
+    padding: [number, number];
+    dilation: [number, number];
+    ceilMode: boolean;
+  };
+  constructor(
+    readonly kernelSize: number | [number, number],
+    readonly options?: MaxPool2dOptions,
+  ) {
     super();
     const kernel = checkPair('MaxPool2d', 'kernelSize', kernelSize, 1);
     const o = checkOptions('MaxPool2d', options, ['stride', 'padding', 'dilation', 'ceilMode']);
@@ -178,7 +192,9 @@ export class LogSoftmax extends Module {
   }
   /** @internal Over the classes (dim 1) only: the route takes it as the first half of the 'nll' loss. */
   taylorSteps(): TaylorStep[] | string {
-    return this.dim === 1 ? [{ kind: 'logSoftmax' }] : `LogSoftmax(${this.dim}): the Taylor route knows log-softmax over dim 1 (the classes) only`;
+    return this.dim === 1
+      ? [{ kind: 'logSoftmax' }]
+      : `LogSoftmax(${this.dim}): the Taylor route knows log-softmax over dim 1 (the classes) only`;
   }
 }
 

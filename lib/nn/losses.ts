@@ -5,7 +5,10 @@ import { formatShape } from '../core/validate';
 /** Negative log-likelihood: −mean_n logProbs[n, target[n]]. logProbs [N, C], target int64 [N]. */
 export function nll(logProbs: Tensor, target: Tensor): Tensor {
   checkClassification('nll', logProbs, target);
-  return logProbs.gather(1, target.reshape([-1, 1])).mean().neg();
+  return logProbs
+    .gather(1, target.reshape([-1, 1]))
+    .mean()
+    .neg();
 }
 
 /** nll(logSoftmax(logits)). logits [N, C], target int64 [N]. */

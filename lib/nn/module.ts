@@ -127,7 +127,8 @@ export abstract class Module {
 
   /** Copies values into the parameters in place; the names must match exactly, and each shape. */
   loadStateDict(stateDict: Record<string, Tensor>): void {
-    if (stateDict === null || typeof stateDict !== 'object') throw new TypeError(`loadStateDict: stateDict must be an object, got ${show(stateDict)}`);
+    if (stateDict === null || typeof stateDict !== 'object')
+      throw new TypeError(`loadStateDict: stateDict must be an object, got ${show(stateDict)}`);
     const params = new Map(this.namedParameters());
     const missing = [...params.keys()].filter((k) => !(k in stateDict));
     const unexpected = Object.keys(stateDict).filter((k) => !params.has(k));

@@ -13,7 +13,8 @@ export function describeSequence(parts: readonly TaylorDescribed[], owner: strin
   const steps: TaylorStep[] = [];
   for (const [k, part] of parts.entries()) {
     const inner = taylorStepsOf(part);
-    if (typeof inner === 'string') return `the ${owner} holds a ${part.constructor.name} (step ${k}), which the Taylor route cannot follow: ${inner}`;
+    if (typeof inner === 'string')
+      return `the ${owner} holds a ${part.constructor.name} (step ${k}), which the Taylor route cannot follow: ${inner}`;
     for (const step of inner) steps.push(step); // no spread: argument lists have a size limit
   }
   return steps;

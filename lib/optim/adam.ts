@@ -5,7 +5,12 @@ import { checkInteger, checkOptions, show } from '../core/validate';
 import { Optimizer, checkNonNegative, checkUnitInterval, type ParamsInput, type StateValue } from './optimizer';
 
 /** torch.optim.Adam's defaults, shared with NewtonSummary's Adam updater. */
-export const ADAM_DEFAULTS = Object.freeze({ lr: 1e-3, betas: Object.freeze([0.9, 0.999]) as unknown as [number, number], eps: 1e-8, weightDecay: 0 });
+export const ADAM_DEFAULTS = Object.freeze({
+  lr: 1e-3,
+  betas: Object.freeze([0.9, 0.999]) as unknown as [number, number],
+  eps: 1e-8,
+  weightDecay: 0,
+});
 
 export interface AdamOptions {
   lr?: number; // default 1e-3
@@ -70,7 +75,12 @@ export class Adam extends Optimizer<Resolved> {
         const step = (state.step as number) + 1;
         const [m, v] = [state.expAvg as Tensor | null, state.expAvgSq as Tensor | null];
         const [newM, newV] = native().adamStep(p.handle('Adam.step'), m?.handle('Adam.step') ?? null, v?.handle('Adam.step') ?? null, {
-          step, lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay,
+          step,
+          lr: group.lr,
+          beta1: group.betas[0],
+          beta2: group.betas[1],
+          eps: group.eps,
+          weightDecay: group.weightDecay,
         });
         this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
       }

@@ -31,15 +31,20 @@ export abstract class Optimizer<O extends object> {
   ) {
     this.#optionNames = new Set(Object.keys(defaults));
     this.#checkGroup = checkGroup;
-    if (!Array.isArray(params) || params.length === 0) throw new TypeError(`${where}: params must be a non-empty array of Tensors or of { params }, got ${show(params)}`);
+    if (!Array.isArray(params) || params.length === 0)
+      throw new TypeError(`${where}: params must be a non-empty array of Tensors or of { params }, got ${show(params)}`);
     const groups = params.every((p) => p instanceof Tensor) ? [{ params: params as Tensor[] }] : (params as Array<{ params: Tensor[] }>);
     const seen = new Set<Tensor>();
     this.paramGroups = groups.map((group, s) => {
       const g = checkOptions(`${where}: paramGroups[${s}]`, group, ['params', ...this.#optionNames]) as { params?: unknown };
-      if (!Array.isArray(g.params) || g.params.length === 0) throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors`);
+      if (!Array.isArray(g.params) || g.params.length === 0)
+        throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors`);
       g.params.forEach((p, k) => {
         Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
-        if (!(p as Tensor).requiresGrad) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] does not require grad (make it with { requiresGrad: true }, or set its requiresGrad = true)`);
+        if (!(p as Tensor).requiresGrad)
+          throw new TypeError(
+            `${where}: paramGroups[${s}].params[${k}] does not require grad (make it with { requiresGrad: true }, or set its requiresGrad = true)`,
+          );
         if (seen.has(p as Tensor)) throw new RangeError(`${where}: a tensor appears in two parameter groups (again in group ${s})`);
         seen.add(p as Tensor);
       });
@@ -108,7 +113,9 @@ export abstract class Optimizer<O extends object> {
 
   /** True when every existing gradient is finite; otherwise counts a skipped step. */
   protected gradientsFinite(): boolean {
-    const grads = this.allParams().map((p) => p.grad).filter((g): g is Tensor => g !== null);
+    const grads = this.allParams()
+      .map((p) => p.grad)
+      .filter((g): g is Tensor => g !== null);
     const finite = native().allFinite(grads.map((g) => g.handle('step')));
     for (const g of grads) g.dispose();
     if (!finite) this.skippedSteps++;
@@ -141,11 +148,15 @@ export abstract class Optimizer<O extends object> {
     this.assertFree(`${this.where}.loadStateDict`);
     const sd = checkOptions(`${this.where}.loadStateDict`, stateDict) as unknown as OptimizerStateDict<O>;
     if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== this.paramGroups.length) {
-      throw new RangeError(`${this.where}.loadStateDict: the state dict has ${show(sd.paramGroups?.length)} groups, the optimizer ${this.paramGroups.length}`);
+      throw new RangeError(
+        `${this.where}.loadStateDict: the state dict has ${show(sd.paramGroups?.length)} groups, the optimizer ${this.paramGroups.length}`,
+      );
     }
     sd.paramGroups.forEach((g, s) => {
       if (!Array.isArray(g.params) || g.params.length !== this.paramGroups[s].params.length) {
-        throw new RangeError(`${this.where}.loadStateDict: group ${s} has ${show(g.params?.length)} parameters, the optimizer's ${this.paramGroups[s].params.length}`);
+        throw new RangeError(
+          `${this.where}.loadStateDict: group ${s} has ${show(g.params?.length)} parameters, the optimizer's ${this.paramGroups[s].params.length}`,
+        );
       }
     });
     // Every group's options, checked as the constructor checks them, before anything changes: a NaN lr from
@@ -154,17 +165,24 @@ export abstract class Optimizer<O extends object> {
     const params = this.allParams();
     const restored = new Map<Tensor, ParamState>();
     const state = sd.state ?? {};
-    if (state === null || typeof state !== 'object' || Array.isArray(state)) throw new TypeError(`${this.where}.loadStateDict: state must be an object, got ${show(state)}`);
+    if (state === null || typeof state !== 'object' || Array.isArray(state))
+      throw new TypeError(`${this.where}.loadStateDict: state must be an object, got ${show(state)}`);
     for (const [key, entry] of Object.entries(state)) {
       const index = Number(key);
       const p = Number.isSafeInteger(index) && String(index) === key ? params[index] : undefined;
       if (!p) throw new RangeError(`${this.where}.loadStateDict: state for parameter ${key}, which does not exist`);
-      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new TypeError(`${this.where}.loadStateDict: state ${key} must be an object, got ${show(entry)}`);
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+        throw new TypeError(`${this.where}.loadStateDict: state ${key} must be an object, got ${show(entry)}`);
       const checked: ParamState = {};
       for (const [name, v] of Object.entries(entry as Record<string, unknown>)) {
         const value = this.checkStateValue(`${this.where}.loadStateDict`, `state ${key}.${name}`, name, v, p);
         // defineProperty: a key named "__proto__" stays a key, it does not replace the prototype
-        Object.defineProperty(checked, name, { value: value instanceof Tensor ? value.clone() : value, enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(checked, name, {
+          value: value instanceof Tensor ? value.clone() : value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       restored.set(p, checked);
     }
@@ -183,7 +201,8 @@ export abstract class Optimizer<O extends object> {
     for (const name of this.#optionNames) merged[name] = current[name];
     for (const name of Object.keys(g)) {
       if (name === 'params') continue;
-      if (!this.#optionNames.has(name)) throw new RangeError(`${where}: group ${s} has an unknown option ${show(name)} (known: ${[...this.#optionNames].join(', ')})`);
+      if (!this.#optionNames.has(name))
+        throw new RangeError(`${where}: group ${s} has an unknown option ${show(name)} (known: ${[...this.#optionNames].join(', ')})`);
       merged[name] = g[name];
     }
     return this.#checkGroup(`${where}: group ${s}`, merged as O);
@@ -193,7 +212,7 @@ export abstract class Optimizer<O extends object> {
    * A loaded per-parameter state value, checked (subclasses name their state and its types). By default:
    * a tensor of the parameter's shape and dtype with finite values, a finite number, a boolean or null.
    */
-  protected checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
+  protected checkStateValue(where: string, label: string, _name: string, value: unknown, param: Tensor): StateValue {
     if (value === null || typeof value === 'boolean') return value;
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new RangeError(`${where}: ${label} must be finite, got ${value}`);
@@ -201,7 +220,9 @@ export abstract class Optimizer<O extends object> {
     }
     if (value instanceof Tensor) {
       if (value.dtype !== param.dtype || value.shape.join() !== param.shape.join()) {
-        throw new RangeError(`${where}: ${label} does not match its parameter (${value.dtype} [${value.shape}] vs ${param.dtype} [${param.shape}])`);
+        throw new RangeError(
+          `${where}: ${label} does not match its parameter (${value.dtype} [${value.shape}] vs ${param.dtype} [${param.shape}])`,
+        );
       }
       if (!native().allFinite([value.handle(where)])) throw new RangeError(`${where}: ${label} holds NaN or Inf`);
       return value;
@@ -219,6 +240,7 @@ export function checkNonNegative(where: string, name: string, value: unknown, mi
 
 export function checkUnitInterval(where: string, name: string, value: unknown, closedAtOne = false): number {
   checkNonNegative(where, name, value);
-  if ((value as number) > 1 || (!closedAtOne && value === 1)) throw new RangeError(`${where}: ${name} must be in [0, 1${closedAtOne ? ']' : ')'}, got ${value}`);
+  if ((value as number) > 1 || (!closedAtOne && value === 1))
+    throw new RangeError(`${where}: ${name} must be in [0, 1${closedAtOne ? ']' : ')'}, got ${value}`);
   return value as number;
 }

@@ -17,14 +17,22 @@ type Resolved = Required<Omit<SGDOptions, 'distributed'>>;
 
 export class SGD extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options: SGDOptions) {
-    const { distributed, ...groupOptions } = checkOptions('SGD', options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'distributed']);
+    const { distributed, ...groupOptions } = checkOptions('SGD', options, [
+      'lr',
+      'momentum',
+      'dampening',
+      'weightDecay',
+      'nesterov',
+      'distributed',
+    ]);
     super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...groupOptions } as Resolved, (where, o) => {
       checkNonNegative(where, 'lr', o.lr);
       checkNonNegative(where, 'momentum', o.momentum);
       checkNonNegative(where, 'dampening', o.dampening);
       checkNonNegative(where, 'weightDecay', o.weightDecay);
       checkBoolean(where, 'nesterov', o.nesterov);
-      if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) throw new RangeError(`${where}: nesterov needs momentum > 0 and dampening = 0`);
+      if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0))
+        throw new RangeError(`${where}: nesterov needs momentum > 0 and dampening = 0`);
       return o;
     });
     this.useDistributed(distributed);
@@ -32,7 +40,8 @@ export class SGD extends Optimizer<Resolved> {
 
   /** SGD keeps one state value per parameter: its momentum buffer. */
   protected override checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
-    if (name !== 'momentumBuffer' || !(value instanceof Tensor)) throw new RangeError(`${where}: ${label}: SGD's state is a momentumBuffer Tensor, got ${show(name)} = ${show(value)}`);
+    if (name !== 'momentumBuffer' || !(value instanceof Tensor))
+      throw new RangeError(`${where}: ${label}: SGD's state is a momentumBuffer Tensor, got ${show(name)} = ${show(value)}`);
     return super.checkStateValue(where, label, name, value, param);
   }
 
@@ -56,7 +65,11 @@ export class SGD extends Optimizer<Resolved> {
         const state = this.state.get(p) ?? {};
         const buffer = (state.momentumBuffer as Tensor | undefined) ?? null;
         const created = native().sgdStep(p.handle('SGD.step'), buffer?.handle('SGD.step') ?? null, {
-          lr: group.lr, momentum: group.momentum, dampening: group.dampening, weightDecay: group.weightDecay, nesterov: group.nesterov,
+          lr: group.lr,
+          momentum: group.momentum,
+          dampening: group.dampening,
+          weightDecay: group.weightDecay,
+          nesterov: group.nesterov,
         });
         if (created) this.setState(p, { ...state, momentumBuffer: new Tensor(created) });
       }

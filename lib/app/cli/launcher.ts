@@ -50,7 +50,15 @@ export async function launch(options: LaunchOptions): Promise<number> {
   let killer: NodeJS.Timeout | undefined;
   for (let rank = 0; rank < options.nproc; rank++) {
     const child = spawn(process.execPath, [bin, ...options.args], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(options.nproc), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(options.nproc), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+      env: {
+        ...process.env,
+        RANK: String(rank),
+        WORLD_SIZE: String(options.nproc),
+        LOCAL_RANK: String(rank),
+        LOCAL_WORLD_SIZE: String(options.nproc),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+      },
       stdio: rank === 0 ? 'inherit' : ['ignore', 'ignore', 'pipe'],
       detached: true, // its own process group: a terminal's Ctrl-C reaches it once, through us
     });
@@ -70,7 +78,10 @@ export async function launch(options: LaunchOptions): Promise<number> {
             process.stderr.write(`${failure}\n`);
             // They notice at their next collective (at once when the peer's connection closed, else after the
             // group's timeout); past that and a grace period, they are killed.
-            killer = setTimeout(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')), options.graceMs ?? 330_000);
+            killer = setTimeout(
+              () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')),
+              options.graceMs ?? 330_000,
+            );
             killer.unref();
           }
           resolve({ rank, code, signal });
@@ -90,7 +101,9 @@ export async function launch(options: LaunchOptions): Promise<number> {
     // Stopped by a signal: every worker ends with 130/143 (or 0 if it had finished); anything else failed.
     const failed = results.find((r) => r.code !== 0 && r.code !== 130 && r.code !== 143);
     if (failed) {
-      process.stderr.write(`grnewt: worker rank ${failed.rank} ${failed.signal ? `was killed by ${failed.signal}` : `exited with code ${failed.code}`} while stopping\n`);
+      process.stderr.write(
+        `grnewt: worker rank ${failed.rank} ${failed.signal ? `was killed by ${failed.signal}` : `exited with code ${failed.code}`} while stopping\n`,
+      );
       return 1;
     }
     return results[0].code ?? 0; // rank 0's: 0, or 130 / 143 after a stop

@@ -16,12 +16,14 @@ import { reporter, type Mode } from './reporter';
 import { launch, withoutFlag } from './launcher';
 import * as distributed from '../../distributed/process_group';
 
-const integer = (min: number, max = Number.MAX_SAFE_INTEGER, why = '') => (value: string) => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
-  if (n > max) throw new InvalidArgumentError(`expected an integer ≤ ${max}${why}`);
-  return n;
-};
+const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER, why = '') =>
+  (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+    if (n > max) throw new InvalidArgumentError(`expected an integer ≤ ${max}${why}`);
+    return n;
+  };
 // Every real-valued option ends up in float32 arithmetic (parameters, learning rates): a value beyond its
 // range would fail mid-run ("cannot be converted to type float"), so it is refused here.
 const number = (min: number) => (value: string) => {
@@ -32,7 +34,8 @@ const number = (min: number) => (value: string) => {
 };
 const sizes = (value: string) => {
   const parts = value.split(',').map((v) => Number(v.trim()));
-  if (parts.length === 0 || parts.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new InvalidArgumentError('expected sizes such as 200,100');
+  if (parts.length === 0 || parts.some((n) => !Number.isSafeInteger(n) || n < 1))
+    throw new InvalidArgumentError('expected sizes such as 200,100');
   return parts;
 };
 const stateDictFile = (value: string) => {
@@ -45,31 +48,44 @@ const stateDictFile = (value: string) => {
 };
 const OPTIMIZERS: OptimizerName[] = ['newton-summary', 'adam', 'sgd'];
 const optimizerList = (value: string) => {
-  const names = value.split(',').map((v) => v.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
   const bad = names.find((n) => !OPTIMIZERS.includes(n as OptimizerName));
-  if (bad !== undefined || names.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${OPTIMIZERS.join(', ')}`);
+  if (bad !== undefined || names.length === 0)
+    throw new InvalidArgumentError(`expected a comma-separated list of ${OPTIMIZERS.join(', ')}`);
   return names as OptimizerName[];
 };
 const partitionName = (value: string) => {
-  if (!/^(canonical|trivial|wb|blocks-[1-9]\d*)$/.test(value)) throw new InvalidArgumentError('expected canonical, trivial, wb or blocks-N');
+  if (!/^(canonical|trivial|wb|blocks-[1-9]\d*)$/.test(value))
+    throw new InvalidArgumentError('expected canonical, trivial, wb or blocks-N');
   return value;
 };
 
 export function program(): Command {
-  const cli = new Command('grnewt').description("Newton's method for neural networks through a summary of higher-order derivatives").showHelpAfterError('(grnewt train --help lists every option)');
+  const cli = new Command('grnewt')
+    .description("Newton's method for neural networks through a summary of higher-order derivatives")
+    .showHelpAfterError('(grnewt train --help lists every option)');
   const s = D.newtonSummary;
   cli
     .command('train')
     .description('train a model, compare optimizers, and write metrics.json and report.html')
     .addOption(new Option('--model <kind>', 'model').choices(['perceptron', 'lenet', 'vgg', 'autoencoder']).default(D.model.kind))
     .option('--layers <sizes>', 'hidden layer sizes (perceptron: 200,100; autoencoder: 256,32)', sizes)
-    .addOption(new Option('--activation <name>', 'activation (default tanh; relu for vgg)').choices(['tanh', 'relu', 'sigmoid', 'elu', 'identity']))
+    .addOption(
+      new Option('--activation <name>', 'activation (default tanh; relu for vgg)').choices(['tanh', 'relu', 'sigmoid', 'elu', 'identity']),
+    )
     .option('--scaling', "divide each layer's input by √fan_in instead of its initial weights")
     .option('--sigma-w <x>', 'initial weight scale σ_w', number(0), D.model.sigmaW)
     .option('--sigma-b <x>', 'initial bias scale σ_b', number(0), D.model.sigmaB)
     .addOption(new Option('--vgg-config <key>', 'VGG layout (A is VGG-11)').choices(['A', 'B', 'D', 'E']).default(D.model.vggConfig))
     .option('--fc <sizes>', "VGG's classifier sizes", sizes, D.model.fcSizes)
-    .option('--data <source>', "'fashion-mnist' (full if Debian's dataset-fashion-mnist is installed, else the embedded subset), 'embedded', a directory of IDX files, or a .csv (features…, label)", D.data.source)
+    .option(
+      '--data <source>',
+      "'fashion-mnist' (full if Debian's dataset-fashion-mnist is installed, else the embedded subset), 'embedded', a directory of IDX files, or a .csv (features…, label)",
+      D.data.source,
+    )
     .option('--limit <n>', 'use only the first n training examples (and n/5 test ones)', integer(1))
     .option('--test-fraction <x>', 'CSV: fraction of rows (the last ones) kept for testing', number(0), D.data.testFraction)
     .addOption(new Option('--optimizer <name>', 'main optimizer').choices(OPTIMIZERS).default(D.optimizers[0]))
@@ -86,7 +102,14 @@ export function program(): Command {
     .option('--noregul', 'NewtonSummary: no third-order regularisation')
     .option('--diagonal', "NewtonSummary: only H̄'s diagonal")
     .addOption(new Option('--updater <name>', 'NewtonSummary: direction proposed by').choices(['sgd', 'adam']).default(s.updater))
-    .addOption(new Option('--summaries <route>', 'NewtonSummary: auto (Taylor mode when it gives the autograd route\'s summaries, checked once), taylor (one forward pass of jets) or autograd (repeated backward passes)').choices(['auto', 'taylor', 'autograd']).default(s.summaries))
+    .addOption(
+      new Option(
+        '--summaries <route>',
+        "NewtonSummary: auto (Taylor mode when it gives the autograd route's summaries, checked once), taylor (one forward pass of jets) or autograd (repeated backward passes)",
+      )
+        .choices(['auto', 'taylor', 'autograd'])
+        .default(s.summaries),
+    )
     .option('--adam-lr <x>', "Adam's learning rate", number(0), D.adam.lr)
     .option('--sgd-lr <x>', "SGD's learning rate", number(0), D.sgd.lr)
     .option('--sgd-momentum <x>', "SGD's momentum", number(0), D.sgd.momentum)
@@ -95,18 +118,38 @@ export function program(): Command {
     .option('--batch-size <n>', 'training batch size', integer(1), D.batchSize)
     .option('--hg-batch-size <n>', "batch size of NewtonSummary's summaries", integer(1), D.hgBatchSize)
     .addOption(new Option('--dtype <dtype>', 'parameter dtype').choices(['float32', 'float64']).default(D.dtype))
-    .option('--threads <n>', "libtorch intra-op threads (default: physical cores minus those busy, at least 1; at most this machine's cores)", integer(1, maxThreads(), " (this machine's cores)"))
+    .option(
+      '--threads <n>',
+      "libtorch intra-op threads (default: physical cores minus those busy, at least 1; at most this machine's cores)",
+      integer(1, maxThreads(), " (this machine's cores)"),
+    )
     .addOption(new Option('--device <device>', 'where tensors live').choices(['cpu', 'cuda']).default(D.device))
     .option('--seed <n>', 'random seed', integer(0), D.seed)
     .option('--out <dir>', 'output directory (metrics.json, report.html, checkpoint.ckpt)')
     .option('--resume <checkpoint>', 'continue an interrupted run from its checkpoint.ckpt (with the settings it was started with)')
-    .option('--init <file>', "start from this state dict (.pt/.pth/.bin written by torch.save, or .safetensors) instead of the model's initialisation", stateDictFile)
-    .option('--export <file>', "write the state dict of the first optimizer's trained model, in the format the extension names (.pt/.pth/.bin or .safetensors)", stateDictFile)
-    .option('--nproc <n>', 'data parallel: start n worker processes on this machine (127.0.0.1; --threads each defaults to the recommended count / n)', integer(1))
-    .option('--rank <n>', 'data parallel, one process per machine: this process\'s rank (default $RANK)', integer(0))
+    .option(
+      '--init <file>',
+      "start from this state dict (.pt/.pth/.bin written by torch.save, or .safetensors) instead of the model's initialisation",
+      stateDictFile,
+    )
+    .option(
+      '--export <file>',
+      "write the state dict of the first optimizer's trained model, in the format the extension names (.pt/.pth/.bin or .safetensors)",
+      stateDictFile,
+    )
+    .option(
+      '--nproc <n>',
+      'data parallel: start n worker processes on this machine (127.0.0.1; --threads each defaults to the recommended count / n)',
+      integer(1),
+    )
+    .option('--rank <n>', "data parallel, one process per machine: this process's rank (default $RANK)", integer(0))
     .option('--world-size <n>', 'data parallel: the number of processes (default $WORLD_SIZE)', integer(1))
     .option('--master-addr <host>', "data parallel: rank 0's address (default $MASTER_ADDR, else 127.0.0.1)")
-    .option('--master-port <port>', "data parallel: rank 0's port (default $MASTER_PORT, else 29500; --nproc: a free one)", integer(1, 65535))
+    .option(
+      '--master-port <port>',
+      "data parallel: rank 0's port (default $MASTER_PORT, else 29500; --nproc: a free one)",
+      integer(1, 65535),
+    )
     .option('--quiet', 'print nothing but errors')
     .option('--json', 'print JSON lines (one event per line) instead of progress bars')
     .action(train);
@@ -150,13 +193,38 @@ type TrainFlags = Pick<TrainConfig, 'partition' | 'epochs' | 'batchSize' | 'hgBa
 
 // The library's names for the config's fields (in its errors), and the flags that set them.
 const FLAG_OF: Record<string, string> = {
-  'model.kind': '--model', 'model.hidden': '--layers', 'model.activation': '--activation', 'model.scaling': '--scaling', 'model.sigmaW': '--sigma-w',
-  'model.sigmaB': '--sigma-b', 'model.vggConfig': '--vgg-config', 'model.fcSizes': '--fc', 'data.source': '--data', 'data.limit': '--limit',
-  'data.testFraction': '--test-fraction', optimizers: '--optimizer/--compare', 'newtonSummary.damping': '--damping', 'newtonSummary.dampingInt': '--damping-int',
-  'newtonSummary.periodHg': '--period-hg', 'newtonSummary.momLrs': '--mom-lrs', 'newtonSummary.momentum': '--momentum', 'newtonSummary.momentumDamp': '--momentum-damp',
-  'newtonSummary.ridge': '--ridge', 'newtonSummary.updater': '--updater', 'newtonSummary.summaries': '--summaries', 'adam.lr': '--adam-lr', 'sgd.lr': '--sgd-lr',
-  'sgd.momentum': '--sgd-momentum', partition: '--partition', epochs: '--epochs', batchSize: '--batch-size', hgBatchSize: '--hg-batch-size', dtype: '--dtype',
-  threads: '--threads', device: '--device', seed: '--seed',
+  'model.kind': '--model',
+  'model.hidden': '--layers',
+  'model.activation': '--activation',
+  'model.scaling': '--scaling',
+  'model.sigmaW': '--sigma-w',
+  'model.sigmaB': '--sigma-b',
+  'model.vggConfig': '--vgg-config',
+  'model.fcSizes': '--fc',
+  'data.source': '--data',
+  'data.limit': '--limit',
+  'data.testFraction': '--test-fraction',
+  optimizers: '--optimizer/--compare',
+  'newtonSummary.damping': '--damping',
+  'newtonSummary.dampingInt': '--damping-int',
+  'newtonSummary.periodHg': '--period-hg',
+  'newtonSummary.momLrs': '--mom-lrs',
+  'newtonSummary.momentum': '--momentum',
+  'newtonSummary.momentumDamp': '--momentum-damp',
+  'newtonSummary.ridge': '--ridge',
+  'newtonSummary.updater': '--updater',
+  'newtonSummary.summaries': '--summaries',
+  'adam.lr': '--adam-lr',
+  'sgd.lr': '--sgd-lr',
+  'sgd.momentum': '--sgd-momentum',
+  partition: '--partition',
+  epochs: '--epochs',
+  batchSize: '--batch-size',
+  hgBatchSize: '--hg-batch-size',
+  dtype: '--dtype',
+  threads: '--threads',
+  device: '--device',
+  seed: '--seed',
 };
 
 /** The config the flags describe, checked by the library, its errors naming the flag instead of the field. */
@@ -172,12 +240,31 @@ function checkedConfig(flags: TrainFlags): TrainConfig {
 
 export function configFrom(f: TrainFlags): TrainConfig {
   return {
-    model: { kind: f.model, hidden: f.layers, activation: f.activation, scaling: f.scaling ?? false, sigmaW: f.sigmaW, sigmaB: f.sigmaB, vggConfig: f.vggConfig, fcSizes: f.fc },
+    model: {
+      kind: f.model,
+      hidden: f.layers,
+      activation: f.activation,
+      scaling: f.scaling ?? false,
+      sigmaW: f.sigmaW,
+      sigmaB: f.sigmaB,
+      vggConfig: f.vggConfig,
+      fcSizes: f.fc,
+    },
     data: { source: f.data, limit: f.limit, testFraction: f.testFraction },
     optimizers: [f.optimizer, ...f.compare.filter((o) => o !== f.optimizer)],
     newtonSummary: {
-      damping: f.damping, dampingInt: f.dampingInt, nesterov: f.nesterov, periodHg: f.periodHg, momLrs: f.momLrs, removeNegative: f.removeNegative,
-      momentum: f.momentum, momentumDamp: f.momentumDamp, ridge: f.ridge, noregul: f.noregul ?? false, diagonal: f.diagonal ?? false, updater: f.updater,
+      damping: f.damping,
+      dampingInt: f.dampingInt,
+      nesterov: f.nesterov,
+      periodHg: f.periodHg,
+      momLrs: f.momLrs,
+      removeNegative: f.removeNegative,
+      momentum: f.momentum,
+      momentumDamp: f.momentumDamp,
+      ridge: f.ridge,
+      noregul: f.noregul ?? false,
+      diagonal: f.diagonal ?? false,
+      updater: f.updater,
       summaries: f.summaries,
     },
     adam: { lr: f.adamLr },
@@ -200,12 +287,17 @@ const RESUME_FLAGS = new Set(['resume', 'out', 'json', 'quiet', 'export', 'nproc
 async function train(flags: TrainFlags, command: Command): Promise<void> {
   if (flags.init && flags.resume) throw new Error('--init cannot be combined with --resume (the checkpoint holds the initial parameters)');
   if (flags.resume) {
-    const given = command.options.filter((o) => command.getOptionValueSource(o.attributeName()) === 'cli' && !RESUME_FLAGS.has(o.attributeName()));
+    const given = command.options.filter(
+      (o) => command.getOptionValueSource(o.attributeName()) === 'cli' && !RESUME_FLAGS.has(o.attributeName()),
+    );
     if (given.length) {
-      throw new Error(`--resume continues with the interrupted run's own settings: drop ${given.map((o) => o.long).join(', ')} (start a new run to change them)`);
+      throw new Error(
+        `--resume continues with the interrupted run's own settings: drop ${given.map((o) => o.long).join(', ')} (start a new run to change them)`,
+      );
     }
   }
-  const out = flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
+  const out =
+    flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
   if (flags.nproc !== undefined && flags.nproc > 1) return launchWorkers(flags, out);
   // A worker of a data-parallel run (started by --nproc, torchrun-style launchers, or by hand with --rank/--world-size).
   const world = await joinProcessGroup(flags);
@@ -219,23 +311,32 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
 
 /** `--nproc N`: N workers of this same command on 127.0.0.1, sharing the output folder. */
 async function launchWorkers(flags: TrainFlags, out: string): Promise<void> {
-  if (flags.rank !== undefined || flags.worldSize !== undefined) throw new Error('--nproc starts the workers itself: drop --rank and --world-size (they are for one process per machine)');
-  if (flags.masterAddr !== undefined && !/^(127\.|localhost$)/.test(flags.masterAddr)) throw new Error('--nproc runs its workers on this machine: --master-addr must be a loopback address (127.0.0.1)');
+  if (flags.rank !== undefined || flags.worldSize !== undefined)
+    throw new Error('--nproc starts the workers itself: drop --rank and --world-size (they are for one process per machine)');
+  if (flags.masterAddr !== undefined && !/^(127\.|localhost$)/.test(flags.masterAddr))
+    throw new Error('--nproc runs its workers on this machine: --master-addr must be a loopback address (127.0.0.1)');
   makeDirectory(out);
   assertWritable(out);
   let args = withoutFlag(withoutFlag(process.argv.slice(2), '--nproc'), '--out');
   args = [...args, '--out', out];
   // Threads: the machine's recommended count shared out among the workers (a resumed run keeps its own).
-  if (flags.threads === undefined && !flags.resume) args.push('--threads', String(Math.max(1, Math.floor(recommendedThreads().threads / flags.nproc!))));
+  if (flags.threads === undefined && !flags.resume)
+    args.push('--threads', String(Math.max(1, Math.floor(recommendedThreads().threads / flags.nproc!))));
   process.exitCode = await launch({ nproc: flags.nproc!, args, masterPort: flags.masterPort });
 }
 
 /** Joins the process group when this process is one of several (flags first, then torchrun's variables). */
 async function joinProcessGroup(flags: TrainFlags): Promise<{ rank: number; size: number }> {
   const size = flags.worldSize ?? (process.env.WORLD_SIZE ? Number(process.env.WORLD_SIZE) : 1);
-  if (flags.rank !== undefined && flags.worldSize === undefined && !process.env.WORLD_SIZE) throw new Error('--rank needs --world-size (or $WORLD_SIZE)');
+  if (flags.rank !== undefined && flags.worldSize === undefined && !process.env.WORLD_SIZE)
+    throw new Error('--rank needs --world-size (or $WORLD_SIZE)');
   if (size === 1 && !(flags.rank ?? 0)) return { rank: 0, size: 1 };
-  const options = distributed.resolveInitOptions({ rank: flags.rank, worldSize: flags.worldSize, masterAddr: flags.masterAddr, masterPort: flags.masterPort });
+  const options = distributed.resolveInitOptions({
+    rank: flags.rank,
+    worldSize: flags.worldSize,
+    masterAddr: flags.masterAddr,
+    masterPort: flags.masterPort,
+  });
   if (options.worldSize === 1) return { rank: 0, size: 1 };
   await distributed.init(options);
   return { rank: options.rank, size: options.worldSize };
@@ -257,7 +358,8 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130); // a second signal: leave at once
     stoppedBy = signal;
-    if (mode === 'human') process.stderr.write(`\nstopping after this step (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit now)…\n`);
+    if (mode === 'human')
+      process.stderr.write(`\nstopping after this step (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit now)…\n`);
     controller.abort();
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
@@ -273,7 +375,11 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
   const onData = (description: string) => {
     report.onData?.(description);
     const threads = getNumThreads();
-    const why = flags.resume ? "the interrupted run's setting" : flags.threads !== undefined ? '--threads' : `${recommendedThreads().reason}; --threads N to choose`;
+    const why = flags.resume
+      ? "the interrupted run's setting"
+      : flags.threads !== undefined
+        ? '--threads'
+        : `${recommendedThreads().reason}; --threads N to choose`;
     report.onThreads?.(threads, why);
   };
   try {
@@ -283,7 +389,16 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
       writeStateDict(flags.export, model.stateDict(), '--export');
       exported = true;
     };
-    const metrics = await fit(config, { ...report, onData, checkpoint, resume: flags.resume, init, onRunEnd, signal: controller.signal, distributed: world.size > 1 });
+    const metrics = await fit(config, {
+      ...report,
+      onData,
+      checkpoint,
+      resume: flags.resume,
+      init,
+      onRunEnd,
+      signal: controller.signal,
+      distributed: world.size > 1,
+    });
     report.done();
     if (!lead) {
       if (metrics.runs.some((r) => r.stopped)) process.exitCode = stoppedBy === 'SIGTERM' ? 143 : 130;
@@ -297,12 +412,15 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
         const last = r.epochs.at(-1);
         const time = r.epochs.reduce((t, e) => t + e.wallSeconds, 0);
         const acc = last?.testAccuracy == null ? '–' : last.testAccuracy.toFixed(4);
-        console.log(`${r.optimizer.padEnd(16)} ${(last?.trainLoss.toFixed(4) ?? '–').padStart(10)}  ${(last?.testLoss.toFixed(4) ?? '–').padStart(10)}  ${acc.padStart(14)}  ${time.toFixed(1).padStart(6)} s`);
+        console.log(
+          `${r.optimizer.padEnd(16)} ${(last?.trainLoss.toFixed(4) ?? '–').padStart(10)}  ${(last?.testLoss.toFixed(4) ?? '–').padStart(10)}  ${acc.padStart(14)}  ${time.toFixed(1).padStart(6)} s`,
+        );
       }
       console.log(`\nreport: ${files.html}\nmetrics: ${files.metrics}`);
       if (exported) console.log(`state dict: ${flags.export}`);
       if (stopped) console.log(`stopped early; continue with: grnewt train --resume ${checkpoint}`);
-      if (flags.resume && steps === 0 && !stopped) console.log('nothing was left to train: every run of this checkpoint had finished (the table is its results)');
+      if (flags.resume && steps === 0 && !stopped)
+        console.log('nothing was left to train: every run of this checkpoint had finished (the table is its results)');
     } else if (mode === 'json') {
       console.log(JSON.stringify({ type: 'done', stopped, report: files.html, metrics: files.metrics, checkpoint }));
     }
@@ -341,7 +459,9 @@ function assertWritable(dir: string): void {
     fs.closeSync(fs.openSync(probe, 'wx'));
     fs.unlinkSync(probe);
   } catch (err) {
-    throw new Error(`cannot write to the output directory ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pass --out DIR`);
+    throw new Error(
+      `cannot write to the output directory ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pass --out DIR`,
+    );
   }
 }
 

@@ -35,7 +35,11 @@ export function reporter(mode: Mode, write: (line: string) => void = (l) => proc
     onStep(info: StepInfo) {
       if (!bar) {
         bar = new cliProgress.SingleBar(
-          { format: `epoch ${info.epoch}/${info.epochs} [{bar}] {value}/{total} | {speed} steps/s | loss {loss}{lrs}`, hideCursor: true, clearOnComplete: true },
+          {
+            format: `epoch ${info.epoch}/${info.epochs} [{bar}] {value}/{total} | {speed} steps/s | loss {loss}{lrs}`,
+            hideCursor: true,
+            clearOnComplete: true,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(info.batches, info.batch - 1, { speed: '-', loss: '-', lrs: '' });
@@ -49,7 +53,9 @@ export function reporter(mode: Mode, write: (line: string) => void = (l) => proc
     onEpoch(optimizer, m: EpochMetrics) {
       stopBar();
       const accuracy = m.testAccuracy === null ? '' : `  test accuracy ${m.testAccuracy.toFixed(4)}`;
-      write(`${optimizer} epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)}  test loss ${m.testLoss.toFixed(4)}${accuracy}  (${m.wallSeconds.toFixed(1)} s)`);
+      write(
+        `${optimizer} epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)}  test loss ${m.testLoss.toFixed(4)}${accuracy}  (${m.wallSeconds.toFixed(1)} s)`,
+      );
     },
     onCheckpoint: () => {},
     done: stopBar,

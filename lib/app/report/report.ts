@@ -34,7 +34,7 @@ export function bestRun(runs: RunMetrics[]): RunMetrics | null {
   return scored.reduce((best, r) => (score(r) > score(best) ? r : best));
 }
 
-const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /** A command line as a shell would take it back (arguments quoted where needed). */
 function shellLine(args: string[]): string {
@@ -50,20 +50,24 @@ function summaryTable(metrics: Metrics): string {
     const accuracy = last?.testAccuracy == null ? '–' : `${(100 * last.testAccuracy).toFixed(2)} %`;
     const mark = r === best ? ' <span class="badge">best</span>' : '';
     const stopped = r.stopped ? ' (stopped)' : '';
-    return `<tr${r === best ? ' class="best"' : ''}><td>${escape(r.optimizer)}${mark}${stopped}</td><td>${last?.trainLoss.toFixed(4) ?? '–'}</td>` +
-      `<td>${last?.testLoss.toFixed(4) ?? '–'}</td><td>${accuracy}</td><td>${r.epochs.length}</td><td>${time.toFixed(1)} s</td></tr>`;
+    return (
+      `<tr${r === best ? ' class="best"' : ''}><td>${escapeHtml(r.optimizer)}${mark}${stopped}</td><td>${last?.trainLoss.toFixed(4) ?? '–'}</td>` +
+      `<td>${last?.testLoss.toFixed(4) ?? '–'}</td><td>${accuracy}</td><td>${r.epochs.length}</td><td>${time.toFixed(1)} s</td></tr>`
+    );
   });
   return `<table class="summary"><tr><th>optimizer</th><th>train loss</th><th>test loss</th><th>test accuracy</th><th>epochs</th><th>time</th></tr>
 ${rows.join('\n')}
 </table>
-${best ? `<p class="meta">best: <b>${escape(best.optimizer)}</b> (${criterion}); values of the last epoch.</p>` : ''}`;
+${best ? `<p class="meta">best: <b>${escapeHtml(best.optimizer)}</b> (${criterion}); values of the last epoch.</p>` : ''}`;
 }
 
 function hyperparameterTable(metrics: Metrics): string {
   const keys = [...new Set(metrics.runs.flatMap((r) => Object.keys(r.hyperparameters)))];
-  const cell = (v: unknown) => (v === undefined ? '' : escape(typeof v === 'object' ? JSON.stringify(v) : String(v)));
-  const head = `<tr><th>hyperparameter</th>${metrics.runs.map((r) => `<th>${escape(r.optimizer)}</th>`).join('')}</tr>`;
-  const rows = keys.map((k) => `<tr><td>${escape(k)}</td>${metrics.runs.map((r) => `<td>${cell(r.hyperparameters[k])}</td>`).join('')}</tr>`);
+  const cell = (v: unknown) => (v === undefined ? '' : escapeHtml(typeof v === 'object' ? JSON.stringify(v) : String(v)));
+  const head = `<tr><th>hyperparameter</th>${metrics.runs.map((r) => `<th>${escapeHtml(r.optimizer)}</th>`).join('')}</tr>`;
+  const rows = keys.map(
+    (k) => `<tr><td>${escapeHtml(k)}</td>${metrics.runs.map((r) => `<td>${cell(r.hyperparameters[k])}</td>`).join('')}</tr>`,
+  );
   return `<table class="hyper">${head}\n${rows.join('\n')}</table>`;
 }
 
@@ -71,7 +75,7 @@ function renderHtml(metrics: Metrics): string {
   const chartJs = fs.readFileSync(path.join(path.dirname(createRequire(__filename).resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
   // The data goes in as JSON inside a script tag: '<' is escaped so no string can close the tag.
   const payload = JSON.stringify(metrics).replace(/</g, '\\u003c');
-  const command = metrics.command ? `<p>command: <code>${escape(shellLine(metrics.command))}</code></p>` : '';
+  const command = metrics.command ? `<p>command: <code>${escapeHtml(shellLine(metrics.command))}</code></p>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>grnewt training report</title>
 <style>
@@ -91,7 +95,7 @@ code { overflow-wrap: anywhere; }
 </style></head>
 <body>
 <h1>grnewt training report</h1>
-<p class="meta">${escape(metrics.data)} · grnewt ${escape(metrics.versions.grnewt)}, libtorch ${escape(metrics.versions.libtorch)}, Node ${escape(metrics.versions.node)} · ${escape(metrics.machine.cpu)}, ${metrics.machine.threads} thread(s) · ${escape(metrics.createdAt)}</p>
+<p class="meta">${escapeHtml(metrics.data)} · grnewt ${escapeHtml(metrics.versions.grnewt)}, libtorch ${escapeHtml(metrics.versions.libtorch)}, Node ${escapeHtml(metrics.versions.node)} · ${escapeHtml(metrics.machine.cpu)}, ${metrics.machine.threads} thread(s) · ${escapeHtml(metrics.createdAt)}</p>
 <div class="top"><div>${summaryTable(metrics)}
 ${command}</div>
 <div><h3>hyperparameters</h3>${hyperparameterTable(metrics)}</div></div>

@@ -27,7 +27,8 @@ export function prepareData(config: TrainConfig): LoadedData {
     const side = data.inputShape[data.inputShape.length - 1];
     const target = Math.ceil(side / 32) * 32;
     if (target !== side) {
-      const lo = Math.floor((target - side) / 2), hi = target - side - lo;
+      const lo = Math.floor((target - side) / 2),
+        hi = target - side - lo;
       data.train = new TensorDataset(data.train.x.pad([lo, hi, lo, hi]), data.train.y);
       data.test = new TensorDataset(data.test.x.pad([lo, hi, lo, hi]), data.test.y);
       data.inputShape = [...data.inputShape.slice(0, -2), target, target];
@@ -55,7 +56,15 @@ export function buildModel(config: TrainConfig, data: Pick<LoadedData, 'inputSha
       break;
     case 'vgg':
       if (data.inputShape.length !== 3) throw new RangeError("fit: model.kind 'vgg' needs images ([channels, height, width] examples)");
-      model = new VGG({ ...common, activation: m.activation ?? 'relu', config: m.vggConfig ?? 'A', fcSizes: m.fcSizes ?? [512, 512], imageSize: data.inputShape[1], inChannels: data.inputShape[0], numClasses: data.classes });
+      model = new VGG({
+        ...common,
+        activation: m.activation ?? 'relu',
+        config: m.vggConfig ?? 'A',
+        fcSizes: m.fcSizes ?? [512, 512],
+        imageSize: data.inputShape[1],
+        inChannels: data.inputShape[0],
+        numClasses: data.classes,
+      });
       break;
     case 'autoencoder':
       model = new AutoencoderMLP([inputSize, ...(m.hidden ?? [256, 32])], common);
@@ -76,19 +85,41 @@ export function onDevice(t: Tensor, config: TrainConfig): Tensor {
 
 function partitionOf(config: TrainConfig, model: Module): partitions.Partition {
   const p = config.partition;
-  if (p === 'canonical' || p === 'trivial' || p === 'wb') return partitions[p](model);
+  if (p === 'canonical') return partitions.canonical(model);
+  if (p === 'trivial') return partitions.trivial(model);
+  if (p === 'wb') return partitions.wb(model);
   const blocks = /^blocks-(\d+)$/.exec(p);
   if (blocks) return partitions.blocks(model, Number(blocks[1]));
   throw new RangeError(`fit: partition must be canonical, trivial, wb or blocks-N, got '${p}'`);
 }
 
-export function buildOptimizer(config: TrainConfig, name: OptimizerName, model: Module, loss: Loss, train: TensorDataset, world: World = ONE_PROCESS): { optimizer: TrainableOptimizer; groups: string[][] } {
+export function buildOptimizer(
+  config: TrainConfig,
+  name: OptimizerName,
+  model: Module,
+  loss: Loss,
+  train: TensorDataset,
+  world: World = ONE_PROCESS,
+): { optimizer: TrainableOptimizer; groups: string[][] } {
   const distributed = world.on; // rank 0's parameters broadcast now, gradients (and summaries) averaged at each step
-  if (name === 'adam') return { optimizer: new Adam(model.parameters(), { lr: config.adam.lr, distributed }), groups: [model.namedParameters().map(([n]) => n)] };
-  if (name === 'sgd') return { optimizer: new SGD(model.parameters(), { lr: config.sgd.lr, momentum: config.sgd.momentum, distributed }), groups: [model.namedParameters().map(([n]) => n)] };
+  if (name === 'adam')
+    return {
+      optimizer: new Adam(model.parameters(), { lr: config.adam.lr, distributed }),
+      groups: [model.namedParameters().map(([n]) => n)],
+    };
+  if (name === 'sgd')
+    return {
+      optimizer: new SGD(model.parameters(), { lr: config.sgd.lr, momentum: config.sgd.momentum, distributed }),
+      groups: [model.namedParameters().map(([n]) => n)],
+    };
   const ns = config.newtonSummary;
   const { paramGroups, nameGroups } = partitionOf(config, model);
-  const hgLoader = new DataLoader(train, { batchSize: config.hgBatchSize / world.size, shuffle: true, seed: config.seed + 1, ...shardOf(world) });
+  const hgLoader = new DataLoader(train, {
+    batchSize: config.hgBatchSize / world.size,
+    shuffle: true,
+    seed: config.seed + 1,
+    ...shardOf(world),
+  });
   // The autoencoder's target is its flattened input (its loss ignores the labels): the Taylor route needs it as y.
   const autoencoder = config.model.kind === 'autoencoder';
   const hgBatches = (batches: Iterable<[Tensor, Tensor]>): Iterable<[Tensor, Tensor]> =>
@@ -104,9 +135,20 @@ export function buildOptimizer(config: TrainConfig, name: OptimizerName, model: 
         };
   // Checkpoints written before the Taylor route existed resume on the route they started with.
   const optimizer = new NewtonSummary(paramGroups, loss, hgBatches(hgLoader), {
-    damping: ns.damping, nesterov: { use: ns.nesterov, dampingInt: ns.dampingInt }, periodHg: ns.periodHg, momLrs: ns.momLrs,
-    removeNegative: ns.removeNegative, momentum: ns.momentum, momentumDamp: ns.momentumDamp, ridge: ns.ridge, noregul: ns.noregul,
-    diagonal: ns.diagonal, updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd', historyLength: 1, summaries: ns.summaries ?? 'autograd', distributed,
+    damping: ns.damping,
+    nesterov: { use: ns.nesterov, dampingInt: ns.dampingInt },
+    periodHg: ns.periodHg,
+    momLrs: ns.momLrs,
+    removeNegative: ns.removeNegative,
+    momentum: ns.momentum,
+    momentumDamp: ns.momentumDamp,
+    ridge: ns.ridge,
+    noregul: ns.noregul,
+    diagonal: ns.diagonal,
+    updater: ns.updater === 'adam' ? { name: 'adam' } : 'sgd',
+    historyLength: 1,
+    summaries: ns.summaries ?? 'autograd',
+    distributed,
   });
   return { optimizer, groups: nameGroups };
 }

@@ -59,9 +59,19 @@ export interface TrainConfig {
 
 /** The seed README's hyperparameters: NewtonSummary's own defaults. */
 export const SEED_NEWTON_SUMMARY: NewtonSummarySpec = {
-  damping: D.damping, dampingInt: D.nesterov.dampingInt, nesterov: D.nesterov.use, periodHg: D.periodHg, momLrs: D.momLrs,
-  removeNegative: D.removeNegative, momentum: D.momentum, momentumDamp: D.momentumDamp, ridge: D.ridge, noregul: D.noregul,
-  diagonal: D.diagonal, updater: 'sgd', summaries: D.summaries,
+  damping: D.damping,
+  dampingInt: D.nesterov.dampingInt,
+  nesterov: D.nesterov.use,
+  periodHg: D.periodHg,
+  momLrs: D.momLrs,
+  removeNegative: D.removeNegative,
+  momentum: D.momentum,
+  momentumDamp: D.momentumDamp,
+  ridge: D.ridge,
+  noregul: D.noregul,
+  diagonal: D.diagonal,
+  updater: 'sgd',
+  summaries: D.summaries,
 };
 
 /** What `grnewt train` does with no arguments. */
@@ -90,7 +100,8 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[
  */
 export function trainConfig(overrides: DeepPartial<TrainConfig> = {}): TrainConfig {
   const d = DEFAULT_TRAIN_CONFIG;
-  if (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides)) throw new TypeError(`trainConfig: overrides must be an object, got ${show(overrides)}`);
+  if (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides))
+    throw new TypeError(`trainConfig: overrides must be an object, got ${show(overrides)}`);
   const o = overrides as Partial<TrainConfig>;
   return checkTrainConfig({
     ...d,

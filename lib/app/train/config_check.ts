@@ -19,7 +19,8 @@ function fail(c: Where, field: string, expected: string, value: unknown, Kind: t
 function object(c: Where, field: string, value: unknown, keys: readonly string[]): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(c, field, 'an object', value, TypeError);
   for (const key of Object.keys(value as object)) {
-    if (!keys.includes(key)) throw new TypeError(`${c.where}: unknown field ${field ? `${field}.` : ''}${key}; the fields are ${keys.join(', ')}`);
+    if (!keys.includes(key))
+      throw new TypeError(`${c.where}: unknown field ${field ? `${field}.` : ''}${key}; the fields are ${keys.join(', ')}`);
   }
   return value as Record<string, unknown>;
 }
@@ -30,7 +31,13 @@ function oneOf(c: Where, field: string, value: unknown, choices: readonly unknow
 
 function integer(c: Where, field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    fail(c, field, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`, value, typeof value === 'number' ? RangeError : TypeError);
+    fail(
+      c,
+      field,
+      max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`,
+      value,
+      typeof value === 'number' ? RangeError : TypeError,
+    );
   }
 }
 
@@ -61,7 +68,22 @@ function dropNulls(o: Record<string, unknown>, keys: readonly string[]): void {
 /** Throws a TypeError/RangeError naming the first bad field of `config` (its path, e.g. `newtonSummary.periodHg`). */
 export function checkTrainConfig(config: unknown, where = 'trainConfig'): TrainConfig {
   const c = { where };
-  const o = object(c, '', config, ['model', 'data', 'optimizers', 'newtonSummary', 'adam', 'sgd', 'partition', 'epochs', 'batchSize', 'hgBatchSize', 'dtype', 'threads', 'device', 'seed']);
+  const o = object(c, '', config, [
+    'model',
+    'data',
+    'optimizers',
+    'newtonSummary',
+    'adam',
+    'sgd',
+    'partition',
+    'epochs',
+    'batchSize',
+    'hgBatchSize',
+    'dtype',
+    'threads',
+    'device',
+    'seed',
+  ]);
 
   const m = object(c, 'model', o.model, ['kind', 'hidden', 'activation', 'scaling', 'sigmaW', 'sigmaB', 'vggConfig', 'fcSizes']);
   dropNulls(m, ['hidden', 'activation', 'scaling', 'sigmaW', 'sigmaB', 'vggConfig', 'fcSizes']);
@@ -77,15 +99,32 @@ export function checkTrainConfig(config: unknown, where = 'trainConfig'): TrainC
 
   const d = object(c, 'data', o.data, ['source', 'limit', 'testFraction']);
   dropNulls(d, ['limit', 'testFraction']);
-  if (typeof d.source !== 'string' || d.source === '') fail(c, 'data.source', "'fashion-mnist', 'embedded', a folder of IDX files or a .csv file", d.source, TypeError);
+  if (typeof d.source !== 'string' || d.source === '')
+    fail(c, 'data.source', "'fashion-mnist', 'embedded', a folder of IDX files or a .csv file", d.source, TypeError);
   if (d.limit !== undefined) integer(c, 'data.limit', d.limit, 1);
   if (d.testFraction !== undefined) number(c, 'data.testFraction', d.testFraction, 0, 1, true);
 
-  if (!Array.isArray(o.optimizers) || o.optimizers.length === 0) fail(c, 'optimizers', `a non-empty array of ${OPTIMIZERS.join(', ')}`, o.optimizers, TypeError);
+  if (!Array.isArray(o.optimizers) || o.optimizers.length === 0)
+    fail(c, 'optimizers', `a non-empty array of ${OPTIMIZERS.join(', ')}`, o.optimizers, TypeError);
   (o.optimizers as unknown[]).forEach((name, i) => oneOf(c, `optimizers[${i}]`, name, OPTIMIZERS));
-  if (new Set(o.optimizers as unknown[]).size !== (o.optimizers as unknown[]).length) fail(c, 'optimizers', 'names without repeats', o.optimizers);
+  if (new Set(o.optimizers as unknown[]).size !== (o.optimizers as unknown[]).length)
+    fail(c, 'optimizers', 'names without repeats', o.optimizers);
 
-  const ns = object(c, 'newtonSummary', o.newtonSummary, ['damping', 'dampingInt', 'nesterov', 'periodHg', 'momLrs', 'removeNegative', 'momentum', 'momentumDamp', 'ridge', 'noregul', 'diagonal', 'updater', 'summaries']);
+  const ns = object(c, 'newtonSummary', o.newtonSummary, [
+    'damping',
+    'dampingInt',
+    'nesterov',
+    'periodHg',
+    'momLrs',
+    'removeNegative',
+    'momentum',
+    'momentumDamp',
+    'ridge',
+    'noregul',
+    'diagonal',
+    'updater',
+    'summaries',
+  ]);
   dropNulls(ns, ['summaries']);
   number(c, 'newtonSummary.damping', ns.damping, 0);
   number(c, 'newtonSummary.dampingInt', ns.dampingInt, 0);

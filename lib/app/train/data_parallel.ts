@@ -19,8 +19,14 @@ export function dataParallel(option: unknown, config: TrainConfig): World {
   if (!on) return ONE_PROCESS;
   if (!isInitialized()) throw new Error('fit: distributed: true needs a process group: await grnewt.distributed.init() first');
   const size = worldSize();
-  for (const [name, value] of [['batchSize', config.batchSize], ['hgBatchSize', config.hgBatchSize]] as const) {
-    if (value % size !== 0) throw new RangeError(`fit: ${name} (${value}, the global batch) must be a multiple of the number of processes (${size}): each reads an equal part of every batch`);
+  for (const [name, value] of [
+    ['batchSize', config.batchSize],
+    ['hgBatchSize', config.hgBatchSize],
+  ] as const) {
+    if (value % size !== 0)
+      throw new RangeError(
+        `fit: ${name} (${value}, the global batch) must be a multiple of the number of processes (${size}): each reads an equal part of every batch`,
+      );
   }
   return { on: true, rank: rank(), size };
 }

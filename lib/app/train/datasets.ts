@@ -51,7 +51,13 @@ export function loadData(spec: DataSpec): LoadedData {
   const test = fashionMnist({ split: 'test', root, normalize, limit: limit === undefined ? undefined : Math.max(1, Math.ceil(limit / 5)) });
   // Over both splits: a test label the model has no output for would fail only after a whole epoch.
   const classes = Math.max(classCount('--data', train.y.toArray()), classCount('--data', test.y.toArray()));
-  return { train, test, description: `${description}: ${train.length} training, ${test.length} test examples`, inputShape: train.x.shape.slice(1), classes };
+  return {
+    train,
+    test,
+    description: `${description}: ${train.length} training, ${test.length} test examples`,
+    inputShape: train.x.shape.slice(1),
+    classes,
+  };
 }
 
 /** CSV files larger than this are not read (a JS string holds at most ~512 MiB). */
@@ -82,7 +88,8 @@ function loadCsv(file: string, testFraction: number, limit?: number): LoadedData
     width ||= row.length;
     if (row.length !== width) throw new RangeError(`${at} has ${row.length} columns, the first row ${width}`);
     const label = row[width - 1];
-    if (!Number.isInteger(label) || label < 0 || label >= MAX_CLASSES) throw new RangeError(`${at}: the label ${label} is not an integer in 0..${MAX_CLASSES - 1}`);
+    if (!Number.isInteger(label) || label < 0 || label >= MAX_CLASSES)
+      throw new RangeError(`${at}: the label ${label} is not an integer in 0..${MAX_CLASSES - 1}`);
     rows.push(row);
   }
   if (rows.length < 2) throw new RangeError(`--data: ${file} has fewer than 2 rows of numbers`);
@@ -94,7 +101,10 @@ function loadCsv(file: string, testFraction: number, limit?: number): LoadedData
       tensor(Float32Array.from(part.flatMap((r) => r.slice(0, -1))), { shape: [part.length, width - 1] }),
       tensor(Int32Array.from(part.map((r) => r[width - 1]))),
     );
-  const classes = classCount('--data', used.map((r) => r[width - 1]));
+  const classes = classCount(
+    '--data',
+    used.map((r) => r[width - 1]),
+  );
   return {
     train: make(used.slice(0, used.length - nTest)),
     test: make(used.slice(used.length - nTest)),

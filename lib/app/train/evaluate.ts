@@ -8,14 +8,16 @@ import { onDevice, type Loss } from './build';
 
 export function evaluate(model: Module, loss: Loss, test: TensorDataset, config: TrainConfig): { loss: number; accuracy: number | null } {
   const loader = new DataLoader(test, { batchSize: 1000 });
-  let lossSum = 0, correct = 0;
+  let lossSum = 0,
+    correct = 0;
   model.eval();
   for (const [x, y] of loader) {
     tidy(() => {
       const [xd, yd] = [onDevice(x, config), onDevice(y, config)];
       lossSum += loss(xd, yd).item() * x.shape[0];
       if (config.model.kind !== 'autoencoder') {
-        const predicted = model.forward(xd).argmax(1).toArray(), labels = y.toArray();
+        const predicted = model.forward(xd).argmax(1).toArray(),
+          labels = y.toArray();
         for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
       }
     });

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { manualSeed, setNumThreads, getNumThreads, torchVersion } from '../../core/runtime';
 import { DataLoader } from '../../data/data_loader';
 import type { Module } from '../../nn/module';
-import { Tensor, tidy } from '../../core/tensor';
+import { type Tensor, tidy } from '../../core/tensor';
 import { buildModel, buildOptimizer, hyperparameters, lossFor, onDevice, prepareData, type Loss } from './build';
 import type { TrainConfig, OptimizerName } from './config';
 import { checkTrainConfig } from './config_check';
@@ -66,7 +66,8 @@ const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '.
 
 /** Trains as `config` says; resolves with every run's metrics (also when stopped by the signal). */
 export async function fit(config: TrainConfig, options: FitOptions = {}): Promise<Metrics> {
-  if (options.resume && options.init) throw new TypeError('fit: init and resume exclude each other (the checkpoint holds the initial parameters)');
+  if (options.resume && options.init)
+    throw new TypeError('fit: init and resume exclude each other (the checkpoint holds the initial parameters)');
   // A resumed training goes on with its own settings, so that it ends as it would have.
   const state = options.resume ? readCheckpoint(options.resume) : undefined;
   config = state?.config ?? checkTrainConfig(config, 'fit: config');
@@ -79,8 +80,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   const finished: RunMetrics[] = state?.finished ?? [];
   const start: Position = state?.position ?? { run: 0, epoch: 0, batch: 0 };
   const checkpoint = (tree: Omit<CheckpointTree, 'kind' | 'config' | 'initial'>) =>
-    world.rank === 0 &&
-    writeCheckpoint(options.checkpoint, { kind: 'grnewt-train', config, initial, ...tree }, options.onCheckpoint);
+    world.rank === 0 && writeCheckpoint(options.checkpoint, { kind: 'grnewt-train', config, initial, ...tree }, options.onCheckpoint);
 
   let stopped = false;
   for (let run = start.run; run < config.optimizers.length && !stopped; run++) {
@@ -92,7 +92,14 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
     const loss = lossFor(config, model);
     const { optimizer, groups } = buildOptimizer(config, name, model, loss, data.train, world);
     const resumed = run === start.run ? (state?.current ?? null) : null;
-    const metrics: RunMetrics = resumed?.metrics ?? { optimizer: name, hyperparameters: hyperparameters(config, name), groups, epochs: [], updates: [], stopped: false };
+    const metrics: RunMetrics = resumed?.metrics ?? {
+      optimizer: name,
+      hyperparameters: hyperparameters(config, name),
+      groups,
+      epochs: [],
+      updates: [],
+      stopped: false,
+    };
     if (resumed) {
       metrics.stopped = false;
       model.loadStateDict(resumed.model);
@@ -101,7 +108,12 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       const before = evaluate(model, loss, data.test, config); // the report's curves start from the untrained model
       metrics.initial = { testLoss: before.loss, testAccuracy: before.accuracy };
     }
-    const loader = new DataLoader(data.train, { batchSize: config.batchSize / world.size, shuffle: true, seed: config.seed, ...shardOf(world) });
+    const loader = new DataLoader(data.train, {
+      batchSize: config.batchSize / world.size,
+      shuffle: true,
+      seed: config.seed,
+      ...shardOf(world),
+    });
     const job = { name, config, model, loss, optimizer, metrics, loader, speed: new StepRate(), options, world };
     const firstEpoch = run === start.run ? start.epoch : 0;
     for (let epoch = firstEpoch; epoch < config.epochs && !stopped; epoch++) {
@@ -111,12 +123,23 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       if (trained.stoppedAt !== undefined) {
         stopped = true;
         metrics.stopped = true;
-        const current: RunInProgress = { model: model.stateDict(), optimizer: optimizer.stateDict(), metrics, trainLossSum: trained.lossSum };
+        const current: RunInProgress = {
+          model: model.stateDict(),
+          optimizer: optimizer.stateDict(),
+          metrics,
+          trainLossSum: trained.lossSum,
+        };
         checkpoint({ finished, position: { run, epoch, batch: trained.stoppedAt }, current });
         break;
       }
       const test = evaluate(model, loss, data.test, config);
-      const epochMetrics: EpochMetrics = { epoch: epoch + 1, trainLoss: trained.lossSum / loader.length, testLoss: test.loss, testAccuracy: test.accuracy, wallSeconds: (Date.now() - epochStart) / 1000 };
+      const epochMetrics: EpochMetrics = {
+        epoch: epoch + 1,
+        trainLoss: trained.lossSum / loader.length,
+        testLoss: test.loss,
+        testAccuracy: test.accuracy,
+        wallSeconds: (Date.now() - epochStart) / 1000,
+      };
       metrics.epochs.push(epochMetrics);
       options.onEpoch?.(name, epochMetrics);
       const last = epoch + 1 === config.epochs;
@@ -187,14 +210,33 @@ async function trainEpoch(job: Job, epoch: number, firstBatch: number, lossSum: 
     if (log && log !== lastLog) {
       lastLog = log;
       const { step, lrs, found, reason, solver } = log;
-      const update: UpdateRecord = { step, lrs, found, ...(reason ? { reason } : {}), solver: { branch: solver.branch, r: solver.r, r0: solver.r0, iterations: solver.iterations, residual: solver.residual, dSingular: solver.dSingular } };
+      const update: UpdateRecord = {
+        step,
+        lrs,
+        found,
+        ...(reason ? { reason } : {}),
+        solver: {
+          branch: solver.branch,
+          r: solver.r,
+          r0: solver.r0,
+          iterations: solver.iterations,
+          residual: solver.residual,
+          dSingular: solver.dSingular,
+        },
+      };
       job.metrics.updates.push(update);
       options.onUpdate?.(job.name, update);
     }
     options.onStep?.({
       // lossSum holds every batch of this epoch, those before a resume included.
-      optimizer: job.name, epoch: epoch + 1, epochs: config.epochs, batch, batches: job.loader.length, loss: lossSum / batch,
-      lrs: optimizer.lrs?.() ?? null, stepsPerSecond: job.speed.add(Number(process.hrtime.bigint() - stepStart) / 1e9),
+      optimizer: job.name,
+      epoch: epoch + 1,
+      epochs: config.epochs,
+      batch,
+      batches: job.loader.length,
+      loss: lossSum / batch,
+      lrs: optimizer.lrs?.() ?? null,
+      stepsPerSecond: job.speed.add(Number(process.hrtime.bigint() - stepStart) / 1e9),
     });
     await new Promise((resolve) => setImmediate(resolve)); // let signals and timers through
     const stop = job.world.on ? agreedStop : options.signal?.aborted;
