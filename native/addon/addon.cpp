@@ -22,8 +22,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace grnewt::addon
 
-static Napi::Object InitGrnewt(Napi::Env env, Napi::Object exports) {
-  return grnewt::addon::Init(env, exports);
-}
+static Napi::Object InitGrnewt(Napi::Env env, Napi::Object exports) { return grnewt::addon::Init(env, exports); }
 
 NODE_API_MODULE(grnewt, InitGrnewt)

@@ -2,11 +2,11 @@
 // derivatives run on a libuv worker thread, so the event loop stays free. Tensors are reference-counted,
 // so the worker keeps what it needs alive even if the JS handles are disposed meanwhile; the façade keeps
 // callers from changing the same parameters while a call is pending.
+#include <ATen/Parallel.h>
+
 #include <exception>
 #include <functional>
 #include <string>
-
-#include <ATen/Parallel.h>
 
 #include "addon/exports.h"
 #include "addon/hg_result.h"
@@ -96,12 +96,16 @@ Napi::Value queue(Napi::Env env, const char* name, HgWorker::Job job) {
 Napi::Value ComputeHgAsync(const Napi::CallbackInfo& info) {
   const summaries::Options options = hg_options_from_js(info[3], info[4]);
   at::Tensor loss = TensorHandle::Get(info[0], "loss");
-  summaries::Groups params = TensorHandle::GetGroups(info[1], "paramGroups"), direction = TensorHandle::GetGroups(info[2], "direction");
-  return queue(info.Env(), "grnewt:computeHg", [=] { return taylor::Result{summaries::compute_hg(loss, params, direction, options), {}}; });
+  summaries::Groups params = TensorHandle::GetGroups(info[1], "paramGroups"),
+                    direction = TensorHandle::GetGroups(info[2], "direction");
+  return queue(info.Env(), "grnewt:computeHg", [=] {
+    return taylor::Result{summaries::compute_hg(loss, params, direction, options), {}};
+  });
 }
 
 Napi::Value TaylorHgAsync(const Napi::CallbackInfo& info) {
-  return queue(info.Env(), "grnewt:taylorHg", [call = taylor_call_from_js(info, "taylorHgAsync")] { return call.run(); });
+  return queue(info.Env(), "grnewt:taylorHg",
+               [call = taylor_call_from_js(info, "taylorHgAsync")] { return call.run(); });
 }
 
 }  // namespace

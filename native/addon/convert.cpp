@@ -20,9 +20,11 @@ double to_double(const Napi::Value& v, const char* what) {
 int64_t to_int(const Napi::Value& v, const char* what, IntRange range) {
   double d = to_double(v, what);
   // Compared as doubles first: casting an out-of-range double to int64_t is undefined behaviour.
-  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(range.min) || d > static_cast<double>(range.max)) {
+  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(range.min) ||
+      d > static_cast<double>(range.max)) {
     std::ostringstream message;
-    message << what << " must be an integer in " << range.min << ".." << range.max << ", got " << std::setprecision(17) << d;
+    message << what << " must be an integer in " << range.min << ".." << range.max << ", got " << std::setprecision(17)
+            << d;
     throw Napi::RangeError::New(v.Env(), message.str());
   }
   return static_cast<int64_t>(d);
@@ -46,9 +48,7 @@ std::vector<int64_t> to_int_list(const Napi::Value& v, const char* what, IntRang
   return out;
 }
 
-std::vector<int64_t> to_shape(const Napi::Value& v, const char* what) {
-  return to_int_list(v, what, kSizeRange);
-}
+std::vector<int64_t> to_shape(const Napi::Value& v, const char* what) { return to_int_list(v, what, kSizeRange); }
 
 Napi::Array from_int_list(Napi::Env env, const std::vector<int64_t>& values) {
   Napi::Array array = Napi::Array::New(env, values.size());

@@ -17,12 +17,12 @@ struct IntRange {
 };
 constexpr int64_t kMaxSafeInteger = 9007199254740991;  // 2**53 - 1: the largest integer a JS number holds exactly
 constexpr int64_t kMaxInt32 = 2147483647;
-constexpr IntRange kDimRange{-kMaxInt32, kMaxInt32};   // a dimension index (libtorch wraps and checks it)
-constexpr IntRange kWindowRange{1, kMaxInt32};         // kernel sizes, strides, dilations, groups
-constexpr IntRange kPaddingRange{0, kMaxInt32};        // paddings
-constexpr IntRange kSizeRange{0, kMaxSafeInteger};     // a tensor size (its product is checked by libtorch)
-constexpr IntRange kReshapeRange{-1, kMaxSafeInteger}; // a size, or -1 (inferred)
-constexpr IntRange kCountRange{0, kMaxSafeInteger};    // seeds, step counters
+constexpr IntRange kDimRange{-kMaxInt32, kMaxInt32};    // a dimension index (libtorch wraps and checks it)
+constexpr IntRange kWindowRange{1, kMaxInt32};          // kernel sizes, strides, dilations, groups
+constexpr IntRange kPaddingRange{0, kMaxInt32};         // paddings
+constexpr IntRange kSizeRange{0, kMaxSafeInteger};      // a tensor size (its product is checked by libtorch)
+constexpr IntRange kReshapeRange{-1, kMaxSafeInteger};  // a size, or -1 (inferred)
+constexpr IntRange kCountRange{0, kMaxSafeInteger};     // seeds, step counters
 
 double to_double(const Napi::Value& v, const char* what);
 int64_t to_int(const Napi::Value& v, const char* what, IntRange range);

@@ -16,11 +16,13 @@ namespace {
 // Float). These rewrites say the same in the terms of grnewt's JS API; the rest passes unchanged.
 std::string in_js_terms(std::string message) {
   static const std::pair<std::regex, const char*> rewrites[] = {
-      {std::regex(R"(Trying to backward through the graph a second time \(or directly access saved tensors after they have already been freed\)\. Saved intermediate values of the graph are freed when you call \.backward\(\) or autograd\.grad\(\)\. Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward\.)"),
+      {std::regex(
+           R"(Trying to backward through the graph a second time \(or directly access saved tensors after they have already been freed\)\. Saved intermediate values of the graph are freed when you call \.backward\(\) or autograd\.grad\(\)\. Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward\.)"),
        "backward: this graph was already backpropagated through, and backward() freed the values it saved. "
        "Pass { retainGraph: true } to the earlier backward() to go through the same graph again, or compute the "
        "loss again."},
-      {std::regex(R"( Hint: enable anomaly detection to find the operation that failed to compute its gradient, with torch\.autograd\.set_detect_anomaly\(True\)\.)"),
+      {std::regex(
+           R"( Hint: enable anomaly detection to find the operation that failed to compute its gradient, with torch\.autograd\.set_detect_anomaly\(True\)\.)"),
        " A tensor the graph saved was changed in place after the forward pass (an optimizer step, loadStateDict or "
        "load into a parameter): compute the loss again after changing parameters."},
   };

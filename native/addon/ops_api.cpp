@@ -12,7 +12,9 @@ const at::Tensor& arg(const Napi::CallbackInfo& info, size_t i, const char* what
   return TensorHandle::Get(info[i], what);
 }
 
-Napi::Value result(const Napi::CallbackInfo& info, at::Tensor t) { return TensorHandle::Wrap(info.Env(), std::move(t)); }
+Napi::Value result(const Napi::CallbackInfo& info, at::Tensor t) {
+  return TensorHandle::Wrap(info.Env(), std::move(t));
+}
 
 // The op an exported function stands for travels in the function's data pointer.
 template <typename Op>
@@ -48,8 +50,8 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 
 template <at::Tensor (*Reduce)(const at::Tensor&, const std::vector<int64_t>&, bool)>
 Napi::Value Reduction(const Napi::CallbackInfo& info) {
-  std::vector<int64_t> dims = info[1].IsNull() || info[1].IsUndefined() ? std::vector<int64_t>{}
-                                                                        : to_int_list(info[1], "dim", kDimRange);
+  std::vector<int64_t> dims =
+      info[1].IsNull() || info[1].IsUndefined() ? std::vector<int64_t>{} : to_int_list(info[1], "dim", kDimRange);
   return result(info, Reduce(arg(info, 0, "input"), dims, to_bool(info[2], "keepDim")));
 }
 
@@ -58,7 +60,8 @@ Napi::Value Reshape(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Transpose(const Napi::CallbackInfo& info) {
-  return result(info, ops::transpose(arg(info, 0, "input"), to_int(info[1], "dim0", kDimRange), to_int(info[2], "dim1", kDimRange)));
+  return result(info, ops::transpose(arg(info, 0, "input"), to_int(info[1], "dim0", kDimRange),
+                                     to_int(info[2], "dim1", kDimRange)));
 }
 
 Napi::Value LogSoftmax(const Napi::CallbackInfo& info) {
@@ -70,7 +73,8 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
-  return result(info, ops::index_select(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange), arg(info, 2, "index")));
+  return result(info,
+                ops::index_select(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange), arg(info, 2, "index")));
 }
 
 Napi::Value Argmax(const Napi::CallbackInfo& info) {
@@ -84,7 +88,8 @@ Napi::Value Eq(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Pad(const Napi::CallbackInfo& info) {
-  return result(info, ops::pad(arg(info, 0, "input"), to_int_list(info[1], "pads", kPaddingRange), to_double(info[2], "value")));
+  return result(
+      info, ops::pad(arg(info, 0, "input"), to_int_list(info[1], "pads", kPaddingRange), to_double(info[2], "value")));
 }
 
 Napi::Value Gather(const Napi::CallbackInfo& info) {
@@ -112,8 +117,8 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   return result(info, ops::max_pool2d(arg(info, 0, "input"), options));
 }
 
-const ops::Unary kUnary[] = {ops::Unary::Neg,  ops::Unary::Exp,  ops::Unary::Log,  ops::Unary::Sqrt,
-                             ops::Unary::Abs,  ops::Unary::Tanh, ops::Unary::Relu, ops::Unary::Sigmoid};
+const ops::Unary kUnary[] = {ops::Unary::Neg, ops::Unary::Exp,  ops::Unary::Log,  ops::Unary::Sqrt,
+                             ops::Unary::Abs, ops::Unary::Tanh, ops::Unary::Relu, ops::Unary::Sigmoid};
 const char* const kUnaryNames[] = {"neg", "exp", "log", "sqrt", "abs", "tanh", "relu", "sigmoid"};
 const ops::Binary kBinary[] = {ops::Binary::Add, ops::Binary::Sub, ops::Binary::Mul, ops::Binary::Div,
                                ops::Binary::Pow};

@@ -12,7 +12,6 @@ namespace {
 
 constexpr IntRange kStepRange{1, kMaxSafeInteger};  // Adam's step counter (bias correction needs ≥ 1)
 
-
 at::Tensor optional_state(const Napi::Value& v, const char* what) {
   return v.IsNull() || v.IsUndefined() ? at::Tensor() : TensorHandle::Get(v, what);
 }

@@ -21,20 +21,22 @@ Napi::Array from_tensor_list(Napi::Env env, std::vector<at::Tensor> tensors) {
 }
 
 Napi::Value ComputeHg(const Napi::CallbackInfo& info) {
-  summaries::Hg hg = summaries::compute_hg(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
-                                           TensorHandle::GetGroups(info[2], "direction"), hg_options_from_js(info[3], info[4]));
+  summaries::Hg hg =
+      summaries::compute_hg(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
+                            TensorHandle::GetGroups(info[2], "direction"), hg_options_from_js(info[3], info[4]));
   return hg_to_js(info.Env(), std::move(hg));
 }
 
 Napi::Value DiffN(const Napi::CallbackInfo& info) {
   const int64_t order = to_int(info[3], "diffN: order", IntRange{1, 8});
-  return TensorHandle::Wrap(info.Env(), summaries::diff_n(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
-                                                         TensorHandle::GetGroups(info[2], "direction"), static_cast<int>(order)));
+  return TensorHandle::Wrap(
+      info.Env(), summaries::diff_n(TensorHandle::Get(info[0], "loss"), TensorHandle::GetGroups(info[1], "paramGroups"),
+                                    TensorHandle::GetGroups(info[2], "direction"), static_cast<int>(order)));
 }
 
 Napi::Value Gradients(const Napi::CallbackInfo& info) {
-  return from_tensor_list(info.Env(),
-                          autograd::gradients(TensorHandle::Get(info[0], "loss"), TensorHandle::GetList(info[1], "params")));
+  return from_tensor_list(
+      info.Env(), autograd::gradients(TensorHandle::Get(info[0], "loss"), TensorHandle::GetList(info[1], "params")));
 }
 
 Napi::Object result_object(Napi::Env env, const nesterov::Result& result, const at::Tensor& H) {
@@ -86,8 +88,9 @@ Napi::Value TaylorHgProfile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = hg_to_js(env, std::move(r.hg), std::move(r.loss));
   Napi::Object profile = Napi::Object::New(env);
-  const std::pair<const char*, double> stages[] = {{"layers", p.layers_s},         {"allocation", p.allocation_s}, {"bias", p.bias_s},
-                                                   {"elementwise", p.elementwise_s}, {"pool", p.pool_s},             {"loss", p.loss_s},
+  const std::pair<const char*, double> stages[] = {{"layers", p.layers_s}, {"allocation", p.allocation_s},
+                                                   {"bias", p.bias_s},     {"elementwise", p.elementwise_s},
+                                                   {"pool", p.pool_s},     {"loss", p.loss_s},
                                                    {"total", p.total_s}};
   for (const auto& [name, seconds] : stages) profile.Set(name, seconds);
   profile.Set("peakRows", static_cast<double>(p.peak_rows));

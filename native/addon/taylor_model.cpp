@@ -82,7 +82,11 @@ TaylorCall taylor_call_from_js(const Napi::CallbackInfo& info, const char* call)
   std::vector<taylor::Op> model = taylor_model_from_js(info[0]);
   at::Tensor x = TensorHandle::Get(info[1], "x"), target = TensorHandle::Get(info[2], "target");
   const JsOptions options(info[3], call);
-  return {std::move(model), taylor_loss_from_js(options), std::move(x), std::move(target), options.integer("groups", kWindowRange),
+  return {std::move(model),
+          taylor_loss_from_js(options),
+          std::move(x),
+          std::move(target),
+          options.integer("groups", kWindowRange),
           hg_options_from_js(options)};
 }
 

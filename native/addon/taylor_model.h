@@ -18,7 +18,9 @@ struct TaylorCall {
   at::Tensor x, target;
   int64_t groups;
   summaries::Options options;
-  taylor::Result run(taylor::Profile* profile = nullptr) const { return taylor::summaries(model, loss, x, target, groups, options, profile); }
+  taylor::Result run(taylor::Profile* profile = nullptr) const {
+    return taylor::summaries(model, loss, x, target, groups, options, profile);
+  }
 };
 // `call` names the export in messages about its options.
 TaylorCall taylor_call_from_js(const Napi::CallbackInfo& info, const char* call);

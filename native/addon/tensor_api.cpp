@@ -25,7 +25,8 @@ bool has(const Napi::Value& v) { return !v.IsUndefined() && !v.IsNull(); }
 
 // The narrow integer types let IDX data (bytes, mostly) become a tensor without a widened JS copy first.
 Napi::Value FromData(const Napi::CallbackInfo& info) {
-  constexpr const char* kExpected = "data must be a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array or Uint8Array";
+  constexpr const char* kExpected =
+      "data must be a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array or Uint8Array";
   if (!info[0].IsTypedArray()) throw TypeError(kExpected);
   // The data pointer straight from N-API: it is valid for SharedArrayBuffer-backed arrays too, where asking
   // for the (non-shared) ArrayBuffer fails.
@@ -37,14 +38,29 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
   }
   at::ScalarType source;
   switch (type) {
-    case napi_float32_array: source = at::kFloat; break;
-    case napi_float64_array: source = at::kDouble; break;
-    case napi_int32_array: source = at::kInt; break;
-    case napi_bigint64_array: source = at::kLong; break;
-    case napi_int16_array: source = at::kShort; break;
-    case napi_int8_array: source = at::kChar; break;
-    case napi_uint8_array: source = at::kByte; break;
-    default: throw TypeError(kExpected);
+    case napi_float32_array:
+      source = at::kFloat;
+      break;
+    case napi_float64_array:
+      source = at::kDouble;
+      break;
+    case napi_int32_array:
+      source = at::kInt;
+      break;
+    case napi_bigint64_array:
+      source = at::kLong;
+      break;
+    case napi_int16_array:
+      source = at::kShort;
+      break;
+    case napi_int8_array:
+      source = at::kChar;
+      break;
+    case napi_uint8_array:
+      source = at::kByte;
+      break;
+    default:
+      throw TypeError(kExpected);
   }
   std::vector<int64_t> shape = to_shape(info[1], "shape");
   int64_t numel = 1;
@@ -66,9 +82,7 @@ Napi::Value Filled(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), std::move(t));
 }
 
-Napi::Value Shape(const Napi::CallbackInfo& info) {
-  return from_int_list(info.Env(), arg_tensor(info).sizes().vec());
-}
+Napi::Value Shape(const Napi::CallbackInfo& info) { return from_int_list(info.Env(), arg_tensor(info).sizes().vec()); }
 
 Napi::Value Dtype(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), dtype_name(arg_tensor(info).scalar_type()));
@@ -146,9 +160,7 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Detach(const Napi::CallbackInfo& info) {
-  return TensorHandle::Wrap(info.Env(), arg_tensor(info).detach());
-}
+Napi::Value Detach(const Napi::CallbackInfo& info) { return TensorHandle::Wrap(info.Env(), arg_tensor(info).detach()); }
 
 Napi::Value Clone(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), arg_tensor(info).detach().clone());
@@ -168,9 +180,12 @@ Napi::Value AsStrided(const Napi::CallbackInfo& info) {
   bool empty = false;
   for (size_t i = 0; i < sizes.size(); ++i) {
     if (strides[i] < 0) throw RangeError("asStrided: strides must be >= 0");
-    if (sizes[i] == 0) empty = true;
-    else if (strides[i] > 0 && sizes[i] - 1 > (base.numel() - last) / strides[i]) last = base.numel();  // no overflow
-    else last += (sizes[i] - 1) * strides[i];
+    if (sizes[i] == 0)
+      empty = true;
+    else if (strides[i] > 0 && sizes[i] - 1 > (base.numel() - last) / strides[i])
+      last = base.numel();  // no overflow
+    else
+      last += (sizes[i] - 1) * strides[i];
   }
   if (!empty && last >= base.numel()) throw RangeError("asStrided: the view reaches past the end of its storage");
   return TensorHandle::Wrap(info.Env(), base.as_strided(sizes, strides, offset));
@@ -220,7 +235,8 @@ Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 
 Napi::Value SetCacheLimit(const Napi::CallbackInfo& info) {
   const double bytes = to_double(info[0], "bytes");
-  if (!(bytes >= 0) || bytes > 9.0e15) throw RangeError("setCacheLimit: bytes must be a number ≥ 0, got " + std::to_string(bytes));
+  if (!(bytes >= 0) || bytes > 9.0e15)
+    throw RangeError("setCacheLimit: bytes must be a number ≥ 0, got " + std::to_string(bytes));
   allocator::set_limit(static_cast<size_t>(bytes));
   return info.Env().Undefined();
 }
@@ -243,7 +259,9 @@ Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value GradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), runtime::grad_enabled()); }
+Napi::Value GradEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), runtime::grad_enabled());
+}
 
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), runtime::cuda_available());
@@ -254,7 +272,8 @@ Napi::Value TorchVersion(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value BenchAddLoop(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), micro_bench::add_loop_seconds(to_int(info[0], "iterations", IntRange{0, 1000000000})));
+  return Napi::Number::New(info.Env(),
+                           micro_bench::add_loop_seconds(to_int(info[0], "iterations", IntRange{0, 1000000000})));
 }
 
 }  // namespace

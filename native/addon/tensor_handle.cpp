@@ -25,7 +25,7 @@ void account(napi_env env, int64_t delta) {
   int64_t& pending = static_cast<AddonData*>(data)->unreported_bytes;
   pending += delta;
   if (pending >= kReportStep || pending <= -kReportStep) {
-    int64_t total;  // N-API rejects a null result pointer
+    int64_t total;                                      // N-API rejects a null result pointer
     napi_adjust_external_memory(env, pending, &total);  // status ignored: nothing to do if it fails
     pending = 0;
   }
@@ -46,12 +46,15 @@ Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor tensor) {
   // the pending finalizer, at once. Finalizers only run between event-loop turns, so a synchronous training
   // loop would otherwise pile them up.
   Napi::Object object = Napi::Object::New(env);
-  napi_status status = napi_wrap(env, object, handle, [](napi_env e, void* data, void*) noexcept {
-    auto* h = static_cast<TensorHandle*>(data);
-    h->Forget(Napi::Env(e));
-    h->Release(Napi::Env(e));
-    delete h;
-  }, nullptr, nullptr);
+  napi_status status = napi_wrap(
+      env, object, handle,
+      [](napi_env e, void* data, void*) noexcept {
+        auto* h = static_cast<TensorHandle*>(data);
+        h->Forget(Napi::Env(e));
+        h->Release(Napi::Env(e));
+        delete h;
+      },
+      nullptr, nullptr);
   if (status == napi_ok) status = napi_create_reference(env, object, 0, &handle->weak_);
   if (status != napi_ok) {
     napi_remove_wrap(env, object, nullptr);
@@ -72,8 +75,8 @@ void TensorHandle::Sweep(Napi::Env env) {
     TensorHandle* h = data.live[i];
     napi_value object = nullptr;
     if (napi_get_reference_value(env, h->weak_, &object) == napi_ok && object == nullptr) {
-      h->Forget(env);  // moves the last handle into slot i: look at it next
-      h->Release(env); // the finalizer, when it comes, only deletes the husk
+      h->Forget(env);   // moves the last handle into slot i: look at it next
+      h->Release(env);  // the finalizer, when it comes, only deletes the husk
     } else {
       ++i;
     }
@@ -125,7 +128,8 @@ std::vector<at::Tensor> TensorHandle::GetList(const Napi::Value& value, const ch
 }
 
 std::vector<std::vector<at::Tensor>> TensorHandle::GetGroups(const Napi::Value& value, const char* what) {
-  if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), std::string(what) + " must be an array of arrays of Tensors");
+  if (!value.IsArray())
+    throw Napi::TypeError::New(value.Env(), std::string(what) + " must be an array of arrays of Tensors");
   Napi::Array array = value.As<Napi::Array>();
   std::vector<std::vector<at::Tensor>> out;
   for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(GetList(array.Get(i), what));

@@ -1,7 +1,7 @@
 #include "core/autograd.h"
 
-#include <torch/csrc/autograd/autograd.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include "core/errors.h"
 
@@ -20,7 +20,8 @@ void backward(const at::Tensor& loss, bool retain_graph) {
 
 std::vector<at::Tensor> gradients(const at::Tensor& loss, const std::vector<at::Tensor>& inputs) {
   if (loss.numel() != 1) throw RangeError("the loss must be a scalar, got " + std::to_string(loss.numel()) + " values");
-  if (!loss.requires_grad()) throw TypeError("the loss has no graph: it does not depend on any parameter that requires grad");
+  if (!loss.requires_grad())
+    throw TypeError("the loss has no graph: it does not depend on any parameter that requires grad");
   for (const at::Tensor& x : inputs)
     if (!x.requires_grad()) throw TypeError("every input must require grad");
   std::vector<at::Tensor> grads = torch::autograd::grad({loss}, inputs, {}, false, false, /*allow_unused=*/true);

@@ -4,8 +4,6 @@
 #include <c10/core/impl/alloc_cpu.h>
 #include <unistd.h>
 
-#include "core/errors.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -15,6 +13,8 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "core/errors.h"
 
 namespace grnewt::allocator {
 
@@ -160,7 +160,7 @@ class Cache {
   std::mutex mutex_;
   Age age_;
   std::unordered_map<size_t, std::vector<Age::iterator>> free_;  // cached blocks by size class
-  std::unordered_map<void*, size_t> in_use_;             // blocks handed out, and their size (class)
+  std::unordered_map<void*, size_t> in_use_;                     // blocks handed out, and their size (class)
   Stats stats_;
 };
 
@@ -180,7 +180,7 @@ class CachingCPUAllocator final : public c10::Allocator {
     void* p = cache().allocate(n);
     return {p, p, &deallocate, c10::Device(c10::DeviceType::CPU)};
   }
-  c10::DataPtr allocate(size_t n) { return static_cast<const CachingCPUAllocator*>(this)->allocate(n); }  // NOLINT
+  c10::DataPtr allocate(size_t n) { return static_cast<const CachingCPUAllocator*>(this)->allocate(n); }   // NOLINT
   void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }  // NOLINT
   c10::DeleterFnPtr raw_deleter() const override { return &deallocate; }
 };

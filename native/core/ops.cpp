@@ -6,25 +6,38 @@ namespace grnewt::ops {
 
 at::Tensor unary(Unary op, const at::Tensor& x) {
   switch (op) {
-    case Unary::Neg: return at::neg(x);
-    case Unary::Exp: return at::exp(x);
-    case Unary::Log: return at::log(x);
-    case Unary::Sqrt: return at::sqrt(x);
-    case Unary::Abs: return at::abs(x);
-    case Unary::Tanh: return at::tanh(x);
-    case Unary::Relu: return at::relu(x);
-    case Unary::Sigmoid: return at::sigmoid(x);
+    case Unary::Neg:
+      return at::neg(x);
+    case Unary::Exp:
+      return at::exp(x);
+    case Unary::Log:
+      return at::log(x);
+    case Unary::Sqrt:
+      return at::sqrt(x);
+    case Unary::Abs:
+      return at::abs(x);
+    case Unary::Tanh:
+      return at::tanh(x);
+    case Unary::Relu:
+      return at::relu(x);
+    case Unary::Sigmoid:
+      return at::sigmoid(x);
   }
   TORCH_INTERNAL_ASSERT(false, "unknown unary op");
 }
 
 at::Tensor binary(Binary op, const at::Tensor& a, const at::Tensor& b) {
   switch (op) {
-    case Binary::Add: return at::add(a, b);
-    case Binary::Sub: return at::sub(a, b);
-    case Binary::Mul: return at::mul(a, b);
-    case Binary::Div: return at::div(a, b);
-    case Binary::Pow: return at::pow(a, b);
+    case Binary::Add:
+      return at::add(a, b);
+    case Binary::Sub:
+      return at::sub(a, b);
+    case Binary::Mul:
+      return at::mul(a, b);
+    case Binary::Div:
+      return at::div(a, b);
+    case Binary::Pow:
+      return at::pow(a, b);
   }
   TORCH_INTERNAL_ASSERT(false, "unknown binary op");
 }

@@ -15,12 +15,18 @@ at::ScalarType parse_dtype(const std::string& name) {
 
 std::string dtype_name(at::ScalarType type) {
   switch (type) {
-    case at::kFloat: return "float32";
-    case at::kDouble: return "float64";
-    case at::kLong: return "int64";
-    case at::kInt: return "int32";
-    case at::kBool: return "bool";
-    default: return c10::toString(type);
+    case at::kFloat:
+      return "float32";
+    case at::kDouble:
+      return "float64";
+    case at::kLong:
+      return "int64";
+    case at::kInt:
+      return "int32";
+    case at::kBool:
+      return "bool";
+    default:
+      return c10::toString(type);
   }
 }
 
@@ -53,8 +59,12 @@ at::Tensor filled(Fill fill, at::IntArrayRef shape, at::ScalarType dtype, const 
   auto options = at::TensorOptions().dtype(dtype).device(device);
   at::Tensor t;
   switch (fill) {
-    case Fill::Zeros: t = at::zeros(shape, options); break;
-    case Fill::Ones: t = at::ones(shape, options); break;
+    case Fill::Zeros:
+      t = at::zeros(shape, options);
+      break;
+    case Fill::Ones:
+      t = at::ones(shape, options);
+      break;
     case Fill::Randn:
     case Fill::Rand:
       if (!at::isFloatingType(dtype)) throw TypeError("random tensors need a floating dtype, got " + dtype_name(dtype));

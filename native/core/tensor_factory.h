@@ -19,8 +19,7 @@ at::Tensor from_host(const void* data, at::ScalarType source, at::IntArrayRef sh
                      const at::Device& device, bool requires_grad);
 
 enum class Fill { Zeros, Ones, Randn, Rand };  // Rand: uniform on [0, 1)
-at::Tensor filled(Fill fill, at::IntArrayRef shape, at::ScalarType dtype, const at::Device& device,
-                  bool requires_grad);
+at::Tensor filled(Fill fill, at::IntArrayRef shape, at::ScalarType dtype, const at::Device& device, bool requires_grad);
 
 // A contiguous CPU copy of `t` (detached), ready to be copied into host memory.
 at::Tensor host_copy(const at::Tensor& t);

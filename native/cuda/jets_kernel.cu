@@ -1,9 +1,9 @@
-// The CUDA twin of propagate_elementwise_cpu (core/jets.cpp): one thread per element, every row of the jets
+// The CUDA twin of propagate_elementwise_cpu (method/jets.cpp): one thread per element, every row of the jets
 // updated in place in one pass, coalesced along the elements of each row. Same contract, same rules.
 #include <ATen/ATen.h>
-#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
 #include <vector>
@@ -17,15 +17,16 @@ namespace {
 
 // table: d1[A], d3[A] (when `third`), diag[A], pair[P], pair_a[P], pair_b[P]
 template <typename T>
-__global__ void propagate_kernel(T* __restrict__ J, int64_t M, int kind, T alpha, const int64_t* __restrict__ table, int A, int P,
-                                 bool third) {
+__global__ void propagate_kernel(T* __restrict__ J, int64_t M, int kind, T alpha, const int64_t* __restrict__ table,
+                                 int A, int P, bool third) {
   const int64_t* d1 = table;
   const int64_t* d3 = d1 + A;
   const int64_t* diag = d3 + (third ? A : 0);
   const int64_t* pair = diag + A;
   const int64_t* pair_a = pair + P;
   const int64_t* pair_b = pair_a + P;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < M; e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < M;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const T y = J[e];
     const T f = activation_value<T>(kind, y, alpha);
     T f1, f2, f3;
@@ -63,8 +64,9 @@ void propagate_elementwise_cuda(at::Tensor& J, const Rows& rows, Activation acti
   const bool third = !rows.d3.empty();
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(J.scalar_type(), "propagate_elementwise_cuda", [&] {
-    propagate_kernel<scalar_t><<<std::max(blocks, 1), threads, 0, stream>>>(J.data_ptr<scalar_t>(), M, static_cast<int>(activation.kind),
-                                                                            static_cast<scalar_t>(activation.alpha), device_table.data_ptr<int64_t>(), A, P, third);
+    propagate_kernel<scalar_t><<<std::max(blocks, 1), threads, 0, stream>>>(
+        J.data_ptr<scalar_t>(), M, static_cast<int>(activation.kind), static_cast<scalar_t>(activation.alpha),
+        device_table.data_ptr<int64_t>(), A, P, third);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

@@ -20,11 +20,16 @@ GRNEWT_HOST_DEVICE inline T activation_value(int kind, T y, T alpha) {
   using std::tanh;
 #endif
   switch (kind) {
-    case 1: return tanh(y);
-    case 2: return 1 / (1 + exp(-y));
-    case 3: return y > 0 ? y : T(0);
-    case 4: return y > 0 ? y : alpha * (exp(y) - 1);
-    default: return y;
+    case 1:
+      return tanh(y);
+    case 2:
+      return 1 / (1 + exp(-y));
+    case 3:
+      return y > 0 ? y : T(0);
+    case 4:
+      return y > 0 ? y : alpha * (exp(y) - 1);
+    default:
+      return y;
   }
 }
 

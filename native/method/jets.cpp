@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "method/activation_derivatives.h"
 #include "core/errors.h"
+#include "method/activation_derivatives.h"
 
 namespace grnewt::jets {
 
@@ -28,15 +28,18 @@ void check_contract(const at::Tensor& J, const Rows& rows) {
   const size_t A = rows.d1.size(), P = rows.pair.size();
   // diag may be empty when nothing reads it (no third derivatives, no pairs): the adjoint route's first-order rows.
   const bool no_diag = rows.diag.empty() && rows.d3.empty() && P == 0;
-  if ((rows.diag.size() != A && !no_diag) || (!rows.d3.empty() && rows.d3.size() != A) || rows.pair_a.size() != P || rows.pair_b.size() != P)
+  if ((rows.diag.size() != A && !no_diag) || (!rows.d3.empty() && rows.d3.size() != A) || rows.pair_a.size() != P ||
+      rows.pair_b.size() != P)
     throw RangeError("propagate_elementwise: row tables of inconsistent sizes");
   const int64_t R = J.size(0);
-  auto in_rows = [&](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [&](int64_t r) { return r > 0 && r < R; }); };
+  auto in_rows = [&](const std::vector<int64_t>& v) {
+    return std::all_of(v.begin(), v.end(), [&](int64_t r) { return r > 0 && r < R; });
+  };
   auto in_subsets = [&](const std::vector<int64_t>& v) {
     return std::all_of(v.begin(), v.end(), [&](int64_t a) { return a >= 0 && a < static_cast<int64_t>(A); });
   };
-  if (!in_rows(rows.d1) || !in_rows(rows.d3) || !in_rows(rows.diag) || !in_rows(rows.pair) || !in_subsets(rows.pair_a) ||
-      !in_subsets(rows.pair_b))
+  if (!in_rows(rows.d1) || !in_rows(rows.d3) || !in_rows(rows.diag) || !in_rows(rows.pair) ||
+      !in_subsets(rows.pair_a) || !in_subsets(rows.pair_b))
     throw RangeError("propagate_elementwise: a row or subset index is out of range");
 }
 
@@ -66,7 +69,8 @@ Derivatives derivatives(const at::Tensor& y, Activation activation) {
       break;
     case ActivationKind::Elu: {
       const at::Tensor e = activation.alpha * at::exp(at::clamp_max(y, 0)), pos = y > 0;
-      f = at::elu(y, activation.alpha), f1 = at::where(pos, at::ones_like(y), e), f2 = at::where(pos, at::zeros_like(y), e), f3 = f2;
+      f = at::elu(y, activation.alpha), f1 = at::where(pos, at::ones_like(y), e),
+      f2 = at::where(pos, at::zeros_like(y), e), f3 = f2;
       break;
     }
     case ActivationKind::Identity:
@@ -78,11 +82,16 @@ Derivatives derivatives(const at::Tensor& y, Activation activation) {
 
 at::Tensor apply(const at::Tensor& y, Activation activation) {
   switch (activation.kind) {
-    case ActivationKind::Tanh: return at::tanh(y);
-    case ActivationKind::Sigmoid: return at::sigmoid(y);
-    case ActivationKind::Relu: return at::relu(y);
-    case ActivationKind::Elu: return at::elu(y, activation.alpha);
-    case ActivationKind::Identity: break;
+    case ActivationKind::Tanh:
+      return at::tanh(y);
+    case ActivationKind::Sigmoid:
+      return at::sigmoid(y);
+    case ActivationKind::Relu:
+      return at::relu(y);
+    case ActivationKind::Elu:
+      return at::elu(y, activation.alpha);
+    case ActivationKind::Identity:
+      break;
   }
   return y;
 }
@@ -100,7 +109,8 @@ void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation
       J[rows.d3[a]].copy_(f1 * original[rows.d3[a]] + 3 * f2 * y1 * original[rows.diag[a]] + f3 * y1 * y1 * y1);
   }
   for (size_t p = 0; p < rows.pair.size(); ++p)
-    J[rows.pair[p]].copy_(f1 * original[rows.pair[p]] + f2 * original[rows.d1[rows.pair_a[p]]] * original[rows.d1[rows.pair_b[p]]]);
+    J[rows.pair[p]].copy_(f1 * original[rows.pair[p]] +
+                          f2 * original[rows.d1[rows.pair_a[p]]] * original[rows.d1[rows.pair_b[p]]]);
   J[0].copy_(f);
 }
 
@@ -130,7 +140,8 @@ void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activ
         for (size_t a = 0; a < rows.d3.size(); ++a) {
           scalar_t* z3 = row(rows.d3[a]) + e0;
           const scalar_t *y1 = row(rows.d1[a]) + e0, *y2 = row(rows.diag[a]) + e0;
-          for (int64_t e = 0; e < n; ++e) z3[e] = f1[e] * z3[e] + 3 * f2[e] * y1[e] * y2[e] + f3[e] * y1[e] * y1[e] * y1[e];
+          for (int64_t e = 0; e < n; ++e)
+            z3[e] = f1[e] * z3[e] + 3 * f2[e] * y1[e] * y2[e] + f3[e] * y1[e] * y1[e] * y1[e];
         }
         for (size_t p = 0; p < rows.pair.size(); ++p) {
           scalar_t* z2 = row(rows.pair[p]) + e0;

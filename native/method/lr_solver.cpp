@@ -1,8 +1,8 @@
 #include "method/lr_solver.h"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -186,7 +186,8 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
       de[i] = d[i] * eta[i];
     }
     const double scale = std::max(norm(g), h_norm * norm(eta));
-    return std::pair<double, double>{scale > 0 ? std::sqrt(res) / scale : 0, std::fabs(norm(de) - r) / std::max(r, 1.0)};
+    return std::pair<double, double>{scale > 0 ? std::sqrt(res) / scale : 0,
+                                     std::fabs(norm(de) - r) / std::max(r, 1.0)};
   };
   auto finish = [&](const Vec& eta, double r) {
     const auto [residual, gap] = accuracy(eta, r);
@@ -196,7 +197,8 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
       // Refuse a point that is not a solution: float64 could not resolve this problem to the bounds.
       out.found = false;
       out.reason = "float64 cannot solve this problem to the required accuracy (residual " + std::to_string(residual) +
-                   ", |‖Dη‖ − r| / max(r, 1) = " + std::to_string(gap) + "): H̄ + ½λrD² is too ill-conditioned at the solution";
+                   ", |‖Dη‖ − r| / max(r, 1) = " + std::to_string(gap) +
+                   "): H̄ + ½λrD² is too ill-conditioned at the solution";
       return out;
     }
     out.found = true;
@@ -250,8 +252,8 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
     // eliminate only the exact zeros (the final check says if float64 could not resolve it).
     split(0.0);
     if (!nn_positive_definite(&smallest)) {
-      return fail("H̄ is not positive definite on the subsets where D = 0 (smallest eigenvalue " + std::to_string(smallest) +
-                  "): no r makes H̄ + ½λrD² positive definite");
+      return fail("H̄ is not positive definite on the subsets where D = 0 (smallest eigenvalue " +
+                  std::to_string(smallest) + "): no r makes H̄ + ½λrD² positive definite");
     }
   }
   out.d_singular = !N.empty();
@@ -409,7 +411,8 @@ Result ridge(const at::Tensor& H_in, const at::Tensor& g_in, double ridge) {
   const int64_t S = g_in.numel();
   if (g_in.dim() != 1) throw RangeError("ridge: g must be a vector [S]");
   if (H_in.dim() != 2 || H_in.size(0) != S || H_in.size(1) != S) throw RangeError("ridge: H must be [S,S]");
-  if (!std::isfinite(ridge) || ridge < 0) throw RangeError("ridge must be a finite number ≥ 0, got " + std::to_string(ridge));
+  if (!std::isfinite(ridge) || ridge < 0)
+    throw RangeError("ridge must be a finite number ≥ 0, got " + std::to_string(ridge));
   const Vec h = to_vec(H_in), g = to_vec(g_in);
   check_finite(h, "H");
   check_finite(g, "g");

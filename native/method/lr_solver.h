@@ -23,9 +23,9 @@ struct Result {
   std::string branch;
   bool d_singular = false;  // some d_s ≈ 0: those subsets were eliminated first
   int iterations = 0;       // Brent iterations
-  double residual = 0;      // ‖(H̄ + ½λrD²)η − ḡ‖ / max(‖ḡ‖, ‖H̄‖‖η‖) at the point returned (or refused)
-  double gap = 0;           // |‖Dη‖ − r| / max(r, 1) at that point
-  std::string reason;       // why no solution, when !found
+  double residual = 0;  // ‖(H̄ + ½λrD²)η − ḡ‖ / max(‖ḡ‖, ‖H̄‖‖η‖) at the point returned (or refused)
+  double gap = 0;      // |‖Dη‖ − r| / max(r, 1) at that point
+  std::string reason;  // why no solution, when !found
 };
 
 // H: [S,S], g: [S], d: [S] (D's diagonal, ≥ 0), damping_int = λ ≥ 0.

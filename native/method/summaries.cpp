@@ -91,7 +91,9 @@ void check_partition(const Groups& params, const Groups& direction) {
     }
     for (size_t k = 0; k < params[s].size(); ++k) {
       const at::Tensor &p = params[s][k], &u = direction[s][k];
-      if (!p.requires_grad()) throw TypeError("parameter " + std::to_string(k) + " of subset " + std::to_string(s) + " does not require grad");
+      if (!p.requires_grad())
+        throw TypeError("parameter " + std::to_string(k) + " of subset " + std::to_string(s) +
+                        " does not require grad");
       if (!p.sizes().equals(u.sizes())) {
         throw RangeError("direction tensor " + std::to_string(k) + " of subset " + std::to_string(s) + " has shape " +
                          c10::str(u.sizes()) + ", its parameter " + c10::str(p.sizes()));
@@ -127,7 +129,8 @@ Hg compute_hg(const at::Tensor& loss, const Groups& params, const Groups& direct
     // order3_s: derivative of H̄_ss along u_s.
     const at::Tensor& hss = H[s * S + s];
     if (need_order3 && hss.requires_grad()) {
-      order3[s] = directional(grad(hss, select(flat, flat.members[s]), false), flat.members[s], flat, direction, s, loss);
+      order3[s] =
+          directional(grad(hss, select(flat, flat.members[s]), false), flat.members[s], flat, direction, s, loss);
     } else {
       order3[s] = at::zeros({}, loss.options().requires_grad(false));
     }
@@ -150,8 +153,8 @@ at::Tensor diff_n(const at::Tensor& loss, const Groups& params, const Groups& di
   const size_t S = params.size();
   const std::vector<size_t> everything = all_indices(flat);
   struct Term {
-    size_t last;      // the largest subset index in the tuple so far
-    at::Tensor value; // D^k L[...] with its graph while more orders follow
+    size_t last;       // the largest subset index in the tuple so far
+    at::Tensor value;  // D^k L[...] with its graph while more orders follow
   };
   std::vector<Term> level{{0, loss}};
   for (int k = 1; k <= order; ++k) {

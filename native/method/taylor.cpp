@@ -1,7 +1,5 @@
 #include "method/taylor.h"
 
-#include "method/taylor_parts.h"
-
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
@@ -9,6 +7,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "method/taylor_parts.h"
 
 namespace grnewt::taylor {
 
@@ -66,8 +65,10 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
   if (op.dbias.defined() && op.bias_group >= 0) {
     at::Tensor y_b = Y[z.d1(op.bias_group)];
     const at::Tensor v = op.dbias.view(bias_shape);
-    if (first_write(z.d1(op.bias_group))) y_b.copy_(v.expand_as(y_b));
-    else y_b.add_(v);
+    if (first_write(z.d1(op.bias_group)))
+      y_b.copy_(v.expand_as(y_b));
+    else
+      y_b.add_(v);
   }
   t.reset();  // the zeroing below is allocation's
   {
@@ -101,13 +102,16 @@ struct LinearLayer {
 };
 
 void linear(Jets& z, const Op& op) {
-  if (z.J.dim() != 3) throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(z.J.dim() - 1));
+  if (z.J.dim() != 3)
+    throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(z.J.dim() - 1));
   bilinear(z, op, LinearLayer{}, {-1});
 }
 
 struct Conv2dLayer {
   const ops::Conv2dOptions& o;
-  at::Tensor conv(const at::Tensor& x, const at::Tensor& w) const { return at::conv2d(x, w, {}, o.stride, o.padding, o.dilation, o.groups); }
+  at::Tensor conv(const at::Tensor& x, const at::Tensor& w) const {
+    return at::conv2d(x, w, {}, o.stride, o.padding, o.dilation, o.groups);
+  }
   // A few rows per convolution, written into the result: one convolution over every row at once needs its
   // unfolded input for all of them (float64 LeNet at batch 1000: 600 MB) and a copy to append the new rows.
   at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, Profile* profile) const {
@@ -128,25 +132,31 @@ struct Conv2dLayer {
     return Y;
   }
   void add(at::Tensor& out, const at::Tensor& x, const at::Tensor& U, double alpha, bool overwrite) const {
-    if (!overwrite) out.add_(conv(x, U), alpha);
-    else out.copy_(conv(x, U)).mul_(alpha);
+    if (!overwrite)
+      out.add_(conv(x, U), alpha);
+    else
+      out.copy_(conv(x, U)).mul_(alpha);
   }
 };
 
 void conv2d(Jets& z, const Op& op) {
-  if (z.J.dim() != 5) throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
+  if (z.J.dim() != 5)
+    throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
   bilinear(z, op, Conv2dLayer{op.conv}, {-1, 1, 1});
 }
 
 // Max-pooling is linear where the maximum is unique: every row is routed through the value's argmax.
 void max_pool2d(Jets& z, const Op& op) {
-  if (z.J.dim() != 5) throw RangeError("a MaxPool2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
+  if (z.J.dim() != 5)
+    throw RangeError("a MaxPool2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
   const ops::MaxPool2dOptions& o = op.pool;
-  const auto pooled = at::max_pool2d_with_indices(z.J[0], o.kernel_size, o.stride.empty() ? o.kernel_size : o.stride, o.padding, o.dilation,
-                                                  o.ceil_mode);
+  const auto pooled = at::max_pool2d_with_indices(z.J[0], o.kernel_size, o.stride.empty() ? o.kernel_size : o.stride,
+                                                  o.padding, o.dilation, o.ceil_mode);
   const at::Tensor& index = std::get<1>(pooled);  // [N, C, Ho, Wo], flat positions in H·W
   const int64_t R = z.J.size(0), N = index.size(0), C = index.size(1), L = index.size(2) * index.size(3);
-  z.J = z.J.flatten(3).gather(3, index.reshape({1, N, C, L}).expand({R, N, C, L})).view({R, N, C, index.size(2), index.size(3)});
+  z.J = z.J.flatten(3)
+            .gather(3, index.reshape({1, N, C, L}).expand({R, N, C, L}))
+            .view({R, N, C, index.size(2), index.size(3)});
 }
 
 }  // namespace
@@ -161,15 +171,24 @@ Layout layout_of(const Jets& z, const at::Device& device) {
     if (z.d2(s, s) >= 0) diag.push_back(z.d2(s, s));
     if (z.third()) d3.push_back(z.d3(s));
     for (int64_t b = 0; b < A; ++b)
-      if (z.has_pair(s, order[b])) pi.push_back(s), pj.push_back(order[b]), prow.push_back(z.d2(s, order[b])), pab.push_back(a * A + b);
+      if (z.has_pair(s, order[b]))
+        pi.push_back(s), pj.push_back(order[b]), prow.push_back(z.d2(s, order[b])), pab.push_back(a * A + b);
   }
   auto on_device = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
-  return {A, on_device(subsets), on_device(d1), on_device(pi), on_device(pj), on_device(prow), on_device(pab), on_device(d3), on_device(diag)};
+  return {A,
+          on_device(subsets),
+          on_device(d1),
+          on_device(pi),
+          on_device(pj),
+          on_device(prow),
+          on_device(pab),
+          on_device(d3),
+          on_device(diag)};
 }
 
 // ḡ, H̄ and order3 from their values per active subset / pair; zeros for the subsets never reached.
-summaries::Hg assemble(int64_t S, const at::TensorOptions& options, const Layout& L, const at::Tensor& g_values, const at::Tensor& H_values,
-                       const at::Tensor& o3_values) {
+summaries::Hg assemble(int64_t S, const at::TensorOptions& options, const Layout& L, const at::Tensor& g_values,
+                       const at::Tensor& H_values, const at::Tensor& o3_values) {
   at::Tensor H = at::zeros({S, S}, options), g = at::zeros({S}, options), o3 = at::zeros({S}, options);
   if (L.A == 0) return {H, g, o3};
   g.index_put_({L.subsets}, g_values);
@@ -199,11 +218,11 @@ HeadSums cross_entropy_sums(const Jets& z, const Layout& L, const at::Tensor& la
   out.loss = -at::log_softmax(J[0], 1).gather(1, labels.view({N, 1})).sum();
   // l = y − lse(y): each row's NLL term is −(a[n, y_n] − E[a]), minus lse's higher-order terms (covariances
   // under p), added in finish().
-  const at::Tensor E = (J * p).sum(-1);                                                                     // [R, N]
-  out.lin = (J.gather(2, labels.view({1, N, 1}).expand({R, N, 1})).squeeze(2) - E).sum(1);               // [R]
+  const at::Tensor E = (J * p).sum(-1);                                                     // [R, N]
+  out.lin = (J.gather(2, labels.view({1, N, 1}).expand({R, N, 1})).squeeze(2) - E).sum(1);  // [R]
   if (L.A == 0) return out;
   const at::Tensor C1 = J.index_select(0, L.d1) - E.index_select(0, L.d1).unsqueeze(-1);  // centred a_s, [A, N, C]
-  out.cov = at::mm((C1 * p).view({L.A, -1}), C1.view({L.A, -1}).t());                      // Σ_n Cov(a_i, a_j)
+  out.cov = at::mm((C1 * p).view({L.A, -1}), C1.view({L.A, -1}).t());                     // Σ_n Cov(a_i, a_j)
   if (third) {
     // lse‴ = E[a3] + 3 Cov(a1, a2) + κ3(a1): with c the centred jets, Cov(a1, a2) = E[c1 c2], κ3 = E[c1³].
     if (L.diag.numel() == 0) {
@@ -219,8 +238,8 @@ HeadSums cross_entropy_sums(const Jets& z, const Layout& L, const at::Tensor& la
 HeadSums mse_sums(const Jets& z, const Layout& L, const at::Tensor& target, bool third) {
   const at::Tensor& J = z.J;
   if (!target.sizes().equals(J[0].sizes()))
-    throw RangeError("mse: the target's shape must be the output's, " + std::to_string(J[0].numel()) + " elements per chunk of " +
-                     std::to_string(J.size(1)) + " samples");
+    throw RangeError("mse: the target's shape must be the output's, " + std::to_string(J[0].numel()) +
+                     " elements per chunk of " + std::to_string(J.size(1)) + " samples");
   HeadSums out;
   const at::Tensor r = J[0] - target;
   out.loss = (r * r).sum();
@@ -229,7 +248,8 @@ HeadSums mse_sums(const Jets& z, const Layout& L, const at::Tensor& target, bool
   if (L.A == 0) return out;
   const at::Tensor A1 = flat.index_select(0, L.d1);
   out.cov = at::mm(A1, A1.t());  // Σ a_i a_j
-  if (third) out.higher = L.diag.numel() == 0 ? at::zeros({L.A}, flat.options()) : (A1 * flat.index_select(0, L.diag)).sum(1);
+  if (third)
+    out.higher = L.diag.numel() == 0 ? at::zeros({L.A}, flat.options()) : (A1 * flat.index_select(0, L.diag)).sum(1);
   return out;
 }
 
@@ -242,8 +262,10 @@ Result finish(Loss loss, const HeadSums& sums, const Layout& L, int64_t S, int64
     if (L.A == 0) return {assemble(S, lin.options(), L, {}, {}, {}), result.loss};
     at::Tensor o3;
     if (third) o3 = -(lin.index_select(0, L.d3) - sums.higher / static_cast<double>(N));
-    result.hg = assemble(S, lin.options(), L, -lin.index_select(0, L.d1),
-                         -(lin.index_select(0, L.pair_row) - (sums.cov / static_cast<double>(N)).view({-1}).index_select(0, L.pair_ab)), o3);
+    result.hg = assemble(
+        S, lin.options(), L, -lin.index_select(0, L.d1),
+        -(lin.index_select(0, L.pair_row) - (sums.cov / static_cast<double>(N)).view({-1}).index_select(0, L.pair_ab)),
+        o3);
     return result;
   }
   const double scale = 2.0 / static_cast<double>(outputs);
@@ -251,8 +273,9 @@ Result finish(Loss loss, const HeadSums& sums, const Layout& L, int64_t S, int64
   if (L.A == 0) return {assemble(S, sums.lin.options(), L, {}, {}, {}), result.loss};
   at::Tensor o3;
   if (third) o3 = scale * (3 * sums.higher + sums.lin.index_select(0, L.d3));
-  result.hg = assemble(S, sums.lin.options(), L, scale * sums.lin.index_select(0, L.d1),
-                       scale * (sums.cov.view({-1}).index_select(0, L.pair_ab) + sums.lin.index_select(0, L.pair_row)), o3);
+  result.hg =
+      assemble(S, sums.lin.options(), L, scale * sums.lin.index_select(0, L.d1),
+               scale * (sums.cov.view({-1}).index_select(0, L.pair_ab) + sums.lin.index_select(0, L.pair_row)), o3);
   return result;
 }
 
@@ -261,8 +284,10 @@ void check_op(const Op& op, int64_t S, size_t k) {
   if (op.kind != Op::Kind::Linear && op.kind != Op::Kind::Conv2d) return;
   if (!op.weight.defined()) throw TypeError(where + ": a layer needs a weight");
   for (int64_t group : {op.weight_group, op.bias_group})
-    if (group < -1 || group >= S) throw RangeError(where + ": subset " + std::to_string(group) + " is out of range [0, " + std::to_string(S) + ")");
-  if (op.dweight.defined() && !op.dweight.sizes().equals(op.weight.sizes())) throw RangeError(where + ": the weight's direction has another shape");
+    if (group < -1 || group >= S)
+      throw RangeError(where + ": subset " + std::to_string(group) + " is out of range [0, " + std::to_string(S) + ")");
+  if (op.dweight.defined() && !op.dweight.sizes().equals(op.weight.sizes()))
+    throw RangeError(where + ": the weight's direction has another shape");
   if (op.dbias.defined() && (!op.bias.defined() || !op.dbias.sizes().equals(op.bias.sizes())))
     throw RangeError(where + ": the bias's direction has another shape");
 }
@@ -307,7 +332,8 @@ HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& 
 constexpr int64_t kJetsOverForward = 2;
 
 int64_t chunk_size(const Jets& one_sample, int64_t N) {
-  const double budget = static_cast<double>(kJetsOverForward) * static_cast<double>(one_sample.value_numel) * static_cast<double>(N);
+  const double budget =
+      static_cast<double>(kJetsOverForward) * static_cast<double>(one_sample.value_numel) * static_cast<double>(N);
   const double per_sample = static_cast<double>(std::max<int64_t>(1, one_sample.peak_numel));
   return std::clamp<int64_t>(static_cast<int64_t>(budget / per_sample), 1, N);
 }
@@ -315,18 +341,24 @@ int64_t chunk_size(const Jets& one_sample, int64_t N) {
 std::vector<const Op*> schedule(const std::vector<Op>& model) {
   std::vector<const Op*> steps;
   for (size_t k = 0; k < model.size(); ++k) {
-    const bool swap = k + 1 < model.size() && model[k].kind == Op::Kind::Activation && model[k + 1].kind == Op::Kind::MaxPool2d &&
-                      non_decreasing(model[k].activation);
-    if (swap) steps.push_back(&model[k + 1]), steps.push_back(&model[k]), ++k;
-    else steps.push_back(&model[k]);
+    const bool swap = k + 1 < model.size() && model[k].kind == Op::Kind::Activation &&
+                      model[k + 1].kind == Op::Kind::MaxPool2d && non_decreasing(model[k].activation);
+    if (swap)
+      steps.push_back(&model[k + 1]), steps.push_back(&model[k]), ++k;
+    else
+      steps.push_back(&model[k]);
   }
   return steps;
 }
 
 void step(Jets& z, const Op& op) {
   switch (op.kind) {
-    case Op::Kind::Linear: linear(z, op); break;
-    case Op::Kind::Conv2d: conv2d(z, op); break;
+    case Op::Kind::Linear:
+      linear(z, op);
+      break;
+    case Op::Kind::Conv2d:
+      conv2d(z, op);
+      break;
     case Op::Kind::MaxPool2d: {
       StageTimer t(z.profile, &Profile::pool_s);
       const int64_t before = z.J.numel();
@@ -334,7 +366,9 @@ void step(Jets& z, const Op& op) {
       z.note(before + z.J.numel());
       break;
     }
-    case Op::Kind::Flatten: z.J = z.J.flatten(2); break;
+    case Op::Kind::Flatten:
+      z.J = z.J.flatten(2);
+      break;
     case Op::Kind::Activation: {
       StageTimer t(z.profile, &Profile::elementwise_s);
       z.J = z.J.contiguous();
@@ -345,8 +379,8 @@ void step(Jets& z, const Op& op) {
   }
 }
 
-Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options, Profile* profile,
-             const BeforeStep& before, bool second) {
+Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options,
+             Profile* profile, const BeforeStep& before, bool second) {
   Jets z(x, S, options, profile, second);
   for (size_t k = 0; k < steps.size(); ++k) {
     if (before) before(k, z);
@@ -356,8 +390,8 @@ Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S
   return z;
 }
 
-Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
-                    int64_t S, const summaries::Options& options, Profile* profile) {
+Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x,
+                    const at::Tensor& target, int64_t S, const summaries::Options& options, Profile* profile) {
   StageTimer whole(profile, &Profile::total_s);
   at::NoGradGuard no_grad;
   if (S < 1) throw RangeError("the partition has no subset");
@@ -370,7 +404,7 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
     throw RangeError("mse: the target's shape must be the output's, with N = " + std::to_string(N) + " samples");
   if (!route) route = route_for(schedule(model), x, S, options);
   return *route == Route::Adjoint ? adjoint_summaries(model, loss, x, target, S, options, profile)
-                                 : jets_summaries(model, loss, x, target, S, options, profile);
+                                  : jets_summaries(model, loss, x, target, S, options, profile);
 }
 
 }  // namespace detail

@@ -8,8 +8,8 @@
 
 #include <vector>
 
-#include "method/jets.h"
 #include "core/ops.h"
+#include "method/jets.h"
 #include "method/summaries.h"
 
 namespace grnewt::taylor {

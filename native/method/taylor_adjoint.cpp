@@ -37,9 +37,12 @@ namespace grnewt::taylor::detail {
 bool has_sources(const Op& op) {
   switch (op.kind) {
     case Op::Kind::Linear:
-    case Op::Kind::Conv2d: return op.dweight.defined() && op.weight_group >= 0;
-    case Op::Kind::Activation: return op.activation.kind != jets::ActivationKind::Relu && op.activation.kind != jets::ActivationKind::Identity;
-    default: return false;
+    case Op::Kind::Conv2d:
+      return op.dweight.defined() && op.weight_group >= 0;
+    case Op::Kind::Activation:
+      return op.activation.kind != jets::ActivationKind::Relu && op.activation.kind != jets::ActivationKind::Identity;
+    default:
+      return false;
   }
 }
 
@@ -69,14 +72,14 @@ std::vector<int64_t> pool_stride(const Op& op) { return op.pool.stride.empty() ?
 at::Tensor input_gradient(const Op& op, const at::Tensor& lambda, const at::Tensor& x, const at::Tensor& U) {
   if (op.kind == Op::Kind::Linear) return at::mm(lambda, U);
   const ops::Conv2dOptions& o = op.conv;
-  return std::get<0>(at::convolution_backward(lambda, x, U, c10::nullopt, o.stride, o.padding, o.dilation, false, {0, 0}, o.groups,
-                                              {true, false, false}));
+  return std::get<0>(at::convolution_backward(lambda, x, U, c10::nullopt, o.stride, o.padding, o.dilation, false,
+                                              {0, 0}, o.groups, {true, false, false}));
 }
 
 // The values' forward pass over a chunk and the backward pass of the loss: λ at the output of every step that
 // has sources (undefined elsewhere). `normaliser` is what the loss divides its sum by over the whole batch.
-std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss, const at::Tensor& x, const at::Tensor& target,
-                                 double normaliser) {
+std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss, const at::Tensor& x,
+                                 const at::Tensor& target, double normaliser) {
   const size_t K = steps.size();
   std::vector<at::Tensor> lambdas(K);
   size_t first = K;  // the earliest step needing λ: the backward pass stops there
@@ -93,21 +96,30 @@ std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss,
     inputs[k] = v;
     switch (op.kind) {
       case Op::Kind::Linear:
-        if (v.dim() != 2) throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(v.dim()));
+        if (v.dim() != 2)
+          throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(v.dim()));
         v = at::linear(v, scaled(op.weight, op), op.bias);
         break;
       case Op::Kind::Conv2d:
-        if (v.dim() != 4) throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(v.dim()));
-        v = at::conv2d(v, scaled(op.weight, op), op.bias, op.conv.stride, op.conv.padding, op.conv.dilation, op.conv.groups);
+        if (v.dim() != 4)
+          throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(v.dim()));
+        v = at::conv2d(v, scaled(op.weight, op), op.bias, op.conv.stride, op.conv.padding, op.conv.dilation,
+                       op.conv.groups);
         break;
       case Op::Kind::MaxPool2d: {
-        if (v.dim() != 4) throw RangeError("a MaxPool2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(v.dim()));
-        auto pooled = at::max_pool2d_with_indices(v, op.pool.kernel_size, pool_stride(op), op.pool.padding, op.pool.dilation, op.pool.ceil_mode);
+        if (v.dim() != 4)
+          throw RangeError("a MaxPool2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(v.dim()));
+        auto pooled = at::max_pool2d_with_indices(v, op.pool.kernel_size, pool_stride(op), op.pool.padding,
+                                                  op.pool.dilation, op.pool.ceil_mode);
         v = std::get<0>(pooled), indices[k] = std::get<1>(pooled);
         break;
       }
-      case Op::Kind::Flatten: v = v.flatten(1); break;
-      case Op::Kind::Activation: v = jets::apply(v, op.activation); break;
+      case Op::Kind::Flatten:
+        v = v.flatten(1);
+        break;
+      case Op::Kind::Activation:
+        v = jets::apply(v, op.activation);
+        break;
     }
   }
   at::Tensor lambda;  // ∂L/∂(the model's output)
@@ -118,8 +130,8 @@ std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss,
     lambda.div_(normaliser);
   } else {
     if (!target.sizes().equals(v.sizes()))
-      throw RangeError("mse: the target's shape must be the output's, " + std::to_string(v.numel()) + " elements per chunk of " +
-                       std::to_string(v.size(0)) + " samples");
+      throw RangeError("mse: the target's shape must be the output's, " + std::to_string(v.numel()) +
+                       " elements per chunk of " + std::to_string(v.size(0)) + " samples");
     lambda = (v - target).mul_(2 / normaliser);
   }
   for (size_t k = K; k-- > first;) {
@@ -129,13 +141,19 @@ std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss,
     const at::Tensor& in = inputs[k];
     switch (op.kind) {
       case Op::Kind::Linear:
-      case Op::Kind::Conv2d: lambda = input_gradient(op, lambda, in, scaled(op.weight, op)); break;
-      case Op::Kind::MaxPool2d:
-        lambda = at::max_pool2d_with_indices_backward(lambda, in, op.pool.kernel_size, pool_stride(op), op.pool.padding, op.pool.dilation,
-                                                      op.pool.ceil_mode, indices[k]);
+      case Op::Kind::Conv2d:
+        lambda = input_gradient(op, lambda, in, scaled(op.weight, op));
         break;
-      case Op::Kind::Flatten: lambda = lambda.reshape(in.sizes()); break;
-      case Op::Kind::Activation: lambda = lambda * jets::derivatives(in, op.activation).f1; break;
+      case Op::Kind::MaxPool2d:
+        lambda = at::max_pool2d_with_indices_backward(lambda, in, op.pool.kernel_size, pool_stride(op), op.pool.padding,
+                                                      op.pool.dilation, op.pool.ceil_mode, indices[k]);
+        break;
+      case Op::Kind::Flatten:
+        lambda = lambda.reshape(in.sizes());
+        break;
+      case Op::Kind::Activation:
+        lambda = lambda * jets::derivatives(in, op.activation).f1;
+        break;
     }
     inputs[k].reset(), indices[k].reset();
   }
@@ -166,7 +184,8 @@ struct Sources {
       H.index_put_({subsets.unsqueeze(1), subsets.unsqueeze(0)}, at::mm(first * w2, first.t()), true);
       if (third) {
         const at::Tensor w3 = (lambda * d.f3).reshape({1, -1});
-        o3.index_add_(0, subsets, (first * (with_second ? first * first * w3 + 3 * second * w2 : first * first * w3)).sum(1));
+        o3.index_add_(0, subsets,
+                      (first * (with_second ? first * first * w3 + 3 * second * w2 : first * first * w3)).sum(1));
       }
       return;
     }
@@ -184,8 +203,8 @@ struct Sources {
 
 }  // namespace
 
-Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                         const summaries::Options& options, Profile* profile) {
+Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
+                         int64_t S, const summaries::Options& options, Profile* profile) {
   const std::vector<const Op*> steps = schedule(model);
   const int64_t N = x.size(0);
   const bool third = !options.noregul;
@@ -206,9 +225,12 @@ Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tens
     const int64_t n = std::min(chunk, N - n0);
     const at::Tensor xs = x.narrow(0, n0, n), ts = target.narrow(0, n0, n);
     const std::vector<at::Tensor> lambdas = adjoints(steps, loss, xs, ts, normaliser);
-    const Jets z = forward(steps, xs, S, rows_wanted, profile, [&](size_t k, const Jets& input) {
-      if (lambdas[k].defined()) sources.add(*steps[k], input, lambdas[k], second);
-    }, second);
+    const Jets z = forward(
+        steps, xs, S, rows_wanted, profile,
+        [&](size_t k, const Jets& input) {
+          if (lambdas[k].defined()) sources.add(*steps[k], input, lambdas[k], second);
+        },
+        second);
     StageTimer t(profile, &Profile::loss_s);
     if (n0 == 0) L = layout_of(z, z.J.device()), chunk = chunk_size(z, N);
     sums.add(head_sums(loss, z, L, ts, third));

@@ -38,10 +38,17 @@ class Jets {
   // `second`: whether the second-derivative rows (pairs) exist; without them only first (and third) derivatives
   // do, which the adjoint route uses when every second derivative along one subset vanishes.
   Jets(at::Tensor value, int64_t S, const summaries::Options& options, Profile* profile, bool second = true)
-      : J(value.unsqueeze(0).contiguous()), profile(profile), S_(S), third_(!options.noregul), diagonal_(options.diagonal), second_(second),
-        d1_(S, -1), d3_(S, -1), d2_(S * S, -1) {}
+      : J(value.unsqueeze(0).contiguous()),
+        profile(profile),
+        S_(S),
+        third_(!options.noregul),
+        diagonal_(options.diagonal),
+        second_(second),
+        d1_(S, -1),
+        d3_(S, -1),
+        d2_(S * S, -1) {}
 
-  at::Tensor J;  // [rows, N, ...]
+  at::Tensor J;      // [rows, N, ...]
   Profile* profile;  // null unless the caller asked for timings
   // Sizes, for choosing the batch's chunks: the most elements the jets and their temporaries took at once,
   // and the sum of the values' elements over the steps (what a forward pass holds).
@@ -106,8 +113,8 @@ void step(Jets& z, const Op& op);
 using BeforeStep = std::function<void(size_t, const Jets&)>;
 
 // The output jets of the scheduled steps for the inputs x (a chunk of the batch).
-Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options, Profile* profile,
-             const BeforeStep& before = {}, bool second = true);
+Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options,
+             Profile* profile, const BeforeStep& before = {}, bool second = true);
 
 // Where the summaries' ingredients are in the output jets: per active subset its rows, per pair of active
 // subsets its row and its place (a·A + b) in an A×A matrix over the active subsets (int64, on J's device).
@@ -142,8 +149,8 @@ enum class Route { Jets, Adjoint };
 Route route_for(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options);
 
 // summaries(): checks the arguments, then runs the given implementation, or route_for's without one.
-Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
-                    int64_t S, const summaries::Options& options, Profile* profile = nullptr);
+Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x,
+                    const at::Tensor& target, int64_t S, const summaries::Options& options, Profile* profile = nullptr);
 
 // Whether a step has second-order sources in the adjoint route: a layer with a direction on its weight, or an
 // activation with σ″ or σ‴ nonzero somewhere (relu and identity have neither).
@@ -154,7 +161,7 @@ bool has_sources(const Op& op);
 bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S);
 
 // The adjoint implementation (taylor_adjoint.cpp), arguments already checked.
-Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                         const summaries::Options& options, Profile* profile);
+Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
+                         int64_t S, const summaries::Options& options, Profile* profile);
 
 }  // namespace grnewt::taylor::detail

@@ -35,11 +35,14 @@ std::vector<double> layer_costs(const std::vector<const Op*>& steps, const at::T
         cost[k] = static_cast<double>(op.weight.numel()) * static_cast<double>(v.size(2) * v.size(3));
         break;
       case Op::Kind::MaxPool2d:
-        v = at::max_pool2d(v, op.pool.kernel_size, op.pool.stride.empty() ? op.pool.kernel_size : op.pool.stride, op.pool.padding,
-                           op.pool.dilation, op.pool.ceil_mode);
+        v = at::max_pool2d(v, op.pool.kernel_size, op.pool.stride.empty() ? op.pool.kernel_size : op.pool.stride,
+                           op.pool.padding, op.pool.dilation, op.pool.ceil_mode);
         break;
-      case Op::Kind::Flatten: v = v.flatten(1); break;
-      case Op::Kind::Activation: break;
+      case Op::Kind::Flatten:
+        v = v.flatten(1);
+        break;
+      case Op::Kind::Activation:
+        break;
     }
   }
   return cost;
@@ -56,7 +59,8 @@ struct Estimate {
   double jets = 0, adjoint = 0;
 };
 
-Estimate estimate(const std::vector<const Op*>& steps, const std::vector<double>& cost, int64_t S, const summaries::Options& options) {
+Estimate estimate(const std::vector<const Op*>& steps, const std::vector<double>& cost, int64_t S,
+                  const summaries::Options& options) {
   const bool third = !options.noregul, diagonal = options.diagonal;
   const bool second = third && !second_derivatives_vanish(steps, S);
   size_t first_source = steps.size();
@@ -71,9 +75,10 @@ Estimate estimate(const std::vector<const Op*>& steps, const std::vector<double>
     const int64_t s = op.dweight.defined() ? op.weight_group : -1;
     const bool own = s >= 0, was_active = own && active[s];
     const double pairs = diagonal ? A : A * (A + 1) / 2;
-    const double jets_rows = 1 + A * (third ? 2 : 1) + pairs + (own ? 1 + (diagonal ? (was_active ? 1 : 0) : A) + (third && was_active ? 1 : 0) : 0);
-    const double adjoint_rows = 1 + A * (second ? 2 : 1) + (own ? 1 + (second && was_active ? 1 : 0) : 0) + 1 + (k > first_source ? 1 : 0) +
-                                (own && A > 0 ? 1 : 0);
+    const double jets_rows = 1 + A * (third ? 2 : 1) + pairs +
+                             (own ? 1 + (diagonal ? (was_active ? 1 : 0) : A) + (third && was_active ? 1 : 0) : 0);
+    const double adjoint_rows = 1 + A * (second ? 2 : 1) + (own ? 1 + (second && was_active ? 1 : 0) : 0) + 1 +
+                                (k > first_source ? 1 : 0) + (own && A > 0 ? 1 : 0);
     e.jets += cost[k] * jets_rows, e.adjoint += cost[k] * adjoint_rows;
     for (const int64_t group : {s, op.dbias.defined() ? op.bias_group : int64_t{-1}})
       if (group >= 0 && !active[group]) active[group] = true, ++A;
@@ -83,7 +88,8 @@ Estimate estimate(const std::vector<const Op*>& steps, const std::vector<double>
 
 }  // namespace
 
-Route route_for(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options) {
+Route route_for(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S,
+                const summaries::Options& options) {
   if (const char* forced = std::getenv("GRNEWT_TAYLOR_ROUTE")) {
     const std::string name(forced);
     if (name == "jets") return Route::Jets;

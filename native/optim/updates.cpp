@@ -97,7 +97,7 @@ bool all_finite(const std::vector<at::Tensor>& tensors) {
     if (!at::isFloatingType(t.scalar_type()) && !at::isComplexType(t.scalar_type())) continue;  // integers are finite
     if (t.is_cpu() && t.is_contiguous() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble)) {
       const bool finite = t.scalar_type() == at::kFloat ? finite_contiguous(t.data_ptr<float>(), t.numel())
-                                                         : finite_contiguous(t.data_ptr<double>(), t.numel());
+                                                        : finite_contiguous(t.data_ptr<double>(), t.numel());
       if (!finite) return false;
       continue;
     }

@@ -1,7 +1,10 @@
 // Native checks of the Taylor route's elementwise kernel, with no Node: the CPU loop against the same rules
 // written with ATen ops, the activations' third derivatives against finite differences, the contract's
 // errors, the Taylor route's two implementations against each other (taylor_routes_test.cpp), and — in a
-// CUDA build on a machine with a GPU — the CUDA kernel and the whole Taylor route on the GPU against the CPU. Prints one line per check; exits 1 if any fails.
+// CUDA build on a machine with a GPU — the CUDA kernel and the whole Taylor route on the GPU against the CPU. Prints
+// one line per check; exits 1 if any fails.
+#include "method/jets.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 
@@ -11,9 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "method/activation_derivatives.h"
 #include "core/errors.h"
-#include "method/jets.h"
+#include "method/activation_derivatives.h"
 #include "method/taylor.h"
 #include "method/taylor_parts.h"
 #include "taylor_routes_test.h"
@@ -60,13 +62,17 @@ Rows first_only_rows() {
 
 int64_t row_count(const Rows& r) { return 1 + static_cast<int64_t>(r.d1.size() + r.d3.size() + r.pair.size()); }
 
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a.cpu().to(at::kDouble) - b.cpu().to(at::kDouble)).abs().max().item<double>(); }
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.cpu().to(at::kDouble) - b.cpu().to(at::kDouble)).abs().max().item<double>();
+}
 
 const std::vector<std::pair<std::string, Activation>> kActivations = {
-    {"tanh", {ActivationKind::Tanh, 1}}, {"sigmoid", {ActivationKind::Sigmoid, 1}}, {"relu", {ActivationKind::Relu, 1}},
-    {"elu", {ActivationKind::Elu, 1}},   {"elu(0.7)", {ActivationKind::Elu, 0.7}},  {"identity", {ActivationKind::Identity, 1}}};
+    {"tanh", {ActivationKind::Tanh, 1}},      {"sigmoid", {ActivationKind::Sigmoid, 1}},
+    {"relu", {ActivationKind::Relu, 1}},      {"elu", {ActivationKind::Elu, 1}},
+    {"elu(0.7)", {ActivationKind::Elu, 0.7}}, {"identity", {ActivationKind::Identity, 1}}};
 
-void kernel_equals_reference(const at::Device& device, const std::function<void(at::Tensor&, const Rows&, Activation)>& kernel,
+void kernel_equals_reference(const at::Device& device,
+                             const std::function<void(at::Tensor&, const Rows&, Activation)>& kernel,
                              const std::string& name) {
   for (const auto dtype : {at::kDouble, at::kFloat})
     for (const bool third : {true, false})
@@ -80,8 +86,9 @@ void kernel_equals_reference(const at::Device& device, const std::function<void(
           kernel(actual, rows, activation);
           const double scale = expected.abs().max().item<double>(), err = max_abs_diff(actual, expected) / scale;
           const double tolerance = dtype == at::kDouble ? 1e-13 : 2e-6;
-          check(err <= tolerance, name + " " + label + (dtype == at::kDouble ? " float64" : " float32") + (third ? "" : " noregul") +
-                                      (diagonal ? " diagonal" : "") + ": relative error",
+          check(err <= tolerance,
+                name + " " + label + (dtype == at::kDouble ? " float64" : " float32") + (third ? "" : " noregul") +
+                    (diagonal ? " diagonal" : "") + ": relative error",
                 err);
         }
   for (const auto& [label, activation] : kActivations) {
@@ -104,7 +111,8 @@ void third_derivatives_match_finite_differences() {
       const int kind = static_cast<int>(activation.kind);
       auto d = [&](double at) {
         double f1, f2, f3;
-        grnewt::jets::activation_derivatives<double>(kind, at, grnewt::jets::activation_value<double>(kind, at, activation.alpha), activation.alpha, f1, f2, f3);
+        grnewt::jets::activation_derivatives<double>(
+            kind, at, grnewt::jets::activation_value<double>(kind, at, activation.alpha), activation.alpha, f1, f2, f3);
         return std::vector<double>{grnewt::jets::activation_value<double>(kind, at, activation.alpha), f1, f2, f3};
       };
       const auto lo = d(y - h), mid = d(y), hi = d(y + h);
@@ -134,7 +142,8 @@ void contract_errors_are_typed() {
   throws(at::zeros({row_count(rows), 4}, at::kDouble), broken, "tables of different sizes");
   Rows no_diag = rows;
   no_diag.diag.clear();
-  throws(at::zeros({row_count(rows), 4}, at::kDouble), no_diag, "no diag table while third derivatives and pairs read it");
+  throws(at::zeros({row_count(rows), 4}, at::kDouble), no_diag,
+         "no diag table while third derivatives and pairs read it");
 }
 
 #ifdef GRNEWT_WITH_CUDA
@@ -169,11 +178,13 @@ void taylor_route_on_cuda() {
     for (at::Tensor* t : {&op.weight, &op.bias, &op.dweight, &op.dbias})
       if (t->defined()) *t = t->cuda();
   for (const auto route : {grnewt::taylor::detail::Route::Jets, grnewt::taylor::detail::Route::Adjoint}) {
-    const auto gpu =
-        grnewt::taylor::detail::summaries_by(route, on_gpu, grnewt::taylor::Loss::CrossEntropy, x.cuda(), y.cuda(), 6, {});
-    const double err = std::max({max_abs_diff(gpu.hg.H, cpu.hg.H), max_abs_diff(gpu.hg.g, cpu.hg.g), max_abs_diff(gpu.hg.order3, cpu.hg.order3)});
-    check(err < 1e-10, std::string("Taylor route (") + (route == grnewt::taylor::detail::Route::Jets ? "jets" : "adjoint") +
-                           " implementation) on CUDA equals the CPU route (MLP 12-9-7-4, float64, canonical): max abs difference",
+    const auto gpu = grnewt::taylor::detail::summaries_by(route, on_gpu, grnewt::taylor::Loss::CrossEntropy, x.cuda(),
+                                                          y.cuda(), 6, {});
+    const double err = std::max({max_abs_diff(gpu.hg.H, cpu.hg.H), max_abs_diff(gpu.hg.g, cpu.hg.g),
+                                 max_abs_diff(gpu.hg.order3, cpu.hg.order3)});
+    check(err < 1e-10,
+          std::string("Taylor route (") + (route == grnewt::taylor::detail::Route::Jets ? "jets" : "adjoint") +
+              " implementation) on CUDA equals the CPU route (MLP 12-9-7-4, float64, canonical): max abs difference",
           err);
   }
 }
@@ -188,7 +199,8 @@ int main() {
   failures += grnewt::tests::taylor_routes_agree();
 #ifdef GRNEWT_WITH_CUDA
   if (at::hasCUDA()) {
-    kernel_equals_reference(at::Device(at::kCUDA, 0), grnewt::jets::detail::propagate_elementwise_cuda, "CUDA kernel vs ATen rules (CPU)");
+    kernel_equals_reference(at::Device(at::kCUDA, 0), grnewt::jets::detail::propagate_elementwise_cuda,
+                            "CUDA kernel vs ATen rules (CPU)");
     taylor_route_on_cuda();
   } else {
     std::printf("skip  CUDA checks: built with CUDA but no GPU is visible\n");

@@ -39,10 +39,18 @@ Groups groups_for(Partition p, int64_t layers) {
   Groups g;
   for (int64_t k = 0; k < layers; ++k) {
     switch (p) {
-      case Partition::Canonical: g.weight.push_back(2 * k), g.bias.push_back(2 * k + 1); break;
-      case Partition::Trivial: g.weight.push_back(0), g.bias.push_back(0); break;
-      case Partition::Wb: g.weight.push_back(0), g.bias.push_back(1); break;
-      case Partition::Partial: g.weight.push_back(k % 2 ? -1 : k), g.bias.push_back(k % 2 ? k : -1); break;
+      case Partition::Canonical:
+        g.weight.push_back(2 * k), g.bias.push_back(2 * k + 1);
+        break;
+      case Partition::Trivial:
+        g.weight.push_back(0), g.bias.push_back(0);
+        break;
+      case Partition::Wb:
+        g.weight.push_back(0), g.bias.push_back(1);
+        break;
+      case Partition::Partial:
+        g.weight.push_back(k % 2 ? -1 : k), g.bias.push_back(k % 2 ? k : -1);
+        break;
     }
   }
   g.S = p == Partition::Canonical ? 2 * layers : p == Partition::Trivial ? 1 : p == Partition::Wb ? 2 : layers;
@@ -74,7 +82,8 @@ std::vector<Op> mlp(Kind kind, double alpha, const Groups& g, double scale) {
   for (size_t k = 0; k + 1 < sizes.size(); ++k) {
     const bool last = k + 2 == sizes.size();
     at::Tensor bias = last && scale != 1 ? at::Tensor() : at::randn({sizes[k + 1]}, kF64) * 0.5;
-    model.push_back(layer(Op::Kind::Linear, at::randn({sizes[k + 1], sizes[k]}, kF64) / std::sqrt(static_cast<double>(sizes[k])), bias,
+    model.push_back(layer(Op::Kind::Linear,
+                          at::randn({sizes[k + 1], sizes[k]}, kF64) / std::sqrt(static_cast<double>(sizes[k])), bias,
                           g.weight[k], g.bias[k], scale));
     if (!last) model.push_back(activation(kind, alpha));
   }
@@ -85,7 +94,8 @@ std::vector<Op> mlp(Kind kind, double alpha, const Groups& g, double scale) {
 // → act → max-pool (stride 1, padding 1) → flatten → linear → act → linear.
 std::vector<Op> convnet(Kind kind, double alpha, const Groups& g, double scale) {
   std::vector<Op> model;
-  Op c1 = layer(Op::Kind::Conv2d, at::randn({4, 2, 3, 3}, kF64) / 4, at::randn({4}, kF64) * 0.3, g.weight[0], g.bias[0], scale);
+  Op c1 = layer(Op::Kind::Conv2d, at::randn({4, 2, 3, 3}, kF64) / 4, at::randn({4}, kF64) * 0.3, g.weight[0], g.bias[0],
+                scale);
   c1.conv.stride = {2, 2}, c1.conv.padding = {1, 1};
   model.push_back(c1);
   model.push_back(activation(kind, alpha));
@@ -93,7 +103,8 @@ std::vector<Op> convnet(Kind kind, double alpha, const Groups& g, double scale) 
   pool.kind = Op::Kind::MaxPool2d;
   pool.pool.kernel_size = {2, 2};
   model.push_back(pool);
-  Op c2 = layer(Op::Kind::Conv2d, at::randn({4, 2, 2, 2}, kF64) / 3, at::randn({4}, kF64) * 0.3, g.weight[1], g.bias[1], 1);
+  Op c2 =
+      layer(Op::Kind::Conv2d, at::randn({4, 2, 2, 2}, kF64) / 3, at::randn({4}, kF64) * 0.3, g.weight[1], g.bias[1], 1);
   c2.conv.dilation = {1, 2}, c2.conv.groups = 2, c2.conv.padding = {1, 1};
   model.push_back(c2);
   model.push_back(activation(kind, alpha));
@@ -104,9 +115,11 @@ std::vector<Op> convnet(Kind kind, double alpha, const Groups& g, double scale) 
   flatten.kind = Op::Kind::Flatten;
   model.push_back(flatten);
   // 12×12 input → conv1 6×6 → pool 3×3 → conv2 (dilation 2 on W, padding 1) 4×3 → pool (stride 1, pad 1) 5×4.
-  model.push_back(layer(Op::Kind::Linear, at::randn({5, 4 * 5 * 4}, kF64) / 9, at::randn({5}, kF64) * 0.3, g.weight[2], g.bias[2], 1));
+  model.push_back(layer(Op::Kind::Linear, at::randn({5, 4 * 5 * 4}, kF64) / 9, at::randn({5}, kF64) * 0.3, g.weight[2],
+                        g.bias[2], 1));
   model.push_back(activation(kind, alpha));
-  model.push_back(layer(Op::Kind::Linear, at::randn({3, 5}, kF64) / 2, at::randn({3}, kF64) * 0.3, g.weight[3], g.bias[3], 1));
+  model.push_back(
+      layer(Op::Kind::Linear, at::randn({3, 5}, kF64) / 2, at::randn({3}, kF64) * 0.3, g.weight[3], g.bias[3], 1));
   return model;
 }
 
@@ -120,8 +133,8 @@ std::vector<Op> wide_mlp(const std::vector<int64_t>& sizes) {
   std::vector<Op> model;
   for (size_t k = 0; k + 1 < sizes.size(); ++k) {
     const auto f32 = at::TensorOptions().dtype(at::kFloat);
-    Op op = layer(Op::Kind::Linear, at::zeros({sizes[k + 1], sizes[k]}, f32), at::zeros({sizes[k + 1]}, f32), static_cast<int64_t>(2 * k),
-                  static_cast<int64_t>(2 * k + 1), 1);
+    Op op = layer(Op::Kind::Linear, at::zeros({sizes[k + 1], sizes[k]}, f32), at::zeros({sizes[k + 1]}, f32),
+                  static_cast<int64_t>(2 * k), static_cast<int64_t>(2 * k + 1), 1);
     model.push_back(op);
     if (k + 2 < sizes.size()) model.push_back(activation(Kind::Tanh));
   }
@@ -138,9 +151,11 @@ int route_choice() {
     return taylor::detail::route_for(steps, at::zeros({4, model[0].weight.size(1)}), S, {});
   };
   const bool perceptron = choose(wide_mlp({784, 200, 100, 10}), 6) == Route::Jets;
-  std::printf("%s  route choice: the jets route for the Perceptron 784-200-100-10, canonical\n", perceptron ? "ok  " : "FAIL");
+  std::printf("%s  route choice: the jets route for the Perceptron 784-200-100-10, canonical\n",
+              perceptron ? "ok  " : "FAIL");
   const bool deep = choose(wide_mlp(std::vector<int64_t>(13, 64)), 24) == Route::Adjoint;
-  std::printf("%s  route choice: the adjoint route for an MLP of 12 layers 64 wide, canonical (S = 24)\n", deep ? "ok  " : "FAIL");
+  std::printf("%s  route choice: the adjoint route for an MLP of 12 layers 64 wide, canonical (S = 24)\n",
+              deep ? "ok  " : "FAIL");
   return !perceptron + !deep;
 }
 
@@ -149,10 +164,12 @@ int route_choice() {
 int taylor_routes_agree() {
   int failures = route_choice();
   const std::vector<std::pair<std::string, jets::Activation>> activations = {
-      {"tanh", {Kind::Tanh, 1}}, {"sigmoid", {Kind::Sigmoid, 1}}, {"relu", {Kind::Relu, 1}},
+      {"tanh", {Kind::Tanh, 1}}, {"sigmoid", {Kind::Sigmoid, 1}},  {"relu", {Kind::Relu, 1}},
       {"elu", {Kind::Elu, 1}},   {"elu(-0.6)", {Kind::Elu, -0.6}}, {"identity", {Kind::Identity, 1}}};
-  const std::vector<std::pair<std::string, Partition>> partitions = {
-      {"canonical", Partition::Canonical}, {"trivial", Partition::Trivial}, {"wb", Partition::Wb}, {"partial", Partition::Partial}};
+  const std::vector<std::pair<std::string, Partition>> partitions = {{"canonical", Partition::Canonical},
+                                                                     {"trivial", Partition::Trivial},
+                                                                     {"wb", Partition::Wb},
+                                                                     {"partial", Partition::Partial}};
   for (const bool conv : {false, true})
     for (const auto& [aname, act] : activations)
       for (const auto& [pname, part] : partitions)
@@ -160,24 +177,31 @@ int taylor_routes_agree() {
           at::manual_seed(17);
           const double scale = part == Partition::Partial ? 0.7 : 1;
           const Groups g = groups_for(part, conv ? 4 : 3);
-          const std::vector<Op> model = conv ? convnet(act.kind, act.alpha, g, scale) : mlp(act.kind, act.alpha, g, scale);
+          const std::vector<Op> model =
+              conv ? convnet(act.kind, act.alpha, g, scale) : mlp(act.kind, act.alpha, g, scale);
           const int64_t N = 9, classes = conv ? 3 : 4;
           const at::Tensor x = conv ? at::randn({N, 2, 12, 12}, kF64) : at::randn({N, 7}, kF64) * 1.5;
-          const at::Tensor target = loss == taylor::Loss::CrossEntropy ? at::randint(0, classes, {N}, at::TensorOptions().dtype(at::kLong))
-                                                                        : at::randn({N, classes}, kF64);
+          const at::Tensor target = loss == taylor::Loss::CrossEntropy
+                                        ? at::randint(0, classes, {N}, at::TensorOptions().dtype(at::kLong))
+                                        : at::randn({N, classes}, kF64);
           for (const int variant : {0, 1, 2}) {
             summaries::Options options;
             options.diagonal = variant == 1, options.noregul = variant == 2;
             const auto jets = taylor::detail::summaries_by(Route::Jets, model, loss, x, target, g.S, options);
             const auto adjoint = taylor::detail::summaries_by(Route::Adjoint, model, loss, x, target, g.S, options);
-            const double err = std::max({relative(adjoint.hg.H, jets.hg.H), relative(adjoint.hg.g, jets.hg.g),
-                                         options.noregul ? (adjoint.hg.order3.abs().max().item<double>() == 0 ? 0.0 : 1.0)
-                                                         : relative(adjoint.hg.order3, jets.hg.order3),
-                                         relative(adjoint.loss, jets.loss)});
+            const double err =
+                std::max({relative(adjoint.hg.H, jets.hg.H), relative(adjoint.hg.g, jets.hg.g),
+                          options.noregul ? (adjoint.hg.order3.abs().max().item<double>() == 0 ? 0.0 : 1.0)
+                                          : relative(adjoint.hg.order3, jets.hg.order3),
+                          relative(adjoint.loss, jets.loss)});
             const bool ok = err <= 1e-12 && jets.hg.H.abs().max().item<double>() > 0;
-            std::printf("%s  adjoint route = jets route: %s %s, %s, %s%s (%.3g)\n", ok ? "ok  " : "FAIL", conv ? "convnet" : "MLP", aname.c_str(),
-                        pname.c_str(), loss == taylor::Loss::CrossEntropy ? "cross-entropy" : "mse",
-                        variant == 1 ? ", diagonal" : variant == 2 ? ", noregul" : "", err);
+            std::printf("%s  adjoint route = jets route: %s %s, %s, %s%s (%.3g)\n", ok ? "ok  " : "FAIL",
+                        conv ? "convnet" : "MLP", aname.c_str(), pname.c_str(),
+                        loss == taylor::Loss::CrossEntropy ? "cross-entropy" : "mse",
+                        variant == 1   ? ", diagonal"
+                        : variant == 2 ? ", noregul"
+                                       : "",
+                        err);
             if (!ok) ++failures;
           }
         }
