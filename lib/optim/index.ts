@@ -1,5 +1,5 @@
 export { Optimizer, type OptimizerStateDict, type ParamsInput, type ParamState } from './optimizer';
-export { SGD, type SGDOptions } from './sgd';
+export { SGD, SGD_DEFAULTS, type SGDOptions } from './sgd';
 export { Adam, ADAM_DEFAULTS, type AdamOptions } from './adam';
 // NewtonSummary lives with the rest of the method (lib/method/); it is also reachable here, where the seed had it.
 export {

@@ -15,6 +15,9 @@ export interface SGDOptions {
 }
 type Resolved = Required<Omit<SGDOptions, 'distributed'>>;
 
+/** torch.optim.SGD's defaults (lr has none: it must be given). */
+export const SGD_DEFAULTS = Object.freeze({ momentum: 0, dampening: 0, weightDecay: 0, nesterov: false });
+
 export class SGD extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options: SGDOptions) {
     const { distributed, ...groupOptions } = checkOptions('SGD', options, [
@@ -25,7 +28,7 @@ export class SGD extends Optimizer<Resolved> {
       'nesterov',
       'distributed',
     ]);
-    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...groupOptions } as Resolved, (where, o) => {
+    super('SGD', params, { ...SGD_DEFAULTS, ...groupOptions } as Resolved, (where, o) => {
       checkNonNegative(where, 'lr', o.lr);
       checkNonNegative(where, 'momentum', o.momentum);
       checkNonNegative(where, 'dampening', o.dampening);

@@ -39,7 +39,7 @@ Napi::Value Gradients(const Napi::CallbackInfo& info) {
       info.Env(), autograd::gradients(TensorHandle::Get(info[0], "loss"), TensorHandle::GetList(info[1], "params")));
 }
 
-Napi::Object result_object(Napi::Env env, const nesterov::Result& result, const at::Tensor& H) {
+Napi::Object result_object(Napi::Env env, const lr_solver::Result& result, const at::Tensor& H) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("found", result.found);
   if (result.found) {
@@ -67,13 +67,14 @@ Napi::Object result_object(Napi::Env env, const nesterov::Result& result, const 
 
 Napi::Value RidgeLrs(const Napi::CallbackInfo& info) {
   const at::Tensor& H = TensorHandle::Get(info[0], "H");
-  return result_object(info.Env(), nesterov::ridge(H, TensorHandle::Get(info[1], "g"), to_double(info[2], "ridge")), H);
+  return result_object(info.Env(), lr_solver::ridge(H, TensorHandle::Get(info[1], "g"), to_double(info[2], "ridge")),
+                       H);
 }
 
 Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
   const at::Tensor& H = TensorHandle::Get(info[0], "H");
-  nesterov::Result result = nesterov::solve(H, TensorHandle::Get(info[1], "g"), TensorHandle::Get(info[2], "order3_"),
-                                            to_double(info[3], "dampingInt"));
+  lr_solver::Result result = lr_solver::solve(H, TensorHandle::Get(info[1], "g"), TensorHandle::Get(info[2], "order3_"),
+                                              to_double(info[3], "dampingInt"));
   return result_object(info.Env(), result, H);
 }
 

@@ -8,7 +8,7 @@
 
 #include "core/errors.h"
 
-namespace grnewt::nesterov {
+namespace grnewt::lr_solver {
 
 namespace {
 
@@ -446,4 +446,4 @@ Result ridge(const at::Tensor& H_in, const at::Tensor& g_in, double ridge) {
   return out;
 }
 
-}  // namespace grnewt::nesterov
+}  // namespace grnewt::lr_solver

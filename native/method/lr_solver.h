@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace grnewt::nesterov {
+namespace grnewt::lr_solver {
 
 struct Result {
   bool found = false;
@@ -43,4 +43,4 @@ constexpr double kGapBound = 1e-12;
 // Ratio below which d_s / max(d) counts as zero: d_s² then weighs ≤ 1e-12 of the largest regularisation.
 constexpr double kNullRatio = 1e-6;
 
-}  // namespace grnewt::nesterov
+}  // namespace grnewt::lr_solver
