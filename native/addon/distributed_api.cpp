@@ -2,9 +2,7 @@
 // group: every environment (main thread, worker threads) sees the same one. Collectives are started on the
 // JS thread, in call order (which is what keeps ranks in step), and waited for on a libuv pool thread, so the
 // event loop stays free; the *Sync variants wait on the JS thread, for the optimizers' synchronous step().
-#include <ATen/Parallel.h>
 
-#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -14,6 +12,7 @@
 #include "addon/exports.h"
 #include "addon/js_errors.h"
 #include "addon/js_options.h"
+#include "addon/promise_worker.h"
 #include "addon/tensor_handle.h"
 #include "distributed/process_group.h"
 
@@ -40,70 +39,13 @@ std::shared_ptr<Group> group_for(const char* what) {
   return current_group();
 }
 
-// Runs a blocking job on the pool and settles a Promise with undefined, or with the job's tensor as a handle.
-class DistributedWorker : public Napi::AsyncWorker {
- public:
-  using Job = std::function<at::Tensor()>;
-  DistributedWorker(Napi::Env env, const char* name, Job job)
-      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {}
+// A blocking collective's Promise settles with undefined, or with the job's tensor as a handle.
+Napi::Value tensor_or_undefined(Napi::Env env, at::Tensor&& result) {
+  return result.defined() ? TensorHandle::Wrap(env, std::move(result)) : env.Undefined();
+}
 
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      at::init_num_threads();
-      result_ = job_();
-    } catch (...) {
-      error_ = std::current_exception();
-    }
-  }
-
-  // As HgWorker (async_api.cpp): nothing may escape, the worker is deleted on every path.
-  void OnWorkComplete(Napi::Env env, napi_status status) override {
-    try {
-      if (status != napi_cancelled) {
-        Napi::HandleScope scope(env);
-        Settle(env);
-      }
-    } catch (...) {
-    }
-    try {
-      job_ = nullptr;
-      result_ = at::Tensor();
-    } catch (...) {
-    }
-    delete this;
-  }
-
- private:
-  void Settle(Napi::Env env) {
-    if (!error_) {
-      try {
-        deferred_.Resolve(result_.defined() ? TensorHandle::Wrap(env, std::move(result_)) : env.Undefined());
-        return;
-      } catch (...) {
-        error_ = std::current_exception();
-      }
-    }
-    try {
-      std::rethrow_exception(error_);
-    } catch (...) {
-      throw_current_as_js(env);
-    }
-    deferred_.Reject(env.GetAndClearPendingException().Value());
-  }
-
-  Napi::Promise::Deferred deferred_;
-  Job job_;
-  at::Tensor result_;
-  std::exception_ptr error_;
-};
-
-Napi::Value queue(Napi::Env env, const char* name, DistributedWorker::Job job) {
-  auto* worker = new DistributedWorker(env, name, std::move(job));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+Napi::Value queue(Napi::Env env, const char* name, PromiseWorker<at::Tensor>::Job job) {
+  return PromiseWorker<at::Tensor>::Queue(env, name, std::move(job), tensor_or_undefined);
 }
 
 // Read by key (js_options.h): every key required, each named in its error.
