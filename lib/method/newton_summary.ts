@@ -158,17 +158,7 @@ export class NewtonSummary extends Optimizer<Group> {
   #combined(where: string, batch: [Tensor, Tensor] | null, local: Summaries | null, combined: Summaries | null): Summaries | null {
     for (const t of Object.values(local ?? {})) t.dispose();
     if (!combined && batch) {
-      this.#log({
-        step: this.#step,
-        H: [],
-        g: [],
-        order3: [],
-        eta: null,
-        lrs: this.lrs(),
-        found: false,
-        reason: `${where}: another rank's hg batch holds NaN or Inf: previous learning rates kept`,
-        solver: emptySolver(),
-      });
+      this.#logKept(`${where}: another rank's hg batch holds NaN or Inf: previous learning rates kept`);
     }
     return combined;
   }
@@ -218,17 +208,7 @@ export class NewtonSummary extends Optimizer<Group> {
   #usableHgBatch(): [Tensor, Tensor] | null {
     const [x, y] = this.#hg.next();
     if (native().allFinite([x.handle('NewtonSummary'), y.handle('NewtonSummary')])) return [x, y];
-    this.#log({
-      step: this.#step,
-      H: [],
-      g: [],
-      order3: [],
-      eta: null,
-      lrs: this.lrs(),
-      found: false,
-      reason: 'the hg batch holds NaN or Inf: previous learning rates kept',
-      solver: emptySolver(),
-    });
+    this.#logKept('the hg batch holds NaN or Inf: previous learning rates kept');
     return null;
   }
 
@@ -244,17 +224,7 @@ export class NewtonSummary extends Optimizer<Group> {
         for (const p of group.params) native().applyUpdate(p.handle('NewtonSummary.step'), u[k++].handle('NewtonSummary.step'), group.lr);
       }
     } else {
-      this.#log({
-        step: this.#step,
-        H: [],
-        g: [],
-        order3: [],
-        eta: null,
-        lrs: this.lrs(),
-        found: false,
-        reason: 'the direction holds NaN or Inf: update skipped',
-        solver: emptySolver(),
-      });
+      this.#logKept('the direction holds NaN or Inf: update skipped');
     }
     this.#step++;
   }
@@ -347,6 +317,11 @@ export class NewtonSummary extends Optimizer<Group> {
       reason: usable ? undefined : (result.reason ?? 'the solver returned non-finite learning rates: previous ones kept'),
       solver,
     });
+  }
+
+  /** Logs an update that changed nothing (no summaries were computed, or the step was skipped), and why. */
+  #logKept(reason: string): void {
+    this.#log({ step: this.#step, H: [], g: [], order3: [], eta: null, lrs: this.lrs(), found: false, reason, solver: emptySolver() });
   }
 
   #log(entry: NewtonSummaryLog): void {
