@@ -62,11 +62,10 @@ export class NewtonSummary extends Optimizer<Group> {
     if (typeof fullLoss !== 'function')
       throw new TypeError(`${where}: fullLoss must be a function (x, y) => Tensor, got ${show(fullLoss)}`);
     this.#o = checkSettings(where, o);
-    const summaries = this.#o.summaries;
     this.#average = o.average && new SummariesAverage(o.average);
     this.#hg = new HgBatches(where, hgLoader);
     const groups = this.paramGroups.map((g) => ({ params: g.params }));
-    this.#route = new SummariesRoute(where, summaries, o.taylor, groups, fullLoss, {
+    this.#route = new SummariesRoute(where, this.#o.summaries, o.taylor, groups, fullLoss, {
       noregul: this.#o.noregul,
       diagonal: this.#o.diagonal,
     });

@@ -78,11 +78,11 @@ export const NEWTON_SUMMARY_DEFAULTS = Object.freeze({
 
 export const OPTION_KEYS = [...Object.keys(NEWTON_SUMMARY_DEFAULTS), 'average', 'lrsClip', 'taylor', 'distributed'] as const;
 
-/** The options after checking, with every default filled in. */
+/** The options after checking, with every default filled in (average and taylor, checked here, are used once, at construction). */
 export type Settings = Required<
   Omit<NewtonSummaryOptions, keyof NewtonSummaryGroupOptions | 'average' | 'lrsClip' | 'taylor' | 'nesterov' | 'distributed'>
 > &
-  Pick<NewtonSummaryOptions, 'average' | 'lrsClip' | 'taylor'> & {
+  Pick<NewtonSummaryOptions, 'lrsClip'> & {
     nesterov: Required<NonNullable<NewtonSummaryOptions['nesterov']>>;
   };
 
@@ -143,9 +143,7 @@ export function checkSettings(where: string, o: NewtonSummaryOptions): Settings 
     diagonal: checkBoolean(where, 'diagonal', o.diagonal ?? D.diagonal),
     removeNegative: checkBoolean(where, 'removeNegative', o.removeNegative ?? D.removeNegative),
     updater,
-    average: o.average,
     lrsClip: o.lrsClip,
-    taylor: o.taylor,
     historyLength: checkInteger(where, 'historyLength', o.historyLength ?? D.historyLength, 0),
     summaries,
   };
