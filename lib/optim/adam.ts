@@ -54,16 +54,12 @@ export class Adam extends Optimizer<Resolved> {
   }
 
   step(): void {
-    this.assertFree('Adam.step');
-    this.averageGradients('Adam.step');
-    this.#update();
+    this.stepWith('Adam.step', () => this.#update());
   }
 
   /** step() with the distributed gradient averaging waited for off the JS thread (the update is short). */
-  override async stepAsync(): Promise<void> {
-    this.assertFree('Adam.stepAsync');
-    if (this.distributed) await this.averageGradientsAsync('Adam.stepAsync');
-    this.#update();
+  override stepAsync(): Promise<void> {
+    return this.stepAsyncWith('Adam.stepAsync', () => this.#update());
   }
 
   #update(): void {

@@ -88,6 +88,24 @@ export abstract class Optimizer<O extends object> {
     if (this.#distributed) await holding(where, this.allParams(), () => averageGradientsAsync(where, this.allParams()));
   }
 
+  /**
+   * A step made of one update rule (SGD's, Adam's): refused while a pending call holds the parameters, then the
+   * gradients averaged across ranks when distributed, then `update`.
+   */
+  protected stepWith(where: string, update: () => void): void {
+    this.assertFree(where);
+    this.averageGradients(where);
+    update();
+  }
+
+  /** The same with the averaging waited for off the JS thread (the update itself is short). */
+  protected async stepAsyncWith(where: string, update: () => void): Promise<void> {
+    this.assertFree(where);
+    // Not distributed: nothing to wait for, and no turn of the event loop between the check and the update.
+    if (this.distributed) await this.averageGradientsAsync(where);
+    update();
+  }
+
   /** Every parameter, group after group. */
   protected allParams(): Tensor[] {
     return this.paramGroups.flatMap((g) => g.params);

@@ -49,16 +49,12 @@ export class SGD extends Optimizer<Resolved> {
   }
 
   step(): void {
-    this.assertFree('SGD.step');
-    this.averageGradients('SGD.step');
-    this.#update();
+    this.stepWith('SGD.step', () => this.#update());
   }
 
   /** step() with the distributed gradient averaging waited for off the JS thread (the update is short). */
-  override async stepAsync(): Promise<void> {
-    this.assertFree('SGD.stepAsync');
-    if (this.distributed) await this.averageGradientsAsync('SGD.stepAsync');
-    this.#update();
+  override stepAsync(): Promise<void> {
+    return this.stepAsyncWith('SGD.stepAsync', () => this.#update());
   }
 
   #update(): void {
