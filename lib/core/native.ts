@@ -2,6 +2,7 @@
 // shared libraries, ~0.5–1 s), once per thread, and a failure to load says why and what to do.
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import type { AllocatorStats } from './runtime';
 
 /** Opaque native tensor handle; only `lib/` ever holds one. */
 export interface NativeTensor {
@@ -155,20 +156,7 @@ export interface NativeAddon {
 
   // --- runtime: memory, threads, seed, build ---
   /** Live handles and their bytes (process-wide), and the caching allocator's counters. */
-  memory(): {
-    liveTensors: number;
-    bytes: number;
-    allocator: {
-      enabled: boolean;
-      inUseBytes: number;
-      peakBytes: number;
-      cachedBytes: number;
-      cachedBlocks: number;
-      limitBytes: number;
-      hits: number;
-      misses: number;
-    };
-  };
+  memory(): { liveTensors: number; bytes: number; allocator: AllocatorStats };
   /** Frees the allocator's cached blocks. */
   emptyCache(): void;
   /** Restarts the allocator's peakBytes from the bytes in use now. */
