@@ -119,8 +119,9 @@ export abstract class Optimizer<O extends object> {
   abstract step(): void;
 
   /**
-   * The step as a Promise, so that a loop can await any optimizer alike. The base runs step() at once (SGD's
-   * and Adam's steps are a few element-wise ops); NewtonSummary computes its summaries on a worker thread.
+   * The step as a Promise, so that a loop can await any optimizer alike. The base (for a subclass that only
+   * writes step()) runs step() at once; SGD and Adam wait for the distributed averaging off the JS thread
+   * (stepAsyncWith), NewtonSummary computes its summaries on a worker thread.
    */
   async stepAsync(): Promise<void> {
     this.step();
