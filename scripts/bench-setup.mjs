@@ -23,6 +23,28 @@ export function time(fn, repeats) {
   return median(times);
 }
 
+/**
+ * Median seconds of `repeats` calls of each of `a` and `b`, alternated (a, b, a, b, …) after one warm-up call
+ * of each, so that a slow spell of a shared machine weighs on both sides of their ratio alike.
+ */
+export function timeAlternated(a, b, repeats) {
+  a();
+  b();
+  const ta = [],
+    tb = [];
+  for (let r = 0; r < repeats; r++) {
+    for (const [fn, times] of [
+      [a, ta],
+      [b, tb],
+    ]) {
+      const start = process.hrtime.bigint();
+      fn();
+      times.push(Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  }
+  return [median(ta), median(tb)];
+}
+
 export const MODELS = {
   perceptron: {
     label: 'Perceptron 784-200-100-10 tanh',

@@ -15,7 +15,7 @@
 // every ratio with a target says whether it meets it.
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { grnewt, median, MODELS, time, workload } from './bench-setup.mjs';
+import { grnewt, median, MODELS, time, timeAlternated, workload } from './bench-setup.mjs';
 
 const { native } = await import('../dist/core/native.js');
 const { values: args } = parseArgs({
@@ -88,17 +88,16 @@ say(
   '\n2. summaries / one forward+backward, batch 1000, canonical partition (targets, Taylor: ≤ 1.5× Perceptron, ≤ 2.0× LeNet; 2 threads no worse than 1)',
 );
 say('   model                              dtype    threads  fwd+bwd ms  autograd ms (ratio)  taylor ms (ratio)   verdict');
-const STAGES = ['layers', 'allocation', 'bias', 'elementwise', 'pool', 'loss'];
+const STAGES = ['layers', 'allocation', 'bias', 'elementwise', 'pool', 'loss', 'values', 'sources'];
 const medianProfile = (profiles) => Object.fromEntries(Object.keys(profiles[0]).map((k) => [k, median(profiles.map((p) => p[k]))]));
 for (const modelName of ['perceptron', 'lenet']) {
   for (const dtype of ['float32', 'float64']) {
     const w = workload(modelName, dtype, 1000);
     for (const threads of threadCounts) {
       grnewt.setNumThreads(threads);
-      const repeats = quick ? 2 : 5;
-      const fb = time(w.ops.forwardBackward, repeats);
+      const repeats = quick ? 3 : 9;
+      const [fb, taylor] = timeAlternated(w.ops.forwardBackward, w.ops.taylor, repeats);
       const autograd = time(w.ops.autograd, quick ? 1 : 3);
-      const taylor = time(w.ops.taylor, repeats);
       const profiles = Array.from({ length: repeats }, () => w.ops.taylorProfiled());
       const stages = medianProfile(profiles);
       const target = TARGETS.taylorOverForwardBackward[modelName];
@@ -132,7 +131,9 @@ for (const modelName of ['perceptron', 'lenet']) {
   }
 }
 say("\n   where the Taylor route's time goes (ms, medians; layers = GEMMs/convolutions over the jet rows, allocation = new rows");
-say('   allocated and zeroed, elementwise = the jet kernel, loss = the loss head and assembly, JS+N-API = the call minus its native time)');
+say('   allocated and zeroed, elementwise = the jet kernel (with the adjoint implementation, its contractions with λ too), loss = the');
+say("   loss head and assembly, values = the adjoint implementation's plain forward pass and backward pass of λ, sources = its");
+say('   contractions Uᵀλ at the layers, JS+N-API = the call minus its native time)');
 say(`   ${'model'.padEnd(32)} dtype    thr ${[...STAGES, 'other', 'JS+N-API'].map((k) => k.padStart(12)).join('')}  rows`);
 for (const r of results.summaries) {
   const cells = [...STAGES.map((k) => r.stagesMs[k]), r.stagesMs.nativeOther, r.stagesMs.jsAndNapi].map((ms) =>
@@ -303,7 +304,6 @@ if (!args['no-vgg']) {
   say(
     `   taylor stages (ms): ${STAGES.map((k) => `${k} ${fmt(profile[k] * 1e3, 0)}`).join(' · ')} · native total ${fmt(profile.total * 1e3, 0)} · most rows ${profile.peakRows}`,
   );
-  say('   (the adjoint implementation\'s values pass, backward pass and λ contractions are in "native total" but no stage)');
 }
 
 // 6. several processes: each rank a child process running scripts/bench-distributed.mjs.

@@ -22,6 +22,10 @@ export interface TaylorProfile {
   elementwise: number;
   pool: number;
   loss: number;
+  /** The adjoint implementation's plain forward pass and the backward pass of λ. */
+  values: number;
+  /** The adjoint implementation's contractions with λ (the second-order sources). */
+  sources: number;
   total: number;
   peakRows: number;
 }

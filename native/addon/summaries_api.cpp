@@ -92,6 +92,7 @@ Napi::Value TaylorHgProfile(const Napi::CallbackInfo& info) {
   const std::pair<const char*, double> stages[] = {{"layers", p.layers_s}, {"allocation", p.allocation_s},
                                                    {"bias", p.bias_s},     {"elementwise", p.elementwise_s},
                                                    {"pool", p.pool_s},     {"loss", p.loss_s},
+                                                   {"values", p.values_s}, {"sources", p.sources_s},
                                                    {"total", p.total_s}};
   for (const auto& [name, seconds] : stages) profile.Set(name, seconds);
   profile.Set("peakRows", static_cast<double>(p.peak_rows));

@@ -1,7 +1,5 @@
 #include "method/jets.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 
 #include "core/errors.h"
@@ -45,10 +43,20 @@ void check_contract(const at::Tensor& J, const Rows& rows) {
 
 }  // namespace
 
-void propagate_elementwise(at::Tensor& J, const Rows& rows, Activation activation) {
+void propagate_elementwise(at::Tensor& J, const Rows& rows, Activation activation, const at::Tensor& value,
+                           Contractions* contractions) {
   check_contract(J, rows);
+  const auto like_value = [&](const at::Tensor& t) {
+    return t.sizes().equals(J[0].sizes()) && t.scalar_type() == J.scalar_type() && t.is_contiguous() &&
+           t.device() == J.device();
+  };
+  if (value.defined() && !like_value(value))
+    throw RangeError("propagate_elementwise: value must be a contiguous tensor of J[0]'s shape, dtype and device");
+  if (contractions && (!contractions->lambda.defined() || !like_value(contractions->lambda)))
+    throw RangeError("propagate_elementwise: λ must be a contiguous tensor of J[0]'s shape, dtype and device");
+  if (J.is_cpu()) return detail::propagate_elementwise_cpu(J, rows, activation, value, contractions);
+  if (contractions) detail::contract_reference(J, rows, activation, *contractions);
   if (activation.kind == ActivationKind::Identity) return;
-  if (J.is_cpu()) return detail::propagate_elementwise_cpu(J, rows, activation);
 #ifdef GRNEWT_WITH_CUDA
   if (J.is_cuda()) return detail::propagate_elementwise_cuda(J, rows, activation);
 #endif
@@ -96,8 +104,26 @@ at::Tensor apply(const at::Tensor& y, Activation activation) {
   return y;
 }
 
-void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation activation) {
+at::Tensor backward(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& f, Activation activation) {
+  switch (activation.kind) {
+    case ActivationKind::Tanh:
+      return at::tanh_backward(grad, f);
+    case ActivationKind::Sigmoid:
+      return at::sigmoid_backward(grad, f);
+    case ActivationKind::Relu:
+      return at::threshold_backward(grad, y, 0);
+    case ActivationKind::Elu:
+      return at::elu_backward(grad, activation.alpha, 1, 1, false, y);
+    case ActivationKind::Identity:
+      break;
+  }
+  return grad;
+}
+
+void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation activation,
+                                     Contractions* contractions) {
   check_contract(J, rows);
+  if (contractions) detail::contract_reference(J, rows, activation, *contractions);
   if (activation.kind == ActivationKind::Identity) return;
   const auto [f, f1, f2, f3] = derivatives(J[0].clone(), activation);
   const at::Tensor original = J.clone();
@@ -116,46 +142,20 @@ void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation
 
 namespace detail {
 
-// Blocks of consecutive elements, each row streamed through once per block: the reads of the original
-// d1 / diag values happen before the rows holding them are overwritten (d3 first, then pairs, then d1).
-void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activation) {
-  const int64_t M = J[0].numel();
-  constexpr int64_t kBlock = 256;
-  const int kind = static_cast<int>(activation.kind);
-  if (activation.kind == ActivationKind::Identity) return;
-  // f(y) by ATen's vectorised kernels (libm's scalar tanh/exp would dominate the whole loop).
-  const at::Tensor value = apply(J[0], activation);
-  AT_DISPATCH_FLOATING_TYPES(J.scalar_type(), "propagate_elementwise_cpu", [&] {
-    scalar_t* base = J.data_ptr<scalar_t>();
-    const scalar_t* fvalue = value.data_ptr<scalar_t>();
-    const auto alpha = static_cast<scalar_t>(activation.alpha);
-    auto row = [&](int64_t r) { return base + r * M; };
-    at::parallel_for(0, (M + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
-      scalar_t f1[kBlock], f2[kBlock], f3[kBlock];
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t e0 = b * kBlock, n = std::min(kBlock, M - e0);
-        scalar_t* y0 = row(0) + e0;
-        const scalar_t* f = fvalue + e0;
-        for (int64_t e = 0; e < n; ++e) activation_derivatives<scalar_t>(kind, y0[e], f[e], alpha, f1[e], f2[e], f3[e]);
-        for (size_t a = 0; a < rows.d3.size(); ++a) {
-          scalar_t* z3 = row(rows.d3[a]) + e0;
-          const scalar_t *y1 = row(rows.d1[a]) + e0, *y2 = row(rows.diag[a]) + e0;
-          for (int64_t e = 0; e < n; ++e)
-            z3[e] = f1[e] * z3[e] + 3 * f2[e] * y1[e] * y2[e] + f3[e] * y1[e] * y1[e] * y1[e];
-        }
-        for (size_t p = 0; p < rows.pair.size(); ++p) {
-          scalar_t* z2 = row(rows.pair[p]) + e0;
-          const scalar_t *yi = row(rows.d1[rows.pair_a[p]]) + e0, *yj = row(rows.d1[rows.pair_b[p]]) + e0;
-          for (int64_t e = 0; e < n; ++e) z2[e] = f1[e] * z2[e] + f2[e] * yi[e] * yj[e];
-        }
-        for (size_t a = 0; a < rows.d1.size(); ++a) {
-          scalar_t* z1 = row(rows.d1[a]) + e0;
-          for (int64_t e = 0; e < n; ++e) z1[e] *= f1[e];
-        }
-        std::copy(f, f + n, y0);
-      }
-    });
-  });
+void contract_reference(const at::Tensor& J, const Rows& rows, Activation activation, Contractions& c) {
+  const int64_t A = static_cast<int64_t>(rows.d1.size());
+  const auto index = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(J.device()); };
+  const auto d = derivatives(J[0], activation);
+  const at::Tensor first = J.index_select(0, index(rows.d1)).reshape({A, -1});  // [A, elements]
+  const at::Tensor w2 = (c.lambda * d.f2).reshape({1, -1});
+  const at::Tensor gram = at::mm(first * w2, first.t()).to(at::kDouble).cpu().contiguous();
+  c.gram.assign(gram.data_ptr<double>(), gram.data_ptr<double>() + A * A);
+  c.order3.clear();
+  if (!c.third) return;
+  at::Tensor o3 = first * first * (c.lambda * d.f3).reshape({1, -1});
+  if (!rows.diag.empty()) o3 = o3 + 3 * J.index_select(0, index(rows.diag)).reshape({A, -1}) * w2;
+  const at::Tensor sums = (first * o3).sum(1).to(at::kDouble).cpu().contiguous();
+  c.order3.assign(sums.data_ptr<double>(), sums.data_ptr<double>() + A);
 }
 
 }  // namespace detail

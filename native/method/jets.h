@@ -33,9 +33,22 @@ struct Rows {
   std::vector<int64_t> pair_a, pair_b;  // [P] the pair's subsets, as indices into d1
 };
 
+// The adjoint route's second-order sources at one activation (taylor_adjoint.cpp), taken in the same pass over
+// the elements as the jets: with λ the loss's gradient at the activation's output and y the rows before the step,
+//   gram[a·A + b] = Σ λ f2 y_a y_b  (over the elements, for the active subsets a, b: rows.d1),
+//   order3[a]     = Σ λ (f3 y_a³ + 3 f2 y_a y_aa)  (only when `third`; y_aa from rows.diag, zero without it).
+struct Contractions {
+  at::Tensor lambda;  // contiguous, of J[0]'s shape, dtype and device
+  bool third = false;
+  std::vector<double> gram, order3;  // results: [A·A] and [A] (empty without `third`)
+};
+
 // Checks the contract (J contiguous float/double of rank ≥ 2, rows in range, consistent sizes), then
-// updates J in place. Throws grnewt::TypeError/RangeError on a broken contract.
-void propagate_elementwise(at::Tensor& J, const Rows& rows, Activation activation);
+// updates J in place. `value`, when defined, is f(J[0]) already computed (a contiguous tensor of J[0]'s shape
+// and dtype; a plain forward pass has it), so the CPU loop does not compute it again. `contractions`, when
+// given, receives the sums above. Throws grnewt::TypeError/RangeError on a broken contract.
+void propagate_elementwise(at::Tensor& J, const Rows& rows, Activation activation, const at::Tensor& value = {},
+                           Contractions* contractions = nullptr);
 
 // f(y) and its first three derivatives at y, elementwise, with ATen ops (the same formulas as
 // activation_derivatives.h): for the reference rules below and the adjoint route's sources.
@@ -47,12 +60,19 @@ Derivatives derivatives(const at::Tensor& y, Activation activation);
 // f(y) alone, by ATen's vectorised ops.
 at::Tensor apply(const at::Tensor& y, Activation activation);
 
+// grad · f′(y) given y and f = f(y), by ATen's fused backward kernels (autograd's).
+at::Tensor backward(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& f, Activation activation);
+
 // The same rules written with ATen ops (one tensor op per row): the independent route the kernels are
-// tested against, and the path for devices without a kernel.
-void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation activation);
+// tested against, and the path for devices without a kernel; with `contractions`, those sums by ATen ops too
+// (and the CUDA path's, whose kernel does not take them).
+void propagate_elementwise_reference(at::Tensor& J, const Rows& rows, Activation activation,
+                                     Contractions* contractions = nullptr);
 
 namespace detail {
-void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activation);
+void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activation, const at::Tensor& value = {},
+                               Contractions* contractions = nullptr);
+void contract_reference(const at::Tensor& J, const Rows& rows, Activation activation, Contractions& contractions);
 #ifdef GRNEWT_WITH_CUDA
 void propagate_elementwise_cuda(at::Tensor& J, const Rows& rows, Activation activation);
 #endif

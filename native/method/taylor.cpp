@@ -3,6 +3,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -18,12 +19,13 @@ namespace {
 // y = layer(x) for every row, with the terms of the direction U on the weight (bilinear rule):
 //   y_s += U x (s the weight's subset),  y_st += U x_t (twice for t = s),  y_sss += 3 U x_ss;
 // and the bias direction v: y_s += v for the bias's subset.
-// `Layer` provides all(J, W, rows, profile): W applied to every row of J, as a tensor with `rows` rows (the new
-// ones uninitialised), and add(out, x, U, alpha, overwrite): out (+)= alpha · U applied to x. A new row's first
-// term overwrites it and the new rows no term reaches are zeroed at the end, so no row is zeroed only to be
-// added to.
+// `Layer` provides all(J, W, rows, known, profile): W applied to every row of J, as a tensor with `rows` rows
+// (the new ones uninitialised; row 0 copied from `known` when it is defined, the bias included), and
+// add(out, x, U, alpha, overwrite): out (+)= alpha · U applied to x. A new row's first term overwrites it and
+// the new rows no term reaches are zeroed at the end, so no row is zeroed only to be added to.
 template <typename Layer>
-void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64_t>& bias_shape) {
+void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64_t>& bias_shape,
+              const at::Tensor& known) {
   const std::vector<int64_t> before = z.order();
   std::vector<int64_t> d1_before;  // rows of x_t for t active before this layer
   for (int64_t t : before) d1_before.push_back(z.d1(t));
@@ -31,19 +33,17 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
   const int64_t x_ss = z.active(s) ? z.d2(s, s) : -1;
   const auto scaled = [&](const at::Tensor& w) { return op.input_scale == 1 ? w : w * op.input_scale; };
 
-  z.activate(s);
-  if (op.dbias.defined()) z.activate(op.bias_group);
+  activate_layer(z, op);
   const at::Tensor& J = z.J;
   const int64_t R = J.size(0);
-  at::Tensor Y = layer.all(J, scaled(op.weight), z.rows(), z.profile);
-  const int64_t input_numel = J.numel();
+  at::Tensor Y = layer.all(J, scaled(op.weight), z.rows(), known, z.profile);
   std::vector<bool> written(static_cast<size_t>(z.rows() - R), false);  // the new rows holding a term
   const auto first_write = [&](int64_t row) {
     if (row < R || written[row - R]) return false;
     written[row - R] = true;
     return true;
   };
-  if (op.bias.defined()) {
+  if (op.bias.defined() && !known.defined()) {
     StageTimer t(z.profile, &Profile::bias_s);
     Y[0].add_(op.bias.view(bias_shape));
   }
@@ -77,22 +77,25 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
       if (!written[row - R]) Y[row].zero_();
   }
   z.J = Y;
-  z.note(input_numel + Y.numel());
   if (z.profile) z.profile->peak_rows = std::max(z.profile->peak_rows, z.rows());
 }
 
-// One GEMM for all rows, written straight into the result (no copy when rows are added).
+// One GEMM for all rows (but a known row 0), written straight into the result (no copy when rows are added).
 struct LinearLayer {
-  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, Profile* profile) const {
-    const int64_t R = J.size(0), N = J.size(1), out = W.size(0);
+  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, const at::Tensor& known,
+                 Profile* profile) const {
+    const int64_t R = J.size(0), N = J.size(1), out = W.size(0), r0 = known.defined() ? 1 : 0;
     at::Tensor Y;
     {
       StageTimer t(profile, &Profile::allocation_s);
       Y = at::empty({rows, N, out}, J.options());
     }
     StageTimer t(profile, &Profile::layers_s);
-    at::Tensor head = Y.narrow(0, 0, R).view({R * N, out});
-    at::mm_out(head, J.reshape({R * N, J.size(2)}), W.t());
+    if (known.defined()) Y[0].copy_(known);
+    if (R > r0) {
+      at::Tensor head = Y.narrow(0, r0, R - r0).view({(R - r0) * N, out});
+      at::mm_out(head, J.narrow(0, r0, R - r0).reshape({(R - r0) * N, J.size(2)}), W.t());
+    }
     return Y;
   }
   // β = 0 ignores out's contents (NaN included), so an uninitialised row can be overwritten.
@@ -101,10 +104,10 @@ struct LinearLayer {
   }
 };
 
-void linear(Jets& z, const Op& op) {
+void linear(Jets& z, const Op& op, const at::Tensor& known) {
   if (z.J.dim() != 3)
     throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(z.J.dim() - 1));
-  bilinear(z, op, LinearLayer{}, {-1});
+  bilinear(z, op, LinearLayer{}, {-1}, known);
 }
 
 struct Conv2dLayer {
@@ -114,20 +117,28 @@ struct Conv2dLayer {
   }
   // A few rows per convolution, written into the result: one convolution over every row at once needs its
   // unfolded input for all of them (float64 LeNet at batch 1000: 600 MB) and a copy to append the new rows.
-  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, Profile* profile) const {
+  at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, const at::Tensor& known,
+                 Profile* profile) const {
     constexpr int64_t kRowsPerCall = 2;
-    const int64_t R = J.size(0);
+    const int64_t R = J.size(0), N = J.size(1);
     StageTimer t(profile, &Profile::layers_s);
-    at::Tensor first = conv(J.narrow(0, 0, std::min(R, kRowsPerCall)).flatten(0, 1), W);
-    std::vector<int64_t> shape{rows, J.size(1)};
-    for (int64_t d = 1; d < first.dim(); ++d) shape.push_back(first.size(d));
-    at::Tensor Y = at::empty(shape, J.options());
-    Y.narrow(0, 0, std::min(R, kRowsPerCall)).view_as(first).copy_(first);
-    first.reset();
-    for (int64_t r = kRowsPerCall; r < R; r += kRowsPerCall) {
+    at::Tensor Y;
+    const auto allocate = [&](at::IntArrayRef sample) {  // sample: [C, H, W] of one row's output
+      std::vector<int64_t> shape{rows, N};
+      shape.insert(shape.end(), sample.begin(), sample.end());
+      Y = at::empty(shape, J.options());
+    };
+    int64_t r = 0;
+    if (known.defined()) {
+      allocate(known.sizes().slice(1));
+      Y[0].copy_(known);
+      r = 1;
+    }
+    for (; r < R; r += kRowsPerCall) {
       const int64_t n = std::min(kRowsPerCall, R - r);
-      at::Tensor part = Y.narrow(0, r, n);
-      part.view({n * J.size(1), shape[2], shape[3], shape[4]}).copy_(conv(J.narrow(0, r, n).flatten(0, 1), W));
+      const at::Tensor part = conv(J.narrow(0, r, n).flatten(0, 1), W);
+      if (!Y.defined()) allocate(part.sizes().slice(1));
+      Y.narrow(0, r, n).view(part.sizes()).copy_(part);
     }
     return Y;
   }
@@ -139,20 +150,23 @@ struct Conv2dLayer {
   }
 };
 
-void conv2d(Jets& z, const Op& op) {
+void conv2d(Jets& z, const Op& op, const at::Tensor& known) {
   if (z.J.dim() != 5)
     throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
-  bilinear(z, op, Conv2dLayer{op.conv}, {-1, 1, 1});
+  bilinear(z, op, Conv2dLayer{op.conv}, {-1, 1, 1}, known);
 }
 
-// Max-pooling is linear where the maximum is unique: every row is routed through the value's argmax.
-void max_pool2d(Jets& z, const Op& op) {
+// Max-pooling is linear where the maximum is unique: every row is routed through the value's argmax (found
+// here, or `known_index` from a plain forward pass).
+void max_pool2d(Jets& z, const Op& op, const at::Tensor& known_index) {
   if (z.J.dim() != 5)
     throw RangeError("a MaxPool2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
   const ops::MaxPool2dOptions& o = op.pool;
-  const auto pooled = at::max_pool2d_with_indices(z.J[0], o.kernel_size, o.stride.empty() ? o.kernel_size : o.stride,
-                                                  o.padding, o.dilation, o.ceil_mode);
-  const at::Tensor& index = std::get<1>(pooled);  // [N, C, Ho, Wo], flat positions in H·W
+  const at::Tensor index =
+      known_index.defined()
+          ? known_index
+          : std::get<1>(at::max_pool2d_with_indices(z.J[0], o.kernel_size, o.stride.empty() ? o.kernel_size : o.stride,
+                                                    o.padding, o.dilation, o.ceil_mode));
   const int64_t R = z.J.size(0), N = index.size(0), C = index.size(1), L = index.size(2) * index.size(3);
   z.J = z.J.flatten(3)
             .gather(3, index.reshape({1, N, C, L}).expand({R, N, C, L}))
@@ -298,22 +312,22 @@ void check_op(const Op& op, int64_t S, size_t k) {
 bool non_decreasing(const jets::Activation& a) { return a.kind != jets::ActivationKind::Elu || a.alpha >= 0; }
 
 // The jets implementation: every row (first, second for every pair, third) pushed forward, chunk by chunk.
-Result jets_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                      const summaries::Options& options, Profile* profile) {
-  const std::vector<const Op*> steps = schedule(model);
+Result jets_summaries(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes, Loss loss,
+                      const at::Tensor& x, const at::Tensor& target, int64_t S, const summaries::Options& options,
+                      Profile* profile) {
   const int64_t N = x.size(0);
+  const int64_t chunk = chunk_size(steps, shapes, x, S, options, true);
   HeadSums sums;
   Layout L;
   bool third = false;
   int64_t outputs = 0;
-  for (int64_t n0 = 0, chunk = 1; n0 < N;) {
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
     const int64_t n = std::min(chunk, N - n0);
     const Jets z = forward(steps, x.narrow(0, n0, n), S, options, profile);
     StageTimer t(profile, &Profile::loss_s);
-    if (n0 == 0) L = layout_of(z, z.J.device()), third = z.third(), chunk = chunk_size(z, N);
+    if (n0 == 0) L = layout_of(z, z.J.device()), third = z.third();
     sums.add(head_sums(loss, z, L, target.narrow(0, n0, n), third));
     outputs += z.J[0].numel();
-    n0 += n;
   }
   StageTimer t(profile, &Profile::loss_s);
   return finish(loss, sums, L, S, N, outputs, third);
@@ -325,17 +339,76 @@ HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& 
   return loss == Loss::CrossEntropy ? cross_entropy_sums(z, L, target, third) : mse_sums(z, L, target, third);
 }
 
-// Samples per chunk after the first (a single sample, which measures the jets' size): a chunk's jets take at
-// most kJetsOverForward times the values one forward pass over the whole batch holds, so the peak memory of a
-// summary stays a small multiple of a forward+backward's however many rows the partition makes (VGG-11's
-// canonical partition: up to 298 rows).
+std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& steps, const at::Tensor& x) {
+  std::vector<std::vector<int64_t>> shapes;
+  at::Tensor v = x.narrow(0, 0, 1);
+  for (const Op* op : steps) {
+    const auto rank = [&](int64_t wanted, const char* what) {
+      if (v.dim() != wanted)
+        throw RangeError(std::string("a ") + what + " layer needs " + (wanted == 2 ? "[N, features]" : "[N, C, H, W]") +
+                         " inputs, got rank " + std::to_string(v.dim()));
+    };
+    switch (op->kind) {
+      case Op::Kind::Linear:
+        rank(2, "Linear");
+        v = at::linear(v, op->weight);
+        break;
+      case Op::Kind::Conv2d:
+        rank(4, "Conv2d");
+        v = at::conv2d(v, op->weight, {}, op->conv.stride, op->conv.padding, op->conv.dilation, op->conv.groups);
+        break;
+      case Op::Kind::MaxPool2d:
+        rank(4, "MaxPool2d");
+        v = at::max_pool2d(v, op->pool.kernel_size, op->pool.stride.empty() ? op->pool.kernel_size : op->pool.stride,
+                           op->pool.padding, op->pool.dilation, op->pool.ceil_mode);
+        break;
+      case Op::Kind::Flatten:
+        v = v.flatten(1);
+        break;
+      case Op::Kind::Activation:
+        break;
+    }
+    shapes.push_back(v.sizes().vec());
+  }
+  return shapes;
+}
+
+void activate_layer(Jets& z, const Op& op) {
+  z.activate(op.dweight.defined() ? op.weight_group : -1);
+  if (op.dbias.defined()) z.activate(op.bias_group);
+}
+
+// A chunk's jets and their temporaries take at most kJetsOverForward times the values one forward pass over the
+// whole batch holds, so the peak memory of a summary stays a small multiple of a forward+backward's however many
+// rows the partition makes (VGG-11's canonical partition: up to 298 rows in the jets implementation).
 constexpr int64_t kJetsOverForward = 2;
 
-int64_t chunk_size(const Jets& one_sample, int64_t N) {
-  const double budget =
-      static_cast<double>(kJetsOverForward) * static_cast<double>(one_sample.value_numel) * static_cast<double>(N);
-  const double per_sample = static_cast<double>(std::max<int64_t>(1, one_sample.peak_numel));
-  return std::clamp<int64_t>(static_cast<int64_t>(budget / per_sample), 1, N);
+int64_t chunk_size(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
+                   const at::Tensor& x, int64_t S, const summaries::Options& options, bool second) {
+  const int64_t N = x.size(0);
+  if (const char* forced = std::getenv("GRNEWT_TAYLOR_CHUNK")) {
+    const int64_t n = std::atoll(forced);
+    if (n > 0) return std::min(n, N);
+  }
+  // The rows each step has (they depend on the steps alone), times one sample's elements at its input and output.
+  Jets z(at::empty({0}, x.options()), S, options, nullptr, second);
+  int64_t in = x.numel() / N, peak = 0, values = 0;
+  for (size_t k = 0; k < steps.size(); ++k) {
+    int64_t out = 1;
+    for (size_t d = 1; d < shapes[k].size(); ++d) out *= shapes[k][d];
+    const int64_t rows_in = z.rows();
+    if (steps[k]->kind == Op::Kind::Linear || steps[k]->kind == Op::Kind::Conv2d) activate_layer(z, *steps[k]);
+    if (steps[k]->kind != Op::Kind::Flatten) {
+      // a layer or a max-pool holds its input's rows and its output's; an activation its rows and f(y)
+      const int64_t held =
+          steps[k]->kind == Op::Kind::Activation ? (z.rows() + 1) * out : rows_in * in + z.rows() * out;
+      peak = std::max(peak, held), values += out;
+    }
+    in = out;
+  }
+  peak = std::max(peak, 3 * z.rows() * in);  // the loss head's temporaries
+  const double budget = static_cast<double>(kJetsOverForward) * static_cast<double>(values) * static_cast<double>(N);
+  return std::clamp<int64_t>(static_cast<int64_t>(budget / static_cast<double>(std::max<int64_t>(1, peak))), 1, N);
 }
 
 std::vector<const Op*> schedule(const std::vector<Op>& model) {
@@ -351,19 +424,18 @@ std::vector<const Op*> schedule(const std::vector<Op>& model) {
   return steps;
 }
 
-void step(Jets& z, const Op& op) {
+void step(Jets& z, const Op& op, const Known* known, jets::Contractions* contractions) {
+  const at::Tensor none;
   switch (op.kind) {
     case Op::Kind::Linear:
-      linear(z, op);
+      linear(z, op, known ? known->value : none);
       break;
     case Op::Kind::Conv2d:
-      conv2d(z, op);
+      conv2d(z, op, known ? known->value : none);
       break;
     case Op::Kind::MaxPool2d: {
       StageTimer t(z.profile, &Profile::pool_s);
-      const int64_t before = z.J.numel();
-      max_pool2d(z, op);
-      z.note(before + z.J.numel());
+      max_pool2d(z, op, known ? known->pool_index : none);
       break;
     }
     case Op::Kind::Flatten:
@@ -372,21 +444,16 @@ void step(Jets& z, const Op& op) {
     case Op::Kind::Activation: {
       StageTimer t(z.profile, &Profile::elementwise_s);
       z.J = z.J.contiguous();
-      jets::propagate_elementwise(z.J, z.kernel_rows(), op.activation);
-      z.note(z.J.numel() + z.J[0].numel());
+      jets::propagate_elementwise(z.J, z.kernel_rows(), op.activation, known ? known->value : none, contractions);
       break;
     }
   }
 }
 
 Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options,
-             Profile* profile, const BeforeStep& before, bool second) {
-  Jets z(x, S, options, profile, second);
-  for (size_t k = 0; k < steps.size(); ++k) {
-    if (before) before(k, z);
-    step(z, *steps[k]);
-  }
-  z.note(3 * z.J.numel());  // the loss head's temporaries
+             Profile* profile) {
+  Jets z(x, S, options, profile);
+  for (const Op* op : steps) step(z, *op);
   return z;
 }
 
@@ -402,9 +469,11 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
     throw RangeError("cross-entropy needs int64 labels [N] with N = " + std::to_string(N));
   if (loss == Loss::Mse && (target.dim() < 1 || target.size(0) != N))
     throw RangeError("mse: the target's shape must be the output's, with N = " + std::to_string(N) + " samples");
-  if (!route) route = route_for(schedule(model), x, S, options);
-  return *route == Route::Adjoint ? adjoint_summaries(model, loss, x, target, S, options, profile)
-                                  : jets_summaries(model, loss, x, target, S, options, profile);
+  const std::vector<const Op*> steps = schedule(model);
+  const std::vector<std::vector<int64_t>> shapes = sample_shapes(steps, x);
+  if (!route) route = route_for(steps, shapes, S, options);
+  return *route == Route::Adjoint ? adjoint_summaries(steps, loss, x, target, S, options, profile)
+                                  : jets_summaries(steps, shapes, loss, x, target, S, options, profile);
 }
 
 }  // namespace detail

@@ -39,9 +39,12 @@ struct Result {
 // Where one call's time goes (seconds, wall clock, by stage), for the bench: the GEMMs/convolutions over the
 // rows (W applied to every row, and the direction's terms U x), making room for the new rows (allocation and
 // zeroing), the bias adds, the elementwise jet kernel, max-pool routing, the loss head (log-softmax/MSE
-// jets and the assembly of H̄, ḡ, order3), and the whole call. `peak_rows` is the most rows a jet tensor had.
+// jets and the assembly of H̄, ḡ, order3), the adjoint implementation's plain forward pass with the backward pass
+// of λ (values) and its contractions with λ (sources), and the whole call. `peak_rows` is the most rows a jet
+// tensor had.
 struct Profile {
-  double layers_s = 0, allocation_s = 0, bias_s = 0, elementwise_s = 0, pool_s = 0, loss_s = 0, total_s = 0;
+  double layers_s = 0, allocation_s = 0, bias_s = 0, elementwise_s = 0, pool_s = 0, loss_s = 0, values_s = 0,
+         sources_s = 0, total_s = 0;
   int64_t peak_rows = 0;
 };
 

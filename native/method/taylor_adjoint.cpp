@@ -23,6 +23,7 @@
 // per-chunk sources add up over the batch's chunks.
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -76,42 +77,31 @@ at::Tensor input_gradient(const Op& op, const at::Tensor& lambda, const at::Tens
                                               {0, 0}, o.groups, {true, false, false}));
 }
 
-// The values' forward pass over a chunk and the backward pass of the loss: λ at the output of every step that
-// has sources (undefined elsewhere). `normaliser` is what the loss divides its sum by over the whole batch.
-std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss, const at::Tensor& x,
-                                 const at::Tensor& target, double normaliser) {
+// The values' forward pass: the input of every step (values[K] the model's output) and each max-pool's argmax.
+// The jets pass takes its row 0 from here instead of computing it again.
+struct Values {
+  std::vector<at::Tensor> values, pool_index;
+};
+
+Values values_pass(const std::vector<const Op*>& steps, const at::Tensor& x) {
   const size_t K = steps.size();
-  std::vector<at::Tensor> lambdas(K);
-  size_t first = K;  // the earliest step needing λ: the backward pass stops there
-  for (size_t k = 0; k < K; ++k)
-    if (has_sources(*steps[k])) {
-      first = k;
-      break;
-    }
-  if (first == K) return lambdas;
-  std::vector<at::Tensor> inputs(K), indices(K);
+  Values out{std::vector<at::Tensor>(K + 1), std::vector<at::Tensor>(K)};
   at::Tensor v = x;
   for (size_t k = 0; k < K; ++k) {
     const Op& op = *steps[k];
-    inputs[k] = v;
+    out.values[k] = v;
     switch (op.kind) {
       case Op::Kind::Linear:
-        if (v.dim() != 2)
-          throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(v.dim()));
         v = at::linear(v, scaled(op.weight, op), op.bias);
         break;
       case Op::Kind::Conv2d:
-        if (v.dim() != 4)
-          throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(v.dim()));
         v = at::conv2d(v, scaled(op.weight, op), op.bias, op.conv.stride, op.conv.padding, op.conv.dilation,
                        op.conv.groups);
         break;
       case Op::Kind::MaxPool2d: {
-        if (v.dim() != 4)
-          throw RangeError("a MaxPool2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(v.dim()));
         auto pooled = at::max_pool2d_with_indices(v, op.pool.kernel_size, pool_stride(op), op.pool.padding,
                                                   op.pool.dilation, op.pool.ceil_mode);
-        v = std::get<0>(pooled), indices[k] = std::get<1>(pooled);
+        v = std::get<0>(pooled), out.pool_index[k] = std::get<1>(pooled);
         break;
       }
       case Op::Kind::Flatten:
@@ -122,6 +112,24 @@ std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss,
         break;
     }
   }
+  out.values[K] = v;
+  return out;
+}
+
+// The backward pass of the loss from the values: λ at the output of every step that has sources (undefined
+// elsewhere). `normaliser` is what the loss divides its sum by over the whole batch.
+std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss, const Values& pass,
+                                 const at::Tensor& target, double normaliser) {
+  const size_t K = steps.size();
+  std::vector<at::Tensor> lambdas(K);
+  size_t first = K;  // the earliest step needing λ: the backward pass stops there
+  for (size_t k = 0; k < K; ++k)
+    if (has_sources(*steps[k])) {
+      first = k;
+      break;
+    }
+  if (first == K) return lambdas;
+  const at::Tensor& v = pass.values[K];
   at::Tensor lambda;  // ∂L/∂(the model's output)
   if (loss == Loss::CrossEntropy) {
     if (v.dim() != 2) throw RangeError("cross-entropy needs [N, classes] outputs");
@@ -138,7 +146,7 @@ std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss,
     const Op& op = *steps[k];
     if (has_sources(op)) lambdas[k] = lambda;
     if (k == first) break;
-    const at::Tensor& in = inputs[k];
+    const at::Tensor& in = pass.values[k];
     switch (op.kind) {
       case Op::Kind::Linear:
       case Op::Kind::Conv2d:
@@ -146,28 +154,29 @@ std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss,
         break;
       case Op::Kind::MaxPool2d:
         lambda = at::max_pool2d_with_indices_backward(lambda, in, op.pool.kernel_size, pool_stride(op), op.pool.padding,
-                                                      op.pool.dilation, op.pool.ceil_mode, indices[k]);
+                                                      op.pool.dilation, op.pool.ceil_mode, pass.pool_index[k]);
         break;
       case Op::Kind::Flatten:
         lambda = lambda.reshape(in.sizes());
         break;
       case Op::Kind::Activation:
-        lambda = lambda * jets::derivatives(in, op.activation).f1;
+        lambda = jets::backward(lambda, in, pass.values[k + 1], op.activation);
         break;
     }
-    inputs[k].reset(), indices[k].reset();
   }
   return lambdas;
 }
 
-// The sources Σ_k ⟨λ_{k+1}, …⟩ of H̄ ([S, S]) and order3 ([S]), accumulated over the steps and the chunks.
+// The sources Σ_k ⟨λ_{k+1}, …⟩ of H̄ ([S, S]) and order3 ([S]), accumulated over the steps and the chunks: the
+// layers' as tensors, the activations' as the float64 sums the elementwise kernel returns (jets::Contractions).
 struct Sources {
   at::Tensor H, o3;
   bool third;
+  std::vector<double> H_activations, o3_activations;  // [S·S], [S]
 
-  // Before step `op` with input jets z (rows: value, then per active subset its first derivative and, when
-  // `with_second`, its second; without them the second derivatives are zeros).
-  void add(const Op& op, const Jets& z, const at::Tensor& lambda, bool with_second) {
+  // Before a layer with a direction on its weight, with input jets z (rows: value, then per active subset its
+  // first derivative and, when `with_second`, its second; without them the second derivatives are zeros).
+  void add_layer(const Op& op, const Jets& z, const at::Tensor& lambda, bool with_second) {
     const std::vector<int64_t>& order = z.order();
     const int64_t A = static_cast<int64_t>(order.size()), per = with_second ? 2 : 1;
     if (A == 0) return;
@@ -176,19 +185,7 @@ struct Sources {
         throw std::logic_error("adjoint route: unexpected jet rows");
     const at::Tensor rows = z.J.reshape({z.J.size(0), -1}).narrow(0, 1, per * A).view({A, per, -1});
     const at::Tensor first = rows.select(1, 0);  // [A, elements], strided views
-    const at::Tensor second = with_second ? rows.select(1, 1) : at::Tensor();
     const at::Tensor subsets = at::tensor(order, at::kLong).to(z.J.device());
-    if (op.kind == Op::Kind::Activation) {
-      const jets::Derivatives d = jets::derivatives(z.J[0], op.activation);
-      const at::Tensor w2 = (lambda * d.f2).reshape({1, -1});
-      H.index_put_({subsets.unsqueeze(1), subsets.unsqueeze(0)}, at::mm(first * w2, first.t()), true);
-      if (third) {
-        const at::Tensor w3 = (lambda * d.f3).reshape({1, -1});
-        o3.index_add_(0, subsets,
-                      (first * (with_second ? first * first * w3 + 3 * second * w2 : first * first * w3)).sum(1));
-      }
-      return;
-    }
     const int64_t s = op.weight_group;
     const at::Tensor V = input_gradient(op, lambda, z.J[0], scaled(op.dweight, op)).reshape({-1});
     const at::Tensor h = at::mv(first, V);  // ⟨Uᵀλ, x_j⟩ for every active j
@@ -196,16 +193,33 @@ struct Sources {
     H.select(1, s).index_add_(0, subsets, h);
     if (third && with_second && z.active(s)) {
       const int64_t a = (z.d1(s) - 1) / 2;
-      o3[s] += 3 * at::dot(second[a], V);
+      o3[s] += 3 * at::dot(rows.select(1, 1)[a], V);
     }
+  }
+
+  // After an activation's step over the active subsets `order`, with the kernel's sums.
+  void add_activation(const std::vector<int64_t>& order, const jets::Contractions& c) {
+    const size_t A = order.size(), S = o3_activations.size();
+    for (size_t a = 0; a < A; ++a) {
+      for (size_t b = 0; b < A; ++b) H_activations[order[a] * S + order[b]] += c.gram[a * A + b];
+      if (third) o3_activations[order[a]] += c.order3[a];
+    }
+  }
+
+  // H̄'s and order3's sources, all added up.
+  std::pair<at::Tensor, at::Tensor> total() const {
+    const auto as_tensor = [&](const std::vector<double>& v, at::IntArrayRef shape) {
+      return at::tensor(v, at::kDouble).view(shape).to(H.options());
+    };
+    const int64_t S = o3.size(0);
+    return {H + as_tensor(H_activations, {S, S}), o3 + as_tensor(o3_activations, {S})};
   }
 };
 
 }  // namespace
 
-Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
+Result adjoint_summaries(const std::vector<const Op*>& steps, Loss loss, const at::Tensor& x, const at::Tensor& target,
                          int64_t S, const summaries::Options& options, Profile* profile) {
-  const std::vector<const Op*> steps = schedule(model);
   const int64_t N = x.size(0);
   const bool third = !options.noregul;
   // The loss's normaliser over the whole batch: the samples (cross-entropy) or the output's elements (MSE,
@@ -217,25 +231,44 @@ Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tens
   rows_wanted.noregul = true, rows_wanted.diagonal = true;
   const bool second = third && !second_derivatives_vanish(steps, S);
   const at::TensorOptions dtype = x.options();
-  Sources sources{at::zeros({S, S}, dtype), at::zeros({S}, dtype), third};
+  Sources sources{at::zeros({S, S}, dtype), at::zeros({S}, dtype), third, std::vector<double>(S * S, 0.0),
+                  std::vector<double>(S, 0.0)};
+  // The values and λ over the whole batch (what a forward+backward holds), then the jets chunk by chunk.
+  std::optional<StageTimer> values_timer(std::in_place, profile, &Profile::values_s);
+  const Values pass = values_pass(steps, x);
+  const std::vector<at::Tensor> lambdas = adjoints(steps, loss, pass, target, normaliser);
+  values_timer.reset();
+  std::vector<std::vector<int64_t>> shapes;
+  for (size_t k = 1; k < pass.values.size(); ++k) shapes.push_back(pass.values[k].sizes().vec());
+  const int64_t chunk = chunk_size(steps, shapes, x, S, rows_wanted, second);
   HeadSums sums;
   Layout L;
   int64_t outputs = 0;
-  for (int64_t n0 = 0, chunk = 1; n0 < N;) {
+  std::vector<Known> known(steps.size());
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
     const int64_t n = std::min(chunk, N - n0);
-    const at::Tensor xs = x.narrow(0, n0, n), ts = target.narrow(0, n0, n);
-    const std::vector<at::Tensor> lambdas = adjoints(steps, loss, xs, ts, normaliser);
-    const Jets z = forward(
-        steps, xs, S, rows_wanted, profile,
-        [&](size_t k, const Jets& input) {
-          if (lambdas[k].defined()) sources.add(*steps[k], input, lambdas[k], second);
-        },
-        second);
+    const at::Tensor ts = target.narrow(0, n0, n);
+    for (size_t k = 0; k < steps.size(); ++k) {
+      known[k].value = pass.values[k + 1].narrow(0, n0, n).contiguous();
+      if (pass.pool_index[k].defined()) known[k].pool_index = pass.pool_index[k].narrow(0, n0, n);
+    }
+    Jets z(x.narrow(0, n0, n), S, rows_wanted, profile, second);
+    for (size_t k = 0; k < steps.size(); ++k) {
+      const Op& op = *steps[k];
+      const at::Tensor lambda = lambdas[k].defined() ? lambdas[k].narrow(0, n0, n).contiguous() : at::Tensor();
+      if (lambda.defined() && op.kind != Op::Kind::Activation) {
+        StageTimer t(profile, &Profile::sources_s);
+        sources.add_layer(op, z, lambda, second);
+      }
+      jets::Contractions contractions{lambda, third, {}, {}};
+      const bool contract = lambda.defined() && op.kind == Op::Kind::Activation && !z.order().empty();
+      step(z, op, &known[k], contract ? &contractions : nullptr);
+      if (contract) sources.add_activation(z.order(), contractions);
+    }
     StageTimer t(profile, &Profile::loss_s);
-    if (n0 == 0) L = layout_of(z, z.J.device()), chunk = chunk_size(z, N);
+    if (n0 == 0) L = layout_of(z, z.J.device());
     sums.add(head_sums(loss, z, L, ts, third));
     outputs += z.J[0].numel();
-    n0 += n;
   }
   StageTimer t(profile, &Profile::loss_s);
   // The loss head's terms, scaled like the loss: cross-entropy Σ_n/N (D²ℓ = Cov, D³ℓ[a]³ + 3 D²ℓ[a, a″] =
@@ -244,7 +277,9 @@ Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tens
   const double scale = ce ? 1.0 / static_cast<double>(N) : 2.0 / static_cast<double>(outputs);
   Result result;
   result.loss = sums.loss / static_cast<double>(ce ? N : outputs);
-  at::Tensor H = sources.H, g = at::zeros({S}, dtype), o3 = third ? sources.o3 : at::zeros({S}, dtype);
+  auto [H, o3] = sources.total();
+  if (!third) o3.zero_();
+  at::Tensor g = at::zeros({S}, dtype);
   if (L.A > 0) {
     H.index_put_({L.subsets.unsqueeze(1), L.subsets.unsqueeze(0)}, sums.cov * scale, true);
     g.index_put_({L.subsets}, sums.lin.index_select(0, L.d1) * (ce ? -scale : scale));

@@ -5,7 +5,6 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
-#include <functional>
 #include <optional>
 #include <vector>
 
@@ -50,13 +49,6 @@ class Jets {
 
   at::Tensor J;      // [rows, N, ...]
   Profile* profile;  // null unless the caller asked for timings
-  // Sizes, for choosing the batch's chunks: the most elements the jets and their temporaries took at once,
-  // and the sum of the values' elements over the steps (what a forward pass holds).
-  int64_t peak_numel = 0, value_numel = 0;
-  void note(int64_t numel) {
-    peak_numel = std::max(peak_numel, numel);
-    value_numel += J[0].numel();
-  }
 
   bool active(int64_t s) const { return s >= 0 && d1_[s] >= 0; }
   bool third() const { return third_; }
@@ -106,15 +98,23 @@ class Jets {
 // (see non_decreasing in taylor.cpp), so both implementations and their backward pass see the same sequence.
 std::vector<const Op*> schedule(const std::vector<Op>& model);
 
-// The jets of one step's output from its input's, in place (Linear, Conv2d, MaxPool2d, Flatten, Activation).
-void step(Jets& z, const Op& op);
+// What a plain forward pass already knows of one step, so the jets need not recompute it: the step's output
+// value (row 0 of its output jets) and, for a max-pool, where each maximum is (flat positions in H·W).
+struct Known {
+  at::Tensor value, pool_index;
+};
 
-// Called before each step with the step's index in the schedule and its input jets.
-using BeforeStep = std::function<void(size_t, const Jets&)>;
+// Gives the subsets of a layer's weight and bias direction their rows (what the layer's step does first).
+void activate_layer(Jets& z, const Op& op);
+
+// The jets of one step's output from its input's, in place (Linear, Conv2d, MaxPool2d, Flatten, Activation).
+// With `known`, row 0 is taken from it instead of computed, and a max-pool routes by its index; an activation
+// given `contractions` also returns the adjoint route's sums (jets.h).
+void step(Jets& z, const Op& op, const Known* known = nullptr, jets::Contractions* contractions = nullptr);
 
 // The output jets of the scheduled steps for the inputs x (a chunk of the batch).
 Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options,
-             Profile* profile, const BeforeStep& before = {}, bool second = true);
+             Profile* profile);
 
 // Where the summaries' ingredients are in the output jets: per active subset its rows, per pair of active
 // subsets its row and its place (a·A + b) in an A×A matrix over the active subsets (int64, on J's device).
@@ -136,8 +136,15 @@ struct HeadSums {
 };
 HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& target, bool third);
 
-// Samples per chunk after the first (a single sample, which measures the jets' size).
-int64_t chunk_size(const Jets& one_sample, int64_t N);
+// The output shape of every scheduled step for one sample (a pass over x's first sample): the layers' costs and
+// the jets' sizes follow from them. Throws where the shapes do not fit the steps.
+std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& steps, const at::Tensor& x);
+
+// Samples per chunk of the batch (N samples), so that the most elements the jets and their temporaries take at
+// once, counted from the rows each step has and `shapes`, stay within a small multiple of what a forward pass
+// over the whole batch holds. GRNEWT_TAYLOR_CHUNK=<samples> in the environment forces a size (for tests).
+int64_t chunk_size(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
+                   const at::Tensor& x, int64_t S, const summaries::Options& options, bool second);
 
 // The two implementations of summaries(): Jets pushes every row forward (first and third derivatives per subset,
 // second per pair; taylor.cpp), Adjoint pushes first and diagonal second derivatives forward and contracts
@@ -146,7 +153,8 @@ enum class Route { Jets, Adjoint };
 
 // The implementation summaries() runs (taylor_route_choice.cpp): the one with the smaller estimated cost.
 // GRNEWT_TAYLOR_ROUTE=jets|adjoint in the environment forces one (for tests and the bench).
-Route route_for(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S, const summaries::Options& options);
+Route route_for(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes, int64_t S,
+                const summaries::Options& options);
 
 // summaries(): checks the arguments, then runs the given implementation, or route_for's without one.
 Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x,
@@ -160,8 +168,8 @@ bool has_sources(const Op& op);
 // jets need no rows for them).
 bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S);
 
-// The adjoint implementation (taylor_adjoint.cpp), arguments already checked.
-Result adjoint_summaries(const std::vector<Op>& model, Loss loss, const at::Tensor& x, const at::Tensor& target,
+// The adjoint implementation (taylor_adjoint.cpp) over the scheduled steps, arguments already checked.
+Result adjoint_summaries(const std::vector<const Op*>& steps, Loss loss, const at::Tensor& x, const at::Tensor& target,
                          int64_t S, const summaries::Options& options, Profile* profile);
 
 }  // namespace grnewt::taylor::detail

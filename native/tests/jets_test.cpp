@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdio>
@@ -103,6 +104,46 @@ void kernel_equals_reference(const at::Device& device,
   }
 }
 
+// The adjoint route's contractions taken by the CPU loop (jets::Contractions) against the same sums by ATen ops,
+// over more elements than one task (8192) with a partial last block; the jets themselves must be unchanged, and
+// the sums must not depend on the thread count.
+void contractions_equal_reference() {
+  for (const auto dtype : {at::kDouble, at::kFloat})
+    for (const bool second : {true, false})
+      for (const bool third : {true, false})
+        for (const auto& [label, activation] : kActivations) {
+          Rows rows = second ? make_rows(false, true) : first_only_rows();
+          at::manual_seed(9);
+          const auto options = at::TensorOptions().dtype(dtype);
+          const at::Tensor J0 = at::randn({row_count(rows), 41, 301}, options);
+          const at::Tensor lambda = at::randn({41, 301}, options);
+          grnewt::jets::Contractions expected{lambda, third, {}, {}}, actual{lambda, third, {}, {}};
+          at::Tensor by_reference = J0.clone(), by_kernel = J0.clone();
+          grnewt::jets::propagate_elementwise_reference(by_reference, rows, activation, &expected);
+          grnewt::jets::detail::propagate_elementwise_cpu(by_kernel, rows, activation, {}, &actual);
+          double err = max_abs_diff(by_kernel, by_reference) / by_reference.abs().max().item<double>(), scale = 1e-300;
+          for (double v : expected.gram) scale = std::max(scale, std::abs(v));
+          for (double v : expected.order3) scale = std::max(scale, std::abs(v));
+          bool sizes = actual.gram.size() == expected.gram.size() && actual.order3.size() == expected.order3.size();
+          for (size_t i = 0; sizes && i < expected.gram.size(); ++i)
+            err = std::max(err, std::abs(actual.gram[i] - expected.gram[i]) / scale);
+          for (size_t i = 0; sizes && i < expected.order3.size(); ++i)
+            err = std::max(err, std::abs(actual.order3[i] - expected.order3[i]) / scale);
+          const int threads = at::get_num_threads();
+          at::set_num_threads(2);
+          grnewt::jets::Contractions two{lambda, third, {}, {}};
+          at::Tensor again = J0.clone();
+          grnewt::jets::detail::propagate_elementwise_cpu(again, rows, activation, {}, &two);
+          at::set_num_threads(threads);
+          const bool same = two.gram == actual.gram && two.order3 == actual.order3;
+          check(sizes && same && err <= (dtype == at::kDouble ? 1e-12 : 1e-5),
+                "CPU contractions vs ATen " + label + (dtype == at::kDouble ? " float64" : " float32") +
+                    (second ? "" : ", first derivatives only") + (third ? "" : ", no order 3") +
+                    ": relative error, same on 2 threads",
+                err);
+        }
+}
+
 void third_derivatives_match_finite_differences() {
   const double h = 1e-5;
   for (const auto& [label, activation] : kActivations) {
@@ -194,7 +235,18 @@ void taylor_route_on_cuda() {
 
 int main() {
   third_derivatives_match_finite_differences();
-  kernel_equals_reference(at::kCPU, grnewt::jets::detail::propagate_elementwise_cpu, "CPU kernel vs ATen rules");
+  using grnewt::jets::detail::propagate_elementwise_cpu;
+  kernel_equals_reference(
+      at::kCPU, [](at::Tensor& J, const Rows& rows, Activation a) { propagate_elementwise_cpu(J, rows, a); },
+      "CPU kernel vs ATen rules");
+  // f(y) handed in (the adjoint route's values pass has it) instead of computed by the kernel
+  kernel_equals_reference(
+      at::kCPU,
+      [](at::Tensor& J, const Rows& rows, Activation a) {
+        propagate_elementwise_cpu(J, rows, a, grnewt::jets::apply(J[0], a).clone());
+      },
+      "CPU kernel given f(y) vs ATen rules");
+  contractions_equal_reference();
   contract_errors_are_typed();
   failures += grnewt::tests::taylor_routes_agree();
 #ifdef GRNEWT_WITH_CUDA
