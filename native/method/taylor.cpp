@@ -221,9 +221,7 @@ void HeadSums::add(const HeadSums& chunk) {
   if (higher.defined()) higher.add_(chunk.higher);
 }
 
-namespace {
-
-HeadSums cross_entropy_sums(const Jets& z, const Layout& L, const at::Tensor& labels, bool third) {
+HeadSums cross_entropy_sums_reference(const Jets& z, const Layout& L, const at::Tensor& labels, bool third) {
   const at::Tensor& J = z.J;  // [R, N, C]
   if (J.dim() != 3) throw RangeError("cross-entropy needs [N, classes] outputs");
   const int64_t R = J.size(0), N = J.size(1);
@@ -248,6 +246,8 @@ HeadSums cross_entropy_sums(const Jets& z, const Layout& L, const at::Tensor& la
   }
   return out;
 }
+
+namespace {
 
 HeadSums mse_sums(const Jets& z, const Layout& L, const at::Tensor& target, bool third) {
   const at::Tensor& J = z.J;
@@ -336,7 +336,8 @@ Result jets_summaries(const std::vector<const Op*>& steps, const std::vector<std
 }  // namespace
 
 HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& target, bool third) {
-  return loss == Loss::CrossEntropy ? cross_entropy_sums(z, L, target, third) : mse_sums(z, L, target, third);
+  if (loss == Loss::Mse) return mse_sums(z, L, target, third);
+  return z.J.is_cpu() ? cross_entropy_sums_cpu(z, L, target, third) : cross_entropy_sums_reference(z, L, target, third);
 }
 
 std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& steps, const at::Tensor& x) {

@@ -136,6 +136,12 @@ struct HeadSums {
 };
 HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& target, bool third);
 
+// The cross-entropy sums by ATen ops (any device), and by one loop over the samples on the CPU
+// (taylor_head_cpu.cpp; what head_sums runs there: the ATen version's two dozen small ops cost more than the
+// arithmetic). Labels int64 [N], J [R, N, C].
+HeadSums cross_entropy_sums_reference(const Jets& z, const Layout& L, const at::Tensor& labels, bool third);
+HeadSums cross_entropy_sums_cpu(const Jets& z, const Layout& L, const at::Tensor& labels, bool third);
+
 // The output shape of every scheduled step for one sample (a pass over x's first sample): the layers' costs and
 // the jets' sizes follow from them. Throws where the shapes do not fit the steps.
 std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& steps, const at::Tensor& x);

@@ -163,6 +163,25 @@ int route_choice() {
   return !perceptron + !deep;
 }
 
+// The CPU loop of the cross-entropy head against its ATen version, on the jets implementation's output rows.
+int head_cpu_equals_reference(const std::vector<Op>& model, const at::Tensor& x, const at::Tensor& labels, int64_t S,
+                              const summaries::Options& options) {
+  using namespace taylor::detail;
+  const Jets z = forward(schedule(model), x, S, options, nullptr);
+  const Layout L = layout_of(z, z.J.device());
+  const bool third = !options.noregul;
+  const HeadSums cpu = cross_entropy_sums_cpu(z, L, labels, third);
+  const HeadSums aten = cross_entropy_sums_reference(z, L, labels, third);
+  const auto same = [](const at::Tensor& a, const at::Tensor& b) {
+    return a.defined() == b.defined() && (!a.defined() || relative(a, b) <= 1e-13);
+  };
+  const bool ok =
+      same(cpu.loss, aten.loss) && same(cpu.lin, aten.lin) && same(cpu.cov, aten.cov) && same(cpu.higher, aten.higher);
+  std::printf("%s  cross-entropy head, CPU loop = ATen ops (%lld rows)\n", ok ? "ok  " : "FAIL",
+              static_cast<long long>(z.rows()));
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int taylor_routes_agree() {
@@ -207,6 +226,8 @@ int taylor_routes_agree() {
                                        : "",
                         err);
             if (!ok) ++failures;
+            if (loss == taylor::Loss::CrossEntropy)
+              failures += head_cpu_equals_reference(model, x, target, g.S, options);
           }
         }
   return failures;
