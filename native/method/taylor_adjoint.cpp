@@ -23,6 +23,7 @@
 // per-chunk sources add up over the batch's chunks.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -116,18 +117,27 @@ Values values_pass(const std::vector<const Op*>& steps, const at::Tensor& x) {
   return out;
 }
 
-// The backward pass of the loss from the values: λ at the output of every step that has sources (undefined
+// Whether step k needs λ at its output: it has sources and some subset is active at its input (before the first
+// layer with a direction nothing is, so the backward pass can stop short of the widest early layers).
+std::vector<bool> needs_adjoint(const std::vector<const Op*>& steps) {
+  std::vector<bool> needs(steps.size(), false);
+  bool active = false;
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Op& op = *steps[k];
+    needs[k] = active && has_sources(op);
+    active = active || (op.dweight.defined() && op.weight_group >= 0) || (op.dbias.defined() && op.bias_group >= 0);
+  }
+  return needs;
+}
+
+// The backward pass of the loss from the values: λ at the output of every step that needs it (undefined
 // elsewhere). `normaliser` is what the loss divides its sum by over the whole batch.
 std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss, const Values& pass,
                                  const at::Tensor& target, double normaliser) {
   const size_t K = steps.size();
+  const std::vector<bool> needs = needs_adjoint(steps);
   std::vector<at::Tensor> lambdas(K);
-  size_t first = K;  // the earliest step needing λ: the backward pass stops there
-  for (size_t k = 0; k < K; ++k)
-    if (has_sources(*steps[k])) {
-      first = k;
-      break;
-    }
+  const size_t first = std::find(needs.begin(), needs.end(), true) - needs.begin();  // the backward pass stops there
   if (first == K) return lambdas;
   const at::Tensor& v = pass.values[K];
   at::Tensor lambda;  // ∂L/∂(the model's output)
@@ -144,7 +154,7 @@ std::vector<at::Tensor> adjoints(const std::vector<const Op*>& steps, Loss loss,
   }
   for (size_t k = K; k-- > first;) {
     const Op& op = *steps[k];
-    if (has_sources(op)) lambdas[k] = lambda;
+    if (needs[k]) lambdas[k] = lambda;
     if (k == first) break;
     const at::Tensor& in = pass.values[k];
     switch (op.kind) {
