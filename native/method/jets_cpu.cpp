@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "method/activation_derivatives.h"
@@ -40,6 +41,12 @@ GRNEWT_INLINE void derivatives_block(const T* __restrict y, const T* __restrict 
   for (int64_t e = 0; e < n; ++e) activation_derivatives<T>(Kind, y[e], f[e], alpha, f1[e], f2[e], f3[e]);
 }
 
+// derivatives_block for the runtime `kind` (one of Kinds), each case compiled with its kind fixed.
+template <typename T, int... Kinds>
+GRNEWT_INLINE void derivatives_of_kind(int kind, const T* y, const T* f, T alpha, T* f1, T* f2, T* f3, int64_t n) {
+  (void)((kind == Kinds && (derivatives_block<Kinds, T>(y, f, alpha, f1, f2, f3, n), true)) || ...);
+}
+
 template <typename T>
 GRNEWT_INLINE T sum_w2_ab(const T* __restrict w2, const T* __restrict ya, const T* __restrict yb, int64_t n) {
   T acc = 0;
@@ -69,22 +76,7 @@ GRNEWT_INLINE void run_block(const Block<T>& blk, int kind, const Rows& rows, do
   const int64_t n = blk.n, A = static_cast<int64_t>(rows.d1.size());
   T* __restrict y0 = blk.row(0);
   const T* __restrict f = blk.value + blk.e0;
-  switch (kind) {
-    case 1:
-      derivatives_block<1, T>(y0, f, blk.alpha, f1, f2, f3, n);
-      break;
-    case 2:
-      derivatives_block<2, T>(y0, f, blk.alpha, f1, f2, f3, n);
-      break;
-    case 3:
-      derivatives_block<3, T>(y0, f, blk.alpha, f1, f2, f3, n);
-      break;
-    case 4:
-      derivatives_block<4, T>(y0, f, blk.alpha, f1, f2, f3, n);
-      break;
-    default:
-      derivatives_block<0, T>(y0, f, blk.alpha, f1, f2, f3, n);
-  }
+  derivatives_of_kind<T, 0, 1, 2, 3, 4>(kind, y0, f, blk.alpha, f1, f2, f3, n);
   if (blk.lambda) {
     const T* __restrict l = blk.lambda + blk.e0;
 #pragma omp simd
@@ -118,30 +110,24 @@ GRNEWT_INLINE void run_block(const Block<T>& blk, int kind, const Rows& rows, do
   for (int64_t e = 0; e < n; ++e) y0[e] = f[e];
 }
 
-// One task (kBlocksPerTask blocks), per dtype, built for AVX2 and the baseline.
-__attribute__((target_clones("avx2", "default"))) void run_task_float(const Block<float>& task, int kind,
-                                                                      const Rows& rows, double* sums, bool third) {
+// One task (kBlocksPerTask blocks), block by block.
+template <typename T>
+GRNEWT_INLINE void run_blocks(const Block<T>& task, int kind, const Rows& rows, double* sums, bool third) {
   for (int64_t e0 = task.e0; e0 < task.e0 + task.n; e0 += kBlock) {
-    Block<float> blk = task;
+    Block<T> blk = task;
     blk.e0 = e0, blk.n = std::min(kBlock, task.e0 + task.n - e0);
     run_block(blk, kind, rows, sums, third);
   }
 }
 
-__attribute__((target_clones("avx2", "default"))) void run_task_double(const Block<double>& task, int kind,
-                                                                       const Rows& rows, double* sums, bool third) {
-  for (int64_t e0 = task.e0; e0 < task.e0 + task.n; e0 += kBlock) {
-    Block<double> blk = task;
-    blk.e0 = e0, blk.n = std::min(kBlock, task.e0 + task.n - e0);
-    run_block(blk, kind, rows, sums, third);
-  }
-}
-
-void run_task(const Block<float>& task, int kind, const Rows& rows, double* sums, bool third) {
-  run_task_float(task, kind, rows, sums, third);
-}
-void run_task(const Block<double>& task, int kind, const Rows& rows, double* sums, bool third) {
-  run_task_double(task, kind, rows, sums, third);
+// One task of either dtype (`task` a Block<double> or Block<float>), built for AVX2 and the baseline: one
+// non-template function, since target_clones takes no templates.
+__attribute__((target_clones("avx2", "default"))) void run_task(const void* task, bool is_double, int kind,
+                                                                const Rows& rows, double* sums, bool third) {
+  if (is_double)
+    run_blocks(*static_cast<const Block<double>*>(task), kind, rows, sums, third);
+  else
+    run_blocks(*static_cast<const Block<float>*>(task), kind, rows, sums, third);
 }
 
 }  // namespace
@@ -170,7 +156,7 @@ void propagate_elementwise_cpu(at::Tensor& J, const Rows& rows, Activation activ
         for (int64_t t = t0; t < t1; ++t) {
           Block<scalar_t> task = whole;
           task.e0 = t * kTask, task.n = std::min(kTask, M - task.e0);
-          run_task(task, static_cast<int>(activation.kind), rows,
+          run_task(&task, std::is_same_v<scalar_t, double>, static_cast<int>(activation.kind), rows,
                    contractions ? partial.data() + t * sums_per_task : nullptr, third);
         }
       });
