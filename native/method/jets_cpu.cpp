@@ -23,6 +23,14 @@ constexpr int64_t kBlock = 256, kBlocksPerTask = 32, kTask = kBlock * kBlocksPer
 // Everything a task runs is inlined into it, so the AVX2 build of the task covers its loops too.
 #define GRNEWT_INLINE inline __attribute__((always_inline))
 
+// An AVX2 build beside the baseline one, chosen at load time, on x86-64 with GCC or Clang; elsewhere (arm64) the
+// one build the compiler makes.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GRNEWT_AVX2_AND_BASELINE __attribute__((target_clones("avx2", "default")))
+#else
+#define GRNEWT_AVX2_AND_BASELINE
+#endif
+
 // One block's pointers and sizes: rows of M elements from `base`, n elements from e0.
 template <typename T>
 struct Block {
@@ -122,8 +130,8 @@ GRNEWT_INLINE void run_blocks(const Block<T>& task, int kind, const Rows& rows, 
 
 // One task of either dtype (`task` a Block<double> or Block<float>), built for AVX2 and the baseline: one
 // non-template function, since target_clones takes no templates.
-__attribute__((target_clones("avx2", "default"))) void run_task(const void* task, bool is_double, int kind,
-                                                                const Rows& rows, double* sums, bool third) {
+GRNEWT_AVX2_AND_BASELINE void run_task(const void* task, bool is_double, int kind, const Rows& rows, double* sums,
+                                       bool third) {
   if (is_double)
     run_blocks(*static_cast<const Block<double>*>(task), kind, rows, sums, third);
   else
