@@ -82,6 +82,34 @@ describe('computeHgTaylor equals computeHg', () => {
     expect(fast.loss.item()).toBeCloseTo(fullLoss(x, y).item(), 13);
   });
 
+  it('never writes into x, also when the model starts with an activation', () => {
+    g.manualSeed(3);
+    const model = new nn.Sequential(new nn.Tanh(), new nn.Linear(5, 3, f64), new nn.Sigmoid(), new nn.Linear(3, 3, f64));
+    const x = tensor(values(7 * 5, 3, -2, 2), { shape: [7, 5], ...f64 });
+    const before = x.toArray();
+    const y = tensor([0, 1, 2, 2, 1, 0, 1], { dtype: 'int64' });
+    const { paramGroups } = partition.canonical(model);
+    const direction = model.parameters().map((p, k) => tensor(values(p.numel, 30 + k), { shape: p.shape, ...f64 }));
+    const fast = computeHgTaylor(model, paramGroups, x, y, direction, { loss: 'crossEntropy' });
+    expect(x.toArray()).toEqual(before);
+    const exact = computeHg(paramGroups, (a, b) => losses.crossEntropy(model.forward(a), b), x, y, direction);
+    for (const k of ['g', 'H', 'order3'] as const) expectClose(fast[k].toArray(), exact[k].toArray() as Float64Array, 1e-10, 1e-12);
+  });
+
+  it('refuses labels out of range and an MSE target of another dtype, by name', () => {
+    const { model, x, y } = setup('tanh', true);
+    const { paramGroups } = partition.canonical(model);
+    const direction = model.parameters().map((p) => p.detach());
+    const bad = tensor([0, 1, 2, 3, 1, 0, 1], { dtype: 'int64' });
+    expect(() => computeHgTaylor(model, paramGroups, x, bad, direction)).toThrow(/labels must be in \[0, 3\), got 3/);
+    const regression = setup('tanh', false);
+    const rGroups = partition.canonical(regression.model).paramGroups;
+    const rDirection = regression.model.parameters().map((p) => p.detach());
+    expect(() => computeHgTaylor(regression.model, rGroups, regression.x, regression.y.to({ dtype: 'float32' }), rDirection)).toThrow(
+      /dtype/,
+    );
+  });
+
   it('checks its arguments', () => {
     const { model, x, y } = setup('tanh', true);
     const { paramGroups } = partition.canonical(model);

@@ -144,6 +144,10 @@ namespace detail {
 
 void contract_reference(const at::Tensor& J, const Rows& rows, Activation activation, Contractions& c) {
   const int64_t A = static_cast<int64_t>(rows.d1.size());
+  if (A == 0) {  // no active subset: nothing to contract
+    c.gram.clear(), c.order3.clear();
+    return;
+  }
   const auto index = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(J.device()); };
   const auto d = derivatives(J[0], activation);
   const at::Tensor first = J.index_select(0, index(rows.d1)).reshape({A, -1});  // [A, elements]

@@ -45,7 +45,8 @@ struct Contractions {
 
 // Checks the contract (J contiguous float/double of rank ≥ 2, rows in range, consistent sizes), then
 // updates J in place. `value`, when defined, is f(J[0]) already computed (a contiguous tensor of J[0]'s shape
-// and dtype; a plain forward pass has it), so the CPU loop does not compute it again. `contractions`, when
+// and dtype; a plain forward pass has it), so the CPU loop does not compute it again (the CUDA kernel computes
+// f itself and ignores it). `contractions`, when
 // given, receives the sums above. Throws grnewt::TypeError/RangeError on a broken contract.
 void propagate_elementwise(at::Tensor& J, const Rows& rows, Activation activation, const at::Tensor& value = {},
                            Contractions* contractions = nullptr);

@@ -76,7 +76,7 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
     for (int64_t row = R; row < z.rows(); ++row)
       if (!written[row - R]) Y[row].zero_();
   }
-  z.J = Y;
+  z.J = Y, z.shares_input = false;
   if (z.profile) z.profile->peak_rows = std::max(z.profile->peak_rows, z.rows());
 }
 
@@ -171,6 +171,7 @@ void max_pool2d(Jets& z, const Op& op, const at::Tensor& known_index) {
   z.J = z.J.flatten(3)
             .gather(3, index.reshape({1, N, C, L}).expand({R, N, C, L}))
             .view({R, N, C, index.size(2), index.size(3)});
+  z.shares_input = false;
 }
 
 }  // namespace
@@ -444,7 +445,8 @@ void step(Jets& z, const Op& op, const Known* known, jets::Contractions* contrac
       break;
     case Op::Kind::Activation: {
       StageTimer t(z.profile, &Profile::elementwise_s);
-      z.J = z.J.contiguous();
+      z.J = z.shares_input ? z.J.clone(at::MemoryFormat::Contiguous) : z.J.contiguous();
+      z.shares_input = false;
       jets::propagate_elementwise(z.J, z.kernel_rows(), op.activation, known ? known->value : none, contractions);
       break;
     }
@@ -472,6 +474,18 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
     throw RangeError("mse: the target's shape must be the output's, with N = " + std::to_string(N) + " samples");
   const std::vector<const Op*> steps = schedule(model);
   const std::vector<std::vector<int64_t>> shapes = sample_shapes(steps, x);
+  const std::vector<int64_t>& out = shapes.empty() ? x.sizes().vec() : shapes.back();
+  if (loss == Loss::CrossEntropy) {
+    // Checked here, before any kernel indexes by them (on a GPU an out-of-range index is a device-side assert).
+    if (out.size() != 2) throw RangeError("cross-entropy needs [N, classes] outputs");
+    const int64_t lo = target.min().item<int64_t>(), hi = target.max().item<int64_t>();
+    if (lo < 0 || hi >= out[1])
+      throw RangeError("cross-entropy: labels must be in [0, " + std::to_string(out[1]) + "), got " +
+                       std::to_string(lo < 0 ? lo : hi));
+  }
+  if (loss == Loss::Mse && target.scalar_type() != x.scalar_type())
+    throw TypeError(std::string("mse: the target's dtype must be the inputs' (") + c10::toString(x.scalar_type()) +
+                    "), got " + c10::toString(target.scalar_type()));
   if (!route) route = route_for(steps, shapes, S, options);
   return *route == Route::Adjoint ? adjoint_summaries(steps, loss, x, target, S, options, profile)
                                   : jets_summaries(steps, shapes, loss, x, target, S, options, profile);

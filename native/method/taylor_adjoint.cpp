@@ -34,8 +34,9 @@
 
 namespace grnewt::taylor::detail {
 
-// Whether a step has second-order sources, hence needs λ at its output: a layer with a direction on its
-// weight, or an activation with σ″ or σ‴ nonzero somewhere (relu and identity have neither).
+// Whether a step has second-order sources, hence needs λ at its output once a subset is active (needs_adjoint):
+// a layer with a direction on its weight, or an activation with σ″ or σ‴ nonzero somewhere (relu and identity
+// have neither).
 bool has_sources(const Op& op) {
   switch (op.kind) {
     case Op::Kind::Linear:
@@ -117,11 +118,11 @@ Values values_pass(const std::vector<const Op*>& steps, const at::Tensor& x) {
   return out;
 }
 
-// Whether step k needs λ at its output: it has sources and some subset is active at its input (before the first
-// layer with a direction nothing is, so the backward pass can stop short of the widest early layers).
+}  // namespace
+
 std::vector<bool> needs_adjoint(const std::vector<const Op*>& steps) {
   std::vector<bool> needs(steps.size(), false);
-  bool active = false;
+  bool active = false;  // before the first layer with a direction no subset is, and no source contracts anything
   for (size_t k = 0; k < steps.size(); ++k) {
     const Op& op = *steps[k];
     needs[k] = active && has_sources(op);
@@ -129,6 +130,8 @@ std::vector<bool> needs_adjoint(const std::vector<const Op*>& steps) {
   }
   return needs;
 }
+
+namespace {
 
 // The backward pass of the loss from the values: λ at the output of every step that needs it (undefined
 // elsewhere). `normaliser` is what the loss divides its sum by over the whole batch.

@@ -49,6 +49,9 @@ class Jets {
 
   at::Tensor J;      // [rows, N, ...]
   Profile* profile;  // null unless the caller asked for timings
+  // Whether J may still be a view of the caller's input (no layer or pool has made new rows yet): a step that
+  // writes in place (an activation) copies it first, so the caller's x is never written.
+  bool shares_input = true;
 
   bool active(int64_t s) const { return s >= 0 && d1_[s] >= 0; }
   bool third() const { return third_; }
@@ -169,6 +172,10 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
 // Whether a step has second-order sources in the adjoint route: a layer with a direction on its weight, or an
 // activation with σ″ or σ‴ nonzero somewhere (relu and identity have neither).
 bool has_sources(const Op& op);
+
+// Whether each step needs λ at its output in the adjoint implementation: it has sources and some subset is
+// active at its input (taylor_adjoint.cpp; the route choice counts the same backward pass).
+std::vector<bool> needs_adjoint(const std::vector<const Op*>& steps);
 
 // Whether every second derivative along one subset, z_ss, is zero at every step (then the adjoint route's
 // jets need no rows for them).

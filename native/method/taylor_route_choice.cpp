@@ -10,6 +10,7 @@
 // the adjoint route is chosen when its estimate, times kAdjointOverhead, is below the jets route's.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -46,9 +47,8 @@ Estimate estimate(const std::vector<const Op*>& steps, const std::vector<double>
                   const summaries::Options& options) {
   const bool third = !options.noregul, diagonal = options.diagonal;
   const bool second = third && !second_derivatives_vanish(steps, S);
-  size_t first_source = steps.size();
-  for (size_t k = 0; k < steps.size() && first_source == steps.size(); ++k)
-    if (has_sources(*steps[k])) first_source = k;
+  const std::vector<bool> needs = needs_adjoint(steps);
+  const size_t first_source = std::find(needs.begin(), needs.end(), true) - needs.begin();  // λ's backward stops there
   std::vector<bool> active(static_cast<size_t>(S), false);
   double A = 0;
   Estimate e;
