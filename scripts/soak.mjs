@@ -24,15 +24,7 @@ const loader = new g.data.DataLoader(train, { batchSize: 50, shuffle: true, seed
 const hgLoader = new g.data.DataLoader(train, { batchSize: 200, shuffle: true, seed: 2 });
 const model = new g.models.Perceptron([784, 64, 10]);
 const fullLoss = (x, y) => g.losses.nll(model.forward(x), y);
-const opt = new g.NewtonSummary(g.partition.canonical(model).paramGroups, fullLoss, hgLoader, {
-  damping: 0.1,
-  nesterov: { use: true, dampingInt: 10 },
-  periodHg: 10,
-  momLrs: 0.5,
-  removeNegative: true,
-  momentum: 0.9,
-  momentumDamp: 0.9,
-});
+const opt = new g.NewtonSummary(g.partition.canonical(model).paramGroups, fullLoss, hgLoader); // the README's defaults
 
 function sample() {
   globalThis.gc?.();
