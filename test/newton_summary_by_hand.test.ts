@@ -325,22 +325,28 @@ const twoGroupsIdx = [
   [3, 4],
 ];
 
+// The Nesterov case, S = 2 (by step and by stepAsync): the library's options and the trajectory computed by hand.
+function nesterovCase() {
+  const options: NewtonSummaryOptions = {
+    ...asymmetric,
+    periodHg: 3,
+    nesterov: { use: true, dampingInt: 2 },
+    removeNegative: true,
+    noregul: false,
+    diagonal: false,
+    updater: 'sgd',
+  };
+  const hand = trajectoryByHand(
+    { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 3, solver: { nesterov: 2 }, removeNegative: true },
+    trainBatches,
+    hgBatches,
+  );
+  return { options, hand };
+}
+
 describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
   it('Nesterov, S = 2: momentum direction, periodHg 3, warm start, lr = damping·η̃, moving average of lrs, removeNegative', () => {
-    const options: NewtonSummaryOptions = {
-      ...asymmetric,
-      periodHg: 3,
-      nesterov: { use: true, dampingInt: 2 },
-      removeNegative: true,
-      noregul: false,
-      diagonal: false,
-      updater: 'sgd',
-    };
-    const hand = trajectoryByHand(
-      { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 3, solver: { nesterov: 2 }, removeNegative: true },
-      trainBatches,
-      hgBatches,
-    );
+    const { options, hand } = nesterovCase();
     // The case must exercise the clamp: some η_s < 0 (its lr then only decays by momLrs), and some > 0.
     expect(hand.updates.some((u) => u.eta.some((e) => e < 0))).toBe(true);
     expect(hand.updates.some((u) => u.eta.some((e) => e > 0))).toBe(true);
@@ -348,20 +354,7 @@ describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
   });
 
   it('the same through stepAsync', async () => {
-    const options: NewtonSummaryOptions = {
-      ...asymmetric,
-      periodHg: 3,
-      nesterov: { use: true, dampingInt: 2 },
-      removeNegative: true,
-      noregul: false,
-      diagonal: false,
-      updater: 'sgd',
-    };
-    const hand = trajectoryByHand(
-      { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 3, solver: { nesterov: 2 }, removeNegative: true },
-      trainBatches,
-      hgBatches,
-    );
+    const { options, hand } = nesterovCase();
     compare(hand, await trajectoryByLibraryAsync(twoGroups, options, trainBatches, hgBatches), 3);
   });
 
