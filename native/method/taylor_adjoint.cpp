@@ -231,8 +231,9 @@ struct Sources {
 
 }  // namespace
 
-Result adjoint_summaries(const std::vector<const Op*>& steps, Loss loss, const at::Tensor& x, const at::Tensor& target,
-                         int64_t S, const summaries::Options& options, Profile* profile) {
+Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
+                         Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
+                         const summaries::Options& options, Profile* profile) {
   const int64_t N = x.size(0);
   const bool third = !options.noregul;
   // The loss's normaliser over the whole batch: the samples (cross-entropy) or the output's elements (MSE,
@@ -251,8 +252,6 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, Loss loss, const a
   const Values pass = values_pass(steps, x);
   const std::vector<at::Tensor> lambdas = adjoints(steps, loss, pass, target, normaliser);
   values_timer.reset();
-  std::vector<std::vector<int64_t>> shapes;
-  for (size_t k = 1; k < pass.values.size(); ++k) shapes.push_back(pass.values[k].sizes().vec());
   const int64_t chunk = chunk_size(steps, shapes, x, S, rows_wanted, second);
   HeadSums sums;
   Layout L;

@@ -181,8 +181,10 @@ std::vector<bool> needs_adjoint(const std::vector<const Op*>& steps);
 // jets need no rows for them).
 bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S);
 
-// The adjoint implementation (taylor_adjoint.cpp) over the scheduled steps, arguments already checked.
-Result adjoint_summaries(const std::vector<const Op*>& steps, Loss loss, const at::Tensor& x, const at::Tensor& target,
-                         int64_t S, const summaries::Options& options, Profile* profile);
+// The adjoint implementation (taylor_adjoint.cpp) over the scheduled steps and their sample_shapes, arguments
+// already checked.
+Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
+                         Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
+                         const summaries::Options& options, Profile* profile);
 
 }  // namespace grnewt::taylor::detail
