@@ -141,7 +141,7 @@ HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& 
 
 // The cross-entropy sums by ATen ops (any device), and by one loop over the samples on the CPU
 // (taylor_head_cpu.cpp; what head_sums runs there: the ATen version's two dozen small ops cost more than the
-// arithmetic). Labels int64 [N], J [R, N, C].
+// arithmetic). Labels int64 [N] in [0, C) (summaries_by checks them), J [R, N, C].
 HeadSums cross_entropy_sums_reference(const Jets& z, const Layout& L, const at::Tensor& labels, bool third);
 HeadSums cross_entropy_sums_cpu(const Jets& z, const Layout& L, const at::Tensor& labels, bool third);
 
