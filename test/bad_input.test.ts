@@ -297,6 +297,75 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
     expect([a.item(), b.item()]).toEqual([1, 1]);
   });
 
+  // One parameter a (starting at 1) with loss k·a, so its gradient is k; the step of lr would overflow when lr·k
+  // passes the dtype's largest value (torch.optim writes Inf there).
+  const overflowCase = (dtype: 'float32' | 'float64', k: number) => {
+    const a = tensor([1], { dtype, requiresGrad: true });
+    const backward = () => a.mul(k).sum().backward();
+    return { a, backward };
+  };
+
+  it('SGD and Adam skip a step that would overflow a parameter or its state, and count it', () => {
+    const cases = [
+      { dtype: 'float64', k: 1, make: (a: Tensor) => new optim.SGD([a], { lr: 1e308, momentum: 0.9, nesterov: true }) },
+      { dtype: 'float32', k: 1e30, make: (a: Tensor) => new optim.SGD([a], { lr: 1e10 }) },
+      // Adam's step is at most about lr, but its second moment (1 − β2)·g² overflows float32 for g = 1e30.
+      { dtype: 'float32', k: 1e30, make: (a: Tensor) => new optim.Adam([a], { lr: 1e-3 }) },
+      // eps = 0 and a zero gradient: 0/0 in the step.
+      { dtype: 'float64', k: 0, make: (a: Tensor) => new optim.Adam([a], { lr: 1e-3, eps: 0 }) },
+    ] as const;
+    for (const { dtype, k, make } of cases) {
+      const { a, backward } = overflowCase(dtype, k);
+      const opt = make(a);
+      tidy(() => {
+        backward();
+        opt.step();
+      });
+      expect([dtype, k, opt.skippedSteps]).toEqual([dtype, k, 1]);
+      expect(a.item()).toBe(1);
+      // Nothing was written to the state either: it is created by the first step that is taken.
+      expect(opt.stateDict().state).toEqual({});
+    }
+  });
+
+  it('SGD near overflow: a step past the quick bound is tried on copies, and taken when its result is finite', () => {
+    // lr = 1e38 is past a quarter of float32's largest value (the bound fails) but lr·g = 1e35 is finite.
+    const { a, backward } = overflowCase('float32', 1e-3);
+    const opt = new optim.SGD([a], { lr: 1e38 });
+    tidy(() => {
+      backward();
+      opt.step();
+    });
+    expect(opt.skippedSteps).toBe(0);
+    expect(a.item()).toBe(Math.fround(1 - Math.fround(1e38) * Math.fround(1e-3)));
+    // Adam with g = 1e20: the bound on g² fails, but (1 − β2)·g·g = 1e37 fits in float32 and the step is taken.
+    const big = overflowCase('float32', 1e20);
+    const adam = new optim.Adam([big.a], { lr: 1e-3 });
+    tidy(() => {
+      big.backward();
+      adam.step();
+    });
+    expect(adam.skippedSteps).toBe(0);
+    expect(big.a.item()).toBeCloseTo(1 - 1e-3, 6);
+  });
+
+  it('NewtonSummary skips an update whose learning rate overflows the parameter, logs why and counts it', () => {
+    // L = c·a² + k·a: u = ∇L ≈ k, H̄ = 2c·k², ḡ = k², so η = 1/(2c) = 5e299, damped ×0.1 (the default damping),
+    // is finite but η·u ≈ 5e308 is not.
+    const a = tensor([1], { dtype: 'float64', requiresGrad: true });
+    const loss = () => a.pow(2).mul(1e-300).add(a.mul(1e10)).sum();
+    const opt = new NewtonSummary([{ params: [a] }], loss, [[x, y]], { nesterov: { use: true, dampingInt: 0 } });
+    tidy(() => {
+      opt.zeroGrad();
+      loss().backward();
+      opt.step();
+    });
+    expect(opt.lrs()[0] / 5e298).toBeCloseTo(1, 12);
+    expect(opt.logs.at(-1)?.reason).toMatch(/would make a parameter non-finite/);
+    expect(opt.skippedSteps).toBe(1);
+    expect(a.item()).toBe(1);
+  });
+
   it('SGD and Adam skip a step whose gradient holds NaN, and count it', () => {
     for (const opt of [new optim.SGD(params, { lr: 0.1, momentum: 0.9 }), new optim.Adam(params)]) {
       tidy(() => {

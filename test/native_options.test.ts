@@ -49,6 +49,22 @@ const CASES: Record<string, Case> = {
       return { param: p, run: () => n.adamStep(h(p), null, null, options as never) };
     },
   },
+  sgdStepStaysFinite: {
+    valid: { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: false },
+    integers: {},
+    call: (options) => {
+      const p = param();
+      return { param: p, run: () => n.sgdStepStaysFinite(h(p), null, options as never) };
+    },
+  },
+  adamStepStaysFinite: {
+    valid: { step: 1, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
+    integers: { step: [1, 2 ** 53 - 1] },
+    call: (options) => {
+      const p = param();
+      return { param: p, run: () => n.adamStepStaysFinite(h(p), null, null, options as never) };
+    },
+  },
   adamDirection: {
     valid: { step: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
     integers: { step: [1, 2 ** 53 - 1] },

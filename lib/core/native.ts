@@ -279,6 +279,12 @@ export interface NativeAddon {
   adamDirection(param: H, expAvg: H | null, expAvgSq: H | null, options: AdamDirectionOptions): [H, H | null, H | null];
   /** param ← param − lr·u. */
   applyUpdate(param: H, u: H, lr: number): void;
+  /** Whether sgdStep with these arguments would leave the parameter and its buffer finite; writes nothing. */
+  sgdStepStaysFinite(param: H, buffer: H | null, options: SgdStepOptions): boolean;
+  /** Whether adamStep with these arguments would leave the parameter and its moments finite; writes nothing. */
+  adamStepStaysFinite(param: H, expAvg: H | null, expAvgSq: H | null, options: AdamStepOptions): boolean;
+  /** Whether param − lr·u is finite; writes nothing. */
+  updateStaysFinite(param: H, u: H, lr: number): boolean;
   /** Whether every value of every tensor is finite. */
   allFinite(tensors: H[]): boolean;
   // --- several processes (native/addon/distributed_api.cpp → native/distributed/process_group.h) ---

@@ -215,15 +215,19 @@ export class NewtonSummary extends Optimizer<Group> {
     return this.#step % this.#o.periodHg === 0;
   }
 
-  /** θ ← θ − lr_s·u for every group, unless u is not finite (then the update is skipped and logged). */
+  /** θ ← θ − lr_s·u for every group, unless u is not finite or a parameter would not stay finite (then the update is skipped and logged). */
   #apply(u: Tensor[]): void {
-    if (native().allFinite(u.map((t) => t.handle('NewtonSummary.step')))) {
-      let k = 0;
-      for (const group of this.paramGroups) {
-        for (const p of group.params) native().applyUpdate(p.handle('NewtonSummary.step'), u[k++].handle('NewtonSummary.step'), group.lr);
-      }
-    } else {
+    const where = 'NewtonSummary.step';
+    const updates = this.paramGroups.flatMap((group) => group.params.map((p) => ({ p, lr: group.lr })));
+    const handles = updates.map(({ p, lr }, k) => [p.handle(where), u[k].handle(where), lr] as const);
+    if (!native().allFinite(u.map((t) => t.handle(where)))) {
+      this.skippedSteps++;
       this.#logKept('the direction holds NaN or Inf: update skipped');
+    } else if (!handles.every((args) => native().updateStaysFinite(...args))) {
+      this.skippedSteps++;
+      this.#logKept('the update would make a parameter non-finite (a learning rate too large for the direction): update skipped');
+    } else {
+      for (const args of handles) native().applyUpdate(...args);
     }
     this.#step++;
   }

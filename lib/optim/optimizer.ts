@@ -127,7 +127,10 @@ export abstract class Optimizer<O extends object> {
     this.step();
   }
 
-  /** Steps skipped because a gradient held NaN or Inf (parameters are never made non-finite by a step). */
+  /**
+   * Steps skipped because a gradient held NaN or Inf, or because the update would have made a parameter or its
+   * state non-finite (an lr or a gradient so large that it overflows): parameters are never made non-finite by a step.
+   */
   skippedSteps = 0;
 
   /** True when every existing gradient is finite; otherwise counts a skipped step. */
@@ -137,6 +140,13 @@ export abstract class Optimizer<O extends object> {
       .filter((g): g is Tensor => g !== null);
     const finite = native().allFinite(grads.map((g) => g.handle('step')));
     for (const g of grads) g.dispose();
+    if (!finite) this.skippedSteps++;
+    return finite;
+  }
+
+  /** True when `staysFinite` holds for every parameter of every group (checked before any is written); otherwise counts a skipped step. */
+  protected updatesStayFinite(staysFinite: (param: Tensor, group: { params: Tensor[] } & O) => boolean): boolean {
+    const finite = this.paramGroups.every((group) => group.params.every((p) => staysFinite(p, group)));
     if (!finite) this.skippedSteps++;
     return finite;
   }

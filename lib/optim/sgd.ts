@@ -59,18 +59,20 @@ export class SGD extends Optimizer<Resolved> {
 
   #update(): void {
     if (!this.gradientsFinite()) return; // a NaN/Inf gradient: skip, counted in skippedSteps
+    const options = (group: Resolved) => ({
+      lr: group.lr,
+      momentum: group.momentum,
+      dampening: group.dampening,
+      weightDecay: group.weightDecay,
+      nesterov: group.nesterov,
+    });
+    const buffer = (p: Tensor) => ((this.state.get(p)?.momentumBuffer as Tensor | undefined) ?? null)?.handle('SGD.step') ?? null;
+    // An update that would overflow: skip, counted in skippedSteps
+    if (!this.updatesStayFinite((p, group) => native().sgdStepStaysFinite(p.handle('SGD.step'), buffer(p), options(group)))) return;
     for (const group of this.paramGroups) {
       for (const p of group.params) {
-        const state = this.state.get(p) ?? {};
-        const buffer = (state.momentumBuffer as Tensor | undefined) ?? null;
-        const created = native().sgdStep(p.handle('SGD.step'), buffer?.handle('SGD.step') ?? null, {
-          lr: group.lr,
-          momentum: group.momentum,
-          dampening: group.dampening,
-          weightDecay: group.weightDecay,
-          nesterov: group.nesterov,
-        });
-        if (created) this.setState(p, { ...state, momentumBuffer: new Tensor(created) });
+        const created = native().sgdStep(p.handle('SGD.step'), buffer(p), options(group));
+        if (created) this.setState(p, { ...this.state.get(p), momentumBuffer: new Tensor(created) });
       }
     }
   }

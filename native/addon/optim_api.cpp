@@ -21,18 +21,28 @@ Napi::Value created(Napi::Env env, const Napi::Value& given, at::Tensor t) {
   return given.IsNull() || given.IsUndefined() ? TensorHandle::Wrap(env, std::move(t)) : env.Null();
 }
 
-Napi::Value SgdStep(const Napi::CallbackInfo& info) {
-  at::Tensor param = TensorHandle::Get(info[0], "param");
-  at::Tensor buf = optional_state(info[1], "momentumBuffer");
-  const JsOptions js(info[2], "sgdStep");
+optim::SgdOptions sgd_options(const JsOptions& js) {
   optim::SgdOptions o;
   o.lr = js.number("lr");
   o.momentum = js.number("momentum");
   o.dampening = js.number("dampening");
   o.weight_decay = js.number("weightDecay");
   o.nesterov = js.boolean("nesterov");
-  optim::sgd_step(param, buf, o);
+  return o;
+}
+
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  at::Tensor param = TensorHandle::Get(info[0], "param");
+  at::Tensor buf = optional_state(info[1], "momentumBuffer");
+  optim::sgd_step(param, buf, sgd_options(JsOptions(info[2], "sgdStep")));
   return buf.defined() ? created(info.Env(), info[1], buf) : info.Env().Null();
+}
+
+Napi::Value SgdStepStaysFinite(const Napi::CallbackInfo& info) {
+  const bool finite =
+      optim::sgd_step_stays_finite(TensorHandle::Get(info[0], "param"), optional_state(info[1], "momentumBuffer"),
+                                   sgd_options(JsOptions(info[2], "sgdStepStaysFinite")));
+  return Napi::Boolean::New(info.Env(), finite);
 }
 
 // The moments' settings, shared by adamStep and adamDirection.
@@ -44,19 +54,30 @@ optim::AdamOptions adam_moments(const JsOptions& js) {
   return o;
 }
 
+optim::AdamOptions adam_options(const JsOptions& js) {
+  optim::AdamOptions o = adam_moments(js);
+  o.lr = js.number("lr");
+  o.weight_decay = js.number("weightDecay");
+  return o;
+}
+
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   at::Tensor param = TensorHandle::Get(info[0], "param");
   at::Tensor m = optional_state(info[1], "expAvg"), v = optional_state(info[2], "expAvgSq");
   const JsOptions js(info[3], "adamStep");
-  const int64_t step = js.integer("step", kStepRange);
-  optim::AdamOptions o = adam_moments(js);
-  o.lr = js.number("lr");
-  o.weight_decay = js.number("weightDecay");
-  optim::adam_step(param, m, v, step, o);
+  optim::adam_step(param, m, v, js.integer("step", kStepRange), adam_options(js));
   Napi::Array out = Napi::Array::New(info.Env(), 2);
   out.Set(0u, m.defined() ? created(info.Env(), info[1], m) : info.Env().Null());
   out.Set(1u, v.defined() ? created(info.Env(), info[2], v) : info.Env().Null());
   return out;
+}
+
+Napi::Value AdamStepStaysFinite(const Napi::CallbackInfo& info) {
+  const JsOptions js(info[3], "adamStepStaysFinite");
+  const bool finite = optim::adam_step_stays_finite(
+      TensorHandle::Get(info[0], "param"), optional_state(info[1], "expAvg"), optional_state(info[2], "expAvgSq"),
+      js.integer("step", kStepRange), adam_options(js));
+  return Napi::Boolean::New(info.Env(), finite);
 }
 
 Napi::Value MomentumDirection(const Napi::CallbackInfo& info) {
@@ -90,6 +111,12 @@ Napi::Value ApplyUpdate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value UpdateStaysFinite(const Napi::CallbackInfo& info) {
+  const bool finite = optim::update_stays_finite(TensorHandle::Get(info[0], "param"), TensorHandle::Get(info[1], "u"),
+                                                 to_double(info[2], "lr"));
+  return Napi::Boolean::New(info.Env(), finite);
+}
+
 Napi::Value AllFinite(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), optim::all_finite(TensorHandle::GetList(info[0], "allFinite: tensors")));
 }
@@ -98,10 +125,13 @@ Napi::Value AllFinite(const Napi::CallbackInfo& info) {
 
 void RegisterOptimApi(Napi::Env env, Napi::Object exports) {
   Export<SgdStep>(env, exports, "sgdStep");
+  Export<SgdStepStaysFinite>(env, exports, "sgdStepStaysFinite");
   Export<AdamStep>(env, exports, "adamStep");
+  Export<AdamStepStaysFinite>(env, exports, "adamStepStaysFinite");
   Export<MomentumDirection>(env, exports, "momentumDirection");
   Export<AdamDirection>(env, exports, "adamDirection");
   Export<ApplyUpdate>(env, exports, "applyUpdate");
+  Export<UpdateStaysFinite>(env, exports, "updateStaysFinite");
   Export<AllFinite>(env, exports, "allFinite");
 }
 

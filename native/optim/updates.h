@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace grnewt::optim {
 
@@ -31,6 +32,15 @@ at::Tensor adam_direction(const at::Tensor& param, at::Tensor& exp_avg, at::Tens
 
 // param ← param − lr·u.
 void apply_update(at::Tensor& param, const at::Tensor& u, double lr);
+
+// Whether the step the function of the same name would take leaves the parameter and its state finite,
+// decided before anything is written: a bound from the tensors' largest magnitudes, or near overflow a trial
+// on copies. Optimizers skip a step that would not (torch.optim would write Inf or NaN).
+bool sgd_step_stays_finite(const at::Tensor& param, const at::Tensor& momentum_buffer, const SgdOptions& o);
+bool adam_step_stays_finite(const at::Tensor& param, const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq,
+                            int64_t step, const AdamOptions& o);
+// Whether param − lr·u is finite.
+bool update_stays_finite(const at::Tensor& param, const at::Tensor& u, double lr);
 
 // True when every element of every tensor is finite.
 bool all_finite(const std::vector<at::Tensor>& tensors);
