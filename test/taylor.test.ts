@@ -232,21 +232,34 @@ describe('computeHgTaylor equals computeHg on every model', () => {
     trivial: partition.trivial,
     wb: partition.wb,
   };
+  // On 2 threads the batch's chunks run in parallel, one per thread, and are added up in order.
+  const onThreads = (threads: number, body: () => void) => {
+    const before = g.getNumThreads();
+    g.setNumThreads(threads);
+    try {
+      body();
+    } finally {
+      g.setNumThreads(before);
+    }
+  };
   for (const [name, make] of Object.entries(cases)) {
     for (const [pname, part] of Object.entries(partitionsOf)) {
-      it(`${name}, ${pname}`, () => {
-        const { model, x, y, fullLoss, loss } = make();
-        const { paramGroups } = part(model);
-        const direction = paramGroups
-          .flatMap((grp) => grp.params)
-          .map((p, k) => tensor(values(p.numel, 60 + k), { shape: p.shape, ...f64 }));
-        for (const options of [{}, { diagonal: true }, { noregul: true }]) {
-          const fast = computeHgTaylor(model, paramGroups, x, y, direction, { ...options, loss });
-          const exact = computeHg(paramGroups, fullLoss, x, y, direction, options);
-          for (const k of ['g', 'H', 'order3'] as const) expectClose(fast[k].toArray(), exact[k].toArray() as Float64Array, 1e-10, 1e-12);
-          expect(fast.loss.item()).toBeCloseTo(fullLoss(x, y).item(), 12);
-        }
-      });
+      for (const threads of [1, 2])
+        it(`${name}, ${pname}, ${threads} thread(s)`, () =>
+          onThreads(threads, () => {
+            const { model, x, y, fullLoss, loss } = make();
+            const { paramGroups } = part(model);
+            const direction = paramGroups
+              .flatMap((grp) => grp.params)
+              .map((p, k) => tensor(values(p.numel, 60 + k), { shape: p.shape, ...f64 }));
+            for (const options of [{}, { diagonal: true }, { noregul: true }]) {
+              const fast = computeHgTaylor(model, paramGroups, x, y, direction, { ...options, loss });
+              const exact = computeHg(paramGroups, fullLoss, x, y, direction, options);
+              for (const k of ['g', 'H', 'order3'] as const)
+                expectClose(fast[k].toArray(), exact[k].toArray() as Float64Array, 1e-10, 1e-12);
+              expect(fast.loss.item()).toBeCloseTo(fullLoss(x, y).item(), 12);
+            }
+          }));
     }
   }
 

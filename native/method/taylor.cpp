@@ -317,19 +317,25 @@ Result jets_summaries(const std::vector<const Op*>& steps, const std::vector<std
                       const at::Tensor& x, const at::Tensor& target, int64_t S, const summaries::Options& options,
                       Profile* profile) {
   const int64_t N = x.size(0);
-  const int64_t chunk = chunk_size(steps, shapes, x, S, options, true);
-  HeadSums sums;
-  Layout L;
-  bool third = false;
-  int64_t outputs = 0;
-  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-    const int64_t n = std::min(chunk, N - n0);
+  struct Chunk {
+    HeadSums sums;
+    Layout L;  // the same for every chunk
+    bool third = false;
+    int64_t outputs = 0;
+  };
+  const ChunkPlan plan = plan_chunks(N, chunk_size(steps, shapes, x, S, options, true), x, profile);
+  std::vector<Chunk> chunks = run_chunks<Chunk>(N, plan, [&](int64_t n0, int64_t n) {
     const Jets z = forward(steps, x.narrow(0, n0, n), S, options, profile);
     StageTimer t(profile, &Profile::loss_s);
-    if (n0 == 0) L = layout_of(z, z.J.device()), third = z.third();
-    sums.add(head_sums(loss, z, L, target.narrow(0, n0, n), third));
-    outputs += z.J[0].numel();
-  }
+    Chunk c{{}, layout_of(z, z.J.device()), z.third(), z.J[0].numel()};
+    c.sums = head_sums(loss, z, c.L, target.narrow(0, n0, n), c.third);
+    return c;
+  });
+  HeadSums& sums = chunks[0].sums;
+  int64_t outputs = chunks[0].outputs;
+  for (size_t k = 1; k < chunks.size(); ++k) sums.add(chunks[k].sums), outputs += chunks[k].outputs;
+  const Layout& L = chunks[0].L;
+  const bool third = chunks[0].third;
   StageTimer t(profile, &Profile::loss_s);
   return finish(loss, sums, L, S, N, outputs, third);
 }
@@ -411,6 +417,14 @@ int64_t chunk_size(const std::vector<const Op*>& steps, const std::vector<std::v
   peak = std::max(peak, 3 * z.rows() * in);  // the loss head's temporaries
   const double budget = static_cast<double>(kJetsOverForward) * static_cast<double>(values) * static_cast<double>(N);
   return std::clamp<int64_t>(static_cast<int64_t>(budget / static_cast<double>(std::max<int64_t>(1, peak))), 1, N);
+}
+
+ChunkPlan plan_chunks(int64_t N, int64_t budget_size, const at::Tensor& x, const Profile* profile) {
+  const int64_t T = at::get_num_threads();
+  if (!x.is_cpu() || profile || T < 2 || N < 2 || at::in_parallel_region()) return {budget_size, false};
+  const int64_t count = (N + std::max<int64_t>(1, budget_size / T) - 1) / std::max<int64_t>(1, budget_size / T);
+  const int64_t balanced = (count + T - 1) / T * T;
+  return {(N + balanced - 1) / balanced, true};
 }
 
 std::vector<const Op*> schedule(const std::vector<Op>& model) {

@@ -219,6 +219,13 @@ struct Sources {
     }
   }
 
+  // Another chunk's sources.
+  void add(const Sources& chunk) {
+    H.add_(chunk.H), o3.add_(chunk.o3);
+    for (size_t k = 0; k < H_activations.size(); ++k) H_activations[k] += chunk.H_activations[k];
+    for (size_t k = 0; k < o3_activations.size(); ++k) o3_activations[k] += chunk.o3_activations[k];
+  }
+
   // H̄'s and order3's sources, all added up.
   std::pair<at::Tensor, at::Tensor> total() const {
     const auto as_tensor = [&](const std::vector<double>& v, at::IntArrayRef shape) {
@@ -245,21 +252,23 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
   rows_wanted.noregul = true, rows_wanted.diagonal = true;
   const bool second = third && !second_derivatives_vanish(steps, S);
   const at::TensorOptions dtype = x.options();
-  Sources sources{at::zeros({S, S}, dtype), at::zeros({S}, dtype), third, std::vector<double>(S * S, 0.0),
-                  std::vector<double>(S, 0.0)};
   // The values and λ over the whole batch (what a forward+backward holds), then the jets chunk by chunk.
   std::optional<StageTimer> values_timer(std::in_place, profile, &Profile::values_s);
   const Values pass = values_pass(steps, x);
   const std::vector<at::Tensor> lambdas = adjoints(steps, loss, pass, target, normaliser);
   values_timer.reset();
-  const int64_t chunk = chunk_size(steps, shapes, x, S, rows_wanted, second);
-  HeadSums sums;
-  Layout L;
-  int64_t outputs = 0;
-  std::vector<Known> known(steps.size());
-  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-    const int64_t n = std::min(chunk, N - n0);
-    const at::Tensor ts = target.narrow(0, n0, n);
+  struct Chunk {
+    Sources sources;
+    HeadSums sums;
+    Layout L;  // the same for every chunk
+    int64_t outputs = 0;
+  };
+  const ChunkPlan plan = plan_chunks(N, chunk_size(steps, shapes, x, S, rows_wanted, second), x, profile);
+  std::vector<Chunk> chunks = run_chunks<Chunk>(N, plan, [&](int64_t n0, int64_t n) {
+    Chunk c;
+    c.sources = {at::zeros({S, S}, dtype), at::zeros({S}, dtype), third, std::vector<double>(S * S, 0.0),
+                 std::vector<double>(S, 0.0)};
+    std::vector<Known> known(steps.size());
     for (size_t k = 0; k < steps.size(); ++k) {
       known[k].value = pass.values[k + 1].narrow(0, n0, n).contiguous();
       if (pass.pool_index[k].defined()) known[k].pool_index = pass.pool_index[k].narrow(0, n0, n);
@@ -270,18 +279,29 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
       const at::Tensor lambda = lambdas[k].defined() ? lambdas[k].narrow(0, n0, n).contiguous() : at::Tensor();
       if (lambda.defined() && op.kind != Op::Kind::Activation) {
         StageTimer t(profile, &Profile::sources_s);
-        sources.add_layer(op, z, lambda, second);
+        c.sources.add_layer(op, z, lambda, second);
       }
       jets::Contractions contractions{lambda, third, {}, {}};
       const bool contract = lambda.defined() && op.kind == Op::Kind::Activation && !z.order().empty();
       step(z, op, &known[k], contract ? &contractions : nullptr);
-      if (contract) sources.add_activation(z.order(), contractions);
+      if (contract) c.sources.add_activation(z.order(), contractions);
     }
     StageTimer t(profile, &Profile::loss_s);
-    if (n0 == 0) L = layout_of(z, z.J.device());
-    sums.add(head_sums(loss, z, L, ts, third));
-    outputs += z.J[0].numel();
+    c.L = layout_of(z, z.J.device());
+    c.sums = head_sums(loss, z, c.L, target.narrow(0, n0, n), third);
+    c.outputs = z.J[0].numel();
+    return c;
+  });
+  Chunk& all = chunks[0];
+  for (size_t k = 1; k < chunks.size(); ++k) {
+    all.sources.add(chunks[k].sources);
+    all.sums.add(chunks[k].sums);
+    all.outputs += chunks[k].outputs;
   }
+  Sources& sources = all.sources;
+  HeadSums& sums = all.sums;
+  const Layout& L = all.L;
+  const int64_t outputs = all.outputs;
   StageTimer t(profile, &Profile::loss_s);
   // The loss head's terms, scaled like the loss: cross-entropy Σ_n/N (D²ℓ = Cov, D³ℓ[a]³ + 3 D²ℓ[a, a″] =
   // higher), MSE 2/outputs (D²ℓ = Σ a_i a_j, 3 D²ℓ[a, a″] = 3 Σ a a″).

@@ -3,6 +3,8 @@
 // native/method and its native tests. The route itself is taylor.h's summaries().
 #pragma once
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <chrono>
 #include <optional>
@@ -154,6 +156,34 @@ std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& st
 // over the whole batch holds. GRNEWT_TAYLOR_CHUNK=<samples> in the environment forces a size (for tests).
 int64_t chunk_size(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
                    const at::Tensor& x, int64_t S, const summaries::Options& options, bool second);
+
+// How a batch of N samples is cut: `size` samples per chunk (the last may be shorter), the chunks run one per
+// intra-op thread when `parallel`. On the CPU with T > 1 threads and no profile (its stage timers are one
+// thread's) they run in parallel: T chunks at a time, each of at most 1/T of `budget_size` (the same memory in
+// flight), their count a multiple of T. Inside a chunk every op then runs on its thread alone, so the small
+// GEMMs, the elementwise loop and the loss head scale with the threads as a forward+backward's big GEMMs do.
+struct ChunkPlan {
+  int64_t size;
+  bool parallel;
+};
+ChunkPlan plan_chunks(int64_t N, int64_t budget_size, const at::Tensor& x, const Profile* profile);
+
+// f(n0, n) for every chunk [n0, n0 + n) of the plan, in parallel or in order; the results in chunk order (the
+// callers add them up in that order, so which thread ran which chunk does not change a bit of the sum).
+template <typename ChunkResult, typename F>
+std::vector<ChunkResult> run_chunks(int64_t N, const ChunkPlan& plan, const F& f) {
+  const int64_t count = (N + plan.size - 1) / plan.size;
+  std::vector<ChunkResult> out(static_cast<size_t>(count));
+  const auto run = [&](int64_t c0, int64_t c1) {
+    at::NoGradGuard no_grad;  // thread-local: the pool's threads do not inherit the caller's
+    for (int64_t c = c0; c < c1; ++c) out[c] = f(c * plan.size, std::min(plan.size, N - c * plan.size));
+  };
+  if (plan.parallel)
+    at::parallel_for(0, count, 1, run);
+  else
+    run(0, count);
+  return out;
+}
 
 // The two implementations of summaries(): Jets pushes every row forward (first and third derivatives per subset,
 // second per pair; taylor.cpp), Adjoint pushes first and diagonal second derivatives forward and contracts

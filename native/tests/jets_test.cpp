@@ -233,7 +233,22 @@ void taylor_route_on_cuda() {
 
 }  // namespace
 
+// at::parallel_for is a template that runs serially in code compiled without OpenMP: the Taylor route's chunks,
+// elementwise loop and loss head then ignored setNumThreads. This file gets grnewt_core's OpenMP flags (PUBLIC in
+// CMakeLists.txt), so on 2 threads both must take part here as there.
+void parallel_for_uses_the_threads() {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  std::vector<int> ran_on(2, -1);
+  at::parallel_for(0, 2, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) ran_on[i] = at::get_thread_num();
+  });
+  at::set_num_threads(threads);
+  check(ran_on[0] != ran_on[1], "at::parallel_for runs on 2 threads when told to (OpenMP in the build)");
+}
+
 int main() {
+  parallel_for_uses_the_threads();
   third_derivatives_match_finite_differences();
   using grnewt::jets::detail::propagate_elementwise_cpu;
   kernel_equals_reference(
