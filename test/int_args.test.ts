@@ -176,6 +176,12 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
     adamStep: [
       ['options.step', (v) => n.adamStep(param(), null, null, { step: v, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 })],
     ],
+    adamStepStaysFinite: [
+      [
+        'options.step',
+        (v) => n.adamStepStaysFinite(param(), null, null, { step: v, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 }),
+      ],
+    ],
     adamDirection: [['options.step', (v) => n.adamDirection(param(), null, null, { step: v, beta1: 0.9, beta2: 0.999, eps: 1e-8 })]],
     distributedInit: (['rank', 'worldSize', 'masterPort', 'timeoutMs', 'localRank'] as const).map(
       (key) =>
@@ -257,8 +263,10 @@ const NO_INTEGER_ARGS = [
   'nesterovLrs',
   'ridgeLrs',
   'sgdStep',
+  'sgdStepStaysFinite',
   'momentumDirection',
   'applyUpdate',
+  'updateStaysFinite',
   'allFinite',
   'setGradEnabled',
   'gradEnabled',
@@ -284,6 +292,7 @@ const SIZE_ARGS = new Set([
   'reshape: shape',
   'manualSeed: seed',
   'adamStep: options.step',
+  'adamStepStaysFinite: options.step',
   'adamDirection: options.step',
 ]);
 
