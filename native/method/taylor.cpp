@@ -394,10 +394,6 @@ constexpr int64_t kJetsOverForward = 2;
 int64_t chunk_size(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
                    const at::Tensor& x, int64_t S, const summaries::Options& options, bool second) {
   const int64_t N = x.size(0);
-  if (const char* forced = std::getenv("GRNEWT_TAYLOR_CHUNK")) {
-    const int64_t n = std::atoll(forced);
-    if (n > 0) return std::min(n, N);
-  }
   // The rows each step has (they depend on the steps alone), times one sample's elements at its input and output.
   Jets z(at::empty({0}, x.options()), S, options, nullptr, second);
   int64_t in = x.numel() / N, peak = 0, values = 0;
@@ -421,7 +417,12 @@ int64_t chunk_size(const std::vector<const Op*>& steps, const std::vector<std::v
 
 ChunkPlan plan_chunks(int64_t N, int64_t budget_size, const at::Tensor& x, const Profile* profile) {
   const int64_t T = at::get_num_threads();
-  if (!x.is_cpu() || profile || T < 2 || N < 2 || at::in_parallel_region()) return {budget_size, false};
+  const bool parallel = x.is_cpu() && !profile && T > 1 && N > 1 && !at::in_parallel_region();
+  if (const char* forced = std::getenv("GRNEWT_TAYLOR_CHUNK")) {
+    const int64_t n = std::atoll(forced);
+    if (n > 0) return {std::min(n, N), parallel};
+  }
+  if (!parallel) return {budget_size, false};
   const int64_t count = (N + std::max<int64_t>(1, budget_size / T) - 1) / std::max<int64_t>(1, budget_size / T);
   const int64_t balanced = (count + T - 1) / T * T;
   return {(N + balanced - 1) / balanced, true};

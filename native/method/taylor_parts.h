@@ -153,7 +153,7 @@ std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& st
 
 // Samples per chunk of the batch (N samples), so that the most elements the jets and their temporaries take at
 // once, counted from the rows each step has and `shapes`, stay within a small multiple of what a forward pass
-// over the whole batch holds. GRNEWT_TAYLOR_CHUNK=<samples> in the environment forces a size (for tests).
+// over the whole batch holds.
 int64_t chunk_size(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
                    const at::Tensor& x, int64_t S, const summaries::Options& options, bool second);
 
@@ -162,6 +162,7 @@ int64_t chunk_size(const std::vector<const Op*>& steps, const std::vector<std::v
 // thread's) they run in parallel: T chunks at a time, each of at most 1/T of `budget_size` (the same memory in
 // flight), their count a multiple of T. Inside a chunk every op then runs on its thread alone, so the small
 // GEMMs, the elementwise loop and the loss head scale with the threads as a forward+backward's big GEMMs do.
+// GRNEWT_TAYLOR_CHUNK=<samples> in the environment forces the size, on any thread count (for tests).
 struct ChunkPlan {
   int64_t size;
   bool parallel;
