@@ -253,6 +253,33 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
     expect(opt.logs.some((l) => /NaN or Inf/.test(l.reason ?? ''))).toBe(true);
   });
 
+  it("a NaN gradient leaves NewtonSummary's updater state as it was, so the next steps train on", () => {
+    for (const updater of ['sgd', { name: 'adam' }] as const) {
+      const opt = new NewtonSummary(paramGroups, fullLoss, [[x, y]], { updater: updater as never, nesterov: { use: true, dampingInt: 1 } });
+      const stateValues = () =>
+        Object.values(opt.stateDict().state).flatMap((s) =>
+          Object.values(s).flatMap((v) => (v instanceof g.Tensor ? Array.from(v.toArray() as Float64Array) : [])),
+        );
+      const run = (poison: number) =>
+        tidy(() => {
+          opt.zeroGrad();
+          fullLoss(x, y).mul(poison).backward();
+          opt.step();
+        });
+      run(1);
+      const before = stateValues();
+      const paramsBefore = params.map((p) => Array.from(p.toArray() as Float64Array));
+      run(NaN);
+      expect(stateValues()).toEqual(before);
+      expect(params.map((p) => Array.from(p.toArray() as Float64Array))).toEqual(paramsBefore);
+      expect(opt.skippedSteps).toBe(1);
+      run(1);
+      expect(opt.skippedSteps).toBe(1);
+      expect(stateValues().every(Number.isFinite)).toBe(true);
+      expect(params.map((p) => Array.from(p.toArray() as Float64Array))).not.toEqual(paramsBefore);
+    }
+  });
+
   it('an hg batch holding NaN: the learning rates are kept and the log says why', () => {
     const opt = new NewtonSummary(paramGroups, fullLoss, [
       [tensor([[NaN, 0, 0, 0]], { dtype: 'float64' }), tensor([0], { dtype: 'int64' })],
@@ -313,6 +340,10 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
       { dtype: 'float32', k: 1e30, make: (a: Tensor) => new optim.Adam([a], { lr: 1e-3 }) },
       // eps = 0 and a zero gradient: 0/0 in the step.
       { dtype: 'float64', k: 0, make: (a: Tensor) => new optim.Adam([a], { lr: 1e-3, eps: 0 }) },
+      // eps = 1e-50 is 0 in float32: the same 0/0.
+      { dtype: 'float32', k: 0, make: (a: Tensor) => new optim.Adam([a], { lr: 1e-3, eps: 1e-50 }) },
+      // lr beyond float32's largest value: ATen cannot even take the step in float32.
+      { dtype: 'float32', k: 1e-30, make: (a: Tensor) => new optim.SGD([a], { lr: 1e39 }) },
     ] as const;
     for (const { dtype, k, make } of cases) {
       const { a, backward } = overflowCase(dtype, k);

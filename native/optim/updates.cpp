@@ -91,6 +91,20 @@ struct OverflowBound {
   }
 };
 
+// Whether every scalar a rule passes to ATen (alpha, value) converts to t's dtype: ATen refuses one that
+// overflows it (lr = 1e39 on float32), so such a step cannot be taken, nor tried.
+bool scalars_fit(const at::Tensor& t, std::initializer_list<double> scalars) {
+  if (t.scalar_type() != at::kFloat) return true;
+  for (double v : scalars)
+    if (!(std::abs(v) <= std::numeric_limits<float>::max())) return false;
+  return true;
+}
+
+// A scalar as the dtype holds it (eps = 1e-50 is 0 in float32).
+double in_dtype(const at::Tensor& t, double v) {
+  return t.scalar_type() == at::kFloat ? static_cast<double>(static_cast<float>(v)) : v;
+}
+
 OverflowBound bound_for(const at::Tensor& t) {
   const at::ScalarType type = t.scalar_type();
   const double largest = type == at::kFloat    ? std::numeric_limits<float>::max()
@@ -139,6 +153,7 @@ bool sgd_step_stays_finite(const at::Tensor& param, const at::Tensor& buf, const
   }
   b(P + b(o.lr) * d);
   if (b.ok) return true;
+  if (!scalars_fit(p, {o.weight_decay, o.momentum, 1 - o.dampening, o.lr})) return false;
   at::Tensor p_trial = p.clone(), buf_trial = buf.defined() ? buf.clone() : at::Tensor();
   sgd_rule(p_trial, g, buf_trial, o);
   return all_defined_finite({p_trial, buf_trial});
@@ -157,10 +172,15 @@ bool adam_step_stays_finite(const at::Tensor& param, const at::Tensor& exp_avg, 
   const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
   const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
   b(std::sqrt(v) / std::sqrt(bias2) + o.eps);
-  // The denominator is at least eps (the second moment is ≥ 0), so each element moves by at most lr/bias1 · m/eps.
-  const double largest_move = o.eps > 0 ? b(b(o.lr / bias1) * b(m / o.eps)) : std::numeric_limits<double>::infinity();
+  // The denominator is at least eps as the dtype holds it (the second moment is ≥ 0), so each element moves by
+  // at most lr/bias1 · m/eps; an eps that is 0 in the dtype bounds nothing.
+  const double eps = in_dtype(p, o.eps);
+  const double largest_move = eps > 0 ? b(b(o.lr / bias1) * b(m / eps)) : std::numeric_limits<double>::infinity();
   b(P + largest_move);
   if (b.ok) return true;
+  if (!scalars_fit(p,
+                   {o.weight_decay, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, std::sqrt(bias2), o.eps, o.lr / bias1}))
+    return false;
   at::Tensor p_trial = p.clone();
   at::Tensor m_trial = exp_avg.defined() ? exp_avg.clone() : at::Tensor();
   at::Tensor v_trial = exp_avg_sq.defined() ? exp_avg_sq.clone() : at::Tensor();
@@ -173,7 +193,7 @@ bool update_stays_finite(const at::Tensor& param, const at::Tensor& u, double lr
   const at::Tensor p = param.detach();
   OverflowBound b = bound_for(p);
   b(max_abs(p) + b(std::abs(lr)) * max_abs(u));
-  return b.ok || all_finite({p.add(u, -lr)});
+  return b.ok || (scalars_fit(p, {lr}) && all_finite({p.add(u, -lr)}));
 }
 
 at::Tensor momentum_direction(const at::Tensor& param, at::Tensor& buf, double momentum, double damp) {
