@@ -96,6 +96,35 @@ describe('computeHgTaylor equals computeHg', () => {
     for (const k of ['g', 'H', 'order3'] as const) expectClose(fast[k].toArray(), exact[k].toArray() as Float64Array, 1e-10, 1e-12);
   });
 
+  it('refuses an x of another dtype or size than the model takes, and a direction of another dtype or with NaN, by name', () => {
+    const { model, x, y } = setup('tanh', true);
+    const { paramGroups } = partition.canonical(model);
+    const direction = model.parameters().map((p, k) => tensor(values(p.numel, 20 + k), { shape: p.shape, ...f64 }));
+    expect(() => computeHgTaylor(model, paramGroups, x.to({ dtype: 'float32' }), y, direction)).toThrow(
+      new TypeError("computeHgTaylor: x is float32, the model's parameters float64"),
+    );
+    expect(() => computeHgTaylor(model, paramGroups, g.zeros([7, 4], f64), y, direction)).toThrow(
+      /^x of shape \[7, 4\] does not fit the model at step \d+: mat1 and mat2 shapes cannot be multiplied/,
+    );
+    const lenet = new models.LeNet([1, 3, 4, 7, 6, 5], { inputSize: 16, dtype: 'float64' });
+    const lenetDirection = lenet.parameters().map((p) => g.zeros(p.shape, f64));
+    expect(() =>
+      computeHgTaylor(
+        lenet,
+        partition.canonical(lenet).paramGroups,
+        g.zeros([2, 1, 4, 4], f64),
+        tensor([0, 1], { dtype: 'int64' }),
+        lenetDirection,
+      ),
+    ).toThrow(/^x of shape \[2, 1, 4, 4\] does not fit the model at step 0: .*Kernel size can't be greater than actual input size/);
+    const float32 = direction.map((d, k) => (k === 1 ? d.to({ dtype: 'float32' }) : d));
+    expect(() => computeHgTaylor(model, paramGroups, x, y, float32)).toThrow(
+      new TypeError('computeHgTaylor: direction[1] is float32, its parameter float64'),
+    );
+    const nan = direction.map((d, k) => (k === 2 ? d.mul(NaN) : d));
+    expect(() => computeHgTaylor(model, paramGroups, x, y, nan)).toThrow(new RangeError('computeHgTaylor: direction[2] holds NaN or Inf'));
+  });
+
   it('refuses labels out of range and an MSE target of another dtype, by name', () => {
     const { model, x, y } = setup('tanh', true);
     const { paramGroups } = partition.canonical(model);

@@ -178,7 +178,9 @@ export class NewtonSummary extends Optimizer<Group> {
     let saved: SavedUpdaterState | null = this.#saveUpdaterState();
     try {
       u = tidy(() => this.#directions(where)); // returned: kept alive until end()
-      const batch = this.#dueForLrs() ? this.#usableHgBatch() : null;
+      // No summaries along a direction that is not finite (the update is skipped and says why).
+      const usable = native().allFinite(u.map((t) => t.handle(where)));
+      const batch = this.#dueForLrs() && usable ? this.#usableHgBatch() : null;
       return {
         u,
         batch,

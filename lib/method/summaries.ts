@@ -195,6 +195,8 @@ export function groupDirection(where: string, groups: Tensor[][], direction: unk
       if (formatShape(u.shape) !== formatShape(p.shape)) {
         throw new RangeError(`${where}: direction[${k}] has shape ${formatShape(u.shape)}, its parameter ${formatShape(p.shape)}`);
       }
+      if (u.dtype !== p.dtype) throw new TypeError(`${where}: direction[${k}] is ${u.dtype}, its parameter ${p.dtype}`);
+      checkFinite(where, `direction[${k}]`, u);
       k++;
       return u as Tensor;
     }),

@@ -128,6 +128,8 @@ function prepare(
     throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
   checkFinite(where, 'x', x);
   checkFinite(where, 'y', y);
+  const dtype = groups[0]?.[0]?.dtype;
+  if (dtype !== undefined && x.dtype !== dtype) throw new TypeError(`${where}: x is ${x.dtype}, the model's parameters ${dtype}`);
   const o = checkOptions(where, options, ['noregul', 'diagonal', 'loss']);
   const { noregul, diagonal } = hgOptions(where, o, ['noregul', 'diagonal', 'loss']);
   const endsWithLogSoftmax = steps.at(-1)?.kind === 'logSoftmax';

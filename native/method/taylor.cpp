@@ -350,31 +350,41 @@ HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& 
 std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& steps, const at::Tensor& x) {
   std::vector<std::vector<int64_t>> shapes;
   at::Tensor v = x.narrow(0, 0, 1);
-  for (const Op* op : steps) {
+  // Named after x: a shape that does not fit is the caller's input, not an internal failure.
+  const auto misfit = [&](size_t k, const std::string& why) {
+    return RangeError("x of shape " + c10::str(x.sizes()) + " does not fit the model at step " + std::to_string(k) +
+                      ": " + why);
+  };
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Op* op = steps[k];
     const auto rank = [&](int64_t wanted, const char* what) {
       if (v.dim() != wanted)
-        throw RangeError(std::string("a ") + what + " layer needs " + (wanted == 2 ? "[N, features]" : "[N, C, H, W]") +
-                         " inputs, got rank " + std::to_string(v.dim()));
+        throw misfit(k, std::string("a ") + what + " layer needs " + (wanted == 2 ? "[N, features]" : "[N, C, H, W]") +
+                            " inputs, got rank " + std::to_string(v.dim()));
     };
-    switch (op->kind) {
-      case Op::Kind::Linear:
-        rank(2, "Linear");
-        v = at::linear(v, op->weight);
-        break;
-      case Op::Kind::Conv2d:
-        rank(4, "Conv2d");
-        v = at::conv2d(v, op->weight, {}, op->conv.stride, op->conv.padding, op->conv.dilation, op->conv.groups);
-        break;
-      case Op::Kind::MaxPool2d:
-        rank(4, "MaxPool2d");
-        v = at::max_pool2d(v, op->pool.kernel_size, op->pool.stride.empty() ? op->pool.kernel_size : op->pool.stride,
-                           op->pool.padding, op->pool.dilation, op->pool.ceil_mode);
-        break;
-      case Op::Kind::Flatten:
-        v = v.flatten(1);
-        break;
-      case Op::Kind::Activation:
-        break;
+    try {
+      switch (op->kind) {
+        case Op::Kind::Linear:
+          rank(2, "Linear");
+          v = at::linear(v, op->weight);
+          break;
+        case Op::Kind::Conv2d:
+          rank(4, "Conv2d");
+          v = at::conv2d(v, op->weight, {}, op->conv.stride, op->conv.padding, op->conv.dilation, op->conv.groups);
+          break;
+        case Op::Kind::MaxPool2d:
+          rank(4, "MaxPool2d");
+          v = at::max_pool2d(v, op->pool.kernel_size, op->pool.stride.empty() ? op->pool.kernel_size : op->pool.stride,
+                             op->pool.padding, op->pool.dilation, op->pool.ceil_mode);
+          break;
+        case Op::Kind::Flatten:
+          v = v.flatten(1);
+          break;
+        case Op::Kind::Activation:
+          break;
+      }
+    } catch (const c10::Error& e) {  // libtorch's word on sizes that do not fit (too small for a kernel, features)
+      throw misfit(k, e.what_without_backtrace());
     }
     shapes.push_back(v.sizes().vec());
   }
