@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/cpu_clones.h"
 #include "method/activation_derivatives.h"
 #include "method/jets.h"
 
@@ -22,14 +23,6 @@ constexpr int64_t kBlock = 256, kBlocksPerTask = 32, kTask = kBlock * kBlocksPer
 
 // Everything a task runs is inlined into it, so the AVX2 build of the task covers its loops too.
 #define GRNEWT_INLINE inline __attribute__((always_inline))
-
-// An AVX2 build beside the baseline one, chosen at load time, on x86-64 with GCC or Clang; elsewhere (arm64) the
-// one build the compiler makes.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define GRNEWT_AVX2_AND_BASELINE __attribute__((target_clones("avx2", "default")))
-#else
-#define GRNEWT_AVX2_AND_BASELINE
-#endif
 
 // One block's pointers and sizes: rows of M elements from `base`, n elements from e0.
 template <typename T>
