@@ -285,6 +285,41 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
     }
   });
 
+  it("NewtonSummary skips a step whose finite gradient would overflow its updater's state, which stays finite and held", () => {
+    // float32, gradient 2e38: the momentum buffer m·buf + g overflows on the second step; Adam's g² on the first.
+    for (const updater of ['sgd', { name: 'adam' }] as const) {
+      const a = tensor([1, 1], { requiresGrad: true });
+      const loss = (k: number) => () => a.mul(k).sum();
+      const opt = new NewtonSummary([{ params: [a] }], loss(1), [[zeros([1]), zeros([1])]], {
+        updater: updater as never,
+        momentumDamp: 0,
+        periodHg: 1000,
+        summaries: 'autograd',
+      });
+      const step = (k: number) =>
+        tidy(() => {
+          opt.zeroGrad();
+          loss(k)().backward();
+          opt.step();
+        });
+      if (updater === 'sgd') step(2e38);
+      const held = opt.stateDict().state;
+      const before = JSON.stringify(Object.values(held).map((s) => Object.values(s).map((v) => (v instanceof g.Tensor ? v.tolist() : v))));
+      step(2e38);
+      expect([updater, opt.skippedSteps]).toEqual([updater, 1]);
+      // the state the caller holds is the optimizer's, unchanged and usable
+      expect(JSON.stringify(Object.values(held).map((s) => Object.values(s).map((v) => (v instanceof g.Tensor ? v.tolist() : v))))).toBe(
+        before,
+      );
+      step(1);
+      expect(opt.skippedSteps).toBe(1);
+      const values = Object.values(opt.stateDict().state).flatMap((s) =>
+        Object.values(s).flatMap((v) => (v instanceof g.Tensor ? Array.from(v.toArray() as Float32Array) : [])),
+      );
+      expect(values.every(Number.isFinite)).toBe(true);
+    }
+  });
+
   it('an hg batch holding NaN: the learning rates are kept and the log says why', () => {
     const opt = new NewtonSummary(paramGroups, fullLoss, [
       [tensor([[NaN, 0, 0, 0]], { dtype: 'float64' }), tensor([0], { dtype: 'int64' })],

@@ -182,6 +182,9 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
         (v) => n.adamStepStaysFinite(param(), null, null, { step: v, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 }),
       ],
     ],
+    adamDirectionStaysFinite: [
+      ['options.step', (v) => n.adamDirectionStaysFinite(param(), null, null, { step: v, beta1: 0.9, beta2: 0.999, eps: 1e-8 })],
+    ],
     adamDirection: [['options.step', (v) => n.adamDirection(param(), null, null, { step: v, beta1: 0.9, beta2: 0.999, eps: 1e-8 })]],
     distributedInit: (['rank', 'worldSize', 'masterPort', 'timeoutMs', 'localRank'] as const).map(
       (key) =>
@@ -265,6 +268,7 @@ const NO_INTEGER_ARGS = [
   'sgdStep',
   'sgdStepStaysFinite',
   'momentumDirection',
+  'momentumDirectionStaysFinite',
   'applyUpdate',
   'updateStaysFinite',
   'allFinite',
@@ -294,6 +298,7 @@ const SIZE_ARGS = new Set([
   'adamStep: options.step',
   'adamStepStaysFinite: options.step',
   'adamDirection: options.step',
+  'adamDirectionStaysFinite: options.step',
 ]);
 
 describe('the native boundary range-checks every integer argument of every export', () => {

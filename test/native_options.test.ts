@@ -65,6 +65,14 @@ const CASES: Record<string, Case> = {
       return { param: p, run: () => n.adamStepStaysFinite(h(p), null, null, options as never) };
     },
   },
+  adamDirectionStaysFinite: {
+    valid: { step: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    integers: { step: [1, 2 ** 53 - 1] },
+    call: (options) => {
+      const p = param();
+      return { param: p, run: () => n.adamDirectionStaysFinite(h(p), null, null, options as never) };
+    },
+  },
   adamDirection: {
     valid: { step: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
     integers: { step: [1, 2 ** 53 - 1] },

@@ -104,7 +104,7 @@ describe('computeHgTaylor equals computeHg', () => {
       new TypeError("computeHgTaylor: x is float32, the model's parameters float64"),
     );
     expect(() => computeHgTaylor(model, paramGroups, g.zeros([7, 4], f64), y, direction)).toThrow(
-      /^x of shape \[7, 4\] does not fit the model at step \d+: mat1 and mat2 shapes cannot be multiplied/,
+      /^computeHgTaylor: x of shape \[7, 4\] does not fit the model at step \d+: mat1 and mat2 shapes cannot be multiplied/,
     );
     const lenet = new models.LeNet([1, 3, 4, 7, 6, 5], { inputSize: 16, dtype: 'float64' });
     const lenetDirection = lenet.parameters().map((p) => g.zeros(p.shape, f64));
@@ -116,7 +116,9 @@ describe('computeHgTaylor equals computeHg', () => {
         tensor([0, 1], { dtype: 'int64' }),
         lenetDirection,
       ),
-    ).toThrow(/^x of shape \[2, 1, 4, 4\] does not fit the model at step 0: .*Kernel size can't be greater than actual input size/);
+    ).toThrow(
+      /^computeHgTaylor: x of shape \[2, 1, 4, 4\] does not fit the model at step 0: .*Kernel size can't be greater than actual input size/,
+    );
     const float32 = direction.map((d, k) => (k === 1 ? d.to({ dtype: 'float32' }) : d));
     expect(() => computeHgTaylor(model, paramGroups, x, y, float32)).toThrow(
       new TypeError('computeHgTaylor: direction[1] is float32, its parameter float64'),

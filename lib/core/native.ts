@@ -283,6 +283,10 @@ export interface NativeAddon {
   sgdStepStaysFinite(param: H, buffer: H | null, options: SgdStepOptions): boolean;
   /** Whether adamStep with these arguments would leave the parameter and its moments finite; writes nothing. */
   adamStepStaysFinite(param: H, expAvg: H | null, expAvgSq: H | null, options: AdamStepOptions): boolean;
+  /** Whether momentumDirection with these arguments would leave the buffer finite (the gradient checked finite first); writes nothing. */
+  momentumDirectionStaysFinite(param: H, buffer: H | null, momentum: number, momentumDamp: number): boolean;
+  /** Whether adamDirection with these arguments would leave the moments and the direction finite; writes nothing. */
+  adamDirectionStaysFinite(param: H, expAvg: H | null, expAvgSq: H | null, options: AdamDirectionOptions): boolean;
   /** Whether param − lr·u is finite; writes nothing. */
   updateStaysFinite(param: H, u: H, lr: number): boolean;
   /** Whether every value of every tensor is finite. */

@@ -5,11 +5,11 @@
 import { native } from '../core/native';
 import { nesterovLrs, ridgeLrs, type NesterovResult } from './lr_solver';
 import type { Batches, FullLoss } from './summaries';
-import { Tensor, keep, tidy } from '../core/tensor';
+import { Tensor, tidy } from '../core/tensor';
 import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../core/validate';
 import { ADAM_DEFAULTS } from '../optim/adam';
 import { HgBatches } from './hg_batches';
-import { Optimizer, type OptimizerStateDict, type ParamState, type ParamsInput } from '../optim/optimizer';
+import { Optimizer, type OptimizerStateDict, type ParamsInput, type StateValue } from '../optim/optimizer';
 import { SummariesRoute, type RouteDecision } from './summaries_route';
 import {
   OPTION_KEYS,
@@ -173,13 +173,13 @@ export class NewtonSummary extends Optimizer<Group> {
     this.#pending = true;
     let u: Tensor[] = [];
     let summaries: Summaries | null = null;
-    // The updater's state before the directions change it: put back when the update is refused, so that a NaN
-    // gradient or an overflowing momentum never stays in the state (every later direction would inherit it).
-    let saved: SavedUpdaterState | null = this.#saveUpdaterState();
     try {
-      u = tidy(() => this.#directions(where)); // returned: kept alive until end()
+      // Checked before the directions change the updater's state: a NaN gradient or an overflowing momentum
+      // must never stay in it (every later direction would inherit it).
+      const skipped = this.#skipReason(where);
+      u = skipped ? [] : tidy(() => this.#directions(where)); // returned: kept alive until end()
       // No summaries along a direction that is not finite (the update is skipped and says why).
-      const usable = native().allFinite(u.map((t) => t.handle(where)));
+      const usable = !skipped && native().allFinite(u.map((t) => t.handle(where)));
       const batch = this.#dueForLrs() && usable ? this.#usableHgBatch() : null;
       return {
         u,
@@ -188,39 +188,45 @@ export class NewtonSummary extends Optimizer<Group> {
           summaries = computed;
           tidy(() => {
             if (computed) this.#useSummaries(computed);
-            if (!this.#apply(u) && saved) {
-              this.#restoreUpdaterState(saved);
-              saved = null; // the state holds its tensors now
+            if (skipped) {
+              this.#logKept(skipped);
+              this.#step++;
+            } else {
+              this.#apply(u);
             }
           });
         },
         end: () => {
           for (const t of [...u, ...(summaries ? Object.values(summaries) : [])]) t.dispose();
-          if (saved) disposeUpdaterState(saved);
           this.#pending = false;
         },
       };
     } catch (err) {
       for (const t of u) t.dispose();
-      if (saved) disposeUpdaterState(saved);
       this.#pending = false;
       throw err;
     }
   }
 
-  /** A copy of every parameter's updater state (momentum buffer, or Adam's step and moments); undefined where none. */
-  #saveUpdaterState(): SavedUpdaterState {
-    const copy = (s: ParamState) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v instanceof Tensor ? keep(v.clone()) : v]));
-    return new Map(this.allParams().map((p) => [p, this.state.has(p) ? copy(this.state.get(p)!) : undefined]));
-  }
-
-  /** Puts a saved updater state back (the state the directions made is freed). */
-  #restoreUpdaterState(saved: SavedUpdaterState): void {
-    for (const [p, s] of saved) {
-      for (const v of Object.values(this.state.get(p) ?? {})) if (v instanceof Tensor) v.dispose();
-      if (s) this.setState(p, s);
-      else this.state.delete(p);
-    }
+  /** Why this step's update is skipped before anything is written (counted in skippedSteps), or null. */
+  #skipReason(where: string): string | null {
+    if (!this.gradientsFinite()) return 'a gradient holds NaN or Inf: update skipped';
+    const adam = this.#o.updater !== 'sgd' ? this.#o.updater : undefined;
+    const h = (t: StateValue | undefined) => (t instanceof Tensor ? t.handle(where) : null);
+    const stays = (p: Tensor, group: (typeof this.paramGroups)[number]) => {
+      const state = this.state.get(p) ?? {};
+      if (!adam) return native().momentumDirectionStaysFinite(p.handle(where), h(state.momentumBuffer), group.momentum, group.momentumDamp);
+      const [betas, eps] = [adam.betas ?? ADAM_DEFAULTS.betas, adam.eps ?? ADAM_DEFAULTS.eps];
+      const step = ((state.step as number | undefined) ?? 0) + 1;
+      return native().adamDirectionStaysFinite(p.handle(where), h(state.expAvg), h(state.expAvgSq), {
+        step,
+        beta1: betas[0],
+        beta2: betas[1],
+        eps,
+      });
+    };
+    if (!this.updatesStayFinite(stays)) return "the direction would overflow the updater's state: update skipped";
+    return null;
   }
 
   #assertIdle(where: string): void {
@@ -242,9 +248,9 @@ export class NewtonSummary extends Optimizer<Group> {
 
   /**
    * θ ← θ − lr_s·u for every group, unless u is not finite or a parameter would not stay finite (then the update
-   * is skipped, logged and counted). Whether the update was made.
+   * is skipped, logged and counted; the updater's state keeps this step's gradient, finite).
    */
-  #apply(u: Tensor[]): boolean {
+  #apply(u: Tensor[]): void {
     const where = 'NewtonSummary.step';
     const updates = this.paramGroups.flatMap((group) => group.params.map((p) => ({ p, lr: group.lr })));
     const handles = updates.map(({ p, lr }, k) => [p.handle(where), u[k].handle(where), lr] as const);
@@ -256,11 +262,8 @@ export class NewtonSummary extends Optimizer<Group> {
       this.#logKept('the update would make a parameter non-finite (a learning rate too large for the direction): update skipped');
     } else {
       for (const args of handles) native().applyUpdate(...args);
-      this.#step++;
-      return true;
     }
     this.#step++;
-    return false;
   }
 
   /** u for every parameter (partition order), updating the updater's state. */
@@ -452,11 +455,4 @@ function rows(H: Tensor): number[][] {
 
 function emptySolver(): Omit<NesterovResult, 'lrs'> {
   return { found: false, r: null, r0: 0, bracket: [0, 0], branch: null, dSingular: false, iterations: 0 };
-}
-
-/** NewtonSummary's updater state as it was before a step's directions, per parameter. */
-type SavedUpdaterState = Map<Tensor, ParamState | undefined>;
-
-function disposeUpdaterState(saved: SavedUpdaterState): void {
-  for (const s of saved.values()) for (const v of Object.values(s ?? {})) if (v instanceof Tensor) v.dispose();
 }

@@ -64,7 +64,7 @@ export function computeHgTaylor(
   options?: TaylorOptions,
 ): TaylorHg {
   const call = prepare('computeHgTaylor', model, paramGroups, x, y, direction, options);
-  return wrapTaylor(native().taylorHg(...call.args));
+  return wrapTaylor(named('computeHgTaylor', () => native().taylorHg(...call.args)));
 }
 
 /** computeHgTaylor on a worker thread; the parameters are held (not changeable) until it settles. */
@@ -77,7 +77,9 @@ export async function computeHgTaylorAsync(
   options?: TaylorOptions,
 ): Promise<TaylorHg> {
   const call = prepare('computeHgTaylorAsync', model, paramGroups, x, y, direction, options);
-  return holding('computeHgTaylorAsync', call.params, async () => wrapTaylor(await native().taylorHgAsync(...call.args)));
+  return holding('computeHgTaylorAsync', call.params, async () =>
+    wrapTaylor(await named('computeHgTaylorAsync', () => native().taylorHgAsync(...call.args))),
+  );
 }
 
 /**
@@ -95,6 +97,22 @@ export function computeHgTaylorProfiled(
   const call = prepare('computeHgTaylorProfiled', model, paramGroups, x, y, direction, options);
   const raw = native().taylorHgProfile(...call.args);
   return { ...wrapTaylor(raw), profile: raw.profile };
+}
+
+/** f(), its native argument errors (they name x, y, labels or a model step) prefixed with the call's name. */
+function named<T>(where: string, f: () => T): T {
+  const prefixed = (err: unknown) => {
+    if ((err instanceof TypeError || err instanceof RangeError) && !err.message.startsWith(`${where}:`))
+      return new (err.constructor as ErrorConstructor)(`${where}: ${err.message}`);
+    return err;
+  };
+  try {
+    const result = f();
+    if (result instanceof Promise) return result.catch((err) => Promise.reject(prefixed(err))) as T;
+    return result;
+  } catch (err) {
+    throw prefixed(err);
+  }
 }
 
 function wrapTaylor(raw: { H: NativeTensor; g: NativeTensor; order3: NativeTensor; loss: NativeTensor }): TaylorHg {

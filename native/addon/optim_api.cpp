@@ -105,6 +105,21 @@ Napi::Value AdamDirection(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value MomentumDirectionStaysFinite(const Napi::CallbackInfo& info) {
+  const bool finite =
+      optim::momentum_direction_stays_finite(TensorHandle::Get(info[0], "param"), optional_state(info[1], "buffer"),
+                                             to_double(info[2], "momentum"), to_double(info[3], "momentumDamp"));
+  return Napi::Boolean::New(info.Env(), finite);
+}
+
+Napi::Value AdamDirectionStaysFinite(const Napi::CallbackInfo& info) {
+  const JsOptions js(info[3], "adamDirectionStaysFinite");
+  const bool finite = optim::adam_direction_stays_finite(
+      TensorHandle::Get(info[0], "param"), optional_state(info[1], "expAvg"), optional_state(info[2], "expAvgSq"),
+      js.integer("step", kStepRange), adam_moments(js));
+  return Napi::Boolean::New(info.Env(), finite);
+}
+
 Napi::Value ApplyUpdate(const Napi::CallbackInfo& info) {
   at::Tensor param = TensorHandle::Get(info[0], "param");
   optim::apply_update(param, TensorHandle::Get(info[1], "u"), to_double(info[2], "lr"));
@@ -130,6 +145,8 @@ void RegisterOptimApi(Napi::Env env, Napi::Object exports) {
   Export<AdamStepStaysFinite>(env, exports, "adamStepStaysFinite");
   Export<MomentumDirection>(env, exports, "momentumDirection");
   Export<AdamDirection>(env, exports, "adamDirection");
+  Export<MomentumDirectionStaysFinite>(env, exports, "momentumDirectionStaysFinite");
+  Export<AdamDirectionStaysFinite>(env, exports, "adamDirectionStaysFinite");
   Export<ApplyUpdate>(env, exports, "applyUpdate");
   Export<UpdateStaysFinite>(env, exports, "updateStaysFinite");
   Export<AllFinite>(env, exports, "allFinite");

@@ -203,10 +203,11 @@ at::Tensor momentum_direction(const at::Tensor& param, at::Tensor& buf, double m
   return buf;
 }
 
-at::Tensor adam_direction(const at::Tensor& param, at::Tensor& exp_avg, at::Tensor& exp_avg_sq, int64_t step,
-                          const AdamOptions& o) {
-  at::NoGradGuard no_grad;
-  at::Tensor g = grad_or_zeros(param);
+namespace {
+
+// NewtonSummary's Adam direction from gradient g, updating the moments (created when undefined).
+at::Tensor adam_direction_rule(const at::Tensor& g, at::Tensor& exp_avg, at::Tensor& exp_avg_sq, int64_t step,
+                               const AdamOptions& o) {
   if (!exp_avg.defined()) exp_avg = at::zeros_like(g);
   if (!exp_avg_sq.defined()) exp_avg_sq = at::zeros_like(g);
   exp_avg.mul_(o.beta1).add_(g, 1 - o.beta1);
@@ -214,6 +215,47 @@ at::Tensor adam_direction(const at::Tensor& param, at::Tensor& exp_avg, at::Tens
   const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
   const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
   return exp_avg.div(bias1).div_(exp_avg_sq.sqrt().div_(std::sqrt(bias2)).add_(o.eps));
+}
+
+}  // namespace
+
+at::Tensor adam_direction(const at::Tensor& param, at::Tensor& exp_avg, at::Tensor& exp_avg_sq, int64_t step,
+                          const AdamOptions& o) {
+  at::NoGradGuard no_grad;
+  return adam_direction_rule(grad_or_zeros(param), exp_avg, exp_avg_sq, step, o);
+}
+
+bool momentum_direction_stays_finite(const at::Tensor& param, const at::Tensor& buf, double momentum, double damp) {
+  if (!buf.defined()) return true;  // the first direction is the gradient itself, checked finite by the caller
+  at::NoGradGuard no_grad;
+  const at::Tensor g = grad_or_zeros(param);
+  OverflowBound b = bound_for(buf);
+  b(b(momentum) * max_abs(buf) + b(std::abs(1 - damp)) * max_abs(g));
+  if (b.ok) return true;
+  if (!scalars_fit(buf, {momentum, 1 - damp})) return false;
+  return all_finite({buf.clone().mul_(momentum).add_(g, 1 - damp)});
+}
+
+bool adam_direction_stays_finite(const at::Tensor& param, const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq,
+                                 int64_t step, const AdamOptions& o) {
+  at::NoGradGuard no_grad;
+  const at::Tensor g = grad_or_zeros(param);
+  OverflowBound b = bound_for(g);
+  const double G = max_abs(g);
+  const double m = b(b(o.beta1) * max_abs(exp_avg) + std::abs(1 - o.beta1) * G);
+  const double v = b(b(o.beta2) * max_abs(exp_avg_sq) + std::abs(1 - o.beta2) * b(G * G));
+  const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
+  const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
+  b(std::sqrt(v) / std::sqrt(bias2) + o.eps);
+  // The direction m̂ / (√v̂ + eps) is at most m/bias1 / eps, eps as the dtype holds it.
+  const double eps = in_dtype(g, o.eps);
+  b(eps > 0 ? b(m / bias1) / eps : std::numeric_limits<double>::infinity());
+  if (b.ok) return true;
+  if (!scalars_fit(g, {o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, bias1, std::sqrt(bias2), o.eps})) return false;
+  at::Tensor m_trial = exp_avg.defined() ? exp_avg.clone() : at::Tensor();
+  at::Tensor v_trial = exp_avg_sq.defined() ? exp_avg_sq.clone() : at::Tensor();
+  const at::Tensor u = adam_direction_rule(g, m_trial, v_trial, step, o);
+  return all_finite({m_trial, v_trial, u});
 }
 
 void apply_update(at::Tensor& param, const at::Tensor& u, double lr) {

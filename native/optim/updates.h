@@ -39,6 +39,11 @@ void apply_update(at::Tensor& param, const at::Tensor& u, double lr);
 bool sgd_step_stays_finite(const at::Tensor& param, const at::Tensor& momentum_buffer, const SgdOptions& o);
 bool adam_step_stays_finite(const at::Tensor& param, const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq,
                             int64_t step, const AdamOptions& o);
+// Whether momentum_direction / adam_direction would leave the state and the direction finite (the gradient
+// itself checked finite by the caller).
+bool momentum_direction_stays_finite(const at::Tensor& param, const at::Tensor& buf, double momentum, double damp);
+bool adam_direction_stays_finite(const at::Tensor& param, const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq,
+                                 int64_t step, const AdamOptions& o);
 // Whether param − lr·u is finite.
 bool update_stays_finite(const at::Tensor& param, const at::Tensor& u, double lr);
 
