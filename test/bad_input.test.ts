@@ -320,6 +320,30 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
     }
   });
 
+  it('a NewtonSummary step that throws in its summaries still counts, so its state dict loads back', () => {
+    let throwNow = false;
+    const throwing = (a: Tensor, b: Tensor) => {
+      if (throwNow) throw new Error('boom');
+      return fullLoss(a, b);
+    };
+    const opt = new NewtonSummary(paramGroups, throwing, [[x, y]], { periodHg: 1, summaries: 'autograd' });
+    const run = () =>
+      tidy(() => {
+        opt.zeroGrad();
+        fullLoss(x, y).backward();
+        opt.step();
+      });
+    run();
+    throwNow = true;
+    expect(run).toThrow('boom');
+    throwNow = false;
+    const sd = opt.stateDict();
+    expect([sd.step, sd.hgDraws]).toEqual([2, 2]);
+    opt.loadStateDict(sd);
+    run();
+    expect(opt.stateDict().step).toBe(3);
+  });
+
   it('an hg batch holding NaN: the learning rates are kept and the log says why', () => {
     const opt = new NewtonSummary(paramGroups, fullLoss, [
       [tensor([[NaN, 0, 0, 0]], { dtype: 'float64' }), tensor([0], { dtype: 'int64' })],

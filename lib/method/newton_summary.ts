@@ -173,6 +173,13 @@ export class NewtonSummary extends Optimizer<Group> {
     this.#pending = true;
     let u: Tensor[] = [];
     let summaries: Summaries | null = null;
+    // A step that threw after its directions (the updater's state moved, an hg batch may have been drawn)
+    // still counts as a step without an update, so that the step count, the hg draws and periodHg stay
+    // consistent (a state dict taken after it loads back).
+    const stepBefore = this.#step;
+    const countOnce = () => {
+      if (this.#step === stepBefore) this.#step++;
+    };
     try {
       // Checked before the directions change the updater's state: a NaN gradient or an overflowing momentum
       // must never stay in it (every later direction would inherit it).
@@ -198,11 +205,13 @@ export class NewtonSummary extends Optimizer<Group> {
         },
         end: () => {
           for (const t of [...u, ...(summaries ? Object.values(summaries) : [])]) t.dispose();
+          countOnce();
           this.#pending = false;
         },
       };
     } catch (err) {
       for (const t of u) t.dispose();
+      if (u.length > 0) countOnce();
       this.#pending = false;
       throw err;
     }
