@@ -127,6 +127,22 @@ double max_abs(const at::Tensor& t) {
   return at::linalg_vector_norm(t, std::numeric_limits<double>::infinity()).item<double>();
 }
 
+// Adam's moments after a gradient whose largest magnitude is g (weight decay included): the bound on the first
+// moment, the bias corrections, and eps as the dtype of `like` holds it (the denominator √v̂ + eps is at least
+// that, the second moment being ≥ 0). Adds the second moment and the denominator to b.
+struct AdamMomentsBound {
+  double m, bias1, bias2, eps;
+};
+AdamMomentsBound adam_moments_bound(OverflowBound& b, const at::Tensor& like, double g, const at::Tensor& exp_avg,
+                                    const at::Tensor& exp_avg_sq, int64_t step, const AdamOptions& o) {
+  const double m = b(b(o.beta1) * max_abs(exp_avg) + std::abs(1 - o.beta1) * g);
+  const double v = b(b(o.beta2) * max_abs(exp_avg_sq) + std::abs(1 - o.beta2) * b(g * g));
+  const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
+  const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
+  b(std::sqrt(v) / std::sqrt(bias2) + o.eps);
+  return {m, bias1, bias2, in_dtype(like, o.eps)};
+}
+
 bool all_defined_finite(std::initializer_list<at::Tensor> tensors) {
   std::vector<at::Tensor> defined;
   for (const at::Tensor& t : tensors)
@@ -163,14 +179,8 @@ bool adam_step_stays_finite(const at::Tensor& param, const at::Tensor& exp_avg, 
   OverflowBound b = bound_for(p);
   const double P = max_abs(p);
   const double g = b(max_abs(grad) + b(o.weight_decay) * P);
-  const double m = b(b(o.beta1) * max_abs(exp_avg) + std::abs(1 - o.beta1) * g);
-  const double v = b(b(o.beta2) * max_abs(exp_avg_sq) + std::abs(1 - o.beta2) * b(g * g));
-  const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
-  const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
-  b(std::sqrt(v) / std::sqrt(bias2) + o.eps);
-  // The denominator is at least eps as the dtype holds it (the second moment is ≥ 0), so each element moves by
-  // at most lr/bias1 · m/eps; an eps that is 0 in the dtype bounds nothing.
-  const double eps = in_dtype(p, o.eps);
+  const auto [m, bias1, bias2, eps] = adam_moments_bound(b, p, g, exp_avg, exp_avg_sq, step, o);
+  // Each element moves by at most lr/bias1 · m/eps; an eps that is 0 in the dtype bounds nothing.
   const double largest_move = eps > 0 ? b(b(o.lr / bias1) * b(m / eps)) : std::numeric_limits<double>::infinity();
   b(P + largest_move);
   if (b.ok) return true;
@@ -241,14 +251,8 @@ bool adam_direction_stays_finite(const at::Tensor& param, const at::Tensor& exp_
   at::NoGradGuard no_grad;
   const at::Tensor g = grad_or_zeros(param);
   OverflowBound b = bound_for(g);
-  const double G = max_abs(g);
-  const double m = b(b(o.beta1) * max_abs(exp_avg) + std::abs(1 - o.beta1) * G);
-  const double v = b(b(o.beta2) * max_abs(exp_avg_sq) + std::abs(1 - o.beta2) * b(G * G));
-  const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
-  const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
-  b(std::sqrt(v) / std::sqrt(bias2) + o.eps);
-  // The direction m̂ / (√v̂ + eps) is at most m/bias1 / eps, eps as the dtype holds it.
-  const double eps = in_dtype(g, o.eps);
+  const auto [m, bias1, bias2, eps] = adam_moments_bound(b, g, max_abs(g), exp_avg, exp_avg_sq, step, o);
+  // The direction m̂ / (√v̂ + eps) is at most m/bias1 / eps.
   b(eps > 0 ? b(m / bias1) / eps : std::numeric_limits<double>::infinity());
   if (b.ok) return true;
   if (!scalars_fit(g, {o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, bias1, std::sqrt(bias2), o.eps})) return false;
