@@ -442,6 +442,15 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
     });
     expect(adam.skippedSteps).toBe(0);
     expect(big.a.item()).toBeCloseTo(1 - 1e-3, 6);
+    // A first SGD step copies the gradient into the buffer: a momentum beyond float32 is not used yet.
+    const first = overflowCase('float32', 1e38);
+    const sgd = new optim.SGD([first.a], { lr: 1e-3, momentum: 1e300 });
+    tidy(() => {
+      first.backward();
+      sgd.step();
+    });
+    expect(sgd.skippedSteps).toBe(0);
+    expect(first.a.item()).toBe(Math.fround(1 - Math.fround(1e-3) * Math.fround(1e38)));
   });
 
   it('NewtonSummary skips an update whose learning rate overflows the parameter, logs why and counts it', () => {

@@ -165,7 +165,10 @@ bool sgd_step_stays_finite(const at::Tensor& param, const at::Tensor& buf, const
   }
   b(P + b(o.lr) * d);
   if (b.ok) return true;
-  if (!scalars_fit(p, {o.weight_decay, o.momentum, 1 - o.dampening, o.lr})) return false;
+  // momentum and dampening reach ATen only where the rule uses them (the first step copies the gradient)
+  const bool momentum_used = o.momentum != 0 && (buf.defined() || o.nesterov);
+  if (!scalars_fit(p, {o.weight_decay, o.lr, momentum_used ? o.momentum : 0, buf.defined() ? 1 - o.dampening : 0}))
+    return false;
   at::Tensor p_trial = p.clone(), buf_trial = buf.defined() ? buf.clone() : at::Tensor();
   sgd_rule(p_trial, g, buf_trial, o);
   return all_defined_finite({p_trial, buf_trial});
