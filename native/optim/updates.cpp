@@ -20,16 +20,38 @@ at::Tensor grad_or_zeros(const at::Tensor& param) {
 
 namespace {
 
+// The momentum buffer after gradient d (SGD's and NewtonSummary's): d itself on first use, else m·buf + (1 − damp)·d.
+void accumulate_momentum(at::Tensor& buf, const at::Tensor& d, double momentum, double damp) {
+  if (!buf.defined()) {
+    buf = d.clone();
+  } else {
+    buf.mul_(momentum).add_(d, 1 - damp);
+  }
+}
+
+// Adam's moments after gradient g (created as zeros when undefined), with the first moment's bias correction and
+// the step's denominator √v̂ + eps (Adam's and NewtonSummary's).
+struct AdamMoments {
+  double bias1;
+  at::Tensor denominator;
+};
+AdamMoments update_moments(const at::Tensor& g, at::Tensor& exp_avg, at::Tensor& exp_avg_sq, int64_t step,
+                           const AdamOptions& o) {
+  if (!exp_avg.defined()) exp_avg = at::zeros_like(g);
+  if (!exp_avg_sq.defined()) exp_avg_sq = at::zeros_like(g);
+  exp_avg.mul_(o.beta1).add_(g, 1 - o.beta1);
+  exp_avg_sq.mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
+  const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
+  const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
+  return {bias1, exp_avg_sq.sqrt().div_(std::sqrt(bias2)).add_(o.eps)};
+}
+
 // The SGD rule on `p` (a parameter's data, or a trial copy of it) from gradient `g`.
 void sgd_rule(at::Tensor p, const at::Tensor& g, at::Tensor& buf, const SgdOptions& o) {
   at::Tensor d = g;
   if (o.weight_decay != 0) d = d.add(p, o.weight_decay);
   if (o.momentum != 0) {
-    if (!buf.defined()) {
-      buf = d.clone();
-    } else {
-      buf.mul_(o.momentum).add_(d, 1 - o.dampening);
-    }
+    accumulate_momentum(buf, d, o.momentum, o.dampening);
     d = o.nesterov ? d.add(buf, o.momentum) : buf;
   }
   p.add_(d, -o.lr);
@@ -40,14 +62,15 @@ void adam_rule(at::Tensor p, const at::Tensor& grad, at::Tensor& exp_avg, at::Te
                const AdamOptions& o) {
   at::Tensor g = grad;
   if (o.weight_decay != 0) g = g.add(p, o.weight_decay);
-  if (!exp_avg.defined()) exp_avg = at::zeros_like(p);
-  if (!exp_avg_sq.defined()) exp_avg_sq = at::zeros_like(p);
-  exp_avg.mul_(o.beta1).add_(g, 1 - o.beta1);
-  exp_avg_sq.mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
-  const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
-  const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
-  at::Tensor denom = exp_avg_sq.sqrt().div_(std::sqrt(bias2)).add_(o.eps);
-  p.addcdiv_(exp_avg, denom, -o.lr / bias1);
+  const AdamMoments moments = update_moments(g, exp_avg, exp_avg_sq, step, o);
+  p.addcdiv_(exp_avg, moments.denominator, -o.lr / moments.bias1);
+}
+
+// NewtonSummary's Adam direction from gradient g: Adam's step at lr = 1, updating the moments.
+at::Tensor adam_direction_rule(const at::Tensor& g, at::Tensor& exp_avg, at::Tensor& exp_avg_sq, int64_t step,
+                               const AdamOptions& o) {
+  const AdamMoments moments = update_moments(g, exp_avg, exp_avg_sq, step, o);
+  return exp_avg.div(moments.bias1).div_(moments.denominator);
 }
 
 }  // namespace
@@ -207,30 +230,9 @@ bool update_stays_finite(const at::Tensor& param, const at::Tensor& u, double lr
 
 at::Tensor momentum_direction(const at::Tensor& param, at::Tensor& buf, double momentum, double damp) {
   at::NoGradGuard no_grad;
-  at::Tensor g = grad_or_zeros(param);
-  if (!buf.defined()) {
-    buf = g.clone();
-  } else {
-    buf.mul_(momentum).add_(g, 1 - damp);
-  }
+  accumulate_momentum(buf, grad_or_zeros(param), momentum, damp);
   return buf;
 }
-
-namespace {
-
-// NewtonSummary's Adam direction from gradient g, updating the moments (created when undefined).
-at::Tensor adam_direction_rule(const at::Tensor& g, at::Tensor& exp_avg, at::Tensor& exp_avg_sq, int64_t step,
-                               const AdamOptions& o) {
-  if (!exp_avg.defined()) exp_avg = at::zeros_like(g);
-  if (!exp_avg_sq.defined()) exp_avg_sq = at::zeros_like(g);
-  exp_avg.mul_(o.beta1).add_(g, 1 - o.beta1);
-  exp_avg_sq.mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
-  const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(step));
-  const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step));
-  return exp_avg.div(bias1).div_(exp_avg_sq.sqrt().div_(std::sqrt(bias2)).add_(o.eps));
-}
-
-}  // namespace
 
 at::Tensor adam_direction(const at::Tensor& param, at::Tensor& exp_avg, at::Tensor& exp_avg_sq, int64_t step,
                           const AdamOptions& o) {
@@ -246,7 +248,9 @@ bool momentum_direction_stays_finite(const at::Tensor& param, const at::Tensor& 
   b(b(momentum) * max_abs(buf) + b(std::abs(1 - damp)) * max_abs(g));
   if (b.ok) return true;
   if (!scalars_fit(buf, {momentum, 1 - damp})) return false;
-  return all_finite({buf.clone().mul_(momentum).add_(g, 1 - damp)});
+  at::Tensor trial = buf.clone();
+  accumulate_momentum(trial, g, momentum, damp);
+  return all_finite({trial});
 }
 
 bool adam_direction_stays_finite(const at::Tensor& param, const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq,
