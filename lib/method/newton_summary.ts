@@ -183,11 +183,17 @@ export class NewtonSummary extends Optimizer<Group> {
     try {
       // Checked before the directions change the updater's state: a NaN gradient or an overflowing momentum
       // must never stay in it (every later direction would inherit it).
-      const skipped = this.#skipReason(where);
-      u = skipped ? [] : tidy(() => this.#directions(where)); // returned: kept alive until end()
-      // No summaries along a direction that is not finite (the update is skipped and says why).
-      const usable = !skipped && native().allFinite(u.map((t) => t.handle(where)));
-      const batch = this.#dueForLrs() && usable ? this.#usableHgBatch() : null;
+      let skipped = this.#skipReason(where);
+      if (!skipped) {
+        u = tidy(() => this.#directions(where)); // returned: kept alive until end()
+        // Finite by the check above unless the state already held a NaN (its bound passes NaN over).
+        if (!native().allFinite(u.map((t) => t.handle(where)))) {
+          this.skippedSteps++;
+          skipped = 'the direction holds NaN or Inf: update skipped';
+        }
+      }
+      // No summaries along a skipped step's direction.
+      const batch = this.#dueForLrs() && !skipped ? this.#usableHgBatch() : null;
       return {
         u,
         batch,
@@ -220,22 +226,32 @@ export class NewtonSummary extends Optimizer<Group> {
   /** Why this step's update is skipped before anything is written (counted in skippedSteps), or null. */
   #skipReason(where: string): string | null {
     if (!this.gradientsFinite()) return 'a gradient holds NaN or Inf: update skipped';
-    const adam = this.#o.updater !== 'sgd' ? this.#o.updater : undefined;
-    const h = (t: StateValue | undefined) => (t instanceof Tensor ? t.handle(where) : null);
-    const stays = (p: Tensor, group: (typeof this.paramGroups)[number]) => {
-      const state = this.state.get(p) ?? {};
-      if (!adam) return native().momentumDirectionStaysFinite(p.handle(where), h(state.momentumBuffer), group.momentum, group.momentumDamp);
-      const [betas, eps] = [adam.betas ?? ADAM_DEFAULTS.betas, adam.eps ?? ADAM_DEFAULTS.eps];
-      const step = ((state.step as number | undefined) ?? 0) + 1;
-      return native().adamDirectionStaysFinite(p.handle(where), h(state.expAvg), h(state.expAvgSq), {
-        step,
-        beta1: betas[0],
-        beta2: betas[1],
-        eps,
-      });
+    const stays = (p: Tensor, group: Group & { params: Tensor[] }) => {
+      const call = this.#updaterCall(p, group, where);
+      return call.adam
+        ? native().adamDirectionStaysFinite(...call.adam.args)
+        : native().momentumDirectionStaysFinite(...call.momentum.args);
     };
     if (!this.updatesStayFinite(stays)) return "the direction would overflow the updater's state: update skipped";
     return null;
+  }
+
+  /**
+   * The updater's native arguments for p (its state's handles and settings), shared by the direction and the
+   * check before it: the momentum direction's, or Adam's with the step count it will reach.
+   */
+  #updaterCall(p: Tensor, group: Group, where: string) {
+    const state = this.state.get(p) ?? {};
+    const h = (t: StateValue | undefined) => (t instanceof Tensor ? t.handle(where) : null);
+    const updater = this.#o.updater;
+    if (updater === 'sgd') {
+      return { momentum: { args: [p.handle(where), h(state.momentumBuffer), group.momentum, group.momentumDamp] as const } };
+    }
+    const step = ((state.step as number | undefined) ?? 0) + 1;
+    const [betas, eps] = [updater.betas ?? ADAM_DEFAULTS.betas, updater.eps ?? ADAM_DEFAULTS.eps];
+    const options = { step, beta1: betas[0], beta2: betas[1], eps };
+    const [m, v] = [(state.expAvg as Tensor | undefined) ?? null, (state.expAvgSq as Tensor | undefined) ?? null];
+    return { adam: { args: [p.handle(where), h(state.expAvg), h(state.expAvgSq), options] as const, step, m, v } };
   }
 
   #assertIdle(where: string): void {
@@ -256,17 +272,14 @@ export class NewtonSummary extends Optimizer<Group> {
   }
 
   /**
-   * θ ← θ − lr_s·u for every group, unless u is not finite or a parameter would not stay finite (then the update
-   * is skipped, logged and counted; the updater's state keeps this step's gradient, finite).
+   * θ ← θ − lr_s·u for every group (u finite), unless a parameter would not stay finite (then the update is
+   * skipped, logged and counted; the updater's state keeps this step's gradient, finite).
    */
   #apply(u: Tensor[]): void {
     const where = 'NewtonSummary.step';
     const updates = this.paramGroups.flatMap((group) => group.params.map((p) => ({ p, lr: group.lr })));
     const handles = updates.map(({ p, lr }, k) => [p.handle(where), u[k].handle(where), lr] as const);
-    if (!native().allFinite(u.map((t) => t.handle(where)))) {
-      this.skippedSteps++;
-      this.#logKept('the direction holds NaN or Inf: update skipped');
-    } else if (!handles.every((args) => native().updateStaysFinite(...args))) {
+    if (!handles.every((args) => native().updateStaysFinite(...args))) {
       this.skippedSteps++;
       this.#logKept('the update would make a parameter non-finite (a learning rate too large for the direction): update skipped');
     } else {
@@ -282,27 +295,16 @@ export class NewtonSummary extends Optimizer<Group> {
         `${where}: no parameter of the groups has a gradient: compute the loss and call loss.backward() before step() (zeroGrad() clears them)`,
       );
     }
-    const adam = this.#o.updater !== 'sgd' ? this.#o.updater : undefined;
     return this.paramGroups.flatMap((group) =>
       group.params.map((p) => {
-        const state = this.state.get(p) ?? {};
-        const h = p.handle('NewtonSummary.step');
-        if (!adam) {
-          const buffer = state.momentumBuffer as Tensor | undefined;
-          const [u, created] = native().momentumDirection(h, buffer?.handle('NewtonSummary') ?? null, group.momentum, group.momentumDamp);
+        const call = this.#updaterCall(p, group, where);
+        if (call.momentum) {
+          const [u, created] = native().momentumDirection(...call.momentum.args);
           if (created) this.setState(p, { momentumBuffer: new Tensor(created) });
           return new Tensor(u);
         }
-        const step = ((state.step as number | undefined) ?? 0) + 1;
-        const [betas, eps] = [adam.betas ?? ADAM_DEFAULTS.betas, adam.eps ?? ADAM_DEFAULTS.eps];
-        const m = (state.expAvg as Tensor | undefined) ?? null,
-          v = (state.expAvgSq as Tensor | undefined) ?? null;
-        const [u, newM, newV] = native().adamDirection(h, m?.handle('NewtonSummary') ?? null, v?.handle('NewtonSummary') ?? null, {
-          step,
-          beta1: betas[0],
-          beta2: betas[1],
-          eps,
-        });
+        const { args, step, m, v } = call.adam;
+        const [u, newM, newV] = native().adamDirection(...args);
         this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
         return new Tensor(u);
       }),
