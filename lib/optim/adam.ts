@@ -64,28 +64,22 @@ export class Adam extends Optimizer<Resolved> {
 
   #update(): void {
     if (!this.gradientsFinite()) return; // a NaN/Inf gradient: skip, counted in skippedSteps
-    const stateOf = (p: Tensor) => this.state.get(p) ?? { step: 0, expAvg: null, expAvgSq: null };
-    const args = (p: Tensor, group: Resolved) => {
-      const state = stateOf(p);
+    // The native arguments for p, shared by the check and the step, with what the new state is made of.
+    const call = (p: Tensor, group: Resolved) => {
+      const state = this.state.get(p) ?? { step: 0, expAvg: null, expAvgSq: null };
       const [m, v] = [state.expAvg as Tensor | null, state.expAvgSq as Tensor | null];
-      const options = {
-        step: (state.step as number) + 1,
-        lr: group.lr,
-        beta1: group.betas[0],
-        beta2: group.betas[1],
-        eps: group.eps,
-        weightDecay: group.weightDecay,
-      };
-      return [p.handle('Adam.step'), m?.handle('Adam.step') ?? null, v?.handle('Adam.step') ?? null, options] as const;
+      const step = (state.step as number) + 1;
+      const options = { step, lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay };
+      const args = [p.handle('Adam.step'), m?.handle('Adam.step') ?? null, v?.handle('Adam.step') ?? null, options] as const;
+      return { step, m, v, args };
     };
     // An update that would overflow: skip, counted in skippedSteps
-    if (!this.updatesStayFinite((p, group) => native().adamStepStaysFinite(...args(p, group)))) return;
+    if (!this.updatesStayFinite((p, group) => native().adamStepStaysFinite(...call(p, group).args))) return;
     for (const group of this.paramGroups) {
       for (const p of group.params) {
         if (p.grad === null) continue;
-        const step = (stateOf(p).step as number) + 1;
-        const { expAvg: m, expAvgSq: v } = stateOf(p) as { expAvg: Tensor | null; expAvgSq: Tensor | null };
-        const [newM, newV] = native().adamStep(...args(p, group));
+        const { step, m, v, args } = call(p, group);
+        const [newM, newV] = native().adamStep(...args);
         this.setState(p, { step, expAvg: newM ? new Tensor(newM) : m, expAvgSq: newV ? new Tensor(newV) : v });
       }
     }
