@@ -32,55 +32,32 @@ const taylorCall = (name: 'taylorHg' | 'taylorHgProfile' | 'taylorHgAsync'): Cas
   call: (options) => ({ run: () => n[name](linearSteps() as never, h(randn([2, 4])), h(randn([2, 3])), options as never) }),
 });
 
+/** An optimizer export's case: called on a fresh parameter with a gradient, which must stay untouched when refused. */
+const onParam = (
+  valid: Case['valid'],
+  integers: Case['integers'],
+  run: (p: Tensor, options: Record<string, unknown>) => unknown,
+): Case => ({
+  valid,
+  integers,
+  call: (options) => {
+    const p = param();
+    return { param: p, run: () => run(p, options) };
+  },
+});
+// The update rules' settings, shared by each rule and its overflow check.
+const SGD_VALID = { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: false };
+const ADAM_MOMENTS_VALID = { step: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+const ADAM_VALID = { ...ADAM_MOMENTS_VALID, lr: 0.1, weightDecay: 0.01 };
+const STEP_RANGE: Case['integers'] = { step: [1, 2 ** 53 - 1] };
+
 const CASES: Record<string, Case> = {
-  sgdStep: {
-    valid: { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: false },
-    integers: {},
-    call: (options) => {
-      const p = param();
-      return { param: p, run: () => n.sgdStep(h(p), null, options as never) };
-    },
-  },
-  adamStep: {
-    valid: { step: 1, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
-    integers: { step: [1, 2 ** 53 - 1] },
-    call: (options) => {
-      const p = param();
-      return { param: p, run: () => n.adamStep(h(p), null, null, options as never) };
-    },
-  },
-  sgdStepStaysFinite: {
-    valid: { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: false },
-    integers: {},
-    call: (options) => {
-      const p = param();
-      return { param: p, run: () => n.sgdStepStaysFinite(h(p), null, options as never) };
-    },
-  },
-  adamStepStaysFinite: {
-    valid: { step: 1, lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
-    integers: { step: [1, 2 ** 53 - 1] },
-    call: (options) => {
-      const p = param();
-      return { param: p, run: () => n.adamStepStaysFinite(h(p), null, null, options as never) };
-    },
-  },
-  adamDirectionStaysFinite: {
-    valid: { step: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-    integers: { step: [1, 2 ** 53 - 1] },
-    call: (options) => {
-      const p = param();
-      return { param: p, run: () => n.adamDirectionStaysFinite(h(p), null, null, options as never) };
-    },
-  },
-  adamDirection: {
-    valid: { step: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-    integers: { step: [1, 2 ** 53 - 1] },
-    call: (options) => {
-      const p = param();
-      return { param: p, run: () => n.adamDirection(h(p), null, null, options as never) };
-    },
-  },
+  sgdStep: onParam(SGD_VALID, {}, (p, o) => n.sgdStep(h(p), null, o as never)),
+  sgdStepStaysFinite: onParam(SGD_VALID, {}, (p, o) => n.sgdStepStaysFinite(h(p), null, o as never)),
+  adamStep: onParam(ADAM_VALID, STEP_RANGE, (p, o) => n.adamStep(h(p), null, null, o as never)),
+  adamStepStaysFinite: onParam(ADAM_VALID, STEP_RANGE, (p, o) => n.adamStepStaysFinite(h(p), null, null, o as never)),
+  adamDirection: onParam(ADAM_MOMENTS_VALID, STEP_RANGE, (p, o) => n.adamDirection(h(p), null, null, o as never)),
+  adamDirectionStaysFinite: onParam(ADAM_MOMENTS_VALID, STEP_RANGE, (p, o) => n.adamDirectionStaysFinite(h(p), null, null, o as never)),
   // A valid call joins a real group of one (on a port picked at random, unlikely to be taken), then leaves it.
   distributedInit: {
     valid: {
