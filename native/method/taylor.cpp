@@ -433,7 +433,8 @@ ChunkPlan plan_chunks(int64_t N, int64_t budget_size, const at::Tensor& x, const
     if (n > 0) return {std::min(n, N), parallel};
   }
   if (!parallel) return {budget_size, false};
-  const int64_t count = (N + std::max<int64_t>(1, budget_size / T) - 1) / std::max<int64_t>(1, budget_size / T);
+  const int64_t per_thread = std::max<int64_t>(1, budget_size / T);  // T chunks in flight share the budget
+  const int64_t count = (N + per_thread - 1) / per_thread;
   const int64_t balanced = (count + T - 1) / T * T;
   return {(N + balanced - 1) / balanced, true};
 }
