@@ -45,7 +45,7 @@ fi
 
 echo "== native tests"
 if [ -x "$dir"/grnewt_native_tests ]; then
-  time "$dir"/grnewt_native_tests
+  time timeout 150 "$dir"/grnewt_native_tests
   echo "native tests exit $?"
 fi
 
@@ -54,5 +54,17 @@ if [ -f "$dir"/grnewt.node ] && command -v node >/dev/null 2>&1; then
   mkdir -p build/Release && cp "$dir"/grnewt.node build/Release/grnewt.node
   rm -rf prebuilds  # node-gyp-build must pick this build, not the CPU prebuild
   node -e "const g=require('./dist/index.js'); console.log('cuda.isAvailable', g.cuda.isAvailable(), g.torchVersion())"
-  time node scripts/bench-gpu.mjs --json
+  time timeout 200 node scripts/bench-gpu.mjs --json
+  echo "== NCCL, one rank (a rendezvous, allReduce and broadcast on the GPU)"
+  timeout 60 node -e "
+    const g = require('./dist/index.js');
+    (async () => {
+      await g.distributed.init({ backend: 'nccl', rank: 0, worldSize: 1, masterPort: 29531, timeoutMs: 30000 });
+      const t = g.tensor([1, 2, 3]).to({ device: 'cuda' });
+      await g.distributed.allReduce(t, 'sum');
+      await g.distributed.broadcast(t, 0);
+      console.log('nccl', g.distributed.backend(), 'allReduce+broadcast ->', t.to({ device: 'cpu' }).toArray());
+      await g.distributed.destroy();
+    })().catch((e) => { console.log('nccl failed:', e.message); process.exit(1); });"
+  echo "nccl exit $?"
 fi

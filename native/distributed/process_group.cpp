@@ -12,15 +12,18 @@
 // GRNEWT_WITH_GLOO once it has also found Gloo's headers (Debian: libgloo-dev), which ProcessGroupGloo.hpp needs.
 #if defined(USE_C10D_GLOO) && defined(GRNEWT_WITH_GLOO)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #define GRNEWT_HAS_GLOO 1
 #endif
-// NCCL: only in CUDA builds of libtorch that ship it (compiled, untested until a GPU run).
-#if defined(USE_C10D_NCCL) && defined(GRNEWT_WITH_CUDA)
+// NCCL: in CUDA builds of libtorch built with it, once CMakeLists.txt has found nccl.h (pip wheels keep it in
+// the nvidia-nccl package, not in torch's include folder).
+#if defined(USE_C10D_NCCL) && defined(GRNEWT_WITH_CUDA) && defined(GRNEWT_WITH_NCCL)
 #include <c10/cuda/CUDAFunctions.h>
 
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define GRNEWT_HAS_NCCL 1
+#endif
+#if defined(GRNEWT_HAS_GLOO) || defined(GRNEWT_HAS_NCCL)
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
 namespace grnewt::distributed {
