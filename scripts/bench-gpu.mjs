@@ -1,22 +1,29 @@
 #!/usr/bin/env node
-// node scripts/bench-gpu.mjs [--device cuda] [--batches 256,1024] [--models perceptron,lenet,vgg11] [--repeats 5]
+// node scripts/bench-gpu.mjs [--device cuda] [--batches 256,1024,8192] [--models perceptron,lenet,vgg11] [--repeats 20]
+//                            [--autograd-max-batch 1024] [--json]
 // Summaries / one forward+backward on one device (a GPU by default), float32, canonical partition: the
-// Taylor route and the autograd route against a forward+backward of the same model and batch. Each timing
-// ends by reading a scalar that depends on the work, so queued GPU kernels are waited for. Ratios only.
+// Taylor route and the autograd route against a forward+backward of the same model and batch, then where the
+// Taylor route's time goes (its stage timers, which wait for the GPU at each stage's ends). Each timing ends by
+// reading a scalar that depends on the work, so queued GPU kernels are waited for. Ratios only. The autograd
+// route is left out above --autograd-max-batch (VGG-11 at 8192 would need ~200 GB).
 import { parseArgs } from 'node:util';
-import { grnewt, time as seconds } from './bench-setup.mjs';
+import { createRequire } from 'node:module';
+import { grnewt, median } from './bench-setup.mjs';
 
+const { computeHgTaylorProfiled } = createRequire(import.meta.url)('../dist/method/taylor_route.js');
 const { values: args } = parseArgs({
   options: {
     device: { type: 'string', default: 'cuda' },
-    batches: { type: 'string', default: '256,1024' },
+    batches: { type: 'string', default: '256,1024,8192' },
     models: { type: 'string', default: 'perceptron,lenet,vgg11' },
-    repeats: { type: 'string', default: '5' },
+    repeats: { type: 'string', default: '20' },
+    'autograd-max-batch': { type: 'string', default: '1024' },
     json: { type: 'boolean', default: false },
   },
 });
 const device = args.device,
-  repeats = Number(args.repeats);
+  repeats = Number(args.repeats),
+  autogradMaxBatch = Number(args['autograd-max-batch']);
 
 const MODELS = {
   perceptron: { label: 'Perceptron 784-200-100-10 tanh', make: () => new grnewt.models.Perceptron([784, 200, 100, 10]), input: [784] },
@@ -24,13 +31,35 @@ const MODELS = {
   vgg11: { label: 'VGG-11 32×32 relu', make: () => new grnewt.models.VGG(), input: [3, 32, 32] },
 };
 
-/** Median milliseconds (the warm-up also creates the CUDA context and loads the kernels). */
-const time = (fn) => seconds(fn, repeats) * 1e3;
+/** Calls fn for at least `seconds` (and twice): loads the kernels, fills the allocator's cache, raises the clocks. */
+function warm(fn, seconds) {
+  const start = process.hrtime.bigint();
+  for (let calls = 0; calls < 2 || Number(process.hrtime.bigint() - start) / 1e9 < seconds; calls++) fn();
+}
+/** Median milliseconds of `repeats` calls after a warm-up. */
+function time(fn) {
+  warm(fn, 0.3);
+  const ms = [];
+  for (let r = 0; r < repeats; r++) {
+    const start = process.hrtime.bigint();
+    fn();
+    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return median(ms);
+}
+
+{
+  // A GPU idles at a low clock: two seconds of matrix products before the first timing.
+  const a = grnewt.randn([4096, 4096], { device });
+  warm(() => grnewt.tidy(() => a.matmul(a).sum().item()), 2);
+  a.dispose();
+}
 
 console.log(
-  `grnewt GPU bench — device ${device}, libtorch ${grnewt.torchVersion()}, Node ${process.version}, float32, median of ${repeats}`,
+  `grnewt GPU bench — device ${device}, libtorch ${grnewt.torchVersion()}, Node ${process.version}, float32, median of ${repeats} after a warm-up`,
 );
 console.log('model                              batch   S  fwd+bwd ms  taylor ms (ratio)  autograd ms (ratio)');
+const STAGES = ['layers', 'allocation', 'bias', 'elementwise', 'pool', 'loss', 'values', 'sources', 'total'];
 const rows = [];
 for (const name of args.models.split(',')) {
   for (const batch of args.batches.split(',').map(Number)) {
@@ -59,12 +88,35 @@ for (const name of args.models.split(',')) {
       });
     const fb = time(forwardBackward);
     const taylor = time(summaries(() => grnewt.computeHgTaylor(model, paramGroups, x, y, direction)));
-    const autograd = time(summaries(() => grnewt.computeHg(paramGroups, fullLoss, x, y, direction)));
-    const row = { model: MODELS[name].label, batch, S: paramGroups.length, forwardBackwardMs: fb, taylorMs: taylor, autogradMs: autograd };
+    const autograd = batch <= autogradMaxBatch ? time(summaries(() => grnewt.computeHg(paramGroups, fullLoss, x, y, direction))) : null;
+    const profiles = Array.from({ length: 5 }, () =>
+      grnewt.tidy(() => {
+        const start = process.hrtime.bigint();
+        const { profile } = computeHgTaylorProfiled(model, paramGroups, x, y, direction);
+        return { ...profile, wall: Number(process.hrtime.bigint() - start) / 1e9 };
+      }),
+    );
+    const stages = Object.fromEntries(STAGES.map((k) => [k, median(profiles.map((p) => p[k])) * 1e3]));
+    stages.jsAndNapi = median(profiles.map((p) => p.wall - p.total)) * 1e3;
+    const row = {
+      model: MODELS[name].label,
+      batch,
+      S: paramGroups.length,
+      forwardBackwardMs: fb,
+      taylorMs: taylor,
+      autogradMs: autograd,
+      taylorStagesMs: stages,
+    };
     rows.push(row);
     const f = (v) => v.toFixed(2);
+    const autogradCell = autograd === null ? '(left out)'.padStart(20) : `${f(autograd).padStart(12)} (${f(autograd / fb)}×)`;
     console.log(
-      `${row.model.padEnd(34)} ${String(batch).padStart(5)} ${String(row.S).padStart(3)} ${f(fb).padStart(11)} ${f(taylor).padStart(10)} (${f(taylor / fb)}×) ${f(autograd).padStart(12)} (${f(autograd / fb)}×)`,
+      `${row.model.padEnd(34)} ${String(batch).padStart(5)} ${String(row.S).padStart(3)} ${f(fb).padStart(11)} ${f(taylor).padStart(10)} (${f(taylor / fb)}×) ${autogradCell}`,
+    );
+    console.log(
+      `   taylor stages (ms): ${Object.entries(stages)
+        .map(([k, v]) => `${k} ${f(v)}`)
+        .join(' · ')}`,
     );
     grnewt.tidy(() => {}); // nothing kept between rows but the model's own tensors, freed with it
   }

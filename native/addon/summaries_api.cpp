@@ -66,13 +66,13 @@ Napi::Object result_object(Napi::Env env, const lr_solver::Result& result, const
 }
 
 Napi::Value RidgeLrs(const Napi::CallbackInfo& info) {
-  const at::Tensor& H = TensorHandle::Get(info[0], "H");
+  const at::Tensor H = TensorHandle::Get(info[0], "H");  // a copy (a refcount): g++ 13 flagged the reference
   return result_object(info.Env(), lr_solver::ridge(H, TensorHandle::Get(info[1], "g"), to_double(info[2], "ridge")),
                        H);
 }
 
 Napi::Value NesterovLrs(const Napi::CallbackInfo& info) {
-  const at::Tensor& H = TensorHandle::Get(info[0], "H");
+  const at::Tensor H = TensorHandle::Get(info[0], "H");  // a copy (a refcount): g++ 13 flagged the reference
   lr_solver::Result result = lr_solver::solve(H, TensorHandle::Get(info[1], "g"), TensorHandle::Get(info[2], "order3_"),
                                               to_double(info[3], "dampingInt"));
   return result_object(info.Env(), result, H);

@@ -488,6 +488,7 @@ Jets forward(const std::vector<const Op*>& steps, const at::Tensor& x, int64_t S
 
 Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x,
                     const at::Tensor& target, int64_t S, const summaries::Options& options, Profile* profile) {
+  if (profile && x.is_cuda()) profile->cuda_device = x.get_device();
   StageTimer whole(profile, &Profile::total_s);
   at::NoGradGuard no_grad;
   if (S < 1) throw RangeError("the partition has no subset");

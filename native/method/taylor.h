@@ -46,6 +46,7 @@ struct Profile {
   double layers_s = 0, allocation_s = 0, bias_s = 0, elementwise_s = 0, pool_s = 0, loss_s = 0, values_s = 0,
          sources_s = 0, total_s = 0;
   int64_t peak_rows = 0;
+  int cuda_device = -1;  // set by summaries() for an x on a GPU: the stage timers then wait for its kernels
 };
 
 // `profile`, when given, receives the call's stage timings (the bench's; costs a clock read per stage).

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 
 #include <chrono>
 #include <optional>
@@ -15,19 +16,27 @@
 
 namespace grnewt::taylor::detail {
 
-// Adds the wall time of its scope to one field of the profile; does nothing without a profile.
+// Adds the wall time of its scope to one field of the profile; does nothing without a profile. On a GPU it
+// waits for the queued kernels at both ends, so that each stage is charged its own kernels' time.
 class StageTimer {
  public:
   StageTimer(Profile* profile, double Profile::*field) : profile_(profile), field_(field) {
-    if (profile_) start_ = std::chrono::steady_clock::now();
+    if (!profile_) return;
+    synchronize();
+    start_ = std::chrono::steady_clock::now();
   }
   ~StageTimer() {
-    if (profile_) profile_->*field_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (!profile_) return;
+    synchronize();
+    profile_->*field_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
   StageTimer(const StageTimer&) = delete;
   StageTimer& operator=(const StageTimer&) = delete;
 
  private:
+  void synchronize() const {
+    if (profile_->cuda_device >= 0) at::detail::getCUDAHooks().deviceSynchronize(profile_->cuda_device);
+  }
   Profile* profile_;
   double Profile::*field_;
   std::chrono::steady_clock::time_point start_;
