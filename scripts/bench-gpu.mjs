@@ -36,11 +36,11 @@ function warm(fn, seconds) {
   const start = process.hrtime.bigint();
   for (let calls = 0; calls < 2 || Number(process.hrtime.bigint() - start) / 1e9 < seconds; calls++) fn();
 }
-/** Median milliseconds of `repeats` calls after a warm-up. */
-function time(fn) {
+/** Median milliseconds of `times` calls after a warm-up. */
+function time(fn, times = repeats) {
   warm(fn, 0.3);
   const ms = [];
-  for (let r = 0; r < repeats; r++) {
+  for (let r = 0; r < times; r++) {
     const start = process.hrtime.bigint();
     fn();
     ms.push(Number(process.hrtime.bigint() - start) / 1e6);
@@ -58,7 +58,9 @@ function time(fn) {
 console.log(
   `grnewt GPU bench — device ${device}, libtorch ${grnewt.torchVersion()}, Node ${process.version}, float32, median of ${repeats} after a warm-up`,
 );
-console.log('model                              batch   S  fwd+bwd ms  taylor ms (ratio)  autograd ms (ratio)');
+console.log(
+  'model                              batch   S  fwd+bwd ms  taylor ms (ratio)  autograd ms (ratio)   jets / adjoint implementation ms',
+);
 const STAGES = ['layers', 'allocation', 'bias', 'elementwise', 'pool', 'loss', 'values', 'sources', 'total'];
 const rows = [];
 for (const name of args.models.split(',')) {
@@ -87,7 +89,16 @@ for (const name of args.models.split(',')) {
         compute().H.sum().item();
       });
     const fb = time(forwardBackward);
-    const taylor = time(summaries(() => grnewt.computeHgTaylor(model, paramGroups, x, y, direction)));
+    const taylorCall = summaries(() => grnewt.computeHgTaylor(model, paramGroups, x, y, direction));
+    const taylor = time(taylorCall);
+    // Each implementation of the Taylor route forced (GRNEWT_TAYLOR_ROUTE is read at each call), to check the
+    // automatic choice: fewer repeats, VGG-11's jets implementation takes seconds at batch 8192.
+    const forced = {};
+    for (const route of ['jets', 'adjoint']) {
+      process.env.GRNEWT_TAYLOR_ROUTE = route;
+      forced[route] = time(taylorCall, Math.min(repeats, 5));
+      delete process.env.GRNEWT_TAYLOR_ROUTE;
+    }
     const autograd = batch <= autogradMaxBatch ? time(summaries(() => grnewt.computeHg(paramGroups, fullLoss, x, y, direction))) : null;
     const profiles = Array.from({ length: 5 }, () =>
       grnewt.tidy(() => {
@@ -104,6 +115,8 @@ for (const name of args.models.split(',')) {
       S: paramGroups.length,
       forwardBackwardMs: fb,
       taylorMs: taylor,
+      jetsMs: forced.jets,
+      adjointMs: forced.adjoint,
       autogradMs: autograd,
       taylorStagesMs: stages,
     };
@@ -111,7 +124,7 @@ for (const name of args.models.split(',')) {
     const f = (v) => v.toFixed(2);
     const autogradCell = autograd === null ? '(left out)'.padStart(20) : `${f(autograd).padStart(12)} (${f(autograd / fb)}×)`;
     console.log(
-      `${row.model.padEnd(34)} ${String(batch).padStart(5)} ${String(row.S).padStart(3)} ${f(fb).padStart(11)} ${f(taylor).padStart(10)} (${f(taylor / fb)}×) ${autogradCell}`,
+      `${row.model.padEnd(34)} ${String(batch).padStart(5)} ${String(row.S).padStart(3)} ${f(fb).padStart(11)} ${f(taylor).padStart(10)} (${f(taylor / fb)}×) ${autogradCell}   ${f(forced.jets)} / ${f(forced.adjoint)}`,
     );
     console.log(
       `   taylor stages (ms): ${Object.entries(stages)

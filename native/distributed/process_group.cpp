@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <regex>
+#include <type_traits>
 #include <utility>
 
 #include "core/errors.h"
@@ -87,9 +88,24 @@ struct Group::Backend {
 
 namespace {
 
+// libtorch 2.x's ProcessGroupNCCL asks to be shut down before it is freed (else it warns that
+// destroy_process_group() was not called); 1.13's groups have no shutdown().
+template <class PG, class = void>
+struct HasShutdown : std::false_type {};
+template <class PG>
+struct HasShutdown<PG, std::void_t<decltype(std::declval<PG&>().shutdown())>> : std::true_type {};
+
 template <class PG>
 struct BackendOf : Group::Backend {
   explicit BackendOf(c10::intrusive_ptr<PG> pg) : pg(std::move(pg)) {}
+  ~BackendOf() override {
+    if constexpr (HasShutdown<PG>::value) {
+      try {
+        pg->shutdown();
+      } catch (...) {  // a backend without its own shutdown() throws: freeing it is all there is to do
+      }
+    }
+  }
   c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor>& t, const c10d::AllreduceOptions& o) override {
     return pg->allreduce(t, o);
   }

@@ -513,7 +513,7 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
   if (loss == Loss::Mse && target.scalar_type() != x.scalar_type())
     throw TypeError(std::string("mse: the target's dtype must be the inputs' (") + c10::toString(x.scalar_type()) +
                     "), got " + c10::toString(target.scalar_type()));
-  if (!route) route = route_for(steps, shapes, S, options);
+  if (!route) route = route_for(steps, shapes, S, options, N, x.is_cpu());
   return *route == Route::Adjoint ? adjoint_summaries(steps, shapes, loss, x, target, S, options, profile)
                                   : jets_summaries(steps, shapes, loss, x, target, S, options, profile);
 }

@@ -200,10 +200,11 @@ std::vector<ChunkResult> run_chunks(int64_t N, const ChunkPlan& plan, const F& f
 // them with the backward pass of the values (taylor_adjoint.cpp). Both are exact; they differ in cost.
 enum class Route { Jets, Adjoint };
 
-// The implementation summaries() runs (taylor_route_choice.cpp): the one with the smaller estimated cost.
-// GRNEWT_TAYLOR_ROUTE=jets|adjoint in the environment forces one (for tests and the bench).
+// The implementation summaries() runs (taylor_route_choice.cpp) for a batch of N samples on the CPU or a
+// GPU: the one with the smaller estimated cost. GRNEWT_TAYLOR_ROUTE=jets|adjoint in the environment forces
+// one (for tests and the bench).
 Route route_for(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes, int64_t S,
-                const summaries::Options& options);
+                const summaries::Options& options, int64_t N, bool on_cpu);
 
 // summaries(): checks the arguments, then runs the given implementation, or route_for's without one.
 Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Loss loss, const at::Tensor& x,
