@@ -216,12 +216,12 @@ describe('the finiteness check', () => {
   it('finds a NaN, +Inf or -Inf anywhere, in any layout, and passes large finite values', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       const values = Array.from({ length: 1031 }, (_, i) => (i % 7) * 1e30 - 3e30);
-      expect(checkFinite('check', 'y', tensor(values, { dtype }))).toBeDefined();
+      expect(() => checkFinite('check', [['y', tensor(values, { dtype })]])).not.toThrow();
       for (const position of [0, 15, 16, 500, 1023, 1030]) {
         for (const bad of [NaN, Infinity, -Infinity]) {
           const withBad = values.slice();
           withBad[position] = bad;
-          expect(() => checkFinite('check', 'y', tensor(withBad, { dtype }))).toThrow('check: y holds NaN or Inf');
+          expect(() => checkFinite('check', [['y', tensor(withBad, { dtype })]])).toThrow('check: y holds NaN or Inf');
         }
       }
       const transposed = tensor(
@@ -231,9 +231,42 @@ describe('the finiteness check', () => {
         ],
         { dtype },
       ).transpose(0, 1);
-      expect(() => checkFinite('check', 'y', transposed)).toThrow('check: y holds NaN or Inf');
+      expect(() => checkFinite('check', [['y', transposed]])).toThrow('check: y holds NaN or Inf');
     }
-    expect(checkFinite('check', 'y', tensor([1, 2], { dtype: 'int64' }))).toBeDefined();
+    expect(() => checkFinite('check', [['y', tensor([1, 2], { dtype: 'int64' })]])).not.toThrow();
+  });
+  it('checks several tensors in one call and names the first that is not finite', () => {
+    const ok = tensor([1, 2]),
+      bad = tensor([3, NaN]),
+      transposedBad = tensor([
+        [1, Infinity],
+        [2, 3],
+      ]).transpose(0, 1);
+    expect(() =>
+      checkFinite('check', [
+        ['a', ok],
+        ['b', ok],
+      ]),
+    ).not.toThrow();
+    expect(() =>
+      checkFinite('check', [
+        ['a', ok],
+        ['b', bad],
+        ['c', bad],
+      ]),
+    ).toThrow('check: b holds NaN or Inf');
+    expect(() =>
+      checkFinite('check', [
+        ['a', ok],
+        ['c', transposedBad],
+      ]),
+    ).toThrow('check: c holds NaN or Inf');
+    expect(() =>
+      checkFinite('check', [
+        ['a', ok],
+        ['b', 'not a tensor'],
+      ]),
+    ).toThrow(TypeError);
   });
 });
 

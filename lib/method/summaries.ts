@@ -188,7 +188,7 @@ export function groupDirection(where: string, groups: Tensor[][], direction: unk
   if (direction.length !== count)
     throw new RangeError(`${where}: direction has ${direction.length} tensors, the partition ${count} parameters`);
   let k = 0;
-  return groups.map((params) =>
+  const grouped = groups.map((params) =>
     params.map((p) => {
       const u = direction[k];
       Tensor.handleOf(where, `direction[${k}]`, u);
@@ -196,11 +196,15 @@ export function groupDirection(where: string, groups: Tensor[][], direction: unk
         throw new RangeError(`${where}: direction[${k}] has shape ${formatShape(u.shape)}, its parameter ${formatShape(p.shape)}`);
       }
       if (u.dtype !== p.dtype) throw new TypeError(`${where}: direction[${k}] is ${u.dtype}, its parameter ${p.dtype}`);
-      checkFinite(where, `direction[${k}]`, u);
       k++;
       return u as Tensor;
     }),
   );
+  checkFinite(
+    where,
+    direction.map((u, i) => [`direction[${i}]`, u]),
+  );
+  return grouped;
 }
 
 /** @internal noregul and diagonal, checked (shared with the Taylor route). */
@@ -217,8 +221,10 @@ function checkLossFn(where: string, fn: unknown): void {
 }
 
 function evaluate(where: string, fullLoss: FullLoss, x: Tensor, y: Tensor): Tensor {
-  checkFinite(where, 'x', x);
-  checkFinite(where, 'y', y);
+  checkFinite(where, [
+    ['x', x],
+    ['y', y],
+  ]);
   const loss = fullLoss(x, y);
   if (!(loss instanceof Tensor)) throw new TypeError(`${where}: the loss function must return a Tensor, got ${show(loss)}`);
   if (loss.numel !== 1) throw new RangeError(`${where}: the loss must be a scalar, got shape ${formatShape(loss.shape)}`);
@@ -226,11 +232,16 @@ function evaluate(where: string, fullLoss: FullLoss, x: Tensor, y: Tensor): Tens
   return loss;
 }
 
-/** A live tensor whose values are all finite (NaN or Inf in a batch would make every summary NaN). */
-export function checkFinite(where: string, name: string, t: unknown): Tensor {
-  const h = Tensor.handleOf(where, name, t);
-  if (!native().allFinite([h])) throw new RangeError(`${where}: ${name} holds NaN or Inf`);
-  return t as Tensor;
+/**
+ * Live tensors whose values are all finite (NaN or Inf in a batch would make every summary NaN), given as
+ * [name, tensor] pairs: checked in one native call (on a GPU, one wait for the device), then one by one only to
+ * name the first that is not.
+ */
+export function checkFinite(where: string, named: [string, unknown][]): void {
+  const handles = named.map(([name, t]) => Tensor.handleOf(where, name, t));
+  if (native().allFinite(handles)) return;
+  const culprit = named.find((_, i) => !native().allFinite([handles[i]]));
+  throw new RangeError(`${where}: ${culprit?.[0] ?? named.map(([name]) => name).join(' or ')} holds NaN or Inf`);
 }
 
 function* batches(where: string, loader: unknown): Generator<[Tensor, Tensor]> {

@@ -144,8 +144,10 @@ function prepare(
   const owned = new Set(model.parameters());
   if (groups.flat().some((p) => !owned.has(p)))
     throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
-  checkFinite(where, 'x', x);
-  checkFinite(where, 'y', y);
+  checkFinite(where, [
+    ['x', x],
+    ['y', y],
+  ]);
   const dtype = groups[0]?.[0]?.dtype;
   if (dtype !== undefined && x.dtype !== dtype) throw new TypeError(`${where}: x is ${x.dtype}, the model's parameters ${dtype}`);
   const o = checkOptions(where, options, ['noregul', 'diagonal', 'loss']);

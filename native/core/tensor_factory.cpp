@@ -1,5 +1,6 @@
 #include "core/tensor_factory.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/errors.h"
@@ -73,6 +74,25 @@ at::Tensor filled(Fill fill, at::IntArrayRef shape, at::ScalarType dtype, const 
   }
   if (requires_grad) t.set_requires_grad(true);
   return t;
+}
+
+std::vector<at::Tensor> index_tensors(const std::vector<const std::vector<int64_t>*>& lists, const at::Device& device) {
+  int64_t total = 0;
+  for (const auto* list : lists) total += static_cast<int64_t>(list->size());
+  at::TensorOptions host_options = at::TensorOptions(at::kLong);
+  if (!device.is_cpu()) host_options = host_options.pinned_memory(true);
+  at::Tensor host = at::empty({total}, host_options);
+  int64_t* out = host.data_ptr<int64_t>();
+  for (const auto* list : lists) out = std::copy(list->begin(), list->end(), out);
+  const at::Tensor all = device.is_cpu() ? host : host.to(device, /*non_blocking=*/true);
+  std::vector<at::Tensor> views;
+  int64_t offset = 0;
+  for (const auto* list : lists) {
+    const int64_t n = static_cast<int64_t>(list->size());
+    views.push_back(all.narrow(0, offset, n));
+    offset += n;
+  }
+  return views;
 }
 
 at::Tensor host_copy(const at::Tensor& t) { return t.detach().to(at::kCPU).contiguous(); }

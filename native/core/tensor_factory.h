@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <string>
+#include <vector>
 
 namespace grnewt {
 
@@ -20,6 +21,11 @@ at::Tensor from_host(const void* data, at::ScalarType source, at::IntArrayRef sh
 
 enum class Fill { Zeros, Ones, Randn, Rand };  // Rand: uniform on [0, 1)
 at::Tensor filled(Fill fill, at::IntArrayRef shape, at::ScalarType dtype, const at::Device& device, bool requires_grad);
+
+// Small host lists of indices as int64 tensors on `device`, one per list, in a single transfer. On a GPU the
+// copy is queued from pinned memory without waiting for the device (ATen's pinned-memory cache keeps the
+// staging buffer until the copy has run), so the caller's host code and the queued kernels go on overlapping.
+std::vector<at::Tensor> index_tensors(const std::vector<const std::vector<int64_t>*>& lists, const at::Device& device);
 
 // A contiguous CPU copy of `t` (detached), ready to be copied into host memory.
 at::Tensor host_copy(const at::Tensor& t);

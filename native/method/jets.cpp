@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "core/tensor_factory.h"
 #include "method/activation_derivatives.h"
 
 namespace grnewt::jets {
@@ -148,16 +149,16 @@ void contract_reference(const at::Tensor& J, const Rows& rows, Activation activa
     c.gram.clear(), c.order3.clear();
     return;
   }
-  const auto index = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(J.device()); };
+  const std::vector<at::Tensor> index = index_tensors({&rows.d1, &rows.diag}, J.device());
   const auto d = derivatives(J[0], activation);
-  const at::Tensor first = J.index_select(0, index(rows.d1)).reshape({A, -1});  // [A, elements]
+  const at::Tensor first = J.index_select(0, index[0]).reshape({A, -1});  // [A, elements]
   const at::Tensor w2 = (c.lambda * d.f2).reshape({1, -1});
   const at::Tensor gram = at::mm(first * w2, first.t()).to(at::kDouble).cpu().contiguous();
   c.gram.assign(gram.data_ptr<double>(), gram.data_ptr<double>() + A * A);
   c.order3.clear();
   if (!c.third) return;
   at::Tensor o3 = first * first * (c.lambda * d.f3).reshape({1, -1});
-  if (!rows.diag.empty()) o3 = o3 + 3 * J.index_select(0, index(rows.diag)).reshape({A, -1}) * w2;
+  if (!rows.diag.empty()) o3 = o3 + 3 * J.index_select(0, index[1]).reshape({A, -1}) * w2;
   const at::Tensor sums = (first * o3).sum(1).to(at::kDouble).cpu().contiguous();
   c.order3.assign(sums.data_ptr<double>(), sums.data_ptr<double>() + A);
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/tensor_factory.h"
 #include "method/taylor_parts.h"
 
 namespace grnewt::taylor {
@@ -38,6 +39,11 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
   const int64_t R = J.size(0);
   at::Tensor Y = layer.all(J, scaled(op.weight), z.rows(), known, z.profile);
   std::vector<bool> written(static_cast<size_t>(z.rows() - R), false);  // the new rows holding a term
+  if (!J.is_cpu() && z.rows() > R) {  // on a GPU one fill of every new row costs less than a launch per row
+    StageTimer a(z.profile, &Profile::allocation_s);
+    Y.narrow(0, R, z.rows() - R).zero_();
+    std::fill(written.begin(), written.end(), true);
+  }
   const auto first_write = [&](int64_t row) {
     if (row < R || written[row - R]) return false;
     written[row - R] = true;
@@ -73,8 +79,12 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
   t.reset();  // the zeroing below is allocation's
   {
     StageTimer a(z.profile, &Profile::allocation_s);
-    for (int64_t row = R; row < z.rows(); ++row)
-      if (!written[row - R]) Y[row].zero_();
+    for (int64_t row = R; row < z.rows();) {  // one zero_ per run of unwritten rows (on a GPU, one launch)
+      int64_t end = row;
+      while (end < z.rows() && !written[end - R]) ++end;
+      if (end > row) Y.narrow(0, row, end - row).zero_();
+      row = end + 1;
+    }
   }
   z.J = Y, z.shares_input = false;
   if (z.profile) z.profile->peak_rows = std::max(z.profile->peak_rows, z.rows());
@@ -189,16 +199,8 @@ Layout layout_of(const Jets& z, const at::Device& device) {
       if (z.has_pair(s, order[b]))
         pi.push_back(s), pj.push_back(order[b]), prow.push_back(z.d2(s, order[b])), pab.push_back(a * A + b);
   }
-  auto on_device = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
-  return {A,
-          on_device(subsets),
-          on_device(d1),
-          on_device(pi),
-          on_device(pj),
-          on_device(prow),
-          on_device(pab),
-          on_device(d3),
-          on_device(diag)};
+  const std::vector<at::Tensor> t = index_tensors({&subsets, &d1, &pi, &pj, &prow, &pab, &d3, &diag}, device);
+  return {A, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]};
 }
 
 // ḡ, H̄ and order3 from their values per active subset / pair; zeros for the subsets never reached.

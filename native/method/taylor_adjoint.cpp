@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/tensor_factory.h"
 #include "method/taylor_parts.h"
 
 namespace grnewt::taylor::detail {
@@ -198,7 +199,7 @@ struct Sources {
         throw std::logic_error("adjoint route: unexpected jet rows");
     const at::Tensor rows = z.J.reshape({z.J.size(0), -1}).narrow(0, 1, per * A).view({A, per, -1});
     const at::Tensor first = rows.select(1, 0);  // [A, elements], strided views
-    const at::Tensor subsets = at::tensor(order, at::kLong).to(z.J.device());
+    const at::Tensor subsets = index_tensors({&order}, z.J.device())[0];
     const int64_t s = op.weight_group;
     const at::Tensor V = input_gradient(op, lambda, z.J[0], scaled(op.dweight, op)).reshape({-1});
     const at::Tensor h = at::mv(first, V);  // ⟨Uᵀλ, x_j⟩ for every active j

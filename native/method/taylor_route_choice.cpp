@@ -40,12 +40,12 @@ std::vector<double> layer_costs(const std::vector<const Op*>& steps, const std::
 // subset (estimates equal); with the weights/biases partition the two took the same time (estimates 1.125).
 constexpr double kAdjointOverhead = 1.1;
 
-// On a GPU, small models are bound by kernel launches and host round trips, not by multiply-adds, and the
+// On a GPU, small models are bound by kernel launches and memory passes, not by multiply-adds, and the
 // adjoint route has more of those (its forward and backward passes of the values, its contractions with λ by
-// ATen ops): on an H200 (libtorch 2.11, float32) it took 3.3 ms more than the jets route per call on the
-// Perceptron at every batch size from 256 to 8192 (4.6 ms against 1.3), while its rows ran at ~40·10¹²
-// multiply-adds per second (VGG-11: the two routes' times in the ratio of their estimates, 6.3). So it is
-// chosen when the multiply-adds it saves over the batch exceed what ~3.3 ms of the GPU does.
+// ATen ops). On an H200 (libtorch 2.11, float32, one run) it took 0.7–4.6 ms more than the jets route on the
+// Perceptron and LeNet at batch 256 to 8192, though it saved up to 9·10⁹ multiply-adds there; on VGG-11 it
+// saved 2.9·10¹² at batch 256 and took 7.5× less time (its rows ran at ~4.6·10¹³ multiply-adds per second).
+// So there it is chosen when the multiply-adds it saves over the batch exceed this, ~3 ms of that GPU.
 constexpr double kGpuAdjointFixedCost = 1.3e11;
 
 struct Estimate {

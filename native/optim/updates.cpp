@@ -2,6 +2,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <limits>
@@ -294,6 +295,8 @@ bool finite_contiguous(const T* data, int64_t n) {
 }  // namespace
 
 bool all_finite(const std::vector<at::Tensor>& tensors) {
+  // The others' flags, per device, read back together: on a GPU, one wait for the device instead of one per tensor.
+  std::vector<std::pair<at::Device, std::vector<at::Tensor>>> flags;
   for (const at::Tensor& t : tensors) {
     if (!at::isFloatingType(t.scalar_type()) && !at::isComplexType(t.scalar_type())) continue;  // integers are finite
     if (t.is_cpu() && t.is_contiguous() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble)) {
@@ -302,8 +305,12 @@ bool all_finite(const std::vector<at::Tensor>& tensors) {
       if (!finite) return false;
       continue;
     }
-    if (!at::isfinite(t).all().item<bool>()) return false;
+    auto same = std::find_if(flags.begin(), flags.end(), [&](const auto& f) { return f.first == t.device(); });
+    if (same == flags.end()) same = flags.insert(flags.end(), {t.device(), {}});
+    same->second.push_back(at::isfinite(t).all());
   }
+  for (const auto& [device, device_flags] : flags)
+    if (!at::stack(device_flags).all().item<bool>()) return false;
   return true;
 }
 
