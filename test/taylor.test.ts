@@ -141,6 +141,29 @@ describe('computeHgTaylor equals computeHg', () => {
     );
   });
 
+  it('refuses an x or an MSE target holding NaN or Inf, by name, in its sync and async forms', async () => {
+    const { model, x, y } = setup('tanh', true);
+    const { paramGroups } = partition.canonical(model);
+    const direction = model.parameters().map((p) => p.detach());
+    const withNaN = x.mul(tensor([1, 1, 1, 1, NaN], { dtype: 'float64' }));
+    expect(() => computeHgTaylor(model, paramGroups, withNaN, y, direction)).toThrow(new RangeError('computeHgTaylor: x holds NaN or Inf'));
+    await expect(computeHgTaylorAsync(model, paramGroups, withNaN, y, direction)).rejects.toThrow(
+      new RangeError('computeHgTaylorAsync: x holds NaN or Inf'),
+    );
+    const regression = setup('tanh', false);
+    const rGroups = partition.canonical(regression.model).paramGroups;
+    const rDirection = regression.model.parameters().map((p) => p.detach());
+    const infTarget = regression.y.mul(tensor([1, Infinity, 1], { dtype: 'float64' }));
+    expect(() => computeHgTaylor(regression.model, rGroups, regression.x, infTarget, rDirection)).toThrow(
+      new RangeError('computeHgTaylor: y holds NaN or Inf'),
+    );
+    // Both bad: x is named.
+    const rx = regression.x.mul(tensor([Infinity, 1, 1, 1, 1], { dtype: 'float64' }));
+    expect(() => computeHgTaylor(regression.model, rGroups, rx, infTarget, rDirection)).toThrow(
+      new RangeError('computeHgTaylor: x holds NaN or Inf'),
+    );
+  });
+
   it('checks its arguments', () => {
     const { model, x, y } = setup('tanh', true);
     const { paramGroups } = partition.canonical(model);

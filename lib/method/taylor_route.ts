@@ -7,7 +7,7 @@ import { native, type NativeTensor, type TaylorProfile } from '../core/native';
 import type { Module } from '../nn/module';
 import { taylorStepsOf, type TaylorStep } from '../nn/taylor_steps';
 import { checkParamGroups, type ParamGroup } from './partition';
-import { checkFinite, groupDirection, hgOptions, wrapHg, type Hg, type HgOptions } from './summaries';
+import { groupDirection, hgOptions, wrapHg, type Hg, type HgOptions } from './summaries';
 import { Tensor } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
 
@@ -144,10 +144,8 @@ function prepare(
   const owned = new Set(model.parameters());
   if (groups.flat().some((p) => !owned.has(p)))
     throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
-  checkFinite(where, [
-    ['x', x],
-    ['y', y],
-  ]);
+  Tensor.handleOf(where, 'x', x);
+  Tensor.handleOf(where, 'y', y); // their finiteness: natively, just before the first pass reads x
   const dtype = groups[0]?.[0]?.dtype;
   if (dtype !== undefined && x.dtype !== dtype) throw new TypeError(`${where}: x is ${x.dtype}, the model's parameters ${dtype}`);
   const o = checkOptions(where, options, ['noregul', 'diagonal', 'loss']);

@@ -4,6 +4,7 @@
 #include "addon/exports.h"
 #include "addon/js_options.h"
 #include "addon/tensor_handle.h"
+#include "core/finite.h"
 #include "optim/updates.h"
 
 namespace grnewt::addon {
@@ -133,7 +134,7 @@ Napi::Value UpdateStaysFinite(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AllFinite(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), optim::all_finite(TensorHandle::GetList(info[0], "allFinite: tensors")));
+  return Napi::Boolean::New(info.Env(), all_finite(TensorHandle::GetList(info[0], "allFinite: tensors")));
 }
 
 }  // namespace

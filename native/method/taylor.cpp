@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/finite.h"
 #include "core/tensor_factory.h"
 #include "method/taylor_parts.h"
 
@@ -507,7 +508,8 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
   if (loss == Loss::CrossEntropy) {
     // Checked here, before any kernel indexes by them (on a GPU an out-of-range index is a device-side assert).
     if (out.size() != 2) throw RangeError("cross-entropy needs [N, classes] outputs");
-    const int64_t lo = target.min().item<int64_t>(), hi = target.max().item<int64_t>();
+    const at::Tensor range = at::stack({target.min(), target.max()}).cpu();  // one wait on a GPU
+    const int64_t lo = range[0].item<int64_t>(), hi = range[1].item<int64_t>();
     if (lo < 0 || hi >= out[1])
       throw RangeError("cross-entropy: labels must be in [0, " + std::to_string(out[1]) + "), got " +
                        std::to_string(lo < 0 ? lo : hi));
@@ -515,6 +517,8 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
   if (loss == Loss::Mse && target.scalar_type() != x.scalar_type())
     throw TypeError(std::string("mse: the target's dtype must be the inputs' (") + c10::toString(x.scalar_type()) +
                     "), got " + c10::toString(target.scalar_type()));
+  // Here rather than in the façade: the first pass reads x right after, from the cache.
+  if (!all_finite({x, target})) throw RangeError(all_finite({x}) ? "y holds NaN or Inf" : "x holds NaN or Inf");
   if (!route) route = route_for(steps, shapes, S, options, N, x.is_cpu());
   return *route == Route::Adjoint ? adjoint_summaries(steps, shapes, loss, x, target, S, options, profile)
                                   : jets_summaries(steps, shapes, loss, x, target, S, options, profile);

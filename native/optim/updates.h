@@ -47,7 +47,4 @@ bool adam_direction_stays_finite(const at::Tensor& param, const at::Tensor& exp_
 // Whether param − lr·u is finite.
 bool update_stays_finite(const at::Tensor& param, const at::Tensor& u, double lr);
 
-// True when every element of every tensor is finite.
-bool all_finite(const std::vector<at::Tensor>& tensors);
-
 }  // namespace grnewt::optim
