@@ -289,7 +289,7 @@ export interface NativeAddon {
   adamDirectionStaysFinite(param: H, expAvg: H | null, expAvgSq: H | null, options: AdamDirectionOptions): boolean;
   /** Whether param − lr·u is finite; writes nothing. */
   updateStaysFinite(param: H, u: H, lr: number): boolean;
-  /** Whether every value of every tensor is finite. */
+  /** Whether every value of every tensor is finite (native/core/finite.cpp; on a GPU, one wait per device). */
   allFinite(tensors: H[]): boolean;
   // --- several processes (native/addon/distributed_api.cpp → native/distributed/process_group.h) ---
   // One c10d process group per process. Collectives start on the JS thread in call order (every rank must
