@@ -128,7 +128,7 @@ describe('computeHgTaylor equals computeHg', () => {
   });
 
   it('refuses labels out of range and an MSE target of another dtype, by name', () => {
-    const { model, x, y } = setup('tanh', true);
+    const { model, x } = setup('tanh', true);
     const { paramGroups } = partition.canonical(model);
     const direction = model.parameters().map((p) => p.detach());
     const bad = tensor([0, 1, 2, 3, 1, 0, 1], { dtype: 'int64' });
