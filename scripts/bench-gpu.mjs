@@ -36,16 +36,27 @@ function warm(fn, seconds) {
   const start = process.hrtime.bigint();
   for (let calls = 0; calls < 2 || Number(process.hrtime.bigint() - start) / 1e9 < seconds; calls++) fn();
 }
-/** Median milliseconds of `times` calls after a warm-up. */
-function time(fn, times = repeats) {
-  warm(fn, 0.3);
-  const ms = [];
-  for (let r = 0; r < times; r++) {
+/**
+ * Median milliseconds of each function, after a warm-up of each, called in turn (a, b, c, a, b, c, …) so that a
+ * drift of the machine (clocks, the allocator's cache) weighs on every column alike; `repeats` rounds, or 5
+ * when a round takes over a second (VGG-11's jets implementation at batch 8192 takes two).
+ */
+function timeInTurn(fns) {
+  const round = Object.values(fns).reduce((sum, fn) => {
+    warm(fn, 0.3);
     const start = process.hrtime.bigint();
     fn();
-    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
-  return median(ms);
+    return sum + Number(process.hrtime.bigint() - start) / 1e9;
+  }, 0);
+  const rounds = round > 1 ? Math.min(repeats, 5) : repeats;
+  const ms = Object.fromEntries(Object.keys(fns).map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++)
+    for (const [k, fn] of Object.entries(fns)) {
+      const start = process.hrtime.bigint();
+      fn();
+      ms[k].push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+  return Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, median(v)]));
 }
 
 {
@@ -56,7 +67,7 @@ function time(fn, times = repeats) {
 }
 
 console.log(
-  `grnewt GPU bench — device ${device}, libtorch ${grnewt.torchVersion()}, Node ${process.version}, float32, median of ${repeats} after a warm-up`,
+  `grnewt GPU bench — device ${device}, libtorch ${grnewt.torchVersion()}, Node ${process.version}, float32, median of ${repeats} rounds after a warm-up, the columns timed in turn`,
 );
 console.log(
   'model                              batch   S  fwd+bwd ms  taylor ms (ratio)  autograd ms (ratio)   jets / adjoint implementation ms',
@@ -88,18 +99,24 @@ for (const name of args.models.split(',')) {
       grnewt.tidy(() => {
         compute().H.sum().item();
       });
-    const fb = time(forwardBackward);
     const taylorCall = summaries(() => grnewt.computeHgTaylor(model, paramGroups, x, y, direction));
-    const taylor = time(taylorCall);
-    // Each implementation of the Taylor route forced (GRNEWT_TAYLOR_ROUTE is read at each call), to check the
-    // automatic choice: fewer repeats, VGG-11's jets implementation takes seconds at batch 8192.
-    const forced = {};
-    for (const route of ['jets', 'adjoint']) {
+    // Each implementation of the Taylor route forced too (GRNEWT_TAYLOR_ROUTE is read at each call), to check
+    // the automatic choice.
+    const forcing = (route) => () => {
       process.env.GRNEWT_TAYLOR_ROUTE = route;
-      forced[route] = time(taylorCall, Math.min(repeats, 5));
-      delete process.env.GRNEWT_TAYLOR_ROUTE;
-    }
-    const autograd = batch <= autogradMaxBatch ? time(summaries(() => grnewt.computeHg(paramGroups, fullLoss, x, y, direction))) : null;
+      try {
+        taylorCall();
+      } finally {
+        delete process.env.GRNEWT_TAYLOR_ROUTE;
+      }
+    };
+    const t = timeInTurn({ fb: forwardBackward, taylor: taylorCall, jets: forcing('jets'), adjoint: forcing('adjoint') });
+    const { fb, taylor } = t;
+    const forced = { jets: t.jets, adjoint: t.adjoint };
+    const autograd =
+      batch <= autogradMaxBatch
+        ? timeInTurn({ autograd: summaries(() => grnewt.computeHg(paramGroups, fullLoss, x, y, direction)) }).autograd
+        : null;
     const profiles = Array.from({ length: 5 }, () =>
       grnewt.tidy(() => {
         const start = process.hrtime.bigint();
