@@ -24,10 +24,12 @@ namespace {
 // `Layer` provides all(J, W, rows, known, profile): W applied to every row of J, as a tensor with `rows` rows
 // (the new ones uninitialised; row 0 copied from `known` when it is defined, the bias included), and
 // add(out, x, U, alpha, overwrite): out (+)= alpha · U applied to x. A new row's first term overwrites it and
-// the new rows no term reaches are zeroed at the end, so no row is zeroed only to be added to.
+// the new rows no term reaches are zeroed at the end, so no row is zeroed only to be added to. `known` and
+// `known_term` (Known's value and direction_term, when a plain forward pass gave them) replace row 0's product
+// and the U x product.
 template <typename Layer>
 void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64_t>& bias_shape,
-              const at::Tensor& known) {
+              const at::Tensor& known, const at::Tensor& known_term) {
   const std::vector<int64_t> before = z.order();
   std::vector<int64_t> d1_before;  // rows of x_t for t active before this layer
   for (int64_t t : before) d1_before.push_back(z.d1(t));
@@ -58,7 +60,12 @@ void bilinear(Jets& z, const Op& op, const Layer& layer, const std::vector<int64
   if (s >= 0) {
     const at::Tensor U = scaled(op.dweight);
     at::Tensor y_s = Y[z.d1(s)];
-    layer.add(y_s, J[0], U, 1, first_write(z.d1(s)));
+    if (!known_term.defined())
+      layer.add(y_s, J[0], U, 1, first_write(z.d1(s)));
+    else if (first_write(z.d1(s)))
+      y_s.copy_(known_term);
+    else
+      y_s.add_(known_term);
     for (size_t k = 0; k < before.size(); ++k)
       if (z.has_pair(s, before[k])) {
         at::Tensor y_st = Y[z.d2(s, before[k])];
@@ -115,10 +122,11 @@ struct LinearLayer {
   }
 };
 
-void linear(Jets& z, const Op& op, const at::Tensor& known) {
+void linear(Jets& z, const Op& op, const Known* known) {
   if (z.J.dim() != 3)
     throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(z.J.dim() - 1));
-  bilinear(z, op, LinearLayer{}, {-1}, known);
+  bilinear(z, op, LinearLayer{}, {-1}, known ? known->value : at::Tensor(),
+           known ? known->direction_term : at::Tensor());
 }
 
 struct Conv2dLayer {
@@ -161,10 +169,11 @@ struct Conv2dLayer {
   }
 };
 
-void conv2d(Jets& z, const Op& op, const at::Tensor& known) {
+void conv2d(Jets& z, const Op& op, const Known* known) {
   if (z.J.dim() != 5)
     throw RangeError("a Conv2d layer needs [N, C, H, W] inputs, got rank " + std::to_string(z.J.dim() - 1));
-  bilinear(z, op, Conv2dLayer{op.conv}, {-1, 1, 1}, known);
+  bilinear(z, op, Conv2dLayer{op.conv}, {-1, 1, 1}, known ? known->value : at::Tensor(),
+           known ? known->direction_term : at::Tensor());
 }
 
 // Max-pooling is linear where the maximum is unique: every row is routed through the value's argmax (found
@@ -459,10 +468,10 @@ void step(Jets& z, const Op& op, const Known* known, jets::Contractions* contrac
   const at::Tensor none;
   switch (op.kind) {
     case Op::Kind::Linear:
-      linear(z, op, known ? known->value : none);
+      linear(z, op, known);
       break;
     case Op::Kind::Conv2d:
-      conv2d(z, op, known ? known->value : none);
+      conv2d(z, op, known);
       break;
     case Op::Kind::MaxPool2d: {
       StageTimer t(z.profile, &Profile::pool_s);

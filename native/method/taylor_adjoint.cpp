@@ -27,6 +27,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/errors.h"
@@ -83,23 +85,38 @@ at::Tensor input_gradient(const Op& op, const at::Tensor& lambda, const at::Tens
 // The values' forward pass: the input of every step (values[K] the model's output) and each max-pool's argmax.
 // The jets pass takes its row 0 from here instead of computing it again.
 struct Values {
-  std::vector<at::Tensor> values, pool_index;
+  std::vector<at::Tensor> values, direction_terms, pool_index;
 };
+
+// W x + b and, for a layer with a weight direction U, U x, in one product: [W; U] stacked along the outputs
+// (one read of x, one wider GEMM or one convolution sharing its unfolded input). Returns {value, U x}; U x
+// is left undefined (the jets compute it) for a grouped convolution, whose output channels are per group.
+std::pair<at::Tensor, at::Tensor> layer_values(const Op& op, const at::Tensor& x) {
+  const at::Tensor W = scaled(op.weight, op);
+  const auto apply = [&](const at::Tensor& w, const at::Tensor& b) {
+    return op.kind == Op::Kind::Linear
+               ? at::linear(x, w, b)
+               : at::conv2d(x, w, b, op.conv.stride, op.conv.padding, op.conv.dilation, op.conv.groups);
+  };
+  if (!op.dweight.defined() || (op.kind == Op::Kind::Conv2d && op.conv.groups != 1))
+    return {apply(W, op.bias), at::Tensor()};
+  const int64_t out = W.size(0), channel_dim = op.kind == Op::Kind::Linear ? x.dim() - 1 : 1;
+  const at::Tensor bias = op.bias.defined() ? at::cat({op.bias, at::zeros_like(op.bias)}) : at::Tensor();
+  const at::Tensor both = apply(at::cat({W, scaled(op.dweight, op)}), bias);
+  return {both.narrow(channel_dim, 0, out), both.narrow(channel_dim, out, out)};
+}
 
 Values values_pass(const std::vector<const Op*>& steps, const at::Tensor& x) {
   const size_t K = steps.size();
-  Values out{std::vector<at::Tensor>(K + 1), std::vector<at::Tensor>(K)};
+  Values out{std::vector<at::Tensor>(K + 1), std::vector<at::Tensor>(K), std::vector<at::Tensor>(K)};
   at::Tensor v = x;
   for (size_t k = 0; k < K; ++k) {
     const Op& op = *steps[k];
     out.values[k] = v;
     switch (op.kind) {
       case Op::Kind::Linear:
-        v = at::linear(v, scaled(op.weight, op), op.bias);
-        break;
       case Op::Kind::Conv2d:
-        v = at::conv2d(v, scaled(op.weight, op), op.bias, op.conv.stride, op.conv.padding, op.conv.dilation,
-                       op.conv.groups);
+        std::tie(v, out.direction_terms[k]) = layer_values(op, v);
         break;
       case Op::Kind::MaxPool2d: {
         auto pooled = at::max_pool2d_with_indices(v, op.pool.kernel_size, pool_stride(op), op.pool.padding,
@@ -272,6 +289,7 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
     std::vector<Known> known(steps.size());
     for (size_t k = 0; k < steps.size(); ++k) {
       known[k].value = pass.values[k + 1].narrow(0, n0, n).contiguous();
+      if (pass.direction_terms[k].defined()) known[k].direction_term = pass.direction_terms[k].narrow(0, n0, n);
       if (pass.pool_index[k].defined()) known[k].pool_index = pass.pool_index[k].narrow(0, n0, n);
     }
     Jets z(x.narrow(0, n0, n), S, rows_wanted, profile, second);

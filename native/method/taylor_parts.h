@@ -113,9 +113,11 @@ class Jets {
 std::vector<const Op*> schedule(const std::vector<Op>& model);
 
 // What a plain forward pass already knows of one step, so the jets need not recompute it: the step's output
-// value (row 0 of its output jets) and, for a max-pool, where each maximum is (flat positions in H·W).
+// value (row 0 of its output jets), for a layer with a weight direction U the term U x of its input value x
+// (the pass computes it in the same product as W x: one read of x, one wider GEMM or convolution), and, for
+// a max-pool, where each maximum is (flat positions in H·W).
 struct Known {
-  at::Tensor value, pool_index;
+  at::Tensor value, direction_term, pool_index;
 };
 
 // Gives the subsets of a layer's weight and bias direction their rows (what the layer's step does first).
