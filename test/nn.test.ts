@@ -35,6 +35,34 @@ describe('nn modules', () => {
     expect(new nn.Linear(2, 2, { bias: false }).namedParameters().map(([n]) => n)).toEqual(['weight']);
   });
 
+  it('a module used at two places: its parameters listed once, the state dict under both names (as torch)', () => {
+    g.manualSeed(3);
+    const shared = new nn.Linear(3, 3, f64);
+    const net = new nn.Sequential(shared, new nn.Tanh(), shared, new nn.Linear(3, 2, f64));
+    expect(net.namedParameters().map(([n]) => n)).toEqual(['0.weight', '0.bias', '3.weight', '3.bias']);
+    expect(net.parameters()[0]).toBe(shared.weight);
+    expect(Object.keys(net.stateDict())).toEqual(['0.weight', '0.bias', '2.weight', '2.bias', '3.weight', '3.bias']);
+    const state = Object.fromEntries(Object.entries(net.stateDict()).map(([k, v]) => [k, v.mul(2)]));
+    net.loadStateDict(state);
+    expectClose(shared.weight.toArray(), state['0.weight'].toArray());
+    // Its partitions hold each tensor once, so the summaries accept them; both routes agree.
+    const x = tensor(
+      Array.from({ length: 12 }, (_, i) => Math.sin(i)),
+      { shape: [4, 3], ...f64 },
+    );
+    const y = tensor(
+      Array.from({ length: 8 }, (_, i) => Math.cos(i)),
+      { shape: [4, 2], ...f64 },
+    );
+    const { paramGroups } = g.partition.canonical(net);
+    expect(paramGroups.map((group) => group.params.length)).toEqual([1, 1, 1, 1]);
+    const direction = net.parameters().map((p) => p.detach().mul(0.1));
+    const autograd = g.computeHg(paramGroups, (a, b) => losses.mse(net.forward(a), b), x, y, direction);
+    const taylor = g.computeHgTaylor(net, paramGroups, x, y, direction);
+    expectClose(taylor.H.toArray(), autograd.H.toArray(), 1e-10, 1e-14);
+    expectClose(taylor.g.toArray(), autograd.g.toArray(), 1e-10, 1e-14);
+  });
+
   it('Sequential chains modules and names parameters by position', () => {
     const net = new nn.Sequential(new nn.Linear(3, 4), new nn.Tanh(), new nn.Linear(4, 2), new nn.LogSoftmax(1));
     expect(net.namedParameters().map(([n]) => n)).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);

@@ -16,6 +16,7 @@ import {
 } from '../lib';
 import type { Module } from '../lib/nn/module';
 import type { ParamGroup } from '../lib/method/partition';
+import { computeHgTaylorProfiled } from '../lib/method/taylor_route';
 import type { Activation } from '../lib/models';
 import { expectClose, values } from './helpers';
 
@@ -149,6 +150,9 @@ describe('computeHgTaylor equals computeHg', () => {
     expect(() => computeHgTaylor(model, paramGroups, withNaN, y, direction)).toThrow(new RangeError('computeHgTaylor: x holds NaN or Inf'));
     await expect(computeHgTaylorAsync(model, paramGroups, withNaN, y, direction)).rejects.toThrow(
       new RangeError('computeHgTaylorAsync: x holds NaN or Inf'),
+    );
+    expect(() => computeHgTaylorProfiled(model, paramGroups, withNaN, y, direction)).toThrow(
+      new RangeError('computeHgTaylorProfiled: x holds NaN or Inf'),
     );
     const regression = setup('tanh', false);
     const rGroups = partition.canonical(regression.model).paramGroups;

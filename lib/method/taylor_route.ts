@@ -94,8 +94,9 @@ export function computeHgTaylorProfiled(
   direction: Tensor[],
   options?: TaylorOptions,
 ): TaylorHg & { profile: TaylorProfile } {
-  const call = prepare('computeHgTaylorProfiled', model, paramGroups, x, y, direction, options);
-  const raw = native().taylorHgProfile(...call.args);
+  const where = 'computeHgTaylorProfiled';
+  const call = prepare(where, model, paramGroups, x, y, direction, options);
+  const raw = named(where, () => native().taylorHgProfile(...call.args));
   return { ...wrapTaylor(raw), profile: raw.profile };
 }
 

@@ -66,11 +66,20 @@ export abstract class Module {
     return module;
   }
 
-  /** Every parameter with its dotted name: own parameters first, then each child's, depth first. */
+  /**
+   * Every parameter with its dotted name: own parameters first, then each child's, depth first. A parameter
+   * reached twice (a module used at two places) is listed once, under its first name, as in torch.
+   */
   namedParameters(): Array<[string, Tensor]> {
+    const seen = new Set<Tensor>();
+    return this.#everyNamedParameter().filter(([, p]) => !seen.has(p) && seen.add(p));
+  }
+
+  /** namedParameters() with a shared parameter under each of its names: the state dict's keys, as torch's. */
+  #everyNamedParameter(): Array<[string, Tensor]> {
     const out: Array<[string, Tensor]> = [...this.#parameters];
     for (const [childName, child] of this.#children) {
-      for (const [name, p] of child.namedParameters()) out.push([`${childName}.${name}`, p]);
+      for (const [name, p] of child.#everyNamedParameter()) out.push([`${childName}.${name}`, p]);
     }
     return out;
   }
@@ -120,16 +129,16 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Name → a detached tensor sharing each parameter's values. */
+  /** Name → a detached tensor sharing each parameter's values (a shared parameter under each of its names). */
   stateDict(): Record<string, Tensor> {
-    return Object.fromEntries(this.namedParameters().map(([name, p]) => [name, p.detach()]));
+    return Object.fromEntries(this.#everyNamedParameter().map(([name, p]) => [name, p.detach()]));
   }
 
   /** Copies values into the parameters in place; the names must match exactly, and each shape. */
   loadStateDict(stateDict: Record<string, Tensor>): void {
     if (stateDict === null || typeof stateDict !== 'object')
       throw new TypeError(`loadStateDict: stateDict must be an object, got ${show(stateDict)}`);
-    const params = new Map(this.namedParameters());
+    const params = new Map(this.#everyNamedParameter());
     const missing = [...params.keys()].filter((k) => !(k in stateDict));
     const unexpected = Object.keys(stateDict).filter((k) => !params.has(k));
     if (missing.length || unexpected.length) {
