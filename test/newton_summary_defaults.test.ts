@@ -114,6 +114,36 @@ describe("NewtonSummary's summaries route", () => {
     expect(opt.summariesRouteReason).toMatch(/loss 'mse'/);
   });
 
+  it('an hg batch of another dtype than the model is named under the Taylor route, in step and stepAsync', async () => {
+    const float32Batches = batches(1, 8, 1).map(([x, y]) => [x.to({ dtype: 'float32' }), y] as [Tensor, Tensor]);
+    // The model runs the batch itself there: the batch is named, not the first op that fails.
+    const model = new models.Perceptron([4, 5, 3], { dtype: 'float64' });
+    const converting = (x: Tensor, y: Tensor) => losses.nll(model.forward(x.to({ dtype: 'float64' })), y);
+    const message = new TypeError("NewtonSummary: the hg batch's x is float32, the model's parameters float64");
+    for (const asyncStep of [false, true]) {
+      const opt = new NewtonSummary(partition.canonical(model).paramGroups, converting, float32Batches, {
+        summaries: 'taylor',
+        taylor: { model },
+      });
+      tidy(() => converting(...float32Batches[0]).backward());
+      if (asyncStep) await expect(opt.stepAsync()).rejects.toThrow(message);
+      else expect(() => opt.step()).toThrow(message);
+    }
+  });
+
+  it("'auto' takes the autograd route, saying why, when the Taylor route refuses the first hg batch", () => {
+    const float32Batches = batches(1, 8, 1).map(([x, y]) => [x.to({ dtype: 'float32' }), y] as [Tensor, Tensor]);
+    const model = new models.Perceptron([4, 5, 3], { dtype: 'float64' });
+    const converting = (x: Tensor, y: Tensor) => losses.nll(model.forward(x.to({ dtype: 'float64' })), y);
+    const opt = new NewtonSummary(partition.canonical(model).paramGroups, converting, float32Batches);
+    tidy(() => converting(...float32Batches[0]).backward());
+    opt.step();
+    expect(opt.summariesRoute).toBe('autograd');
+    expect(opt.summariesRouteReason).toBe(
+      "the parameters are a Perceptron's, but the Taylor route refused the first hg batch (computeHgTaylor: x is float32, the model's parameters float64)",
+    );
+  });
+
   it("'auto' decides from the constructor when the parameters belong to no supported model; 'taylor' then refuses", () => {
     const w = tensor(values(12, 3), { shape: [4, 3], ...f64, requiresGrad: true });
     const fullLoss = (x: Tensor, y: Tensor) => losses.nll(x.matmul(w).logSoftmax(1), y);

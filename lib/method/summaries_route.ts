@@ -102,6 +102,7 @@ export class SummariesRoute {
   compute([x, y]: [Tensor, Tensor], u: Tensor[]): Hg {
     if (this.#pending === 'summaries') return this.#choose(x, y, u);
     if (this.#decision?.route === 'autograd') return computeHg(this.#groups, this.#fullLoss, x, y, u, this.#options);
+    this.#checkDtype(x);
     return this.#confirmLoss(computeHgTaylor(this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss: this.#loss(x, y) }), x, y);
   }
 
@@ -109,8 +110,16 @@ export class SummariesRoute {
   async computeAsync([x, y]: [Tensor, Tensor], u: Tensor[]): Promise<Hg> {
     if (this.#pending === 'summaries') return this.#choose(x, y, u);
     if (this.#decision?.route === 'autograd') return computeHgAsync(this.#groups, this.#fullLoss, x, y, u, this.#options);
+    this.#checkDtype(x);
     const loss = this.#loss(x, y);
     return this.#confirmLoss(await computeHgTaylorAsync(this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss }), x, y);
+  }
+
+  /** The Taylor route runs the model itself: an hg batch of another dtype is named here, before fullLoss meets it. */
+  #checkDtype(x: Tensor): void {
+    const dtype = this.#plan!.model.parameters()[0]?.dtype;
+    if (dtype !== undefined && x.dtype !== dtype)
+      throw new TypeError(`${this.#where}: the hg batch's x is ${x.dtype}, the model's parameters ${dtype}`);
   }
 
   /** The Taylor route's loss: the one given, or (once) the candidate whose value is fullLoss's on this batch. */
@@ -157,12 +166,17 @@ export class SummariesRoute {
     const exact = computeHg(this.#groups, this.#fullLoss, x, y, u, this.#options);
     const limit = tolerance(this.#groups);
     let closest = Infinity;
+    let refusal: string | undefined; // why the Taylor route refused the batch, when it refused it for every loss
     for (const loss of this.#plan!.loss ? [this.#plan!.loss] : taylorLosses(model)) {
       let fast: (Hg & { loss: Tensor }) | undefined;
       try {
         fast = computeHgTaylor(model, this.#groups, x, y, u, { ...this.#options, loss });
       } catch (err) {
-        if (err instanceof TypeError || err instanceof RangeError) continue; // e.g. float labels for crossEntropy
+        // e.g. float labels for crossEntropy, or an x of another dtype than the model's
+        if (err instanceof TypeError || err instanceof RangeError) {
+          refusal = err.message;
+          continue;
+        }
         throw err;
       }
       const difference = relativeDifference(fast, exact);
@@ -184,7 +198,10 @@ export class SummariesRoute {
     this.#plan = undefined;
     this.#decision = {
       route: 'autograd',
-      reason: `the parameters are a ${name}'s, but fullLoss is not its ${taylorLosses(model).join(' or ')} loss: on the first hg batch the Taylor route's summaries differ from the autograd route's (largest relative difference ${Number.isFinite(closest) ? closest.toExponential(1) : 'n/a'} > ${limit})`,
+      reason:
+        !Number.isFinite(closest) && refusal !== undefined
+          ? `the parameters are a ${name}'s, but the Taylor route refused the first hg batch (${refusal})`
+          : `the parameters are a ${name}'s, but fullLoss is not its ${taylorLosses(model).join(' or ')} loss: on the first hg batch the Taylor route's summaries differ from the autograd route's (largest relative difference ${Number.isFinite(closest) ? closest.toExponential(1) : 'n/a'} > ${limit})`,
     };
     return exact;
   }
