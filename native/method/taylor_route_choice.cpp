@@ -42,9 +42,10 @@ constexpr double kAdjointOverhead = 1.1;
 
 // On a GPU, small models are bound by kernel launches and memory passes, not by multiply-adds, and the
 // adjoint route has more of those (its forward and backward passes of the values, its contractions with λ by
-// ATen ops). On an H200 (libtorch 2.11, float32, one run) it took 0.7–4.6 ms more than the jets route on the
-// Perceptron and LeNet at batch 256 to 8192, though it saved up to 9·10⁹ multiply-adds there; on VGG-11 it
-// saved 2.9·10¹² at batch 256 and took 7.5× less time (its rows ran at ~4.6·10¹³ multiply-adds per second).
+// ATen ops). On an H200 (libtorch 2.11, float32; scripts/bench-gpu.mjs, both timed in turn) it took 1.2–3.7 ms
+// more than the jets route on the Perceptron and LeNet at batch 256 to 8192, though it saved up to 9·10⁹
+// multiply-adds there; on VGG-11 it saved 2.9·10¹² at batch 256 and took 7.4× less time (its rows ran at
+// ~4.6·10¹³ multiply-adds per second).
 // So there it is chosen when the multiply-adds it saves over the batch exceed this, ~3 ms of that GPU.
 constexpr double kGpuAdjointFixedCost = 1.3e11;
 
