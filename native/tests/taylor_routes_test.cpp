@@ -145,7 +145,7 @@ std::vector<Op> wide_mlp(const std::vector<int64_t>& sizes, bool one_subset = fa
 // on the CPU, the adjoint route for its canonical partition (S = 6; 1.2× faster), the jets route when one
 // subset holds everything (S = 1; the estimates tie, and the jets route was 5–10% faster); the adjoint route
 // for a deep, even MLP (S = 24, the pairs' rows dominate). On a GPU (H200), the jets route for the Perceptron
-// (1.2–1.4× faster at batch 1024 and 8192: launches, not multiply-adds), the adjoint route for a deep MLP
+// (1.4–1.5× faster at batch 1024 and 8192: launches, not multiply-adds), the adjoint route for a deep MLP
 // 1024 wide at batch 1024 (it saves ~10¹² multiply-adds there) but not at batch 16.
 int route_choice() {
   unsetenv("GRNEWT_TAYLOR_ROUTE");  // the rule's own choice
