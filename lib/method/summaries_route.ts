@@ -7,7 +7,7 @@ import { crossEntropy, mse, nll } from '../nn/losses';
 import { modulesHolding, type Module } from '../nn/module';
 import type { ParamGroup } from './partition';
 import { computeHg, computeHgAsync, type FullLoss, type Hg, type HgOptions } from './summaries';
-import { computeHgTaylor, computeHgTaylorAsync, taylorLosses, taylorSupport, type TaylorLoss } from './taylor_route';
+import { checkInputDtype, computeHgTaylor, computeHgTaylorAsync, taylorLosses, taylorSupport, type TaylorLoss } from './taylor_route';
 import { type Tensor, tidy } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
 
@@ -115,11 +115,9 @@ export class SummariesRoute {
     return this.#confirmLoss(await computeHgTaylorAsync(this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss }), x, y);
   }
 
-  /** The Taylor route runs the model itself: an hg batch of another dtype is named here, before fullLoss meets it. */
+  /** An hg batch of another dtype than the model's is named here, before #loss runs fullLoss on it. */
   #checkDtype(x: Tensor): void {
-    const dtype = this.#plan!.model.parameters()[0]?.dtype;
-    if (dtype !== undefined && x.dtype !== dtype)
-      throw new TypeError(`${this.#where}: the hg batch's x is ${x.dtype}, the model's parameters ${dtype}`);
+    checkInputDtype(this.#where, "the hg batch's x", x, this.#plan!.model.parameters()[0]?.dtype);
   }
 
   /** The Taylor route's loss: the one given, or (once) the candidate whose value is fullLoss's on this batch. */

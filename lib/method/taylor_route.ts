@@ -100,6 +100,11 @@ export function computeHgTaylorProfiled(
   return { ...wrapTaylor(raw), profile: raw.profile };
 }
 
+/** The Taylor route runs the model on x itself: x must have the parameters' dtype (`name` says which x it is). */
+export function checkInputDtype(where: string, name: string, x: Tensor, dtype: string | undefined): void {
+  if (dtype !== undefined && x.dtype !== dtype) throw new TypeError(`${where}: ${name} is ${x.dtype}, the model's parameters ${dtype}`);
+}
+
 /** f(), its native argument errors (they name x, y, labels or a model step) prefixed with the call's name. */
 function named<T>(where: string, f: () => T): T {
   const prefixed = (err: unknown) => {
@@ -147,8 +152,7 @@ function prepare(
     throw new RangeError(`${where}: paramGroups holds a tensor that is not a parameter of the model`);
   Tensor.handleOf(where, 'x', x);
   Tensor.handleOf(where, 'y', y); // their finiteness: natively, just before the first pass reads x
-  const dtype = groups[0]?.[0]?.dtype;
-  if (dtype !== undefined && x.dtype !== dtype) throw new TypeError(`${where}: x is ${x.dtype}, the model's parameters ${dtype}`);
+  checkInputDtype(where, 'x', x, groups[0]?.[0]?.dtype);
   const o = checkOptions(where, options, ['noregul', 'diagonal', 'loss']);
   const { noregul, diagonal } = hgOptions(where, o, ['noregul', 'diagonal', 'loss']);
   const endsWithLogSoftmax = steps.at(-1)?.kind === 'logSoftmax';

@@ -329,27 +329,17 @@ Result jets_summaries(const std::vector<const Op*>& steps, const std::vector<std
                       const at::Tensor& x, const at::Tensor& target, int64_t S, const summaries::Options& options,
                       Profile* profile) {
   const int64_t N = x.size(0);
-  struct Chunk {
-    HeadSums sums;
-    Layout L;  // the same for every chunk
-    bool third = false;
-    int64_t outputs = 0;
-  };
+  const bool third = !options.noregul;  // the jets' third-derivative rows
   const ChunkPlan plan = plan_chunks(N, chunk_size(steps, shapes, x, S, options, true), x, profile);
-  std::vector<Chunk> chunks = run_chunks<Chunk>(N, plan, [&](int64_t n0, int64_t n) {
+  std::vector<HeadChunk> chunks = run_chunks<HeadChunk>(N, plan, [&](int64_t n0, int64_t n) {
     const Jets z = forward(steps, x.narrow(0, n0, n), S, options, profile);
     StageTimer t(profile, &Profile::loss_s);
-    Chunk c{{}, layout_of(z, z.J.device()), z.third(), z.J[0].numel()};
-    c.sums = head_sums(loss, z, c.L, target.narrow(0, n0, n), c.third);
-    return c;
+    return head_chunk(loss, z, target.narrow(0, n0, n), third);
   });
-  HeadSums& sums = chunks[0].sums;
-  int64_t outputs = chunks[0].outputs;
-  for (size_t k = 1; k < chunks.size(); ++k) sums.add(chunks[k].sums), outputs += chunks[k].outputs;
-  const Layout& L = chunks[0].L;
-  const bool third = chunks[0].third;
+  HeadChunk& head = chunks[0];
+  for (size_t k = 1; k < chunks.size(); ++k) head.add(chunks[k]);
   StageTimer t(profile, &Profile::loss_s);
-  return finish(loss, sums, L, S, N, outputs, third);
+  return finish(loss, head.sums, head.L, S, N, head.outputs, third);
 }
 
 }  // namespace
@@ -357,6 +347,12 @@ Result jets_summaries(const std::vector<const Op*>& steps, const std::vector<std
 HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& target, bool third) {
   if (loss == Loss::Mse) return mse_sums(z, L, target, third);
   return z.J.is_cpu() ? cross_entropy_sums_cpu(z, L, target, third) : cross_entropy_sums_reference(z, L, target, third);
+}
+
+HeadChunk head_chunk(Loss loss, const Jets& z, const at::Tensor& target, bool third) {
+  HeadChunk c{{}, layout_of(z, z.J.device()), z.J[0].numel()};
+  c.sums = head_sums(loss, z, c.L, target, third);
+  return c;
 }
 
 std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& steps, const at::Tensor& x) {

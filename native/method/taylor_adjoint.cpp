@@ -277,9 +277,7 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
   values_timer.reset();
   struct Chunk {
     Sources sources;
-    HeadSums sums;
-    Layout L;  // the same for every chunk
-    int64_t outputs = 0;
+    HeadChunk head;
   };
   const ChunkPlan plan = plan_chunks(N, chunk_size(steps, shapes, x, S, rows_wanted, second), x, profile);
   std::vector<Chunk> chunks = run_chunks<Chunk>(N, plan, [&](int64_t n0, int64_t n) {
@@ -306,21 +304,15 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
       if (contract) c.sources.add_activation(z.order(), contractions);
     }
     StageTimer t(profile, &Profile::loss_s);
-    c.L = layout_of(z, z.J.device());
-    c.sums = head_sums(loss, z, c.L, target.narrow(0, n0, n), third);
-    c.outputs = z.J[0].numel();
+    c.head = head_chunk(loss, z, target.narrow(0, n0, n), third);
     return c;
   });
   Chunk& all = chunks[0];
-  for (size_t k = 1; k < chunks.size(); ++k) {
-    all.sources.add(chunks[k].sources);
-    all.sums.add(chunks[k].sums);
-    all.outputs += chunks[k].outputs;
-  }
+  for (size_t k = 1; k < chunks.size(); ++k) all.sources.add(chunks[k].sources), all.head.add(chunks[k].head);
   Sources& sources = all.sources;
-  HeadSums& sums = all.sums;
-  const Layout& L = all.L;
-  const int64_t outputs = all.outputs;
+  const HeadSums& sums = all.head.sums;
+  const Layout& L = all.head.L;
+  const int64_t outputs = all.head.outputs;
   StageTimer t(profile, &Profile::loss_s);
   // The loss head's terms, scaled like the loss: cross-entropy Σ_n/N (D²ℓ = Cov, D³ℓ[a]³ + 3 D²ℓ[a, a″] =
   // higher), MSE 2/outputs (D²ℓ = Σ a_i a_j, 3 D²ℓ[a, a″] = 3 Σ a a″).

@@ -152,6 +152,16 @@ struct HeadSums {
 };
 HeadSums head_sums(Loss loss, const Jets& z, const Layout& L, const at::Tensor& target, bool third);
 
+// One chunk's part of the loss head, as both implementations keep it: the sums, the rows' layout (the same for
+// every chunk) and the chunk's output elements. add() takes another chunk's in.
+struct HeadChunk {
+  HeadSums sums;
+  Layout L;
+  int64_t outputs = 0;
+  void add(const HeadChunk& chunk) { sums.add(chunk.sums), outputs += chunk.outputs; }
+};
+HeadChunk head_chunk(Loss loss, const Jets& z, const at::Tensor& target, bool third);
+
 // The cross-entropy sums by ATen ops (any device), and by one loop over the samples on the CPU
 // (taylor_head_cpu.cpp; what head_sums runs there: the ATen version's two dozen small ops cost more than the
 // arithmetic). Labels int64 [N] in [0, C) (summaries_by checks them), J [R, N, C].
