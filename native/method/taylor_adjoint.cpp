@@ -92,17 +92,16 @@ struct Values {
 // (one read of x, one wider GEMM or one convolution sharing its unfolded input). Returns {value, U x}; U x
 // is left undefined (the jets compute it) for a grouped convolution, whose output channels are per group.
 std::pair<at::Tensor, at::Tensor> layer_values(const Op& op, const at::Tensor& x) {
-  const at::Tensor W = scaled(op.weight, op);
   const auto apply = [&](const at::Tensor& w, const at::Tensor& b) {
     return op.kind == Op::Kind::Linear
-               ? at::linear(x, w, b)
-               : at::conv2d(x, w, b, op.conv.stride, op.conv.padding, op.conv.dilation, op.conv.groups);
+               ? at::linear(x, scaled(w, op), b)
+               : at::conv2d(x, scaled(w, op), b, op.conv.stride, op.conv.padding, op.conv.dilation, op.conv.groups);
   };
   if (!op.dweight.defined() || (op.kind == Op::Kind::Conv2d && op.conv.groups != 1))
-    return {apply(W, op.bias), at::Tensor()};
-  const int64_t out = W.size(0), channel_dim = op.kind == Op::Kind::Linear ? x.dim() - 1 : 1;
+    return {apply(op.weight, op.bias), at::Tensor()};
+  const int64_t out = op.weight.size(0), channel_dim = op.kind == Op::Kind::Linear ? x.dim() - 1 : 1;
   const at::Tensor bias = op.bias.defined() ? at::cat({op.bias, at::zeros_like(op.bias)}) : at::Tensor();
-  const at::Tensor both = apply(at::cat({W, scaled(op.dweight, op)}), bias);
+  const at::Tensor both = apply(at::cat({op.weight, op.dweight}), bias);
   return {both.narrow(channel_dim, 0, out), both.narrow(channel_dim, out, out)};
 }
 
