@@ -374,7 +374,13 @@ std::vector<std::vector<int64_t>> sample_shapes(const std::vector<const Op*>& st
       switch (op->kind) {
         case Op::Kind::Linear:
           rank(2, "Linear");
-          v = at::linear(v, op->weight);
+          // A fitting input gets its shape without the product (for an MLP the product is most of this pass: the
+          // first layer's weights read for one sample); one that does not fit runs it, for libtorch's reason.
+          if (v.size(1) == op->weight.size(1) && v.scalar_type() == op->weight.scalar_type() &&
+              v.device() == op->weight.device())
+            v = at::empty({1, op->weight.size(0)}, v.options());
+          else
+            v = at::linear(v, op->weight);
           break;
         case Op::Kind::Conv2d:
           rank(4, "Conv2d");

@@ -285,7 +285,10 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
                  std::vector<double>(S, 0.0)};
     std::vector<Known> known(steps.size());
     for (size_t k = 0; k < steps.size(); ++k) {
-      known[k].value = pass.values[k + 1].narrow(0, n0, n).contiguous();
+      // A layer's value is copied into its output jets' row 0 as it is (a fused layer's is a channel slice of
+      // [W; U]'s product); the elementwise kernel reads an activation's in place, so that one must be contiguous.
+      const at::Tensor value = pass.values[k + 1].narrow(0, n0, n);
+      known[k].value = steps[k]->kind == Op::Kind::Activation ? value.contiguous() : value;
       if (pass.direction_terms[k].defined()) known[k].direction_term = pass.direction_terms[k].narrow(0, n0, n);
       if (pass.pool_index[k].defined()) known[k].pool_index = pass.pool_index[k].narrow(0, n0, n);
     }
