@@ -239,6 +239,7 @@ const NO_INTEGER_ARGS = [
   'dispose',
   'memory',
   'emptyCache',
+  'sweep',
   'resetPeakMemory',
   'setCacheLimit',
   'numThreads',

@@ -161,6 +161,8 @@ export interface NativeAddon {
   // --- runtime: memory, threads, seed, build ---
   /** Live handles and their bytes (process-wide), and the caching allocator's counters. */
   memory(): { liveTensors: number; bytes: number; allocator: AllocatorStats };
+  /** Frees the tensors of handles V8 has collected (also done as handles are made, and by memory()). */
+  sweep(): void;
   /** Frees the allocator's cached blocks. */
   emptyCache(): void;
   /** Restarts the allocator's peakBytes from the bytes in use now. */
@@ -359,11 +361,16 @@ export function native(): NativeAddon {
 function load(): NativeAddon {
   const requireHere = createRequire(__filename);
   const nodeGypBuild = requireHere('node-gyp-build') as (dir: string) => unknown;
+  let loaded: NativeAddon;
   try {
-    return nodeGypBuild(packageRoot) as NativeAddon;
+    loaded = nodeGypBuild(packageRoot) as NativeAddon;
   } catch (err) {
     throw new Error(explainLoadFailure(err as Error), { cause: err });
   }
+  // The tensors of handles V8 collected are freed by a sweep, which runs as new handles are made: a program that
+  // has gone idle makes none, so one runs every second too (unref'd: it never keeps the process alive).
+  setInterval(() => loaded.sweep(), 1000).unref();
+  return loaded;
 }
 
 /** @internal Turns the loader's message into what went wrong and the command that fixes it. */

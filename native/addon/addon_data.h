@@ -20,6 +20,7 @@ struct AddonData {
   int64_t live_after_sweep = 0;
 
   static AddonData& Of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+  ~AddonData();  // frees the handles still listed (tensor_handle.cpp)
 };
 
 }  // namespace grnewt::addon

@@ -203,6 +203,11 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Sweep(const Napi::CallbackInfo& info) {
+  TensorHandle::Sweep(info.Env());
+  return info.Env().Undefined();
+}
+
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   TensorHandle::Sweep(info.Env());  // handles V8 already collected are not live
   TensorHandle::Totals totals = TensorHandle::totals();
@@ -302,6 +307,7 @@ void RegisterTensorApi(Napi::Env env, Napi::Object exports) {
   Export<AsStrided>(env, exports, "asStrided");
   Export<Dispose>(env, exports, "dispose");
   Export<Memory>(env, exports, "memory");
+  Export<Sweep>(env, exports, "sweep");
   Export<EmptyCache>(env, exports, "emptyCache");
   Export<ResetPeakMemory>(env, exports, "resetPeakMemory");
   Export<SetCacheLimit>(env, exports, "setCacheLimit");

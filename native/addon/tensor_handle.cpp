@@ -42,19 +42,12 @@ Napi::Value TensorHandle::Wrap(Napi::Env env, at::Tensor tensor) {
   g_live_tensors.fetch_add(1);
   g_live_bytes.fetch_add(handle->bytes_);
   account(env, handle->bytes_);
-  // A plain object wrapping the handle (not an external): dispose() can then remove the wrap, and with it
-  // the pending finalizer, at once. Finalizers only run between event-loop turns, so a synchronous training
-  // loop would otherwise pile them up.
+  // A plain object wrapping the handle (not an external), with no finalizer: dispose() removes the wrap, and
+  // the sweep frees what V8 collected. Node runs finalizers only between event-loop turns, so in a synchronous
+  // training loop each dropped handle's pending finalizer (and the handle, kept for it) would pile up: ~5 KB a
+  // step of an MLP's, for as long as the loop runs.
   Napi::Object object = Napi::Object::New(env);
-  napi_status status = napi_wrap(
-      env, object, handle,
-      [](napi_env e, void* data, void*) noexcept {
-        auto* h = static_cast<TensorHandle*>(data);
-        h->Forget(Napi::Env(e));
-        h->Release(Napi::Env(e));
-        delete h;
-      },
-      nullptr, nullptr);
+  napi_status status = napi_wrap(env, object, handle, nullptr, nullptr, nullptr);
   if (status == napi_ok) status = napi_create_reference(env, object, 0, &handle->weak_);
   if (status != napi_ok) {
     napi_remove_wrap(env, object, nullptr);
@@ -75,8 +68,9 @@ void TensorHandle::Sweep(Napi::Env env) {
     TensorHandle* h = data.live[i];
     napi_value object = nullptr;
     if (napi_get_reference_value(env, h->weak_, &object) == napi_ok && object == nullptr) {
-      h->Forget(env);   // moves the last handle into slot i: look at it next
-      h->Release(env);  // the finalizer, when it comes, only deletes the husk
+      h->Forget(env);  // moves the last handle into slot i: look at it next
+      h->Release(env);
+      delete h;
     } else {
       ++i;
     }
@@ -139,7 +133,7 @@ std::vector<std::vector<at::Tensor>> TensorHandle::GetGroups(const Napi::Value& 
 void TensorHandle::Dispose(const Napi::Value& value) {
   if (Of(value, "dispose: argument") == nullptr) return;  // already disposed
   void* data = nullptr;
-  napi_remove_wrap(value.Env(), value, &data);  // drops the finalizer too
+  napi_remove_wrap(value.Env(), value, &data);
   auto* handle = static_cast<TensorHandle*>(data);
   handle->Forget(value.Env());
   handle->Release(value.Env());
@@ -154,6 +148,16 @@ void TensorHandle::Release(Napi::Env env) {
   account(env, -bytes_);
   bytes_ = 0;
 }
+
+void TensorHandle::FreeAtTeardown(std::vector<TensorHandle*>& live) {
+  for (TensorHandle* h : live) {
+    if (h->tensor_.defined()) g_live_tensors.fetch_sub(1), g_live_bytes.fetch_sub(h->bytes_);
+    delete h;  // its weak reference is the environment's to delete, as it ends
+  }
+  live.clear();
+}
+
+AddonData::~AddonData() { TensorHandle::FreeAtTeardown(live); }
 
 TensorHandle::Totals TensorHandle::totals() { return {g_live_tensors.load(), g_live_bytes.load()}; }
 

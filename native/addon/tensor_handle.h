@@ -1,10 +1,10 @@
 // The JS value that owns one reference to a native tensor: a type-tagged plain object wrapping it (cheaper
-// than a class instance, and tiny ops make many). It is freed by dispose(), which also drops the pending
-// finalizer, or, failing that, once the garbage collector has collected the object: V8 clears a weak
-// reference to it during the collection itself, and the next sweep (run as new handles are made) frees the
-// tensor then, without waiting for the finalizer, which Node runs only between event-loop turns — a
-// synchronous training loop would otherwise hold every tensor it dropped until it returns. V8 is told the
-// bytes held so that GC pressure follows native memory.
+// than a class instance, and tiny ops make many). It is freed by dispose(), or, failing that, once the garbage
+// collector has collected the object: V8 clears a weak reference to it during the collection itself, and the
+// next sweep (run as new handles are made) frees the tensor and the handle then. No N-API finalizer: Node runs
+// those only between event-loop turns, so a synchronous training loop would hold every handle it dropped (and
+// the finalizer's bookkeeping) until it returns. What is left at the environment's end is freed with its
+// AddonData. V8 is told the bytes held so that GC pressure follows native memory.
 #pragma once
 #include <ATen/ATen.h>
 #include <napi.h>
@@ -29,8 +29,10 @@ class TensorHandle {
   // Frees the tensor behind a handle now (idempotent); false if `value` is no handle.
   static void Dispose(const Napi::Value& value);
 
-  // Frees the tensors of handles V8 has collected whose finalizers have not run yet (this environment's).
+  // Frees the handles V8 has collected, and their tensors (this environment's).
   static void Sweep(Napi::Env env);
+  // Frees every handle still listed, at the environment's end (no N-API call: the environment is going away).
+  static void FreeAtTeardown(std::vector<TensorHandle*>& live);
 
   struct Totals {
     int64_t live_tensors;
