@@ -1,6 +1,6 @@
 // SGD and Adam against hand-computed steps with torch.optim's semantics.
 import { describe, expect, it } from 'vitest';
-import { optim, tensor, tidy, type Tensor } from '../lib';
+import { nn, optim, Tensor, tensor, tidy } from '../lib';
 import { expectClose } from './helpers';
 
 const f64 = { dtype: 'float64' as const, requiresGrad: true };
@@ -125,4 +125,42 @@ describe('optim.Adam', () => {
     b.step();
     expect(q.toArray()).toEqual(p.toArray());
   });
+});
+
+describe('optimizers after Module.to', () => {
+  // The state follows its parameter to the new dtype (as torch's loadStateDict casts it): the next step equals
+  // the one of an optimizer given that state converted by hand.
+  const makers = {
+    Adam: (ps: Tensor[]) => new optim.Adam(ps, { lr: 0.1 }),
+    SGD: (ps: Tensor[]) => new optim.SGD(ps, { lr: 0.1, momentum: 0.9 }),
+  };
+  for (const [name, make] of Object.entries(makers)) {
+    it(`${name}: a float32 state becomes float64 with its parameters, and the step is the converted state's`, () => {
+      const moved = new nn.Linear(3, 2, { dtype: 'float32' });
+      const opt = make(moved.parameters());
+      moved.parameters().forEach((p) => withGrad(p, 1));
+      opt.step();
+      moved.to({ dtype: 'float64' });
+      const twin = new nn.Linear(3, 2, { dtype: 'float64' });
+      twin.parameters().forEach((p, k) => p.assign(moved.parameters()[k], true));
+      const reference = make(twin.parameters());
+      const sd = opt.stateDict();
+      const converted = Object.fromEntries(
+        Object.entries(sd.state).map(([k, s]) => [
+          k,
+          Object.fromEntries(Object.entries(s).map(([n, v]) => [n, v instanceof Tensor ? v.to({ dtype: 'float64' }) : v])),
+        ]),
+      );
+      reference.loadStateDict({ ...sd, state: converted });
+      for (const m of [moved, twin]) m.parameters().forEach((p) => withGrad(p, 1));
+      opt.step();
+      reference.step();
+      moved.parameters().forEach((p, k) => {
+        expect(p.dtype).toBe('float64');
+        expect(p.toArray()).toEqual(twin.parameters()[k].toArray());
+      });
+      for (const s of Object.values(opt.stateDict().state))
+        for (const v of Object.values(s)) if (v instanceof Tensor) expect(v.dtype).toBe('float64');
+    });
+  }
 });

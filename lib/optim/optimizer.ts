@@ -3,7 +3,7 @@
 import { assertFree, holding } from '../core/pending_holds';
 import { averageGradients, averageGradientsAsync, broadcastParameters, checkDistributedOption } from '../distributed/data_parallel';
 import { native } from '../core/native';
-import { Tensor, keep } from '../core/tensor';
+import { type DeviceName, Tensor, keep } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
 
 export type ParamsInput<O> = Tensor[] | Array<{ params: Tensor[] } & Partial<O>>;
@@ -94,6 +94,7 @@ export abstract class Optimizer<O extends object> {
    */
   protected stepWith(where: string, update: () => void): void {
     this.assertFree(where);
+    this.stateFollowsParameters();
     this.averageGradients(where);
     update();
   }
@@ -101,6 +102,7 @@ export abstract class Optimizer<O extends object> {
   /** The same with the averaging waited for off the JS thread (the update itself is short). */
   protected async stepAsyncWith(where: string, update: () => void): Promise<void> {
     this.assertFree(where);
+    this.stateFollowsParameters();
     // Not distributed: nothing to wait for, and no turn of the event loop between the check and the update.
     if (this.distributed) await this.averageGradientsAsync(where);
     update();
@@ -149,6 +151,23 @@ export abstract class Optimizer<O extends object> {
     const finite = this.paramGroups.every((group) => group.params.every((p) => staysFinite(p, group)));
     if (!finite) this.skippedSteps++;
     return finite;
+  }
+
+  /**
+   * A state tensor of another dtype or device than its parameter (moved since by `Module.to`) is converted to
+   * the parameter's, as torch's loadStateDict casts a loaded state: the update rules read both together.
+   */
+  protected stateFollowsParameters(): void {
+    for (const [p, state] of this.state) {
+      const moved = Object.entries(state).filter(([, v]) => v instanceof Tensor && (v.dtype !== p.dtype || v.device !== p.device));
+      if (moved.length === 0) continue;
+      const next: ParamState = { ...state };
+      for (const [name, v] of moved) {
+        next[name] = (v as Tensor).to({ dtype: p.dtype, device: p.device as DeviceName });
+        (v as Tensor).dispose();
+      }
+      this.setState(p, next);
+    }
   }
 
   /** Refuses to touch parameters that a pending asynchronous call is using. */
