@@ -76,6 +76,21 @@ describe('trainConfig and fit check every field', () => {
     await expect(fit(tiny(), { resume: file })).rejects.toThrow(new RegExp(`^resume: ${file}: config: threads must be an integer`));
   });
 
+  it('fit() refuses a checkpoint it could not write before training, not after the first epoch', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-fit-checkpoint-'));
+    const steps: number[] = [];
+    const missing = path.join(dir, 'run', 'checkpoint.ckpt');
+    await expect(fit(tiny(), { checkpoint: missing, onStep: (s) => steps.push(s.batch) })).rejects.toThrow(
+      `fit: checkpoint: cannot write ${missing}: the folder ${path.dirname(missing)} does not exist`,
+    );
+    fs.mkdirSync(path.join(dir, 'taken.ckpt'));
+    await expect(fit(tiny(), { checkpoint: path.join(dir, 'taken.ckpt') })).rejects.toThrow(
+      /^fit: checkpoint: .*taken\.ckpt exists and is not a regular file/,
+    );
+    expect(steps).toEqual([]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['taken.ckpt']); // no probe left behind
+  });
+
   it('grnewt train names its flags for the same errors', () => {
     const run = (...args: string[]) => {
       try {

@@ -25,13 +25,7 @@ export function writeFileAtomic(
   where = 'save',
   chunkBytes = CHUNK_BYTES,
 ): void {
-  const target = destination(file, where);
-  const dir = path.dirname(target);
-  if (!fs.existsSync(dir)) {
-    throw new Error(
-      `${where}: cannot write ${file}: the folder ${dir} does not exist (create it first, e.g. fs.mkdirSync(${JSON.stringify(dir)}, { recursive: true }))`,
-    );
-  }
+  const { target, dir } = folderOf(file, where);
   removeStaleTemps(dir, path.basename(target));
   let temp: string | undefined;
   let fd: number | undefined;
@@ -49,10 +43,7 @@ export function writeFileAtomic(
     if (temp !== undefined) fs.rmSync(temp, { force: true });
     const e = err as NodeJS.ErrnoException;
     if (!e.code) throw err; // ours (a value that cannot be written, a write without progress): already clear
-    // The system's message names the temporary file; the user chose `file`.
-    throw new Error(`${where}: cannot write ${file} (${e.code}, ${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')})`, {
-      cause: err,
-    });
+    throw cannotWrite(file, where, e);
   }
   try {
     const dirFd = fs.openSync(dir, 'r'); // make the rename itself durable
@@ -61,6 +52,40 @@ export function writeFileAtomic(
   } catch {
     // some filesystems refuse fsync on directories: the file is written either way
   }
+}
+
+/**
+ * Throws now what writeFileAtomic(file) would (a missing or read-only folder, a directory at that path), for a
+ * caller that writes `file` only after long work: fit()'s checkpoint, at the end of its first epoch.
+ */
+export function assertWritable(file: string, where = 'save'): void {
+  const { target, dir } = folderOf(file, where);
+  try {
+    const { temp, fd } = createTemp(dir, path.basename(target));
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+  } catch (err) {
+    throw cannotWrite(file, where, err as NodeJS.ErrnoException);
+  }
+}
+
+/** The destination (symlinks followed) and its folder, which must exist. */
+function folderOf(file: string, where: string): { target: string; dir: string } {
+  const target = destination(file, where);
+  const dir = path.dirname(target);
+  if (!fs.existsSync(dir)) {
+    throw new Error(
+      `${where}: cannot write ${file}: the folder ${dir} does not exist (create it first, e.g. fs.mkdirSync(${JSON.stringify(dir)}, { recursive: true }))`,
+    );
+  }
+  return { target, dir };
+}
+
+/** A system error while writing, named by the user's file (the system's message names the temporary one). */
+function cannotWrite(file: string, where: string, e: NodeJS.ErrnoException): Error {
+  return new Error(`${where}: cannot write ${file} (${e.code}, ${e.message.replace(/^\w+: /, '').replace(/, \w+ '.*'$/, '')})`, {
+    cause: e,
+  });
 }
 
 /**

@@ -17,6 +17,7 @@ import type { LoadedData } from './datasets';
 import { evaluate } from './evaluate';
 import type { EpochMetrics, Metrics, RunMetrics, UpdateRecord } from './metrics';
 import { readCheckpoint, writeCheckpoint, type CheckpointTree, type Position, type RunInProgress } from './resume';
+import { assertWritable } from '../../io/atomic_file';
 import { StepRate } from './step_rate';
 import type { TrainableOptimizer } from './trainable';
 import { agreeOnStep, dataParallel, shardOf, type World } from './data_parallel';
@@ -79,6 +80,8 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   const initial = state?.initial ?? initialState(config, data, options.init);
   const finished: RunMetrics[] = state?.finished ?? [];
   const start: Position = state?.position ?? { run: 0, epoch: 0, batch: 0 };
+  // Refused now rather than after the first epoch, when the checkpoint is first written.
+  if (options.checkpoint !== undefined && world.rank === 0) assertWritable(options.checkpoint, 'fit: checkpoint');
   const checkpoint = (tree: Omit<CheckpointTree, 'kind' | 'config' | 'initial'>) =>
     world.rank === 0 && writeCheckpoint(options.checkpoint, { kind: 'grnewt-train', config, initial, ...tree }, options.onCheckpoint);
 
