@@ -3,7 +3,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
-import { emptyCache, keep, memory, ones, resetPeakMemory, setCacheLimit, tensor, tidy, zeros } from '../lib';
+import { emptyCache, keep, memory, models, ones, resetPeakMemory, setCacheLimit, tensor, tidy, zeros } from '../lib';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) console.warn('garbage-collector tests skipped: global.gc is missing (run node with --expose-gc, as vitest.config.ts does)');
@@ -216,3 +216,21 @@ describe('tensor lifetime', () => {
 function expectArray(values: ArrayLike<number | bigint>, each: number): void {
   for (const v of Array.from(values)) expect(Number(v)).toBeCloseTo(each, 5);
 }
+
+describe('tidy and modules', () => {
+  it('a model built inside tidy keeps its parameters (they belong to it)', () => {
+    const model = tidy(() => new models.Perceptron([4, 3]));
+    expect(model.parameters().every((p) => !p.isDisposed)).toBe(true);
+    expect(model.forward(ones([2, 4])).shape).toEqual([2, 3]);
+  });
+
+  it('tidy refuses an async function before running it', () => {
+    let ran = false;
+    expect(() =>
+      tidy((async () => {
+        ran = true;
+      }) as never),
+    ).toThrow(/^tidy: fn must be synchronous/);
+    expect(ran).toBe(false);
+  });
+});

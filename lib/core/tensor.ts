@@ -492,6 +492,7 @@ const scopes: Tensor[][] = [];
  */
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`tidy: fn must be a function, got ${show(fn)}`);
+  if (fn.constructor.name === 'AsyncFunction') throw asyncRefused(); // refused before it starts work it could not finish
   const scope: Tensor[] = [];
   scopes.push(scope);
   let result: T;
@@ -503,12 +504,15 @@ export function tidy<T>(fn: () => T): T {
     throw err;
   }
   scopes.pop();
-  if (result instanceof Promise)
-    throw new TypeError(
-      'tidy: fn must be synchronous (it returned a Promise); wrap each synchronous part in tidy() instead, and dispose what crosses an await yourself',
-    );
+  if (result instanceof Promise) throw asyncRefused();
   release(scope, new Set(returnedTensors(result)));
   return result;
+}
+
+function asyncRefused(): TypeError {
+  return new TypeError(
+    'tidy: fn must be synchronous (an async function, or one that returns a Promise, is refused); wrap each synchronous part in tidy() instead, and dispose what crosses an await yourself',
+  );
 }
 
 /** Disposes a closed scope's tensors, handing the returned ones to the enclosing scope. */

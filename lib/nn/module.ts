@@ -1,7 +1,7 @@
 // The base of every model: named parameters (leaves requiring grad) and child modules, in registration
 // order, with the conversions, modes and state dicts of torch.nn.Module.
 import { assertFree } from '../core/pending_holds';
-import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from '../core/tensor';
+import { Tensor, checkDevice, checkDtype, keep, type DeviceName, type Dtype } from '../core/tensor';
 import { checkBoolean, checkOptions, formatShape, show } from '../core/validate';
 import type { TaylorStep } from './taylor_steps';
 
@@ -52,6 +52,7 @@ export abstract class Module {
     if (!(value instanceof Tensor)) throw new TypeError(`registerParameter: ${name} must be a Tensor, got ${show(value)}`);
     if (!value.isLeaf) throw new TypeError(`registerParameter: ${name} must be a leaf tensor (use detach())`);
     if (!value.requiresGrad) value.requiresGrad = true;
+    keep(value); // a parameter belongs to its module: a model built inside tidy() keeps it (as tf.tidy keeps variables)
     this.#parameters.set(name, value);
     ownerOf.set(value, this);
     return value;
