@@ -260,7 +260,17 @@ describe('NewtonSummary', () => {
     const decayed = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y).add(model.parameters()[0].pow(2).sum());
     const opt = new NewtonSummary(groups, decayed, batches(1, 8, 5), { taylor: { model } });
     tidy(() => decayed(...batches(1, 8, 6)[0]).backward());
-    expect(() => opt.step()).toThrow(/Taylor route's loss is .* but fullLoss gives/);
+    expect(() => opt.step()).toThrow(/fullLoss gives \S+ on the first hg batch, and no loss of the model's Taylor route does \(nll \S+\)/);
+    // Logits and int64 labels: the MSE candidate refuses the labels; that is said, not the default loss's dtype error.
+    const logits = new models.Perceptron([4, 5, 3], { ...f64, classification: false });
+    const penalised = (x: Tensor, y: Tensor) => losses.crossEntropy(logits.forward(x), y).add(logits.parameters()[0].pow(2).sum());
+    const asked = new NewtonSummary(partition.canonical(logits).paramGroups, penalised, batches(1, 8, 5), { summaries: 'taylor' });
+    tidy(() => penalised(...batches(1, 8, 6)[0]).backward());
+    expect(() => asked.step()).toThrow(/no loss of the model's Taylor route does \(crossEntropy \S+, mse refuses these labels\)/);
+    const given = new NewtonSummary(partition.canonical(logits).paramGroups, penalised, batches(1, 8, 5), {
+      taylor: { model: logits, loss: 'crossEntropy' },
+    });
+    expect(() => given.step()).toThrow(/Taylor route's loss is .* but fullLoss gives/);
     const custom = new nn.Sequential(new nn.Linear(4, 3, f64), new (class Cube extends nn.Tanh {})());
     expect(() => new NewtonSummary(partition.canonical(custom).paramGroups, decayed, [], { taylor: { model: custom } })).toThrow(
       /taylor: the Sequential holds a Cube/,

@@ -126,12 +126,17 @@ export class SummariesRoute {
     if (plan.loss !== undefined || this.#pending !== 'loss') return plan.loss;
     const exact = tidy(() => this.#fullLoss(x, y).item());
     const model = plan.model;
+    const tried: string[] = [];
     for (const loss of taylorLosses(model)) {
       const value = tidy(() => lossValue(loss, model.forward(x), y));
       if (value !== undefined && Math.abs(value - exact) <= tolerance(this.#groups) * Math.max(1, Math.abs(exact)))
         return (plan.loss = loss);
+      tried.push(`${loss} ${value ?? 'refuses these labels'}`);
     }
-    return undefined; // the default; #confirmLoss reports the mismatch
+    // Said here: the route's default loss would otherwise fail on the labels or be refused by #confirmLoss.
+    throw new RangeError(
+      `${this.#where}: fullLoss gives ${exact} on the first hg batch, and no loss of the model's Taylor route does (${tried.join(', ')}): fullLoss must be one of them applied to the model's output, or pass taylor: { model, loss } for what it computes, or use summaries 'autograd'`,
+    );
   }
 
   /** Once (taylor asked for): the route's loss must be fullLoss's, or its summaries would be of another function. */
