@@ -25,10 +25,11 @@ async function train(
   make: () => { model: grnewt.nn.Module; fullLoss: (x: Tensor, y: Tensor) => Tensor },
   options: Options,
   asyncSteps = false,
+  hgSize = 32,
 ) {
   grnewt.manualSeed(5);
   const { model, fullLoss } = make();
-  const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, batches(3, 32, 70), { periodHg: 3, ...options });
+  const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, batches(3, hgSize, 70), { periodHg: 3, ...options });
   for (const [x, y] of batches(9, 16, 10)) {
     tidy(() => {
       opt.zeroGrad();
@@ -85,6 +86,23 @@ describe("NewtonSummary's summaries route", () => {
     const autograd = await train(decayed, { summaries: 'autograd' });
     expect(autograd.opt.summariesRouteReason).toBe("summaries: 'autograd' was asked for");
     expect(auto.params).toEqual(autograd.params);
+  });
+
+  it("'auto' compares the routes on the first 64 samples of a larger hg batch; the steps are the chosen route's on whole batches", async () => {
+    const decayed = () => {
+      const m = perceptron();
+      return { model: m.model, fullLoss: (x: Tensor, y: Tensor) => m.fullLoss(x, y).add(m.model.parameters()[0].pow(2).sum().mul(0.01)) };
+    };
+    for (const [make, route] of [
+      [perceptron, 'taylor'],
+      [decayed, 'autograd'],
+    ] as const) {
+      const auto = await train(make, {}, false, 100);
+      expect(auto.opt.summariesRoute).toBe(route);
+      expect(auto.opt.summariesRouteReason).toMatch(/on the first 64 samples of the first hg batch/);
+      const asked = await train(make, route === 'taylor' ? { summaries: 'taylor' } : { summaries: 'autograd' }, false, 100);
+      expect(auto.params).toEqual(asked.params);
+    }
   });
 
   it("'auto' picks the Taylor route's loss by the summaries: crossEntropy on logits, mse for regression", async () => {
