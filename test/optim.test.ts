@@ -164,3 +164,19 @@ describe('optimizers after Module.to', () => {
     });
   }
 });
+
+describe('options changed between steps', () => {
+  it('a group option set to a bad value is named by the step, before anything changes', () => {
+    const p = tensor([1, 2], f64);
+    const opt = new optim.Adam([p], { lr: 0.1 });
+    withGrad(p, 1);
+    opt.paramGroups[0].lr = 'x' as never;
+    expect(() => opt.step()).toThrow(new TypeError('Adam.step: paramGroups[0]: lr must be a number, got "x"'));
+    opt.paramGroups[0].lr = Number.NaN;
+    expect(() => opt.step()).toThrow(/^Adam\.step: paramGroups\[0\]: lr must be a finite number/);
+    expect(p.toArray()).toEqual(Float64Array.from([1, 2]));
+    opt.paramGroups[0].lr = 0.1;
+    opt.step();
+    expect(p.toArray()[0]).toBeLessThan(1);
+  });
+});

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as grnewt from '../lib';
 import { Tensor, ones, randn, tensor, zeros } from '../lib';
@@ -116,5 +117,26 @@ describe('creating tensors', () => {
   it('exports the Tensor class for instanceof checks and types', () => {
     expect(tensor(1)).toBeInstanceOf(Tensor);
     expect(grnewt.torchVersion()).toMatch(/^\d+\.\d+/);
+  });
+});
+
+describe('reading values exactly', () => {
+  it('item() of an int64 beyond 2^53 is refused (a number would round it); toArray() has it exactly', () => {
+    expect(tensor([2n ** 53n], { dtype: 'int64' }).item()).toBe(2 ** 53);
+    expect(tensor([-(2n ** 53n)], { dtype: 'int64' }).item()).toBe(-(2 ** 53));
+    const big = tensor([2n ** 60n + 1n], { dtype: 'int64' });
+    expect(() => big.item()).toThrow(
+      new RangeError(
+        'item: 1152921504606846977 is beyond 2^53, where a number is no longer exact: read it with toArray() (a BigInt64Array)',
+      ),
+    );
+    expect(big.toArray()[0]).toBe(2n ** 60n + 1n);
+  });
+
+  it('the grad of a non-leaf is null, and reading it prints nothing', () => {
+    const script =
+      "const g = require('./dist'); const x = g.tensor([1, 2], { requiresGrad: true }); const y = x.mul(2); y.sum().backward(); console.log(y.grad === null, x.grad.toArray().join())";
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect([run.stdout.trim(), run.stderr]).toEqual(['true 2,2', '']);
   });
 });

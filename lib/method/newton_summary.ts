@@ -257,6 +257,7 @@ export class NewtonSummary extends Optimizer<Group> {
   #assertIdle(where: string): void {
     if (this.#pending) throw new Error(`${where}: a stepAsync() of this optimizer is still pending; await it first`);
     this.assertFree(where);
+    this.checkGroups(where);
     this.stateFollowsParameters();
   }
 

@@ -94,6 +94,7 @@ export abstract class Optimizer<O extends object> {
    */
   protected stepWith(where: string, update: () => void): void {
     this.assertFree(where);
+    this.checkGroups(where);
     this.stateFollowsParameters();
     this.averageGradients(where);
     update();
@@ -102,6 +103,7 @@ export abstract class Optimizer<O extends object> {
   /** The same with the averaging waited for off the JS thread (the update itself is short). */
   protected async stepAsyncWith(where: string, update: () => void): Promise<void> {
     this.assertFree(where);
+    this.checkGroups(where);
     this.stateFollowsParameters();
     // Not distributed: nothing to wait for, and no turn of the event loop between the check and the update.
     if (this.distributed) await this.averageGradientsAsync(where);
@@ -157,6 +159,17 @@ export abstract class Optimizer<O extends object> {
    * A state tensor of another dtype or device than its parameter (moved since by `Module.to`) is converted to
    * the parameter's, as torch's loadStateDict casts a loaded state: the update rules read both together.
    */
+  /**
+   * The groups' options as they are now (a schedule may have changed them between steps), checked as the
+   * constructor checks them, so a bad one is named here rather than by the native update.
+   */
+  protected checkGroups(where: string): void {
+    this.paramGroups.forEach((group, s) => {
+      const { params: _, ...options } = group;
+      this.#checkGroup(`${where}: paramGroups[${s}]`, options as unknown as O);
+    });
+  }
+
   protected stateFollowsParameters(): void {
     for (const [p, state] of this.state) {
       const moved = Object.entries(state).filter(([, v]) => v instanceof Tensor && (v.dtype !== p.dtype || v.device !== p.device));

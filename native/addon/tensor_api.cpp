@@ -107,7 +107,11 @@ Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Grad(const Napi::CallbackInfo& info) {
-  const at::Tensor& grad = arg_tensor(info).grad();
+  const at::Tensor& t = arg_tensor(info);
+  // A non-leaf has none (unless it retains it), and asking libtorch logs a warning that suggests Python's
+  // retain_grad().
+  if (!t.is_leaf() && !t.retains_grad()) return info.Env().Null();
+  const at::Tensor& grad = t.grad();
   return grad.defined() ? TensorHandle::Wrap(info.Env(), grad) : info.Env().Null();
 }
 
@@ -151,6 +155,14 @@ Napi::Value Item(const Napi::CallbackInfo& info) {
   const at::Tensor& t = arg_tensor(info);
   if (t.numel() != 1) {
     throw RangeError("item: the tensor must hold exactly one value, it has " + std::to_string(t.numel()));
+  }
+  if (t.scalar_type() == at::kLong) {  // a number holds integers exactly up to 2^53 only
+    const int64_t v = t.item<int64_t>();
+    constexpr int64_t kExact = int64_t{1} << 53;
+    if (v > kExact || v < -kExact)
+      throw RangeError("item: " + std::to_string(v) +
+                       " is beyond 2^53, where a number is no longer exact: read it with toArray() (a BigInt64Array)");
+    return Napi::Number::New(info.Env(), static_cast<double>(v));
   }
   return Napi::Number::New(info.Env(), t.item<double>());
 }
