@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as grnewt from '../lib';
-import { models } from '../lib';
+import { models, zeros } from '../lib';
 
 describe('reference models', () => {
   it('LeNet: names, shapes on 32×32 (reference) and 28×28 inputs', () => {
@@ -59,5 +59,16 @@ describe('reference models', () => {
     const out = Array.from(ae.forward(grnewt.randn([3, 1, 28, 28])).toArray() as Float32Array);
     expect(out.length).toBe(3 * 784);
     expect(out.every((v) => v > 0 && v < 1)).toBe(true);
+  });
+});
+
+describe('LeNet input size', () => {
+  it('an image of another size than it was built for is named, with the option to build it for that size', () => {
+    const lenet = new models.LeNet();
+    expect(() => lenet.forward(zeros([2, 1, 28, 28]))).toThrow(
+      new RangeError('LeNet: built for 32×32 images, got 28×28: make it with { inputSize: 28 }'),
+    );
+    expect(new models.LeNet(undefined, { inputSize: 28 }).forward(zeros([2, 1, 28, 28])).shape).toEqual([2, 10]);
+    expect(lenet.forward(zeros([2, 1, 32, 32])).shape).toEqual([2, 10]);
   });
 });

@@ -21,6 +21,9 @@ export class LeNet extends Module {
   readonly fc3: Linear;
   readonly activation: Activation;
   readonly scaling: boolean;
+  /** Side of the square input images it was built for. */
+  readonly inputSize: number;
+  readonly #side: number; // of conv2's pooled output, which fc1's width is made for
 
   /** layers: [in channels, conv1 channels, conv2 channels, fc1, fc2, classes], e.g. [1, 6, 16, 120, 84, 10]. */
   constructor(
@@ -32,7 +35,9 @@ export class LeNet extends Module {
     sizes.forEach((n, i) => checkInteger('LeNet', `layers[${i}]`, n, 1));
     const o = resolveOptions('LeNet', options, 'tanh', ['inputSize']);
     const input = checkInteger('LeNet', 'inputSize', o.inputSize ?? 32, 16);
-    const side = Math.floor((Math.floor((input - 4) / 2) - 4) / 2);
+    const side = pooledSide(input);
+    this.inputSize = input;
+    this.#side = side;
     this.activation = o.activation;
     this.scaling = o.scaling;
     const dtype = o.dtype;
@@ -64,10 +69,21 @@ export class LeNet extends Module {
     ];
   }
   forward(x: Tensor): Tensor {
+    const [h, w] = x.shape.slice(2);
+    // An image of another size would reach fc1 with the wrong width, where the error names a matrix product.
+    if (x.ndim === 4 && (pooledSide(h) !== this.#side || pooledSide(w) !== this.#side))
+      throw new RangeError(
+        `LeNet: built for ${this.inputSize}×${this.inputSize} images, got ${h}×${w}: make it with { inputSize: ${h === w ? h : '…'} }`,
+      );
     return forwardSequence(this.#parts(), x);
   }
   /** @internal */
   taylorSteps(): TaylorStep[] | string {
     return describeSequence(this.#parts(), 'LeNet');
   }
+}
+
+/** The side after conv(5) → pool(2) twice. */
+function pooledSide(input: number): number {
+  return Math.floor((Math.floor((input - 4) / 2) - 4) / 2);
 }
