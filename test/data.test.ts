@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { data, tensor } from '../lib';
+import { data, manualSeed, tensor } from '../lib';
 import { EMBEDDED_ROOT } from '../lib/app/train/datasets';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-data-'));
@@ -55,6 +55,17 @@ describe('TensorDataset and DataLoader', () => {
     expect(e0).not.toEqual(e1);
     expect([...e0].sort((p, q) => p - q)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(firsts(new data.DataLoader(ds, { batchSize: 10, shuffle: true, seed: 8 }))[0]).not.toEqual(e0);
+  });
+
+  it('unseeded, a shuffling loader draws its seed from the generator (manualSeed repeats it); sharded ones use 0', () => {
+    manualSeed(3);
+    const [a, b] = [new data.DataLoader(ds, { batchSize: 10, shuffle: true }), new data.DataLoader(ds, { batchSize: 10, shuffle: true })];
+    expect(a.seed).not.toBe(b.seed);
+    expect(firsts(a)[0]).not.toEqual(firsts(b)[0]);
+    manualSeed(3);
+    expect(new data.DataLoader(ds, { batchSize: 10, shuffle: true }).seed).toBe(a.seed);
+    expect(new data.DataLoader(ds, { batchSize: 10, shuffle: true, shard: { rank: 0, worldSize: 2 } }).seed).toBe(0);
+    expect(new data.DataLoader(ds, { batchSize: 10 }).seed).toBe(0);
   });
 
   it('checks its arguments', () => {

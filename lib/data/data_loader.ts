@@ -1,6 +1,7 @@
 // Batches of a dataset, in order or shuffled. Shuffling is reproducible: the order of epoch e depends only
 // on (seed, e), and each iteration of the loader is the next epoch.
 import { checkBoolean, checkInteger, checkOptions, show } from '../core/validate';
+import { rand } from '../core/creation';
 import type { Tensor } from '../core/tensor';
 import { TensorDataset } from './dataset';
 import { checkShard, resolveShard, shardOrder, shardSize, type ShardOption } from './shard';
@@ -8,7 +9,12 @@ import { checkShard, resolveShard, shardOrder, shardSize, type ShardOption } fro
 export interface DataLoaderOptions {
   batchSize: number;
   shuffle?: boolean; // default false
-  seed?: number; // default 0
+  /**
+   * The shuffle's seed. Default: drawn from grnewt's generator when shuffling (as torch's DataLoader does: each
+   * loader gets its own order, and manualSeed() makes it reproducible), 0 for a sharded loader (every rank must
+   * compute the same permutation, as DistributedSampler's default). `loader.seed` says which was used.
+   */
+  seed?: number;
   dropLast?: boolean; // default false
   /**
    * Read only this rank's part of each epoch (DistributedSampler's rule, see shard.ts): 'auto' takes the rank
@@ -35,9 +41,10 @@ export class DataLoader implements Iterable<[Tensor, Tensor]> {
     const o = checkOptions('DataLoader', options, ['batchSize', 'shuffle', 'seed', 'dropLast', 'shard']);
     this.batchSize = checkInteger('DataLoader', 'batchSize', o.batchSize, 1);
     this.shuffle = checkBoolean('DataLoader', 'shuffle', o.shuffle ?? false);
-    this.seed = checkInteger('DataLoader', 'seed', o.seed ?? 0, 0);
     this.dropLast = checkBoolean('DataLoader', 'dropLast', o.dropLast ?? false);
     this.shard = checkShard('DataLoader', o.shard);
+    this.seed =
+      o.seed !== undefined ? checkInteger('DataLoader', 'seed', o.seed, 0) : this.shuffle && this.shard === undefined ? drawnSeed() : 0;
   }
 
   /** Batches per epoch. */
@@ -81,6 +88,14 @@ export class DataLoader implements Iterable<[Tensor, Tensor]> {
 }
 
 // A small, well-mixed 32-bit generator: reproducible across platforms, independent of libtorch's.
+/** A seed from grnewt's generator (manualSeed governs it). */
+function drawnSeed(): number {
+  const r = rand([1], { dtype: 'float64' });
+  const seed = Math.floor(r.item() * 2 ** 31);
+  r.dispose();
+  return seed;
+}
+
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
