@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeHg, losses, models, partition, tensor } from '../lib';
+import { NewtonSummary, type Tensor, computeHg, losses, models, optim, partition, tensor } from '../lib';
 
 const model = new models.Perceptron([4, 3, 3, 2], { dtype: 'float64' });
 
@@ -53,5 +53,44 @@ describe('partitions', () => {
     );
     expect(() => computeHg({} as never, loss, x, y, [])).toThrow(/paramGroups must be a non-empty array/);
     expect(() => partition.canonical({} as never)).toThrow(/model must be an nn.Module/);
+  });
+});
+
+describe('frozen parameters', () => {
+  it('every partition leaves out a parameter with requiresGrad = false; NewtonSummary and Adam train the rest', () => {
+    const model = new models.Perceptron([4, 3, 2], { dtype: 'float64' });
+    const frozen = model.parameters()[0];
+    frozen.requiresGrad = false;
+    const before = frozen.toArray();
+    expect(partition.canonical(model).nameGroups).toEqual([['layers.0.bias'], ['layers.1.weight'], ['layers.1.bias']]);
+    expect(partition.trivial(model).nameGroups[0]).not.toContain('layers.0.weight');
+    expect(partition.wb(model).nameGroups).toEqual([['layers.1.weight'], ['layers.0.bias', 'layers.1.bias']]);
+    const x = tensor(
+      Float64Array.from({ length: 24 }, (_, i) => Math.sin(i)),
+      { shape: [6, 4] },
+    );
+    const y = tensor([0, 1, 0, 1, 1, 0], { dtype: 'int64' });
+    const fullLoss = (a: Tensor, b: Tensor) => losses.nll(model.forward(a), b);
+    const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, [[x, y]], { periodHg: 1 });
+    const trainable = model.parameters().filter((p) => p.requiresGrad);
+    const adam = new optim.Adam(trainable);
+    const start = trainable.map((p) => p.toArray());
+    for (const step of [() => opt.step(), () => adam.step()]) {
+      opt.zeroGrad();
+      fullLoss(x, y).backward();
+      step();
+    }
+    expect(frozen.toArray()).toEqual(before);
+    expect(trainable.some((p, k) => p.toArray().some((v, i) => v !== start[k][i]))).toBe(true);
+    expect(() => new optim.Adam(model.parameters())).toThrow(
+      /params\[0\] does not require grad: leave a frozen parameter out \(e\.g\. model\.parameters\(\)\.filter/,
+    );
+    frozen.requiresGrad = true;
+    model
+      .parameters()
+      .slice(1)
+      .forEach((p) => (p.requiresGrad = false));
+    frozen.requiresGrad = false;
+    expect(() => partition.canonical(model)).toThrow('partition.canonical: every parameter of the model is frozen (requiresGrad = false)');
   });
 });

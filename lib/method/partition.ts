@@ -12,7 +12,7 @@ export interface Partition {
   nameGroups: string[][];
 }
 
-/** One subset per parameter tensor, in `namedParameters()` order. */
+/** One subset per parameter tensor, in `namedParameters()` order. Every partition leaves out frozen parameters (requiresGrad = false). */
 export function canonical(model: Module): Partition {
   return fromNames(
     named('canonical', model).map(([name]) => [name]),
@@ -112,7 +112,7 @@ export function checkParamGroups(where: string, paramGroups: unknown): Tensor[][
       Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
       if (!p.requiresGrad)
         throw new TypeError(
-          `${where}: paramGroups[${s}].params[${k}] does not require grad (make it with { requiresGrad: true }, or set its requiresGrad = true)`,
+          `${where}: paramGroups[${s}].params[${k}] does not require grad: leave a frozen parameter out (the partition helpers do), or make it with { requiresGrad: true }`,
         );
       if (!p.isLeaf)
         throw new TypeError(
@@ -130,8 +130,11 @@ function named(where: string, model: Module): Array<[string, Tensor]> {
   if (typeof (model as Module | null)?.namedParameters !== 'function') {
     throw new TypeError(`partition.${where}: model must be an nn.Module, got ${show(model)}`);
   }
-  const params = model.namedParameters();
-  if (params.length === 0) throw new RangeError(`partition.${where}: the model has no parameters`);
+  const all = model.namedParameters();
+  if (all.length === 0) throw new RangeError(`partition.${where}: the model has no parameters`);
+  // A frozen parameter (requiresGrad = false, for fine-tuning) gets no direction and no learning rate.
+  const params = all.filter(([, p]) => p.requiresGrad);
+  if (params.length === 0) throw new RangeError(`partition.${where}: every parameter of the model is frozen (requiresGrad = false)`);
   return params;
 }
 

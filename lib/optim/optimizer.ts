@@ -43,7 +43,7 @@ export abstract class Optimizer<O extends object> {
         Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
         if (!(p as Tensor).requiresGrad)
           throw new TypeError(
-            `${where}: paramGroups[${s}].params[${k}] does not require grad (make it with { requiresGrad: true }, or set its requiresGrad = true)`,
+            `${where}: paramGroups[${s}].params[${k}] does not require grad: leave a frozen parameter out (e.g. model.parameters().filter((p) => p.requiresGrad)), or make it with { requiresGrad: true }`,
           );
         if (seen.has(p as Tensor)) throw new RangeError(`${where}: a tensor appears in two parameter groups (again in group ${s})`);
         seen.add(p as Tensor);
