@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NewtonSummary, type Tensor, computeHg, losses, models, optim, partition, tensor } from '../lib';
+import { NewtonSummary, type Tensor, computeHg, losses, models, nn, optim, partition, tensor } from '../lib';
 
 const model = new models.Perceptron([4, 3, 3, 2], { dtype: 'float64' });
 
@@ -92,5 +92,21 @@ describe('frozen parameters', () => {
       .forEach((p) => (p.requiresGrad = false));
     frozen.requiresGrad = false;
     expect(() => partition.canonical(model)).toThrow('partition.canonical: every parameter of the model is frozen (requiresGrad = false)');
+  });
+});
+
+describe('a custom module whose layers were not registered', () => {
+  it('the empty parameter list is explained by the optimizer and the partitions', () => {
+    class Unregistered extends nn.Module {
+      readonly layer = new nn.Linear(2, 2);
+      forward(x: Tensor): Tensor {
+        return this.layer.forward(x);
+      }
+    }
+    const hint = /got \[\] \(a custom module's parameters\(\) is empty when its layers are not registered: call this\.registerModule/;
+    expect(() => new optim.Adam(new Unregistered().parameters())).toThrow(hint);
+    expect(() => partition.canonical(new Unregistered())).toThrow(
+      /the model has no parameters \(a custom module's parameters\(\) is empty/,
+    );
   });
 });

@@ -3,6 +3,7 @@
 import type { Module } from '../nn/module';
 import { Tensor } from '../core/tensor';
 import { checkInteger, show } from '../core/validate';
+import { NO_PARAMETERS_HINT } from '../optim/optimizer';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -131,7 +132,7 @@ function named(where: string, model: Module): Array<[string, Tensor]> {
     throw new TypeError(`partition.${where}: model must be an nn.Module, got ${show(model)}`);
   }
   const all = model.namedParameters();
-  if (all.length === 0) throw new RangeError(`partition.${where}: the model has no parameters`);
+  if (all.length === 0) throw new RangeError(`partition.${where}: the model has no parameters${NO_PARAMETERS_HINT}`);
   // A frozen parameter (requiresGrad = false, for fine-tuning) gets no direction and no learning rate.
   const params = all.filter(([, p]) => p.requiresGrad);
   if (params.length === 0) throw new RangeError(`partition.${where}: every parameter of the model is frozen (requiresGrad = false)`);

@@ -16,6 +16,10 @@ export interface OptimizerStateDict<O> {
   [extra: string]: unknown;
 }
 
+/** Why a module's parameters() may be empty: its layers were assigned to fields but never registered. */
+export const NO_PARAMETERS_HINT =
+  " (a custom module's parameters() is empty when its layers are not registered: call this.registerModule('name', layer) in its constructor)";
+
 export abstract class Optimizer<O extends object> {
   readonly paramGroups: Array<{ params: Tensor[] } & O>;
   protected readonly state = new Map<Tensor, ParamState>();
@@ -32,7 +36,9 @@ export abstract class Optimizer<O extends object> {
     this.#optionNames = new Set(Object.keys(defaults));
     this.#checkGroup = checkGroup;
     if (!Array.isArray(params) || params.length === 0)
-      throw new TypeError(`${where}: params must be a non-empty array of Tensors or of { params }, got ${show(params)}`);
+      throw new TypeError(
+        `${where}: params must be a non-empty array of Tensors or of { params }, got ${show(params)}${Array.isArray(params) ? NO_PARAMETERS_HINT : ''}`,
+      );
     const groups = params.every((p) => p instanceof Tensor) ? [{ params: params as Tensor[] }] : (params as Array<{ params: Tensor[] }>);
     const seen = new Set<Tensor>();
     this.paramGroups = groups.map((group, s) => {
