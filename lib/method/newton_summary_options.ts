@@ -8,23 +8,35 @@ import { taylorSupport, type TaylorLoss } from './taylor_route';
 import { checkSummariesChoice, type SummariesChoice } from './summaries_route';
 import type { AverageOptions } from './summaries_average';
 
-/** Options that may differ between parameter groups. */
+/** Options that may differ between parameter groups (defaults: NEWTON_SUMMARY_DEFAULTS, listed once there). */
 export interface NewtonSummaryGroupOptions {
-  damping: number; // λ₁: the factor on the computed learning rates
+  /** λ₁, the factor on the learning rates the solver computes (smaller: more cautious steps). */
+  damping: number;
+  /** Momentum of the proposed direction (momentum SGD's β, updater 'sgd'). */
   momentum: number;
+  /** Dampening of that momentum: the gradient enters the buffer with weight 1 − momentumDamp. */
   momentumDamp: number;
-  momLrs: number; // moving-average factor of the learning rates across updates
-  lr: number; // the current learning rate of the group (starts at 0)
+  /** Moving-average factor of the learning rates across updates (0: each update's own). */
+  momLrs: number;
+  /** The group's current learning rate η_s (0 until the first update computes it). */
+  lr: number;
 }
 
 export type Updater = 'sgd' | { name: 'adam'; betas?: [number, number]; eps?: number };
 
+/** Every option's default is in NEWTON_SUMMARY_DEFAULTS (listed once there). */
 export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOptions, 'lr'>> {
+  /** New learning rates every periodHg steps (the summaries cost a few forward+backward passes each time). */
   periodHg?: number;
-  ridge?: number; // used when nesterov.use is false
+  /** Ridge added to H̄'s diagonal when nesterov.use is false. */
+  ridge?: number;
+  /** The anisotropic Nesterov cubic regularisation of the solver, with its λ_int (dampingInt). */
   nesterov?: { use: boolean; dampingInt?: number };
+  /** Skip the third-order terms (order3, D): a plain Newton step on H̄. */
   noregul?: boolean;
+  /** Use only H̄'s diagonal (no interaction between subsets). */
   diagonal?: boolean;
+  /** Replace negative learning rates by 0. */
   removeNegative?: boolean;
   /** Which direction is proposed: momentum SGD with each group's momentum/momentumDamp (default), or Adam's step. */
   updater?: Updater;
@@ -36,7 +48,7 @@ export interface NewtonSummaryOptions extends Partial<Omit<NewtonSummaryGroupOpt
   historyLength?: number;
   /**
    * How the summaries are computed. 'auto' (the default): the Taylor route when the parameters belong to a
-   * model it supports and, on the first hg batch, its summaries equal the autograd route's on fullLoss (checked
+   * model it supports and, on the first hg batch's first 64 samples, its summaries equal the autograd route's on fullLoss (checked
    * once, to 1e-4 relative in float32 and 1e-9 in float64); the autograd route otherwise. `summariesRoute` says
    * which and why.
    */
