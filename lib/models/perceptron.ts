@@ -9,9 +9,11 @@ import { initReference, resolveOptions, type Activation, type ReferenceOptions }
 import { stack } from './parts';
 
 export interface PerceptronOptions extends ReferenceOptions {
-  classification?: boolean; // default true: log-softmax output
+  /** Default true: the output is a log-softmax (train with losses.nll); false: logits (crossEntropy, mse). */
+  classification?: boolean;
 }
 
+/** Fully connected layers with an activation between them; the input is flattened ([N, 1, 28, 28] → [N, 784]). */
 export class Perceptron extends Module {
   readonly layers: ModuleList;
   readonly activation: Activation;
