@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import * as grnewt from '../lib';
 import { tensor } from '../lib';
 import { classCount } from '../lib/data/labels';
 
@@ -56,6 +57,15 @@ describe('tensor(data)', () => {
     expect(t.dtype).toBe('int64');
     expect(t.toArray()).toEqual(BigInt64Array.from([0n, 255n, 7n]));
     expect(tensor(Int8Array.from([-3]), { dtype: 'float32' }).toArray()).toEqual(Float32Array.from([-3]));
+  });
+});
+
+describe('tensors too large for the machine', () => {
+  it('are refused by the allocator, named by the creating call', () => {
+    for (const make of [grnewt.zeros, grnewt.ones, grnewt.randn, grnewt.rand])
+      expect(() => make([1e6, 1e6])).toThrow(
+        new RegExp(`^${make.name}: a tensor of 4000000000000 bytes was asked for, more than the \\d+ bytes`),
+      );
   });
 });
 

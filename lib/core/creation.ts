@@ -55,7 +55,7 @@ export function tensor(data: TensorData, options?: TensorOptions): Tensor {
     const bad = source.findIndex((x) => !Number.isInteger(x));
     if (bad >= 0) throw new RangeError(`tensor: dtype int64 needs integer data, element ${bad} is ${source[bad]}`);
   }
-  return new Tensor(native().fromData(source, shape, dtype, device, requiresGrad));
+  return new Tensor(named('tensor', () => native().fromData(source, shape, dtype, device, requiresGrad)));
 }
 
 export function zeros<D extends Dtype = 'float32'>(shape: number[], options?: CreationOptions & { dtype?: D }): Tensor<D> {
@@ -83,7 +83,17 @@ function filled(kind: 'zeros' | 'ones' | 'randn' | 'rand', shape: unknown, optio
   );
   if ((kind === 'randn' || kind === 'rand') && dtype === 'int64')
     throw new TypeError(`${kind}: dtype must be float32 or float64, got int64`);
-  return new Tensor(native()[kind](shape as number[], dtype, device, requiresGrad));
+  return new Tensor(named(kind, () => native()[kind](shape as number[], dtype, device, requiresGrad)));
+}
+
+/** f(), a RangeError from the allocator (a tensor too large for this machine) prefixed with the call's name. */
+function named<T>(where: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof RangeError && !err.message.startsWith(`${where}:`)) throw new RangeError(`${where}: ${err.message}`);
+    throw err;
+  }
 }
 
 function creationOptions(where: string, o: Record<string, unknown>, defaultDtype: Dtype) {
