@@ -227,3 +227,67 @@ describe('gradients against float64 central finite differences', () => {
     );
   });
 });
+
+describe('torch-style shape ops, joins and max/min', () => {
+  const m = f64(
+    [
+      [1, 5, 3],
+      [4, 2, 6],
+    ],
+    [2, 3],
+  );
+  it('values and shapes', () => {
+    expectClose(m.max().toArray(), [6]);
+    expectClose(m.max(1).toArray(), [5, 6]);
+    expectClose(g.min(m, 0).toArray(), [1, 2, 3]);
+    expect(m.max(0, true).shape).toEqual([1, 3]);
+    expect([m.unsqueeze(0).shape, m.unsqueeze(-1).shape, m.unsqueeze(1).shape]).toEqual([
+      [1, 2, 3],
+      [2, 3, 1],
+      [2, 1, 3],
+    ]);
+    const ones = g.zeros([1, 3, 1]);
+    expect([ones.squeeze().shape, ones.squeeze(0).shape, ones.squeeze(1).shape]).toEqual([[3], [3, 1], [1, 3, 1]]);
+    const t = g.zeros([2, 3, 4]);
+    expect([t.flatten().shape, t.flatten(1).shape, t.flatten(0, 1).shape]).toEqual([[24], [2, 12], [6, 4]]);
+    expect(t.permute([2, 0, 1]).shape).toEqual([4, 2, 3]);
+    expectClose(m.permute([1, 0]).toArray(), [1, 4, 5, 2, 3, 6]);
+    const p = f64(
+      Array.from({ length: 24 }, (_, i) => i),
+      [2, 3, 4],
+    ).permute([1, 2, 0]);
+    expect(p.shape).toEqual([3, 4, 2]);
+    expectClose(p.toArray().slice(0, 4), [0, 12, 1, 13]); // p[i, j, k] = x[k, i, j]
+    expectClose(m.narrow(1, 1, 2).toArray(), [5, 3, 2, 6]);
+    expectClose(m.narrow(1, -1, 1).toArray(), [3, 6]);
+    expectClose(g.cat([m, m.mul(10)], 0).toArray(), [1, 5, 3, 4, 2, 6, 10, 50, 30, 40, 20, 60]);
+    expect(g.cat([m, m], 1).shape).toEqual([2, 6]);
+    expect([g.stack([m, m]).shape, g.stack([m, m], -1).shape]).toEqual([
+      [2, 2, 3],
+      [2, 3, 2],
+    ]);
+    expectClose(g.stack([m, m.neg()], 2).toArray().slice(0, 4), [1, -1, 5, -5]);
+  });
+  it('gradients against finite differences', () => {
+    gradcheck((x) => x.max(1).mul(x.min(0).sum()), [input([3, 4], 40)]);
+    gradcheck((x) => x.unsqueeze(1).permute([2, 0, 1]).flatten(1).narrow(1, 1, 2).squeeze().tanh(), [input([3, 4], 41)]);
+    gradcheck((a, b) => g.cat([a, b.exp()], 1).mul(g.stack([a, a], 0).sum(0).sum(1, true)), [input([2, 3], 42), input([2, 2], 43)]);
+  });
+  it('refuse what does not fit, naming it', () => {
+    expect(() => g.cat([m, g.zeros([3, 3], { dtype: 'float64' })], 1)).toThrow(
+      'cat: tensors[1] is [3,3], tensors[0] [2,3]: sizes must match but along dim 1',
+    );
+    expect(() => g.cat([m, g.zeros([2, 3])])).toThrow(
+      'cat: tensors[1] is float32 on cpu, tensors[0] float64 on cpu: convert it with .to()',
+    );
+    expect(() => g.stack([m, g.zeros([3, 2], { dtype: 'float64' })])).toThrow(/^stack: tensors\[1\] is \[3,2\], tensors\[0\] \[2,3\]/);
+    expect(() => g.cat([])).toThrow(TypeError);
+    expect(() => m.narrow(1, 2, 2)).toThrow('narrow: length must be an integer ≤ 1, got 2');
+    expect(() => m.narrow(1, 3, 0)).toThrow(/^narrow: start must be an integer ≤ 2, got 3/);
+    expect(() => m.permute([0, 0])).toThrow('permute: dims must list each dimension once, got [0, 0]');
+    expect(() => m.permute([0])).toThrow(TypeError);
+    expect(() => m.flatten(1, 0)).toThrow('flatten: startDim (1) comes after endDim (0)');
+    expect(() => m.unsqueeze(3)).toThrow(/^unsqueeze: dim = 3 is out of range for a tensor of rank 3/);
+    expect(() => g.zeros([0]).max()).toThrow('max: the tensor is empty (no maximum)');
+  });
+});

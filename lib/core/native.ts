@@ -219,8 +219,18 @@ export interface NativeAddon {
   sum(x: H, dims: number[] | null, keepDim: boolean): H;
   /** Mean over `dims` (null: all). */
   mean(x: H, dims: number[] | null, keepDim: boolean): H;
+  /** Largest values over `dims` (null: all), as torch.amax (ties share the gradient). */
+  amax(x: H, dims: number[] | null, keepDim: boolean): H;
+  /** Smallest values over `dims` (null: all), as torch.amin. */
+  amin(x: H, dims: number[] | null, keepDim: boolean): H;
   /** A size may be -1 (inferred). */
   reshape(x: H, shape: number[]): H;
+  /** `length` entries of `dim` from `start` (a view). */
+  narrow(x: H, dim: number, start: number, length: number): H;
+  /** The tensors joined along `dim` (same dtype and device; equal sizes but along dim). */
+  cat(tensors: H[], dim: number): H;
+  /** The tensors (one shape, dtype and device) stacked along a new `dim`. */
+  stack(tensors: H[], dim: number): H;
   /** x with dimensions dim0 and dim1 swapped (a view). */
   transpose(x: H, dim0: number, dim1: number): H;
   /** log(softmax(x)) along `dim`, computed stably. */

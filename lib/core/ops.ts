@@ -19,7 +19,15 @@ export const clampMin = (x: Tensor, min: number): Tensor => input('clampMin', x)
 export const matmul = (a: Tensor, b: Tensor): Tensor => input('matmul', a).matmul(b);
 export const sum = (x: Tensor, dim?: number | number[], keepDim = false): Tensor => input('sum', x).sum(dim, keepDim);
 export const mean = (x: Tensor, dim?: number | number[], keepDim = false): Tensor => input('mean', x).mean(dim, keepDim);
+export const max = (x: Tensor, dim?: number | number[], keepDim = false): Tensor => input('max', x).max(dim, keepDim);
+export const min = (x: Tensor, dim?: number | number[], keepDim = false): Tensor => input('min', x).min(dim, keepDim);
 export const reshape = (x: Tensor, shape: number[]): Tensor => input('reshape', x).reshape(shape);
+export const unsqueeze = (x: Tensor, dim: number): Tensor => input('unsqueeze', x).unsqueeze(dim);
+export const squeeze = (x: Tensor, dim?: number): Tensor => input('squeeze', x).squeeze(dim);
+export const flatten = (x: Tensor, startDim = 0, endDim = -1): Tensor => input('flatten', x).flatten(startDim, endDim);
+export const permute = (x: Tensor, dims: number[]): Tensor => input('permute', x).permute(dims);
+export const narrow = (x: Tensor, dim: number, start: number, length: number): Tensor => input('narrow', x).narrow(dim, start, length);
+export { cat, stack } from './tensor';
 export const transpose = (x: Tensor, dim0: number, dim1: number): Tensor => input('transpose', x).transpose(dim0, dim1);
 export const logSoftmax = (x: Tensor, dim: number): Tensor => input('logSoftmax', x).logSoftmax(dim);
 export const softmax = (x: Tensor, dim: number): Tensor => input('softmax', x).softmax(dim);

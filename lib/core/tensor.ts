@@ -303,6 +303,15 @@ export class Tensor<D extends Dtype = Dtype> {
     return this.#reduce('mean', dim, keepDim);
   }
 
+  /** Largest values over `dim` (a dim or a list of dims; all when omitted), as torch.amax: argmax gives where. */
+  max(dim?: number | number[], keepDim = false): Tensor<D> {
+    return this.#reduce('amax', dim, keepDim, 'max');
+  }
+  /** Smallest values over `dim` (a dim or a list of dims; all when omitted), as torch.amin. */
+  min(dim?: number | number[], keepDim = false): Tensor<D> {
+    return this.#reduce('amin', dim, keepDim, 'min');
+  }
+
   // ---- shape ---------------------------------------------------------------------------------------
   /** A tensor with the same values in `shape`; one size may be -1 (inferred). */
   reshape(shape: number[]): Tensor<D> {
@@ -317,6 +326,59 @@ export class Tensor<D extends Dtype = Dtype> {
         `reshape: cannot view a tensor of shape ${formatShape(this.#dims())} (${this.numel} elements) as ${formatShape(shape)}`,
       );
     return new Tensor(native().reshape(this.handle('reshape'), shape));
+  }
+  /** A dimension of size 1 inserted at `dim` (−ndim−1 … ndim), as torch.unsqueeze. */
+  unsqueeze(dim: number): Tensor<D> {
+    const dims = this.#dims();
+    const d = normalizeDim('unsqueeze', 'dim', dim, dims.length + 1);
+    return new Tensor(native().reshape(this.handle('unsqueeze'), [...dims.slice(0, d), 1, ...dims.slice(d)]));
+  }
+  /** Without the dimensions of size 1 (all of them, or `dim` if its size is 1), as torch.squeeze. */
+  squeeze(dim?: number): Tensor<D> {
+    const dims = this.#dims();
+    const d = dim === undefined ? undefined : normalizeDim('squeeze', 'dim', dim, dims.length);
+    const kept = dims.filter((n, i) => n !== 1 || (d !== undefined && i !== d));
+    return new Tensor(native().reshape(this.handle('squeeze'), kept));
+  }
+  /** Dimensions startDim … endDim merged into one (by default all: a 1-D tensor), as torch.flatten. */
+  flatten(startDim = 0, endDim = -1): Tensor<D> {
+    const dims = this.#dims();
+    const [a, b] = [normalizeDim('flatten', 'startDim', startDim, dims.length), normalizeDim('flatten', 'endDim', endDim, dims.length)];
+    if (a > b) throw new RangeError(`flatten: startDim (${startDim}) comes after endDim (${endDim})`);
+    const merged = dims.slice(a, b + 1).reduce((p, n) => p * n, 1);
+    return new Tensor(
+      native().reshape(this.handle('flatten'), dims.length === 0 ? [1] : [...dims.slice(0, a), merged, ...dims.slice(b + 1)]),
+    );
+  }
+  /** The dimensions in the order `dims` (a permutation of 0 … ndim−1, negatives counted from the end), as torch.permute: a view. */
+  permute(dims: number[]): Tensor<D> {
+    const rank = this.ndim;
+    if (!Array.isArray(dims) || dims.length !== rank)
+      throw new TypeError(`permute: dims must list each of the ${rank} dimensions once, got ${show(dims)}`);
+    const wanted = dims.map((d, i) => normalizeDim('permute', `dims[${i}]`, d, rank));
+    if (new Set(wanted).size !== rank) throw new RangeError(`permute: dims must list each dimension once, got ${show(dims)}`);
+    // As transposes: position i takes the dimension wanted there; `order` says which original each position holds.
+    const order = Array.from({ length: rank }, (_, i) => i);
+    let handle = native().reshape(this.handle('permute'), this.#dims()); // a view: permute returns a new tensor
+    for (let i = 0; i < rank; i++) {
+      const j = order.indexOf(wanted[i]);
+      if (j === i) continue;
+      const next = native().transpose(handle, i, j);
+      native().dispose(handle);
+      handle = next;
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return new Tensor(handle);
+  }
+  /** `length` entries of `dim` from `start` (negative: from the end), as torch.narrow: a view. */
+  narrow(dim: number, start: number, length: number): Tensor<D> {
+    const dims = this.#dims();
+    const d = normalizeDim('narrow', 'dim', dim, dims.length);
+    const size = dims[d] ?? 1;
+    checkInteger('narrow', 'start', start, -size, Math.max(size - 1, 0));
+    const from = start < 0 ? start + size : start;
+    checkInteger('narrow', 'length', length, 0, size - from);
+    return new Tensor(native().narrow(this.handle('narrow'), d, from, length));
   }
   transpose(dim0: number, dim1: number): Tensor<D> {
     const rank = this.ndim;
@@ -467,16 +529,61 @@ export class Tensor<D extends Dtype = Dtype> {
     if (this.dtype === 'int64')
       throw new TypeError(`${where}: needs a float32 or float64 tensor, got int64; convert it with .to({ dtype: 'float32' })`);
   }
-  #reduce(where: 'sum' | 'mean', dim: number | number[] | undefined, keepDim: boolean): Tensor<D> {
+  #reduce(op: 'sum' | 'mean' | 'amax' | 'amin', dim: number | number[] | undefined, keepDim: boolean, where: string = op): Tensor<D> {
     checkBoolean(where, 'keepDim', keepDim);
+    if ((op === 'amax' || op === 'amin') && this.numel === 0) throw new RangeError(`${where}: the tensor is empty (no ${where}imum)`);
     let dims: number[] | null = null;
     if (dim !== undefined) {
       const list = Array.isArray(dim) ? dim : [dim];
       dims = list.map((d, i) => normalizeDim(where, Array.isArray(dim) ? `dim[${i}]` : 'dim', d, this.ndim));
       if (new Set(dims).size !== dims.length) throw new RangeError(`${where}: dim lists a dimension twice: ${show(dim)}`);
     }
-    return new Tensor(native()[where](this.handle(where), dims, keepDim));
+    return new Tensor(native()[op](this.handle(where), dims, keepDim));
   }
+}
+
+/** The tensors joined along `dim` (equal sizes but along dim; one dtype and device), as torch.cat. */
+export function cat<D extends Dtype>(tensors: Tensor<D>[], dim = 0): Tensor<D> {
+  const shapes = joined('cat', tensors);
+  const rank = shapes[0].length;
+  if (rank === 0) throw new RangeError('cat: zero-dimensional tensors cannot be joined (stack them)');
+  const d = normalizeDim('cat', 'dim', dim, rank);
+  shapes.forEach((s, k) => {
+    if (s.length !== rank || s.some((n, i) => i !== d && n !== shapes[0][i]))
+      throw new RangeError(
+        `cat: tensors[${k}] is ${formatShape(s)}, tensors[0] ${formatShape(shapes[0])}: sizes must match but along dim ${d}`,
+      );
+  });
+  return new Tensor(native().cat(handles('cat', tensors), d));
+}
+
+/** The tensors (one shape, dtype and device) stacked along a new dimension `dim`, as torch.stack. */
+export function stack<D extends Dtype>(tensors: Tensor<D>[], dim = 0): Tensor<D> {
+  const shapes = joined('stack', tensors);
+  shapes.forEach((s, k) => {
+    if (!sameShape(s, shapes[0]))
+      throw new RangeError(`stack: tensors[${k}] is ${formatShape(s)}, tensors[0] ${formatShape(shapes[0])}: they must have one shape`);
+  });
+  return new Tensor(native().stack(handles('stack', tensors), normalizeDim('stack', 'dim', dim, shapes[0].length + 1)));
+}
+
+/** The shapes of a non-empty array of tensors of one dtype and device. */
+function joined(where: string, tensors: unknown): number[][] {
+  if (!Array.isArray(tensors) || tensors.length === 0)
+    throw new TypeError(`${where}: tensors must be a non-empty array of Tensors, got ${show(tensors)}`);
+  tensors.forEach((t, k) => Tensor.handleOf(where, `tensors[${k}]`, t));
+  const [first] = tensors as Tensor[];
+  (tensors as Tensor[]).forEach((t, k) => {
+    if (t.dtype !== first.dtype || t.device !== first.device)
+      throw new TypeError(
+        `${where}: tensors[${k}] is ${t.dtype} on ${t.device}, tensors[0] ${first.dtype} on ${first.device}: convert it with .to()`,
+      );
+  });
+  return (tensors as Tensor[]).map((t) => t.shape);
+}
+
+function handles(where: string, tensors: Tensor[]) {
+  return tensors.map((t) => t.handle(where));
 }
 
 // ---- scopes ------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ constexpr IntRange kPaddingRange{0, kMaxInt32};         // paddings
 constexpr IntRange kSizeRange{0, kMaxSafeInteger};      // a tensor size (its product is checked by libtorch)
 constexpr IntRange kReshapeRange{-1, kMaxSafeInteger};  // a size, or -1 (inferred)
 constexpr IntRange kCountRange{0, kMaxSafeInteger};     // seeds, step counters
+constexpr IntRange kIndexRange{-kMaxSafeInteger, kMaxSafeInteger};  // a position along a dim (negative: from its end)
 
 double to_double(const Napi::Value& v, const char* what);
 int64_t to_int(const Napi::Value& v, const char* what, IntRange range);

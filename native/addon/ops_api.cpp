@@ -59,6 +59,16 @@ Napi::Value Reshape(const Napi::CallbackInfo& info) {
   return result(info, ops::reshape(arg(info, 0, "input"), to_int_list(info[1], "shape", kReshapeRange)));
 }
 
+Napi::Value Narrow(const Napi::CallbackInfo& info) {
+  return result(info, ops::narrow(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange),
+                                  to_int(info[2], "start", kIndexRange), to_int(info[3], "length", kSizeRange)));
+}
+
+template <at::Tensor (*Join)(const std::vector<at::Tensor>&, int64_t)>
+Napi::Value Joined(const Napi::CallbackInfo& info) {
+  return result(info, Join(TensorHandle::GetList(info[0], "tensors"), to_int(info[1], "dim", kDimRange)));
+}
+
 Napi::Value Transpose(const Napi::CallbackInfo& info) {
   return result(info, ops::transpose(arg(info, 0, "input"), to_int(info[1], "dim0", kDimRange),
                                      to_int(info[2], "dim1", kDimRange)));
@@ -138,7 +148,12 @@ void RegisterOpsApi(Napi::Env env, Napi::Object exports) {
   Export<Matmul>(env, exports, "matmul");
   Export<Reduction<ops::sum>>(env, exports, "sum");
   Export<Reduction<ops::mean>>(env, exports, "mean");
+  Export<Reduction<ops::amax>>(env, exports, "amax");
+  Export<Reduction<ops::amin>>(env, exports, "amin");
   Export<Reshape>(env, exports, "reshape");
+  Export<Narrow>(env, exports, "narrow");
+  Export<Joined<ops::cat>>(env, exports, "cat");
+  Export<Joined<ops::stack>>(env, exports, "stack");
   Export<Transpose>(env, exports, "transpose");
   Export<LogSoftmax>(env, exports, "logSoftmax");
   Export<Softmax>(env, exports, "softmax");

@@ -62,7 +62,23 @@ at::Tensor mean(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep
   return dims.empty() && !keep_dim ? at::mean(x) : at::mean(x, dims, keep_dim);
 }
 
+at::Tensor amax(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim) {
+  return at::amax(x, dims, keep_dim);
+}
+
+at::Tensor amin(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim) {
+  return at::amin(x, dims, keep_dim);
+}
+
 at::Tensor reshape(const at::Tensor& x, const std::vector<int64_t>& shape) { return at::reshape(x, shape); }
+
+at::Tensor narrow(const at::Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  return at::narrow(x, dim, start, length);
+}
+
+at::Tensor cat(const std::vector<at::Tensor>& xs, int64_t dim) { return at::cat(xs, dim); }
+
+at::Tensor stack(const std::vector<at::Tensor>& xs, int64_t dim) { return at::stack(xs, dim); }
 
 at::Tensor transpose(const at::Tensor& x, int64_t dim0, int64_t dim1) { return at::transpose(x, dim0, dim1); }
 

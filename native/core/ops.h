@@ -23,7 +23,15 @@ at::Tensor matmul(const at::Tensor& a, const at::Tensor& b);
 // Reduce over `dims` (all dimensions when empty).
 at::Tensor sum(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim);
 at::Tensor mean(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim);
+// The largest / smallest values over dims (all when empty), as torch.amax / amin: a tie shares the gradient.
+at::Tensor amax(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim);
+at::Tensor amin(const at::Tensor& x, const std::vector<int64_t>& dims, bool keep_dim);
 at::Tensor reshape(const at::Tensor& x, const std::vector<int64_t>& shape);
+// `length` entries of dim from `start` (a view), as torch.narrow.
+at::Tensor narrow(const at::Tensor& x, int64_t dim, int64_t start, int64_t length);
+// The tensors joined along an existing dim (cat) or a new one (stack).
+at::Tensor cat(const std::vector<at::Tensor>& xs, int64_t dim);
+at::Tensor stack(const std::vector<at::Tensor>& xs, int64_t dim);
 at::Tensor transpose(const at::Tensor& x, int64_t dim0, int64_t dim1);
 at::Tensor log_softmax(const at::Tensor& x, int64_t dim);
 at::Tensor softmax(const at::Tensor& x, int64_t dim);
