@@ -1,7 +1,7 @@
 // nesterovLrs: solutions satisfy η = (H + ½λ‖Dη‖D²)⁻¹ g, are the root of largest r, and every branch and
 // failure of the method note has a case.
 import { describe, expect, it } from 'vitest';
-import { nesterovLrs, tensor } from '../lib';
+import { nesterovLrs, ridgeLrs, tensor } from '../lib';
 import { values } from './helpers';
 
 const c64 = { dtype: 'float64' as const };
@@ -277,5 +277,24 @@ describe('nesterovLrs', () => {
     expect(() => nesterovLrs(H, g, tensor([1, -1], c64), { dampingInt: 1 })).toThrow(/must be ≥ 0/);
     expect(() => nesterovLrs(H, tensor([NaN, 1], c64), d, { dampingInt: 1 })).toThrow(/NaN or infinite/);
     expect(() => nesterovLrs(H, g, [1, 1] as never, { dampingInt: 1 })).toThrow(TypeError);
+  });
+});
+
+describe('degenerate inputs are refused, not crashed on', () => {
+  it('no subset at all (S = 0): a RangeError from both solvers (it read past the end: SIGSEGV)', () => {
+    const none = () => tensor([], { dtype: 'float64', shape: [0] });
+    expect(() => nesterovLrs(tensor([], { dtype: 'float64', shape: [0, 0] }), none(), none(), { dampingInt: 1 })).toThrow(
+      new RangeError('nesterovLrs: there must be at least one subset (S = 0)'),
+    );
+    expect(() => ridgeLrs(tensor([], { dtype: 'float64', shape: [0, 0] }), none(), { ridge: 1 })).toThrow(
+      new RangeError('ridge: there must be at least one subset (S = 0)'),
+    );
+  });
+  it('int64 summaries (learning rates would be truncated to integers)', () => {
+    const i = (v: number[], shape: number[]) => tensor(v, { dtype: 'int64', shape });
+    expect(() => nesterovLrs(i([2], [1, 1]), i([1], [1]), i([1], [1]), { dampingInt: 1 })).toThrow(
+      /^nesterovLrs: H must be float32 or float64, got int64/,
+    );
+    expect(() => ridgeLrs(tensor([[2]]), i([1], [1]), { ridge: 1 })).toThrow(/^ridgeLrs: g must be float32 or float64, got int64/);
   });
 });

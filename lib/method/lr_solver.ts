@@ -18,6 +18,7 @@ export function nesterovLrs(H: Tensor, g: Tensor, order3_: Tensor, options: { da
   if (typeof o.dampingInt !== 'number') throw new TypeError(`${where}: options.dampingInt must be a number, got ${show(o.dampingInt)}`);
   if (!Number.isFinite(o.dampingInt) || o.dampingInt < 0)
     throw new RangeError(`${where}: dampingInt must be a finite number ≥ 0, got ${o.dampingInt}`);
+  floats(where, { H, g, order3_ });
   return wrap(
     native().nesterovLrs(
       Tensor.handleOf(where, 'H', H),
@@ -34,7 +35,16 @@ export function ridgeLrs(H: Tensor, g: Tensor, options: { ridge: number }): Nest
   const o = checkOptions(where, options, ['ridge']);
   if (typeof o.ridge !== 'number' || !Number.isFinite(o.ridge) || o.ridge < 0)
     throw new RangeError(`${where}: ridge must be a finite number ≥ 0, got ${show(o.ridge)}`);
+  floats(where, { H, g });
   return wrap(native().ridgeLrs(Tensor.handleOf(where, 'H', H), Tensor.handleOf(where, 'g', g), o.ridge));
+}
+
+/** Float tensors (an int64 H or g would be solved for int64 learning rates, truncated). */
+function floats(where: string, named: Record<string, Tensor>): void {
+  for (const [name, t] of Object.entries(named)) {
+    Tensor.handleOf(where, name, t);
+    if (t.dtype === 'int64') throw new TypeError(`${where}: ${name} must be float32 or float64, got int64; convert it with .to({ dtype: 'float64' })`);
+  }
 }
 
 function wrap(r: NativeNesterovResult): NesterovResult {

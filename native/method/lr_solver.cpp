@@ -150,6 +150,7 @@ void check_finite(const Vec& v, const char* name) {
 Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d_in, double damping_int) {
   const int64_t S = g_in.numel();
   if (g_in.dim() != 1) throw RangeError("nesterovLrs: g must be a vector [S]");
+  if (S < 1) throw RangeError("nesterovLrs: there must be at least one subset (S = 0)");
   if (H_in.dim() != 2 || H_in.size(0) != S || H_in.size(1) != S)
     throw RangeError("nesterovLrs: H must be [S,S] with S = " + std::to_string(S) + " (the length of g)");
   if (d_in.dim() != 1 || d_in.numel() != S) throw RangeError("nesterovLrs: order3_ must be a vector [S] like g");
@@ -410,6 +411,7 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
 Result ridge(const at::Tensor& H_in, const at::Tensor& g_in, double ridge) {
   const int64_t S = g_in.numel();
   if (g_in.dim() != 1) throw RangeError("ridge: g must be a vector [S]");
+  if (S < 1) throw RangeError("ridge: there must be at least one subset (S = 0)");
   if (H_in.dim() != 2 || H_in.size(0) != S || H_in.size(1) != S) throw RangeError("ridge: H must be [S,S]");
   if (!std::isfinite(ridge) || ridge < 0)
     throw RangeError("ridge must be a finite number ≥ 0, got " + std::to_string(ridge));
