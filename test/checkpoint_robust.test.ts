@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { load, ones, save, tensor } from '../lib';
+import { load, loadSafetensors, loadSafetensorsMetadata, loadTorch, ones, save, tensor } from '../lib';
 import { writeCheckpoint } from '../lib/io/checkpoint';
 import { craftCheckpoint } from '../scripts/fuzz.mjs';
 import { writeChunked } from '../lib/io/atomic_file';
@@ -83,6 +83,19 @@ describe('reading only regular files', () => {
 
   it('refuses a directory with the reason', () => {
     expect(() => load(dir)).toThrow(/is a directory/);
+  });
+
+  it("PyTorch's and safetensors' readers refuse /dev/zero and a FIFO alike (they read /dev/zero until memory ran out, and waited on a FIFO)", () => {
+    const fifo = fresh('pipe.pt');
+    execFileSync('mkfifo', [fifo]);
+    for (const [name, read] of [
+      ['loadTorch', loadTorch],
+      ['loadSafetensors', loadSafetensors],
+      ['loadSafetensorsMetadata', loadSafetensorsMetadata],
+    ] as const) {
+      expect(() => read('/dev/zero')).toThrow(new RegExp(`^${name}: /dev/zero is a character device, not a regular file`));
+      expect(() => read(fifo)).toThrow(new RegExp(`^${name}: .*pipe\\.pt is a FIFO, not a regular file`));
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {str: str}}, then the tensors' bytes,
 // row-major little-endian, offsets relative to the byte after the header. As the reference reader does,
 // the tensors must cover the data exactly: no overlap, no gap, nothing past the end.
-import * as fs from 'node:fs';
+import { readRegularFile } from './regular_files';
 import { Tensor, checkDevice, type DeviceName, type Dtype } from '../core/tensor';
 import { checkOptions, formatShape, show } from '../core/validate';
 import { writeFileAtomic } from './atomic_file';
@@ -27,7 +27,7 @@ export function loadSafetensors(file: string, options?: { device?: DeviceName })
   const o = checkOptions('loadSafetensors', options);
   for (const k of Object.keys(o)) if (k !== 'device') throw new TypeError(`loadSafetensors: unknown option ${show(k)} (known: device)`);
   const device = (o.device === undefined ? 'cpu' : checkDevice('loadSafetensors', o.device)) as DeviceName;
-  const bytes = fs.readFileSync(file);
+  const bytes = readRegularFile('loadSafetensors', file); // a FIFO or /dev/zero is refused, not read forever
   const { entries, dataStart } = parseHeader(bytes, `loadSafetensors: ${file}`);
   const out: Record<string, Tensor> = {};
   const made: Tensor[] = [];
@@ -50,7 +50,7 @@ export function loadSafetensors(file: string, options?: { device?: DeviceName })
 /** The "__metadata__" strings of a safetensors file ({} when it has none). */
 export function loadSafetensorsMetadata(file: string): Record<string, string> {
   if (typeof file !== 'string' || file === '') throw new TypeError(`loadSafetensorsMetadata: file must be a path, got ${show(file)}`);
-  return parseHeader(fs.readFileSync(file), `loadSafetensorsMetadata: ${file}`).metadata;
+  return parseHeader(readRegularFile('loadSafetensorsMetadata', file), `loadSafetensorsMetadata: ${file}`).metadata;
 }
 
 /** Writes `tensors` (name → float32/float64/int64 tensor) and optional string metadata, atomically. */

@@ -5,7 +5,7 @@
 // bytes), version, and since PyTorch 2.x byteorder, .format_version, .storage_alignment and
 // .data/serialization_id. Reading is weights-only by construction: the unpickler knows only the globals
 // listed below, each rebuilt here in JS; nothing from the file is ever executed.
-import * as fs from 'node:fs';
+import { readRegularFile } from './regular_files';
 import { native } from '../core/native';
 import { Tensor, checkDevice, type DeviceName, type Dtype } from '../core/tensor';
 import { checkOptions, formatShape, show } from '../core/validate';
@@ -66,7 +66,7 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
   for (const k of Object.keys(o)) if (k !== 'device') throw new TypeError(`loadTorch: unknown option ${show(k)} (known: device)`);
   const device = (o.device === undefined ? 'cpu' : checkDevice('loadTorch', o.device)) as DeviceName;
   const where = `loadTorch: ${file}`;
-  const bytes = fs.readFileSync(file);
+  const bytes = readRegularFile('loadTorch', file); // a FIFO or /dev/zero is refused, not read forever
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
     throw new Error(
       `${where}: this is PyTorch's legacy (pre-1.6, or _use_new_zipfile_serialization=False) format, which is not read; re-save it with torch.save in a current PyTorch`,
