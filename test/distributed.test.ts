@@ -27,6 +27,23 @@ describe('collectives across 2 processes', () => {
     expect(r0.ticks).toBeGreaterThan(10); // waited ~400 ms for rank 1 without blocking its timers
   }, 60_000);
 
+  it('tensors of another shape or dtype on each rank: every collective is refused on both ranks (Gloo aborted the process, or a broadcast reinterpreted the bytes)', async () => {
+    const [r0, r1] = (await ranks(['mismatch', 'mismatch'])).map(result);
+    for (const [r, mine] of [
+      [r0, { allReduce: 'float32 [2]', broadcast: 'float32 [2]', allGather: 'float32 [1,2]' }],
+      [r1, { allReduce: 'float32 [3]', broadcast: 'float64 [2]', allGather: 'float32 [2,2]' }],
+    ] as const) {
+      for (const call of ['allReduce', 'broadcast', 'allGather'] as const)
+        expect(r[call]).toMatch(
+          new RegExp(
+            `^RangeError: distributed\\.${call}: the ranks' tensors differ in shape or dtype \\(rank \\d has ${mine[call].replace(/[[\]]/g, '\\$&')}\\)`,
+          ),
+        );
+      expect(r.sgd).toMatch(/^RangeError: SGD: distributed: the ranks' tensors differ in shape or dtype/);
+      expect(r.after).toEqual([2, 2]);
+    }
+  }, 60_000);
+
   it('a peer killed mid-run: the other rank gets an Error naming its rank and the cause at once, then the group refuses further calls', async () => {
     const [survivor, victim] = await ranks(['survivor', 'victim'], { args: { timeoutMs: 30000 } });
     expect(victim.signal).toBe('SIGKILL');

@@ -158,6 +158,7 @@ export async function allReduce<T extends Tensor | Tensor[]>(t: T, op: ReduceOp 
   const tensors = checkTensors(where, t);
   checkOp(where, op);
   initialized(where);
+  await sameLayoutEverywhere(`distributed.${where}`, tensors);
   await holding(`distributed.${where}`, tensors, () =>
     native().distributedAllReduce(
       tensors.map((x) => x.handle(where)),
@@ -173,6 +174,7 @@ export async function broadcast<T extends Tensor | Tensor[]>(t: T, src: number):
   const tensors = checkTensors(where, t);
   initialized(where);
   checkSrc(where, src);
+  await sameLayoutEverywhere(`distributed.${where}`, tensors);
   await holding(`distributed.${where}`, tensors, () =>
     native().distributedBroadcast(
       tensors.map((x) => x.handle(where)),
@@ -188,6 +190,7 @@ export async function allGather(t: Tensor): Promise<Tensor> {
   const [tensor] = checkTensors(where, t);
   if (Array.isArray(t)) throw new TypeError(`distributed.allGather: expected one Tensor, got an array`);
   initialized(where);
+  await sameLayoutEverywhere(`distributed.${where}`, [tensor]);
   return new Tensor(await native().distributedAllGather(tensor.handle(where)));
 }
 
@@ -208,15 +211,62 @@ export async function destroy(): Promise<void> {
 /** @internal Synchronous collectives for the optimizers' synchronous step() and constructors (they block the JS thread). */
 export const blocking = {
   allReduce(where: string, tensors: Tensor[], op: ReduceOp): void {
+    sameLayoutEverywhereSync(`${where}: distributed`, tensors);
     native().distributedAllReduceSync(
       tensors.map((x) => x.handle(where)),
       op,
     );
   },
   broadcast(where: string, tensors: Tensor[], src: number): void {
+    sameLayoutEverywhereSync(`${where}: distributed`, tensors);
     native().distributedBroadcastSync(
       tensors.map((x) => x.handle(where)),
       src,
     );
   },
 };
+
+// Every rank must hand a collective tensors of the same dtypes and shapes: Gloo's transport aborts the process
+// from its own thread (nothing can catch it) when the bytes differ, and a broadcast between layouts of one byte
+// size reinterprets them. So a fingerprint of the layout goes first: one allreduce of [h, −h] under 'max' gives
+// [max h, −min h], equal on every rank, and the layouts agree iff the two are opposite.
+
+/** A 52-bit hash of the tensors' dtypes and shapes, exact in an int64 and a number. */
+function layoutHash(tensors: Tensor[]): number {
+  const text = tensors.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(';');
+  let a = 0x811c9dc5,
+    b = 0x01000193;
+  for (let i = 0; i < text.length; i++) {
+    a = Math.imul(a ^ text.charCodeAt(i), 0x01000193);
+    b = Math.imul(b ^ text.charCodeAt(i), 0x5bd1e995);
+  }
+  return (a >>> 0) * 2 ** 20 + ((b >>> 0) >>> 12);
+}
+
+function layoutProbe(tensors: Tensor[]): Tensor {
+  const h = layoutHash(tensors);
+  return new Tensor(native().fromData(new Float64Array([h, -h]), [2], 'int64', tensors[0].device, false));
+}
+
+function checkLayoutProbe(where: string, probe: Tensor, tensors: Tensor[]): void {
+  const [hi, negLo] = Array.from(probe.toArray() as BigInt64Array, Number);
+  probe.dispose();
+  if (hi !== -negLo) {
+    const mine = tensors.map((t) => `${t.dtype} [${t.shape}]`).join(', ');
+    throw new RangeError(
+      `${where}: the ranks' tensors differ in shape or dtype (rank ${rank()} has ${mine}): every rank must pass the same shapes and dtypes`,
+    );
+  }
+}
+
+async function sameLayoutEverywhere(where: string, tensors: Tensor[]): Promise<void> {
+  const probe = layoutProbe(tensors);
+  await native().distributedAllReduce([probe.handle(where)], 'max');
+  checkLayoutProbe(where, probe, tensors);
+}
+
+function sameLayoutEverywhereSync(where: string, tensors: Tensor[]): void {
+  const probe = layoutProbe(tensors);
+  native().distributedAllReduceSync([probe.handle(where)], 'max');
+  checkLayoutProbe(where, probe, tensors);
+}
