@@ -19,11 +19,14 @@ const events = (stdout: string) =>
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-dist-'));
 
 describe('grnewt train --nproc', () => {
-  it('refuses --nproc with --rank/--world-size, and --rank without a world size, naming them', async () => {
-    const [a, b] = await Promise.all([
+  it('refuses --nproc with --rank/--world-size, --rank without a world size, and more workers than cores, naming them', async () => {
+    const [a, b, many] = await Promise.all([
       run([bin, 'train', '--nproc', '2', '--rank', '0', '--out', tmp()], {}, 30_000),
       run([bin, 'train', '--rank', '1', '--out', tmp()], { WORLD_SIZE: '' }, 30_000),
+      run([bin, 'train', '--nproc', '1000', '--out', tmp()], {}, 30_000),
     ]);
+    expect(many.code).toBe(1); // before starting any worker
+    expect(many.stderr).toMatch(/--nproc 1000 is more workers than this machine has cores \(\d+\): at most \d+/);
     expect(a.code).toBe(1);
     expect(a.stderr).toMatch(/--nproc starts the workers itself: drop --rank and --world-size/);
     expect(b.code).toBe(1);

@@ -43,7 +43,8 @@ export function ridgeLrs(H: Tensor, g: Tensor, options: { ridge: number }): Nest
 function floats(where: string, named: Record<string, Tensor>): void {
   for (const [name, t] of Object.entries(named)) {
     Tensor.handleOf(where, name, t);
-    if (t.dtype === 'int64') throw new TypeError(`${where}: ${name} must be float32 or float64, got int64; convert it with .to({ dtype: 'float64' })`);
+    if (t.dtype === 'int64')
+      throw new TypeError(`${where}: ${name} must be float32 or float64, got int64; convert it with .to({ dtype: 'float64' })`);
   }
 }
 

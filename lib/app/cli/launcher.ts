@@ -48,6 +48,14 @@ export async function launch(options: LaunchOptions): Promise<number> {
   let failure: string | undefined;
   let stopping = false; // a signal was passed on: workers exiting 130/143 are not failures
   let killer: NodeJS.Timeout | undefined;
+  // Installed before the first worker starts: a signal that came while they were being started would
+  // otherwise end this process alone, leaving them (in their own process groups) waiting for each other.
+  const forward = (signal: NodeJS.Signals) => {
+    stopping = true;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  for (const s of signals) process.on(s, forward);
   for (let rank = 0; rank < options.nproc; rank++) {
     const child = spawn(process.execPath, [bin, ...options.args], {
       env: {
@@ -89,12 +97,6 @@ export async function launch(options: LaunchOptions): Promise<number> {
       }),
     );
   }
-  const forward = (signal: NodeJS.Signals) => {
-    stopping = true;
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-  for (const s of signals) process.on(s, forward);
   try {
     const results = await Promise.all(exits);
     if (failure) return 1;

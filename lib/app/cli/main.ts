@@ -1,6 +1,7 @@
 // `grnewt train`: a thin command-line layer over fit(): parse, train (with comparison runs), report.
 import * as fs from 'node:fs';
 import * as crypto from 'node:crypto';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readStateDict, stateDictFormat, writeStateDict } from '../../io/state_dict_file';
@@ -315,6 +316,11 @@ async function launchWorkers(flags: TrainFlags, out: string): Promise<void> {
     throw new Error('--nproc starts the workers itself: drop --rank and --world-size (they are for one process per machine)');
   if (flags.masterAddr !== undefined && !/^(127\.|localhost$)/.test(flags.masterAddr))
     throw new Error('--nproc runs its workers on this machine: --master-addr must be a loopback address (127.0.0.1)');
+  // Workers beyond the cores only share them (each is a whole Node process with libtorch): a typo such as
+  // --nproc 1000 would otherwise start a thousand.
+  const most = Math.max(8, os.availableParallelism());
+  if (flags.nproc! > most)
+    throw new Error(`--nproc ${flags.nproc} is more workers than this machine has cores (${os.availableParallelism()}): at most ${most}`);
   makeDirectory(out);
   assertWritable(out);
   let args = withoutFlag(withoutFlag(process.argv.slice(2), '--nproc'), '--out');
