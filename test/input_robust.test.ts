@@ -60,6 +60,14 @@ describe('tensor(data)', () => {
   });
 });
 
+describe('numbers beyond int64', () => {
+  it('are refused, not stored as -2^63', () => {
+    for (const data of [[1e300], [2 ** 63], new Float64Array([1, -1e19])])
+      expect(() => tensor(data, { dtype: 'int64' })).toThrow(/^tensor: element \d \(\S+\) does not fit int64$/);
+    expect(tensor([-(2 ** 63)], { dtype: 'int64' }).toArray()[0]).toBe(-(2n ** 63n));
+  });
+});
+
 describe('tensors too large for the machine', () => {
   it('are refused by the allocator, named by the creating call', () => {
     for (const make of [grnewt.zeros, grnewt.ones, grnewt.randn, grnewt.rand])

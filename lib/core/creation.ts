@@ -54,6 +54,9 @@ export function tensor(data: TensorData, options?: TensorOptions): Tensor {
   if (dtype === 'int64' && (source instanceof Float32Array || source instanceof Float64Array)) {
     const bad = source.findIndex((x) => !Number.isInteger(x));
     if (bad >= 0) throw new RangeError(`tensor: dtype int64 needs integer data, element ${bad} is ${source[bad]}`);
+    // A number beyond int64 would be stored as its minimum, -2^63 (bigints beyond it are refused alike).
+    const outside = source.findIndex((x) => x < -(2 ** 63) || x >= 2 ** 63);
+    if (outside >= 0) throw new RangeError(`tensor: element ${outside} (${source[outside]}) does not fit int64`);
   }
   return new Tensor(named('tensor', () => native().fromData(source, shape, dtype, device, requiresGrad)));
 }
