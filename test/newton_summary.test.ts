@@ -180,21 +180,36 @@ describe('NewtonSummary', () => {
     const model = new models.Perceptron([4, 3, 3], { dtype: 'float64' });
     const fullLoss = (x: Tensor, y: Tensor) => losses.nll(model.forward(x), y);
     const [x, y] = batches(1, 8, 7)[0];
-    // noregul: order3 = 0, so D = 0 and the Nesterov problem has no solution.
-    const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, [[x, y]], {
+    // A linear model under MSE has no third derivative: D = 0, and the Nesterov problem has no solution.
+    const linear = new nn.Sequential(new nn.Linear(4, 2, { dtype: 'float64' }));
+    const squared = (a: Tensor, b: Tensor) => losses.mse(linear.forward(a), b);
+    const target = tensor(values(16, 9), { shape: [8, 2], dtype: 'float64' });
+    const opt = new NewtonSummary(partition.canonical(linear).paramGroups, squared, [[x, target]], {
       nesterov: { use: true, dampingInt: 1 },
-      noregul: true,
     });
-    const before = model.parameters().map((p) => p.toArray());
+    const before = linear.parameters().map((p) => p.toArray());
     opt.zeroGrad();
-    fullLoss(x, y).backward();
+    squared(x, target).backward();
     opt.step();
-    expect(opt.lrs()).toEqual([0, 0, 0, 0]);
+    expect(opt.lrs()).toEqual([0, 0]);
     expect(opt.logs[0].found).toBe(false);
     expect(opt.logs[0].reason).toMatch(/D = 0/);
-    model.parameters().forEach((p, k) => expect(p.toArray()).toEqual(before[k]));
+    linear.parameters().forEach((p, k) => expect(p.toArray()).toEqual(before[k]));
+    // noregul makes D = 0 on every model: with the Nesterov step it is refused up front, as is a ridge it would ignore.
+    const groups = partition.canonical(model).paramGroups;
+    expect(() => new NewtonSummary(groups, fullLoss, [[x, y]], { noregul: true })).toThrow(
+      /^NewtonSummary: noregul: true leaves D = 0, where the Nesterov step has no solution/,
+    );
+    expect(() => new NewtonSummary(groups, fullLoss, [[x, y]], { ridge: 1 })).toThrow(
+      'NewtonSummary: ridge applies only with nesterov: { use: false }; the Nesterov step takes none',
+    );
+    expect(() => new NewtonSummary(groups, fullLoss, [[x, y]], { lrsClip: ['0.001', '0.002'] as never })).toThrow(
+      /lrsClip must be \[min, max\], two numbers/,
+    );
+    expect(() => new NewtonSummary(groups, fullLoss, [[x, y]], { lrsClip: [null, 0.001] as never })).toThrow(/lrsClip must be/);
+    expect(new NewtonSummary(groups, fullLoss, [[x, y]], { noregul: true, nesterov: { use: false } })).toBeDefined();
 
-    const nanGrad = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, [[x, y]], { ridge: 1 });
+    const nanGrad = new NewtonSummary(groups, fullLoss, [[x, y]], { nesterov: { use: false }, ridge: 1 });
     opt.zeroGrad();
     fullLoss(x, y).mul(NaN).backward();
     nanGrad.step();

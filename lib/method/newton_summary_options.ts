@@ -132,8 +132,14 @@ export function checkSettings(where: string, o: NewtonSummaryOptions): Settings 
     if (a.factor !== undefined) checkUnitInterval(where, 'average.factor', a.factor);
     if (a.warmup !== undefined) checkInteger(where, 'average.warmup', a.warmup, 0);
   }
-  if (o.lrsClip !== undefined && (!Array.isArray(o.lrsClip) || o.lrsClip.length !== 2 || !(o.lrsClip[0] <= o.lrsClip[1]))) {
-    throw new RangeError(`${where}: lrsClip must be [min, max] with min ≤ max, got ${show(o.lrsClip)}`);
+  if (
+    o.lrsClip !== undefined &&
+    (!Array.isArray(o.lrsClip) ||
+      o.lrsClip.length !== 2 ||
+      !o.lrsClip.every((v) => typeof v === 'number' && !Number.isNaN(v)) ||
+      !(o.lrsClip[0] <= o.lrsClip[1]))
+  ) {
+    throw new RangeError(`${where}: lrsClip must be [min, max], two numbers with min ≤ max, got ${show(o.lrsClip)}`);
   }
   let summaries = checkSummariesChoice(where, o.summaries ?? (o.taylor !== undefined ? 'taylor' : D.summaries));
   if (o.taylor !== undefined) {
@@ -144,6 +150,14 @@ export function checkSettings(where: string, o: NewtonSummaryOptions): Settings 
     if (!support.supported) throw new TypeError(`${where}: taylor: ${support.reason}; leave taylor out to use the autograd route`);
     summaries = 'taylor';
   }
+  const nesterovOn = nesterov.use ?? D.nesterov.use;
+  // The Nesterov step has no solution with D = 0 (noregul) and takes no ridge: either would go unnoticed.
+  if (nesterovOn === true && o.noregul === true)
+    throw new RangeError(
+      `${where}: noregul: true leaves D = 0, where the Nesterov step has no solution (every learning rate would stay 0): pass nesterov: { use: false } with it (a ridge-regularised Newton step)`,
+    );
+  if (nesterovOn === true && typeof o.ridge === 'number' && o.ridge > 0)
+    throw new RangeError(`${where}: ridge applies only with nesterov: { use: false }; the Nesterov step takes none`);
   return {
     periodHg: checkInteger(where, 'periodHg', o.periodHg ?? D.periodHg, 1),
     ridge: checkNonNegative(where, 'ridge', o.ridge ?? D.ridge),

@@ -213,6 +213,7 @@ const FLAG_OF: Record<string, string> = {
   'newtonSummary.momentum': '--momentum',
   'newtonSummary.momentumDamp': '--momentum-damp',
   'newtonSummary.ridge': '--ridge',
+  'newtonSummary.noregul': '--noregul',
   'newtonSummary.updater': '--updater',
   'newtonSummary.summaries': '--summaries',
   'adam.lr': '--adam-lr',

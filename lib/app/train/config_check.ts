@@ -137,6 +137,21 @@ export function checkTrainConfig(config: unknown, where = 'trainConfig'): TrainC
   number(c, 'newtonSummary.ridge', ns.ridge, 0);
   boolean(c, 'newtonSummary.noregul', ns.noregul);
   boolean(c, 'newtonSummary.diagonal', ns.diagonal);
+  // The Nesterov step has no solution with D = 0 (noregul), and takes no ridge: both would go unnoticed.
+  if (ns.noregul && ns.nesterov)
+    fail(
+      c,
+      'newtonSummary.noregul',
+      'false with the Nesterov step (it has no solution when D = 0: every learning rate would stay 0; turn nesterov off, --no-nesterov)',
+      ns.noregul,
+    );
+  if ((ns.ridge as number) > 0 && ns.nesterov)
+    fail(
+      c,
+      'newtonSummary.ridge',
+      '0 with the Nesterov step, which takes no ridge (turn nesterov off, --no-nesterov, to use one)',
+      ns.ridge,
+    );
   oneOf(c, 'newtonSummary.updater', ns.updater, ['sgd', 'adam']);
   // Checkpoints written before the summaries option existed have none: they resume on the autograd route.
   if (ns.summaries !== undefined) oneOf(c, 'newtonSummary.summaries', ns.summaries, ['auto', 'taylor', 'autograd']);
