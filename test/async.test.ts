@@ -84,22 +84,32 @@ describe('computeHgAsync', () => {
 });
 
 describe('NewtonSummary.stepAsync', () => {
-  const run = async (useAsync: boolean) => {
+  const run = async (useAsync: boolean, startedInTidy = false) => {
     const p = problem(40, [6, 5, 3]);
     const batches = [0, 1, 2, 3].map(
       (i) => [randn([16, 6]), tensor(Int32Array.from({ length: 16 }, (_, k) => (k + i) % 3))] as [Tensor, Tensor],
     );
-    const opt = new NewtonSummary(p.paramGroups, p.fullLoss, batches, {
+    // A DataLoader as the hg loader: its batches are made during the step (an array's are the caller's).
+    const hgLoader = new grnewt.data.DataLoader(
+      new grnewt.data.TensorDataset(randn([32, 6]), tensor(Int32Array.from({ length: 32 }, (_, k) => k % 3))),
+      {
+        batchSize: 16,
+      },
+    );
+    const opt = new NewtonSummary(p.paramGroups, p.fullLoss, hgLoader, {
       periodHg: 2,
       momentum: 0.9,
       nesterov: { use: true, dampingInt: 3 },
     });
     for (const [x, y] of batches) {
+      let pending: Promise<void> | undefined;
       tidy(() => {
         opt.zeroGrad();
         p.fullLoss(x, y).backward();
+        if (startedInTidy) pending = opt.stepAsync(); // the scope ends while the step is pending
       });
-      if (useAsync) await opt.stepAsync();
+      if (startedInTidy) await pending;
+      else if (useAsync) await opt.stepAsync();
       else opt.step();
     }
     return { params: p.model.parameters().map((t) => Array.from(t.toArray() as Float32Array)), lrs: opt.lrs(), opt, p };
@@ -109,6 +119,14 @@ describe('NewtonSummary.stepAsync', () => {
     const [a, b] = [await run(false), await run(true)];
     expect(b.params).toEqual(a.params);
     expect(b.lrs).toEqual(a.lrs);
+  });
+
+  it('started inside tidy() and awaited after it: the same trajectory (the scope freed what the step still needed)', async () => {
+    const a = await run(false);
+    const b = await run(true, true);
+    expect(b.params).toEqual(a.params);
+    expect(b.lrs).toEqual(a.lrs);
+    expect(b.opt.logs.length).toBe(2);
   });
 
   it('refuses step() and a second stepAsync() while one is pending', async () => {

@@ -103,7 +103,9 @@ describe('trainConfig and fit check every field', () => {
     expect(run('--mom-lrs', '1')).toMatch(/^grnewt: --mom-lrs must be a finite number in \[0, 1\), got 1\n/);
     expect(run('--sigma-w', '5000')).toMatch(/^grnewt: --sigma-w must be a finite number in \[0, 1000\], got 5000\n/);
     // Combinations that trained nothing (noregul: D = 0) or ignored a setting (a ridge under the Nesterov step).
-    expect(run('--noregul')).toMatch(/^grnewt: --noregul must be false with the Nesterov step \(it has no solution when D = 0.*--no-nesterov\), got true\n/);
+    expect(run('--noregul')).toMatch(
+      /^grnewt: --noregul must be false with the Nesterov step \(it has no solution when D = 0.*--no-nesterov\), got true\n/,
+    );
     expect(run('--ridge', '5')).toMatch(/^grnewt: --ridge must be 0 with the Nesterov step, which takes no ridge/);
   });
 

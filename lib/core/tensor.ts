@@ -622,6 +622,30 @@ function asyncRefused(): TypeError {
   );
 }
 
+/**
+ * @internal Runs `fn` in a scope of its own for work that outlives the caller's scopes (an async step started
+ * inside `tidy`): the tensors it made that `pick(result)` lists are owned by the caller from then on (no
+ * enclosing scope disposes them; `made` lists them for the caller to dispose), the rest are disposed now.
+ */
+export function detached<T>(fn: () => T, pick: (result: T) => Tensor[]): { result: T; made: Tensor[] } {
+  const scope: Tensor[] = [];
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    scopes.pop();
+    release(scope, new Set());
+    throw err;
+  }
+  scopes.pop();
+  const wanted = new Set(pick(result));
+  const made = scope.filter((t) => wanted.has(t));
+  for (const t of made) keptForever.add(t);
+  for (const t of scope) if (!wanted.has(t) && !keptForever.has(t)) t.freeByScope();
+  return { result, made };
+}
+
 /** Disposes a closed scope's tensors, handing the returned ones to the enclosing scope. */
 function release(scope: Tensor[], returned: Set<Tensor>): void {
   const parent = scopes.at(-1);

@@ -5,7 +5,7 @@
 import { native } from '../core/native';
 import { nesterovLrs, ridgeLrs, type NesterovResult } from './lr_solver';
 import type { Batches, FullLoss } from './summaries';
-import { Tensor, tidy } from '../core/tensor';
+import { Tensor, detached, tidy } from '../core/tensor';
 import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../core/validate';
 import { ADAM_DEFAULTS } from '../optim/adam';
 import { HgBatches } from './hg_batches';
@@ -123,7 +123,12 @@ export class NewtonSummary extends Optimizer<Group> {
     // Only when distributed is there anything to wait for here (with the parameters held meanwhile): otherwise
     // the step must be pending from this call on, with no turn of the event loop in between.
     if (this.distributed) await this.averageGradientsAsync(where);
-    const step = this.#begin(where);
+    // Its own scope: a stepAsync() started inside tidy() must not lose its directions and hg batch to that
+    // scope's end while the summaries are computed (they are freed by end() and below).
+    const { result: step, made } = detached(
+      () => this.#begin(where),
+      (s) => [...s.u, ...(s.batch ?? [])],
+    );
     try {
       const local = step.batch && (await this.#route.computeAsync(step.batch, step.u));
       step.finish(
@@ -138,6 +143,7 @@ export class NewtonSummary extends Optimizer<Group> {
       );
     } finally {
       step.end();
+      for (const t of made) t.dispose();
     }
   }
 

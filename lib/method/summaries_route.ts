@@ -9,7 +9,7 @@ import type { ParamGroup } from './partition';
 import { computeHg, computeHgAsync, type FullLoss, type Hg, type HgOptions } from './summaries';
 import { checkInputDtype, computeHgTaylor, computeHgTaylorAsync, taylorLosses, taylorSupport, type TaylorLoss } from './taylor_route';
 import { tensor } from '../core/creation';
-import { type Tensor, tidy } from '../core/tensor';
+import { keep, type Tensor, tidy } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
 
 export type SummariesChoice = 'auto' | 'taylor' | 'autograd';
@@ -109,7 +109,13 @@ export class SummariesRoute {
 
   /** The same on a worker thread; the one call that chooses the route runs on this thread. */
   async computeAsync([x, y]: [Tensor, Tensor], u: Tensor[]): Promise<Hg> {
-    if (this.#pending === 'summaries') return this.#choose(x, y, u);
+    if (this.#pending === 'summaries') {
+      // Made now, used after the caller's await: kept from a tidy() scope the step may have been started in
+      // (the caller frees them).
+      const chosen = this.#choose(x, y, u);
+      for (const t of Object.values(chosen)) keep(t);
+      return chosen;
+    }
     if (this.#decision?.route === 'autograd') return computeHgAsync(this.#groups, this.#fullLoss, x, y, u, this.#options);
     this.#checkDtype(x);
     const loss = this.#loss(x, y);
