@@ -234,3 +234,15 @@ describe('tidy and modules', () => {
     expect(ran).toBe(false);
   });
 });
+
+describe("grnewt's environment variables", () => {
+  it('a value grnewt cannot use is named at the first call (GRNEWT_MAX_TENSOR_MB=abc refused every tensor); empty counts as unset', () => {
+    const script =
+      "const g = require('./dist'); try { g.zeros([2]); console.log('ok') } catch (e) { console.log(e.name + ': ' + e.message) }";
+    const runWith = (env: Record<string, string>) =>
+      execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
+    expect(runWith({ GRNEWT_MAX_TENSOR_MB: 'abc' })).toBe('Error: GRNEWT_MAX_TENSOR_MB must be a whole number of MiB ≥ 1, got "abc"');
+    expect(runWith({ GRNEWT_TAYLOR_ROUTE: 'bogus' })).toBe("Error: GRNEWT_TAYLOR_ROUTE must be 'jets' or 'adjoint', got \"bogus\"");
+    expect(runWith({ GRNEWT_MAX_TENSOR_MB: '', GRNEWT_CPU_CACHE_LIMIT_MB: '64' })).toBe('ok');
+  });
+});

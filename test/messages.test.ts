@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { losses, ones, optim, save, tensor, tidy, zeros } from '../lib';
+import { accuracy, losses, models, ones, optim, save, tensor, tidy, zeros } from '../lib';
 import { native } from '../lib/core/native';
 
 describe('messages that say the fix', () => {
@@ -92,5 +92,28 @@ describe('messages that say the fix', () => {
     fs.mkdirSync(path.join(dir, 'no', 'such'), { recursive: true });
     save(file, { a: 1 }); // the fix works
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('silent results an adversarial probe found, now named', () => {
+  it('accuracy refuses labels out of range, as nll does (it counted them as misses)', () => {
+    expect(() => accuracy(zeros([2, 3]), tensor([0n, 7n]))).toThrow(new RangeError('accuracy: target[1] = 7 is not a class index in 0..2'));
+  });
+  it('bce refuses a probability outside [0, 1] (it returned NaN), as torch does', () => {
+    expect(() => losses.bce(tensor([2, 0.5]), tensor([1, 0]))).toThrow(
+      new RangeError('bce: input must hold probabilities in [0, 1], got values in [0.5, 2]'),
+    );
+    expect(losses.bce(tensor([0.5]), tensor([1])).item()).toBeCloseTo(Math.log(2), 6);
+  });
+  it('an optimizer refuses a computed (non-leaf) tensor, whose step would change nothing', () => {
+    const leaf = tensor([1, 2], { requiresGrad: true });
+    expect(() => new optim.SGD([leaf.mul(2)], { lr: 0.1 })).toThrow(
+      new TypeError('SGD: paramGroups[0].params[0] is not a leaf tensor (it is computed from others): optimize the leaves it comes from'),
+    );
+  });
+  it('LeNet given its options first says where they go', () => {
+    expect(() => new models.LeNet({ inputSize: 28 } as never)).toThrow(
+      'LeNet: the layer sizes come first and the options second: new LeNet(undefined, {"inputSize":28})',
+    );
   });
 });

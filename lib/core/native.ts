@@ -1,6 +1,7 @@
 // The one place that touches the compiled addon. It is loaded on first use (libtorch pulls in hundreds of
 // shared libraries, ~0.5–1 s), once per thread, and a failure to load says why and what to do.
 import { createRequire } from 'node:module';
+import { checkEnvironment } from './environment';
 import * as path from 'node:path';
 import type { AllocatorStats } from './runtime';
 
@@ -371,6 +372,7 @@ export function native(): NativeAddon {
 function load(): NativeAddon {
   const requireHere = createRequire(__filename);
   const nodeGypBuild = requireHere('node-gyp-build') as (dir: string) => unknown;
+  checkEnvironment();
   let loaded: NativeAddon;
   try {
     loaded = nodeGypBuild(packageRoot) as NativeAddon;

@@ -31,6 +31,8 @@ export class LeNet extends Module {
     options?: LeNetOptions,
   ) {
     super();
+    if (sizes !== null && typeof sizes === 'object' && !Array.isArray(sizes))
+      throw new TypeError(`LeNet: the layer sizes come first and the options second: new LeNet(undefined, ${JSON.stringify(sizes)})`);
     if (!Array.isArray(sizes) || sizes.length !== 6) throw new TypeError(`LeNet: layers must list 6 sizes, got ${show(sizes)}`);
     sizes.forEach((n, i) => checkInteger('LeNet', `layers[${i}]`, n, 1));
     const o = resolveOptions('LeNet', options, 'tanh', ['inputSize']);

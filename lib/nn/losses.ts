@@ -1,5 +1,6 @@
 // Losses with mean reduction, written with differentiable ops so that every order of derivative exists.
-import { Tensor } from '../core/tensor';
+import { noGrad } from '../core/grad_mode';
+import { Tensor, tidy } from '../core/tensor';
 import { formatShape } from '../core/validate';
 
 /** Negative log-likelihood: −mean_n logProbs[n, target[n]]. logProbs [N, C], target int64 [N]. */
@@ -26,6 +27,11 @@ export function mse(pred: Tensor, target: Tensor): Tensor {
 /** Binary cross-entropy of probabilities: −mean(t·log p + (1 − t)·log(1 − p)), logs clamped at −100 as torch. */
 export function bce(prob: Tensor, target: Tensor): Tensor {
   checkSameShape('bce', prob, target);
+  // As torch's binary_cross_entropy: a probability outside [0, 1] has no log-likelihood (it gave NaN).
+  if (prob.numel > 0) {
+    const [lo, hi] = noGrad(() => tidy(() => [prob.min().item(), prob.max().item()]));
+    if (!(lo >= 0 && hi <= 1)) throw new RangeError(`bce: input must hold probabilities in [0, 1], got values in [${lo}, ${hi}]`);
+  }
   const logP = prob.log().clampMin(-100);
   const log1mP = prob.neg().add(1).log().clampMin(-100);
   return target.mul(logP).add(target.neg().add(1).mul(log1mP)).mean().neg();

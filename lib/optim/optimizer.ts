@@ -51,6 +51,11 @@ export abstract class Optimizer<O extends object> {
           throw new TypeError(
             `${where}: paramGroups[${s}].params[${k}] does not require grad: leave a frozen parameter out (e.g. model.parameters().filter((p) => p.requiresGrad)), or make it with { requiresGrad: true }`,
           );
+        // As torch's: a computed tensor's value is recomputed from its leaves, so a step on it would change nothing.
+        if (!(p as Tensor).isLeaf)
+          throw new TypeError(
+            `${where}: paramGroups[${s}].params[${k}] is not a leaf tensor (it is computed from others): optimize the leaves it comes from`,
+          );
         if (seen.has(p as Tensor)) throw new RangeError(`${where}: a tensor appears in two parameter groups (again in group ${s})`);
         seen.add(p as Tensor);
       });

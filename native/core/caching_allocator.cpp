@@ -193,6 +193,16 @@ size_t default_limit() {
   return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) / 4 : size_t{1} << 30;
 }
 
+// MiB from the environment as bytes, or `fallback` when unset, empty or not a whole number (the façade refuses
+// a bad value before loading the addon: lib/core/environment.ts).
+size_t mib_from_env(const char* name, size_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long mib = std::strtoull(text, &end, 10);
+  return *end == '\0' ? static_cast<size_t>(mib) << 20 : fallback;
+}
+
 }  // namespace
 
 void install() {
@@ -200,10 +210,8 @@ void install() {
   std::call_once(once, [] {
     const char* enabled = std::getenv("GRNEWT_CPU_CACHE");
     if (enabled && std::string(enabled) == "0") return;
-    const char* max_tensor = std::getenv("GRNEWT_MAX_TENSOR_MB");
-    g_max_allocation = max_tensor ? std::strtoull(max_tensor, nullptr, 10) << 20 : default_limit() * 2;
-    const char* limit = std::getenv("GRNEWT_CPU_CACHE_LIMIT_MB");
-    cache().set_limit(limit ? std::strtoull(limit, nullptr, 10) << 20 : default_limit());
+    g_max_allocation = mib_from_env("GRNEWT_MAX_TENSOR_MB", default_limit() * 2);
+    cache().set_limit(mib_from_env("GRNEWT_CPU_CACHE_LIMIT_MB", default_limit()));
     static CachingCPUAllocator* allocator = new CachingCPUAllocator();
     c10::SetCPUAllocator(allocator, /*priority=*/1);
     g_installed = true;
