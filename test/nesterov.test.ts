@@ -298,3 +298,53 @@ describe('degenerate inputs are refused, not crashed on', () => {
     expect(() => ridgeLrs(tensor([[2]]), i([1], [1]), { ridge: 1 })).toThrow(/^ridgeLrs: g must be float32 or float64, got int64/);
   });
 });
+
+describe('subsets along which nothing moves', () => {
+  it('drop out of the problem and get η = 0: the others get the reduced problem’s η exactly (with them, H̄ was singular and no subset got a rate)', () => {
+    const f = (v: number[][] | number[]) =>
+      tensor(v.flat() as number[], { dtype: 'float64', shape: Array.isArray(v[0]) ? [v.length, v.length] : [v.length] });
+    const H = f([
+      [2, 0, 0.5],
+      [0, 0, 0],
+      [0.5, 0, 1],
+    ]);
+    const [g, d] = [f([1, 0, 0.5]), f([0.3, 0, 0.2])];
+    const reduced = nesterovLrs(
+      f([
+        [2, 0.5],
+        [0.5, 1],
+      ]),
+      f([1, 0.5]),
+      f([0.3, 0.2]),
+      { dampingInt: 1 },
+    );
+    const full = nesterovLrs(H, g, d, { dampingInt: 1 });
+    expect(full.found).toBe(true);
+    const [a, b] = [Array.from(reduced.lrs!.toArray()), Array.from(full.lrs!.toArray())];
+    expect(b).toEqual([a[0], 0, a[1]]);
+    expect(Array.from(ridgeLrs(H, g, { ridge: 0 }).lrs!.toArray())).toEqual([
+      ...[
+        Array.from(
+          ridgeLrs(
+            f([
+              [2, 0.5],
+              [0.5, 1],
+            ]),
+            f([1, 0.5]),
+            { ridge: 0 },
+          ).lrs!.toArray(),
+        ),
+      ].flatMap(([x, y]) => [x, 0, y]),
+    ]);
+    const zeros = nesterovLrs(
+      f([
+        [0, 0],
+        [0, 0],
+      ]),
+      f([0, 0]),
+      f([0, 0]),
+      { dampingInt: 1 },
+    );
+    expect([zeros.found, zeros.reason]).toEqual([false, 'nothing moves: H̄, ḡ and D are zero on every subset']);
+  });
+});

@@ -323,3 +323,36 @@ describe('ReduceDampingOnPlateau', () => {
     expect(() => new ReduceDampingOnPlateau(opt, { factor: 1 })).toThrow(/factor must be in \(0, 1\)/);
   });
 });
+
+describe('a parameter the loss does not use', () => {
+  it("an unused layer's subsets get no learning rate; the others train (they got none either: H̄ was singular there)", () => {
+    grnewt.manualSeed(6);
+    class WithAux extends nn.Module {
+      readonly body = this.registerModule(
+        'body',
+        new nn.Sequential(new nn.Linear(4, 6, { dtype: 'float64' }), new nn.Tanh(), new nn.Linear(6, 3, { dtype: 'float64' })),
+      );
+      readonly aux = this.registerModule('aux', new nn.Linear(6, 2, { dtype: 'float64' })); // an auxiliary head, unused here
+      forward(x: Tensor): Tensor {
+        return this.body.forward(x);
+      }
+    }
+    const model = new WithAux();
+    const fullLoss = (a: Tensor, b: Tensor) => losses.crossEntropy(model.forward(a), b);
+    const train = batches(6, 16, 40);
+    const opt = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, train, { periodHg: 1 });
+    const lossOf = () => tidy(() => train.reduce((sum, [x, y]) => sum + fullLoss(x, y).item(), 0));
+    const before = lossOf();
+    for (const [x, y] of train) {
+      tidy(() => {
+        opt.zeroGrad();
+        fullLoss(x, y).backward();
+      });
+      opt.step();
+    }
+    const lrs = opt.lrs();
+    expect(lrs.slice(4)).toEqual([0, 0]);
+    expect(lrs.slice(0, 4).every((v) => v > 0)).toBe(true);
+    expect(lossOf()).toBeLessThan(before);
+  });
+});

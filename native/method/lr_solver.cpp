@@ -145,6 +145,39 @@ void check_finite(const Vec& v, const char* name) {
     if (!std::isfinite(x)) throw RangeError(std::string("nesterovLrs: ") + name + " holds a NaN or infinite value");
 }
 
+// The subsets along which something moves: all but those whose row and column of H̄, ḡ and (for the Nesterov
+// step) d are exactly zero — a parameter the loss does not use, or a zero direction. Any η_s gives such a subset
+// the same step, and with it in the problem H̄ is singular there, so no subset would get a learning rate.
+std::vector<int64_t> moving_subsets(const Vec& h, const Vec& g, const Vec* d, int64_t S) {
+  std::vector<int64_t> moving;
+  for (int64_t s = 0; s < S; ++s) {
+    bool still = g[s] == 0 && (d == nullptr || (*d)[s] == 0);
+    for (int64_t j = 0; still && j < S; ++j) still = h[s * S + j] == 0 && h[j * S + s] == 0;
+    if (!still) moving.push_back(s);
+  }
+  return moving;
+}
+
+// `solve_moving` on the moving subsets' problem; their η spread back over all S subsets, 0 for the others.
+template <typename F>
+Result on_moving(const std::vector<int64_t>& moving, int64_t S, const at::Tensor& H, const at::Tensor& g,
+                 const at::Tensor& d, const F& solve_moving) {
+  if (moving.empty()) {
+    Result none;
+    none.reason = "nothing moves: H̄, ḡ and D are zero on every subset";
+    return none;
+  }
+  const at::Tensor index = at::tensor(moving, at::kLong);
+  const auto pick = [&](const at::Tensor& t) { return t.to(at::kDouble).index_select(0, index); };
+  Result r = solve_moving(pick(H).index_select(1, index), pick(g), d.defined() ? pick(d) : at::Tensor());
+  if (r.found) {
+    Vec all(static_cast<size_t>(S), 0.0);
+    for (size_t k = 0; k < moving.size(); ++k) all[moving[k]] = r.lrs[k];
+    r.lrs = all;
+  }
+  return r;
+}
+
 }  // namespace
 
 Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d_in, double damping_int) {
@@ -163,6 +196,11 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
   check_finite(d, "order3_");
   for (double x : d)
     if (x < 0) throw RangeError("nesterovLrs: order3_ (D's diagonal) must be ≥ 0, got " + std::to_string(x));
+  const std::vector<int64_t> moving = moving_subsets(h_flat, g, &d, S);
+  if (static_cast<int64_t>(moving.size()) < S)
+    return on_moving(moving, S, H_in, g_in, d_in, [&](const at::Tensor& h, const at::Tensor& gs, const at::Tensor& ds) {
+      return solve(h, gs, ds, damping_int);
+    });
   Mat H(S, Vec(S));
   for (int64_t i = 0; i < S; ++i)
     for (int64_t j = 0; j < S; ++j) H[i][j] = 0.5 * (h_flat[i * S + j] + h_flat[j * S + i]);
@@ -418,6 +456,11 @@ Result ridge(const at::Tensor& H_in, const at::Tensor& g_in, double ridge) {
   const Vec h = to_vec(H_in), g = to_vec(g_in);
   check_finite(h, "H");
   check_finite(g, "g");
+  const std::vector<int64_t> moving = moving_subsets(h, g, nullptr, S);
+  if (static_cast<int64_t>(moving.size()) < S)
+    return on_moving(
+        moving, S, H_in, g_in, at::Tensor(),
+        [&](const at::Tensor& hs, const at::Tensor& gs, const at::Tensor&) { return lr_solver::ridge(hs, gs, ridge); });
   Mat M(S, Vec(S));
   for (int64_t i = 0; i < S; ++i)
     for (int64_t j = 0; j < S; ++j) M[i][j] = 0.5 * (h[i * S + j] + h[j * S + i]) + (i == j ? ridge : 0.0);
