@@ -91,6 +91,19 @@ describe('trainConfig and fit check every field', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['taken.ckpt']); // no probe left behind
   });
 
+  it("an async callback's rejection is fit()'s, at the next step (it was an unhandled rejection that ended the process)", async () => {
+    const steps: number[] = [];
+    await expect(
+      fit(tiny(), {
+        onStep: async (s) => {
+          steps.push(s.batch);
+          if (s.batch === 2) throw new Error('the callback failed');
+        },
+      }),
+    ).rejects.toThrow('the callback failed');
+    expect(steps).toEqual([1, 2]);
+  });
+
   it('grnewt train names its flags for the same errors', () => {
     const run = (...args: string[]) => {
       try {

@@ -67,6 +67,10 @@ const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '.
 
 /** Trains as `config` says; resolves with every run's metrics (also when stopped by the signal). */
 export async function fit(config: TrainConfig, options: FitOptions = {}): Promise<Metrics> {
+  // A callback may be async: its rejection becomes fit()'s at the next step (it was an unhandled rejection,
+  // which ends the process however the caller awaits fit()).
+  const failed: { error?: unknown } = {};
+  options = withAsyncCallbacksCaught(options, failed);
   if (options.resume && options.init)
     throw new TypeError('fit: init and resume exclude each other (the checkpoint holds the initial parameters)');
   // A resumed training goes on with its own settings, so that it ends as it would have.
@@ -117,7 +121,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       seed: config.seed,
       ...shardOf(world),
     });
-    const job = { name, config, model, loss, optimizer, metrics, loader, speed: new StepRate(), options, world };
+    const job = { name, config, model, loss, optimizer, metrics, loader, speed: new StepRate(), options, world, failed };
     const firstEpoch = run === start.run ? start.epoch : 0;
     for (let epoch = firstEpoch; epoch < config.epochs && !stopped; epoch++) {
       const resumedEpoch = run === start.run && epoch === start.epoch;
@@ -181,6 +185,8 @@ interface Job {
   speed: StepRate;
   options: FitOptions;
   world: World;
+  /** The rejection of an async callback, thrown at the next step. */
+  failed: { error?: unknown };
 }
 
 /**
@@ -242,6 +248,7 @@ async function trainEpoch(job: Job, epoch: number, firstBatch: number, lossSum: 
       stepsPerSecond: job.speed.add(Number(process.hrtime.bigint() - stepStart) / 1e9),
     });
     await new Promise((resolve) => setImmediate(resolve)); // let signals and timers through
+    if ('error' in job.failed) throw job.failed.error;
     const stop = job.world.on ? agreedStop : options.signal?.aborted;
     if (stop && batch < job.loader.length) return { lossSum, stoppedAt: batch };
   }
@@ -253,4 +260,21 @@ function initialState(config: TrainConfig, data: LoadedData, init?: Record<strin
   const model = buildModel(config, data);
   if (init) model.loadStateDict(init);
   return model.stateDict();
+}
+
+/** `options` with each on* callback that returns a promise watched: its rejection is kept in `failed`. */
+function withAsyncCallbacksCaught(options: FitOptions, failed: { error?: unknown }): FitOptions {
+  const out: Record<string, unknown> = { ...options };
+  for (const [key, value] of Object.entries(options)) {
+    if (!/^on[A-Z]/.test(key) || typeof value !== 'function') continue;
+    out[key] = (...args: unknown[]) => {
+      const result = (value as (...a: unknown[]) => unknown)(...args);
+      if (result instanceof Promise)
+        result.catch((err) => {
+          if (!('error' in failed)) failed.error = err;
+        });
+      return result;
+    };
+  }
+  return out as FitOptions;
 }
