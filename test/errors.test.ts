@@ -126,8 +126,14 @@ describe('errors raised inside libtorch', () => {
     expect(error!.message).not.toMatch(/Exception raised from/);
   });
 
-  it('a gather index out of range is an error, not a crash', () => {
-    expect(() => zeros([2, 3]).gather(1, tensor([[5], [0]], { dtype: 'int64' }))).toThrow(/out of bounds/);
+  it('an index out of range is a RangeError naming the op and the value, not a crash or libtorch text', () => {
+    expect(() => zeros([2, 3]).gather(1, tensor([[5], [0]], { dtype: 'int64' }))).toThrow(
+      new RangeError('gather: index holds 5, outside 0..2 (the size of the indexed dim)'),
+    );
+    expect(() => zeros([2, 3]).indexSelect(0, tensor([-1], { dtype: 'int64' }))).toThrow(
+      new RangeError('indexSelect: index holds -1, outside 0..1 (the size of the indexed dim)'),
+    );
+    expect(() => zeros([2, 0]).argmax(1)).toThrow(new RangeError('argmax: dim 1 has size 0 (no maximum), shape [2,0]'));
   });
 
   it('changing requiresGrad of a non-leaf is an error', () => {

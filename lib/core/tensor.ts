@@ -412,6 +412,7 @@ export class Tensor<D extends Dtype = Dtype> {
         throw new RangeError(`gather: index shape ${formatShape(ix)} exceeds input shape ${formatShape(x)} at dim ${k}`);
     });
     sameDevice('gather', this, index);
+    indexInRange('gather', index, x[d] ?? 1);
     return new Tensor(native().gather(this.handle('gather'), d, hi));
   }
 
@@ -421,6 +422,7 @@ export class Tensor<D extends Dtype = Dtype> {
     const d = normalizeDim('indexSelect', 'dim', dim, this.ndim);
     if (index.dtype !== 'int64' || index.ndim !== 1)
       throw new TypeError(`indexSelect: index must be a 1-D int64 tensor, got ${index.dtype} ${formatShape(index.dims())}`);
+    indexInRange('indexSelect', index, this.#dims()[d] ?? 1);
     return new Tensor(native().indexSelect(this.handle('indexSelect'), d, hi));
   }
   /** Pads the last dimensions with `value`; `pads` = [lastLow, lastHigh, previousLow, previousHigh, …] as torch. */
@@ -434,7 +436,9 @@ export class Tensor<D extends Dtype = Dtype> {
   }
   /** Index of the largest value along `dim` (int64; the first one on ties). */
   argmax(dim: number): Tensor<'int64'> {
-    return new Tensor(native().argmax(this.handle('argmax'), normalizeDim('argmax', 'dim', dim, this.ndim)));
+    const d = normalizeDim('argmax', 'dim', dim, this.ndim);
+    if ((this.#dims()[d] ?? 1) === 0) throw new RangeError(`argmax: dim ${d} has size 0 (no maximum), shape ${formatShape(this.#dims())}`);
+    return new Tensor(native().argmax(this.handle('argmax'), d));
   }
   /**
    * 1 where this tensor equals `other` (a tensor, broadcasting, or a number), 0 elsewhere, as float32:
@@ -540,6 +544,14 @@ export class Tensor<D extends Dtype = Dtype> {
     }
     return new Tensor(native()[op](this.handle(where), dims, keepDim));
   }
+}
+
+/** Every entry of an int64 index in 0 … size − 1 (libtorch's own error named no op, or aborted a GPU kernel). */
+function indexInRange(where: string, index: Tensor, size: number): void {
+  if (index.numel === 0) return;
+  const [lo, hi] = tidy(() => [index.min().item(), index.max().item()]);
+  if (lo < 0 || hi >= size)
+    throw new RangeError(`${where}: index holds ${lo < 0 ? lo : hi}, outside 0..${size - 1} (the size of the indexed dim)`);
 }
 
 /** The tensors joined along `dim` (equal sizes but along dim; one dtype and device), as torch.cat. */

@@ -21,6 +21,8 @@ export const FLOAT32_MAX = 3.4028234663852886e38;
 
 export function checkInteger(where: string, name: string, value: unknown, min = -Infinity, max = Infinity): number {
   if (typeof value !== 'number') throw new TypeError(`${where}: ${name} must be an integer, got ${show(value)}`);
+  if (Number.isInteger(value) && !Number.isSafeInteger(value))
+    throw new RangeError(`${where}: ${name} must be an integer a number holds exactly (|${name}| ≤ 2^53 − 1), got ${show(value)}`);
   if (!Number.isSafeInteger(value) || value < min) {
     const bound = min === -Infinity ? '' : min === 0 ? ' (≥ 0)' : ` (≥ ${min})`;
     throw new RangeError(`${where}: ${name} must be an integer${bound}, got ${show(value)}`);

@@ -157,6 +157,10 @@ export async function allReduce<T extends Tensor | Tensor[]>(t: T, op: ReduceOp 
   const where = 'allReduce';
   const tensors = checkTensors(where, t);
   checkOp(where, op);
+  if (op === 'mean') {
+    const integral = tensors.findIndex((x) => x.dtype === 'int64');
+    if (integral >= 0) throw new TypeError(`distributed.allReduce: 'mean' needs float tensors, tensor ${integral} is int64 (use 'sum')`);
+  }
   initialized(where);
   await sameLayoutEverywhere(`distributed.${where}`, tensors);
   await holding(`distributed.${where}`, tensors, () =>
