@@ -100,6 +100,18 @@ describe('reading only regular files', () => {
 });
 
 describe('writing', () => {
+  it('refuses a tree that contains itself, naming where (it overflowed the stack); a shared subtree is written twice', () => {
+    const cyclic: Record<string, unknown> = { a: [1] };
+    (cyclic.a as unknown[]).push({ back: cyclic });
+    expect(() => save(fresh('cycle.ckpt'), cyclic)).toThrow(
+      new TypeError('save: tree.a[1].back refers back to an object that contains it: a checkpoint holds trees, not cycles'),
+    );
+    const shared = { t: tensor([1, 2]) };
+    const file = fresh('shared.ckpt');
+    save(file, { x: shared, y: shared });
+    expect(Array.from(load<{ y: { t: { toArray(): Float32Array } } }>(file).y.t.toArray())).toEqual([1, 2]);
+  });
+
   it('drops properties holding undefined, as JSON does, instead of turning them into null', () => {
     const file = fresh();
     save(file, { config: { limit: undefined, hidden: undefined, epochs: 2 }, list: [undefined, 1] });

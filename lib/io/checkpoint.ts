@@ -37,7 +37,21 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
   if (typeof file !== 'string' || file === '') throw new TypeError(`save: file must be a path, got ${show(file)}`);
   const tensors: Tensor[] = [];
   let offset = 0;
+  const open = new Set<object>(); // the arrays and objects being encoded: one met again is a cycle
   const encode = (value: unknown, where: string): unknown => {
+    if (typeof value === 'object' && value !== null && !(value instanceof Tensor)) {
+      if (open.has(value))
+        throw new TypeError(`save: ${where} refers back to an object that contains it: a checkpoint holds trees, not cycles`);
+      open.add(value);
+      try {
+        return encodeContainer(value, where);
+      } finally {
+        open.delete(value);
+      }
+    }
+    return encodeLeaf(value, where);
+  };
+  const encodeLeaf = (value: unknown, where: string): unknown => {
     if (value instanceof Tensor) {
       value.handle('save'); // a disposed tensor is refused before anything is written
       const bytes = value.numel * ELEMENT_BYTES[value.dtype as Dtype];
@@ -49,8 +63,11 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
     if (typeof value === 'number') return Number.isFinite(value) ? value : { $number: String(value) };
     if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
     if (value === undefined) return null; // only reached inside arrays (as JSON.stringify does)
+    return refuse(value, where);
+  };
+  const encodeContainer = (value: object, where: string): unknown => {
     if (Array.isArray(value)) return Array.from(value, (v, i) => encode(v, `${where}[${i}]`));
-    if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    if (Object.getPrototypeOf(value) === Object.prototype) {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
         if (v !== undefined)
@@ -58,6 +75,9 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
       }
       return out;
     }
+    return refuse(value, where);
+  };
+  const refuse = (value: unknown, where: string): never => {
     throw new TypeError(
       `save: ${where} is a ${show(value)}, which a checkpoint cannot hold (plain values, arrays, objects and Tensors only)`,
     );
