@@ -612,20 +612,24 @@ const scopes: Tensor[][] = [];
 export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`tidy: fn must be a function, got ${show(fn)}`);
   if (fn.constructor.name === 'AsyncFunction') throw asyncRefused(); // refused before it starts work it could not finish
-  const scope: Tensor[] = [];
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    scopes.pop();
-    release(scope, new Set());
-    throw err;
-  }
-  scopes.pop();
+  const { result, scope } = inScope(fn);
   if (result instanceof Promise) throw asyncRefused();
   release(scope, new Set(returnedTensors(result)));
   return result;
+}
+
+/** fn() in a new scope, closed after it; the scope's tensors are disposed if fn throws, else the caller's. */
+function inScope<T>(fn: () => T): { result: T; scope: Tensor[] } {
+  const scope: Tensor[] = [];
+  scopes.push(scope);
+  try {
+    return { result: fn(), scope };
+  } catch (err) {
+    release(scope, new Set());
+    throw err;
+  } finally {
+    scopes.pop();
+  }
 }
 
 function asyncRefused(): TypeError {
@@ -640,17 +644,7 @@ function asyncRefused(): TypeError {
  * enclosing scope disposes them; `made` lists them for the caller to dispose), the rest are disposed now.
  */
 export function detached<T>(fn: () => T, pick: (result: T) => Tensor[]): { result: T; made: Tensor[] } {
-  const scope: Tensor[] = [];
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    scopes.pop();
-    release(scope, new Set());
-    throw err;
-  }
-  scopes.pop();
+  const { result, scope } = inScope(fn);
   const wanted = new Set(pick(result));
   const made = scope.filter((t) => wanted.has(t));
   for (const t of made) keptForever.add(t);
