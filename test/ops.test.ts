@@ -46,6 +46,14 @@ describe('elementwise ops: values', () => {
     expectClose(r.toArray(), [11, 22, 33, 14, 25, 36]);
     expectClose(m.mul(f64([[2], [3]], [2, 1])).toArray(), [2, 4, 6, 12, 15, 18]);
   });
+  it('an int64 tensor and a whole number stay int64, exactly, as torch does with a Python int (it became float32)', () => {
+    const big = tensor([2n ** 62n + 3n], { dtype: 'int64' });
+    const sum = big.add(1);
+    expect([sum.dtype, sum.toArray()[0]]).toEqual(['int64', 2n ** 62n + 4n]);
+    expect([g.sub(1, big).dtype, big.mul(2).dtype, big.pow(2).dtype]).toEqual(['int64', 'int64', 'int64']);
+    expect([big.mul(0.5).dtype, big.div(2).dtype]).toEqual(['float32', 'float32']); // a fraction, a true division
+    expect([tensor([1.5]).add(1).dtype, f64([1.5]).mul(3).dtype]).toEqual(['float32', 'float64']);
+  });
   it('promote float32 with float64 to float64', () => {
     expect(tensor([1]).add(f64([1])).dtype).toBe('float64');
   });

@@ -2,6 +2,8 @@
 
 #include <ATen/ScalarOps.h>
 
+#include <cmath>
+
 namespace grnewt::ops {
 
 at::Tensor unary(Unary op, const at::Tensor& x) {
@@ -43,7 +45,11 @@ at::Tensor binary(Binary op, const at::Tensor& a, const at::Tensor& b) {
 }
 
 at::Tensor wrapped_scalar(double value, const at::Tensor& like) {
-  at::Tensor t = c10::scalar_to_tensor(at::Scalar(value), like.device());
+  // A whole number is an integer Scalar, as a Python int is to torch: an int64 tensor stays int64 (t + 1 lost
+  // precision as float32), and a float tensor is unaffected (a wrapped number does not promote it).
+  const bool whole = std::nearbyint(value) == value && std::fabs(value) < 9223372036854775808.0;
+  at::Tensor t =
+      c10::scalar_to_tensor(whole ? at::Scalar(static_cast<int64_t>(value)) : at::Scalar(value), like.device());
   t.unsafeGetTensorImpl()->set_wrapped_number(true);
   return t;
 }
