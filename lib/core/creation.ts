@@ -1,7 +1,7 @@
 // Making tensors: from JS numbers, nested arrays and typed arrays, or filled with a value.
 import { native } from './native';
 import { Tensor, checkDevice, checkDtype, type DeviceName, type Dtype } from './tensor';
-import { checkBoolean, checkOptions, checkShape, formatShape, show } from './validate';
+import { checkBoolean, checkOptions, checkShape, formatShape, named, show } from './validate';
 
 export type NestedArray = ReadonlyArray<number | bigint | NestedArray>;
 /** Nested arrays of one kind of value (numbers, or bigints). */
@@ -87,16 +87,6 @@ function filled(kind: 'zeros' | 'ones' | 'randn' | 'rand', shape: unknown, optio
   if ((kind === 'randn' || kind === 'rand') && dtype === 'int64')
     throw new TypeError(`${kind}: dtype must be float32 or float64, got int64`);
   return new Tensor(named(kind, () => native()[kind](shape as number[], dtype, device, requiresGrad)));
-}
-
-/** f(), a RangeError from the allocator (a tensor too large for this machine) prefixed with the call's name. */
-function named<T>(where: string, f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof RangeError && !err.message.startsWith(`${where}:`)) throw new RangeError(`${where}: ${err.message}`);
-    throw err;
-  }
 }
 
 function creationOptions(where: string, o: Record<string, unknown>, defaultDtype: Dtype) {

@@ -412,8 +412,7 @@ export class Tensor<D extends Dtype = Dtype> {
         throw new RangeError(`gather: index shape ${formatShape(ix)} exceeds input shape ${formatShape(x)} at dim ${k}`);
     });
     sameDevice('gather', this, index);
-    indexInRange('gather', index, x[d] ?? 1);
-    return new Tensor(native().gather(this.handle('gather'), d, hi));
+    return new Tensor(withIndexInRange('gather', index, x[d] ?? 1, () => native().gather(this.handle('gather'), d, hi)));
   }
 
   /** The slices of this tensor at `index` (int64, 1-D) along `dim`. */
@@ -422,8 +421,9 @@ export class Tensor<D extends Dtype = Dtype> {
     const d = normalizeDim('indexSelect', 'dim', dim, this.ndim);
     if (index.dtype !== 'int64' || index.ndim !== 1)
       throw new TypeError(`indexSelect: index must be a 1-D int64 tensor, got ${index.dtype} ${formatShape(index.dims())}`);
-    indexInRange('indexSelect', index, this.#dims()[d] ?? 1);
-    return new Tensor(native().indexSelect(this.handle('indexSelect'), d, hi));
+    return new Tensor(
+      withIndexInRange('indexSelect', index, this.#dims()[d] ?? 1, () => native().indexSelect(this.handle('indexSelect'), d, hi)),
+    );
   }
   /** Pads the last dimensions with `value`; `pads` = [lastLow, lastHigh, previousLow, previousHigh, …] as torch. */
   pad(pads: number[], value = 0): Tensor<D> {
@@ -546,12 +546,34 @@ export class Tensor<D extends Dtype = Dtype> {
   }
 }
 
-/** Every entry of an int64 index in 0 … size − 1 (libtorch's own error named no op, or aborted a GPU kernel). */
+/**
+ * run(), an op indexing a dim of `size` by `index`, with an index out of range named: libtorch's own error names
+ * no op, and on a GPU a bad index asserts in the kernel, so there it is checked first; on the CPU only once
+ * libtorch has refused it (no read of the index on the way that succeeds, which is every call of nll).
+ */
+function withIndexInRange<T>(where: string, index: Tensor, size: number, run: () => T): T {
+  if (index.device !== 'cpu') indexInRange(where, index, size);
+  try {
+    return run();
+  } catch (err) {
+    indexInRange(where, index, size);
+    throw err;
+  }
+}
+
 function indexInRange(where: string, index: Tensor, size: number): void {
   if (index.numel === 0) return;
-  const [lo, hi] = tidy(() => [index.min().item(), index.max().item()]);
+  const [lo, hi] = minMax(index);
   if (lo < 0 || hi >= size)
     throw new RangeError(`${where}: index holds ${lo < 0 ? lo : hi}, outside 0..${size - 1} (the size of the indexed dim)`);
+}
+
+/** @internal The smallest and largest values of a non-empty tensor, read back together. */
+export function minMax(t: Tensor): [number, number] {
+  return tidy(() => {
+    const [lo, hi] = Array.from(stack([t.min(), t.max()]).toArray(), Number);
+    return [lo, hi];
+  });
 }
 
 /** The tensors joined along `dim` (equal sizes but along dim; one dtype and device), as torch.cat. */

@@ -90,3 +90,22 @@ export function checkPair(where: string, name: string, value: unknown, min: numb
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
+
+/**
+ * f(), the TypeError or RangeError it throws (synchronously or as its Promise's rejection) prefixed with the
+ * call's name when the native side or the allocator did not say it: `where: their message`.
+ */
+export function named<T>(where: string, f: () => T): T {
+  const prefixed = (err: unknown) => {
+    if ((err instanceof TypeError || err instanceof RangeError) && !err.message.startsWith(`${where}:`))
+      return new (err.constructor as ErrorConstructor)(`${where}: ${err.message}`);
+    return err;
+  };
+  try {
+    const result = f();
+    if (result instanceof Promise) return result.catch((err) => Promise.reject(prefixed(err))) as T;
+    return result;
+  } catch (err) {
+    throw prefixed(err);
+  }
+}

@@ -92,7 +92,7 @@ export class NewtonSummary extends Optimizer<Group> {
     // One scope around it all: what the hg loader makes for this step is freed with the step's intermediates.
     tidy(() => {
       const where = 'NewtonSummary.step';
-      this.#assertIdle(where);
+      this.#readyToStep(where);
       this.averageGradients(where); // distributed: the ranks' mean gradient, before the directions
       const step = this.#begin(where);
       try {
@@ -119,7 +119,7 @@ export class NewtonSummary extends Optimizer<Group> {
    */
   override async stepAsync(): Promise<void> {
     const where = 'NewtonSummary.stepAsync';
-    this.#assertIdle(where);
+    this.#readyToStep(where);
     // Only when distributed is there anything to wait for here (with the parameters held meanwhile): otherwise
     // the step must be pending from this call on, with no turn of the event loop in between.
     if (this.distributed) await this.averageGradientsAsync(where);
@@ -261,10 +261,18 @@ export class NewtonSummary extends Optimizer<Group> {
   }
 
   #assertIdle(where: string): void {
-    if (this.#pending) throw new Error(`${where}: a stepAsync() of this optimizer is still pending; await it first`);
+    this.#assertNotPending(where);
     this.assertFree(where);
-    this.checkGroups(where);
-    this.stateFollowsParameters();
+  }
+
+  /** #assertIdle with the base's checks before a step (options as they are now, state beside its parameters). */
+  #readyToStep(where: string): void {
+    this.#assertNotPending(where);
+    this.readyToStep(where);
+  }
+
+  #assertNotPending(where: string): void {
+    if (this.#pending) throw new Error(`${where}: a stepAsync() of this optimizer is still pending; await it first`);
   }
 
   /** The next hg batch, or null (and a logged skip) when it holds NaN or Inf. */

@@ -8,7 +8,6 @@ import { modulesHolding, type Module } from '../nn/module';
 import type { ParamGroup } from './partition';
 import { computeHg, computeHgAsync, type FullLoss, type Hg, type HgOptions } from './summaries';
 import { checkInputDtype, computeHgTaylor, computeHgTaylorAsync, taylorLosses, taylorSupport, type TaylorLoss } from './taylor_route';
-import { tensor } from '../core/creation';
 import { keep, type Tensor, tidy } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
 
@@ -179,14 +178,7 @@ export class SummariesRoute {
       name = model.constructor.name;
     const n = Math.min(x.shape[0] ?? 0, CHOICE_SAMPLES);
     const whole = n === x.shape[0];
-    const index = whole
-      ? undefined
-      : tensor(
-          Array.from({ length: n }, (_, i) => i),
-          { dtype: 'int64' },
-        );
-    const [xs, ys] = index ? [x.indexSelect(0, index), y.indexSelect(0, index)] : [x, y];
-    index?.dispose();
+    const [xs, ys] = whole ? [x, y] : [x.narrow(0, 0, n), y.narrow(0, 0, n)]; // views, freed below
     const on = whole ? 'the first hg batch' : `the first ${n} samples of the first hg batch`;
     try {
       const exact = computeHg(this.#groups, this.#fullLoss, xs, ys, u, this.#options);
@@ -237,7 +229,10 @@ export class SummariesRoute {
       for (const t of Object.values(exact)) t.dispose();
       return computeHg(this.#groups, this.#fullLoss, x, y, u, this.#options);
     } finally {
-      if (!whole) xs.dispose(), ys.dispose();
+      if (!whole) {
+        xs.dispose();
+        ys.dispose();
+      }
     }
   }
 }

@@ -9,7 +9,7 @@ import { taylorStepsOf, type TaylorStep } from '../nn/taylor_steps';
 import { checkParamGroups, type ParamGroup } from './partition';
 import { groupDirection, hgOptions, wrapHg, type Hg, type HgOptions } from './summaries';
 import { Tensor } from '../core/tensor';
-import { checkOptions, show } from '../core/validate';
+import { checkOptions, named, show } from '../core/validate';
 
 /** The loss the summaries are of: 'nll' of a model that outputs log-probabilities, 'crossEntropy' of logits, 'mse'. */
 export type TaylorLoss = 'nll' | 'crossEntropy' | 'mse';
@@ -103,22 +103,6 @@ export function computeHgTaylorProfiled(
 /** The Taylor route runs the model on x itself: x must have the parameters' dtype (`name` says which x it is). */
 export function checkInputDtype(where: string, name: string, x: Tensor, dtype: string | undefined): void {
   if (dtype !== undefined && x.dtype !== dtype) throw new TypeError(`${where}: ${name} is ${x.dtype}, the model's parameters ${dtype}`);
-}
-
-/** f(), its native argument errors (they name x, y, labels or a model step) prefixed with the call's name. */
-function named<T>(where: string, f: () => T): T {
-  const prefixed = (err: unknown) => {
-    if ((err instanceof TypeError || err instanceof RangeError) && !err.message.startsWith(`${where}:`))
-      return new (err.constructor as ErrorConstructor)(`${where}: ${err.message}`);
-    return err;
-  };
-  try {
-    const result = f();
-    if (result instanceof Promise) return result.catch((err) => Promise.reject(prefixed(err))) as T;
-    return result;
-  } catch (err) {
-    throw prefixed(err);
-  }
 }
 
 function wrapTaylor(raw: { H: NativeTensor; g: NativeTensor; order3: NativeTensor; loss: NativeTensor }): TaylorHg {

@@ -2,6 +2,7 @@
 import { noGrad } from '../core/grad_mode';
 import { Tensor } from '../core/tensor';
 import { formatShape } from '../core/validate';
+import { checkClassIndices } from './losses';
 
 /**
  * The fraction of rows of `outputs` ([N, C] logits, probabilities or log-probabilities) whose largest entry
@@ -20,10 +21,7 @@ export function accuracy(outputs: Tensor, target: Tensor): number {
   if (target.ndim !== 1 || target.shape[0] !== n)
     throw new RangeError(`accuracy: target must be [N] = [${n}], got shape ${formatShape(target.shape)}`);
   if (n === 0) throw new RangeError('accuracy: outputs has no rows (N = 0), so accuracy is undefined');
-  const classes = outputs.shape[1];
-  const labels = target.toArray() as BigInt64Array;
-  const bad = labels.findIndex((c) => c < 0n || c >= BigInt(classes));
-  if (bad >= 0) throw new RangeError(`accuracy: target[${bad}] = ${labels[bad]} is not a class index in 0..${classes - 1}`);
+  checkClassIndices('accuracy', target, outputs.shape[1]);
   return noGrad(() => {
     const predicted = outputs.argmax(1);
     const hits = predicted.eq(target);

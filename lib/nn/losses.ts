@@ -1,6 +1,6 @@
 // Losses with mean reduction, written with differentiable ops so that every order of derivative exists.
 import { noGrad } from '../core/grad_mode';
-import { Tensor, tidy } from '../core/tensor';
+import { Tensor, minMax } from '../core/tensor';
 import { formatShape } from '../core/validate';
 
 /** Negative log-likelihood: −mean_n logProbs[n, target[n]]. logProbs [N, C], target int64 [N]. */
@@ -29,7 +29,7 @@ export function bce(prob: Tensor, target: Tensor): Tensor {
   checkSameShape('bce', prob, target);
   // As torch's binary_cross_entropy: a probability outside [0, 1] has no log-likelihood (it gave NaN).
   if (prob.numel > 0) {
-    const [lo, hi] = noGrad(() => tidy(() => [prob.min().item(), prob.max().item()]));
+    const [lo, hi] = noGrad(() => minMax(prob));
     if (!(lo >= 0 && hi <= 1)) throw new RangeError(`bce: input must hold probabilities in [0, 1], got values in [${lo}, ${hi}]`);
   }
   const logP = prob.log().clampMin(-100);
@@ -55,7 +55,11 @@ function checkClassification(where: string, scores: Tensor, target: Tensor): voi
   if (target.ndim !== 1 || target.shape[0] !== scores.shape[0]) {
     throw new RangeError(`${where}: target must be [N] = [${scores.shape[0]}], got ${formatShape(target.shape)}`);
   }
-  const classes = scores.shape[1];
+  checkClassIndices(where, target, scores.shape[1]);
+}
+
+/** Every int64 label of `target` a class index in 0 … classes − 1 (nll, crossEntropy and accuracy). */
+export function checkClassIndices(where: string, target: Tensor, classes: number): void {
   const labels = target.toArray() as BigInt64Array;
   const bad = labels.findIndex((c) => c < 0n || c >= BigInt(classes));
   if (bad >= 0) throw new RangeError(`${where}: target[${bad}] = ${labels[bad]} is not a class index in 0..${classes - 1}`);

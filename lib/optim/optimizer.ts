@@ -104,18 +104,14 @@ export abstract class Optimizer<O extends object> {
    * gradients averaged across ranks when distributed, then `update`.
    */
   protected stepWith(where: string, update: () => void): void {
-    this.assertFree(where);
-    this.checkGroups(where);
-    this.stateFollowsParameters();
+    this.readyToStep(where);
     this.averageGradients(where);
     update();
   }
 
   /** The same with the averaging waited for off the JS thread (the update itself is short). */
   protected async stepAsyncWith(where: string, update: () => void): Promise<void> {
-    this.assertFree(where);
-    this.checkGroups(where);
-    this.stateFollowsParameters();
+    this.readyToStep(where);
     // Not distributed: nothing to wait for, and no turn of the event loop between the check and the update.
     if (this.distributed) await this.averageGradientsAsync(where);
     update();
@@ -171,17 +167,27 @@ export abstract class Optimizer<O extends object> {
    * the parameter's, as torch's loadStateDict casts a loaded state: the update rules read both together.
    */
   /**
-   * The groups' options as they are now (a schedule may have changed them between steps), checked as the
-   * constructor checks them, so a bad one is named here rather than by the native update.
+   * What every step checks and mends first: no pending call holds the parameters, the groups' options (a
+   * schedule may have changed them) are valid, and the state has the parameters' dtype and device.
    */
-  protected checkGroups(where: string): void {
+  protected readyToStep(where: string): void {
+    this.assertFree(where);
+    this.#checkGroups(where);
+    this.#stateFollowsParameters();
+  }
+
+  /**
+   * The groups' options as they are now, checked as the constructor checks them, so a bad one is named here
+   * rather than by the native update.
+   */
+  #checkGroups(where: string): void {
     this.paramGroups.forEach((group, s) => {
       const { params: _, ...options } = group;
       this.#checkGroup(`${where}: paramGroups[${s}]`, options as unknown as O);
     });
   }
 
-  protected stateFollowsParameters(): void {
+  #stateFollowsParameters(): void {
     for (const [p, state] of this.state) {
       const moved = Object.entries(state).filter(([, v]) => v instanceof Tensor && (v.dtype !== p.dtype || v.device !== p.device));
       if (moved.length === 0) continue;
