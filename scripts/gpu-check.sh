@@ -2,7 +2,9 @@
 # The GPU check, in one run on a machine with an NVIDIA GPU, CUDA and a CUDA Python torch (no Node needed for
 # step 1): 1. grnewt_native_tests in a CUDA build (the CUDA kernel against the ATen rules, the whole Taylor
 # route on the GPU against the CPU); 2. when `node` is on PATH, the addon built against the same libtorch and
-# scripts/bench-gpu.mjs (summaries / forward+backward on the GPU). Output also goes to $OUT/gpu-check.log.
+# scripts/bench-gpu.mjs (summaries / forward+backward on the GPU); 3. when vitest is in node_modules too, the
+# public API on the GPU (test/gpu.test.ts, with the tests that load CUDA-saved files). Output also goes to
+# $OUT/gpu-check.log. GRNEWT_GPU_BENCH_BATCHES: the bench's batch sizes (default 256,1024,8192).
 #   GRNEWT_CXX_STD=20 for a libtorch that needs C++20; GRNEWT_CUDA_ARCH (default: the visible GPU).
 set -u
 cd "$(dirname "$0")/.."
@@ -54,7 +56,12 @@ if [ -f "$dir"/grnewt.node ] && command -v node >/dev/null 2>&1; then
   mkdir -p build/Release && cp "$dir"/grnewt.node build/Release/grnewt.node
   rm -rf prebuilds  # node-gyp-build must pick this build, not the CPU prebuild
   node -e "const g=require('./dist/index.js'); console.log('cuda.isAvailable', g.cuda.isAvailable(), g.torchVersion())"
-  time timeout 200 node scripts/bench-gpu.mjs --json
+  if [ -f node_modules/vitest/vitest.mjs ]; then
+    echo "== the public API on the GPU (vitest)"
+    time timeout 120 node node_modules/vitest/vitest.mjs run test/gpu.test.ts test/io_torch.test.ts test/tensor.test.ts
+    echo "vitest exit $?"
+  fi
+  time timeout 200 node scripts/bench-gpu.mjs --json --batches "${GRNEWT_GPU_BENCH_BATCHES:-256,1024,8192}"
   echo "== NCCL, one rank (a rendezvous, allReduce and broadcast on the GPU)"
   timeout 60 node -e "
     const g = require('./dist/index.js');
