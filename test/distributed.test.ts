@@ -1,6 +1,7 @@
 // Several processes on 127.0.0.1 (c10d over Gloo): the collectives, failures, and data-parallel training that
 // matches one process on the whole batches. Each rank is a node process running test/fixtures/distributed/worker.cjs
 // on the compiled package (npm test compiles it first).
+import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import * as g from '../lib';
 import { ranks, result, run, freePort, WORKER } from './distributed_helpers';
@@ -67,6 +68,26 @@ describe('collectives across 2 processes', () => {
       /distributed\.init \(rank 0 of 2\): .* failed \(.*2 ranks expected, timeout 1500 ms.*\): .*Timeout/i,
     );
     expect(f.seconds).toBeLessThan(15);
+  }, 30_000);
+
+  it('a port held by a program that accepts and never answers: init rejects after the timeout (it hung for ever)', async () => {
+    const silent = net.createServer((socket) => socket.on('data', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    const start = Date.now();
+    try {
+      await expect(
+        g.distributed.init({ rank: 1, worldSize: 2, masterAddr: '127.0.0.1', masterPort: port, timeoutMs: 1500 }),
+      ).rejects.toThrow(
+        new RegExp(
+          `distributed\\.init \\(rank 1 of 2\\): the rendezvous at 127\\.0\\.0\\.1:${port} failed .*is another program listening on that port`,
+        ),
+      );
+      expect(Date.now() - start).toBeLessThan(10_000);
+      expect(g.distributed.isInitialized()).toBe(false);
+    } finally {
+      silent.close();
+    }
   }, 30_000);
 });
 

@@ -167,9 +167,22 @@ std::shared_ptr<Group> Group::create(const Options& o) {
     so.port = static_cast<std::uint16_t>(o.master_port);
     so.isServer = o.rank == 0;
     so.numWorkers = static_cast<std::size_t>(o.world_size);
-    so.waitWorkers = true;
+    so.waitWorkers = false;
     so.timeout = o.timeout;
-    store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+    // A client's socket waits for answers without a time limit until an operation with a timeout sets one: on a
+    // port held by a program that accepts and never answers, joining (waitWorkers) hung for ever. So every rank
+    // first waits, within the timeout, for a key that rank 0 sets once its store is up; then all join.
+    const std::string store_up = "grnewt/store-up";
+    if (o.rank == 0) tcp->set(store_up, {1});
+    try {
+      tcp->wait({store_up}, o.timeout);
+    } catch (...) {
+      throw Error("no store answered there within the timeout (is another program listening on that port?): " +
+                  cause_of(std::current_exception()));
+    }
+    tcp->waitForWorkers();
+    store = tcp;
   } catch (...) {
     throw Error(where + ": the rendezvous at " + o.master_addr + ":" + std::to_string(o.master_port) + " failed (" +
                 (o.rank == 0 ? "hosting the store" : "reaching rank 0's store") + ", " + std::to_string(o.world_size) +
