@@ -3,6 +3,7 @@ import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 import { checkInteger, checkOptions, show } from '../core/validate';
 import { Optimizer, checkNonNegative, checkUnitInterval, type ParamsInput, type StateValue } from './optimizer';
+import type { TorchNames } from './torch_state_dict';
 
 /** torch.optim.Adam's defaults, shared with NewtonSummary's Adam updater. */
 export const ADAM_DEFAULTS = Object.freeze({
@@ -27,6 +28,14 @@ export function checkBetas(where: string, betas: unknown): [number, number] {
   return [checkUnitInterval(where, 'betas[0]', betas[0]), checkUnitInterval(where, 'betas[1]', betas[1])];
 }
 
+/** torch.optim.Adam's state dict names (loadStateDict of one torch saved); AMSGrad, maximize and AdamW's decoupled decay are not here. */
+const TORCH_NAMES: TorchNames = {
+  options: { lr: 'lr', betas: 'betas', eps: 'eps', weight_decay: 'weightDecay' },
+  state: { step: 'step', exp_avg: 'expAvg', exp_avg_sq: 'expAvgSq' },
+  counts: ['step'],
+  absent: { amsgrad: false, maximize: false, decoupled_weight_decay: false },
+};
+
 export class Adam extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options?: AdamOptions) {
     const { distributed, ...groupOptions } = checkOptions('Adam', options, [...Object.keys(ADAM_DEFAULTS), 'distributed']);
@@ -39,6 +48,8 @@ export class Adam extends Optimizer<Resolved> {
     });
     this.useDistributed(distributed);
   }
+
+  protected override readonly torchNames = TORCH_NAMES;
 
   /** Adam's state per parameter: its step count (≥ 1) and the two moment estimates (the second ≥ 0, it is square-rooted). */
   protected override checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {

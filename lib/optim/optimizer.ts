@@ -5,6 +5,7 @@ import { averageGradients, averageGradientsAsync, broadcastParameters, checkDist
 import { native } from '../core/native';
 import { type DeviceName, Tensor, keep } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
+import { type TorchNames, fromTorchStateDict, isTorchLayout } from './torch_state_dict';
 
 export type ParamsInput<O> = Tensor[] | Array<{ params: Tensor[] } & Partial<O>>;
 export type StateValue = Tensor | number | boolean | null;
@@ -163,10 +164,6 @@ export abstract class Optimizer<O extends object> {
   }
 
   /**
-   * A state tensor of another dtype or device than its parameter (moved since by `Module.to`) is converted to
-   * the parameter's, as torch's loadStateDict casts a loaded state: the update rules read both together.
-   */
-  /**
    * What every step checks and mends first: no pending call holds the parameters, the groups' options (a
    * schedule may have changed them) are valid, and the state has the parameters' dtype and device.
    */
@@ -187,6 +184,10 @@ export abstract class Optimizer<O extends object> {
     });
   }
 
+  /**
+   * A state tensor of another dtype or device than its parameter (moved since by `Module.to`) is converted to
+   * the parameter's, as torch's loadStateDict casts a loaded state: the update rules read both together.
+   */
   #stateFollowsParameters(): void {
     for (const [p, state] of this.state) {
       const moved = Object.entries(state).filter(([, v]) => v instanceof Tensor && (v.dtype !== p.dtype || v.device !== p.device));
@@ -221,10 +222,26 @@ export abstract class Optimizer<O extends object> {
     return { state, paramGroups };
   }
 
-  /** Restores a state dict made by an optimizer of the same shape (groups and parameter shapes). */
+  /** How torch.optim names this optimizer's state dict, for loadStateDict of one torch saved; none: not accepted. */
+  protected readonly torchNames?: TorchNames;
+
+  /**
+   * Restores a state dict made by an optimizer of the same shape (groups and parameter shapes): this one's
+   * stateDict(), or, for SGD and Adam, torch.optim's optimizer.state_dict() as loadTorch reads it.
+   */
   loadStateDict(stateDict: OptimizerStateDict<O>): void {
-    this.assertFree(`${this.where}.loadStateDict`);
-    const sd = checkOptions(`${this.where}.loadStateDict`, stateDict) as unknown as OptimizerStateDict<O>;
+    const where = `${this.where}.loadStateDict`;
+    this.assertFree(where);
+    if (stateDict === null || typeof stateDict !== 'object' || Array.isArray(stateDict))
+      throw new TypeError(`${where}: stateDict must be an object (stateDict()'s, or torch's loaded by loadTorch), got ${show(stateDict)}`);
+    const given = stateDict as Record<string, unknown>;
+    if (isTorchLayout(given) && !this.torchNames)
+      throw new TypeError(`${where}: this is torch's layout (param_groups), which only SGD and Adam read`);
+    const sd = isTorchLayout(given) && this.torchNames ? fromTorchStateDict<O>(where, this.where, this.torchNames, given) : stateDict;
+    if (sd.paramGroups === undefined)
+      throw new TypeError(
+        `${where}: the state dict has no paramGroups (stateDict() gives state and paramGroups; torch's has param_groups)`,
+      );
     if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== this.paramGroups.length) {
       throw new RangeError(
         `${this.where}.loadStateDict: the state dict has ${show(sd.paramGroups?.length)} groups, the optimizer ${this.paramGroups.length}`,

@@ -3,6 +3,7 @@ import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 import { checkBoolean, checkOptions, show } from '../core/validate';
 import { Optimizer, checkNonNegative, type ParamsInput, type StateValue } from './optimizer';
+import type { TorchNames } from './torch_state_dict';
 
 export interface SGDOptions {
   lr: number;
@@ -17,6 +18,14 @@ type Resolved = Required<Omit<SGDOptions, 'distributed'>>;
 
 /** torch.optim.SGD's defaults (lr has none: it must be given). */
 export const SGD_DEFAULTS = Object.freeze({ momentum: 0, dampening: 0, weightDecay: 0, nesterov: false });
+
+/** torch.optim.SGD's state dict names (loadStateDict of one torch saved); maximize is not here. */
+const TORCH_NAMES: TorchNames = {
+  options: { lr: 'lr', momentum: 'momentum', dampening: 'dampening', weight_decay: 'weightDecay', nesterov: 'nesterov' },
+  state: { momentum_buffer: 'momentumBuffer' },
+  counts: [],
+  absent: { maximize: false },
+};
 
 export class SGD extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options: SGDOptions) {
@@ -40,6 +49,8 @@ export class SGD extends Optimizer<Resolved> {
     });
     this.useDistributed(distributed);
   }
+
+  protected override readonly torchNames = TORCH_NAMES;
 
   /** SGD keeps one state value per parameter: its momentum buffer. */
   protected override checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
