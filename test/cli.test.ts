@@ -178,6 +178,9 @@ describe('grnewt train', () => {
       /option '--model <kind>' argument 'resnet' is invalid\. Allowed choices are perceptron, lenet, vgg, autoencoder/,
     ],
     [['train', '--partition', 'blocks-0'], /option '--partition <name>' argument 'blocks-0' is invalid/],
+    // 0 passed the parser and the config, then the CSV loader refused it in other words; 1 had a third wording
+    [['train', '--test-fraction', '0'], /option '--test-fraction <x>' argument '0' is invalid\. expected a number in \(0, 1\)/],
+    [['train', '--test-fraction', '1'], /option '--test-fraction <x>' argument '1' is invalid\. expected a number in \(0, 1\)/],
     [['train', '--bogus'], /unknown option '--bogus'/],
     [
       ['train', '--data', missing, '--out', path.join(work, 'bad')],

@@ -44,6 +44,11 @@ describe('trainConfig and fit check every field', () => {
       () => trainConfig({ newtonSummary: { damping: 1e308 } }),
       /newtonSummary.damping must be a finite number in \[0, 3.4e\+38\], got 1e\+308/,
     ],
+    [
+      'a test fraction of 0 (the CSV loader refused it later, in other words)',
+      () => trainConfig({ data: { source: 'x.csv', testFraction: 0 } }),
+      /^trainConfig: data.testFraction must be a number in \(0, 1\), got 0$/,
+    ],
     ['a huge σ_w', () => trainConfig({ model: { sigmaW: 1e300 } }), /model.sigmaW must be a finite number in \[0, 1000\]/],
     ['a bad partition', () => trainConfig({ partition: 'blocks-0' }), /^trainConfig: partition must be canonical, trivial, wb or blocks-N/],
     [

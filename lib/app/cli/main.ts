@@ -33,6 +33,11 @@ const number = (min: number) => (value: string) => {
   if (Math.abs(n) > FLOAT32_MAX) throw new InvalidArgumentError(`expected a number within float32's range (at most ${FLOAT32_MAX})`);
   return n;
 };
+const fraction = (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n < 1)) throw new InvalidArgumentError('expected a number in (0, 1)');
+  return n;
+};
 const sizes = (value: string) => {
   const parts = value.split(',').map((v) => Number(v.trim()));
   if (parts.length === 0 || parts.some((n) => !Number.isSafeInteger(n) || n < 1))
@@ -88,7 +93,7 @@ export function program(): Command {
       D.data.source,
     )
     .option('--limit <n>', 'use only the first n training examples (and n/5 test ones)', integer(1))
-    .option('--test-fraction <x>', 'CSV: fraction of rows (the last ones) kept for testing', number(0), D.data.testFraction)
+    .option('--test-fraction <x>', 'CSV: fraction of rows (the last ones) kept for testing', fraction, D.data.testFraction)
     .addOption(new Option('--optimizer <name>', 'main optimizer').choices(OPTIMIZERS).default(D.optimizers[0]))
     .option('--compare <list>', 'also train these optimizers on the same data and budget, e.g. adam,sgd', optimizerList, [])
     .option('--damping <x>', 'NewtonSummary: damping λ₁', number(0), s.damping)

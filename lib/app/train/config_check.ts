@@ -102,7 +102,8 @@ export function checkTrainConfig(config: unknown, where = 'trainConfig'): TrainC
   if (typeof d.source !== 'string' || d.source === '')
     fail(c, 'data.source', "'fashion-mnist', 'embedded', a folder of IDX files or a .csv file", d.source, TypeError);
   if (d.limit !== undefined) integer(c, 'data.limit', d.limit, 1);
-  if (d.testFraction !== undefined) number(c, 'data.testFraction', d.testFraction, 0, 1, true);
+  if (d.testFraction !== undefined && !(typeof d.testFraction === 'number' && d.testFraction > 0 && d.testFraction < 1))
+    fail(c, 'data.testFraction', 'a number in (0, 1)', d.testFraction, typeof d.testFraction === 'number' ? RangeError : TypeError);
 
   if (!Array.isArray(o.optimizers) || o.optimizers.length === 0)
     fail(c, 'optimizers', `a non-empty array of ${OPTIMIZERS.join(', ')}`, o.optimizers, TypeError);

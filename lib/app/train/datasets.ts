@@ -69,7 +69,7 @@ const MAX_CSV_BYTES = 256 * 2 ** 20;
  * line and column (an empty cell is not 0, and a typo in the first row does not make it a header).
  */
 function loadCsv(file: string, testFraction: number, limit?: number): LoadedData {
-  if (!(testFraction > 0 && testFraction < 1)) throw new RangeError(`--test-fraction must be in (0, 1), got ${testFraction}`);
+  if (!(testFraction > 0 && testFraction < 1)) throw new RangeError(`data.testFraction must be a number in (0, 1), got ${testFraction}`);
   const lines = readRegularFile('--data', file, MAX_CSV_BYTES).toString('utf8').split(/\r?\n/);
   const cells = (line: string) => line.split(',').map((v) => v.trim());
   let first = lines.findIndex((l) => l.trim() !== '');
