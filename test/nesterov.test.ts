@@ -210,6 +210,16 @@ describe('nesterovLrs', () => {
         ],
       }),
     ).toThrow(/dampingInt = 0 with an H̄ that is not positive definite/);
+    // The eigenvalue as JS shows numbers (C's %f printed it as -0.000000).
+    expect(() =>
+      run({
+        ...p,
+        H: [
+          [-2.5e-9, 0],
+          [0, 1],
+        ],
+      }),
+    ).toThrow(/not positive definite \(smallest eigenvalue -2\.5e-09\)/);
   });
 
   it('the hard case (ḡ orthogonal to the critical eigenvector) is solved at r0, not failed', () => {

@@ -188,14 +188,14 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
     throw RangeError("nesterovLrs: H must be [S,S] with S = " + std::to_string(S) + " (the length of g)");
   if (d_in.dim() != 1 || d_in.numel() != S) throw RangeError("nesterovLrs: order3_ must be a vector [S] like g");
   if (!std::isfinite(damping_int) || damping_int < 0)
-    throw RangeError("nesterovLrs: dampingInt must be a finite number ≥ 0, got " + std::to_string(damping_int));
+    throw RangeError("nesterovLrs: dampingInt must be a finite number ≥ 0, got " + number_text(damping_int));
 
   const Vec h_flat = to_vec(H_in), g = to_vec(g_in), d = to_vec(d_in);
   check_finite(h_flat, "H");
   check_finite(g, "g");
   check_finite(d, "order3_");
   for (double x : d)
-    if (x < 0) throw RangeError("nesterovLrs: order3_ (D's diagonal) must be ≥ 0, got " + std::to_string(x));
+    if (x < 0) throw RangeError("nesterovLrs: order3_ (D's diagonal) must be ≥ 0, got " + number_text(x));
   const std::vector<int64_t> moving = moving_subsets(h_flat, g, &d, S);
   if (static_cast<int64_t>(moving.size()) < S)
     return on_moving(moving, S, H_in, g_in, d_in, [&](const at::Tensor& h, const at::Tensor& gs, const at::Tensor& ds) {
@@ -235,8 +235,8 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
     if (!(residual <= kResidualBound && gap <= kGapBound)) {
       // Refuse a point that is not a solution: float64 could not resolve this problem to the bounds.
       out.found = false;
-      out.reason = "float64 cannot solve this problem to the required accuracy (residual " + std::to_string(residual) +
-                   ", |‖Dη‖ − r| / max(r, 1) = " + std::to_string(gap) +
+      out.reason = "float64 cannot solve this problem to the required accuracy (residual " + number_text(residual) +
+                   ", |‖Dη‖ − r| / max(r, 1) = " + number_text(gap) +
                    "): H̄ + ½λrD² is too ill-conditioned at the solution";
       return out;
     }
@@ -257,7 +257,7 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
     const double scale = std::max(max_abs(e.values), std::numeric_limits<double>::min());
     if (e.values[0] <= 16 * kEps * S * scale) {
       throw RangeError("nesterovLrs: dampingInt = 0 with an H̄ that is not positive definite (smallest eigenvalue " +
-                       std::to_string(e.values[0]) + ") has no solution; use dampingInt > 0");
+                       number_text(e.values[0]) + ") has no solution; use dampingInt > 0");
     }
     out.branch = "newton";
     Vec eta = solve_columns(H, {g})[0];
@@ -292,7 +292,7 @@ Result solve(const at::Tensor& H_in, const at::Tensor& g_in, const at::Tensor& d
     split(0.0);
     if (!nn_positive_definite(&smallest)) {
       return fail("H̄ is not positive definite on the subsets where D = 0 (smallest eigenvalue " +
-                  std::to_string(smallest) + "): no r makes H̄ + ½λrD² positive definite");
+                  number_text(smallest) + "): no r makes H̄ + ½λrD² positive definite");
     }
   }
   out.d_singular = !N.empty();
