@@ -128,6 +128,13 @@ describe('CSV', () => {
     expect(() => loadData({ source: csv('1,2,0\n3,1\n') })).toThrow(/line 2 has 2 columns/);
   });
 
+  it("a test fraction outside (0, 1) is refused by the loader too, in the config check's words (0 would keep one test row)", () => {
+    for (const testFraction of [0, 1])
+      expect(() => loadData({ source: csv('1,2,0\n3,4,1\n'), testFraction })).toThrow(
+        new RangeError(`data.testFraction must be a number in (0, 1), got ${testFraction}`),
+      );
+  });
+
   it('reads 130k rows (Math.max(...labels) overflowed the stack past ~125k)', () => {
     const rows = Array.from({ length: 130_000 }, (_, i) => `${i % 7},${i % 3}`).join('\n');
     expect(loadData({ source: csv(rows) }).classes).toBe(3);

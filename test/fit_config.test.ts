@@ -65,6 +65,14 @@ describe('trainConfig and fit check every field', () => {
   ];
   for (const [what, call, message] of bad) it(`refuses ${what}`, () => expect(call).toThrow(message));
 
+  it('refuses a test fraction of 1 (a RangeError) and one given as a string (a TypeError)', () => {
+    const fraction = (testFraction: unknown) => () => trainConfig({ data: { source: 'x.csv', testFraction: testFraction as number } });
+    expect(fraction(1)).toThrow(RangeError);
+    expect(fraction(1)).toThrow(/^trainConfig: data.testFraction must be a number in \(0, 1\), got 1$/);
+    expect(fraction('0.2')).toThrow(TypeError);
+    expect(fraction('0.2')).toThrow(/^trainConfig: data.testFraction must be a number in \(0, 1\), got "0.2"$/);
+  });
+
   it("fit() checks a config built by hand, and a checkpoint's before training from it", async () => {
     const config = { ...tiny(), epochs: 0 };
     await expect(fit(config)).rejects.toThrow(/^fit: config: epochs must be an integer in \[1, 1000000\], got 0$/);

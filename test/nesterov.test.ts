@@ -148,6 +148,17 @@ describe('nesterovLrs', () => {
     expect(result.found).toBe(false);
     expect(result.lrs).toBeNull();
     expect(result.reason).toMatch(/not positive definite on the subsets where D = 0/);
+    // The eigenvalue as JS shows numbers (C's %f printed it as -0.000000).
+    const small = run({
+      H: [
+        [-2.5e-9, 0],
+        [0, 1],
+      ],
+      g: [1, 1],
+      d: [0, 1],
+      lambda: 2,
+    });
+    expect(small.reason).toMatch(/on the subsets where D = 0 \(smallest eigenvalue -2\.5e-09\)/);
   });
 
   it('D = 0 has no solution (f(0) = 0), and says so', () => {
@@ -282,6 +293,10 @@ describe('nesterovLrs', () => {
       g = tensor([1, 1], c64),
       d = tensor([1, 1], c64);
     expect(() => nesterovLrs(H, g, d, { dampingInt: -1 })).toThrow('nesterovLrs: dampingInt must be a finite number ≥ 0, got -1');
+    // The native check's number as JS shows it, 6 significant digits (C's to_string printed -0.000000).
+    expect(() => nesterovLrs(H, g, tensor([1, -1.23456e-12], c64), { dampingInt: 1 })).toThrow(
+      "nesterovLrs: order3_ (D's diagonal) must be ≥ 0, got -1.23456e-12",
+    );
     expect(() => nesterovLrs(H, g, d, {} as never)).toThrow(/dampingInt must be a number/);
     expect(() => nesterovLrs(H, tensor([1, 1, 1], c64), d, { dampingInt: 1 })).toThrow(/H must be \[S,S\] with S = 3/);
     expect(() => nesterovLrs(H, g, tensor([1, -1], c64), { dampingInt: 1 })).toThrow(/must be ≥ 0/);

@@ -133,6 +133,33 @@ describe("torch's layout, checked", () => {
     ).toThrow(/state 0 has "exp_avg", not in torch\.optim\.SGD's state \(momentum_buffer\)/);
   });
 
+  it('what a newer torch or a scheduler adds loads: decoupled_weight_decay false, initial_lr, an option left None', () => {
+    const opt = new optim.Adam([p()]);
+    opt.loadStateDict({
+      state: {},
+      param_groups: [{ ...adamGroup, decoupled_weight_decay: false, initial_lr: 0.5, amsgrad: null }],
+    } as never);
+    expect(opt.paramGroups[0].lr).toBe(0.1);
+    expect(() =>
+      new optim.Adam([p()]).loadStateDict({ state: {}, param_groups: [{ ...adamGroup, decoupled_weight_decay: true }] } as never),
+    ).toThrow(/param_groups\[0\]\.decoupled_weight_decay is true: torch\.optim\.Adam's decoupled_weight_decay/);
+  });
+
+  it("a step count: torch < 1.12's number, torch's one-element tensor; a longer tensor is named", () => {
+    const moments = { exp_avg: tensor([0, 0], { dtype: 'float64' }), exp_avg_sq: tensor([0, 0], { dtype: 'float64' }) };
+    for (const step of [3, tensor([3], { dtype: 'float32' })]) {
+      const opt = new optim.Adam([p()]);
+      opt.loadStateDict({ state: { 0: { step, ...moments } }, param_groups: [adamGroup] } as never);
+      expect(opt.stateDict().state[0].step).toBe(3);
+    }
+    expect(() =>
+      new optim.Adam([p()]).loadStateDict({
+        state: { 0: { step: tensor([3, 3], { dtype: 'float32' }), ...moments } },
+        param_groups: [adamGroup],
+      } as never),
+    ).toThrow(/state 0\.step must be a step count \(a number or a one-element tensor\)/);
+  });
+
   it("values are checked as grnewt's own state dict's are: a negative lr, a fractional step count", () => {
     expect(() => new optim.Adam([p()]).loadStateDict({ state: {}, param_groups: [{ ...adamGroup, lr: -1 }] } as never)).toThrow(
       /group 0.*lr/,
