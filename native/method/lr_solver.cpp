@@ -452,7 +452,7 @@ Result ridge(const at::Tensor& H_in, const at::Tensor& g_in, double ridge) {
   if (S < 1) throw RangeError("ridge: there must be at least one subset (S = 0)");
   if (H_in.dim() != 2 || H_in.size(0) != S || H_in.size(1) != S) throw RangeError("ridge: H must be [S,S]");
   if (!std::isfinite(ridge) || ridge < 0)
-    throw RangeError("ridge must be a finite number ≥ 0, got " + std::to_string(ridge));
+    throw RangeError("ridge must be a finite number ≥ 0, got " + number_text(ridge));
   const Vec h = to_vec(H_in), g = to_vec(g_in);
   check_finite(h, "H");
   check_finite(g, "g");
@@ -474,7 +474,7 @@ Result ridge(const at::Tensor& H_in, const at::Tensor& g_in, double ridge) {
   }
   for (double v : e.values) {
     if (std::fabs(v) <= 16 * kEps * S * scale) {
-      out.reason = "H̄ + ridge·I is singular (eigenvalue " + std::to_string(v) + ")";
+      out.reason = "H̄ + ridge·I is singular (eigenvalue " + number_text(v) + ")";
       return out;
     }
   }
