@@ -89,10 +89,7 @@ export class HgBatches {
       this.#draws = draws;
       return;
     }
-    if (draws > MAX_REPLAY)
-      throw new RangeError(
-        `${this.#where}: replaying ${draws} hg batches of a loader that is neither a DataLoader nor an array is refused (at most ${MAX_REPLAY})`,
-      );
+    this.checkSeek(draws);
     // Fresh (only the checked first batch read): go on from it; otherwise a new pass, as a fresh loader would be.
     if (!(this.#draws === 0 && this.#peeked)) {
       this.#iterator = undefined;
@@ -100,6 +97,14 @@ export class HgBatches {
     }
     this.#draws = 0;
     for (let i = 0; i < draws; i++) this.next();
+  }
+
+  /** Throws if seek(draws) is refused: checked by a state dict's load before it changes anything. */
+  checkSeek(draws: number): void {
+    if (draws > MAX_REPLAY && !(this.#loader instanceof DataLoader) && !Array.isArray(this.#loader))
+      throw new RangeError(
+        `${this.#where}: replaying ${draws} hg batches of a loader that is neither a DataLoader nor an array is refused (at most ${MAX_REPLAY})`,
+      );
   }
 
   #checked(batch: unknown): [Tensor, Tensor] {

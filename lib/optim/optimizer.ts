@@ -279,6 +279,7 @@ export abstract class Optimizer<O extends object> {
           configurable: true,
         });
       }
+      this.checkStateEntry(`${this.where}.loadStateDict`, `state ${key}`, checked);
       restored.set(p, checked);
     }
     this.state.clear();
@@ -324,6 +325,12 @@ export abstract class Optimizer<O extends object> {
     }
     throw new TypeError(`${where}: ${label} must be a Tensor, a number, a boolean or null, got ${show(value)}`);
   }
+
+  /**
+   * A loaded parameter's whole state, once each value passed checkStateValue: an optimizer whose update reads
+   * several values together (Adam's step count with its two moments) refuses an entry that lacks one.
+   */
+  protected checkStateEntry(_where: string, _label: string, _entry: ParamState): void {}
 }
 
 /** A numeric option that must be finite and ≥ min. */
