@@ -64,7 +64,11 @@ export class HgBatches {
       }
       this.#iterator = undefined; // exhausted: cycle
     }
-    throw new RangeError(`${this.#where}: the hg loader yielded no batch`);
+    // The loader yielded when checked at construction: a new pass yielding nothing is a one-shot iterator's.
+    throw new RangeError(
+      `${this.#where}: the hg loader is exhausted: a new pass over it yields no batch, as a generator's once read through ` +
+        '(pass an array, a DataLoader, or an iterable whose [Symbol.iterator]() starts over)',
+    );
   }
 
   /**
