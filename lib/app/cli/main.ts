@@ -405,8 +405,9 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
       writeStateDict(flags.export, model.stateDict(), '--export');
       exported = true;
     };
+    const { done: _, onThreads: __, ...callbacks } = report; // the reporter's own, not fit()'s
     const metrics = await fit(config, {
-      ...report,
+      ...callbacks,
       onData,
       checkpoint,
       resume: flags.resume,
