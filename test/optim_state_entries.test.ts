@@ -3,7 +3,7 @@
 // values come together (a step count without its moments, or moments without it, made a silently different
 // update, or an error from the native step); and a refused state dict leaves the optimizer as it was.
 import { describe, expect, it } from 'vitest';
-import { NewtonSummary, losses, manualSeed, models, optim, partition, randn, tensor, tidy, type Tensor } from '../lib';
+import { NewtonSummary, Tensor, losses, manualSeed, models, optim, partition, randn, tensor, tidy } from '../lib';
 
 function batch(seed: number): [Tensor, Tensor] {
   manualSeed(seed);
@@ -121,5 +121,38 @@ describe("Adam's state of a parameter", () => {
     const sd = adam().stateDict();
     sd.state = {};
     expect(() => adam().loadStateDict(sd)).not.toThrow();
+  });
+});
+
+describe('the state dict taken after Module.to', () => {
+  it("holds the state in the parameters' new dtype, so that it loads back (its own optimizer refused it)", () => {
+    for (const make of [
+      (ps: Tensor[]) => new optim.Adam(ps, { lr: 0.1 }),
+      (ps: Tensor[]) => new optim.SGD(ps, { lr: 0.1, momentum: 0.9 }),
+    ]) {
+      const trained = () => {
+        manualSeed(3);
+        const model = new models.Perceptron([3, 2], { dtype: 'float32' });
+        const opt = make(model.parameters());
+        const [x, y] = [randn([4, 3]), tensor([0, 1, 0, 1], { dtype: 'int64' })];
+        losses.nll(model.forward(x), y).backward();
+        opt.step();
+        model.to({ dtype: 'float64' }); // the state used to follow only at the next step
+        const next = () => {
+          opt.zeroGrad();
+          losses.nll(model.forward(x.to({ dtype: 'float64' })), y).backward();
+          opt.step();
+          return model.parameters().map((p) => p.toArray());
+        };
+        return { opt, next };
+      };
+      const reference = trained().next();
+      const { opt, next } = trained();
+      const sd = opt.stateDict();
+      for (const entry of Object.values(sd.state))
+        for (const v of Object.values(entry as Record<string, unknown>)) if (v instanceof Tensor) expect(v.dtype).toBe('float64');
+      opt.loadStateDict(sd);
+      expect(next()).toEqual(reference);
+    }
   });
 });

@@ -208,6 +208,9 @@ export abstract class Optimizer<O extends object> {
 
   /** The optimizer's state: live references to its state tensors (copy them to keep a snapshot). */
   stateDict(): OptimizerStateDict<O> {
+    // In its parameters' dtype and device (moved since by Module.to): loadStateDict requires them, and this
+    // state dict taken before the next step converted the state was refused by the optimizer that wrote it.
+    this.#stateFollowsParameters();
     const state: Record<number, ParamState> = {};
     this.allParams().forEach((p, i) => {
       const s = this.state.get(p);
