@@ -45,6 +45,7 @@ describe('crafted checkpoints (valid CRC) are refused as "not a valid checkpoint
     ['a $tensor wrapper with extra keys', { w: { ...t(), extra: 1 } }, Buffer.alloc(8)],
     ['a bogus $number', { x: { $number: 'lots' } }, Buffer.alloc(0)],
     ['a $number that is not a string', { x: { $number: 5 } }, Buffer.alloc(0)],
+    ['a $number inherited from Object.prototype (it read back as a function)', { x: { $number: 'toString' } }, Buffer.alloc(0)],
     ['nesting 100000 levels deep', '['.repeat(100000) + ']'.repeat(100000), Buffer.alloc(0)],
   ];
   for (const [what, header, data] of cases) {
@@ -63,6 +64,33 @@ describe('crafted checkpoints (valid CRC) are refused as "not a valid checkpoint
     expect(Array.from(back.w.toArray())).toEqual([1.5, -2]);
     expect(back.n).toBe(-Infinity);
     expect(back.e.shape).toEqual([0, 3]);
+  });
+});
+
+describe("a tree's values read back as they were saved", () => {
+  it('-0 stays -0 (JSON wrote it as 0)', () => {
+    const file = fresh();
+    save(file, { z: -0, list: [0, -0] });
+    const back = load<{ z: number; list: number[] }>(file);
+    expect(Object.is(back.z, -0)).toBe(true);
+    expect(back.list.map((x) => Object.is(x, -0))).toEqual([false, true]);
+  });
+
+  it("an object of the tree with a wrapper's key is refused when saved (it read back as a number, or not at all)", () => {
+    for (const [value, key] of [
+      [{ $number: 'NaN' }, '$number'],
+      [{ $tensor: { dtype: 'float32', shape: [1], offset: 0, bytes: 4 } }, '$tensor'],
+      [{ fine: 1, $tensor: 5 }, '$tensor'],
+    ] as const) {
+      const file = fresh();
+      expect(() => save(file, { config: { deep: [value] } })).toThrow(
+        `save: tree.config.deep[0] must not have the key "${key}", got one: checkpoints reserve it to mark numbers and tensors`,
+      );
+      expect(fs.existsSync(file)).toBe(false);
+    }
+    const file = fresh();
+    save(file, { $ref: 1, a: { number: 2 } }); // other keys beginning with $ are plain keys
+    expect(load(file)).toEqual({ $ref: 1, a: { number: 2 } });
   });
 });
 

@@ -222,6 +222,20 @@ const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => 
 if (!chromium) console.warn('report screenshot test skipped: Chromium is not installed (apt-get install chromium)');
 
 describe('the report', () => {
+  it('writeReport checks its arguments before writing (they failed in the rendering: "Cannot read properties of null")', async () => {
+    const { writeReport } = await import('../lib');
+    const out = path.join(work, 'report-args');
+    expect(() => writeReport(out, null as never)).toThrow(
+      'writeReport: metrics must be what fit() resolves with ({ runs, ... }), got null',
+    );
+    expect(() => writeReport(out, {} as never)).toThrow(/^writeReport: metrics must be/);
+    expect(() => writeReport('', { runs: [] } as never)).toThrow('writeReport: dir must be a folder path, got ""');
+    expect(() => writeReport(out, { runs: [] } as never, { command: 'grnewt train' as never })).toThrow(
+      'writeReport: command must be an array of strings, got "grnewt train"',
+    );
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it.runIf(chromium)(
     'renders its plots in headless Chromium, with lines even for a one-epoch run',
     () => {

@@ -112,6 +112,29 @@ describe('refused before training', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
   }, 120_000);
 
+  it('an --export file whose folder does not exist (it failed after the first run, losing its report)', () => {
+    const out = path.join(work, 'export-missing');
+    const r = grnewt([
+      'train',
+      '--data',
+      'embedded',
+      '--limit',
+      '200',
+      '--epochs',
+      '1',
+      '--threads',
+      '1',
+      '--out',
+      out,
+      '--json',
+      '--export',
+      path.join(work, 'no-such-folder', 'model.pt'),
+    ]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/--export: cannot write .*model\.pt: the folder .*no-such-folder does not exist/);
+    expect(r.stdout).not.toMatch(/"type":"run"/); // refused before any training started
+  }, 120_000);
+
   it("--threads beyond this machine's cores", () => {
     const r = grnewt(['train', '--threads', String(maxThreads() + 1)]);
     expect(r.status).toBe(1);

@@ -73,6 +73,16 @@ describe('TensorDataset and DataLoader', () => {
     expect(() => new data.DataLoader({} as never, { batchSize: 1 })).toThrow(TypeError);
     expect(() => new data.TensorDataset(tensor([1, 2]), tensor([1]))).toThrow(/same first dimension/);
   });
+
+  it('names an epoch set to something not an integer as it was set (it said "got NaN")', () => {
+    const loader = new data.DataLoader(ds, { batchSize: 10 });
+    for (const epoch of ['1', undefined, 1.5]) {
+      loader.epoch = epoch as never;
+      expect(() => [...loader]).toThrow(
+        `DataLoader: epoch must be an integer${epoch === 1.5 ? ' (≥ 0), got 1.5' : `, got ${JSON.stringify(epoch) ?? 'undefined'}`}`,
+      );
+    }
+  });
 });
 
 describe('readIdx', () => {

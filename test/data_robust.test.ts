@@ -135,6 +135,13 @@ describe('CSV', () => {
       );
   });
 
+  it("a value beyond float32's range is an error naming it (it became Infinity, and no step ever changed the model)", () => {
+    expect(() => loadData({ source: csv('1,2,0\n3,-1e39,1\n5,6,0\n') })).toThrow(
+      `line 2, column 2: "-1e39" is beyond float32's range (±3.4028e+38)`,
+    );
+    expect(loadData({ source: csv('1,3.4028234e38,0\n3,4,1\n5,6,0\n') }).train.length).toBe(2); // float32's largest is fine
+  });
+
   it('reads 130k rows (Math.max(...labels) overflowed the stack past ~125k)', () => {
     const rows = Array.from({ length: 130_000 }, (_, i) => `${i % 7},${i % 3}`).join('\n');
     expect(loadData({ source: csv(rows) }).classes).toBe(3);

@@ -117,6 +117,20 @@ describe('trainConfig and fit check every field', () => {
     expect(steps).toEqual([1, 2]);
   });
 
+  it('fit() refuses an unknown option before training (a misspelt checkpoint was ignored: no checkpoint was ever written)', async () => {
+    const steps: number[] = [];
+    const onStep = (s: { batch: number }) => steps.push(s.batch);
+    await expect(fit(tiny(), { checkpont: 'run.ckpt', onStep } as never)).rejects.toThrow(
+      /^fit: unknown option "checkpont"; the options are checkpoint, resume, init, signal, distributed, onData/,
+    );
+    await expect(fit(tiny(), { onEpoch: 'log' } as never)).rejects.toThrow('fit: onEpoch must be a function, got "log"');
+    await expect(fit(tiny(), { checkpoint: 5 } as never)).rejects.toThrow('fit: checkpoint must be a file path, got 5');
+    await expect(fit(tiny(), { signal: {} } as never)).rejects.toThrow('fit: signal must be an AbortSignal, got Object');
+    await expect(fit(tiny(), null as never)).rejects.toThrow('fit: options must be an object, got null');
+    await expect(fit(null as never)).rejects.toThrow(/^fit: config must be an object, got null$/);
+    expect(steps).toEqual([]);
+  });
+
   it('grnewt train names its flags for the same errors', () => {
     const run = (...args: string[]) => {
       try {

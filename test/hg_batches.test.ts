@@ -23,6 +23,16 @@ describe('HgBatches', () => {
     expect(hg.draws).toBe(7);
   });
 
+  it('names a one-shot loader once it is exhausted (it said "yielded no batch" after yielding some)', () => {
+    function* twice() {
+      yield pair(0);
+      yield pair(1);
+    }
+    const hg = new HgBatches('Opt', twice());
+    expect([first(hg.next()), first(hg.next())]).toEqual([0, 1]);
+    expect(() => hg.next()).toThrow(/Opt: the hg loader is exhausted: a new pass over it yields no batch, as a generator's/);
+  });
+
   it("reads a generator's first batch at construction and hands it out first", () => {
     let made = 0;
     function* gen() {

@@ -185,6 +185,22 @@ describe('tensor lifetime', () => {
     expect(x.isDisposed).toBe(false); // made outside the scope
   });
 
+  it('tidy keeps the tensors it returns at any depth of arrays and plain objects (nested ones were freed)', () => {
+    const before = memory().liveTensors;
+    const cyclic: Record<string, unknown> = {};
+    const result = tidy(() => {
+      ones([1]).mul(2); // a temporary
+      cyclic.self = cyclic;
+      cyclic.t = ones([1]);
+      return { loss: ones([1]), outputs: [ones([2]), { deep: [[ones([3])]] }], batches: [[ones([1]), ones([1])]], cyclic };
+    });
+    const kept = [result.loss, result.outputs[0], result.outputs[1].deep[0][0], ...result.batches[0], cyclic.t] as Array<
+      ReturnType<typeof ones>
+    >;
+    for (const t of kept) expect(t.isDisposed).toBe(false);
+    expect(memory().liveTensors).toBe(before + kept.length);
+  });
+
   it('tidy scopes nest: what the inner returns belongs to the outer', () => {
     const before = memory().liveTensors;
     let inner!: ReturnType<typeof ones>;

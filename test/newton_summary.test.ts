@@ -322,6 +322,36 @@ describe('ReduceDampingOnPlateau', () => {
     ]);
     expect(() => new ReduceDampingOnPlateau(opt, { factor: 1 })).toThrow(/factor must be in \(0, 1\)/);
   });
+
+  const plateau = (damping: number) => {
+    const model = new models.Perceptron([2, 2]);
+    const opt = new NewtonSummary(
+      partition.trivial(model).paramGroups,
+      () => tensor(0),
+      [[tensor([[1, 2]]), tensor([0], { dtype: 'int64' })]],
+      {
+        damping,
+      },
+    );
+    opt.paramGroups[0].lr = 0.5;
+    return opt;
+  };
+
+  it('never raises a damping already below minDamping (it raised it, and the lr with it)', () => {
+    const opt = plateau(0.1);
+    const sched = new ReduceDampingOnPlateau(opt, { patience: 0, minDamping: 1 });
+    expect([sched.step(1), sched.step(1)]).toEqual([false, false]); // a plateau, but nothing to reduce
+    expect([opt.paramGroups[0].damping, opt.paramGroups[0].lr]).toEqual([0.1, 0.5]);
+  });
+
+  it('refuses a NaN best from a state dict (nothing improved on it: the damping shrank at every plateau check)', () => {
+    const sched = new ReduceDampingOnPlateau(plateau(1), { patience: 0 });
+    expect(() => sched.loadStateDict({ best: NaN, badEpochs: 0, cooldownLeft: 0 })).toThrow(
+      'ReduceDampingOnPlateau.loadStateDict: best must be a number or ±Infinity, got NaN',
+    );
+    sched.loadStateDict({ best: Infinity, badEpochs: 0, cooldownLeft: 0 });
+    expect(sched.step(0.5)).toBe(false);
+  });
 });
 
 describe('a parameter the loss does not use', () => {

@@ -153,6 +153,56 @@ describe('nn modules', () => {
   });
 });
 
+describe('a module tree and its state dict', () => {
+  class Holder extends nn.Module {
+    readonly w = this.registerParameter('w', tensor([1, 2], f64));
+    add(name: string, m: nn.Module) {
+      return this.registerModule(name, m);
+    }
+    forward(x: Tensor) {
+      return x.mul(this.w);
+    }
+  }
+
+  it('refuses a module inside itself (every walk of the tree never ended: a stack overflow)', () => {
+    const a = new Holder(),
+      b = new Holder();
+    expect(() => a.add('self', a)).toThrow(/registerModule: self must not be this module or one that contains it/);
+    a.add('b', b);
+    expect(() => b.add('a', a)).toThrow(RangeError);
+    const c = new Holder();
+    b.add('c', c);
+    expect(() => c.add('a', a)).toThrow(/modules form a tree/);
+    // A module shared by two parents is a tree still (as torch's): its parameters are listed once.
+    const shared = new Holder();
+    a.add('s1', shared);
+    b.add('s2', shared);
+    expect(a.parameters()).toHaveLength(4);
+  });
+
+  it('names a missing parameter even when it is called like an Object.prototype member', () => {
+    class Named extends nn.Module {
+      readonly t = this.registerParameter('toString', tensor([1], f64));
+      forward(x: Tensor) {
+        return x;
+      }
+    }
+    expect(() => new Named().loadStateDict({})).toThrow('keys do not match the model (missing: ["toString"], unexpected: [])');
+  });
+
+  it('never writes NaN or Inf into a parameter, and leaves every parameter as it was', () => {
+    const m = new models.Perceptron([2, 3, 1], f64);
+    const before = m.parameters().map((p) => p.toArray());
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const sd = m.stateDict();
+      sd['layers.0.bias'] = tensor([0, 0, 0], f64);
+      sd['layers.1.bias'] = tensor([bad], f64);
+      expect(() => m.loadStateDict(sd)).toThrow('loadStateDict: layers.1.bias must be finite, got a tensor holding NaN or Inf');
+      expect(m.parameters().map((p) => p.toArray())).toEqual(before);
+    }
+  });
+});
+
 describe('losses (mean reduction)', () => {
   const logits = tensor(
     [

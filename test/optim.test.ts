@@ -180,3 +180,25 @@ describe('options changed between steps', () => {
     expect(p.toArray()[0]).toBeLessThan(1);
   });
 });
+
+describe('params changed between steps', () => {
+  it('a tensor listed twice or something not a Tensor is named, before anything changes (it was stepped twice, or "p.clearGrad is not a function")', () => {
+    for (const make of [(ps: Tensor[]) => new optim.SGD(ps, { lr: 0.1 }), (ps: Tensor[]) => new optim.Adam(ps, { lr: 0.1 })]) {
+      const p = tensor([1, 2], f64);
+      const opt = make([p]);
+      const name = opt instanceof optim.SGD ? 'SGD' : 'Adam';
+      withGrad(p, 1);
+      opt.paramGroups[0].params.push(p);
+      expect(() => opt.step()).toThrow(`${name}.step: paramGroups[0].params[1] is listed twice: it would be stepped twice`);
+      expect(p.toArray()).toEqual(Float64Array.from([1, 2]));
+      opt.paramGroups[0].params.splice(1, 1, 5 as never);
+      expect(() => opt.zeroGrad()).toThrow(`${name}.zeroGrad: paramGroups[0].params[1] must be a Tensor, got 5`);
+      // A tensor appended (as torch's add_param_group allows) is stepped as the others are.
+      const q = tensor([3], f64);
+      opt.paramGroups[0].params.splice(1, 1, q);
+      withGrad(q, 1);
+      opt.step();
+      expect(q.toArray()[0]).toBeLessThan(3);
+    }
+  });
+});

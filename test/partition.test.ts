@@ -109,4 +109,21 @@ describe('a custom module whose layers were not registered', () => {
       /the model has no parameters \(a custom module's parameters\(\) is empty/,
     );
   });
+
+  it('each helper names itself (wb said partition.names)', () => {
+    class Empty extends nn.Module {
+      forward(x: Tensor): Tensor {
+        return x;
+      }
+    }
+    for (const [name, make] of [
+      ['canonical', partition.canonical],
+      ['trivial', partition.trivial],
+      ['wb', partition.wb],
+      ['names', (m: nn.Module) => partition.names(m, ['weight'])],
+      ['blocks', (m: nn.Module) => partition.blocks(m, 1)],
+    ] as const) {
+      expect(() => make(new Empty())).toThrow(new RegExp(`^partition\\.${name}: the model has no parameters`));
+    }
+  });
 });

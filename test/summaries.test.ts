@@ -216,6 +216,19 @@ describe('a polynomial loss with closed-form directional derivatives', () => {
 });
 
 describe('computeHg: the rest of its contract', () => {
+  it('refuses a batch of no sample, as the Taylor route does (it gave zero summaries, or a reshape error from the model)', () => {
+    const layer = new g.nn.Linear(3, 2, { dtype: 'float64' });
+    const groups = partition.wb(layer).paramGroups;
+    const direction = groups.flatMap((group) => group.params.map((p) => g.ones(p.shape, { dtype: 'float64' })));
+    const [x, y] = [g.zeros([0, 3], { dtype: 'float64' }), g.zeros([0, 2], { dtype: 'float64' })];
+    const mse = (a: Tensor, b: Tensor) => losses.mse(layer.forward(a), b);
+    const message = 'needs a batch of at least one sample, x has shape [0,3]';
+    expect(() => computeHg(groups, mse, x, y, direction)).toThrow(`computeHg: ${message}`);
+    expect(() => computeHgFullbatch(groups, mse, [[x, y]], 1, direction)).toThrow(message);
+    const full = [g.ones([2, 3], { dtype: 'float64' }), g.ones([2, 2], { dtype: 'float64' })] as [Tensor, Tensor];
+    expect(() => fullbatchGradient(groups, losses.mse, layer, [full, [x, y]], 2)).toThrow(`fullbatchGradient: ${message}`);
+  });
+
   it('gives zeros for a parameter that does not reach the loss', () => {
     const { model, x, y, fullLoss } = setup('tanh', 'mse');
     const unused = tensor([1, 2], { dtype: 'float64', requiresGrad: true });

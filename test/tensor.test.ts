@@ -23,6 +23,13 @@ describe('creating tensors', () => {
     expect(t.item()).toBe(2.5);
   });
 
+  it('makes a lone number float32 too, as its declared type says (it was float64)', () => {
+    const t = tensor(2.5);
+    expect(t.dtype).toBe('float32');
+    expect(t.toArray()).toEqual(Float32Array.of(2.5));
+    expect(tensor(-0).dtype).toBe('float32');
+  });
+
   it('keeps the dtype of typed arrays: Float32Array, Float64Array → same; Int32Array, BigInt64Array → int64', () => {
     expect(tensor(new Float32Array([1, 2])).dtype).toBe('float32');
     expect(tensor(new Float64Array([1, 2])).dtype).toBe('float64');

@@ -49,7 +49,8 @@ export function tensor(data: TensorData, options?: TensorOptions): Tensor {
     if (numel !== source.length)
       throw new RangeError(`tensor: shape ${formatShape(shape)} holds ${numel} elements but data has ${source.length}`);
   }
-  const defaultDtype: Dtype = source instanceof Float64Array && !Array.isArray(data) ? 'float64' : integral ? 'int64' : 'float32';
+  // float64 only for a Float64Array given as such: a JS number (scalar or nested) is float32, as the types say
+  const defaultDtype: Dtype = data instanceof Float64Array ? 'float64' : integral ? 'int64' : 'float32';
   const { dtype, device, requiresGrad } = creationOptions('tensor', o, defaultDtype);
   if (dtype === 'int64' && (source instanceof Float32Array || source instanceof Float64Array)) {
     const bad = source.findIndex((x) => !Number.isInteger(x));

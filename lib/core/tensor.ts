@@ -628,7 +628,7 @@ const scopes: Tensor[][] = [];
 
 /**
  * Runs `fn` and then disposes every tensor created during it, except the tensors it returns (a Tensor, or
- * an array or plain object of them, one level deep) and those passed to `keep`. Scopes nest: what a
+ * arrays and plain objects holding them, at any depth) and those passed to `keep`. Scopes nest: what a
  * nested scope returns belongs to the enclosing one.
  */
 export function tidy<T>(fn: () => T): T {
@@ -692,13 +692,18 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-function returnedTensors(result: unknown): Tensor[] {
-  if (result instanceof Tensor) return [result];
-  if (Array.isArray(result)) return result.filter((x): x is Tensor => x instanceof Tensor);
-  if (result !== null && typeof result === 'object' && Object.getPrototypeOf(result) === Object.prototype) {
-    return Object.values(result).filter((x): x is Tensor => x instanceof Tensor);
+/**
+ * The tensors in what a tidy() function returned, at any depth of arrays and plain objects: a result such as
+ * { loss, outputs: [a, b] } or [[x, y], ...] had its inner tensors freed (only one level was searched).
+ */
+function returnedTensors(result: unknown, found: Tensor[] = [], seen = new Set<object>()): Tensor[] {
+  if (result instanceof Tensor) found.push(result);
+  else if (result !== null && typeof result === 'object' && !seen.has(result)) {
+    seen.add(result); // a result that refers to itself is searched once
+    if (Array.isArray(result)) for (const x of result) returnedTensors(x, found, seen);
+    else if (Object.getPrototypeOf(result) === Object.prototype) for (const x of Object.values(result)) returnedTensors(x, found, seen);
   }
-  return [];
+  return found;
 }
 
 export function checkDtype(where: string, dtype: unknown): Dtype {

@@ -73,6 +73,8 @@ export class DataLoader implements Iterable<[Tensor, Tensor]> {
 
   /** The next epoch's batches (advancing `epoch`). */
   [Symbol.iterator](): Iterator<[Tensor, Tensor]> {
+    // Checked before ++ turns a string or undefined into NaN (the error then said 'got NaN').
+    checkInteger('DataLoader', 'epoch', this.epoch, 0);
     return this.batches(this.epoch++);
   }
 

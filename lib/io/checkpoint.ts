@@ -4,8 +4,9 @@
 // Format (version 1), little-endian:
 //   "GRNEWTCK" | u32 version | u32 header bytes | header (UTF-8 JSON) | tensor data | u32 CRC-32 of all before
 // The header is the tree with each tensor replaced by {"$tensor": {dtype, shape, offset, bytes}} (offset into
-// the data section) and each non-finite number by {"$number": "NaN" | "Infinity" | "-Infinity"}. Object
-// properties holding undefined are left out, as JSON.stringify does (they read back as absent, not null).
+// the data section) and each number JSON cannot hold by {"$number": "NaN" | "Infinity" | "-Infinity" | "-0"}.
+// Object properties holding undefined are left out, as JSON.stringify does (they read back as absent, not null);
+// the two wrapper keys are reserved: a tree's own object with one is refused when saved.
 //
 // Files are written and read in chunks, never as one buffer: a checkpoint may exceed the 2 GiB one
 // read(2)/write(2) moves, and the tensors are copied out of native memory one at a time.
@@ -20,7 +21,9 @@ import { show } from '../core/validate';
 const MAGIC = Buffer.from('GRNEWTCK');
 const VERSION = 1;
 const ELEMENT_BYTES: Record<Dtype, number> = { float32: 4, float64: 8, int64: 8 };
-const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+/** The numbers JSON cannot hold (-0 would read back as 0), by their $number name. */
+const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity, '-0': -0 };
+const WRAPPERS = ['$tensor', '$number'] as const;
 /** Deeper trees than this are not checkpoints grnewt writes (and would exhaust the stack when decoded). */
 const MAX_DEPTH = 512;
 
@@ -60,7 +63,8 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
       offset += bytes;
       return entry;
     }
-    if (typeof value === 'number') return Number.isFinite(value) ? value : { $number: String(value) };
+    if (typeof value === 'number')
+      return Object.is(value, -0) ? { $number: '-0' } : Number.isFinite(value) ? value : { $number: String(value) };
     if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
     if (value === undefined) return null; // only reached inside arrays (as JSON.stringify does)
     return refuse(value, where);
@@ -68,6 +72,12 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
   const encodeContainer = (value: object, where: string): unknown => {
     if (Array.isArray(value)) return Array.from(value, (v, i) => encode(v, `${where}[${i}]`));
     if (Object.getPrototypeOf(value) === Object.prototype) {
+      // Such an object would be read back as a number or a tensor (or not at all): refused, not changed.
+      const reserved = WRAPPERS.find((key) => Object.hasOwn(value, key));
+      if (reserved)
+        throw new TypeError(
+          `save: ${where} must not have the key ${show(reserved)}, got one: checkpoints reserve it to mark numbers and tensors`,
+        );
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
         if (v !== undefined)
@@ -197,8 +207,10 @@ function checkTree(value: unknown, where: string, depth: number, entries: Tensor
   const v = value as Record<string, unknown>;
   const keys = Object.keys(v);
   if (isWrapper(v, '$number')) {
-    if (keys.length !== 1 || typeof v.$number !== 'string' || !(v.$number in NON_FINITE))
-      throw corrupt(`${where}: a $number must be {"$number": "NaN" | "Infinity" | "-Infinity"}, got ${JSON.stringify(v).slice(0, 80)}`);
+    if (keys.length !== 1 || typeof v.$number !== 'string' || !Object.hasOwn(NON_FINITE, v.$number))
+      throw corrupt(
+        `${where}: a $number must be {"$number": "NaN" | "Infinity" | "-Infinity" | "-0"}, got ${JSON.stringify(v).slice(0, 80)}`,
+      );
     return;
   }
   if (isWrapper(v, '$tensor')) {

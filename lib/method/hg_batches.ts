@@ -64,7 +64,11 @@ export class HgBatches {
       }
       this.#iterator = undefined; // exhausted: cycle
     }
-    throw new RangeError(`${this.#where}: the hg loader yielded no batch`);
+    // The loader yielded when checked at construction: a new pass yielding nothing is a one-shot iterator's.
+    throw new RangeError(
+      `${this.#where}: the hg loader is exhausted: a new pass over it yields no batch, as a generator's once read through ` +
+        '(pass an array, a DataLoader, or an iterable whose [Symbol.iterator]() starts over)',
+    );
   }
 
   /**
@@ -89,10 +93,7 @@ export class HgBatches {
       this.#draws = draws;
       return;
     }
-    if (draws > MAX_REPLAY)
-      throw new RangeError(
-        `${this.#where}: replaying ${draws} hg batches of a loader that is neither a DataLoader nor an array is refused (at most ${MAX_REPLAY})`,
-      );
+    this.checkSeek(draws);
     // Fresh (only the checked first batch read): go on from it; otherwise a new pass, as a fresh loader would be.
     if (!(this.#draws === 0 && this.#peeked)) {
       this.#iterator = undefined;
@@ -100,6 +101,14 @@ export class HgBatches {
     }
     this.#draws = 0;
     for (let i = 0; i < draws; i++) this.next();
+  }
+
+  /** Throws if seek(draws) is refused: checked by a state dict's load before it changes anything. */
+  checkSeek(draws: number): void {
+    if (draws > MAX_REPLAY && !(this.#loader instanceof DataLoader) && !Array.isArray(this.#loader))
+      throw new RangeError(
+        `${this.#where}: replaying ${draws} hg batches of a loader that is neither a DataLoader nor an array is refused (at most ${MAX_REPLAY})`,
+      );
   }
 
   #checked(batch: unknown): [Tensor, Tensor] {

@@ -7,9 +7,10 @@ import { nesterovLrs, ridgeLrs, type NesterovResult } from './lr_solver';
 import type { Batches, FullLoss } from './summaries';
 import { Tensor, detached, tidy } from '../core/tensor';
 import { checkBoolean, checkInteger, checkOptions, formatShape, show } from '../core/validate';
-import { ADAM_DEFAULTS } from '../optim/adam';
+import { ADAM_DEFAULTS, checkAdamStateEntry, checkAdamStateValue } from '../optim/adam';
+import { checkMomentumStateValue } from '../optim/sgd';
 import { HgBatches } from './hg_batches';
-import { Optimizer, type OptimizerStateDict, type ParamsInput, type StateValue } from '../optim/optimizer';
+import { Optimizer, type OptimizerStateDict, type ParamState, type ParamsInput, type StateValue } from '../optim/optimizer';
 import { SummariesRoute, type RouteDecision } from './summaries_route';
 import {
   OPTION_KEYS,
@@ -439,12 +440,27 @@ export class NewtonSummary extends Optimizer<Group> {
     // One hg batch at most per step: more draws than steps is not a state this optimizer can have been in.
     if (draws > step) throw new RangeError(`${where}: hgDraws (${draws}) cannot exceed step (${step})`);
     const average = this.#checkedAverage(where, sd.average);
-    super.loadStateDict(sd); // the groups' options and the per-parameter state, checked there
-    this.#route.restore(where, sd.summaries);
+    const route = SummariesRoute.checkSaved(where, sd.summaries);
+    this.#hg.checkSeek(draws);
+    // Everything above is checked before this first change: a refused state dict leaves the optimizer as it was.
+    super.loadStateDict(sd); // the groups' options and the per-parameter state, checked there before any is set
+    this.#route.restore(route);
     this.#step = step;
     this.#lrsInitialized = lrsInitialized;
     this.#hg.seek(draws);
     this.#average?.restore(average);
+  }
+
+  /** The per-parameter state is the updater's: momentumBuffer ('sgd'), or Adam's step, expAvg and expAvgSq. */
+  protected override checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
+    const checkTensor = (t: Tensor) => super.checkStateValue(where, label, name, t, param);
+    return this.#o.updater === 'sgd'
+      ? checkMomentumStateValue(where, label, name, value, checkTensor)
+      : checkAdamStateValue(where, label, name, value, checkTensor);
+  }
+
+  protected override checkStateEntry(where: string, label: string, entry: ParamState): void {
+    if (this.#o.updater !== 'sgd') checkAdamStateEntry(where, label, entry);
   }
 
   #checkedAverage(where: string, value: unknown): SavedAverage | undefined {

@@ -34,9 +34,14 @@ export function names(model: Module, suffixes: string[]): Partition {
   if (!Array.isArray(suffixes) || suffixes.some((s) => typeof s !== 'string' || s === '')) {
     throw new TypeError(`partition.names: suffixes must be an array of non-empty strings, got ${show(suffixes)}`);
   }
+  return bySuffix('names', model, suffixes);
+}
+
+/** names(), its errors naming `where` (the helper the user called). */
+function bySuffix(where: string, model: Module, suffixes: string[]): Partition {
   const groups: string[][] = suffixes.map(() => []);
   const rest: string[] = [];
-  for (const [name] of named('names', model)) {
+  for (const [name] of named(where, model)) {
     const k = suffixes.findIndex((s) => name === s || name.endsWith(`.${s}`));
     (k >= 0 ? groups[k] : rest).push(name);
   }
@@ -48,7 +53,7 @@ export function names(model: Module, suffixes: string[]): Partition {
 
 /** Weights, biases, then the rest (each left out when empty). */
 export function wb(model: Module): Partition {
-  return names(model, ['weight', 'bias']);
+  return bySuffix('wb', model, ['weight', 'bias']);
 }
 
 /**

@@ -73,15 +73,19 @@ export class ReduceDampingOnPlateau {
       this.#badEpochs = 0;
     }
     if (this.#badEpochs <= this.#o.patience) return false;
+    let reduced = false;
     for (const group of this.#opt.paramGroups) {
       const damping = Math.max(group.damping * this.#o.factor, this.#o.minDamping);
+      // Only ever reduced, as torch's min_lr: a group already below minDamping was raised to it (and its lr with it).
+      if (damping >= group.damping) continue;
       if (group.damping > 0) group.lr *= damping / group.damping;
       if (this.#o.verbose && damping !== group.damping) console.log(`ReduceDampingOnPlateau: damping ${group.damping} → ${damping}`);
       group.damping = damping;
+      reduced = true;
     }
     this.#cooldownLeft = this.#o.cooldown;
     this.#badEpochs = 0;
-    return true;
+    return reduced;
   }
 
   #improves(x: number): boolean {
@@ -96,7 +100,10 @@ export class ReduceDampingOnPlateau {
   }
   loadStateDict(sd: { best: number; badEpochs: number; cooldownLeft: number }): void {
     const o = checkOptions('ReduceDampingOnPlateau.loadStateDict', sd, ['best', 'badEpochs', 'cooldownLeft']);
-    this.#best = checkNumber('ReduceDampingOnPlateau.loadStateDict', 'best', o.best);
+    // NaN: nothing would ever improve on it, so the damping would shrink every patience + 1 steps.
+    const best = checkNumber('ReduceDampingOnPlateau.loadStateDict', 'best', o.best);
+    if (Number.isNaN(best)) throw new RangeError('ReduceDampingOnPlateau.loadStateDict: best must be a number or ±Infinity, got NaN');
+    this.#best = best;
     this.#badEpochs = checkInteger('ReduceDampingOnPlateau.loadStateDict', 'badEpochs', o.badEpochs, 0);
     this.#cooldownLeft = checkInteger('ReduceDampingOnPlateau.loadStateDict', 'cooldownLeft', o.cooldownLeft, 0);
   }

@@ -225,6 +225,9 @@ function evaluate(where: string, fullLoss: FullLoss, x: Tensor, y: Tensor): Tens
     ['x', x],
     ['y', y],
   ]);
+  // The mean loss of no sample is NaN: its summaries came out as zeros (or a reshape's error), the Taylor route refuses it.
+  if (x.ndim > 0 && x.shape[0] === 0)
+    throw new RangeError(`${where}: needs a batch of at least one sample, x has shape ${formatShape(x.shape)}`);
   const loss = fullLoss(x, y);
   if (!(loss instanceof Tensor)) throw new TypeError(`${where}: the loss function must return a Tensor, got ${show(loss)}`);
   if (loss.numel !== 1) throw new RangeError(`${where}: the loss must be a scalar, got shape ${formatShape(loss.shape)}`);

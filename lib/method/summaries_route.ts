@@ -24,6 +24,12 @@ export interface TaylorPlan {
 /** Largest relative difference (per quantity, against its largest entry) for which the routes agree. */
 export const ROUTE_TOLERANCE = { float32: 1e-4, float64: 1e-9 } as const;
 
+/** The route a state dict says was decided. */
+export interface SavedRoute {
+  route: 'taylor' | 'autograd';
+  loss: TaylorLoss | null;
+}
+
 export class SummariesRoute {
   readonly #where: string;
   readonly #groups: ParamGroup[];
@@ -69,19 +75,25 @@ export class SummariesRoute {
   }
 
   /** What a state dict keeps: the decided route (and the Taylor route's loss), so a resumed run need not decide again. */
-  saved(): { route: 'taylor' | 'autograd'; loss: TaylorLoss | null } | null {
+  saved(): SavedRoute | null {
     if (!this.#decision || this.#pending) return null;
     return { route: this.#decision.route, loss: this.#plan?.loss ?? null };
   }
 
-  /** Takes a saved decision over, if this route still has one to make ('auto') and it is possible here. */
-  restore(where: string, saved: unknown): void {
-    if (saved === undefined || saved === null) return;
+  /** A state dict's `summaries`, checked before anything is restored (null: none saved). */
+  static checkSaved(where: string, saved: unknown): SavedRoute | null {
+    if (saved === undefined || saved === null) return null;
     const s = checkOptions(`${where}: summaries`, saved, ['route', 'loss']);
     if (s.route !== 'taylor' && s.route !== 'autograd')
       throw new TypeError(`${where}: summaries.route must be 'taylor' or 'autograd', got ${show(s.route)}`);
     if (s.loss !== null && s.loss !== 'nll' && s.loss !== 'crossEntropy' && s.loss !== 'mse')
       throw new TypeError(`${where}: summaries.loss must be 'nll', 'crossEntropy', 'mse' or null, got ${show(s.loss)}`);
+    return { route: s.route, loss: s.loss };
+  }
+
+  /** Takes a saved decision (checked by checkSaved) over, if this route still has one to make ('auto') and it is possible here. */
+  restore(s: SavedRoute | null): void {
+    if (s === null) return;
     if (this.#pending !== 'summaries') return; // decided by the options, not by a check
     if (s.route === 'autograd') {
       this.#plan = undefined;

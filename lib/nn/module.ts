@@ -1,5 +1,6 @@
 // The base of every model: named parameters (leaves requiring grad) and child modules, in registration
 // order, with the conversions, modes and state dicts of torch.nn.Module.
+import { native } from '../core/native';
 import { assertFree } from '../core/pending_holds';
 import { Tensor, checkDevice, checkDtype, keep, type DeviceName, type Dtype } from '../core/tensor';
 import { checkBoolean, checkOptions, formatShape, show } from '../core/validate';
@@ -62,6 +63,11 @@ export abstract class Module {
   protected registerModule<M extends Module>(name: string, module: M): M {
     checkName('registerModule', name, this.#parameters, this.#children);
     if (!(module instanceof Module)) throw new TypeError(`registerModule: ${name} must be a Module, got ${show(module)}`);
+    // A module inside itself would make every walk of the tree (parameters(), stateDict()...) endless.
+    if ((module as Module) === this || module.#contains(this))
+      throw new RangeError(
+        `registerModule: ${name} must not be this module or one that contains it (modules form a tree), got ${show(module)}`,
+      );
     this.#children.set(name, module);
     parentOf.set(module, this);
     return module;
@@ -83,6 +89,11 @@ export abstract class Module {
       for (const [name, p] of child.#everyNamedParameter()) out.push([`${childName}.${name}`, p]);
     }
     return out;
+  }
+
+  /** Whether `module` is one of this module's descendants. */
+  #contains(module: Module): boolean {
+    return [...this.#children.values()].some((child) => child === module || child.#contains(module));
   }
 
   /** The parameters, in `namedParameters()` order. */
@@ -140,7 +151,8 @@ export abstract class Module {
     if (stateDict === null || typeof stateDict !== 'object')
       throw new TypeError(`loadStateDict: stateDict must be an object, got ${show(stateDict)}`);
     const params = new Map(this.#everyNamedParameter());
-    const missing = [...params.keys()].filter((k) => !(k in stateDict));
+    // Own keys only: a parameter named like an Object.prototype member ('toString') is not found on the prototype.
+    const missing = [...params.keys()].filter((k) => !Object.hasOwn(stateDict, k));
     const unexpected = Object.keys(stateDict).filter((k) => !params.has(k));
     if (missing.length || unexpected.length) {
       throw new RangeError(`loadStateDict: keys do not match the model (missing: ${show(missing)}, unexpected: ${show(unexpected)})`);
@@ -151,6 +163,13 @@ export abstract class Module {
       if (formatShape(value.shape) !== formatShape(p.shape)) {
         throw new RangeError(`loadStateDict: ${name} has shape ${formatShape(value.shape)}, the model's is ${formatShape(p.shape)}`);
       }
+    }
+    // As every optimizer step and state dict load: a NaN or Inf is never written into a parameter (a
+    // diverged run's checkpoint would otherwise train on silently, every loss NaN).
+    for (const [name, p] of params) {
+      const value = stateDict[name];
+      if (p.dtype !== 'int64' && !native().allFinite([value.handle('loadStateDict')]))
+        throw new RangeError(`loadStateDict: ${name} must be finite, got a tensor holding NaN or Inf`);
     }
     assertFree('loadStateDict', params.values());
     for (const [name, p] of params) p.assign(stateDict[name], true);

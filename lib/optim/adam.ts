@@ -2,7 +2,7 @@
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 import { checkInteger, checkOptions, show } from '../core/validate';
-import { Optimizer, checkNonNegative, checkUnitInterval, type ParamsInput, type StateValue } from './optimizer';
+import { Optimizer, checkNonNegative, checkUnitInterval, type ParamState, type ParamsInput, type StateValue } from './optimizer';
 import type { TorchNames } from './torch_state_dict';
 
 /** torch.optim.Adam's defaults, shared with NewtonSummary's Adam updater. */
@@ -28,6 +28,41 @@ export function checkBetas(where: string, betas: unknown): [number, number] {
   return [checkUnitInterval(where, 'betas[0]', betas[0]), checkUnitInterval(where, 'betas[1]', betas[1])];
 }
 
+const ADAM_STATE = ['step', 'expAvg', 'expAvgSq'] as const;
+
+/**
+ * One value of Adam's per-parameter state (Adam's, and NewtonSummary's Adam updater's): the step count (≥ 1,
+ * and one below the largest exact integer, since the next step adds one) and the two moment estimates (the
+ * second ≥ 0, it is square-rooted). `checkTensor`: the optimizer's check of a state tensor (shape, dtype, finite).
+ */
+export function checkAdamStateValue(
+  where: string,
+  label: string,
+  name: string,
+  value: unknown,
+  checkTensor: (value: Tensor) => StateValue,
+): StateValue {
+  if (name === 'step') return checkInteger(where, label, value, 1, Number.MAX_SAFE_INTEGER - 1);
+  if ((name === 'expAvg' || name === 'expAvgSq') && value instanceof Tensor) {
+    const checked = checkTensor(value);
+    if (name === 'expAvgSq' && (value.toArray() as Float32Array | Float64Array).some((v) => v < 0)) {
+      throw new RangeError(`${where}: ${label} holds negative values (it is a mean of squares)`);
+    }
+    return checked;
+  }
+  throw new RangeError(`${where}: ${label}: Adam's state is step, expAvg and expAvgSq, got ${show(name)} = ${show(value)}`);
+}
+
+/**
+ * Adam's state of one parameter: all three values or none. The step count says how to unbias the moments, so a
+ * count without them (or moments without it, read as a first step) would make a silently different update.
+ */
+export function checkAdamStateEntry(where: string, label: string, entry: ParamState): void {
+  const missing = ADAM_STATE.filter((name) => !Object.hasOwn(entry, name));
+  if (missing.length > 0 && missing.length < ADAM_STATE.length)
+    throw new RangeError(`${where}: ${label} lacks ${missing.join(' and ')}: Adam's state is step, expAvg and expAvgSq together`);
+}
+
 /** torch.optim.Adam's state dict names (loadStateDict of one torch saved); AMSGrad, maximize and AdamW's decoupled decay are not here. */
 const TORCH_NAMES: TorchNames = {
   options: { lr: 'lr', betas: 'betas', eps: 'eps', weight_decay: 'weightDecay' },
@@ -51,17 +86,12 @@ export class Adam extends Optimizer<Resolved> {
 
   protected override readonly torchNames = TORCH_NAMES;
 
-  /** Adam's state per parameter: its step count (≥ 1) and the two moment estimates (the second ≥ 0, it is square-rooted). */
   protected override checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
-    if (name === 'step') return checkInteger(where, label, value, 1);
-    if ((name === 'expAvg' || name === 'expAvgSq') && (value === null || value instanceof Tensor)) {
-      const checked = super.checkStateValue(where, label, name, value, param);
-      if (name === 'expAvgSq' && value instanceof Tensor && (value.toArray() as Float32Array | Float64Array).some((v) => v < 0)) {
-        throw new RangeError(`${where}: ${label} holds negative values (it is a mean of squares)`);
-      }
-      return checked;
-    }
-    throw new RangeError(`${where}: ${label}: Adam's state is step, expAvg and expAvgSq, got ${show(name)} = ${show(value)}`);
+    return checkAdamStateValue(where, label, name, value, (t) => super.checkStateValue(where, label, name, t, param));
+  }
+
+  protected override checkStateEntry(where: string, label: string, entry: ParamState): void {
+    checkAdamStateEntry(where, label, entry);
   }
 
   step(): void {

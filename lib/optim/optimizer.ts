@@ -125,7 +125,26 @@ export abstract class Optimizer<O extends object> {
 
   /** Drops every parameter's gradient. */
   zeroGrad(): void {
+    this.#checkParams(`${this.where}.zeroGrad`);
     for (const p of this.allParams()) p.clearGrad();
+  }
+
+  /**
+   * The groups' params as they are now (paramGroups is public, and torch's may be appended to): Tensors, each
+   * in one place only. Something else failed as 'p.clearGrad is not a function'; a tensor listed twice was
+   * silently stepped twice.
+   */
+  #checkParams(where: string): void {
+    const seen = new Set<Tensor>();
+    this.paramGroups.forEach((group, s) => {
+      if (!Array.isArray(group.params) || group.params.length === 0)
+        throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors, got ${show(group.params)}`);
+      group.params.forEach((p, k) => {
+        if (!(p instanceof Tensor)) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] must be a Tensor, got ${show(p)}`);
+        if (seen.has(p)) throw new RangeError(`${where}: paramGroups[${s}].params[${k}] is listed twice: it would be stepped twice`);
+        seen.add(p);
+      });
+    });
   }
 
   abstract step(): void;
@@ -164,10 +183,12 @@ export abstract class Optimizer<O extends object> {
   }
 
   /**
-   * What every step checks and mends first: no pending call holds the parameters, the groups' options (a
-   * schedule may have changed them) are valid, and the state has the parameters' dtype and device.
+   * What every step checks and mends first: the groups' params are Tensors listed once, no pending call holds
+   * them, the groups' options (a schedule may have changed them) are valid, and the state has the parameters'
+   * dtype and device.
    */
   protected readyToStep(where: string): void {
+    this.#checkParams(where);
     this.assertFree(where);
     this.#checkGroups(where);
     this.#stateFollowsParameters();
@@ -208,6 +229,9 @@ export abstract class Optimizer<O extends object> {
 
   /** The optimizer's state: live references to its state tensors (copy them to keep a snapshot). */
   stateDict(): OptimizerStateDict<O> {
+    // In its parameters' dtype and device (moved since by Module.to): loadStateDict requires them, and this
+    // state dict taken before the next step converted the state was refused by the optimizer that wrote it.
+    this.#stateFollowsParameters();
     const state: Record<number, ParamState> = {};
     this.allParams().forEach((p, i) => {
       const s = this.state.get(p);
@@ -279,6 +303,7 @@ export abstract class Optimizer<O extends object> {
           configurable: true,
         });
       }
+      this.checkStateEntry(`${this.where}.loadStateDict`, `state ${key}`, checked);
       restored.set(p, checked);
     }
     this.state.clear();
@@ -324,6 +349,12 @@ export abstract class Optimizer<O extends object> {
     }
     throw new TypeError(`${where}: ${label} must be a Tensor, a number, a boolean or null, got ${show(value)}`);
   }
+
+  /**
+   * A loaded parameter's whole state, once each value passed checkStateValue: an optimizer whose update reads
+   * several values together (Adam's step count with its two moments) refuses an entry that lacks one.
+   */
+  protected checkStateEntry(_where: string, _label: string, _entry: ParamState): void {}
 }
 
 /** A numeric option that must be finite and ≥ min. */

@@ -27,6 +27,22 @@ const TORCH_NAMES: TorchNames = {
   absent: { maximize: false },
 };
 
+/**
+ * Momentum SGD keeps one state value per parameter, its momentum buffer (SGD's, and NewtonSummary's default
+ * updater's). `checkTensor`: the optimizer's check of a state tensor (shape, dtype, finite).
+ */
+export function checkMomentumStateValue(
+  where: string,
+  label: string,
+  name: string,
+  value: unknown,
+  checkTensor: (value: Tensor) => StateValue,
+): StateValue {
+  if (name !== 'momentumBuffer' || !(value instanceof Tensor))
+    throw new RangeError(`${where}: ${label}: SGD's state is a momentumBuffer Tensor, got ${show(name)} = ${show(value)}`);
+  return checkTensor(value);
+}
+
 export class SGD extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options: SGDOptions) {
     const { distributed, ...groupOptions } = checkOptions('SGD', options, [
@@ -52,11 +68,8 @@ export class SGD extends Optimizer<Resolved> {
 
   protected override readonly torchNames = TORCH_NAMES;
 
-  /** SGD keeps one state value per parameter: its momentum buffer. */
   protected override checkStateValue(where: string, label: string, name: string, value: unknown, param: Tensor): StateValue {
-    if (name !== 'momentumBuffer' || !(value instanceof Tensor))
-      throw new RangeError(`${where}: ${label}: SGD's state is a momentumBuffer Tensor, got ${show(name)} = ${show(value)}`);
-    return super.checkStateValue(where, label, name, value, param);
+    return checkMomentumStateValue(where, label, name, value, (t) => super.checkStateValue(where, label, name, t, param));
   }
 
   step(): void {

@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { assertWritable as assertFileWritable } from '../../io/atomic_file';
 import { readStateDict, stateDictFormat, writeStateDict } from '../../io/state_dict_file';
 import { writeReport } from '../report/report';
 import { DEFAULT_TRAIN_CONFIG as D, type NewtonSummarySpec, type OptimizerName, type TrainConfig } from '../train/config';
@@ -362,6 +363,9 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
   if (lead) {
     makeDirectory(out);
     assertWritable(out); // before training, not at the first checkpoint an epoch later
+    // Written when the first run ends: a folder that is missing or read-only failed only then, and the run's
+    // report and the other runs were lost with it.
+    if (flags.export) assertFileWritable(flags.export, '--export');
   }
   const checkpoint = path.join(out, 'checkpoint.ckpt');
   const controller = new AbortController();
@@ -401,8 +405,9 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
       writeStateDict(flags.export, model.stateDict(), '--export');
       exported = true;
     };
+    const { done: _, onThreads: __, ...callbacks } = report; // the reporter's own, not fit()'s
     const metrics = await fit(config, {
-      ...report,
+      ...callbacks,
       onData,
       checkpoint,
       resume: flags.resume,

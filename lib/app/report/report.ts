@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Metrics, RunMetrics } from '../train/metrics';
+import { checkOptions, show } from '../../core/validate';
 
 export interface ReportOptions {
   /** The command line that produced the run, shown in the report and kept in metrics.json. */
@@ -13,6 +14,13 @@ export interface ReportOptions {
 }
 
 export function writeReport(dir: string, metrics: Metrics, options: ReportOptions = {}): { metrics: string; html: string } {
+  // Checked before anything is written: a wrong argument failed deep in the rendering ("Cannot read properties of null").
+  if (typeof dir !== 'string' || dir === '') throw new TypeError(`writeReport: dir must be a folder path, got ${show(dir)}`);
+  if (metrics === null || typeof metrics !== 'object' || !Array.isArray(metrics.runs))
+    throw new TypeError(`writeReport: metrics must be what fit() resolves with ({ runs, ... }), got ${show(metrics)}`);
+  const o = checkOptions('writeReport', options, ['command']);
+  if (o.command !== undefined && (!Array.isArray(o.command) || !o.command.every((a) => typeof a === 'string')))
+    throw new TypeError(`writeReport: command must be an array of strings, got ${show(o.command)}`);
   fs.mkdirSync(dir, { recursive: true });
   const withCommand: Metrics = options.command ? { ...metrics, command: options.command } : metrics;
   const metricsFile = path.join(dir, 'metrics.json');

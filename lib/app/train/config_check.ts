@@ -13,7 +13,7 @@ const OPTIMIZERS = ['newton-summary', 'adam', 'sgd'] as const;
 type Where = { where: string };
 
 function fail(c: Where, field: string, expected: string, value: unknown, Kind: typeof TypeError | typeof RangeError = RangeError): never {
-  throw new Kind(`${c.where}: ${field} must be ${expected}, got ${show(value)}`);
+  throw new Kind(`${c.where}${field ? `: ${field}` : ''} must be ${expected}, got ${show(value)}`);
 }
 
 function object(c: Where, field: string, value: unknown, keys: readonly string[]): Record<string, unknown> {

@@ -7,6 +7,7 @@ import { EMBEDDED_ROOT, FASHION_MNIST_ROOT, fashionMnist } from '../../data/fash
 import { TensorDataset } from '../../data/dataset';
 import { MAX_CLASSES, classCount } from '../../data/labels';
 import { readRegularFile } from '../../io/regular_files';
+import { FLOAT32_MAX } from '../../core/validate';
 
 export { EMBEDDED_ROOT } from '../../data/fashion_mnist';
 
@@ -83,6 +84,9 @@ function loadCsv(file: string, testFraction: number, limit?: number): LoadedData
       if (v === '') throw new RangeError(`${at}, column ${c + 1} is empty`);
       const n = Number(v);
       if (!Number.isFinite(n)) throw new RangeError(`${at}, column ${c + 1}: ${JSON.stringify(v)} is not a finite number`);
+      // The features are stored as float32: beyond its range a value became Infinity, and every step was skipped.
+      if (!Number.isFinite(Math.fround(n)))
+        throw new RangeError(`${at}, column ${c + 1}: ${JSON.stringify(v)} is beyond float32's range (±${FLOAT32_MAX.toPrecision(5)})`);
       return n;
     });
     width ||= row.length;

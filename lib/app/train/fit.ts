@@ -18,6 +18,7 @@ import { evaluate } from './evaluate';
 import type { EpochMetrics, Metrics, RunMetrics, UpdateRecord } from './metrics';
 import { readCheckpoint, writeCheckpoint, type CheckpointTree, type Position, type RunInProgress } from './resume';
 import { assertWritable } from '../../io/atomic_file';
+import { checkOptions, show } from '../../core/validate';
 import { StepRate } from './step_rate';
 import type { TrainableOptimizer } from './trainable';
 import { agreeOnStep, dataParallel, shardOf, type World } from './data_parallel';
@@ -70,7 +71,7 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
   // A callback may be async: its rejection becomes fit()'s at the next step (it was an unhandled rejection,
   // which ends the process however the caller awaits fit()).
   const failed: { error?: unknown } = {};
-  options = withAsyncCallbacksCaught(options, failed);
+  options = withAsyncCallbacksCaught(checkFitOptions(options), failed);
   if (options.resume && options.init)
     throw new TypeError('fit: init and resume exclude each other (the checkpoint holds the initial parameters)');
   // A resumed training goes on with its own settings, so that it ends as it would have.
@@ -263,6 +264,25 @@ function initialState(config: TrainConfig, data: LoadedData, init?: Record<strin
 }
 
 /** `options` with each on* callback that returns a promise watched: its rejection is kept in `failed`. */
+const FIT_CALLBACKS = ['onData', 'onRunStart', 'onStep', 'onEpoch', 'onUpdate', 'onCheckpoint', 'onRunEnd'] as const;
+
+/**
+ * The options, every key known: a misspelt `checkpoint` was ignored, and the run then wrote no checkpoint at
+ * all; a callback that is not a function failed only when first called, mid-run.
+ */
+function checkFitOptions(options: unknown): FitOptions {
+  const o = checkOptions('fit', options, ['checkpoint', 'resume', 'init', 'signal', 'distributed', ...FIT_CALLBACKS]);
+  for (const name of FIT_CALLBACKS)
+    if (o[name] !== undefined && typeof o[name] !== 'function')
+      throw new TypeError(`fit: ${name} must be a function, got ${show(o[name])}`);
+  for (const name of ['checkpoint', 'resume'])
+    if (o[name] !== undefined && (typeof o[name] !== 'string' || o[name] === ''))
+      throw new TypeError(`fit: ${name} must be a file path, got ${show(o[name])}`);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new TypeError(`fit: signal must be an AbortSignal, got ${show(o.signal)}`);
+  return o as FitOptions;
+}
+
 function withAsyncCallbacksCaught(options: FitOptions, failed: { error?: unknown }): FitOptions {
   const out: Record<string, unknown> = { ...options };
   for (const [key, value] of Object.entries(options)) {
