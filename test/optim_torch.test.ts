@@ -176,6 +176,36 @@ describe("torch's layout, checked", () => {
     );
   });
 
+  it("the state is keyed by param_groups' ids, mapped to the parameters in order as torch maps them", () => {
+    const opt = new optim.SGD([{ params: [p()] }, { params: [p()] }], { lr: 1, momentum: 0.9 });
+    const buffer = tensor([3, 4], { dtype: 'float64' });
+    opt.loadStateDict({
+      state: { 11: { momentum_buffer: buffer } },
+      param_groups: [
+        { lr: 1, momentum: 0.9, params: [7] },
+        { lr: 1, momentum: 0.9, params: [11] },
+      ],
+    } as never);
+    expect(Object.keys(opt.stateDict().state)).toEqual(['1']);
+    expect((opt.stateDict().state[1].momentumBuffer as Tensor).toArray()).toEqual(buffer.toArray());
+    const twice = {
+      state: {},
+      param_groups: [
+        { lr: 1, params: [3] },
+        { lr: 1, params: [3] },
+      ],
+    };
+    expect(() => opt.loadStateDict(twice as never)).toThrow(/parameter id 3 appears twice in param_groups/);
+    const unlisted = {
+      state: { 0: { momentum_buffer: buffer } },
+      param_groups: [
+        { lr: 1, params: [7] },
+        { lr: 1, params: [11] },
+      ],
+    };
+    expect(() => opt.loadStateDict(unlisted as never)).toThrow(/state 0 is for a parameter id that no param_groups entry lists/);
+  });
+
   it('a momentum buffer of None (SGD without momentum) is no state', () => {
     const opt = new optim.SGD([p()], { lr: 1 });
     opt.loadStateDict({ state: { 0: { momentum_buffer: null } }, param_groups: [{ lr: 0.5, momentum: 0, params: [0] }] } as never);

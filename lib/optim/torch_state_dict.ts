@@ -35,12 +35,23 @@ export function fromTorchStateDict<O>(
   const groups = sd.param_groups;
   if (!Array.isArray(groups)) throw new TypeError(`${where}: param_groups must be an array, got ${show(groups)}`);
   const known = [...Object.keys(names.options), ...Object.keys(names.absent), ...IMPLEMENTATION_OPTIONS, 'params'];
+  // As torch's load_state_dict: the saved ids of `params`, group after group, name the optimizer's parameters
+  // in order, and the state is keyed by those ids (torch.save writes 0, 1, ... but any distinct ids map).
+  const positionOf = new Map<string, number>();
   const paramGroups = groups.map((group, s) => {
     if (!isRecord(group)) throw new TypeError(`${where}: param_groups[${s}] must be an object, got ${show(group)}`);
     const out: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(group)) {
-      if (name === 'params') out.params = value;
-      else if (Object.hasOwn(names.options, name)) out[names.options[name]] = value;
+      if (name === 'params') {
+        if (!Array.isArray(value)) throw new TypeError(`${where}: param_groups[${s}].params must be an array of ids, got ${show(value)}`);
+        out.params = value.map((id, k) => {
+          if (typeof id !== 'number' && typeof id !== 'string' && typeof id !== 'bigint')
+            throw new TypeError(`${where}: param_groups[${s}].params[${k}] must be a parameter id, got ${show(id)}`);
+          if (positionOf.has(String(id))) throw new RangeError(`${where}: parameter id ${show(id)} appears twice in param_groups`);
+          positionOf.set(String(id), positionOf.size);
+          return positionOf.size - 1;
+        });
+      } else if (Object.hasOwn(names.options, name)) out[names.options[name]] = value;
       else if (Object.hasOwn(names.absent, name)) {
         if (value !== null && value !== names.absent[name])
           throw new RangeError(
@@ -58,6 +69,8 @@ export function fromTorchStateDict<O>(
   const state: Record<string, ParamState> = {};
   for (const [key, entry] of Object.entries(given)) {
     if (!isRecord(entry)) throw new TypeError(`${where}: state ${key} must be an object, got ${show(entry)}`);
+    const position = positionOf.get(key);
+    if (position === undefined) throw new RangeError(`${where}: state ${key} is for a parameter id that no param_groups entry lists`);
     const converted: ParamState = {};
     for (const [name, value] of Object.entries(entry)) {
       if (!Object.hasOwn(names.state, name))
@@ -67,7 +80,7 @@ export function fromTorchStateDict<O>(
       if (value === null) continue;
       converted[names.state[name]] = names.counts.includes(name) ? count(where, `state ${key}.${name}`, value) : (value as Tensor);
     }
-    if (Object.keys(converted).length > 0) state[key] = converted;
+    if (Object.keys(converted).length > 0) state[position] = converted;
   }
   return { state, paramGroups } as unknown as OptimizerStateDict<O>;
 }
