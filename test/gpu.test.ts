@@ -28,18 +28,10 @@ import {
   tensor,
   tidy,
 } from '../lib';
-import { expectClose, values } from './helpers';
+import { expectClose, values, withGrad } from './helpers';
 
 const f64 = { dtype: 'float64' as const };
 const onGpu = (t: Tensor) => t.to({ device: 'cuda' });
-/** L = Σ c·p²/2, so ∇ = c·p on whichever device p is. */
-function withGrad(p: Tensor, c: number) {
-  p.clearGrad();
-  p.mul(p)
-    .mul(c / 2)
-    .sum()
-    .backward();
-}
 
 describe.runIf(cuda.isAvailable())('on a CUDA device', () => {
   it('an index out of range is a named RangeError before the kernel runs (a device assert would end the process)', () => {

@@ -13,6 +13,15 @@ export function expectClose(actual: ArrayLike<number | bigint>, expected: ArrayL
   }
 }
 
+/** Sets p's gradient to c·p through L = Σ c·p²/2, so every gradient is known by hand (on p's device). */
+export function withGrad(p: Tensor, c: number): void {
+  p.clearGrad();
+  p.mul(p)
+    .mul(c / 2)
+    .sum()
+    .backward();
+}
+
 /** Deterministic pseudo-random values in [lo, hi) (a tiny LCG, independent of libtorch's generator). */
 export function values(n: number, seed = 1, lo = -1, hi = 1): Float64Array {
   const out = new Float64Array(n);

@@ -1,17 +1,9 @@
 // SGD and Adam against hand-computed steps with torch.optim's semantics.
 import { describe, expect, it } from 'vitest';
 import { nn, optim, Tensor, tensor, tidy } from '../lib';
-import { expectClose } from './helpers';
+import { expectClose, withGrad } from './helpers';
 
 const f64 = { dtype: 'float64' as const, requiresGrad: true };
-/** L = Σ c·p²/2 → ∇ = c·p, so every gradient is known by hand. */
-function withGrad(p: Tensor, c: number) {
-  p.clearGrad();
-  p.mul(p)
-    .mul(c / 2)
-    .sum()
-    .backward();
-}
 
 describe('optim.SGD', () => {
   it('plain: p ← p − lr·g', () => {
