@@ -229,6 +229,19 @@ describe('computeHg: the rest of its contract', () => {
     expect(() => fullbatchGradient(groups, losses.mse, layer, [full, [x, y]], 2)).toThrow(`fullbatchGradient: ${message}`);
   });
 
+  it('refuses a datasetSize below the samples the loader yields (datasetSize 1 for 4 samples gave 4 times the result)', () => {
+    const layer = new g.nn.Linear(3, 2, { dtype: 'float64' });
+    const groups = partition.wb(layer).paramGroups;
+    const direction = groups.flatMap((group) => group.params.map((p) => g.ones(p.shape, { dtype: 'float64' })));
+    const batch = [g.ones([2, 3], { dtype: 'float64' }), g.ones([2, 2], { dtype: 'float64' })] as [Tensor, Tensor];
+    const mse = (a: Tensor, b: Tensor) => losses.mse(layer.forward(a), b);
+    const message = 'the loader yielded more than datasetSize (3) samples';
+    expect(() => computeHgFullbatch(groups, mse, [batch, batch], 3, direction)).toThrow(`computeHgFullbatch: ${message}`);
+    expect(() => fullbatchGradient(groups, losses.mse, layer, [batch, batch], 3)).toThrow(`fullbatchGradient: ${message}`);
+    // Fewer samples than datasetSize is one rank's shard, or a DataLoader's dropLast: allowed.
+    expect(fullbatchGradient(groups, losses.mse, layer, [batch], 4)).toHaveLength(2);
+  });
+
   it('gives zeros for a parameter that does not reach the loss', () => {
     const { model, x, y, fullLoss } = setup('tanh', 'mse');
     const unused = tensor([1, 2], { dtype: 'float64', requiresGrad: true });

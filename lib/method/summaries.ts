@@ -81,6 +81,24 @@ export function wrapHg(r: { H: NativeTensor; g: NativeTensor; order3: NativeTens
   return { H: new Tensor(r.H), g: new Tensor(r.g), order3: new Tensor(r.order3) };
 }
 
+/**
+ * Counts the samples of each batch against datasetSize, by which every batch is weighted: more samples than it
+ * would scale the result wrong (datasetSize 1 for 4 samples gave 4 times the gradient). Fewer is allowed: a
+ * DataLoader's dropLast, or one rank's shard of a dataset.
+ */
+function sampleCount(where: string, datasetSize: number): (x: Tensor) => number {
+  let total = 0;
+  return (x) => {
+    const n = x.shape[0] ?? 1;
+    total += n;
+    if (total > datasetSize)
+      throw new RangeError(
+        `${where}: the loader yielded more than datasetSize (${datasetSize}) samples: each batch is weighted by its size / datasetSize, so datasetSize must count every sample`,
+      );
+    return n;
+  };
+}
+
 /** computeHg summed over a loader's batches, each weighted by its batch size / datasetSize. */
 export function computeHgFullbatch(
   paramGroups: ParamGroup[],
@@ -92,8 +110,9 @@ export function computeHgFullbatch(
 ): Hg {
   checkInteger('computeHgFullbatch', 'datasetSize', datasetSize, 1);
   let total: Hg | undefined;
+  const seen = sampleCount('computeHgFullbatch', datasetSize);
   for (const [x, y] of batches('computeHgFullbatch', loader)) {
-    const w = x.shape[0] / datasetSize;
+    const w = seen(x) / datasetSize;
     total = tidy(() => {
       const hg = computeHg(paramGroups, fullLoss, x, y, direction, options);
       const next = total
@@ -125,8 +144,9 @@ export function fullbatchGradient(
     throw new TypeError(`${where}: model must be an nn.Module, got ${show(model)}`);
   checkInteger(where, 'datasetSize', datasetSize, 1);
   let total: Tensor[] | undefined;
+  const seen = sampleCount(where, datasetSize);
   for (const [x, y] of batches(where, loader)) {
-    const w = x.shape[0] / datasetSize;
+    const w = seen(x) / datasetSize;
     total = tidy(() => {
       const loss = evaluate(where, (a, b) => lossFn(model.forward(a), b), x, y);
       const grads = native()
