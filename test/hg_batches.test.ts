@@ -60,6 +60,18 @@ describe('HgBatches', () => {
     }
   });
 
+  it("draws a DataLoader's epochs by its own count, leaving the loader's epoch to its training loop", () => {
+    const shared = loader();
+    const hg = new HgBatches('t', shared);
+    const ids = (batches: Iterable<[Tensor, Tensor]>) => [...batches].map((b) => [...(b[0].toArray() as Float32Array)].join());
+    const drawn = Array.from({ length: 5 }, () => [...(hg.next()[0].toArray() as Float32Array)].join());
+    expect(shared.epoch).toBe(0); // the hg draws took epochs 0 and 1 without moving the loader's counter
+    expect(drawn).toEqual([...ids(shared.batches(0)), ...ids(shared.batches(1))].slice(0, 5));
+    expect(ids(shared)).toEqual(ids(shared.batches(0))); // the training loop still starts at its epoch 0
+    hg.seek(8);
+    expect(shared.epoch).toBe(1);
+  });
+
   it('seek(n) on an array and on a replayed generator continue as n draws would have', () => {
     const arr = new HgBatches('t', [pair(0), pair(1), pair(2)]);
     arr.seek(4);

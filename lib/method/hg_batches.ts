@@ -14,6 +14,12 @@ export class HgBatches {
   readonly #loader: Batches;
   /** A DataLoader's epoch when we started drawing: its position is then computable without replaying. */
   readonly #firstEpoch: number;
+  /**
+   * The DataLoader epoch the next pass reads. Our own count, not the loader's `epoch`: a loader also used for
+   * training had its epochs taken by the hg draws (and moved by a resume), so its training order depended on
+   * when the summaries ran.
+   */
+  #epoch: number;
   #iterator: Iterator<[Tensor, Tensor]> | undefined;
   /** The first batch of a generic loader, read at construction to check it, handed out as the first draw. */
   #peeked: [Tensor, Tensor] | undefined;
@@ -28,6 +34,7 @@ export class HgBatches {
     }
     this.#loader = loader as Batches;
     this.#firstEpoch = loader instanceof DataLoader ? loader.epoch : 0;
+    this.#epoch = this.#firstEpoch;
     if (loader instanceof DataLoader) {
       // Yields [x, y] Tensors by construction; it only has to yield something.
       if (loader.length === 0) throw new RangeError(`${where}: hgLoader yields no batch (its dataset is empty)`);
@@ -56,7 +63,7 @@ export class HgBatches {
       return batch;
     }
     for (let attempt = 0; attempt < 2; attempt++) {
-      this.#iterator ??= this.#loader[Symbol.iterator]();
+      this.#iterator ??= this.#loader instanceof DataLoader ? this.#loader.batches(this.#epoch++) : this.#loader[Symbol.iterator]();
       const next = this.#iterator.next();
       if (!next.done) {
         this.#draws++;
@@ -82,7 +89,7 @@ export class HgBatches {
         epoch = this.#firstEpoch + Math.floor(draws / perEpoch);
       this.#peeked = undefined;
       this.#iterator = loader.batches(epoch, draws % perEpoch);
-      loader.epoch = epoch + 1;
+      this.#epoch = epoch + 1;
       this.#draws = draws;
       return;
     }
