@@ -267,34 +267,32 @@ export abstract class Optimizer<O extends object> {
         `${where}: the state dict has no paramGroups (stateDict() gives state and paramGroups; torch's has param_groups)`,
       );
     if (!Array.isArray(sd.paramGroups) || sd.paramGroups.length !== this.paramGroups.length) {
-      throw new RangeError(
-        `${this.where}.loadStateDict: the state dict has ${show(sd.paramGroups?.length)} groups, the optimizer ${this.paramGroups.length}`,
-      );
+      throw new RangeError(`${where}: the state dict has ${show(sd.paramGroups?.length)} groups, the optimizer ${this.paramGroups.length}`);
     }
     sd.paramGroups.forEach((g, s) => {
       if (!Array.isArray(g.params) || g.params.length !== this.paramGroups[s].params.length) {
         throw new RangeError(
-          `${this.where}.loadStateDict: group ${s} has ${show(g.params?.length)} parameters, the optimizer's ${this.paramGroups[s].params.length}`,
+          `${where}: group ${s} has ${show(g.params?.length)} parameters, the optimizer's ${this.paramGroups[s].params.length}`,
         );
       }
     });
     // Every group's options, checked as the constructor checks them, before anything changes: a NaN lr from
     // a checkpoint would make the next step write NaN into every parameter.
-    const options = sd.paramGroups.map((g, s) => this.#loadedOptions(g as unknown as Record<string, unknown>, s));
+    const options = sd.paramGroups.map((g, s) => this.#loadedOptions(where, g as unknown as Record<string, unknown>, s));
     const params = this.allParams();
     const restored = new Map<Tensor, ParamState>();
     const state = sd.state ?? {};
     if (state === null || typeof state !== 'object' || Array.isArray(state))
-      throw new TypeError(`${this.where}.loadStateDict: state must be an object, got ${show(state)}`);
+      throw new TypeError(`${where}: state must be an object, got ${show(state)}`);
     for (const [key, entry] of Object.entries(state)) {
       const index = Number(key);
       const p = Number.isSafeInteger(index) && String(index) === key ? params[index] : undefined;
-      if (!p) throw new RangeError(`${this.where}.loadStateDict: state for parameter ${key}, which does not exist`);
+      if (!p) throw new RangeError(`${where}: state for parameter ${key}, which does not exist`);
       if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
-        throw new TypeError(`${this.where}.loadStateDict: state ${key} must be an object, got ${show(entry)}`);
+        throw new TypeError(`${where}: state ${key} must be an object, got ${show(entry)}`);
       const checked: ParamState = {};
       for (const [name, v] of Object.entries(entry as Record<string, unknown>)) {
-        const value = this.checkStateValue(`${this.where}.loadStateDict`, `state ${key}.${name}`, name, v, p);
+        const value = this.checkStateValue(where, `state ${key}.${name}`, name, v, p);
         // defineProperty: a key named "__proto__" stays a key, it does not replace the prototype
         Object.defineProperty(checked, name, {
           value: value instanceof Tensor ? value.clone() : value,
@@ -303,7 +301,7 @@ export abstract class Optimizer<O extends object> {
           configurable: true,
         });
       }
-      this.checkStateEntry(`${this.where}.loadStateDict`, `state ${key}`, checked);
+      this.checkStateEntry(where, `state ${key}`, checked);
       restored.set(p, checked);
     }
     this.state.clear();
@@ -314,8 +312,7 @@ export abstract class Optimizer<O extends object> {
   }
 
   /** A loaded group's options: only known names, each checked by the constructor's check. */
-  #loadedOptions(g: Record<string, unknown>, s: number): O {
-    const where = `${this.where}.loadStateDict`;
+  #loadedOptions(where: string, g: Record<string, unknown>, s: number): O {
     const current = this.paramGroups[s] as Record<string, unknown>;
     const merged: Record<string, unknown> = {};
     for (const name of this.#optionNames) merged[name] = current[name];
