@@ -148,6 +148,7 @@ function nativeTable(): Record<string, Array<[string, Call]>> {
       ['dim0', (v) => n.transpose(m(), v, 0)],
       ['dim1', (v) => n.transpose(m(), 0, v)],
     ],
+    permute: [['dims', (v) => n.permute(m(), [v, 0])]],
     logSoftmax: [['dim', (v) => n.logSoftmax(m(), v)]],
     softmax: [['dim', (v) => n.softmax(m(), v)]],
     gather: [['dim', (v) => n.gather(m(), v, idx())]],

@@ -234,6 +234,8 @@ export interface NativeAddon {
   stack(tensors: H[], dim: number): H;
   /** x with dimensions dim0 and dim1 swapped (a view). */
   transpose(x: H, dim0: number, dim1: number): H;
+  /** x with its dimensions in the order `dims`, a permutation (a view). */
+  permute(x: H, dims: number[]): H;
   /** log(softmax(x)) along `dim`, computed stably. */
   logSoftmax(x: H, dim: number): H;
   /** e^x / Σ e^x along `dim`. */

@@ -357,18 +357,7 @@ export class Tensor<D extends Dtype = Dtype> {
       throw new TypeError(`permute: dims must list each of the ${rank} dimensions once, got ${show(dims)}`);
     const wanted = dims.map((d, i) => normalizeDim('permute', `dims[${i}]`, d, rank));
     if (new Set(wanted).size !== rank) throw new RangeError(`permute: dims must list each dimension once, got ${show(dims)}`);
-    // As transposes: position i takes the dimension wanted there; `order` says which original each position holds.
-    const order = Array.from({ length: rank }, (_, i) => i);
-    let handle = native().reshape(this.handle('permute'), this.#dims()); // a view: permute returns a new tensor
-    for (let i = 0; i < rank; i++) {
-      const j = order.indexOf(wanted[i]);
-      if (j === i) continue;
-      const next = native().transpose(handle, i, j);
-      native().dispose(handle);
-      handle = next;
-      [order[i], order[j]] = [order[j], order[i]];
-    }
-    return new Tensor(handle);
+    return new Tensor(native().permute(this.handle('permute'), wanted));
   }
   /** `length` entries of `dim` from `start` (negative: from the end), as torch.narrow: a view. */
   narrow(dim: number, start: number, length: number): Tensor<D> {

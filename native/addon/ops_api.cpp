@@ -74,6 +74,10 @@ Napi::Value Transpose(const Napi::CallbackInfo& info) {
                                      to_int(info[2], "dim1", kDimRange)));
 }
 
+Napi::Value Permute(const Napi::CallbackInfo& info) {
+  return result(info, ops::permute(arg(info, 0, "input"), to_int_list(info[1], "dims", kDimRange)));
+}
+
 Napi::Value LogSoftmax(const Napi::CallbackInfo& info) {
   return result(info, ops::log_softmax(arg(info, 0, "input"), to_int(info[1], "dim", kDimRange)));
 }
@@ -155,6 +159,7 @@ void RegisterOpsApi(Napi::Env env, Napi::Object exports) {
   Export<Joined<ops::cat>>(env, exports, "cat");
   Export<Joined<ops::stack>>(env, exports, "stack");
   Export<Transpose>(env, exports, "transpose");
+  Export<Permute>(env, exports, "permute");
   Export<LogSoftmax>(env, exports, "logSoftmax");
   Export<Softmax>(env, exports, "softmax");
   Export<Gather>(env, exports, "gather");

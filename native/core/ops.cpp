@@ -88,6 +88,8 @@ at::Tensor stack(const std::vector<at::Tensor>& xs, int64_t dim) { return at::st
 
 at::Tensor transpose(const at::Tensor& x, int64_t dim0, int64_t dim1) { return at::transpose(x, dim0, dim1); }
 
+at::Tensor permute(const at::Tensor& x, const std::vector<int64_t>& dims) { return x.permute(dims); }
+
 at::Tensor log_softmax(const at::Tensor& x, int64_t dim) { return at::log_softmax(x, dim); }
 
 at::Tensor softmax(const at::Tensor& x, int64_t dim) { return at::softmax(x, dim); }

@@ -33,6 +33,8 @@ at::Tensor narrow(const at::Tensor& x, int64_t dim, int64_t start, int64_t lengt
 at::Tensor cat(const std::vector<at::Tensor>& xs, int64_t dim);
 at::Tensor stack(const std::vector<at::Tensor>& xs, int64_t dim);
 at::Tensor transpose(const at::Tensor& x, int64_t dim0, int64_t dim1);
+// The dimensions in the order `dims` (a permutation), as torch.permute: a view.
+at::Tensor permute(const at::Tensor& x, const std::vector<int64_t>& dims);
 at::Tensor log_softmax(const at::Tensor& x, int64_t dim);
 at::Tensor softmax(const at::Tensor& x, int64_t dim);
 at::Tensor index_select(const at::Tensor& x, int64_t dim, const at::Tensor& index);
