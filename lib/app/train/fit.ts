@@ -285,8 +285,9 @@ function checkFitOptions(options: unknown): FitOptions {
 
 function withAsyncCallbacksCaught(options: FitOptions, failed: { error?: unknown }): FitOptions {
   const out: Record<string, unknown> = { ...options };
-  for (const [key, value] of Object.entries(options)) {
-    if (!/^on[A-Z]/.test(key) || typeof value !== 'function') continue;
+  for (const key of FIT_CALLBACKS) {
+    const value = options[key];
+    if (value === undefined) continue;
     out[key] = (...args: unknown[]) => {
       const result = (value as (...a: unknown[]) => unknown)(...args);
       if (result instanceof Promise)
