@@ -238,6 +238,36 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       });
       return { model, x: image(3, 2, 32, 6), y: labels(3, 3), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
     },
+    // Convolutions over 2×2 and 1×1 inputs run as dense matrices on the CPU (taylor_dense_conv.cpp).
+    'VGG-small over 4×4, 2×2 and 1×1 inputs (relu)': () => {
+      const model = new models.VGG({
+        config: [3, 'M', 'M', 'M', 4, 'M', 4, 4, 'M', 3],
+        fcSizes: [5],
+        imageSize: 32,
+        inChannels: 1,
+        numClasses: 4,
+        dtype: 'float64',
+      });
+      return { model, x: image(3, 1, 32, 13), y: labels(3, 4), fullLoss: (a, b) => losses.nll(model.forward(a), b) };
+    },
+    'Sequential of small convolutions (rectangular kernel, padding, dilation; tanh, ELU)': () => {
+      g.manualSeed(12);
+      const model = new nn.Sequential(
+        new nn.Conv2d(2, 3, [2, 3], { padding: [0, 1], dtype: 'float64' }), // 2×2 → 1×2
+        new nn.Tanh(),
+        new nn.Conv2d(3, 4, 3, { padding: 2, dilation: 2, dtype: 'float64' }), // 1×2 → 1×2
+        new nn.ELU(0.7),
+        new nn.Flatten(),
+        new nn.Linear(8, 3, { dtype: 'float64' }),
+      );
+      return {
+        model,
+        x: image(4, 2, 2, 14),
+        y: labels(4, 3),
+        fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b),
+        loss: 'crossEntropy',
+      };
+    },
     AutoencoderMLP: () => {
       const model = new models.AutoencoderMLP([6, 4, 3], { activation: 'sigmoid', dtype: 'float64' });
       const x = tensor(values(5 * 6, 7, 0, 1), { shape: [5, 6], dtype: 'float64' });

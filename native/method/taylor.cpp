@@ -122,11 +122,21 @@ struct LinearLayer {
   }
 };
 
+// A small convolution's dense matrix (conv_output_shape) reads the rows flattened and gives them back as
+// [C, H, W] samples, the convolution's shape.
 void linear(Jets& z, const Op& op, const Known* known) {
-  if (z.J.dim() != 3)
+  const bool conv = !op.conv_output_shape.empty();
+  if (!conv && z.J.dim() != 3)
     throw RangeError("a Linear layer needs [N, features] inputs, got rank " + std::to_string(z.J.dim() - 1));
-  bilinear(z, op, LinearLayer{}, {-1}, known ? known->value : at::Tensor(),
-           known ? known->direction_term : at::Tensor());
+  const auto flat = [&](const at::Tensor& t) { return conv && t.defined() ? t.flatten(1) : t; };
+  if (conv) z.J = z.J.flatten(2);
+  bilinear(z, op, LinearLayer{}, {-1}, known ? flat(known->value) : at::Tensor(),
+           known ? flat(known->direction_term) : at::Tensor());
+  if (conv) {
+    std::vector<int64_t> shape{z.J.size(0), z.J.size(1)};
+    shape.insert(shape.end(), op.conv_output_shape.begin(), op.conv_output_shape.end());
+    z.J = z.J.view(shape);
+  }
 }
 
 struct Conv2dLayer {
@@ -513,7 +523,7 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
     throw RangeError("cross-entropy needs int64 labels [N] with N = " + std::to_string(N));
   if (loss == Loss::Mse && (target.dim() < 1 || target.size(0) != N))
     throw RangeError("mse: the target's shape must be the output's, with N = " + std::to_string(N) + " samples");
-  const std::vector<const Op*> steps = schedule(model);
+  std::vector<const Op*> steps = schedule(model);
   const std::vector<std::vector<int64_t>> shapes = sample_shapes(steps, x);
   const std::vector<int64_t>& out = shapes.empty() ? x.sizes().vec() : shapes.back();
   if (loss == Loss::CrossEntropy) {
@@ -530,6 +540,8 @@ Result summaries_by(std::optional<Route> route, const std::vector<Op>& model, Lo
                     "), got " + c10::toString(target.scalar_type()));
   // Here rather than in the façade: the first pass reads x right after, from the cache.
   if (!all_finite({x, target})) throw RangeError(all_finite({x}) ? "y holds NaN or Inf" : "x holds NaN or Inf");
+  std::vector<Op> dense;  // on the CPU, the small convolutions as dense matrices
+  if (x.is_cpu()) steps = with_dense_convolutions(steps, shapes, x, dense);
   if (!route) route = route_for(steps, shapes, S, options, N, x.is_cpu());
   return *route == Route::Adjoint ? adjoint_summaries(steps, shapes, loss, x, target, S, options, profile)
                                   : jets_summaries(steps, shapes, loss, x, target, S, options, profile);

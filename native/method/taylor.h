@@ -25,6 +25,9 @@ struct Op {
   ops::Conv2dOptions conv;
   ops::MaxPool2dOptions pool;
   jets::Activation activation;
+  // A Linear step standing for a small convolution (taylor_dense_conv.cpp): it reads the flattened sample and
+  // its output is viewed as this [C, H, W]. Empty for a model's own Linear ([N, features] in and out).
+  std::vector<int64_t> conv_output_shape;
 };
 
 // CrossEntropy: log-softmax over the classes (dim 1 of [N, C] outputs), then NLL with int64 labels [N];

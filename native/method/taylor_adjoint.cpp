@@ -76,7 +76,7 @@ std::vector<int64_t> pool_stride(const Op& op) { return op.pool.stride.empty() ?
 
 // Uᵀλ: the input-gradient of λ (the layer's output-gradient) through the weight U, for the layer's input x.
 at::Tensor input_gradient(const Op& op, const at::Tensor& lambda, const at::Tensor& x, const at::Tensor& U) {
-  if (op.kind == Op::Kind::Linear) return at::mm(lambda, U);
+  if (op.kind == Op::Kind::Linear) return at::mm(lambda.flatten(1), U).view(x.sizes());  // flat: a dense conv
   const ops::Conv2dOptions& o = op.conv;
   return std::get<0>(at::convolution_backward(lambda, x, U, c10::nullopt, o.stride, o.padding, o.dilation, false,
                                               {0, 0}, o.groups, {true, false, false}));
@@ -91,18 +91,26 @@ struct Values {
 // W x + b and, for a layer with a weight direction U, U x, in one product: [W; U] stacked along the outputs
 // (one read of x, one wider GEMM or one convolution sharing its unfolded input). Returns {value, U x}; U x
 // is left undefined (the jets compute it) for a grouped convolution, whose output channels are per group.
+// A dense convolution's (conv_output_shape) products are over the flattened sample, viewed back as [C, H, W].
 std::pair<at::Tensor, at::Tensor> layer_values(const Op& op, const at::Tensor& x) {
+  const bool dense = !op.conv_output_shape.empty();
+  const auto sample = [&](const at::Tensor& y) {
+    if (!dense) return y;
+    std::vector<int64_t> shape{y.size(0)};
+    shape.insert(shape.end(), op.conv_output_shape.begin(), op.conv_output_shape.end());
+    return y.view(shape);
+  };
   const auto apply = [&](const at::Tensor& w, const at::Tensor& b) {
     return op.kind == Op::Kind::Linear
-               ? at::linear(x, scaled(w, op), b)
+               ? at::linear(dense ? x.flatten(1) : x, scaled(w, op), b)
                : at::conv2d(x, scaled(w, op), b, op.conv.stride, op.conv.padding, op.conv.dilation, op.conv.groups);
   };
   if (!op.dweight.defined() || (op.kind == Op::Kind::Conv2d && op.conv.groups != 1))
-    return {apply(op.weight, op.bias), at::Tensor()};
-  const int64_t out = op.weight.size(0), channel_dim = op.kind == Op::Kind::Linear ? x.dim() - 1 : 1;
+    return {sample(apply(op.weight, op.bias)), at::Tensor()};
+  const int64_t out = op.weight.size(0), channel_dim = op.kind == Op::Kind::Linear ? (dense ? 1 : x.dim() - 1) : 1;
   const at::Tensor bias = op.bias.defined() ? at::cat({op.bias, at::zeros_like(op.bias)}) : at::Tensor();
   const at::Tensor both = apply(at::cat({op.weight, op.dweight}), bias);
-  return {both.narrow(channel_dim, 0, out), both.narrow(channel_dim, out, out)};
+  return {sample(both.narrow(channel_dim, 0, out)), sample(both.narrow(channel_dim, out, out))};
 }
 
 Values values_pass(const std::vector<const Op*>& steps, const at::Tensor& x) {

@@ -207,6 +207,18 @@ std::vector<ChunkResult> run_chunks(int64_t N, const ChunkPlan& plan, const F& f
   return out;
 }
 
+// Small convolutions as dense matrices on the CPU (taylor_dense_conv.cpp): the steps with each Conv2d whose
+// input has at most kh·kw positions per channel replaced by a Linear step over its matrix (conv_output_shape
+// set), when that matrix takes at most twice the weight's memory; the new steps live in `owned`. `shapes` are
+// the steps' sample_shapes, which the replacements keep.
+std::vector<const Op*> with_dense_convolutions(const std::vector<const Op*>& steps,
+                                               const std::vector<std::vector<int64_t>>& shapes, const at::Tensor& x,
+                                               std::vector<Op>& owned);
+// The matrix [C_out·H_out·W_out, C_in·H·W] of a convolution with this weight from inputs [C_in, H, W] to
+// outputs [C_out, H_out, W_out] (groups 1), NCHW order on both sides.
+at::Tensor dense_convolution_matrix(const at::Tensor& weight, const ops::Conv2dOptions& o, at::IntArrayRef in,
+                                    at::IntArrayRef out);
+
 // The two implementations of summaries(): Jets pushes every row forward (first and third derivatives per subset,
 // second per pair; taylor.cpp), Adjoint pushes first and diagonal second derivatives forward and contracts
 // them with the backward pass of the values (taylor_adjoint.cpp). Both are exact; they differ in cost.

@@ -264,6 +264,7 @@ int main() {
   contractions_equal_reference();
   contract_errors_are_typed();
   failures += grnewt::tests::taylor_routes_agree();
+  failures += grnewt::tests::dense_convolutions_check();
 #ifdef GRNEWT_WITH_CUDA
   if (at::hasCUDA()) {
     kernel_equals_reference(at::Device(at::kCUDA, 0), grnewt::jets::detail::propagate_elementwise_cuda,

@@ -6,4 +6,7 @@ namespace grnewt::tests {
 
 int taylor_routes_agree();
 
+// Small convolutions as dense matrices (taylor_dense_conv_test.cpp): the number of failures.
+int dense_convolutions_check();
+
 }  // namespace grnewt::tests
