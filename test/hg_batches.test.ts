@@ -84,4 +84,23 @@ describe('HgBatches', () => {
     g.seek(3);
     expect(first(g.next())).toBe(3);
   });
+
+  it('a replay that throws leaves the position where it was', () => {
+    let failAt = -1; // the item of a pass that throws
+    const restartable = {
+      *[Symbol.iterator]() {
+        for (let k = 0; k < 4; k++) {
+          if (k === failAt) throw new Error('loader failed');
+          yield pair(k);
+        }
+      },
+    };
+    const hg = new HgBatches('t', restartable);
+    expect([first(hg.next()), first(hg.next())]).toEqual([0, 1]);
+    failAt = 3;
+    expect(() => hg.seek(6)).toThrow('loader failed');
+    failAt = -1;
+    expect(hg.draws).toBe(2);
+    expect(first(hg.next())).toBe(2); // the pass it was reading, not the failed replay's
+  });
 });

@@ -474,4 +474,27 @@ describe("NewtonSummary's state dicts", () => {
       /replaying 1099511627776 hg batches of a loader that is neither a DataLoader nor an array is refused/,
     );
   });
+
+  it('a generic hg loader that throws while replayed leaves the optimizer as it was (it had been half loaded)', () => {
+    const { groups, fullLoss } = setup();
+    const saved = new NewtonSummary(groups, fullLoss, batches(2, 8, 1), { summaries: 'autograd' }).stateDict();
+    const sd = { ...saved, paramGroups: saved.paramGroups.map((g) => ({ ...g, lr: 0.5 })), step: 7, hgDraws: 5, lrsInitialized: true };
+    let fail = false;
+    const loader = {
+      *[Symbol.iterator]() {
+        for (const [k, b] of batches(2, 8, 1).entries()) {
+          if (fail && k === 1) throw new Error('hg loader failed');
+          yield b;
+        }
+      },
+    };
+    const opt = new NewtonSummary(groups, fullLoss, loader, { summaries: 'autograd' });
+    const before = JSON.stringify(opt.stateDict());
+    fail = true;
+    expect(() => opt.loadStateDict(sd)).toThrow('hg loader failed');
+    expect(JSON.stringify(opt.stateDict())).toBe(before); // its own lrs, step 0, lrsInitialized false, hgDraws 0
+    fail = false;
+    opt.loadStateDict(sd);
+    expect([opt.stateDict().step, opt.stateDict().hgDraws, opt.paramGroups[0].lr]).toEqual([7, 5, 0.5]);
+  });
 });

@@ -9,21 +9,25 @@ import { show } from '../core/validate';
 /** More replayed draws than this from a loader that can only be replayed one batch at a time is refused. */
 const MAX_REPLAY = 10_000_000;
 
+/** Where the next draw comes from: the pass being read, a checked first batch not handed out yet, the
+ * DataLoader epoch the next pass reads, and the batches drawn so far. */
+type Cursor = {
+  iterator: Iterator<[Tensor, Tensor]> | undefined;
+  peeked: [Tensor, Tensor] | undefined;
+  /**
+   * Our own count, not the loader's `epoch`: a loader also used for training had its epochs taken by the hg
+   * draws (and moved by a resume), so its training order depended on when the summaries ran.
+   */
+  epoch: number;
+  draws: number;
+};
+
 export class HgBatches {
   readonly #where: string;
   readonly #loader: Batches;
   /** A DataLoader's epoch when we started drawing: its position is then computable without replaying. */
   readonly #firstEpoch: number;
-  /**
-   * The DataLoader epoch the next pass reads. Our own count, not the loader's `epoch`: a loader also used for
-   * training had its epochs taken by the hg draws (and moved by a resume), so its training order depended on
-   * when the summaries ran.
-   */
-  #epoch: number;
-  #iterator: Iterator<[Tensor, Tensor]> | undefined;
-  /** The first batch of a generic loader, read at construction to check it, handed out as the first draw. */
-  #peeked: [Tensor, Tensor] | undefined;
-  #draws = 0;
+  #at: Cursor;
 
   constructor(where: string, loader: unknown) {
     this.#where = where;
@@ -34,7 +38,7 @@ export class HgBatches {
     }
     this.#loader = loader as Batches;
     this.#firstEpoch = loader instanceof DataLoader ? loader.epoch : 0;
-    this.#epoch = this.#firstEpoch;
+    this.#at = { iterator: undefined, peeked: undefined, epoch: this.#firstEpoch, draws: 0 };
     if (loader instanceof DataLoader) {
       // Yields [x, y] Tensors by construction; it only has to yield something.
       if (loader.length === 0) throw new RangeError(`${where}: hgLoader yields no batch (its dataset is empty)`);
@@ -42,34 +46,40 @@ export class HgBatches {
     }
     // Checked on its first item, which is kept and used as the first draw: the user's sequence is unchanged
     // (a generator's first item is not lost, an epoch counter advanced by the call is not advanced twice).
-    this.#iterator = this.#loader[Symbol.iterator]();
-    const first = this.#iterator.next();
+    const iterator = this.#loader[Symbol.iterator]();
+    const first = iterator.next();
     if (first.done) throw new RangeError(`${where}: hgLoader yielded no batch`);
-    this.#peeked = this.#checked(first.value);
-    if (!Array.isArray(loader)) this.#peeked.forEach((t) => keep(t)); // made by the loader for us: survives the caller's tidy
+    const peeked = this.#checked(first.value);
+    if (!Array.isArray(loader)) peeked.forEach((t) => keep(t)); // made by the loader for us: survives the caller's tidy
+    this.#at = { ...this.#at, iterator, peeked };
   }
 
   /** Batches drawn so far. */
   get draws(): number {
-    return this.#draws;
+    return this.#at.draws;
   }
 
   /** The next batch, starting a new pass over the loader when one ends. */
   next(): [Tensor, Tensor] {
-    if (this.#peeked) {
-      const batch = this.#peeked;
-      this.#peeked = undefined;
-      this.#draws++;
+    return this.#draw(this.#at);
+  }
+
+  /** Draws from cursor `c`, moving it. */
+  #draw(c: Cursor): [Tensor, Tensor] {
+    if (c.peeked) {
+      const batch = c.peeked;
+      c.peeked = undefined;
+      c.draws++;
       return batch;
     }
     for (let attempt = 0; attempt < 2; attempt++) {
-      this.#iterator ??= this.#loader instanceof DataLoader ? this.#loader.batches(this.#epoch++) : this.#loader[Symbol.iterator]();
-      const next = this.#iterator.next();
+      c.iterator ??= this.#loader instanceof DataLoader ? this.#loader.batches(c.epoch++) : this.#loader[Symbol.iterator]();
+      const next = c.iterator.next();
       if (!next.done) {
-        this.#draws++;
+        c.draws++;
         return this.#checked(next.value);
       }
-      this.#iterator = undefined; // exhausted: cycle
+      c.iterator = undefined; // exhausted: cycle
     }
     // The loader yielded when checked at construction: a new pass yielding nothing is a one-shot iterator's.
     throw new RangeError(
@@ -81,33 +91,29 @@ export class HgBatches {
   /**
    * Continues as if `draws` batches had been drawn since the start: computed for a DataLoader (its epochs'
    * orders depend only on its seed) and an array, replayed otherwise (each replayed batch is left unused).
+   * The position moves only once the replay has succeeded: a loader that throws during it leaves the position
+   * as it was (the items a generator gave to the failed replay are not given back).
    */
   seek(draws: number): void {
     const loader = this.#loader;
     if (loader instanceof DataLoader) {
       const perEpoch = loader.length,
         epoch = this.#firstEpoch + Math.floor(draws / perEpoch);
-      this.#peeked = undefined;
-      this.#iterator = loader.batches(epoch, draws % perEpoch);
-      this.#epoch = epoch + 1;
-      this.#draws = draws;
+      this.#at = { iterator: loader.batches(epoch, draws % perEpoch), peeked: undefined, epoch: epoch + 1, draws };
       return;
     }
     if (Array.isArray(loader)) {
-      this.#peeked = undefined;
-      this.#iterator = loader.values();
-      for (let i = 0; i < draws % loader.length; i++) this.#iterator.next();
-      this.#draws = draws;
+      const iterator = loader.values();
+      for (let i = 0; i < draws % loader.length; i++) iterator.next();
+      this.#at = { iterator, peeked: undefined, epoch: this.#at.epoch, draws };
       return;
     }
     this.checkSeek(draws);
     // Fresh (only the checked first batch read): go on from it; otherwise a new pass, as a fresh loader would be.
-    if (!(this.#draws === 0 && this.#peeked)) {
-      this.#iterator = undefined;
-      this.#peeked = undefined;
-    }
-    this.#draws = 0;
-    for (let i = 0; i < draws; i++) this.next();
+    const fresh = this.#at.draws === 0 && this.#at.peeked !== undefined;
+    const replay: Cursor = fresh ? { ...this.#at } : { iterator: undefined, peeked: undefined, epoch: this.#at.epoch, draws: 0 };
+    for (let i = 0; i < draws; i++) this.#draw(replay);
+    this.#at = replay;
   }
 
   /** Throws if seek(draws) is refused: checked by a state dict's load before it changes anything. */

@@ -441,13 +441,14 @@ export class NewtonSummary extends Optimizer<Group> {
     if (draws > step) throw new RangeError(`${where}: hgDraws (${draws}) cannot exceed step (${step})`);
     const average = this.#checkedAverage(where, sd.average);
     const route = SummariesRoute.checkSaved(where, sd.summaries);
-    this.#hg.checkSeek(draws);
-    // Everything above is checked before this first change: a refused state dict leaves the optimizer as it was.
-    super.loadStateDict(sd); // the groups' options and the per-parameter state, checked there before any is set
+    const apply = this.prepareLoad(sd); // the groups' options and the per-parameter state, checked, not yet set
+    // The one part that runs user code (a generic loader is replayed): before any change, and it moves the
+    // loader's position only once the replay has succeeded. A refused state dict leaves the optimizer as it was.
+    this.#hg.seek(draws);
+    apply();
     this.#route.restore(route);
     this.#step = step;
     this.#lrsInitialized = lrsInitialized;
-    this.#hg.seek(draws);
     this.#average?.restore(average);
   }
 

@@ -254,6 +254,14 @@ export abstract class Optimizer<O extends object> {
    * stateDict(), or, for SGD and Adam, torch.optim's optimizer.state_dict() as loadTorch reads it.
    */
   loadStateDict(stateDict: OptimizerStateDict<O>): void {
+    this.prepareLoad(stateDict)();
+  }
+
+  /**
+   * loadStateDict's checks, all of them, with nothing changed yet; returns what applies the state dict (which
+   * does not throw). A subclass with more to check, or to do that may throw, does it in between.
+   */
+  protected prepareLoad(stateDict: OptimizerStateDict<O>): () => void {
     const where = `${this.where}.loadStateDict`;
     this.assertFree(where);
     if (stateDict === null || typeof stateDict !== 'object' || Array.isArray(stateDict))
@@ -304,11 +312,13 @@ export abstract class Optimizer<O extends object> {
       this.checkStateEntry(where, `state ${key}`, checked);
       restored.set(p, checked);
     }
-    this.state.clear();
-    for (const [p, s] of restored) this.setState(p, s);
-    options.forEach((o, s) => {
-      for (const name of this.#optionNames) (this.paramGroups[s] as Record<string, unknown>)[name] = (o as Record<string, unknown>)[name];
-    });
+    return () => {
+      this.state.clear();
+      for (const [p, s] of restored) this.setState(p, s);
+      options.forEach((o, s) => {
+        for (const name of this.#optionNames) (this.paramGroups[s] as Record<string, unknown>)[name] = (o as Record<string, unknown>)[name];
+      });
+    };
   }
 
   /** A loaded group's options: only known names, each checked by the constructor's check. */
