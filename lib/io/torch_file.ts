@@ -293,7 +293,9 @@ export function saveTorch(file: string, value: unknown): void {
       return;
     }
     if (typeof v === 'number') {
-      if (Number.isInteger(v) && !Object.is(v, -0)) w.int(Number.isSafeInteger(v) ? v : BigInt(v));
+      // An int only where it is one exactly: a whole number beyond 2^53 is a double (Python reads a float, we a
+      // number again; as an int it would come back a bigint). bigints are written as ints.
+      if (Number.isSafeInteger(v) && !Object.is(v, -0)) w.int(v);
       else w.float(v);
       return;
     }
