@@ -268,6 +268,17 @@ describe('computeHgTaylor equals computeHg on every model', () => {
         loss: 'crossEntropy',
       };
     },
+    // Deep enough that the rows reaching the last layers outnumber the classes: the adjoint implementation then
+    // pulls the classes back through its last layers instead (its reverse-mode tail, taylor_adjoint.cpp).
+    'Sequential relu MLP of 9 layers (reverse-mode tail)': () => {
+      g.manualSeed(13);
+      const layers: Module[] = [new nn.Linear(4, 8, { dtype: 'float64' })];
+      for (let k = 0; k < 7; k++) layers.push(new nn.ReLU(), new nn.Linear(8, 8, { dtype: 'float64' }));
+      layers.push(new nn.ReLU(), new nn.Linear(8, 2, { dtype: 'float64' }));
+      const model = new nn.Sequential(...layers);
+      const x = tensor(values(6 * 4, 15, -2, 2), { shape: [6, 4], dtype: 'float64' });
+      return { model, x, y: labels(6, 2), fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b), loss: 'crossEntropy' };
+    },
     AutoencoderMLP: () => {
       const model = new models.AutoencoderMLP([6, 4, 3], { activation: 'sigmoid', dtype: 'float64' });
       const x = tensor(values(5 * 6, 7, 0, 1), { shape: [5, 6], dtype: 'float64' });

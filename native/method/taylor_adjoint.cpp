@@ -263,9 +263,180 @@ struct Sources {
 
 }  // namespace
 
+// ---- The reverse-mode tail ----------------------------------------------------------------------------
+// A model's last steps often have no second-order sources of their own but the layers' weights: Linear layers,
+// relu/identity activations, flatten (VGG's classifier). There every row is mapped linearly, by the same
+// per-sample Jacobian, so instead of pushing the rows of every subset forward through them (VGG-11: 18 rows
+// through fc2's 4096×4096), the tail pulls the C output classes back (G_k = ∂output/∂(input of step k), C
+// rows) and contracts: an output row is ⟨G_p, z_p⟩ for a row z_p at the tail's start p, ⟨G_{m+1}, U x⟩ or
+// ⟨G_{m+1}, v⟩ for the weight or bias direction of a tail layer m. A tail layer's source ⟨Uᵀλ, x_j⟩ needs
+// x_j at its input: Uᵀλ is pulled back to p (one row), meeting on its way the terms of the tail layers before
+// it. Exact when each tail layer's subsets belong to that layer alone (so none is active at its input and
+// their second derivatives vanish there): tail_limit checks it.
+
+namespace {
+
+bool tail_step(const Op& op) {
+  return op.kind == Op::Kind::Linear || op.kind == Op::Kind::Flatten ||
+         (op.kind == Op::Kind::Activation && !has_sources(op));
+}
+
+template <typename F>
+void each_subset(const Op& op, F f) {
+  if (op.dweight.defined() && op.weight_group >= 0) f(op.weight_group);
+  if (op.dbias.defined() && op.bias_group >= 0) f(op.bias_group);
+}
+
+}  // namespace
+
+size_t tail_limit(const std::vector<const Op*>& steps, int64_t S) {
+  std::vector<int> uses(static_cast<size_t>(S), 0);
+  for (const Op* op : steps)
+    if (op->kind == Op::Kind::Linear || op->kind == Op::Kind::Conv2d) each_subset(*op, [&](int64_t s) { ++uses[s]; });
+  size_t p = steps.size();
+  for (; p > 0 && tail_step(*steps[p - 1]); --p) {
+    bool alone = true;
+    each_subset(*steps[p - 1], [&](int64_t s) { alone = alone && uses[s] == 1; });
+    if (!alone) break;
+  }
+  return p;
+}
+
+namespace {
+
+// What the tail's extra ops cost beyond its multiply-adds, as a factor on them (the rows it saves run as
+// one GEMM per layer).
+constexpr double kTailOverhead = 1.2;
+
+}  // namespace
+
+size_t tail_start(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
+                  const at::Tensor& x, int64_t S, bool second) {
+  const size_t K = steps.size(), limit = tail_limit(steps, S);
+  if (limit == K || shapes.back().size() != 2) return K;
+  const double C = static_cast<double>(shapes.back()[1]), per = second ? 2 : 1;
+  // Per step: multiply-adds per sample of a Linear, rows pushed through it, elements per sample at its input.
+  std::vector<double> cost(K, 0), rows(K, 0), width(K, 0);
+  std::vector<bool> active(static_cast<size_t>(S), false);
+  double A = 0;
+  for (size_t k = 0; k < K; ++k) {
+    const std::vector<int64_t> in = k == 0 ? x.sizes().vec() : shapes[k - 1];
+    width[k] = 1;
+    for (size_t d = 1; d < in.size(); ++d) width[k] *= static_cast<double>(in[d]);
+    rows[k] = A * per;
+    if (steps[k]->kind == Op::Kind::Linear) cost[k] = static_cast<double>(steps[k]->weight.numel());
+    if (steps[k]->kind == Op::Kind::Linear || steps[k]->kind == Op::Kind::Conv2d)
+      each_subset(*steps[k], [&](int64_t s) {
+        if (!active[s]) active[s] = true, ++A;
+      });
+  }
+  const std::vector<bool> needs = needs_adjoint(steps);
+  size_t best = K;
+  double best_saving = 0;
+  for (size_t p = limit; p < K; ++p) {
+    double forward = 0, tail = C * width[p] * rows[p];  // the contraction ⟨G_p, z_p⟩
+    for (size_t m = p; m < K; ++m) {
+      forward += cost[m] * rows[m], tail += C * cost[m];
+      if (needs[m] && steps[m]->dweight.defined())  // Uᵀλ pulled back to p
+        for (size_t k = p; k < m; ++k) tail += cost[k];
+    }
+    if (forward - kTailOverhead * tail > best_saving) best = p, best_saving = forward - kTailOverhead * tail;
+  }
+  return best;
+}
+
+namespace {
+
+// From the jets z at the tail's first step p (a chunk [n0, n0 + n) of the batch): the output jets, with the
+// rows pushing forward would have made, and the tail layers' sources added to H.
+Jets reverse_tail(const std::vector<const Op*>& steps, size_t p, const Jets& z, const Values& pass,
+                  const std::vector<at::Tensor>& lambdas, int64_t n0, int64_t n, at::Tensor& H) {
+  const size_t K = steps.size();
+  const auto chunk = [&](const at::Tensor& t) { return t.narrow(0, n0, n); };
+  // g [B, n, step k's output] pulled back through step k: [B, n, step k's input].
+  const auto pull = [&](size_t k, const at::Tensor& g) {
+    const Op& op = *steps[k];
+    const at::Tensor in = chunk(pass.values[k]);
+    std::vector<int64_t> shape{g.size(0)};
+    shape.insert(shape.end(), in.sizes().begin(), in.sizes().end());
+    if (op.kind == Op::Kind::Linear)
+      return at::matmul(g.reshape({g.size(0), n, -1}), scaled(op.weight, op)).view(shape);
+    if (op.kind == Op::Kind::Activation)  // relu (f′ = 1 where y > 0, as the jets take it) or identity
+      return op.activation.kind == jets::ActivationKind::Relu ? g * in.gt(0) : g;
+    return g.reshape(shape);  // flatten
+  };
+  const at::Tensor output = chunk(pass.values[K]);
+  const int64_t C = output.size(1);
+  std::vector<at::Tensor> G(K + 1);  // G[k]: [C, n, step k's input]
+  G[K] = at::eye(C, output.options()).unsqueeze(1).expand({C, n, C});
+  for (size_t k = K; k-- > p;) G[k] = pull(k, G[k + 1]);
+
+  Jets out = z;  // z's row tables, the tail layers' subsets appended as their steps would append them
+  for (size_t k = p; k < K; ++k)
+    if (steps[k]->kind == Op::Kind::Linear) activate_layer(out, *steps[k]);
+  out.J = at::zeros({out.rows(), n, C}, output.options());  // a tail subset's second derivatives stay zero
+  out.J[0].copy_(output);
+  const int64_t R = z.rows();
+  if (R > 1) {
+    const at::Tensor rows = z.J.narrow(0, 1, R - 1).reshape({R - 1, n, -1});  // [R − 1, n, D]
+    const at::Tensor Gp = G[p].reshape({C, n, -1});                           // [C, n, D]
+    out.J.narrow(0, 1, R - 1).copy_(at::bmm(rows.transpose(0, 1), Gp.permute({1, 2, 0})).transpose(0, 1));
+  }
+  // A tail layer's direction terms, U x (the values pass computed it) and its bias direction.
+  const auto weight_term = [&](size_t m) {
+    if (!pass.direction_terms[m].defined()) throw std::logic_error("reverse tail: a layer's U x is missing");
+    return chunk(pass.direction_terms[m]).reshape({n, -1});
+  };
+  for (size_t m = p; m < K; ++m) {
+    const Op& op = *steps[m];
+    if (op.kind != Op::Kind::Linear) continue;
+    const at::Tensor g = G[m + 1].reshape({C, n, -1});
+    if (op.dweight.defined() && op.weight_group >= 0)
+      out.J[out.d1(op.weight_group)].copy_((g * weight_term(m).unsqueeze(0)).sum(-1).t());
+    if (op.dbias.defined() && op.bias_group >= 0)
+      out.J[out.d1(op.bias_group)].copy_(at::matmul(g, op.dbias.reshape({-1})).t());
+  }
+
+  // The tail layers' sources: Uᵀλ at layer i against every row at its input.
+  std::vector<int64_t> d1, subsets;
+  for (int64_t s : z.order()) d1.push_back(z.d1(s)), subsets.push_back(s);
+  const std::vector<at::Tensor> index = index_tensors({&d1, &subsets}, z.J.device());
+  const at::Tensor first =  // [A, n·D], none when no subset is active at p
+      d1.empty() ? at::Tensor() : z.J.index_select(0, index[0]).reshape({static_cast<int64_t>(d1.size()), -1});
+  const auto add = [&](int64_t i, int64_t j, const at::Tensor& h) {  // h: 0-d, or [A] over `subsets` for j < 0
+    if (j >= 0) {
+      H[i][j] += h, H[j][i] += h;
+    } else {
+      H.select(0, i).index_add_(0, index[1], h), H.select(1, i).index_add_(0, index[1], h);
+    }
+  };
+  for (size_t i = p; i < K; ++i) {
+    const Op& op = *steps[i];
+    if (op.kind != Op::Kind::Linear || !lambdas[i].defined() || !op.dweight.defined() || op.weight_group < 0) continue;
+    const int64_t s = op.weight_group;
+    const at::Tensor in = chunk(pass.values[i]);
+    at::Tensor mu = input_gradient(op, chunk(lambdas[i]).contiguous(), in, scaled(op.dweight, op)).unsqueeze(0);
+    for (size_t k = i; k-- > p;) {  // mu is at step k's output
+      const Op& earlier = *steps[k];
+      if (earlier.kind == Op::Kind::Linear) {
+        const at::Tensor m = mu.reshape({n, -1});
+        if (earlier.dweight.defined() && earlier.weight_group >= 0)
+          add(s, earlier.weight_group, (m * weight_term(k)).sum());
+        if (earlier.dbias.defined() && earlier.bias_group >= 0)
+          add(s, earlier.bias_group, at::dot(m.sum(0), earlier.dbias.reshape({-1})));
+      }
+      mu = pull(k, mu);
+    }
+    if (!d1.empty()) add(s, -1, at::mv(first, mu.reshape({-1})));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
                          Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                         const summaries::Options& options, Profile* profile) {
+                         const summaries::Options& options, Profile* profile, std::optional<size_t> tail_at) {
   const int64_t N = x.size(0);
   const bool third = !options.noregul;
   // The loss's normaliser over the whole batch: the samples (cross-entropy) or the output's elements (MSE,
@@ -276,6 +447,7 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
   summaries::Options rows_wanted;
   rows_wanted.noregul = true, rows_wanted.diagonal = true;
   const bool second = third && !second_derivatives_vanish(steps, S);
+  const size_t tail = tail_at ? *tail_at : tail_start(steps, shapes, x, S, second);
   const at::TensorOptions dtype = x.options();
   // The values and λ over the whole batch (what a forward+backward holds), then the jets chunk by chunk.
   std::optional<StageTimer> values_timer(std::in_place, profile, &Profile::values_s);
@@ -301,7 +473,7 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
       if (pass.pool_index[k].defined()) known[k].pool_index = pass.pool_index[k].narrow(0, n0, n);
     }
     Jets z(x.narrow(0, n0, n), S, rows_wanted, profile, second);
-    for (size_t k = 0; k < steps.size(); ++k) {
+    for (size_t k = 0; k < tail; ++k) {
       const Op& op = *steps[k];
       const at::Tensor lambda = lambdas[k].defined() ? lambdas[k].narrow(0, n0, n).contiguous() : at::Tensor();
       if (lambda.defined() && op.kind != Op::Kind::Activation) {
@@ -312,6 +484,10 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
       const bool contract = lambda.defined() && op.kind == Op::Kind::Activation && !z.order().empty();
       step(z, op, &known[k], contract ? &contractions : nullptr);
       if (contract) c.sources.add_activation(z.order(), contractions);
+    }
+    if (tail < steps.size()) {
+      StageTimer t(profile, &Profile::layers_s);
+      z = reverse_tail(steps, tail, z, pass, lambdas, n0, n, c.sources.H);
     }
     StageTimer t(profile, &Profile::loss_s);
     c.head = head_chunk(loss, z, target.narrow(0, n0, n), third);

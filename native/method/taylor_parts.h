@@ -247,9 +247,21 @@ std::vector<bool> needs_adjoint(const std::vector<const Op*>& steps);
 bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S);
 
 // The adjoint implementation (taylor_adjoint.cpp) over the scheduled steps and their sample_shapes, arguments
-// already checked.
+// already checked. Its last steps from `tail_at` on run as a reverse-mode tail (steps.size(): none); without
+// it, tail_start's choice.
 Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
                          Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
-                         const summaries::Options& options, Profile* profile);
+                         const summaries::Options& options, Profile* profile,
+                         std::optional<size_t> tail_at = std::nullopt);
+
+// Where the adjoint implementation's reverse-mode tail starts (taylor_adjoint.cpp): the step from which the
+// steps left — Linear, flatten, relu/identity, each layer's subsets its own — cost fewer multiply-adds pulling
+// the output's classes back than pushing the rows forward; steps.size() for no tail. `second`: whether the
+// jets have second-derivative rows.
+size_t tail_start(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
+                  const at::Tensor& x, int64_t S, bool second);
+// The earliest step the tail may start at: the longest suffix of Linear, flatten and relu/identity steps whose
+// layers' subsets belong to those layers alone (steps.size(): none).
+size_t tail_limit(const std::vector<const Op*>& steps, int64_t S);
 
 }  // namespace grnewt::taylor::detail

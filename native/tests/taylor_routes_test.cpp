@@ -192,10 +192,59 @@ int head_cpu_equals_reference(const std::vector<Op>& model, const at::Tensor& x,
   return ok ? 0 : 1;
 }
 
+// The adjoint route with its reverse-mode tail forced to start at every step it may start at, against the
+// jets route (its models' tails: the MLP's every step, the convnet's flatten → linear → act → linear, for
+// relu and identity activations and partitions whose subsets are one layer's).
+int reverse_tail_equals_jets(const std::vector<Op>& model, taylor::Loss loss, const at::Tensor& x,
+                             const at::Tensor& target, int64_t S, const summaries::Options& options,
+                             const taylor::Result& jets) {
+  using namespace taylor::detail;
+  const std::vector<const Op*> steps = schedule(model);
+  const size_t limit = tail_limit(steps, S);
+  if (limit == steps.size()) return 0;
+  const std::vector<std::vector<int64_t>> shapes = sample_shapes(steps, x);
+  double worst = 0;
+  for (size_t p = limit; p < steps.size(); ++p) {
+    const taylor::Result tail = adjoint_summaries(steps, shapes, loss, x, target, S, options, nullptr, p);
+    worst =
+        std::max({worst, relative(tail.hg.H, jets.hg.H), relative(tail.hg.g, jets.hg.g),
+                  options.noregul ? 0.0 : relative(tail.hg.order3, jets.hg.order3), relative(tail.loss, jets.loss)});
+  }
+  const bool ok = worst <= 1e-12;
+  std::printf("%s  reverse tail = jets route, from each of its %zu possible starts (%.3g)\n", ok ? "ok  " : "FAIL",
+              steps.size() - limit, worst);
+  return ok ? 0 : 1;
+}
+
+// Where the cost rule starts the tail: none for the Perceptron (tanh: its sources stop it), in a relu MLP
+// of 14 layers 64 wide into 10 classes where the rows reaching the last layers outnumber the classes.
+int tail_choice() {
+  std::vector<Op> relu_mlp = wide_mlp(std::vector<int64_t>(15, 64));
+  relu_mlp.back().weight = at::zeros({10, 64}, relu_mlp.back().weight.options());
+  relu_mlp.back().bias = at::zeros({10}, relu_mlp.back().bias.options());
+  relu_mlp.back().dweight = at::zeros_like(relu_mlp.back().weight),
+  relu_mlp.back().dbias = at::zeros_like(relu_mlp.back().bias);
+  for (Op& op : relu_mlp)
+    if (op.kind == Op::Kind::Activation) op.activation = {Kind::Relu, 1};
+  const auto start = [](const std::vector<Op>& model, int64_t S) {
+    std::vector<const Op*> steps;
+    for (const Op& op : model) steps.push_back(&op);
+    const at::Tensor x = at::zeros({2, model[0].weight.size(1)});
+    return std::pair{taylor::detail::tail_start(steps, taylor::detail::sample_shapes(steps, x), x, S, false),
+                     steps.size()};
+  };
+  const auto [perceptron, perceptron_steps] = start(wide_mlp({784, 200, 100, 10}), 6);
+  const auto [relu, relu_steps] = start(relu_mlp, 28);
+  const bool ok = perceptron == perceptron_steps && relu < relu_steps;
+  std::printf("%s  reverse tail: none for the Perceptron, from step %zu of %zu in a 14-layer relu MLP\n",
+              ok ? "ok  " : "FAIL", relu, relu_steps);
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int taylor_routes_agree() {
-  int failures = route_choice();
+  int failures = route_choice() + tail_choice();
   const std::vector<std::pair<std::string, jets::Activation>> activations = {
       {"tanh", {Kind::Tanh, 1}}, {"sigmoid", {Kind::Sigmoid, 1}},  {"relu", {Kind::Relu, 1}},
       {"elu", {Kind::Elu, 1}},   {"elu(-0.6)", {Kind::Elu, -0.6}}, {"identity", {Kind::Identity, 1}}};
@@ -238,6 +287,7 @@ int taylor_routes_agree() {
             if (!ok) ++failures;
             if (loss == taylor::Loss::CrossEntropy)
               failures += head_cpu_equals_reference(model, x, target, g.S, options);
+            failures += reverse_tail_equals_jets(model, loss, x, target, g.S, options, jets);
           }
         }
   return failures;
