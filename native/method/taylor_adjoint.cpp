@@ -447,7 +447,8 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
   summaries::Options rows_wanted;
   rows_wanted.noregul = true, rows_wanted.diagonal = true;
   const bool second = third && !second_derivatives_vanish(steps, S);
-  const size_t tail = tail_at ? *tail_at : tail_start(steps, shapes, x, S, second);
+  // The tail on the CPU only: it has not been measured on a GPU, where launches rather than multiply-adds decide.
+  const size_t tail = tail_at ? *tail_at : x.is_cpu() ? tail_start(steps, shapes, x, S, second) : steps.size();
   const at::TensorOptions dtype = x.options();
   // The values and λ over the whole batch (what a forward+backward holds), then the jets chunk by chunk.
   std::optional<StageTimer> values_timer(std::in_place, profile, &Profile::values_s);

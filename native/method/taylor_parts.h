@@ -248,7 +248,7 @@ bool second_derivatives_vanish(const std::vector<const Op*>& steps, int64_t S);
 
 // The adjoint implementation (taylor_adjoint.cpp) over the scheduled steps and their sample_shapes, arguments
 // already checked. Its last steps from `tail_at` on run as a reverse-mode tail (steps.size(): none); without
-// it, tail_start's choice.
+// it, tail_start's choice on the CPU, none on a GPU.
 Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<std::vector<int64_t>>& shapes,
                          Loss loss, const at::Tensor& x, const at::Tensor& target, int64_t S,
                          const summaries::Options& options, Profile* profile,
