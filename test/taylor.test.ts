@@ -205,6 +205,14 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       { dtype: 'int64' },
     );
   type Case = { model: Module; x: Tensor; y: Tensor; fullLoss: (a: Tensor, b: Tensor) => Tensor; loss?: 'crossEntropy' };
+  // A model ending in logits, with cross-entropy as its loss.
+  const onLogits = (model: Module, x: Tensor, y: Tensor): Case => ({
+    model,
+    x,
+    y,
+    fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b),
+    loss: 'crossEntropy',
+  });
   const cases: Record<string, () => Case> = {
     'LeNet (tanh, 16×16)': () => {
       const model = new models.LeNet([1, 3, 4, 7, 6, 5], { inputSize: 16, dtype: 'float64' });
@@ -260,13 +268,7 @@ describe('computeHgTaylor equals computeHg on every model', () => {
         new nn.Flatten(),
         new nn.Linear(8, 3, { dtype: 'float64' }),
       );
-      return {
-        model,
-        x: image(4, 2, 2, 14),
-        y: labels(4, 3),
-        fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b),
-        loss: 'crossEntropy',
-      };
+      return onLogits(model, image(4, 2, 2, 14), labels(4, 3));
     },
     // Deep enough that the rows reaching the last layers outnumber the classes: the adjoint implementation then
     // pulls the classes back through its last layers instead (its reverse-mode tail, taylor_adjoint.cpp).
@@ -277,7 +279,7 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       layers.push(new nn.ReLU(), new nn.Linear(8, 2, { dtype: 'float64' }));
       const model = new nn.Sequential(...layers);
       const x = tensor(values(6 * 4, 15, -2, 2), { shape: [6, 4], dtype: 'float64' });
-      return { model, x, y: labels(6, 2), fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b), loss: 'crossEntropy' };
+      return onLogits(model, x, labels(6, 2));
     },
     AutoencoderMLP: () => {
       const model = new models.AutoencoderMLP([6, 4, 3], { activation: 'sigmoid', dtype: 'float64' });
@@ -298,13 +300,7 @@ describe('computeHgTaylor equals computeHg on every model', () => {
         new nn.Identity(),
         new nn.Linear(5, 3, { bias: false, dtype: 'float64' }),
       );
-      return {
-        model,
-        x: image(4, 2, 11, 8),
-        y: labels(4, 3),
-        fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b),
-        loss: 'crossEntropy',
-      };
+      return onLogits(model, image(4, 2, 11, 8), labels(4, 3));
     },
     // An activation that decreases somewhere (ELU with α < 0) before a max-pool: the pool must see its outputs
     // (monotone activations run after the pool instead, on a quarter of the elements).
@@ -317,13 +313,7 @@ describe('computeHgTaylor equals computeHg on every model', () => {
         new nn.Flatten(),
         new nn.Linear(3 * 4 * 4, 4, { dtype: 'float64' }),
       );
-      return {
-        model,
-        x: image(4, 1, 10, 12),
-        y: labels(4, 4),
-        fullLoss: (a, b) => losses.crossEntropy(model.forward(a), b),
-        loss: 'crossEntropy',
-      };
+      return onLogits(model, image(4, 1, 10, 12), labels(4, 4));
     },
   };
   const partitionsOf: Record<string, (m: Module) => { paramGroups: ParamGroup[] }> = {
