@@ -103,4 +103,32 @@ describe('HgBatches', () => {
     expect(hg.draws).toBe(2);
     expect(first(hg.next())).toBe(2); // the pass it was reading, not the failed replay's
   });
+
+  it('a fresh loader whose replay throws goes on as a new pass, and a retried seek lands where a clean one does', () => {
+    let failAt = -1;
+    const restartable = {
+      *[Symbol.iterator]() {
+        for (let k = 0; k < 4; k++) {
+          if (k === failAt) throw new Error('loader failed');
+          yield pair(k);
+        }
+      },
+    };
+    const failOnce = (draws: number) => {
+      const hg = new HgBatches('t', restartable); // fresh: its replay reads on from the checked first batch's pass
+      failAt = 3;
+      expect(() => hg.seek(draws)).toThrow('loader failed');
+      failAt = -1;
+      expect(hg.draws).toBe(0);
+      return hg;
+    };
+    // It handed out the checked first batch, then a new pass (the failed replay had ended its own): 0, 0, 1, …
+    const after = failOnce(6);
+    expect(Array.from({ length: 5 }, () => first(after.next()))).toEqual([0, 1, 2, 3, 0]);
+    const retried = failOnce(6);
+    retried.seek(6);
+    const clean = new HgBatches('t', restartable);
+    clean.seek(6);
+    expect(first(retried.next())).toBe(first(clean.next())); // 2; it was 1
+  });
 });

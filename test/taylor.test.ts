@@ -204,7 +204,7 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       Array.from({ length: n }, (_, i) => (i * 7) % classes),
       { dtype: 'int64' },
     );
-  type Case = { model: Module; x: Tensor; y: Tensor; fullLoss: (a: Tensor, b: Tensor) => Tensor; loss?: 'crossEntropy' };
+  type Case = { model: Module; x: Tensor; y: Tensor; fullLoss: (a: Tensor, b: Tensor) => Tensor; loss?: 'crossEntropy' | 'mse' };
   // A model ending in logits, with cross-entropy as its loss.
   const onLogits = (model: Module, x: Tensor, y: Tensor): Case => ({
     model,
@@ -280,6 +280,21 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       const model = new nn.Sequential(...layers);
       const x = tensor(values(6 * 4, 15, -2, 2), { shape: [6, 4], dtype: 'float64' });
       return onLogits(model, x, labels(6, 2));
+    },
+    // Dense matrices too where the output outgrows the input (1×2 → 2×2), strided, without a bias, over 1×N, and
+    // as the last layer under MSE.
+    'Sequential of small convolutions (1×N, output larger than the input, stride, no bias; MSE on a convolution)': () => {
+      g.manualSeed(13);
+      const model = new nn.Sequential(
+        new nn.Conv2d(2, 3, [1, 3], { padding: [0, 1], dtype: 'float64' }), // 1×2 → 1×2
+        new nn.Sigmoid(),
+        new nn.Conv2d(3, 2, 3, { padding: 2, stride: 2, bias: false, dtype: 'float64' }), // 1×2 → 2×2
+        new nn.ELU(0.4),
+        new nn.Conv2d(2, 2, 2, { dtype: 'float64' }), // 2×2 → 1×1
+      );
+      const x = tensor(values(4 * 2 * 1 * 2, 15, -2, 2), { shape: [4, 2, 1, 2], dtype: 'float64' });
+      const y = tensor(values(4 * 2, 16), { shape: [4, 2, 1, 1], dtype: 'float64' });
+      return { model, x, y, fullLoss: (a, b) => losses.mse(model.forward(a), b), loss: 'mse' };
     },
     AutoencoderMLP: () => {
       const model = new models.AutoencoderMLP([6, 4, 3], { activation: 'sigmoid', dtype: 'float64' });

@@ -91,8 +91,9 @@ export class HgBatches {
   /**
    * Continues as if `draws` batches had been drawn since the start: computed for a DataLoader (its epochs'
    * orders depend only on its seed) and an array, replayed otherwise (each replayed batch is left unused).
-   * The position moves only once the replay has succeeded: a loader that throws during it leaves the position
-   * as it was (the items a generator gave to the failed replay are not given back).
+   * The position moves only once the replay has succeeded: a loader that throws during it leaves the count of
+   * draws as it was (the items a generator gave to the failed replay are not given back: a fresh loader's next
+   * draw is then a new pass's first).
    */
   seek(draws: number): void {
     const loader = this.#loader;
@@ -112,7 +113,15 @@ export class HgBatches {
     // Fresh (only the checked first batch read): go on from it; otherwise a new pass, as a fresh loader would be.
     const fresh = this.#at.draws === 0 && this.#at.peeked !== undefined;
     const replay: Cursor = fresh ? { ...this.#at } : { iterator: undefined, peeked: undefined, epoch: this.#at.epoch, draws: 0 };
-    for (let i = 0; i < draws; i++) this.#draw(replay);
+    try {
+      for (let i = 0; i < draws; i++) this.#draw(replay);
+    } catch (err) {
+      // A fresh replay read on from our own iterator, which it has moved (a generator that threw is over): the
+      // next draw is a new pass's first, as a retried seek's replay is, not the peeked batch and then that
+      // iterator's remains (a position off by the items the failed replay read).
+      if (fresh) this.#at = { iterator: undefined, peeked: undefined, epoch: this.#at.epoch, draws: 0 };
+      throw err;
+    }
     this.#at = replay;
   }
 
