@@ -219,7 +219,10 @@ describe("torch's layout, checked", () => {
       [tensor([[1, 2]]), tensor([[0, 1]])],
     ]);
     expect(() => ns.loadStateDict({ state: {}, param_groups: [] } as never)).toThrow(
-      /NewtonSummary\.loadStateDict: unknown option "param_groups"/,
+      new TypeError("NewtonSummary.loadStateDict: this is torch's layout (param_groups), which only SGD and Adam read"),
+    );
+    expect(() => ns.loadStateDict(null as never)).toThrow(
+      new TypeError("NewtonSummary.loadStateDict: stateDict must be an object (stateDict()'s, or torch's loaded by loadTorch), got null"),
     );
     expect(() => new optim.Adam([p()]).loadStateDict({ state: {} } as never)).toThrow(
       new TypeError(

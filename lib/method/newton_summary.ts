@@ -419,6 +419,9 @@ export class NewtonSummary extends Optimizer<Group> {
   override loadStateDict(stateDict: OptimizerStateDict<Group>): void {
     const where = 'NewtonSummary.loadStateDict';
     this.#assertIdle(where);
+    // The base's checks first (the groups' options and the per-parameter state, checked, not yet set), so that
+    // a non-object or torch's layout is named as SGD's and Adam's loads name them.
+    const apply = this.prepareLoad(stateDict);
     const sd = checkOptions(where, stateDict, [
       'state',
       'paramGroups',
@@ -441,7 +444,6 @@ export class NewtonSummary extends Optimizer<Group> {
     if (draws > step) throw new RangeError(`${where}: hgDraws (${draws}) cannot exceed step (${step})`);
     const average = this.#checkedAverage(where, sd.average);
     const route = SummariesRoute.checkSaved(where, sd.summaries);
-    const apply = this.prepareLoad(sd); // the groups' options and the per-parameter state, checked, not yet set
     // The one part that runs user code (a generic loader is replayed): before any change, and it moves the
     // loader's position only once the replay has succeeded. A refused state dict leaves the optimizer as it was.
     this.#hg.seek(draws);
