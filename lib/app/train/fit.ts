@@ -263,7 +263,7 @@ function initialState(config: TrainConfig, data: LoadedData, init?: Record<strin
   return model.stateDict();
 }
 
-/** `options` with each on* callback that returns a promise watched: its rejection is kept in `failed`. */
+/** fit()'s callbacks: checked to be functions, and each one's rejected promise made fit()'s. */
 const FIT_CALLBACKS = ['onData', 'onRunStart', 'onStep', 'onEpoch', 'onUpdate', 'onCheckpoint', 'onRunEnd'] as const;
 
 /**
@@ -283,6 +283,7 @@ function checkFitOptions(options: unknown): FitOptions {
   return o as FitOptions;
 }
 
+/** `options` with each on* callback that returns a promise watched: its rejection is kept in `failed`. */
 function withAsyncCallbacksCaught(options: FitOptions, failed: { error?: unknown }): FitOptions {
   const out: Record<string, unknown> = { ...options };
   for (const key of FIT_CALLBACKS) {
