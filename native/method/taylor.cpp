@@ -132,11 +132,7 @@ void linear(Jets& z, const Op& op, const Known* known) {
   if (conv) z.J = z.J.flatten(2);
   bilinear(z, op, LinearLayer{}, {-1}, known ? flat(known->value) : at::Tensor(),
            known ? flat(known->direction_term) : at::Tensor());
-  if (conv) {
-    std::vector<int64_t> shape{z.J.size(0), z.J.size(1)};
-    shape.insert(shape.end(), op.conv_output_shape.begin(), op.conv_output_shape.end());
-    z.J = z.J.view(shape);
-  }
+  z.J = dense_output(op, z.J);
 }
 
 struct Conv2dLayer {

@@ -94,23 +94,17 @@ struct Values {
 // A dense convolution's (conv_output_shape) products are over the flattened sample, viewed back as [C, H, W].
 std::pair<at::Tensor, at::Tensor> layer_values(const Op& op, const at::Tensor& x) {
   const bool dense = !op.conv_output_shape.empty();
-  const auto sample = [&](const at::Tensor& y) {
-    if (!dense) return y;
-    std::vector<int64_t> shape{y.size(0)};
-    shape.insert(shape.end(), op.conv_output_shape.begin(), op.conv_output_shape.end());
-    return y.view(shape);
-  };
   const auto apply = [&](const at::Tensor& w, const at::Tensor& b) {
     return op.kind == Op::Kind::Linear
                ? at::linear(dense ? x.flatten(1) : x, scaled(w, op), b)
                : at::conv2d(x, scaled(w, op), b, op.conv.stride, op.conv.padding, op.conv.dilation, op.conv.groups);
   };
   if (!op.dweight.defined() || (op.kind == Op::Kind::Conv2d && op.conv.groups != 1))
-    return {sample(apply(op.weight, op.bias)), at::Tensor()};
+    return {dense_output(op, apply(op.weight, op.bias)), at::Tensor()};
   const int64_t out = op.weight.size(0), channel_dim = op.kind == Op::Kind::Linear ? (dense ? 1 : x.dim() - 1) : 1;
   const at::Tensor bias = op.bias.defined() ? at::cat({op.bias, at::zeros_like(op.bias)}) : at::Tensor();
   const at::Tensor both = apply(at::cat({op.weight, op.dweight}), bias);
-  return {sample(both.narrow(channel_dim, 0, out)), sample(both.narrow(channel_dim, out, out))};
+  return {dense_output(op, both.narrow(channel_dim, 0, out)), dense_output(op, both.narrow(channel_dim, out, out))};
 }
 
 Values values_pass(const std::vector<const Op*>& steps, const at::Tensor& x) {
@@ -261,6 +255,14 @@ struct Sources {
   }
 };
 
+// The adjoint implementation's jets: first and diagonal second derivatives only (the jets of the `diagonal`
+// option without third derivatives; the second ones only for order3, and only where they can be nonzero).
+summaries::Options adjoint_rows() {
+  summaries::Options rows;
+  rows.noregul = true, rows.diagonal = true;
+  return rows;
+}
+
 }  // namespace
 
 // ---- The reverse-mode tail ----------------------------------------------------------------------------
@@ -314,21 +316,18 @@ size_t tail_start(const std::vector<const Op*>& steps, const std::vector<std::ve
                   const at::Tensor& x, int64_t S, bool second) {
   const size_t K = steps.size(), limit = tail_limit(steps, S);
   if (limit == K || shapes.back().size() != 2) return K;
-  const double C = static_cast<double>(shapes.back()[1]), per = second ? 2 : 1;
-  // Per step: multiply-adds per sample of a Linear, rows pushed through it, elements per sample at its input.
+  const double C = static_cast<double>(shapes.back()[1]);
+  // Per step: multiply-adds per sample of a Linear, rows pushed through it (all but the value, counted by the
+  // jets' own bookkeeping), elements per sample at its input.
   std::vector<double> cost(K, 0), rows(K, 0), width(K, 0);
-  std::vector<bool> active(static_cast<size_t>(S), false);
-  double A = 0;
+  Jets z(at::empty({0}, x.options()), S, adjoint_rows(), nullptr, second);
   for (size_t k = 0; k < K; ++k) {
     const std::vector<int64_t> in = k == 0 ? x.sizes().vec() : shapes[k - 1];
     width[k] = 1;
     for (size_t d = 1; d < in.size(); ++d) width[k] *= static_cast<double>(in[d]);
-    rows[k] = A * per;
+    rows[k] = static_cast<double>(z.rows() - 1);
     if (steps[k]->kind == Op::Kind::Linear) cost[k] = static_cast<double>(steps[k]->weight.numel());
-    if (steps[k]->kind == Op::Kind::Linear || steps[k]->kind == Op::Kind::Conv2d)
-      each_subset(*steps[k], [&](int64_t s) {
-        if (!active[s]) active[s] = true, ++A;
-      });
+    if (steps[k]->kind == Op::Kind::Linear || steps[k]->kind == Op::Kind::Conv2d) activate_layer(z, *steps[k]);
   }
   const std::vector<bool> needs = needs_adjoint(steps);
   size_t best = K;
@@ -442,10 +441,7 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
   // The loss's normaliser over the whole batch: the samples (cross-entropy) or the output's elements (MSE,
   // whose target has the output's shape).
   const double normaliser = static_cast<double>(loss == Loss::CrossEntropy ? N : target.numel());
-  // First and diagonal second derivatives only: the jets of the `diagonal` option without third derivatives;
-  // the second ones only for order3, and only where they can be nonzero.
-  summaries::Options rows_wanted;
-  rows_wanted.noregul = true, rows_wanted.diagonal = true;
+  const summaries::Options rows_wanted = adjoint_rows();
   const bool second = third && !second_derivatives_vanish(steps, S);
   // The tail on the CPU only: it has not been measured on a GPU, where launches rather than multiply-adds decide.
   const size_t tail = tail_at ? *tail_at : x.is_cpu() ? tail_start(steps, shapes, x, S, second) : steps.size();
@@ -464,8 +460,8 @@ Result adjoint_summaries(const std::vector<const Op*>& steps, const std::vector<
     Chunk c;
     c.sources = {at::zeros({S, S}, dtype), at::zeros({S}, dtype), third, std::vector<double>(S * S, 0.0),
                  std::vector<double>(S, 0.0)};
-    std::vector<Known> known(steps.size());
-    for (size_t k = 0; k < steps.size(); ++k) {
+    std::vector<Known> known(tail);  // the steps the jets run (the tail reads the values itself)
+    for (size_t k = 0; k < tail; ++k) {
       // A layer's value is copied into its output jets' row 0 as it is (a fused layer's is a channel slice of
       // [W; U]'s product); the elementwise kernel reads an activation's in place, so that one must be contiguous.
       const at::Tensor value = pass.values[k + 1].narrow(0, n0, n);

@@ -34,6 +34,13 @@ at::Tensor repeated(const at::Tensor& bias, int64_t positions) {
 
 }  // namespace
 
+at::Tensor dense_output(const Op& op, const at::Tensor& y) {
+  if (op.conv_output_shape.empty()) return y;
+  std::vector<int64_t> shape(y.sizes().begin(), y.sizes().end() - 1);
+  shape.insert(shape.end(), op.conv_output_shape.begin(), op.conv_output_shape.end());
+  return y.view(shape);
+}
+
 at::Tensor dense_convolution_matrix(const at::Tensor& weight, const ops::Conv2dOptions& o, at::IntArrayRef in,
                                     at::IntArrayRef out) {
   const int64_t Co = weight.size(0), Ci = weight.size(1), kh = weight.size(2), kw = weight.size(3);

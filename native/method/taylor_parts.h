@@ -214,6 +214,9 @@ std::vector<ChunkResult> run_chunks(int64_t N, const ChunkPlan& plan, const F& f
 std::vector<const Op*> with_dense_convolutions(const std::vector<const Op*>& steps,
                                                const std::vector<std::vector<int64_t>>& shapes, const at::Tensor& x,
                                                std::vector<Op>& owned);
+// A step's output y [..., features] as its samples: a dense convolution's (conv_output_shape set) viewed as
+// [..., C, H, W], any other step's as it is.
+at::Tensor dense_output(const Op& op, const at::Tensor& y);
 // The matrix [C_out·H_out·W_out, C_in·H·W] of a convolution with this weight from inputs [C_in, H, W] to
 // outputs [C_out, H_out, W_out] (groups 1), NCHW order on both sides.
 at::Tensor dense_convolution_matrix(const at::Tensor& weight, const ops::Conv2dOptions& o, at::IntArrayRef in,
