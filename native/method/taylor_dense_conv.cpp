@@ -82,7 +82,7 @@ std::vector<const Op*> with_dense_convolutions(const std::vector<const Op*>& ste
   owned.clear();
   owned.reserve(steps.size());  // the pointers into it stay valid
   for (size_t k = 0; k < steps.size(); ++k) {
-    const std::vector<int64_t> in = k == 0 ? x.narrow(0, 0, 1).sizes().vec() : shapes[k - 1];
+    const std::vector<int64_t> in = k == 0 ? x.sizes().vec() : shapes[k - 1];  // the batch size is not read
     const Op& conv = *steps[k];
     if (!worth_dense(conv, in, shapes[k])) continue;
     const at::IntArrayRef in_sample = at::IntArrayRef(in).slice(1), out_sample = at::IntArrayRef(shapes[k]).slice(1);
