@@ -25,7 +25,8 @@ export function time(fn, repeats) {
 
 /**
  * Median seconds of `repeats` calls of each of `a` and `b`, alternated (a, b, a, b, …) after one warm-up call
- * of each, so that a slow spell of a shared machine weighs on both sides of their ratio alike.
+ * of each, so that a slow spell of a shared machine weighs on both sides of their ratio alike; and the ratio
+ * b/a of each adjacent pair, whose spread says how far the machine's noise moves the ratio of the medians.
  */
 export function timeAlternated(a, b, repeats) {
   a();
@@ -42,7 +43,14 @@ export function timeAlternated(a, b, repeats) {
       times.push(Number(process.hrtime.bigint() - start) / 1e9);
     }
   }
-  return [median(ta), median(tb)];
+  return { a: median(ta), b: median(tb), pairRatios: tb.map((t, r) => t / ta[r]) };
+}
+
+/** The lower and upper quartiles of `xs` (the middle half of the values lies between them). */
+export function quartiles(xs) {
+  const sorted = [...xs].sort((p, q) => p - q);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
+  return [at(0.25), at(0.75)];
 }
 
 export const MODELS = {
