@@ -199,8 +199,15 @@ say(
         loop((model) => new grnewt.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 })),
         repeats,
       );
-    const plain = steps / time(loop(newton(() => undefined)), repeats);
-    const taylor = steps / time(loop(newton((model) => ({ taylor: { model } }))), repeats);
+    // The two loops whose ratio has a target run alternated, as section 2's pairs do (one after the other, this
+    // VM's drift alone moved their ratio 0.73–0.97× between runs).
+    const { a: plainSeconds, b: taylorSeconds } = timeAlternated(
+      loop(newton(() => undefined)),
+      loop(newton((model) => ({ taylor: { model } }))),
+      quick ? 1 : 5,
+    );
+    const plain = steps / plainSeconds,
+      taylor = steps / taylorSeconds;
     const autograd = steps / time(loop(newton(() => ({ summaries: 'autograd' }))), repeats);
     const row = {
       threads,
