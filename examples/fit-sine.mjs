@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A small training example with grnewt's tensors alone: a 1-32-1 tanh network learns sin(x) on [-π, π]
-// by full-batch gradient descent with hand-written updates. (The NewtonSummary optimizer and the
-// `grnewt train` command come with the training stack.)
+// by full-batch gradient descent with hand-written updates. (NewtonSummary on Fashion-MNIST:
+// examples/fashion-mnist.mjs and `npx grnewt train`.)
 import grnewt from '../dist/index.js';
 
 grnewt.manualSeed(0);

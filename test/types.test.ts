@@ -49,6 +49,11 @@ const acc: number = grnewt.accuracy(grnewt.randn([2, 3]), grnewt.tensor([0n, 1n]
 const inScope: grnewt.Tensor<'float32'> = grnewt.noGrad(() => grnewt.ones([2]));
 const threads: number = grnewt.recommendedThreads().threads;
 const root: string = grnewt.data.EMBEDDED_ROOT;
+const H = grnewt.tensor([[2, 0.5], [0.5, 1]], { dtype: 'float64' });
+const solved = grnewt.nesterovLrs(H, grnewt.tensor([1, 1], { dtype: 'float64' }), grnewt.tensor([1, 0.5], { dtype: 'float64' }), { dampingInt: 10 });
+const gap: number | undefined = solved.gap; // the diagnostics the README lists, each in the published type
+const residual: number | undefined = solved.residual;
+const branch: string | null = solved.branch;
 // @ts-expect-error internal members are not published
 grnewt.tensor([1]).handle('x');
 // @ts-expect-error internal members are not published
@@ -59,7 +64,7 @@ grnewt.tensor([1]).dims();
 grnewt.tensor([1]).assign(grnewt.tensor([2]), true);
 // @ts-expect-error internal members are not published
 grnewt.tensor([1]).clearGrad();
-export { f32, f64, f64b, i64, i64b, i64c, z64, z32, r64, conv, same, kept, grad, idx, hits, anyDtype, wrong, wrong2, mapped, typed, mixed, list, big, json, epoch, acc, inScope, threads, root };
+export { f32, f64, f64b, i64, i64b, i64c, z64, z32, r64, conv, same, kept, grad, idx, hits, anyDtype, wrong, wrong2, mapped, typed, mixed, list, big, json, epoch, acc, inScope, threads, root, gap, residual, branch };
 `;
 
 const dts = path.join(work, 'dts');

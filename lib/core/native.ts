@@ -350,6 +350,8 @@ export interface NativeNesterovResult {
   r: number | null;
   /** Relative residual of η = (H̄ + ½λ‖Dη‖D²)⁻¹ḡ. */
   residual?: number;
+  /** |‖Dη‖ − r| / max(r, 1) at the returned point (≤ 1e-12 when found); absent from ridgeLrs' answer. */
+  gap?: number;
   /** Why no solution was found. */
   reason?: string;
   /** Start of the search: 0 when H̄ ≻ 0, else where H̄ + ½λrD² stops being singular. */

@@ -25,10 +25,12 @@ export function setNumThreads(n: number): void {
   native().setNumThreads(checkInteger('setNumThreads', 'n', n, 1));
 }
 
+/** The intra-op thread count libtorch uses now (see setNumThreads). */
 export function getNumThreads(): number {
   return native().numThreads();
 }
 
+/** CUDA devices, as torch.cuda. */
 export const cuda = {
   /** Whether this build of grnewt and libtorch can run tensors on a CUDA device. */
   isAvailable(): boolean {

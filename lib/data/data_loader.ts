@@ -7,15 +7,18 @@ import { TensorDataset } from './dataset';
 import { checkShard, resolveShard, shardOrder, shardSize, type ShardOption } from './shard';
 
 export interface DataLoaderOptions {
+  /** Examples per batch (the last batch may be smaller unless dropLast). */
   batchSize: number;
-  shuffle?: boolean; // default false
+  /** A new random order every epoch (default false: the dataset's order). */
+  shuffle?: boolean;
   /**
    * The shuffle's seed. Default: drawn from grnewt's generator when shuffling (as torch's DataLoader does: each
    * loader gets its own order, and manualSeed() makes it reproducible), 0 for a sharded loader (every rank must
    * compute the same permutation, as DistributedSampler's default). `loader.seed` says which was used.
    */
   seed?: number;
-  dropLast?: boolean; // default false
+  /** Leave out the last batch when it would be smaller than batchSize (default false). */
+  dropLast?: boolean;
   /**
    * Read only this rank's part of each epoch (DistributedSampler's rule, see shard.ts): 'auto' takes the rank
    * and size of the process group (grnewt.distributed.init), or everything before one exists. Uneven sizes
@@ -24,6 +27,10 @@ export interface DataLoaderOptions {
   shard?: ShardOption;
 }
 
+/**
+ * Batches of a TensorDataset as [x, y] pairs; each iteration is the next epoch (epoch e's order depends only on
+ * the seed and e), and `shard` reads one rank's part of it (DistributedSampler's rule).
+ */
 export class DataLoader implements Iterable<[Tensor, Tensor]> {
   readonly batchSize: number;
   readonly shuffle: boolean;

@@ -3,6 +3,7 @@ import { tensor } from '../core/creation';
 import { Tensor } from '../core/tensor';
 import { checkInteger, formatShape } from '../core/validate';
 
+/** Examples held in two tensors, inputs x and targets y, whose first dimension indexes the examples. */
 export class TensorDataset {
   constructor(
     readonly x: Tensor,

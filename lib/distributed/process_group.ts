@@ -99,6 +99,7 @@ function state() {
   return native().distributedState();
 }
 
+/** Whether init() has set up a process group that destroy() has not yet left (torch.distributed.is_initialized). */
 export function isInitialized(): boolean {
   return state().initialized;
 }

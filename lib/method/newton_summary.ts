@@ -45,6 +45,12 @@ export interface NewtonSummaryLog {
 
 type Group = NewtonSummaryGroupOptions;
 
+/**
+ * Wolinski's NewtonSummary: the caller's backward gives the gradient; each step proposes a direction per
+ * parameter (momentum SGD's, or Adam's), and every `periodHg` steps the summaries H̄, ḡ and order3 of
+ * `fullLoss` along it, on the next batch of `hgLoader`, give one learning rate per parameter group by the
+ * anisotropic Nesterov cubic problem (nesterovLrs). Defaults: NEWTON_SUMMARY_DEFAULTS, the seed README's values.
+ */
 export class NewtonSummary extends Optimizer<Group> {
   readonly #hg: HgBatches;
   readonly #route: SummariesRoute;

@@ -5,16 +5,28 @@ import { checkNonNegative } from '../optim/optimizer';
 import type { NewtonSummary } from './newton_summary';
 
 export interface ReduceDampingOptions {
-  mode?: 'min' | 'max'; // default 'min'
-  factor?: number; // in (0, 1), default 0.1
-  patience?: number; // default 10
-  threshold?: number; // default 1e-4
-  thresholdMode?: 'rel' | 'abs'; // default 'rel'
-  cooldown?: number; // default 0
-  minDamping?: number; // default 0
+  /** 'min' (default): the metric improves by going down (a loss); 'max': by going up (an accuracy). */
+  mode?: 'min' | 'max';
+  /** What each reduction multiplies the damping (and the lr) by, in (0, 1); default 0.1. */
+  factor?: number;
+  /** Calls without improvement tolerated before reducing; default 10. */
+  patience?: number;
+  /** The least change that counts as an improvement; default 1e-4. */
+  threshold?: number;
+  /** 'rel' (default): threshold relative to the best value so far; 'abs': in the metric's units. */
+  thresholdMode?: 'rel' | 'abs';
+  /** Calls after a reduction during which none is counted against; default 0. */
+  cooldown?: number;
+  /** The damping is never reduced below this; default 0. */
+  minDamping?: number;
+  /** Log each reduction with console.log; default false. */
   verbose?: boolean;
 }
 
+/**
+ * torch's ReduceLROnPlateau for NewtonSummary: when the metric given to step() has not improved for more than `patience`
+ * calls, every group's damping (and its current lr, by the same factor) is multiplied by `factor`.
+ */
 export class ReduceDampingOnPlateau {
   readonly #opt: NewtonSummary;
   readonly #o: Required<ReduceDampingOptions>;

@@ -5,9 +5,12 @@
 import { type Tensor, keep, tidy } from '../core/tensor';
 
 export interface AverageOptions {
+  /** 'moving': an exponential moving average after the warm-up; 'uniform': the mean of every update's summaries. */
   kind: 'moving' | 'uniform';
-  factor?: number; // default 0.9
-  warmup?: number; // default 0
+  /** 'moving': the weight kept on the past at each update; default 0.9. */
+  factor?: number;
+  /** 'moving': updates averaged uniformly before the moving average starts; default 0. */
+  warmup?: number;
 }
 
 export interface Summaries {

@@ -10,6 +10,10 @@ import { checkInteger, show } from '../core/validate';
 import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 import { stack } from './parts';
 
+/**
+ * The reference's MLP autoencoder: Linear layers sizes[0] → … → sizes[-1], then the mirror image back, the
+ * activation between layers except after each half's last, a sigmoid output; parameters layers_enc.k.* and layers_dec.k.*.
+ */
 export class AutoencoderMLP extends Module {
   readonly encoder: ModuleList;
   readonly decoder: ModuleList;

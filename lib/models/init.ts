@@ -17,10 +17,15 @@ export const activations: Record<Activation, (x: Tensor) => Tensor> = {
 };
 
 export interface ReferenceOptions {
-  activation?: Activation; // default 'tanh' ('relu' for VGG)
-  scaling?: boolean; // default false
-  sigmaW?: number; // default 1
-  sigmaB?: number; // default 1
+  /** The activation between layers; default 'tanh' ('relu' for VGG). */
+  activation?: Activation;
+  /** Divide each layer's input by √fan_in in the forward pass instead of its initial weights (the reference's `scaling`); default false. */
+  scaling?: boolean;
+  /** Initial weights σ_w·N(0, 1) (divided by √fan_in unless scaling); default 1. */
+  sigmaW?: number;
+  /** Initial biases σ_b·N(0, 1); default 1. */
+  sigmaB?: number;
+  /** The parameters' dtype; default 'float32'. */
   dtype?: 'float32' | 'float64';
 }
 

@@ -13,6 +13,10 @@ export interface LeNetOptions extends ReferenceOptions {
   inputSize?: number;
 }
 
+/**
+ * The reference's LeNet-5: two 5×5 convolutions, each followed by the activation and a 2×2 max-pool, then three
+ * Linear layers and a log-softmax (train with losses.nll); parameters conv1, conv2, fc1, fc2, fc3 as PyTorch names them.
+ */
 export class LeNet extends Module {
   readonly conv1: Conv2d;
   readonly conv2: Conv2d;

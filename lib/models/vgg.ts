@@ -20,12 +20,20 @@ export const VGG_CONFIGS: Record<'A' | 'B' | 'D' | 'E', Array<number | 'M'>> = {
 export interface VGGOptions extends Omit<ReferenceOptions, 'sigmaB'> {
   /** A key of VGG_CONFIGS or a list of channel counts and 'M' (max-pool); default 'A' (VGG-11). */
   config?: keyof typeof VGG_CONFIGS | Array<number | 'M'>;
-  fcSizes?: number[]; // default [4096, 4096]
-  imageSize?: number; // default 32
-  inChannels?: number; // default 3
-  numClasses?: number; // default 10
+  /** The hidden sizes of the classifier's Linear layers; default [4096, 4096]. */
+  fcSizes?: number[];
+  /** Side of the square input images: at least 32, a multiple of 2 to the number of max-pools; default 32. */
+  imageSize?: number;
+  /** Channels of the input images; default 3. */
+  inChannels?: number;
+  /** Outputs of the last layer; default 10. */
+  numClasses?: number;
 }
 
+/**
+ * The reference's VGG: 3×3 convolutions (padding 1) and 2×2 max-pools as `config` lists them (VGG-11 by default),
+ * then Linear layers (fcSizes) and a log-softmax; parameters features.k.* and classifier.k.*, k as nn.Sequential counts.
+ */
 export class VGG extends Module {
   readonly features: ModuleList;
   readonly classifier: ModuleList;

@@ -88,6 +88,7 @@ export class Conv2d extends Module {
   }
 }
 
+/** 2-D max pooling over [N, C, H, W] (torch.nn.MaxPool2d); stride defaults to the kernel size. */
 export class MaxPool2d extends Module {
   /** @internal The resolved settings, as forward applies them (stride defaults to the kernel size). */
   readonly settings: {
@@ -133,6 +134,7 @@ export class Flatten extends Module {
   }
 }
 
+/** tanh, elementwise. */
 export class Tanh extends Module {
   forward(x: Tensor): Tensor {
     return x.tanh();
@@ -142,6 +144,7 @@ export class Tanh extends Module {
     return [{ kind: 'activation', activation: 'tanh' }];
   }
 }
+/** max(x, 0), elementwise. */
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return x.relu();
@@ -151,6 +154,7 @@ export class ReLU extends Module {
     return [{ kind: 'activation', activation: 'relu' }];
   }
 }
+/** 1 / (1 + e^−x), elementwise. */
 export class Sigmoid extends Module {
   forward(x: Tensor): Tensor {
     return x.sigmoid();
@@ -160,6 +164,7 @@ export class Sigmoid extends Module {
     return [{ kind: 'activation', activation: 'sigmoid' }];
   }
 }
+/** x for x > 0, alpha·(e^x − 1) otherwise (alpha default 1), elementwise. */
 export class ELU extends Module {
   constructor(readonly alpha = 1) {
     super();
@@ -173,6 +178,7 @@ export class ELU extends Module {
     return [{ kind: 'activation', activation: 'elu', alpha: this.alpha }];
   }
 }
+/** Returns its input (a placeholder, as torch.nn.Identity). */
 export class Identity extends Module {
   forward(x: Tensor): Tensor {
     return x;
@@ -182,6 +188,7 @@ export class Identity extends Module {
     return [];
   }
 }
+/** log-softmax along `dim` (default 1, the classes of [N, C] scores): log-probabilities for losses.nll. */
 export class LogSoftmax extends Module {
   constructor(readonly dim = 1) {
     super();

@@ -31,6 +31,10 @@ export function modulesHolding(params: readonly Tensor[]): Module[] {
   return common;
 }
 
+/**
+ * Base of every layer and model (torch.nn.Module): subclasses define forward() and register their parameters
+ * and child modules, which namedParameters(), stateDict(), to() and zeroGrad() then walk in registration order.
+ */
 export abstract class Module {
   #training = true;
   readonly #parameters = new Map<string, Tensor>();

@@ -14,9 +14,13 @@ export const ADAM_DEFAULTS = Object.freeze({
 });
 
 export interface AdamOptions {
-  lr?: number; // default 1e-3
-  betas?: [number, number]; // default [0.9, 0.999]
-  eps?: number; // default 1e-8
+  /** Learning rate; default 1e-3. */
+  lr?: number;
+  /** Decay rates of the first and second moment estimates; default [0.9, 0.999]. */
+  betas?: [number, number];
+  /** Added to the second moment's square root; default 1e-8. */
+  eps?: number;
+  /** L2 penalty added to the gradient (torch.optim.Adam's, not AdamW's); default 0. */
   weightDecay?: number;
   /** Data parallel across the process group (grnewt.distributed.init first): rank 0's parameters at construction, gradients averaged in each step. */
   distributed?: boolean;
@@ -71,6 +75,7 @@ const TORCH_NAMES: TorchNames = {
   absent: { amsgrad: false, maximize: false, decoupled_weight_decay: false },
 };
 
+/** Adam with torch.optim.Adam's semantics (bias correction; weightDecay as an L2 term added to the gradient). */
 export class Adam extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options?: AdamOptions) {
     const { distributed, ...groupOptions } = checkOptions('Adam', options, [...Object.keys(ADAM_DEFAULTS), 'distributed']);

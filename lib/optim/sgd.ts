@@ -43,6 +43,7 @@ export function checkMomentumStateValue(
   return checkTensor(value);
 }
 
+/** Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay (torch.optim.SGD's semantics). */
 export class SGD extends Optimizer<Resolved> {
   constructor(params: ParamsInput<Resolved>, options: SGDOptions) {
     const { distributed, ...groupOptions } = checkOptions('SGD', options, [

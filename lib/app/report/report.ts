@@ -13,6 +13,10 @@ export interface ReportOptions {
   command?: string[];
 }
 
+/**
+ * Writes `metrics` (what fit() resolves with) to dir/metrics.json and a self-contained dir/report.html (Chart.js
+ * inlined: it opens offline), creating dir; returns both paths.
+ */
 export function writeReport(dir: string, metrics: Metrics, options: ReportOptions = {}): { metrics: string; html: string } {
   // Checked before anything is written: a wrong argument failed deep in the rendering ("Cannot read properties of null").
   if (typeof dir !== 'string' || dir === '') throw new TypeError(`writeReport: dir must be a folder path, got ${show(dir)}`);
