@@ -2,6 +2,7 @@
 // Arguments are checked here, with messages that name the op, the argument and the value, before any
 // native call; the native layer re-checks and turns libtorch's own errors into JS errors.
 import { native, type NativeTensor } from './native';
+import { assertFree } from './pending_holds';
 import { formatValues, nestedList, type NestedList } from './tensor_format';
 import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, formatShape, normalizeDim, show } from './validate';
 
@@ -112,6 +113,8 @@ export class Tensor<D extends Dtype = Dtype> {
       throw new Error('requiresGrad: only leaf tensors (not computed from a tensor that requires grad) can change it; use detach()');
     if (value && this.dtype === 'int64')
       throw new TypeError('requiresGrad: only float32/float64 tensors can require grad, this one is int64');
+    // A worker thread differentiating with respect to it would read the flag as it changes (and fail).
+    assertFree('requiresGrad', [this]);
     native().setRequiresGrad(this.handle('requiresGrad'), value);
   }
   /** Whether this tensor is a leaf of the graph (made by the user, or not computed from a tensor requiring grad). */

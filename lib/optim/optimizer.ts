@@ -1,6 +1,6 @@
 // What every optimizer shares, after torch.optim.Optimizer: parameter groups with their own options,
 // per-parameter state, zeroGrad, and state dicts (parameters referred to by their index across groups).
-import { assertFree, holding } from '../core/pending_holds';
+import { assertFree, type Hold, holding } from '../core/pending_holds';
 import { averageGradients, averageGradientsAsync, broadcastParameters, checkDistributedOption } from '../distributed/data_parallel';
 import { native } from '../core/native';
 import { type DeviceName, Tensor, keep } from '../core/tensor';
@@ -95,9 +95,18 @@ export abstract class Optimizer<O extends object> {
     if (this.#distributed) averageGradients(where, this.allParams());
   }
 
-  /** The same, waited for off the JS thread, with the parameters held meanwhile. */
+  /** The same, waited for off the JS thread (inside the caller's hold on the parameters: holdingParams). */
   protected async averageGradientsAsync(where: string): Promise<void> {
-    if (this.#distributed) await holding(where, this.allParams(), () => averageGradientsAsync(where, this.allParams()));
+    if (this.#distributed) await averageGradientsAsync(where, this.allParams());
+  }
+
+  /**
+   * `work`, an asynchronous step, with the parameters held from this call until it settles: nothing may change
+   * them between its parts (a Module.loadStateDict or Module.to run while a step was pending had the step's
+   * update, computed before, written over what it loaded).
+   */
+  protected holdingParams<T>(where: string, work: (hold: Hold) => Promise<T>): Promise<T> {
+    return holding(where, this.allParams(), work);
   }
 
   /**
@@ -114,8 +123,11 @@ export abstract class Optimizer<O extends object> {
   protected async stepAsyncWith(where: string, update: () => void): Promise<void> {
     this.readyToStep(where);
     // Not distributed: nothing to wait for, and no turn of the event loop between the check and the update.
-    if (this.distributed) await this.averageGradientsAsync(where);
-    update();
+    if (!this.distributed) return update();
+    await this.holdingParams(where, async () => {
+      await this.averageGradientsAsync(where);
+      update();
+    });
   }
 
   /** Every parameter, group after group. */
