@@ -164,6 +164,32 @@ describe('refused before training', () => {
     }
   });
 
+  it('a flag this run would ignore, naming it and why (--model lenet --layers 3 trained LeNet as if it were not given)', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ['--model', 'lenet', '--layers', '3'],
+        /^grnewt: --layers would be ignored: it sizes the perceptron's and the autoencoder's layers, not lenet's; drop it\n/,
+      ],
+      [['--fc', '10'], /^grnewt: --fc would be ignored: it shapes vgg, not perceptron/],
+      [['--test-fraction', '0.5'], /^grnewt: --test-fraction would be ignored: it splits a \.csv file, and --data is embedded/],
+      [
+        ['--optimizer', 'adam', '--hg-batch-size', '50'],
+        /^grnewt: --hg-batch-size would be ignored: it sets newton-summary, which this run does not train/,
+      ],
+      [['--compare', 'adam', '--sgd-lr', '0.5'], /^grnewt: --sgd-lr would be ignored: it sets sgd, which this run does not train/],
+      [
+        ['--no-nesterov', '--damping-int', '5'],
+        /^grnewt: --damping-int would be ignored: it is the Nesterov step's, which --no-nesterov turns off/,
+      ],
+    ];
+    for (const [flags, message] of cases) {
+      const r = grnewt(['train', '--data', 'embedded', '--quiet', '--out', path.join(work, 'ignored'), ...flags]);
+      expect(r.status, flags.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(fs.existsSync(path.join(work, 'ignored'))).toBe(false); // refused before anything was written
+  });
+
   it('the library refuses initial scales that overflow float32, naming them', () => {
     expect(() => new models.Perceptron([784, 10], { sigmaW: 1e300 })).toThrow(/sigmaW must be a finite number within float32's range/);
     expect(() => new models.Perceptron([784, 200, 10], { sigmaW: 1e38, scaling: true })).toThrow(/sigmaW = 1e\+38.*overflow float32/);
