@@ -627,7 +627,13 @@ export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`tidy: fn must be a function, got ${show(fn)}`);
   if (fn.constructor.name === 'AsyncFunction') throw asyncRefused(); // refused before it starts work it could not finish
   const { result, scope } = inScope(fn);
-  if (result instanceof Promise) throw asyncRefused();
+  if (result instanceof Promise) {
+    // Its work has started and cannot be stopped: its outcome is dropped with it, as the refusal says, and a
+    // rejection left unhandled ended the process (computeHgAsync on NaN input). The scope is freed as usual.
+    result.catch(() => undefined);
+    release(scope, new Set());
+    throw asyncRefused();
+  }
   release(scope, new Set(returnedTensors(result)));
   return result;
 }
