@@ -66,16 +66,19 @@ export class Tensor<D extends Dtype = Dtype> {
     scopes.at(-1)?.push(this);
   }
 
-  /** @internal The live native handle; `where` names the caller in the error for a disposed tensor. */
-  handle(where: string): NativeTensor {
+  /**
+   * @internal The live native handle; `where` names the caller in the error for a disposed tensor, and `name`
+   * the argument it was given as (an optimizer's disposed parameter was only 'grad: the tensor has been disposed').
+   */
+  handle(where: string, name = 'the tensor'): NativeTensor {
     if (this.#freedBy === 'dispose') {
       throw new Error(
-        `${where}: the tensor has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first`,
+        `${where}: ${name} has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first`,
       );
     }
     if (this.#freedBy === 'tidy') {
       throw new Error(
-        `${where}: the tensor has been disposed: it was made inside a tidy() scope, which freed it when the scope ended. ` +
+        `${where}: ${name} has been disposed: it was made inside a tidy() scope, which freed it when the scope ended. ` +
           'To use it afterwards, return it from the function given to tidy(), or pass it to grnewt.keep()',
       );
     }
@@ -85,7 +88,7 @@ export class Tensor<D extends Dtype = Dtype> {
   /** @internal Checks that `value` is a live Tensor and returns its handle. */
   static handleOf(where: string, name: string, value: unknown): NativeTensor {
     if (!(value instanceof Tensor)) throw new TypeError(`${where}: ${name} must be a Tensor, got ${show(value)}`);
-    return value.handle(where);
+    return value.handle(where, name);
   }
 
   get shape(): number[] {

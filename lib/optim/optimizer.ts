@@ -152,7 +152,7 @@ export abstract class Optimizer<O extends object> {
       if (!Array.isArray(group.params) || group.params.length === 0)
         throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors, got ${show(group.params)}`);
       group.params.forEach((p, k) => {
-        if (!(p instanceof Tensor)) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] must be a Tensor, got ${show(p)}`);
+        Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p); // a Tensor, not disposed
         if (seen.has(p)) throw new RangeError(`${where}: paramGroups[${s}].params[${k}] is listed twice: it would be stepped twice`);
         seen.add(p);
       });
@@ -203,7 +203,7 @@ export abstract class Optimizer<O extends object> {
     this.#checkParams(where);
     this.assertFree(where);
     this.#checkGroups(where);
-    this.#stateFollowsParameters();
+    this.#stateFollowsParameters(where);
   }
 
   /**
@@ -221,8 +221,12 @@ export abstract class Optimizer<O extends object> {
    * A state tensor of another dtype or device than its parameter (moved since by `Module.to`) is converted to
    * the parameter's, as torch's loadStateDict casts a loaded state: the update rules read both together.
    */
-  #stateFollowsParameters(): void {
+  #stateFollowsParameters(where: string): void {
+    const index = new Map(this.allParams().map((p, i) => [p, i]));
     for (const [p, state] of this.state) {
+      // stateDict() hands out the live state tensors: one disposed by the caller is named, not 'the tensor'.
+      const label = index.has(p) ? `state[${index.get(p)}]` : 'the state of a parameter no longer in paramGroups';
+      for (const [name, v] of Object.entries(state)) if (v instanceof Tensor) v.handle(where, `${label}.${name}`);
       const moved = Object.entries(state).filter(([, v]) => v instanceof Tensor && (v.dtype !== p.dtype || v.device !== p.device));
       if (moved.length === 0) continue;
       const next: ParamState = { ...state };
@@ -243,7 +247,7 @@ export abstract class Optimizer<O extends object> {
   stateDict(): OptimizerStateDict<O> {
     // In its parameters' dtype and device (moved since by Module.to): loadStateDict requires them, and this
     // state dict taken before the next step converted the state was refused by the optimizer that wrote it.
-    this.#stateFollowsParameters();
+    this.#stateFollowsParameters(`${this.where}.stateDict`);
     const state: Record<number, ParamState> = {};
     this.allParams().forEach((p, i) => {
       const s = this.state.get(p);
