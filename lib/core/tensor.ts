@@ -4,7 +4,18 @@
 import { native, type NativeTensor } from './native';
 import { assertFree } from './pending_holds';
 import { formatValues, nestedList, type NestedList } from './tensor_format';
-import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, formatShape, normalizeDim, show } from './validate';
+import {
+  MAX_OP_INT,
+  checkBoolean,
+  checkEach,
+  checkInteger,
+  checkNumber,
+  checkOptions,
+  checkPair,
+  formatShape,
+  normalizeDim,
+  show,
+} from './validate';
 
 export type Dtype = 'float32' | 'float64' | 'int64';
 export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -322,7 +333,7 @@ export class Tensor<D extends Dtype = Dtype> {
   /** A tensor with the same values in `shape`; one size may be -1 (inferred). */
   reshape(shape: number[]): Tensor<D> {
     if (!Array.isArray(shape)) throw new TypeError(`reshape: shape must be an array of sizes, got ${show(shape)}`);
-    shape.forEach((d, i) => checkInteger('reshape', `shape[${i}]`, d, -1));
+    checkEach(shape, (d, i) => checkInteger('reshape', `shape[${i}]`, d, -1));
     const inferred = shape.filter((d) => d === -1).length;
     if (inferred > 1) throw new RangeError(`reshape: at most one size may be -1, got ${formatShape(shape)}`);
     const known = shape.reduce((p, d) => (d === -1 ? p : p * d), 1);
@@ -361,7 +372,7 @@ export class Tensor<D extends Dtype = Dtype> {
     const rank = this.ndim;
     if (!Array.isArray(dims) || dims.length !== rank)
       throw new TypeError(`permute: dims must list each of the ${rank} dimensions once, got ${show(dims)}`);
-    const wanted = dims.map((d, i) => normalizeDim('permute', `dims[${i}]`, d, rank));
+    const wanted = checkEach(dims, (d, i) => normalizeDim('permute', `dims[${i}]`, d, rank));
     if (new Set(wanted).size !== rank) throw new RangeError(`permute: dims must list each dimension once, got ${show(dims)}`);
     return new Tensor(native().permute(this.handle('permute'), wanted));
   }
@@ -425,7 +436,7 @@ export class Tensor<D extends Dtype = Dtype> {
     if (!Array.isArray(pads) || pads.length % 2 !== 0 || pads.length / 2 > this.ndim) {
       throw new TypeError(`pad: pads must be an array of pairs, at most one per dimension, got ${show(pads)}`);
     }
-    pads.forEach((p, i) => checkInteger('pad', `pads[${i}]`, p, 0, MAX_OP_INT));
+    checkEach(pads, (p, i) => checkInteger('pad', `pads[${i}]`, p, 0, MAX_OP_INT));
     checkNumber('pad', 'value', value);
     return new Tensor(native().pad(this.handle('pad'), pads, value));
   }
@@ -534,7 +545,7 @@ export class Tensor<D extends Dtype = Dtype> {
     let dims: number[] | null = null;
     if (dim !== undefined) {
       const list = Array.isArray(dim) ? dim : [dim];
-      dims = list.map((d, i) => normalizeDim(where, Array.isArray(dim) ? `dim[${i}]` : 'dim', d, this.ndim));
+      dims = checkEach(list, (d, i) => normalizeDim(where, Array.isArray(dim) ? `dim[${i}]` : 'dim', d, this.ndim));
       if (new Set(dims).size !== dims.length) throw new RangeError(`${where}: dim lists a dimension twice: ${show(dim)}`);
     }
     return new Tensor(native()[op](this.handle(where), dims, keepDim));
@@ -600,7 +611,7 @@ export function stack<D extends Dtype>(tensors: Tensor<D>[], dim = 0): Tensor<D>
 function joined(where: string, tensors: unknown): number[][] {
   if (!Array.isArray(tensors) || tensors.length === 0)
     throw new TypeError(`${where}: tensors must be a non-empty array of Tensors, got ${show(tensors)}`);
-  tensors.forEach((t, k) => Tensor.handleOf(where, `tensors[${k}]`, t));
+  checkEach(tensors, (t, k) => Tensor.handleOf(where, `tensors[${k}]`, t));
   const [first] = tensors as Tensor[];
   (tensors as Tensor[]).forEach((t, k) => {
     if (t.dtype !== first.dtype || t.device !== first.device)

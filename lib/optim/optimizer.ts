@@ -4,7 +4,7 @@ import { assertFree, type Hold, holding } from '../core/pending_holds';
 import { averageGradients, averageGradientsAsync, broadcastParameters, checkDistributedOption } from '../distributed/data_parallel';
 import { native } from '../core/native';
 import { type DeviceName, Tensor, keep } from '../core/tensor';
-import { checkOptions, show } from '../core/validate';
+import { checkEach, checkOptions, show } from '../core/validate';
 import { type TorchNames, fromTorchStateDict, isTorchLayout } from './torch_state_dict';
 
 export type ParamsInput<O> = Tensor[] | Array<{ params: Tensor[] } & Partial<O>>;
@@ -40,13 +40,14 @@ export abstract class Optimizer<O extends object> {
       throw new TypeError(
         `${where}: params must be a non-empty array of Tensors or of { params }, got ${show(params)}${Array.isArray(params) ? NO_PARAMETERS_HINT : ''}`,
       );
-    const groups = params.every((p) => p instanceof Tensor) ? [{ params: params as Tensor[] }] : (params as Array<{ params: Tensor[] }>);
+    const isTensor = checkEach(params as readonly unknown[], (p) => p instanceof Tensor);
+    const groups = isTensor.some(Boolean) ? [{ params: params as Tensor[] }] : (params as Array<{ params: Tensor[] }>);
     const seen = new Set<Tensor>();
-    this.paramGroups = groups.map((group, s) => {
+    this.paramGroups = checkEach(groups, (group, s) => {
       const g = checkOptions(`${where}: paramGroups[${s}]`, group, ['params', ...this.#optionNames]) as { params?: unknown };
       if (!Array.isArray(g.params) || g.params.length === 0)
         throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors`);
-      g.params.forEach((p, k) => {
+      checkEach(g.params, (p, k) => {
         Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
         if (!(p as Tensor).requiresGrad)
           throw new TypeError(
@@ -151,7 +152,7 @@ export abstract class Optimizer<O extends object> {
     this.paramGroups.forEach((group, s) => {
       if (!Array.isArray(group.params) || group.params.length === 0)
         throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors, got ${show(group.params)}`);
-      group.params.forEach((p, k) => {
+      checkEach(group.params, (p, k) => {
         Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p); // a Tensor, not disposed
         if (seen.has(p)) throw new RangeError(`${where}: paramGroups[${s}].params[${k}] is listed twice: it would be stepped twice`);
         seen.add(p);
