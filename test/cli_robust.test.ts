@@ -135,6 +135,17 @@ describe('refused before training', () => {
     expect(r.stdout).not.toMatch(/"type":"run"/); // refused before any training started
   }, 120_000);
 
+  it('an output file that cannot be written (a directory named report.html failed after training, with a bare EISDIR, losing the results)', () => {
+    for (const name of ['metrics.json', 'report.html']) {
+      const out = path.join(work, `blocked-${name}`);
+      fs.mkdirSync(path.join(out, name), { recursive: true });
+      const r = grnewt(['train', '--data', 'embedded', '--limit', '200', '--epochs', '1', '--threads', '1', '--out', out, '--json']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`grnewt: --out: ${path.join(out, name)} exists and is not a regular file`);
+      expect(r.stdout).not.toMatch(/"type":"run"/); // refused before any training started
+    }
+  }, 120_000);
+
   it("--threads beyond this machine's cores", () => {
     const r = grnewt(['train', '--threads', String(maxThreads() + 1)]);
     expect(r.status).toBe(1);

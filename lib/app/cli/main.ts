@@ -510,7 +510,17 @@ function makeDirectory(dir: string): void {
   }
 }
 
+/**
+ * The output directory can be written, and so can the files written there once training has ended: a
+ * metrics.json or report.html that is a directory (or read-only) failed only then, with a bare EISDIR, and
+ * the runs' results were lost.
+ */
 function assertWritable(dir: string): void {
+  assertDirectoryWritable(dir);
+  for (const name of ['metrics.json', 'report.html']) assertFileWritable(path.join(dir, name), '--out');
+}
+
+function assertDirectoryWritable(dir: string): void {
   const probe = path.join(dir, `.grnewt-write-test.${process.pid}.${crypto.randomBytes(6).toString('hex')}`);
   try {
     fs.closeSync(fs.openSync(probe, 'wx'));
