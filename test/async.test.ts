@@ -69,6 +69,17 @@ describe('computeHgAsync', () => {
     await expect(computeHgAsync(p.paramGroups, p.fullLoss, p.x, p.y, p.direction)).resolves.toHaveProperty('H');
   });
 
+  it('refuses requiresGrad changed on a parameter while pending (the worker read it as it changed: a bare libtorch error)', async () => {
+    const p = problem(512, [50, 20, 3]);
+    const [w] = p.model.parameters();
+    const pending = computeHgAsync(p.paramGroups, p.fullLoss, p.x, p.y, p.direction);
+    expect(() => {
+      w.requiresGrad = false;
+    }).toThrow(/requiresGrad: a parameter is in use by a pending computeHgAsync/);
+    expect(w.requiresGrad).toBe(true);
+    await expect(pending).resolves.toHaveProperty('H');
+  });
+
   it('rejects with the typed error raised on the worker thread', async () => {
     const p = problem(8, [4, 3, 2]);
     const w = p.paramGroups[0].params[0];
@@ -127,6 +138,26 @@ describe('NewtonSummary.stepAsync', () => {
     expect(b.params).toEqual(a.params);
     expect(b.lrs).toEqual(a.lrs);
     expect(b.opt.logs.length).toBe(2);
+  });
+
+  it('holds the parameters until it settles: a state dict loaded meanwhile is refused, not overwritten by the update', async () => {
+    // The first step with new learning rates chooses the route on this thread: the step was pending across an
+    // await with its parameters free, and the zeros loaded then were overwritten by θ − lr·u.
+    for (const summaries of ['auto', 'taylor', 'autograd'] as const) {
+      const p = problem(16, [6, 5, 3]);
+      const opt = new NewtonSummary(p.paramGroups, p.fullLoss, [[p.x, p.y]], { periodHg: 1, summaries });
+      p.fullLoss(p.x, p.y).backward();
+      const zeros = Object.fromEntries(Object.entries(p.model.stateDict()).map(([k, t]) => [k, t.mul(0)]));
+      const pending = opt.stepAsync();
+      expect(() => p.model.loadStateDict(zeros)).toThrow(/loadStateDict: a parameter is in use by a pending NewtonSummary.stepAsync/);
+      expect(() => p.model.to({ dtype: 'float64' })).toThrow(/Module.to: a parameter is in use by a pending NewtonSummary.stepAsync/);
+      expect(() => {
+        p.model.parameters()[0].requiresGrad = false;
+      }).toThrow(/in use by a pending NewtonSummary.stepAsync/);
+      await pending;
+      expect(() => p.model.loadStateDict(zeros)).not.toThrow(); // released once settled
+      expect(p.model.parameters().every((t) => (t.toArray() as Float32Array).every((v) => v === 0))).toBe(true);
+    }
   });
 
   it('refuses step() and a second stepAsync() while one is pending', async () => {

@@ -149,7 +149,7 @@ const errors: Case[] = [
   ],
   // disposed tensors
   ['a disposed tensor in an op', () => disposed.add(1), Error, /add: the tensor has been disposed/],
-  ['a disposed tensor as x', () => computeHg(paramGroups, fullLoss, disposed, y, direction), Error, /the tensor has been disposed/],
+  ['a disposed tensor as x', () => computeHg(paramGroups, fullLoss, disposed, y, direction), Error, /computeHg: x has been disposed/],
   // hyperparameters
   [
     'periodHg 0',

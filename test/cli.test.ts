@@ -154,8 +154,6 @@ describe('grnewt train', () => {
       '3',
       '--batch-size',
       '20',
-      '--hg-batch-size',
-      '80',
       '--optimizer',
       'adam',
       '--adam-lr',

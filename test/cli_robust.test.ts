@@ -135,6 +135,17 @@ describe('refused before training', () => {
     expect(r.stdout).not.toMatch(/"type":"run"/); // refused before any training started
   }, 120_000);
 
+  it('an output file that cannot be written (a directory named report.html failed after training, with a bare EISDIR, losing the results)', () => {
+    for (const name of ['metrics.json', 'report.html']) {
+      const out = path.join(work, `blocked-${name}`);
+      fs.mkdirSync(path.join(out, name), { recursive: true });
+      const r = grnewt(['train', '--data', 'embedded', '--limit', '200', '--epochs', '1', '--threads', '1', '--out', out, '--json']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`grnewt: --out: ${path.join(out, name)} exists and is not a regular file`);
+      expect(r.stdout).not.toMatch(/"type":"run"/); // refused before any training started
+    }
+  }, 120_000);
+
   it("--threads beyond this machine's cores", () => {
     const r = grnewt(['train', '--threads', String(maxThreads() + 1)]);
     expect(r.status).toBe(1);
@@ -162,6 +173,32 @@ describe('refused before training', () => {
       expect(r.status, flag).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`${flag}.*within float32's range`));
     }
+  });
+
+  it('a flag this run would ignore, naming it and why (--model lenet --layers 3 trained LeNet as if it were not given)', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ['--model', 'lenet', '--layers', '3'],
+        /^grnewt: --layers would be ignored: it sizes the perceptron's and the autoencoder's layers, not lenet's; drop it\n/,
+      ],
+      [['--fc', '10'], /^grnewt: --fc would be ignored: it shapes vgg, not perceptron/],
+      [['--test-fraction', '0.5'], /^grnewt: --test-fraction would be ignored: it splits a \.csv file, and --data is embedded/],
+      [
+        ['--optimizer', 'adam', '--hg-batch-size', '50'],
+        /^grnewt: --hg-batch-size would be ignored: it sets newton-summary, which this run does not train/,
+      ],
+      [['--compare', 'adam', '--sgd-lr', '0.5'], /^grnewt: --sgd-lr would be ignored: it sets sgd, which this run does not train/],
+      [
+        ['--no-nesterov', '--damping-int', '5'],
+        /^grnewt: --damping-int would be ignored: it is the Nesterov step's, which --no-nesterov turns off/,
+      ],
+    ];
+    for (const [flags, message] of cases) {
+      const r = grnewt(['train', '--data', 'embedded', '--quiet', '--out', path.join(work, 'ignored'), ...flags]);
+      expect(r.status, flags.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(fs.existsSync(path.join(work, 'ignored'))).toBe(false); // refused before anything was written
   });
 
   it('the library refuses initial scales that overflow float32, naming them', () => {

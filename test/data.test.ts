@@ -57,6 +57,14 @@ describe('TensorDataset and DataLoader', () => {
     expect(firsts(new data.DataLoader(ds, { batchSize: 10, shuffle: true, seed: 8 }))[0]).not.toEqual(e0);
   });
 
+  it('shuffles by every bit of the seed: seed and seed + 2^32 differ (they shuffled alike); seeds below 2^32 keep their orders', () => {
+    const order = (seed: number) => Array.from(new data.DataLoader(ds, { batchSize: 10, shuffle: true, seed }).fullOrder(0));
+    expect(order(2 ** 32 + 7)).not.toEqual(order(7));
+    expect(order(2 ** 52 + 7)).not.toEqual(order(2 ** 32 + 7));
+    expect(order(7)).toEqual([0, 1, 4, 2, 8, 3, 6, 5, 9, 7]); // as before, so that a checkpoint's run resumes on its order
+    expect(order(2 ** 32 - 1)).toEqual([6, 5, 7, 4, 0, 1, 3, 9, 8, 2]);
+  });
+
   it('unseeded, a shuffling loader draws its seed from the generator (manualSeed repeats it); sharded ones use 0', () => {
     manualSeed(3);
     const [a, b] = [new data.DataLoader(ds, { batchSize: 10, shuffle: true }), new data.DataLoader(ds, { batchSize: 10, shuffle: true })];

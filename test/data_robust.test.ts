@@ -101,6 +101,11 @@ describe('labels', () => {
     fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idx(0x08, [2], Buffer.from([5, 0])));
     expect(loadData({ source: dir }).classes).toBe(6);
   });
+
+  it('a split with no example is refused (Adam trained nothing and reported success; NewtonSummary named an empty hg loader)', () => {
+    const dir = idxDir(idx(0x08, [0], Buffer.alloc(0)), 0);
+    expect(() => loadData({ source: dir })).toThrow(/^--data: IDX files in .*: 0 training, 0 test examples: no training example$/);
+  });
 });
 
 describe('CSV', () => {
@@ -126,6 +131,15 @@ describe('CSV', () => {
     expect(() => loadData({ source: csv('1,2,0\n3,Infinity,1\n') })).toThrow(/line 2, column 2/);
     expect(() => loadData({ source: csv('1,2,0\n3,4,0.5\n') })).toThrow(/line 2: the label 0.5/);
     expect(() => loadData({ source: csv('1,2,0\n3,1\n') })).toThrow(/line 2 has 2 columns/);
+  });
+
+  it('--limit and --test-fraction that leave no training row are refused, naming them', () => {
+    const file = csv('1,2,0\n3,4,1\n5,6,0\n7,8,1\n');
+    expect(() => loadData({ source: file, limit: 1 })).toThrow(
+      /: 0 training, 1 test rows, .*: no training example \(--limit and --test-fraction leave none\)$/,
+    );
+    expect(() => loadData({ source: file, testFraction: 0.9 })).toThrow(/0 training, 4 test rows/);
+    expect(loadData({ source: file, limit: 2 }).train.length).toBe(1);
   });
 
   it("a test fraction outside (0, 1) is refused by the loader too, in the config check's words (0 would keep one test row)", () => {

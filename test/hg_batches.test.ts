@@ -17,6 +17,19 @@ function loader() {
 }
 
 describe('HgBatches', () => {
+  it('names why a DataLoader yields no batch: an empty dataset, or dropLast with fewer examples than batchSize (it said "empty")', () => {
+    const ds = loader().dataset;
+    expect(() => new HgBatches('Opt', new data.DataLoader(ds, { batchSize: 11, dropLast: true }))).toThrow(
+      'Opt: hgLoader yields no batch (dropLast drops its only batch: 10 examples, fewer than batchSize 11)',
+    );
+    const sharded = new data.DataLoader(ds, { batchSize: 4, dropLast: true, shard: { rank: 1, worldSize: 3 } });
+    expect(() => new HgBatches('Opt', sharded)).toThrow('(dropLast drops its only batch: 3 examples per rank, fewer than batchSize 4)');
+    const empty = new data.TensorDataset(tensor(new Float32Array(0), { shape: [0, 1] }), tensor(new Int32Array(0)));
+    expect(() => new HgBatches('Opt', new data.DataLoader(empty, { batchSize: 1 }))).toThrow(
+      'Opt: hgLoader yields no batch (its dataset is empty)',
+    );
+  });
+
   it('cycles an array, a new pass when one ends', () => {
     const hg = new HgBatches('t', [pair(0), pair(1), pair(2)]);
     expect(Array.from({ length: 7 }, () => first(hg.next()))).toEqual([0, 1, 2, 0, 1, 2, 0]);

@@ -368,6 +368,13 @@ describe('saveTorch', () => {
     expect(Array.from(back.c.toArray())).toEqual([0, 0, 0]); // the same Tensor twice: one storage
   });
 
+  it('a sparse array keeps its length and indices: holes are written as None, as undefined is ([1, , 3] came back [1, 3])', () => {
+    const file = path.join(dir, 'holes.pt');
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what is tested
+    saveTorch(file, { a: [1, , 3], b: [undefined, 2] });
+    expect(loadTorch(file)).toEqual({ a: [1, null, 3], b: [null, 2] });
+  });
+
   it('a dict key "__proto__" stays a key (never sets a prototype), written and read', () => {
     const file = path.join(dir, 'proto.pt');
     saveTorch(file, { ['__proto__']: { polluted: true }, a: 1 });

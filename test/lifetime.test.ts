@@ -3,7 +3,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
-import { emptyCache, keep, memory, models, ones, resetPeakMemory, setCacheLimit, tensor, tidy, zeros } from '../lib';
+import { emptyCache, keep, memory, models, ones, resetPeakMemory, setCacheLimit, type Tensor, tensor, tidy, zeros } from '../lib';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) console.warn('garbage-collector tests skipped: global.gc is missing (run node with --expose-gc, as vitest.config.ts does)');
@@ -248,6 +248,26 @@ describe('tidy and modules', () => {
       }) as never),
     ).toThrow(/^tidy: fn must be synchronous/);
     expect(ran).toBe(false);
+  });
+
+  it('tidy refusing a returned Promise frees its scope and leaves no unhandled rejection (computeHgAsync on NaN input ended the process)', () => {
+    const made: Tensor[] = [];
+    expect(() =>
+      tidy(() => {
+        made.push(zeros([3]));
+        return Promise.reject(new Error('the work failed'));
+      }),
+    ).toThrow(/^tidy: fn must be synchronous/);
+    expect(made[0].isDisposed).toBe(true);
+    const script = `const g = require('./dist');
+      const m = new g.models.Perceptron([3, 2]);
+      const x = g.tensor(NaN).mul(g.ones([4, 3]));
+      const direction = m.parameters().map((p) => g.zeros(p.shape));
+      const loss = (a, b) => g.losses.nll(m.forward(a), b);
+      try { g.tidy(() => g.computeHgAsync(g.partition.canonical(m).paramGroups, loss, x, g.zeros([4], { dtype: 'int64' }), direction)); }
+      catch (e) { console.log(e.message.slice(0, 32)); }
+      setTimeout(() => console.log('alive'), 200);`;
+    expect(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim()).toBe('tidy: fn must be synchronous (an\nalive');
   });
 });
 

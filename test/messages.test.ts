@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { accuracy, losses, models, ones, optim, save, tensor, tidy, zeros } from '../lib';
+import { NewtonSummary, type Tensor, accuracy, computeHg, losses, models, ones, optim, partition, save, tensor, tidy, zeros } from '../lib';
 import { native } from '../lib/core/native';
 
 describe('messages that say the fix', () => {
@@ -35,6 +35,28 @@ describe('messages that say the fix', () => {
         'To use it afterwards, return it from the function given to tidy(), or pass it to grnewt.keep()',
     );
     expect(kept.sum().item()).toBe(2); // returned from the scope: alive
+  });
+
+  it('a freed tensor given as an argument: named as that argument (a disposed parameter was "grad: the tensor has been disposed")', () => {
+    const model = new models.Perceptron([3, 4, 2]);
+    const x = ones([5, 3]),
+      y = zeros([5], { dtype: 'int64' });
+    const fullLoss = (a: Tensor, b: Tensor) => losses.nll(model.forward(a), b);
+    const sgd = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+    const ns = new NewtonSummary(partition.canonical(model).paramGroups, fullLoss, [[x, y]]);
+    fullLoss(x, y).backward();
+    sgd.step();
+    sgd.stateDict().state[1].momentumBuffer.dispose(); // live references, as documented
+    expect(() => sgd.step()).toThrow(/^SGD\.step: state\[1\]\.momentumBuffer has been disposed: its dispose\(\) freed it/);
+    model.parameters()[2].dispose();
+    expect(() => ns.step()).toThrow(/^NewtonSummary\.step: paramGroups\[2\]\.params\[0\] has been disposed: its dispose\(\) freed it/);
+    expect(() => sgd.zeroGrad()).toThrow(/^SGD\.zeroGrad: paramGroups\[0\]\.params\[2\] has been disposed/);
+    expect(() => model.stateDict()).toThrow(/^stateDict: parameter layers\.1\.weight has been disposed/);
+    const freed = ones([2]);
+    freed.dispose();
+    expect(() => computeHg([{ params: [model.parameters()[0]] }], fullLoss, freed, y, [ones([4, 3])])).toThrow(
+      /^computeHg: x has been disposed/,
+    );
   });
 
   it("a second backward(): { retainGraph: true }, not Python's retain_graph=True", () => {

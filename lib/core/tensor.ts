@@ -2,8 +2,20 @@
 // Arguments are checked here, with messages that name the op, the argument and the value, before any
 // native call; the native layer re-checks and turns libtorch's own errors into JS errors.
 import { native, type NativeTensor } from './native';
+import { assertFree } from './pending_holds';
 import { formatValues, nestedList, type NestedList } from './tensor_format';
-import { MAX_OP_INT, checkBoolean, checkInteger, checkNumber, checkOptions, checkPair, formatShape, normalizeDim, show } from './validate';
+import {
+  MAX_OP_INT,
+  checkBoolean,
+  checkEach,
+  checkInteger,
+  checkNumber,
+  checkOptions,
+  checkPair,
+  formatShape,
+  normalizeDim,
+  show,
+} from './validate';
 
 export type Dtype = 'float32' | 'float64' | 'int64';
 export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -65,16 +77,19 @@ export class Tensor<D extends Dtype = Dtype> {
     scopes.at(-1)?.push(this);
   }
 
-  /** @internal The live native handle; `where` names the caller in the error for a disposed tensor. */
-  handle(where: string): NativeTensor {
+  /**
+   * @internal The live native handle; `where` names the caller in the error for a disposed tensor, and `name`
+   * the argument it was given as (an optimizer's disposed parameter was only 'grad: the tensor has been disposed').
+   */
+  handle(where: string, name = 'the tensor'): NativeTensor {
     if (this.#freedBy === 'dispose') {
       throw new Error(
-        `${where}: the tensor has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first`,
+        `${where}: ${name} has been disposed: its dispose() freed it. Call dispose() after its last use, or keep a copy with clone() first`,
       );
     }
     if (this.#freedBy === 'tidy') {
       throw new Error(
-        `${where}: the tensor has been disposed: it was made inside a tidy() scope, which freed it when the scope ended. ` +
+        `${where}: ${name} has been disposed: it was made inside a tidy() scope, which freed it when the scope ended. ` +
           'To use it afterwards, return it from the function given to tidy(), or pass it to grnewt.keep()',
       );
     }
@@ -84,7 +99,7 @@ export class Tensor<D extends Dtype = Dtype> {
   /** @internal Checks that `value` is a live Tensor and returns its handle. */
   static handleOf(where: string, name: string, value: unknown): NativeTensor {
     if (!(value instanceof Tensor)) throw new TypeError(`${where}: ${name} must be a Tensor, got ${show(value)}`);
-    return value.handle(where);
+    return value.handle(where, name);
   }
 
   get shape(): number[] {
@@ -112,6 +127,8 @@ export class Tensor<D extends Dtype = Dtype> {
       throw new Error('requiresGrad: only leaf tensors (not computed from a tensor that requires grad) can change it; use detach()');
     if (value && this.dtype === 'int64')
       throw new TypeError('requiresGrad: only float32/float64 tensors can require grad, this one is int64');
+    // A worker thread differentiating with respect to it would read the flag as it changes (and fail).
+    assertFree('requiresGrad', [this]);
     native().setRequiresGrad(this.handle('requiresGrad'), value);
   }
   /** Whether this tensor is a leaf of the graph (made by the user, or not computed from a tensor requiring grad). */
@@ -316,7 +333,7 @@ export class Tensor<D extends Dtype = Dtype> {
   /** A tensor with the same values in `shape`; one size may be -1 (inferred). */
   reshape(shape: number[]): Tensor<D> {
     if (!Array.isArray(shape)) throw new TypeError(`reshape: shape must be an array of sizes, got ${show(shape)}`);
-    shape.forEach((d, i) => checkInteger('reshape', `shape[${i}]`, d, -1));
+    checkEach(shape, (d, i) => checkInteger('reshape', `shape[${i}]`, d, -1));
     const inferred = shape.filter((d) => d === -1).length;
     if (inferred > 1) throw new RangeError(`reshape: at most one size may be -1, got ${formatShape(shape)}`);
     const known = shape.reduce((p, d) => (d === -1 ? p : p * d), 1);
@@ -355,7 +372,7 @@ export class Tensor<D extends Dtype = Dtype> {
     const rank = this.ndim;
     if (!Array.isArray(dims) || dims.length !== rank)
       throw new TypeError(`permute: dims must list each of the ${rank} dimensions once, got ${show(dims)}`);
-    const wanted = dims.map((d, i) => normalizeDim('permute', `dims[${i}]`, d, rank));
+    const wanted = checkEach(dims, (d, i) => normalizeDim('permute', `dims[${i}]`, d, rank));
     if (new Set(wanted).size !== rank) throw new RangeError(`permute: dims must list each dimension once, got ${show(dims)}`);
     return new Tensor(native().permute(this.handle('permute'), wanted));
   }
@@ -419,7 +436,7 @@ export class Tensor<D extends Dtype = Dtype> {
     if (!Array.isArray(pads) || pads.length % 2 !== 0 || pads.length / 2 > this.ndim) {
       throw new TypeError(`pad: pads must be an array of pairs, at most one per dimension, got ${show(pads)}`);
     }
-    pads.forEach((p, i) => checkInteger('pad', `pads[${i}]`, p, 0, MAX_OP_INT));
+    checkEach(pads, (p, i) => checkInteger('pad', `pads[${i}]`, p, 0, MAX_OP_INT));
     checkNumber('pad', 'value', value);
     return new Tensor(native().pad(this.handle('pad'), pads, value));
   }
@@ -528,7 +545,7 @@ export class Tensor<D extends Dtype = Dtype> {
     let dims: number[] | null = null;
     if (dim !== undefined) {
       const list = Array.isArray(dim) ? dim : [dim];
-      dims = list.map((d, i) => normalizeDim(where, Array.isArray(dim) ? `dim[${i}]` : 'dim', d, this.ndim));
+      dims = checkEach(list, (d, i) => normalizeDim(where, Array.isArray(dim) ? `dim[${i}]` : 'dim', d, this.ndim));
       if (new Set(dims).size !== dims.length) throw new RangeError(`${where}: dim lists a dimension twice: ${show(dim)}`);
     }
     return new Tensor(native()[op](this.handle(where), dims, keepDim));
@@ -594,7 +611,7 @@ export function stack<D extends Dtype>(tensors: Tensor<D>[], dim = 0): Tensor<D>
 function joined(where: string, tensors: unknown): number[][] {
   if (!Array.isArray(tensors) || tensors.length === 0)
     throw new TypeError(`${where}: tensors must be a non-empty array of Tensors, got ${show(tensors)}`);
-  tensors.forEach((t, k) => Tensor.handleOf(where, `tensors[${k}]`, t));
+  checkEach(tensors, (t, k) => Tensor.handleOf(where, `tensors[${k}]`, t));
   const [first] = tensors as Tensor[];
   (tensors as Tensor[]).forEach((t, k) => {
     if (t.dtype !== first.dtype || t.device !== first.device)
@@ -624,7 +641,13 @@ export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError(`tidy: fn must be a function, got ${show(fn)}`);
   if (fn.constructor.name === 'AsyncFunction') throw asyncRefused(); // refused before it starts work it could not finish
   const { result, scope } = inScope(fn);
-  if (result instanceof Promise) throw asyncRefused();
+  if (result instanceof Promise) {
+    // Its work has started and cannot be stopped: its outcome is dropped with it, as the refusal says, and a
+    // rejection left unhandled ended the process (computeHgAsync on NaN input). The scope is freed as usual.
+    result.catch(() => undefined);
+    release(scope, new Set());
+    throw asyncRefused();
+  }
   release(scope, new Set(returnedTensors(result)));
   return result;
 }

@@ -58,10 +58,17 @@ export function checkOptions(where: string, value: unknown, allowed?: readonly s
   return value as Record<string, unknown>;
 }
 
+/**
+ * `check` run on every element of the array `value`, holes included (as undefined), and its results: forEach,
+ * map, some and every skip the holes of a sparse array ([a, , b]), so a check made with them let a hole through.
+ */
+export function checkEach<E, T>(value: readonly E[], check: (element: E, index: number) => T): T[] {
+  return Array.from(value, check); // a hole arrives as undefined, whatever E says
+}
+
 export function checkShape(where: string, name: string, value: unknown): number[] {
   if (!Array.isArray(value)) throw new TypeError(`${where}: ${name} must be an array of sizes, got ${show(value)}`);
-  value.forEach((d, i) => checkInteger(where, `${name}[${i}]`, d, 0));
-  return value as number[];
+  return checkEach(value, (d, i) => checkInteger(where, `${name}[${i}]`, d, 0));
 }
 
 /** A dimension index in [-rank, rank), returned non-negative. */

@@ -117,7 +117,10 @@ function mulberry32(seed: number): () => number {
 }
 
 function hash(seed: number, epoch: number): number {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35);
+  // `^` reads a number's low 32 bits only: without its high bits (seeds go to 2^53 − 1), seed and seed + 2^32
+  // shuffled alike. They are 0 below 2^32, so those seeds keep their orders.
+  const high = Math.floor(seed / 2 ** 32);
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35) ^ Math.imul(high, 0x165667b1);
   h ^= h >>> 16;
   return Math.imul(h, 0x27d4eb2f) >>> 0;
 }

@@ -4,7 +4,7 @@
 import { holding } from '../core/pending_holds';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
-import { checkInteger, checkOptions, show } from '../core/validate';
+import { checkEach, checkInteger, checkOptions, show } from '../core/validate';
 
 export type Backend = 'gloo' | 'nccl';
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min';
@@ -145,7 +145,7 @@ function checkSrc(where: string, src: unknown): number {
 function checkTensors(where: string, value: unknown): Tensor[] {
   const list = Array.isArray(value) ? value : [value];
   if (list.length === 0) throw new RangeError(`distributed.${where}: expected a Tensor or a non-empty array of Tensors`);
-  list.forEach((t, i) => Tensor.handleOf(`distributed.${where}`, Array.isArray(value) ? `tensors[${i}]` : 'tensor', t));
+  checkEach(list, (t, i) => Tensor.handleOf(`distributed.${where}`, Array.isArray(value) ? `tensors[${i}]` : 'tensor', t));
   return list as Tensor[];
 }
 

@@ -310,7 +310,8 @@ export function saveTorch(file: string, value: unknown): void {
         w.emptyList();
         if (v.length) {
           w.mark();
-          v.forEach((item, i) => encode(item, `${path}[${i}]`));
+          // Every index, holes too (as None, as undefined is): forEach skipped them, and [1, , 3] came back [1, 3].
+          for (let i = 0; i < v.length; i++) encode(v[i], `${path}[${i}]`);
           w.appends();
         }
       } else {

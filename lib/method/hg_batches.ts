@@ -2,6 +2,7 @@
 // The loader is checked when the optimizer is built, not at the first summary, and a position (the number of
 // batches drawn) can be restored without materialising the batches before it.
 import { DataLoader } from '../data/data_loader';
+import { resolveShard, shardSize } from '../data/shard';
 import type { Batches } from './summaries';
 import { Tensor, keep } from '../core/tensor';
 import { show } from '../core/validate';
@@ -41,7 +42,7 @@ export class HgBatches {
     this.#at = { iterator: undefined, peeked: undefined, epoch: this.#firstEpoch, draws: 0 };
     if (loader instanceof DataLoader) {
       // Yields [x, y] Tensors by construction; it only has to yield something.
-      if (loader.length === 0) throw new RangeError(`${where}: hgLoader yields no batch (its dataset is empty)`);
+      if (loader.length === 0) throw new RangeError(`${where}: hgLoader yields no batch (${emptyBecause(loader)})`);
       return;
     }
     // Checked on its first item, which is kept and used as the first draw: the user's sequence is unchanged
@@ -142,4 +143,13 @@ export class HgBatches {
     if (batch[0].isDisposed || batch[1].isDisposed) throw new TypeError(`${this.#where}: the hg loader yielded a disposed tensor`);
     return batch as [Tensor, Tensor];
   }
+}
+
+/** Why a DataLoader has no batch: an empty dataset, or dropLast with fewer examples (per rank) than batchSize. */
+function emptyBecause(loader: DataLoader): string {
+  const n = loader.dataset.length;
+  if (n === 0) return 'its dataset is empty';
+  const shard = resolveShard(loader.shard);
+  const examples = shard.worldSize === 1 ? `${n} examples` : `${shardSize(n, shard, true)} examples per rank`;
+  return `dropLast drops its only batch: ${examples}, fewer than batchSize ${loader.batchSize}`;
 }

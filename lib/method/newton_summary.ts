@@ -127,31 +127,35 @@ export class NewtonSummary extends Optimizer<Group> {
   override async stepAsync(): Promise<void> {
     const where = 'NewtonSummary.stepAsync';
     this.#readyToStep(where);
-    // Only when distributed is there anything to wait for here (with the parameters held meanwhile): otherwise
-    // the step must be pending from this call on, with no turn of the event loop in between.
-    if (this.distributed) await this.averageGradientsAsync(where);
-    // Its own scope: a stepAsync() started inside tidy() must not lose its directions and hg batch to that
-    // scope's end while the summaries are computed (they are freed by end() and below).
-    const { result: step, made } = detached(
-      () => this.#begin(where),
-      (s) => [...s.u, ...(s.batch ?? [])],
-    );
-    try {
-      const local = step.batch && (await this.#route.computeAsync(step.batch, step.u));
-      step.finish(
-        this.#combining()
-          ? this.#combined(
-              where,
-              step.batch,
-              local,
-              await combineSummariesAsync(local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64'),
-            )
-          : local,
+    // The parameters are held until the step settles, not only while its summaries are computed: a
+    // Module.loadStateDict or Module.to between the directions and the update would be overwritten by it.
+    await this.holdingParams(where, async (hold) => {
+      // Only when distributed is there anything to wait for here: otherwise the step must be pending from
+      // this call on, with no turn of the event loop in between.
+      if (this.distributed) await this.averageGradientsAsync(where);
+      // Its own scope: a stepAsync() started inside tidy() must not lose its directions and hg batch to that
+      // scope's end while the summaries are computed (they are freed by end() and below).
+      const { result: step, made } = detached(
+        () => this.#begin(where),
+        (s) => [...s.u, ...(s.batch ?? [])],
       );
-    } finally {
-      step.end();
-      for (const t of made) t.dispose();
-    }
+      try {
+        const local = step.batch && (await this.#route.computeAsync(step.batch, step.u, hold));
+        step.finish(
+          this.#combining()
+            ? this.#combined(
+                where,
+                step.batch,
+                local,
+                await combineSummariesAsync(local, this.#shardSize(step.batch), this.paramGroups.length, local?.H.dtype ?? 'float64'),
+              )
+            : local,
+        );
+      } finally {
+        step.end();
+        for (const t of made) t.dispose();
+      }
+    });
   }
 
   /** Distributed and new learning rates due: every rank takes part in combining, also one whose hg batch was unusable. */
@@ -182,7 +186,8 @@ export class NewtonSummary extends Optimizer<Group> {
    * step made and lets the next one start.
    */
   #begin(where: string): { u: Tensor[]; batch: [Tensor, Tensor] | null; finish(summaries: Summaries | null): void; end(): void } {
-    this.#assertIdle(where);
+    // Not #assertIdle: the parameters were found free by #readyToStep, and stepAsync holds them itself since.
+    this.#assertNotPending(where);
     this.#pending = true;
     let u: Tensor[] = [];
     let summaries: Summaries | null = null;

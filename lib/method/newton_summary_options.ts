@@ -1,7 +1,7 @@
 // NewtonSummary's options: what each means, their defaults (listed once, in NEWTON_SUMMARY_DEFAULTS), and
 // their checks — the constructor's, and a state dict's for the per-group ones.
 import type { Module } from '../nn/module';
-import { checkBoolean, checkInteger, checkOptions, show } from '../core/validate';
+import { checkBoolean, checkEach, checkInteger, checkOptions, show } from '../core/validate';
 import { ADAM_DEFAULTS, checkBetas } from '../optim/adam';
 import { checkNonNegative, checkUnitInterval } from '../optim/optimizer';
 import { taylorSupport, type TaylorLoss } from './taylor_route';
@@ -136,7 +136,7 @@ export function checkSettings(where: string, o: NewtonSummaryOptions): Settings 
     o.lrsClip !== undefined &&
     (!Array.isArray(o.lrsClip) ||
       o.lrsClip.length !== 2 ||
-      !o.lrsClip.every((v) => typeof v === 'number' && !Number.isNaN(v)) ||
+      !checkEach(o.lrsClip, (v) => typeof v === 'number' && !Number.isNaN(v)).every(Boolean) ||
       !(o.lrsClip[0] <= o.lrsClip[1]))
   ) {
     throw new RangeError(`${where}: lrsClip must be [min, max], two numbers with min ≤ max, got ${show(o.lrsClip)}`);

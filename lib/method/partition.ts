@@ -2,7 +2,7 @@
 // directions, H̄'s rows and the learning rates follow the partition's order of subsets and tensors.
 import type { Module } from '../nn/module';
 import { Tensor } from '../core/tensor';
-import { checkInteger, show } from '../core/validate';
+import { checkEach, checkInteger, show } from '../core/validate';
 import { NO_PARAMETERS_HINT } from '../optim/optimizer';
 
 export interface ParamGroup {
@@ -31,7 +31,7 @@ export function trivial(model: Module): Partition {
  * whole name), then one for the rest. Subsets that would be empty are left out: they have no learning rate.
  */
 export function names(model: Module, suffixes: string[]): Partition {
-  if (!Array.isArray(suffixes) || suffixes.some((s) => typeof s !== 'string' || s === '')) {
+  if (!Array.isArray(suffixes) || checkEach(suffixes, (s) => typeof s !== 'string' || s === '').some(Boolean)) {
     throw new TypeError(`partition.names: suffixes must be an array of non-empty strings, got ${show(suffixes)}`);
   }
   return bySuffix('names', model, suffixes);
@@ -110,11 +110,11 @@ export function checkParamGroups(where: string, paramGroups: unknown): Tensor[][
     throw new TypeError(`${where}: paramGroups must be a non-empty array of { params: Tensor[] }, got ${show(paramGroups)}`);
   }
   const seen = new Map<Tensor, number>();
-  return paramGroups.map((group, s) => {
+  return checkEach(paramGroups, (group, s) => {
     const params = (group as ParamGroup | null)?.params;
     if (!Array.isArray(params)) throw new TypeError(`${where}: paramGroups[${s}] must be { params: Tensor[] }, got ${show(group)}`);
     if (params.length === 0) throw new RangeError(`${where}: paramGroups[${s}] is empty (a subset needs at least one tensor)`);
-    params.forEach((p, k) => {
+    checkEach(params, (p, k) => {
       Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
       if (!p.requiresGrad)
         throw new TypeError(

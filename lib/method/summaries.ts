@@ -1,6 +1,6 @@
 // The summaries of the loss along a direction u, per subset of a partition (see the method note):
 // ḡ_s = ⟨∇L, u_s⟩, H̄_ij = u_iᵀ∇²L u_j, order3_s = D³L[u_s, u_s, u_s], computed exactly by autograd in C++.
-import { assertFree, holding } from '../core/pending_holds';
+import { assertFree, type Hold, holding } from '../core/pending_holds';
 import { native, type NativeTensor } from '../core/native';
 import { checkParamGroups, type ParamGroup } from './partition';
 import type { Module } from '../nn/module';
@@ -35,8 +35,21 @@ export function computeHg(
   direction: Tensor[],
   options?: HgOptions,
 ): Hg {
+  return computeHgWithin(undefined, paramGroups, fullLoss, x, y, direction, options);
+}
+
+/** @internal computeHg as a part of a pending call whose hold (`within`) covers the parameters. */
+export function computeHgWithin(
+  within: Hold | undefined,
+  paramGroups: ParamGroup[],
+  fullLoss: FullLoss,
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: HgOptions,
+): Hg {
   const where = 'computeHg';
-  const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options);
+  const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options, within);
   return tidy(() => {
     const loss = evaluate(where, fullLoss, x, y);
     return wrapHg(native().computeHg(loss.handle(where), handles(groups), handles(dir), noregul, diagonal));
@@ -56,21 +69,39 @@ export async function computeHgAsync(
   direction: Tensor[],
   options?: HgOptions,
 ): Promise<Hg> {
-  const where = 'computeHgAsync';
-  const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options);
-  return holding(where, groups.flat(), async () => {
-    const loss = tidy(() => evaluate(where, fullLoss, x, y));
-    try {
-      return wrapHg(await native().computeHgAsync(loss.handle(where), handles(groups), handles(dir), noregul, diagonal));
-    } finally {
-      loss.dispose();
-    }
-  });
+  return computeHgAsyncWithin(undefined, paramGroups, fullLoss, x, y, direction, options);
 }
 
-function prepare(where: string, paramGroups: ParamGroup[], fullLoss: FullLoss, direction: Tensor[], options?: HgOptions) {
+/** @internal computeHgAsync as a part of a pending call whose hold (`within`) covers the parameters. */
+export async function computeHgAsyncWithin(
+  within: Hold | undefined,
+  paramGroups: ParamGroup[],
+  fullLoss: FullLoss,
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: HgOptions,
+): Promise<Hg> {
+  const where = 'computeHgAsync';
+  const { groups, dir, noregul, diagonal } = prepare(where, paramGroups, fullLoss, direction, options, within);
+  return holding(
+    where,
+    groups.flat(),
+    async () => {
+      const loss = tidy(() => evaluate(where, fullLoss, x, y));
+      try {
+        return wrapHg(await native().computeHgAsync(loss.handle(where), handles(groups), handles(dir), noregul, diagonal));
+      } finally {
+        loss.dispose();
+      }
+    },
+    within,
+  );
+}
+
+function prepare(where: string, paramGroups: ParamGroup[], fullLoss: FullLoss, direction: Tensor[], options?: HgOptions, within?: Hold) {
   const groups = checkParamGroups(where, paramGroups);
-  assertFree(where, groups.flat());
+  assertFree(where, groups.flat(), within);
   const dir = groupDirection(where, groups, direction);
   checkLossFn(where, fullLoss);
   return { groups, dir, ...hgOptions(where, options) };

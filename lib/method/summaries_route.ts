@@ -6,8 +6,16 @@
 import { crossEntropy, mse, nll } from '../nn/losses';
 import { modulesHolding, type Module } from '../nn/module';
 import type { ParamGroup } from './partition';
-import { computeHg, computeHgAsync, type FullLoss, type Hg, type HgOptions } from './summaries';
-import { checkInputDtype, computeHgTaylor, computeHgTaylorAsync, taylorLosses, taylorSupport, type TaylorLoss } from './taylor_route';
+import { computeHgAsyncWithin, computeHgWithin, type FullLoss, type Hg, type HgOptions } from './summaries';
+import {
+  checkInputDtype,
+  computeHgTaylorAsyncWithin,
+  computeHgTaylorWithin,
+  taylorLosses,
+  taylorSupport,
+  type TaylorLoss,
+} from './taylor_route';
+import type { Hold } from '../core/pending_holds';
 import { keep, type Tensor, tidy } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
 
@@ -112,25 +120,36 @@ export class SummariesRoute {
 
   /** The summaries along u on one batch (the first call may compute both routes to choose). */
   compute([x, y]: [Tensor, Tensor], u: Tensor[]): Hg {
-    if (this.#pending === 'summaries') return this.#choose(x, y, u);
-    if (this.#decision?.route === 'autograd') return computeHg(this.#groups, this.#fullLoss, x, y, u, this.#options);
+    if (this.#pending === 'summaries') return this.#choose(x, y, u, undefined);
+    if (this.#decision?.route === 'autograd') return computeHgWithin(undefined, this.#groups, this.#fullLoss, x, y, u, this.#options);
     this.#checkDtype(x);
-    return this.#confirmLoss(computeHgTaylor(this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss: this.#loss(x, y) }), x, y);
+    return this.#confirmLoss(
+      computeHgTaylorWithin(undefined, this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss: this.#loss(x, y) }),
+      x,
+      y,
+    );
   }
 
-  /** The same on a worker thread; the one call that chooses the route runs on this thread. */
-  async computeAsync([x, y]: [Tensor, Tensor], u: Tensor[]): Promise<Hg> {
+  /**
+   * The same on a worker thread; the one call that chooses the route runs on this thread. `within`: the
+   * caller's hold on the parameters (its step's), which the worker's use of them is a part of.
+   */
+  async computeAsync([x, y]: [Tensor, Tensor], u: Tensor[], within: Hold): Promise<Hg> {
     if (this.#pending === 'summaries') {
       // Made now, used after the caller's await: kept from a tidy() scope the step may have been started in
       // (the caller frees them).
-      const chosen = this.#choose(x, y, u);
+      const chosen = this.#choose(x, y, u, within);
       for (const t of Object.values(chosen)) keep(t);
       return chosen;
     }
-    if (this.#decision?.route === 'autograd') return computeHgAsync(this.#groups, this.#fullLoss, x, y, u, this.#options);
+    if (this.#decision?.route === 'autograd') return computeHgAsyncWithin(within, this.#groups, this.#fullLoss, x, y, u, this.#options);
     this.#checkDtype(x);
     const loss = this.#loss(x, y);
-    return this.#confirmLoss(await computeHgTaylorAsync(this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss }), x, y);
+    return this.#confirmLoss(
+      await computeHgTaylorAsyncWithin(within, this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss }),
+      x,
+      y,
+    );
   }
 
   /** An hg batch of another dtype than the model's is named here, before #loss runs fullLoss on it. */
@@ -185,7 +204,7 @@ export class SummariesRoute {
    * the autograd route's there, it is chosen and computes the whole batch's. The autograd route's memory grows
    * with the batch (VGG-11: 1.6 GiB at 64 samples), so it never runs on a whole hg batch only to be compared.
    */
-  #choose(x: Tensor, y: Tensor, u: Tensor[]): Hg {
+  #choose(x: Tensor, y: Tensor, u: Tensor[], within: Hold | undefined): Hg {
     const model = this.#plan!.model,
       name = model.constructor.name;
     const n = Math.min(x.shape[0] ?? 0, CHOICE_SAMPLES);
@@ -193,14 +212,14 @@ export class SummariesRoute {
     const [xs, ys] = whole ? [x, y] : [x.narrow(0, 0, n), y.narrow(0, 0, n)]; // views, freed below
     const on = whole ? 'the first hg batch' : `the first ${n} samples of the first hg batch`;
     try {
-      const exact = computeHg(this.#groups, this.#fullLoss, xs, ys, u, this.#options);
+      const exact = computeHgWithin(within, this.#groups, this.#fullLoss, xs, ys, u, this.#options);
       const limit = tolerance(this.#groups);
       let closest = Infinity;
       let refusal: string | undefined; // why the Taylor route refused the batch, when it refused it for every loss
       for (const loss of this.#plan!.loss ? [this.#plan!.loss] : taylorLosses(model)) {
         let fast: (Hg & { loss: Tensor }) | undefined;
         try {
-          fast = computeHgTaylor(model, this.#groups, xs, ys, u, { ...this.#options, loss });
+          fast = computeHgTaylorWithin(within, model, this.#groups, xs, ys, u, { ...this.#options, loss });
         } catch (err) {
           // e.g. float labels for crossEntropy, or an x of another dtype than the model's
           if (err instanceof TypeError || err instanceof RangeError) {
@@ -221,7 +240,7 @@ export class SummariesRoute {
           };
           if (!whole) {
             for (const t of Object.values(fast)) t.dispose();
-            fast = computeHgTaylor(model, this.#groups, x, y, u, { ...this.#options, loss });
+            fast = computeHgTaylorWithin(within, model, this.#groups, x, y, u, { ...this.#options, loss });
           }
           fast.loss.dispose();
           return { H: fast.H, g: fast.g, order3: fast.order3 };
@@ -239,7 +258,7 @@ export class SummariesRoute {
       };
       if (whole) return exact;
       for (const t of Object.values(exact)) t.dispose();
-      return computeHg(this.#groups, this.#fullLoss, x, y, u, this.#options);
+      return computeHgWithin(within, this.#groups, this.#fullLoss, x, y, u, this.#options);
     } finally {
       if (!whole) {
         xs.dispose();

@@ -2,7 +2,7 @@
 // list of steps (each built-in layer and model its own, nn/taylor_steps.ts), C++ runs one forward pass of
 // order-3 jets through them and gives ḡ, H̄ and order3 for every subset at once — equal to computeHg's
 // autograd route (tested to 1e-10 in float64).
-import { holding, assertFree } from '../core/pending_holds';
+import { assertFree, type Hold, holding } from '../core/pending_holds';
 import { native, type NativeTensor, type TaylorProfile } from '../core/native';
 import type { Module } from '../nn/module';
 import { taylorStepsOf, type TaylorStep } from '../nn/taylor_steps';
@@ -63,7 +63,20 @@ export function computeHgTaylor(
   direction: Tensor[],
   options?: TaylorOptions,
 ): TaylorHg {
-  const call = prepare('computeHgTaylor', model, paramGroups, x, y, direction, options);
+  return computeHgTaylorWithin(undefined, model, paramGroups, x, y, direction, options);
+}
+
+/** @internal computeHgTaylor as a part of a pending call whose hold (`within`) covers the parameters. */
+export function computeHgTaylorWithin(
+  within: Hold | undefined,
+  model: Module,
+  paramGroups: ParamGroup[],
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: TaylorOptions,
+): TaylorHg {
+  const call = prepare('computeHgTaylor', model, paramGroups, x, y, direction, options, within);
   return wrapTaylor(named('computeHgTaylor', () => native().taylorHg(...call.args)));
 }
 
@@ -76,9 +89,25 @@ export async function computeHgTaylorAsync(
   direction: Tensor[],
   options?: TaylorOptions,
 ): Promise<TaylorHg> {
-  const call = prepare('computeHgTaylorAsync', model, paramGroups, x, y, direction, options);
-  return holding('computeHgTaylorAsync', call.params, async () =>
-    wrapTaylor(await named('computeHgTaylorAsync', () => native().taylorHgAsync(...call.args))),
+  return computeHgTaylorAsyncWithin(undefined, model, paramGroups, x, y, direction, options);
+}
+
+/** @internal computeHgTaylorAsync as a part of a pending call whose hold (`within`) covers the parameters. */
+export async function computeHgTaylorAsyncWithin(
+  within: Hold | undefined,
+  model: Module,
+  paramGroups: ParamGroup[],
+  x: Tensor,
+  y: Tensor,
+  direction: Tensor[],
+  options?: TaylorOptions,
+): Promise<TaylorHg> {
+  const call = prepare('computeHgTaylorAsync', model, paramGroups, x, y, direction, options, within);
+  return holding(
+    'computeHgTaylorAsync',
+    call.params,
+    async () => wrapTaylor(await named('computeHgTaylorAsync', () => native().taylorHgAsync(...call.args))),
+    within,
   );
 }
 
@@ -117,11 +146,12 @@ function prepare(
   y: Tensor,
   direction: Tensor[],
   options?: TaylorOptions,
+  within?: Hold,
 ) {
   const steps = describeModel(model);
   if (typeof steps === 'string') throw new TypeError(`${where}: ${steps}; use computeHg (the autograd route) for it`);
   const groups = checkParamGroups(where, paramGroups);
-  assertFree(where, groups.flat());
+  assertFree(where, groups.flat(), within);
   const grouped = groupDirection(where, groups, direction);
   const groupOf = new Map<Tensor, number>(),
     directionOf = new Map<Tensor, Tensor>();

@@ -6,7 +6,7 @@ import { Module } from '../nn/module';
 import { describeSequence, forwardSequence } from '../nn/sequence';
 import type { TaylorDescribed, TaylorStep } from '../nn/taylor_steps';
 import type { Tensor } from '../core/tensor';
-import { checkInteger, show } from '../core/validate';
+import { checkEach, checkInteger, show } from '../core/validate';
 import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 import { stack } from './parts';
 
@@ -27,7 +27,7 @@ export class AutoencoderMLP extends Module {
     super();
     if (!Array.isArray(sizes) || sizes.length < 2)
       throw new TypeError(`AutoencoderMLP: layers must list at least 2 sizes, got ${show(sizes)}`);
-    sizes.forEach((n, i) => checkInteger('AutoencoderMLP', `layers[${i}]`, n, 1));
+    checkEach(sizes, (n, i) => checkInteger('AutoencoderMLP', `layers[${i}]`, n, 1));
     const o = resolveOptions('AutoencoderMLP', options);
     this.activation = o.activation;
     this.scaling = o.scaling;

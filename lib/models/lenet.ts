@@ -4,7 +4,7 @@ import { Module } from '../nn/module';
 import { describeSequence, forwardSequence } from '../nn/sequence';
 import type { TaylorDescribed, TaylorStep } from '../nn/taylor_steps';
 import type { Tensor } from '../core/tensor';
-import { checkInteger, show } from '../core/validate';
+import { checkEach, checkInteger, show } from '../core/validate';
 import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 import { activationLayer, withScaling } from './parts';
 
@@ -38,7 +38,7 @@ export class LeNet extends Module {
     if (sizes !== null && typeof sizes === 'object' && !Array.isArray(sizes))
       throw new TypeError(`LeNet: the layer sizes come first and the options second: new LeNet(undefined, ${JSON.stringify(sizes)})`);
     if (!Array.isArray(sizes) || sizes.length !== 6) throw new TypeError(`LeNet: layers must list 6 sizes, got ${show(sizes)}`);
-    sizes.forEach((n, i) => checkInteger('LeNet', `layers[${i}]`, n, 1));
+    checkEach(sizes, (n, i) => checkInteger('LeNet', `layers[${i}]`, n, 1));
     const o = resolveOptions('LeNet', options, 'tanh', ['inputSize']);
     const input = checkInteger('LeNet', 'inputSize', o.inputSize ?? 32, 16);
     const side = pooledSide(input);

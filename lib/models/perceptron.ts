@@ -4,7 +4,7 @@ import { Module } from '../nn/module';
 import { describeSequence, forwardSequence } from '../nn/sequence';
 import type { TaylorDescribed, TaylorStep } from '../nn/taylor_steps';
 import type { Tensor } from '../core/tensor';
-import { checkBoolean, checkInteger, show } from '../core/validate';
+import { checkBoolean, checkEach, checkInteger, show } from '../core/validate';
 import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 import { stack } from './parts';
 
@@ -26,7 +26,7 @@ export class Perceptron extends Module {
   ) {
     super();
     if (!Array.isArray(sizes) || sizes.length < 2) throw new TypeError(`Perceptron: layers must list at least 2 sizes, got ${show(sizes)}`);
-    sizes.forEach((n, i) => checkInteger('Perceptron', `layers[${i}]`, n, 1));
+    checkEach(sizes, (n, i) => checkInteger('Perceptron', `layers[${i}]`, n, 1));
     const o = resolveOptions('Perceptron', options, 'tanh', ['classification']);
     this.activation = o.activation;
     this.scaling = o.scaling;

@@ -6,7 +6,7 @@ import { Module } from '../nn/module';
 import { describeSequence, forwardSequence } from '../nn/sequence';
 import type { TaylorDescribed, TaylorStep } from '../nn/taylor_steps';
 import type { Tensor } from '../core/tensor';
-import { checkInteger, show } from '../core/validate';
+import { checkEach, checkInteger, show } from '../core/validate';
 import { initReference, resolveOptions, type Activation, type ReferenceOptions } from './init';
 import { activationLayer, withScaling } from './parts';
 
@@ -58,7 +58,8 @@ export class VGG extends Module {
     if (imageSize % 2 ** pools !== 0)
       throw new RangeError(`VGG: imageSize ${imageSize} must be a multiple of ${2 ** pools} (one halving per max-pool)`);
     const fcSizes = (o.fcSizes as number[] | undefined) ?? [4096, 4096];
-    fcSizes.forEach((n, i) => checkInteger('VGG', `fcSizes[${i}]`, n, 1));
+    if (!Array.isArray(fcSizes)) throw new TypeError(`VGG: fcSizes must be an array of sizes, got ${show(fcSizes)}`);
+    checkEach(fcSizes, (n, i) => checkInteger('VGG', `fcSizes[${i}]`, n, 1));
     const numClasses = checkInteger('VGG', 'numClasses', o.numClasses ?? 10, 1);
     let channels = checkInteger('VGG', 'inChannels', o.inChannels ?? 3, 1);
     this.activation = o.activation;

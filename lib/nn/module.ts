@@ -147,7 +147,12 @@ export abstract class Module {
 
   /** Name → a detached tensor sharing each parameter's values (a shared parameter under each of its names). */
   stateDict(): Record<string, Tensor> {
-    return Object.fromEntries(this.#everyNamedParameter().map(([name, p]) => [name, p.detach()]));
+    return Object.fromEntries(
+      this.#everyNamedParameter().map(([name, p]) => {
+        p.handle('stateDict', `parameter ${name}`); // named if disposed (detach's error named none)
+        return [name, p.detach()];
+      }),
+    );
   }
 
   /** Copies values into the parameters in place; the names must match exactly, and each shape. */

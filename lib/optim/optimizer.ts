@@ -1,10 +1,10 @@
 // What every optimizer shares, after torch.optim.Optimizer: parameter groups with their own options,
 // per-parameter state, zeroGrad, and state dicts (parameters referred to by their index across groups).
-import { assertFree, holding } from '../core/pending_holds';
+import { assertFree, type Hold, holding } from '../core/pending_holds';
 import { averageGradients, averageGradientsAsync, broadcastParameters, checkDistributedOption } from '../distributed/data_parallel';
 import { native } from '../core/native';
 import { type DeviceName, Tensor, keep } from '../core/tensor';
-import { checkOptions, show } from '../core/validate';
+import { checkEach, checkOptions, show } from '../core/validate';
 import { type TorchNames, fromTorchStateDict, isTorchLayout } from './torch_state_dict';
 
 export type ParamsInput<O> = Tensor[] | Array<{ params: Tensor[] } & Partial<O>>;
@@ -40,13 +40,14 @@ export abstract class Optimizer<O extends object> {
       throw new TypeError(
         `${where}: params must be a non-empty array of Tensors or of { params }, got ${show(params)}${Array.isArray(params) ? NO_PARAMETERS_HINT : ''}`,
       );
-    const groups = params.every((p) => p instanceof Tensor) ? [{ params: params as Tensor[] }] : (params as Array<{ params: Tensor[] }>);
+    const isTensor = checkEach(params as readonly unknown[], (p) => p instanceof Tensor);
+    const groups = isTensor.some(Boolean) ? [{ params: params as Tensor[] }] : (params as Array<{ params: Tensor[] }>);
     const seen = new Set<Tensor>();
-    this.paramGroups = groups.map((group, s) => {
+    this.paramGroups = checkEach(groups, (group, s) => {
       const g = checkOptions(`${where}: paramGroups[${s}]`, group, ['params', ...this.#optionNames]) as { params?: unknown };
       if (!Array.isArray(g.params) || g.params.length === 0)
         throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors`);
-      g.params.forEach((p, k) => {
+      checkEach(g.params, (p, k) => {
         Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p);
         if (!(p as Tensor).requiresGrad)
           throw new TypeError(
@@ -95,9 +96,18 @@ export abstract class Optimizer<O extends object> {
     if (this.#distributed) averageGradients(where, this.allParams());
   }
 
-  /** The same, waited for off the JS thread, with the parameters held meanwhile. */
+  /** The same, waited for off the JS thread (inside the caller's hold on the parameters: holdingParams). */
   protected async averageGradientsAsync(where: string): Promise<void> {
-    if (this.#distributed) await holding(where, this.allParams(), () => averageGradientsAsync(where, this.allParams()));
+    if (this.#distributed) await averageGradientsAsync(where, this.allParams());
+  }
+
+  /**
+   * `work`, an asynchronous step, with the parameters held from this call until it settles: nothing may change
+   * them between its parts (a Module.loadStateDict or Module.to run while a step was pending had the step's
+   * update, computed before, written over what it loaded).
+   */
+  protected holdingParams<T>(where: string, work: (hold: Hold) => Promise<T>): Promise<T> {
+    return holding(where, this.allParams(), work);
   }
 
   /**
@@ -114,8 +124,11 @@ export abstract class Optimizer<O extends object> {
   protected async stepAsyncWith(where: string, update: () => void): Promise<void> {
     this.readyToStep(where);
     // Not distributed: nothing to wait for, and no turn of the event loop between the check and the update.
-    if (this.distributed) await this.averageGradientsAsync(where);
-    update();
+    if (!this.distributed) return update();
+    await this.holdingParams(where, async () => {
+      await this.averageGradientsAsync(where);
+      update();
+    });
   }
 
   /** Every parameter, group after group. */
@@ -139,8 +152,8 @@ export abstract class Optimizer<O extends object> {
     this.paramGroups.forEach((group, s) => {
       if (!Array.isArray(group.params) || group.params.length === 0)
         throw new TypeError(`${where}: paramGroups[${s}].params must be a non-empty array of Tensors, got ${show(group.params)}`);
-      group.params.forEach((p, k) => {
-        if (!(p instanceof Tensor)) throw new TypeError(`${where}: paramGroups[${s}].params[${k}] must be a Tensor, got ${show(p)}`);
+      checkEach(group.params, (p, k) => {
+        Tensor.handleOf(where, `paramGroups[${s}].params[${k}]`, p); // a Tensor, not disposed
         if (seen.has(p)) throw new RangeError(`${where}: paramGroups[${s}].params[${k}] is listed twice: it would be stepped twice`);
         seen.add(p);
       });
@@ -191,7 +204,7 @@ export abstract class Optimizer<O extends object> {
     this.#checkParams(where);
     this.assertFree(where);
     this.#checkGroups(where);
-    this.#stateFollowsParameters();
+    this.#stateFollowsParameters(where);
   }
 
   /**
@@ -209,8 +222,12 @@ export abstract class Optimizer<O extends object> {
    * A state tensor of another dtype or device than its parameter (moved since by `Module.to`) is converted to
    * the parameter's, as torch's loadStateDict casts a loaded state: the update rules read both together.
    */
-  #stateFollowsParameters(): void {
+  #stateFollowsParameters(where: string): void {
+    const index = new Map(this.allParams().map((p, i) => [p, i]));
     for (const [p, state] of this.state) {
+      // stateDict() hands out the live state tensors: one disposed by the caller is named, not 'the tensor'.
+      const label = index.has(p) ? `state[${index.get(p)}]` : 'the state of a parameter no longer in paramGroups';
+      for (const [name, v] of Object.entries(state)) if (v instanceof Tensor) v.handle(where, `${label}.${name}`);
       const moved = Object.entries(state).filter(([, v]) => v instanceof Tensor && (v.dtype !== p.dtype || v.device !== p.device));
       if (moved.length === 0) continue;
       const next: ParamState = { ...state };
@@ -231,7 +248,7 @@ export abstract class Optimizer<O extends object> {
   stateDict(): OptimizerStateDict<O> {
     // In its parameters' dtype and device (moved since by Module.to): loadStateDict requires them, and this
     // state dict taken before the next step converted the state was refused by the optimizer that wrote it.
-    this.#stateFollowsParameters();
+    this.#stateFollowsParameters(`${this.where}.stateDict`);
     const state: Record<number, ParamState> = {};
     this.allParams().forEach((p, i) => {
       const s = this.state.get(p);

@@ -292,17 +292,57 @@ export function configFrom(f: TrainFlags): TrainConfig {
 // checkpoint's own setting, which a flag would silently not change.
 const RESUME_FLAGS = new Set(['resume', 'out', 'json', 'quiet', 'export', 'nproc', 'rank', 'worldSize', 'masterAddr', 'masterPort']);
 
+// The flags only some runs read (by attribute name), and when they do. Any other run would ignore them without
+// a word (--model lenet --layers 3 trained LeNet as if --layers had not been given).
+const OPTIMIZER_FLAGS: Record<OptimizerName, string[]> = {
+  'newton-summary': [
+    'damping',
+    'dampingInt',
+    'nesterov',
+    'ridge',
+    'periodHg',
+    'momLrs',
+    'removeNegative',
+    'momentum',
+    'momentumDamp',
+    'noregul',
+    'diagonal',
+    'updater',
+    'summaries',
+    'partition',
+    'hgBatchSize',
+  ],
+  adam: ['adamLr'],
+  sgd: ['sgdLr', 'sgdMomentum'],
+};
+
+/** Why a flag given on the command line would have no effect in this run, or undefined. */
+function ignoredBecause(name: string, flags: TrainFlags): string | undefined {
+  const optimizers = [flags.optimizer, ...flags.compare];
+  const owner = (Object.keys(OPTIMIZER_FLAGS) as OptimizerName[]).find((o) => OPTIMIZER_FLAGS[o].includes(name));
+  if (owner && !optimizers.includes(owner)) return `it sets ${owner}, which this run does not train (--optimizer/--compare)`;
+  if (name === 'layers' && flags.model !== 'perceptron' && flags.model !== 'autoencoder')
+    return `it sizes the perceptron's and the autoencoder's layers, not ${flags.model}'s`;
+  if ((name === 'vggConfig' || name === 'fc') && flags.model !== 'vgg') return `it shapes vgg, not ${flags.model}`;
+  if (name === 'testFraction' && !flags.data.endsWith('.csv')) return `it splits a .csv file, and --data is ${flags.data}`;
+  if (name === 'dampingInt' && flags.nesterov === false) return "it is the Nesterov step's, which --no-nesterov turns off";
+  return undefined;
+}
+
 async function train(flags: TrainFlags, command: Command): Promise<void> {
   if (flags.init && flags.resume) throw new Error('--init cannot be combined with --resume (the checkpoint holds the initial parameters)');
+  const given = command.options.filter((o) => command.getOptionValueSource(o.attributeName()) === 'cli');
   if (flags.resume) {
-    const given = command.options.filter(
-      (o) => command.getOptionValueSource(o.attributeName()) === 'cli' && !RESUME_FLAGS.has(o.attributeName()),
-    );
-    if (given.length) {
+    const settings = given.filter((o) => !RESUME_FLAGS.has(o.attributeName()));
+    if (settings.length) {
       throw new Error(
-        `--resume continues with the interrupted run's own settings: drop ${given.map((o) => o.long).join(', ')} (start a new run to change them)`,
+        `--resume continues with the interrupted run's own settings: drop ${settings.map((o) => o.long).join(', ')} (start a new run to change them)`,
       );
     }
+  }
+  for (const o of given) {
+    const why = ignoredBecause(o.attributeName(), flags);
+    if (why) throw new Error(`${o.long} would be ignored: ${why}; drop it`);
   }
   const out =
     flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
@@ -470,7 +510,17 @@ function makeDirectory(dir: string): void {
   }
 }
 
+/**
+ * The output directory can be written, and so can the files written there once training has ended: a
+ * metrics.json or report.html that is a directory (or read-only) failed only then, with a bare EISDIR, and
+ * the runs' results were lost.
+ */
 function assertWritable(dir: string): void {
+  assertDirectoryWritable(dir);
+  for (const name of ['metrics.json', 'report.html']) assertFileWritable(path.join(dir, name), '--out');
+}
+
+function assertDirectoryWritable(dir: string): void {
   const probe = path.join(dir, `.grnewt-write-test.${process.pid}.${crypto.randomBytes(6).toString('hex')}`);
   try {
     fs.closeSync(fs.openSync(probe, 'wx'));

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Metrics, RunMetrics } from '../train/metrics';
 import { checkOptions, show } from '../../core/validate';
+import { writeFileAtomic } from '../../io/atomic_file';
 
 export interface ReportOptions {
   /** The command line that produced the run, shown in the report and kept in metrics.json. */
@@ -29,8 +30,10 @@ export function writeReport(dir: string, metrics: Metrics, options: ReportOption
   const withCommand: Metrics = options.command ? { ...metrics, command: options.command } : metrics;
   const metricsFile = path.join(dir, 'metrics.json');
   const htmlFile = path.join(dir, 'report.html');
-  fs.writeFileSync(metricsFile, `${JSON.stringify(withCommand, null, 2)}\n`);
-  fs.writeFileSync(htmlFile, renderHtml(withCommand));
+  // Atomically, as every file grnewt saves: a crash while rewriting them (a resumed run) left a truncated
+  // metrics.json; and a path that cannot be written is named in grnewt's words, not a bare EISDIR.
+  writeFileAtomic(metricsFile, [Buffer.from(`${JSON.stringify(withCommand, null, 2)}\n`)], 'writeReport');
+  writeFileAtomic(htmlFile, [Buffer.from(renderHtml(withCommand))], 'writeReport');
   return { metrics: metricsFile, html: htmlFile };
 }
 

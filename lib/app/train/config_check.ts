@@ -4,7 +4,7 @@
 import { activations } from '../../models/init';
 import { VGG_CONFIGS } from '../../models/vgg';
 import { maxThreads } from '../../core/runtime';
-import { show } from '../../core/validate';
+import { checkEach, show } from '../../core/validate';
 import type { TrainConfig } from './config';
 
 const MODEL_KINDS = ['perceptron', 'lenet', 'vgg', 'autoencoder'] as const;
@@ -54,7 +54,7 @@ function boolean(c: Where, field: string, value: unknown): void {
 
 function sizes(c: Where, field: string, value: unknown): void {
   if (!Array.isArray(value) || value.length === 0) fail(c, field, 'a non-empty array of sizes', value, TypeError);
-  (value as unknown[]).forEach((v, i) => integer(c, `${field}[${i}]`, v, 1, 1 << 24));
+  checkEach(value as unknown[], (v, i) => integer(c, `${field}[${i}]`, v, 1, 1 << 24));
 }
 
 /**

@@ -32,6 +32,21 @@ export interface DataSpec {
 }
 
 export function loadData(spec: DataSpec): LoadedData {
+  const data = loadSource(spec);
+  // An empty training set trained nothing and reported success (Adam), or failed as NewtonSummary's empty hg loader.
+  for (const [split, set] of [
+    ['training', data.train],
+    ['test', data.test],
+  ] as const) {
+    if (set.length === 0)
+      throw new RangeError(
+        `--data: ${data.description}: no ${split} example${spec.source.endsWith('.csv') ? ' (--limit and --test-fraction leave none)' : ''}`,
+      );
+  }
+  return data;
+}
+
+function loadSource(spec: DataSpec): LoadedData {
   const source = spec.source;
   const limit = spec.limit ?? undefined; // checkpoints of older versions stored an absent limit as null
   const normalize = spec.normalize ?? true;
