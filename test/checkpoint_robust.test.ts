@@ -94,6 +94,27 @@ describe("a tree's values read back as they were saved", () => {
   });
 });
 
+describe('nesting', () => {
+  const nested = (levels: number): unknown => {
+    let tree: unknown = 1;
+    for (let i = 0; i < levels; i++) tree = i % 2 ? { a: tree } : [tree];
+    return tree;
+  };
+  it('a tree as deep as load() reads is saved and read back; one level deeper is refused by save, before any file', () => {
+    const file = fresh();
+    save(file, nested(512));
+    expect(load(file)).toEqual(nested(512));
+    for (const levels of [513, 100000]) {
+      const deeper = fresh();
+      // save wrote 513 levels, which load then refused (the checkpoint was lost); 100000 exhausted the stack
+      expect(() => save(deeper, nested(levels))).toThrow(
+        /^save: tree[[\].a0]+… is nested more than 512 levels deep, more than load\(\) reads back$/,
+      );
+      expect(fs.existsSync(deeper)).toBe(false);
+    }
+  });
+});
+
 describe('reading only regular files', () => {
   it('refuses /dev/zero at once instead of reading forever', () => {
     const started = Date.now();

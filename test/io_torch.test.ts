@@ -304,6 +304,23 @@ function dataOffsets(file: string): Map<string, number> {
 }
 
 describe('saveTorch', () => {
+  it('writes trees 512 levels deep (as save() does; torch.load in Python reads them) and refuses deeper ones by name, before any file', () => {
+    const nested = (levels: number): unknown => {
+      let tree: unknown = 1;
+      for (let i = 0; i < levels; i++) tree = i % 2 ? { a: tree } : [tree];
+      return tree;
+    };
+    const file = path.join(dir, 'deep.pt');
+    saveTorch(file, nested(512));
+    expect(loadTorch(file)).toEqual(nested(512));
+    for (const levels of [513, 100000]) {
+      const deeper = path.join(dir, `deeper-${levels}.pt`);
+      // 100000 levels exhausted the stack with no name
+      expect(() => saveTorch(deeper, nested(levels))).toThrow(/^saveTorch: value[[\].a0]+… is nested more than 512 levels deep$/);
+      expect(fs.existsSync(deeper)).toBe(false);
+    }
+  });
+
   it('round-trips nested containers of every dtype, numbers (whole ones beyond 2^53 too), bigints, strings, booleans and null', () => {
     const file = path.join(dir, 'tree.pt');
     const w = tensor(

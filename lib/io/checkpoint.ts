@@ -41,13 +41,19 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
   const tensors: Tensor[] = [];
   let offset = 0;
   const open = new Set<object>(); // the arrays and objects being encoded: one met again is a cycle
-  const encode = (value: unknown, where: string): unknown => {
+  const encode = (value: unknown, where: string, depth: number): unknown => {
+    // load() refuses a tree deeper than this: it is refused here, before anything is written (it was written,
+    // then could not be read back; far deeper, the recursion below exhausted the stack with no name).
+    if (depth > MAX_DEPTH)
+      throw new TypeError(
+        `save: ${where.length > 60 ? `${where.slice(0, 60)}…` : where} is nested more than ${MAX_DEPTH} levels deep, more than load() reads back`,
+      );
     if (typeof value === 'object' && value !== null && !(value instanceof Tensor)) {
       if (open.has(value))
         throw new TypeError(`save: ${where} refers back to an object that contains it: a checkpoint holds trees, not cycles`);
       open.add(value);
       try {
-        return encodeContainer(value, where);
+        return encodeContainer(value, where, depth);
       } finally {
         open.delete(value);
       }
@@ -69,8 +75,8 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
     if (value === undefined) return null; // only reached inside arrays (as JSON.stringify does)
     return refuse(value, where);
   };
-  const encodeContainer = (value: object, where: string): unknown => {
-    if (Array.isArray(value)) return Array.from(value, (v, i) => encode(v, `${where}[${i}]`));
+  const encodeContainer = (value: object, where: string, depth: number): unknown => {
+    if (Array.isArray(value)) return Array.from(value, (v, i) => encode(v, `${where}[${i}]`, depth + 1));
     if (Object.getPrototypeOf(value) === Object.prototype) {
       // Such an object would be read back as a number or a tensor (or not at all): refused, not changed.
       const reserved = WRAPPERS.find((key) => Object.hasOwn(value, key));
@@ -81,7 +87,12 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
         if (v !== undefined)
-          Object.defineProperty(out, k, { value: encode(v, `${where}.${k}`), enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(out, k, {
+            value: encode(v, `${where}.${k}`, depth + 1),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
       }
       return out;
     }
@@ -92,7 +103,7 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
       `save: ${where} is a ${show(value)}, which a checkpoint cannot hold (plain values, arrays, objects and Tensors only)`,
     );
   };
-  const header = Buffer.from(JSON.stringify(encode(tree, 'tree')), 'utf8');
+  const header = Buffer.from(JSON.stringify(encode(tree, 'tree', 0)), 'utf8');
   const preamble = Buffer.alloc(16);
   MAGIC.copy(preamble, 0);
   preamble.writeUInt32LE(VERSION, 8);

@@ -260,6 +260,9 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
   }
 }
 
+/** The deepest nesting saveTorch writes (as save()'s checkpoints). */
+const MAX_SAVE_DEPTH = 512;
+
 /**
  * Writes `value` (tensors, numbers, strings, booleans, null, and arrays and plain objects of them) so that
  * Python's torch.load(file, weights_only=True) reads it: objects become dicts, arrays lists, tensors CPU
@@ -271,7 +274,12 @@ export function saveTorch(file: string, value: unknown): void {
   const keys = new Map<Tensor, string>();
   const records: Array<[string, Uint8Array]> = [];
   const ancestors = new Set<object>();
-  const encode = (v: unknown, path: string): void => {
+  const encode = (v: unknown, path: string, depth: number): void => {
+    // Far deeper trees exhausted the stack here with no name; Python's own torch.save stops near 500 levels.
+    if (depth > MAX_SAVE_DEPTH)
+      throw new TypeError(
+        `saveTorch: ${path.length > 60 ? `${path.slice(0, 60)}…` : path} is nested more than ${MAX_SAVE_DEPTH} levels deep`,
+      );
     if (v instanceof Tensor) {
       let key = keys.get(v);
       const shape = v.shape;
@@ -311,7 +319,7 @@ export function saveTorch(file: string, value: unknown): void {
         if (v.length) {
           w.mark();
           // Every index, holes too (as None, as undefined is): forEach skipped them, and [1, , 3] came back [1, 3].
-          for (let i = 0; i < v.length; i++) encode(v[i], `${path}[${i}]`);
+          for (let i = 0; i < v.length; i++) encode(v[i], `${path}[${i}]`, depth + 1);
           w.appends();
         }
       } else {
@@ -321,7 +329,7 @@ export function saveTorch(file: string, value: unknown): void {
           w.mark();
           for (const [k, item] of items) {
             w.string(k);
-            encode(item, `${path}.${k}`);
+            encode(item, `${path}.${k}`, depth + 1);
           }
           w.setItems();
         }
@@ -333,7 +341,7 @@ export function saveTorch(file: string, value: unknown): void {
       `saveTorch: ${path} is ${show(v)}; a PyTorch file holds tensors, numbers, strings, booleans, null, arrays and plain objects`,
     );
   };
-  encode(value, 'value');
+  encode(value, 'value', 0);
   const pickle = w.stop().bytes();
   const zip = writeZip(
     [['archive/data.pkl', pickle], ['archive/byteorder', Buffer.from('little')], ...records, ['archive/version', Buffer.from('3\n')]],
