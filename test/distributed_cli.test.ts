@@ -33,6 +33,23 @@ describe('grnewt train --nproc', () => {
     expect(b.stderr).toMatch(/--rank needs --world-size \(or \$WORLD_SIZE\)/);
   }, 30_000);
 
+  it('refuses batches the processes cannot split equally, by the flags, before any worker starts or joins', async () => {
+    const [nproc, out] = [tmp(), tmp()];
+    const [a, b, c] = await Promise.all([
+      run([bin, 'train', '--nproc', '2', '--batch-size', '51', '--out', path.join(nproc, 'run')], {}, 30_000),
+      run([bin, 'train', '--hg-batch-size', '333', '--out', out], { WORLD_SIZE: '2' }, 30_000),
+      run([bin, 'train', '--world-size', '3', '--rank', '0', '--out', out], {}, 30_000),
+    ]);
+    // fit() refused them in every worker, as 'fit: batchSize', once the workers had started and joined
+    expect(a.code).toBe(1);
+    expect(a.stderr).toMatch(/--batch-size 51 must be a multiple of --nproc 2: each process reads an equal part of every batch/);
+    expect(fs.existsSync(path.join(nproc, 'run'))).toBe(false);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(/--hg-batch-size 333 must be a multiple of \$WORLD_SIZE 2/);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/--batch-size 100 must be a multiple of --world-size 3/);
+  }, 30_000);
+
   it('2 workers, 1 epoch: rank 0 alone prints and writes metrics, report and checkpoint; same numbers as 1 process, and as 2 started by hand with --rank/--world-size', async () => {
     const [two, one, byHand] = [tmp(), tmp(), tmp()];
     const port = String(await freePort());

@@ -348,6 +348,8 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
     flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
   if (flags.nproc !== undefined && flags.nproc > 1) return launchWorkers(flags, out);
   // A worker of a data-parallel run (started by --nproc, torchrun-style launchers, or by hand with --rank/--world-size).
+  const size = flags.worldSize ?? (process.env.WORLD_SIZE ? Number(process.env.WORLD_SIZE) : 1);
+  if (size > 1) checkBatchesSplit(flags, size, flags.worldSize !== undefined ? `--world-size ${size}` : `$WORLD_SIZE ${size}`);
   const world = await joinProcessGroup(flags);
   try {
     await trainHere(flags, out, world);
@@ -368,6 +370,7 @@ async function launchWorkers(flags: TrainFlags, out: string): Promise<void> {
   const most = Math.max(8, os.availableParallelism());
   if (flags.nproc! > most)
     throw new Error(`--nproc ${flags.nproc} is more workers than this machine has cores (${os.availableParallelism()}): at most ${most}`);
+  checkBatchesSplit(flags, flags.nproc!, `--nproc ${flags.nproc}`);
   makeDirectory(out);
   assertWritable(out);
   let args = withoutFlag(withoutFlag(process.argv.slice(2), '--nproc'), '--out');
@@ -376,6 +379,23 @@ async function launchWorkers(flags: TrainFlags, out: string): Promise<void> {
   if (flags.threads === undefined && !flags.resume)
     args.push('--threads', String(Math.max(1, Math.floor(recommendedThreads().threads / flags.nproc!))));
   process.exitCode = await launch({ nproc: flags.nproc!, args, masterPort: flags.masterPort });
+}
+
+/**
+ * Each of `size` processes reads an equal part of every batch: checked here, by the flags' names and before any
+ * worker starts or joins (fit() refused it in every worker, as 'fit: batchSize', once they had started). A
+ * resumed run's batches are its checkpoint's, checked by fit().
+ */
+function checkBatchesSplit(flags: TrainFlags, size: number, by: string): void {
+  if (flags.resume) return;
+  const config = checkedConfig(flags);
+  for (const [value, flag] of [
+    [config.batchSize, '--batch-size'],
+    [config.hgBatchSize, '--hg-batch-size'],
+  ] as const) {
+    if (value % size !== 0)
+      throw new RangeError(`${flag} ${value} must be a multiple of ${by}: each process reads an equal part of every batch`);
+  }
 }
 
 /** Joins the process group when this process is one of several (flags first, then torchrun's variables). */
