@@ -74,6 +74,15 @@ describe('HgBatches', () => {
     expect(ids(shared)).toEqual(ids(shared.batches(0))); // the training loop still starts at its epoch 0
     hg.seek(8);
     expect(shared.epoch).toBe(1);
+    // A loader already at epoch 1 (a training loop read it once): the hg draws start from that epoch, and so does seek.
+    const later = loader();
+    [...later];
+    const from1 = [...ids(later.batches(1)), ...ids(later.batches(2))];
+    const fresh = new HgBatches('t', later);
+    expect(Array.from({ length: 5 }, () => [...(fresh.next()[0].toArray() as Float32Array)].join())).toEqual(from1.slice(0, 5));
+    const sought = new HgBatches('t', later);
+    sought.seek(5);
+    expect([...(sought.next()[0].toArray() as Float32Array)].join()).toBe(from1[5]);
   });
 
   it('seek(n) on an array and on a replayed generator continue as n draws would have', () => {

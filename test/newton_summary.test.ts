@@ -364,6 +364,15 @@ describe('ReduceDampingOnPlateau', () => {
     // 4.6 and 4.55 are not below 5 − 0.5; after the reduction one more bad call (4.55) is within patience; 4.4 improves.
     const t = traced(1, { mode: 'min', thresholdMode: 'abs', threshold: 0.5, patience: 1, factor: 0.5 }, [5, 4.6, 4.55, 4.55, 4.4]);
     expect(t.reduced).toEqual([false, false, true, false, false]);
+    // A NaN neither improves nor counts against: the same sequence with NaNs between gives the same reductions.
+    const n = traced(1, { mode: 'min', thresholdMode: 'abs', threshold: 0.5, patience: 1, factor: 0.5 }, [
+      5,
+      Number.NaN,
+      4.6,
+      Number.NaN,
+      4.55,
+    ]);
+    expect(n.reduced).toEqual([false, false, false, false, true]);
     expect([t.damping, t.lr]).toEqual([0.5, 0.4]);
   });
 
