@@ -465,4 +465,26 @@ describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
     );
     compare(hand, trajectoryByLibrary(twoGroups, options, trainBatches, hgBatches), 2);
   });
+
+  it("Adam updater with its defaults: torch's betas (0.9, 0.999) and eps 1e-8", () => {
+    const options: NewtonSummaryOptions = {
+      ...asymmetric,
+      periodHg: 2,
+      nesterov: { use: true, dampingInt: 2 },
+      removeNegative: true,
+      updater: { name: 'adam' },
+    };
+    const hand = trajectoryByHand(
+      {
+        groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })),
+        periodHg: 2,
+        solver: { nesterov: 2 },
+        removeNegative: true,
+        adam: { betas: [0.9, 0.999], eps: 1e-8 },
+      },
+      trainBatches,
+      hgBatches,
+    );
+    compare(hand, trajectoryByLibrary(twoGroups, options, trainBatches, hgBatches), 2);
+  });
 });
