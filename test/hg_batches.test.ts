@@ -53,7 +53,9 @@ describe('HgBatches', () => {
     }
     const hg = new HgBatches('t', gen());
     expect(made).toBe(1);
+    expect(hg.draws).toBe(0); // read, not yet drawn
     expect([first(hg.next()), first(hg.next())]).toEqual([0, 1]);
+    expect(hg.draws).toBe(2);
   });
 
   it('refuses a loader that is not iterable, is empty, or yields something other than [x, y] Tensors', () => {
@@ -64,12 +66,14 @@ describe('HgBatches', () => {
 
   it('seek(n) on a DataLoader continues as n draws would have, across epochs', () => {
     const drawn = new HgBatches('t', loader());
-    const ids = Array.from({ length: 9 }, () => [...(drawn.next()[0].toArray() as Float32Array)].join());
+    const ids = Array.from({ length: 13 }, () => [...(drawn.next()[0].toArray() as Float32Array)].join());
     for (const n of [0, 2, 4, 5, 8]) {
       const sought = new HgBatches('t', loader());
       sought.seek(n);
       expect(sought.draws).toBe(n);
-      expect([...(sought.next()[0].toArray() as Float32Array)].join()).toBe(ids[n]);
+      // The next five draws, across the end of an epoch (4 batches each): the next pass is the next epoch's.
+      expect(Array.from({ length: 5 }, () => [...(sought.next()[0].toArray() as Float32Array)].join())).toEqual(ids.slice(n, n + 5));
+      expect(sought.draws).toBe(n + 5);
     }
   });
 
@@ -83,12 +87,22 @@ describe('HgBatches', () => {
     expect(ids(shared)).toEqual(ids(shared.batches(0))); // the training loop still starts at its epoch 0
     hg.seek(8);
     expect(shared.epoch).toBe(1);
+    // A loader already at epoch 1 (a training loop read it once): the hg draws start from that epoch, and so does seek.
+    const later = loader();
+    [...later];
+    const from1 = [...ids(later.batches(1)), ...ids(later.batches(2))];
+    const fresh = new HgBatches('t', later);
+    expect(Array.from({ length: 5 }, () => [...(fresh.next()[0].toArray() as Float32Array)].join())).toEqual(from1.slice(0, 5));
+    const sought = new HgBatches('t', later);
+    sought.seek(5);
+    expect([...(sought.next()[0].toArray() as Float32Array)].join()).toBe(from1[5]);
   });
 
   it('seek(n) on an array and on a replayed generator continue as n draws would have', () => {
     const arr = new HgBatches('t', [pair(0), pair(1), pair(2)]);
     arr.seek(4);
-    expect(first(arr.next())).toBe(1);
+    expect(Array.from({ length: 4 }, () => first(arr.next()))).toEqual([1, 2, 0, 1]);
+    expect(arr.draws).toBe(8);
     let made = 0;
     function* gen() {
       for (;;) yield pair(made++);
@@ -96,6 +110,7 @@ describe('HgBatches', () => {
     const g = new HgBatches('t', gen());
     g.seek(3);
     expect(first(g.next())).toBe(3);
+    expect(g.draws).toBe(4);
   });
 
   it('a replay that throws leaves the position where it was', () => {

@@ -133,6 +133,22 @@ describe('nesterovLrs', () => {
     };
     const { result } = expectLargestSolution(p);
     expect(result.dSingular).toBe(true);
+    // In closed form, where eliminating η₀ (d₀ = 0) must subtract H₀₁H₀₀⁻¹g₀ from g₁ (adding it cancels g₁ here):
+    // H = [[2, 1], [1, 3]], g = (2, −1), d = (0, 1), λ = 2. η₀ = (2 − η₁)/2 leaves (3 − ½ + r)η₁ = −1 − 1 with
+    // r = |η₁|, so r² + 2.5r − 2 = 0, η₁ = −r.
+    const r = (-2.5 + Math.sqrt(2.5 ** 2 + 8)) / 2;
+    const eliminated = expectLargestSolution({
+      H: [
+        [2, 1],
+        [1, 3],
+      ],
+      g: [2, -1],
+      d: [0, 1],
+      lambda: 2,
+    });
+    expect(eliminated.eta[1]).toBeCloseTo(-r, 14);
+    expect(eliminated.eta[0]).toBeCloseTo((2 + r) / 2, 14);
+    expect(eliminated.result.r).toBeCloseTo(r, 14);
   });
 
   it('negative curvature where D = 0 has no solution, and says so', () => {
@@ -260,6 +276,27 @@ describe('nesterovLrs', () => {
     for (const eps of [0, 1e-15, 1e-12, 1e-8]) {
       const gr = [R[0][0] * eps + R[0][1] * 1, R[1][0] * eps + R[1][1] * 1];
       expectLargestSolution({ H: Hr, g: gr, d: [1, 1], lambda: 2 });
+    }
+  });
+
+  it("the hard case's free component takes the sign of ḡ's own (numerically nil) component, as the regular case's does", () => {
+    // ḡ = (ε, 1), H = diag(−1, 2), D = I, λ = 2. For ε ≠ 0 the root r > r0 = 1 has η1 = ε/(r − 1), of ε's sign;
+    // at ε = ±1e-20 the solver cannot see r − r0 and takes the hard case: η1 = ±√(8/9) must keep that sign (the
+    // continuous limit, and ḡᵀη > 0, a descent step), where either sign satisfies the equations to round-off.
+    for (const eps of [1e-20, -1e-20, 1e-8, -1e-8]) {
+      const p = {
+        H: [
+          [-1, 0],
+          [0, 2],
+        ],
+        g: [eps, 1],
+        d: [1, 1],
+        lambda: 2,
+      };
+      const { result, eta } = expectLargestSolution(p);
+      if (Math.abs(eps) < 1e-15) expect(result.branch).toBe('hard-case');
+      expect(Math.sign(eta[0])).toBe(Math.sign(eps));
+      expect(Math.abs(eta[0])).toBeCloseTo(Math.sqrt(8 / 9), 6);
     }
   });
 

@@ -337,6 +337,68 @@ describe('ReduceDampingOnPlateau', () => {
     return opt;
   };
 
+  // Each sequence traced by hand with torch's ReduceLROnPlateau rules: improved → best = x, bad = 0, else bad + 1;
+  // in cooldown → cooldown − 1 and bad = 0; bad > patience → reduce, cooldown = its setting, bad = 0. Improvement:
+  // min/rel x < best·(1 − t), min/abs x < best − t, max/rel x > best·(1 + t), max/abs x > best + t.
+  const traced = (damping: number, options: ConstructorParameters<typeof ReduceDampingOnPlateau>[1], metrics: number[]) => {
+    const opt = plateau(damping);
+    opt.paramGroups[0].lr = 0.8;
+    const sched = new ReduceDampingOnPlateau(opt, options);
+    const reduced = metrics.map((m) => sched.step(m));
+    return { reduced, damping: opt.paramGroups[0].damping, lr: opt.paramGroups[0].lr };
+  };
+
+  it('min/rel with a cooldown: bad calls in the cooldown are not counted, the threshold is relative to the best', () => {
+    // 9.5 and 9.2 are not below 10·0.9: reduced at the 2nd bad call; 100, 100 in the cooldown; two more bad calls
+    // reduce again; 8.9 < 9 improves.
+    const t = traced(
+      1,
+      { mode: 'min', thresholdMode: 'rel', threshold: 0.1, patience: 1, cooldown: 2, factor: 0.5 },
+      [10, 9.5, 9.2, 100, 100, 100, 100, 8.9],
+    );
+    expect(t.reduced).toEqual([false, false, true, false, false, false, true, false]);
+    expect([t.damping, t.lr]).toEqual([0.25, 0.2]);
+  });
+
+  it('min/abs without a cooldown: the count of bad calls starts over after a reduction', () => {
+    // 4.6 and 4.55 are not below 5 − 0.5; after the reduction one more bad call (4.55) is within patience; 4.4 improves.
+    const t = traced(1, { mode: 'min', thresholdMode: 'abs', threshold: 0.5, patience: 1, factor: 0.5 }, [5, 4.6, 4.55, 4.55, 4.4]);
+    expect(t.reduced).toEqual([false, false, true, false, false]);
+    // A NaN neither improves nor counts against: the same sequence with NaNs between gives the same reductions.
+    const n = traced(1, { mode: 'min', thresholdMode: 'abs', threshold: 0.5, patience: 1, factor: 0.5 }, [
+      5,
+      Number.NaN,
+      4.6,
+      Number.NaN,
+      4.55,
+    ]);
+    expect(n.reduced).toEqual([false, false, false, false, true]);
+    expect([t.damping, t.lr]).toEqual([0.5, 0.4]);
+  });
+
+  it('max/abs and max/rel: the metric improves upwards; minDamping floors the damping (the lr scaled by the same ratio)', () => {
+    // abs, t = 0.5: 1 improves on −∞; 1.4 ≤ 1.5 reduces; 2 improves; 2.4 ≤ 2.5 reduces to max(0.25, 0.3) = 0.3; 0 cannot go lower.
+    const abs = traced(
+      1,
+      { mode: 'max', thresholdMode: 'abs', threshold: 0.5, patience: 0, factor: 0.5, minDamping: 0.3 },
+      [1, 1.4, 2, 2.4, 0],
+    );
+    expect(abs.reduced).toEqual([false, true, false, true, false]);
+    expect(abs.damping).toBe(0.3);
+    expect(abs.lr).toBeCloseTo((0.8 * 0.5 * 0.3) / 0.5, 15);
+    // rel, t = 0.1: 10.5 ≤ 10·1.1 reduces; 12 > 11 improves.
+    const rel = traced(1, { mode: 'max', thresholdMode: 'rel', threshold: 0.1, patience: 0, factor: 0.5 }, [10, 10.5, 12]);
+    expect(rel.reduced).toEqual([false, true, false]);
+  });
+
+  it('defaults: mode min, rel threshold 1e-4, patience 10, factor 0.1', () => {
+    // 0.99995 is not below 1·(1 − 1e-4): the 11th bad call reduces.
+    const t = traced(1, undefined, [1, ...new Array(11).fill(0.99995)]);
+    expect(t.reduced).toEqual([...new Array(11).fill(false), true]);
+    expect(t.damping).toBeCloseTo(0.1, 15);
+    expect(t.lr).toBeCloseTo(0.08, 15);
+  });
+
   it('never raises a damping already below minDamping (it raised it, and the lr with it)', () => {
     const opt = plateau(0.1);
     const sched = new ReduceDampingOnPlateau(opt, { patience: 0, minDamping: 1 });

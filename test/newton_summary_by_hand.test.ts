@@ -428,6 +428,27 @@ describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
     compare(hand, trajectoryByLibrary(twoGroups, options, train, hgBatches), 1);
   });
 
+  it("no options: the seed README's values (damping 0.1, momentum 0.9, momentumDamp 0.9, momLrs 0.5, periodHg 10, λ_int 10, removeNegative)", () => {
+    // Written out here, not read from NEWTON_SUMMARY_DEFAULTS: the constructor must fill in these very values.
+    const seed = { damping: 0.1, momentum: 0.9, momentumDamp: 0.9, momLrs: 0.5 };
+    const train = Array.from({ length: 21 }, (_, t) => coefficients(10 + t)); // updates at steps 0, 10 and 20
+    const hand = trajectoryByHand(
+      { groups: twoGroupsIdx.map((idx) => ({ idx, ...seed })), periodHg: 10, solver: { nesterov: 10 }, removeNegative: true },
+      train,
+      hgBatches,
+    );
+    expect(hand.updates.some((u) => u.eta.some((e) => e < 0))).toBe(true); // removeNegative matters
+    compare(hand, trajectoryByLibrary(twoGroups, {}, train, hgBatches), 10);
+    // nesterov given without its dampingInt: still 10.
+    compare(hand, trajectoryByLibrary(twoGroups, { nesterov: { use: true } }, train, hgBatches), 10);
+    // …and without its use (a JavaScript caller may leave it out: api.md gives its default, true).
+    compare(
+      hand,
+      trajectoryByLibrary(twoGroups, { nesterov: { dampingInt: 10 } } as unknown as NewtonSummaryOptions, train, hgBatches),
+      10,
+    );
+  });
+
   it('Adam updater (betas 0.8, 0.95 and an eps that matters), Nesterov, periodHg 2', () => {
     const adam = { betas: [0.8, 0.95] as [number, number], eps: 0.05 };
     const options: NewtonSummaryOptions = {
@@ -439,6 +460,28 @@ describe('NewtonSummary by hand (closed-form cubic loss, float64)', () => {
     };
     const hand = trajectoryByHand(
       { groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })), periodHg: 2, solver: { nesterov: 2 }, removeNegative: true, adam },
+      trainBatches,
+      hgBatches,
+    );
+    compare(hand, trajectoryByLibrary(twoGroups, options, trainBatches, hgBatches), 2);
+  });
+
+  it("Adam updater with its defaults: torch's betas (0.9, 0.999) and eps 1e-8", () => {
+    const options: NewtonSummaryOptions = {
+      ...asymmetric,
+      periodHg: 2,
+      nesterov: { use: true, dampingInt: 2 },
+      removeNegative: true,
+      updater: { name: 'adam' },
+    };
+    const hand = trajectoryByHand(
+      {
+        groups: twoGroupsIdx.map((idx) => ({ idx, ...asymmetric })),
+        periodHg: 2,
+        solver: { nesterov: 2 },
+        removeNegative: true,
+        adam: { betas: [0.9, 0.999], eps: 1e-8 },
+      },
       trainBatches,
       hgBatches,
     );

@@ -24,6 +24,19 @@ describe('partitions', () => {
       ['layers.0.weight', 'layers.1.weight', 'layers.2.weight'],
     ]);
     expect(() => partition.names(model, [''])).toThrow(TypeError);
+    // A suffix matches a whole name or what follows its last '.': 'bias' is not the end of 'unbias'.
+    class Suffixes extends nn.Module {
+      readonly bias = this.registerParameter('bias', tensor([1], { requiresGrad: true }));
+      readonly unbias = this.registerParameter('unbias', tensor([2], { requiresGrad: true }));
+      readonly head = this.registerModule('head', new nn.Linear(2, 1));
+      forward(x: Tensor): Tensor {
+        return x;
+      }
+    }
+    expect(partition.names(new Suffixes(), ['bias']).nameGroups).toEqual([
+      ['bias', 'head.bias'],
+      ['unbias', 'head.weight'],
+    ]);
   });
   it('blocks: contiguous layers, the first blocks one longer; weights of each block then biases', () => {
     expect(partition.blocks(model, 2).nameGroups).toEqual([
@@ -33,6 +46,24 @@ describe('partitions', () => {
       ['layers.2.bias'],
     ]);
     expect(partition.blocks(model, 1).nameGroups).toEqual(partition.wb(model).nameGroups);
+    // 3 layers in 3 blocks: one each; 4 layers in 3: 4 = 2 + 1 + 1, the first block the longer.
+    expect(partition.blocks(model, 3).nameGroups).toEqual([
+      ['layers.0.weight'],
+      ['layers.1.weight'],
+      ['layers.2.weight'],
+      ['layers.0.bias'],
+      ['layers.1.bias'],
+      ['layers.2.bias'],
+    ]);
+    const four = new models.Perceptron([2, 2, 2, 2, 2]);
+    expect(partition.blocks(four, 3).nameGroups).toEqual([
+      ['layers.0.weight', 'layers.1.weight'],
+      ['layers.2.weight'],
+      ['layers.3.weight'],
+      ['layers.0.bias', 'layers.1.bias'],
+      ['layers.2.bias'],
+      ['layers.3.bias'],
+    ]);
     expect(() => partition.blocks(model, 4)).toThrow('partition.blocks: n = 4 exceeds the 3 layers of the model');
     expect(() => partition.blocks(model, 0)).toThrow(RangeError);
   });

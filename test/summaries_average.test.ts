@@ -38,6 +38,34 @@ describe('SummariesAverage', () => {
     expect(values(a.g)[0]).toBeCloseTo(0.75 * 2 + 0.25 * 10, 14);
   });
 
+  it("'moving' defaults: factor 0.9 on the past, no warm-up (the second update is already a moving average)", () => {
+    const avg = new SummariesAverage({ kind: 'moving' });
+    avg.add(summaries(1));
+    const a = avg.add(summaries(3)); // 0.9 · 1 + 0.1 · 3
+    expect(values(a.g)[0]).toBeCloseTo(0.9 * 1 + 0.1 * 3, 14);
+    expect(values(a.H)[3]).toBeCloseTo(0.9 * 2 + 0.1 * 6, 14);
+  });
+
+  it('a restored average keeps its count: the uniform mean and the warm-up go on from it', () => {
+    const uniform = new SummariesAverage({ kind: 'uniform' });
+    uniform.add(summaries(1));
+    uniform.add(summaries(2));
+    const restored = new SummariesAverage({ kind: 'uniform' });
+    const saved = uniform.saved()!;
+    restored.restore(saved);
+    expect(saved.count).toBe(2);
+    const a = restored.add(summaries(6)); // (1 + 2 + 6) / 3
+    expect(a.count).toBe(3);
+    expect(values(a.g)).toEqual([3, -3]);
+    // In a warm-up of 3, the third update is still uniform: (1 + 2 + 6) / 3, not 0.8 · 1.5 + 0.2 · 6.
+    const moving = new SummariesAverage({ kind: 'moving', factor: 0.8, warmup: 3 });
+    moving.add(summaries(1));
+    moving.add(summaries(2));
+    const resumed = new SummariesAverage({ kind: 'moving', factor: 0.8, warmup: 3 });
+    resumed.restore(moving.saved()!);
+    expect(values(resumed.add(summaries(6)).g)[0]).toBeCloseTo(3, 14);
+  });
+
   it('continues from a saved average as if never interrupted, owning copies', () => {
     const a = new SummariesAverage({ kind: 'moving', factor: 0.5 });
     a.add(summaries(1));
