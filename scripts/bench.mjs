@@ -267,8 +267,9 @@ for (const modelName of ['perceptron', 'lenet']) {
   }
 }
 
-// 5. a wide partition: VGG-11, 22 subsets (253 pairs), one timed call of each (the summaries take tens of
-// seconds: only forward+backward gets a warm-up), peak memory counted during the timed call.
+// 5. a wide partition: VGG-11, 22 subsets (253 pairs): forward+backward and the chosen Taylor route alternated after
+// a warm-up of each (a first call pays one-time costs: the allocator's cache, oneDNN's primitives for new shapes),
+// the other implementation and the autograd route once each (tens of seconds), peak memory counted during the timed call.
 if (!args['no-vgg']) {
   say(
     '\n5. VGG-11 (config A, fc 4096-4096) on 32×32, batch 64, canonical partition, float32, 1 thread (then 2); forward+backward and the Taylor route:',
@@ -284,7 +285,8 @@ if (!args['no-vgg']) {
     const profile = w.ops[op]();
     return { seconds: Number(process.hrtime.bigint() - start) / 1e9, bytes: grnewt.memory().allocator.peakBytes - before, profile };
   };
-  w.ops.forwardBackward(); // warm-up
+  w.ops.forwardBackward(); // warm-ups
+  w.ops.taylor();
   // The shared VM drifts by tens of percent between calls seconds apart: alternate the two sides of the ratio.
   const fbs = [],
     taylors = [];
