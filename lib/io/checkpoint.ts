@@ -24,8 +24,16 @@ const ELEMENT_BYTES: Record<Dtype, number> = { float32: 4, float64: 8, int64: 8 
 /** The numbers JSON cannot hold (-0 would read back as 0), by their $number name. */
 const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity, '-0': -0 };
 const WRAPPERS = ['$tensor', '$number'] as const;
-/** Deeper trees than this are not checkpoints grnewt writes (and would exhaust the stack when decoded). */
-const MAX_DEPTH = 512;
+/**
+ * @internal The deepest tree a checkpoint holds: load() refuses deeper ones (they would exhaust the stack when
+ * decoded), so save() does not write them, nor saveTorch().
+ */
+export const MAX_DEPTH = 512;
+
+/** @internal What a writer says of a value at `path` nested deeper than MAX_DEPTH (the path cut short). */
+export function nestedTooDeep(where: string, path: string): string {
+  return `${where}: ${path.length > 60 ? `${path.slice(0, 60)}…` : path} is nested more than ${MAX_DEPTH} levels deep`;
+}
 
 /** Writes `tree` to `file` atomically: a crash mid-write leaves any previous file at that path intact. */
 export function save(file: string, tree: unknown): void {
@@ -44,10 +52,7 @@ export function writeCheckpoint(file: string, tree: unknown, chunkBytes: number)
   const encode = (value: unknown, where: string, depth: number): unknown => {
     // load() refuses a tree deeper than this: it is refused here, before anything is written (it was written,
     // then could not be read back; far deeper, the recursion below exhausted the stack with no name).
-    if (depth > MAX_DEPTH)
-      throw new TypeError(
-        `save: ${where.length > 60 ? `${where.slice(0, 60)}…` : where} is nested more than ${MAX_DEPTH} levels deep, more than load() reads back`,
-      );
+    if (depth > MAX_DEPTH) throw new TypeError(`${nestedTooDeep('save', where)}, more than load() reads back`);
     if (typeof value === 'object' && value !== null && !(value instanceof Tensor)) {
       if (open.has(value))
         throw new TypeError(`save: ${where} refers back to an object that contains it: a checkpoint holds trees, not cycles`);

@@ -10,6 +10,7 @@ import { native } from '../core/native';
 import { Tensor, checkDevice, type DeviceName, type Dtype } from '../core/tensor';
 import { checkOptions, formatShape, show } from '../core/validate';
 import { writeFileAtomic } from './atomic_file';
+import { MAX_DEPTH, nestedTooDeep } from './checkpoint';
 import { newDict, unpickle, setKey, type PickleGlobal } from './pickle_reader';
 import { PickleWriter } from './pickle_writer';
 import { ITEM_SIZE, elementCount, tensorBytes, tensorFromBytes } from './tensor_bytes';
@@ -260,9 +261,6 @@ export function loadTorch(file: string, options?: LoadTorchOptions): any {
   }
 }
 
-/** The deepest nesting saveTorch writes (as save()'s checkpoints). */
-const MAX_SAVE_DEPTH = 512;
-
 /**
  * Writes `value` (tensors, numbers, strings, booleans, null, and arrays and plain objects of them) so that
  * Python's torch.load(file, weights_only=True) reads it: objects become dicts, arrays lists, tensors CPU
@@ -276,10 +274,7 @@ export function saveTorch(file: string, value: unknown): void {
   const ancestors = new Set<object>();
   const encode = (v: unknown, path: string, depth: number): void => {
     // Far deeper trees exhausted the stack here with no name; Python's own torch.save stops near 500 levels.
-    if (depth > MAX_SAVE_DEPTH)
-      throw new TypeError(
-        `saveTorch: ${path.length > 60 ? `${path.slice(0, 60)}…` : path} is nested more than ${MAX_SAVE_DEPTH} levels deep`,
-      );
+    if (depth > MAX_DEPTH) throw new TypeError(nestedTooDeep('saveTorch', path)); // as deep as save()'s checkpoints
     if (v instanceof Tensor) {
       let key = keys.get(v);
       const shape = v.shape;
