@@ -348,7 +348,7 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
     flags.out ?? (flags.resume ? path.dirname(flags.resume) : path.join('grnewt-runs', new Date().toISOString().replace(/[:.]/g, '-')));
   if (flags.nproc !== undefined && flags.nproc > 1) return launchWorkers(flags, out);
   // A worker of a data-parallel run (started by --nproc, torchrun-style launchers, or by hand with --rank/--world-size).
-  const size = flags.worldSize ?? (process.env.WORLD_SIZE ? Number(process.env.WORLD_SIZE) : 1);
+  const size = worldSizeOf(flags);
   if (size > 1) checkBatchesSplit(flags, size, flags.worldSize !== undefined ? `--world-size ${size}` : `$WORLD_SIZE ${size}`);
   const world = await joinProcessGroup(flags);
   try {
@@ -398,9 +398,14 @@ function checkBatchesSplit(flags: TrainFlags, size: number, by: string): void {
   }
 }
 
+/** How many processes this run has: --world-size, else torchrun's $WORLD_SIZE, else 1. */
+function worldSizeOf(flags: TrainFlags): number {
+  return flags.worldSize ?? (process.env.WORLD_SIZE ? Number(process.env.WORLD_SIZE) : 1);
+}
+
 /** Joins the process group when this process is one of several (flags first, then torchrun's variables). */
 async function joinProcessGroup(flags: TrainFlags): Promise<{ rank: number; size: number }> {
-  const size = flags.worldSize ?? (process.env.WORLD_SIZE ? Number(process.env.WORLD_SIZE) : 1);
+  const size = worldSizeOf(flags);
   if (flags.rank !== undefined && flags.worldSize === undefined && !process.env.WORLD_SIZE)
     throw new Error('--rank needs --world-size (or $WORLD_SIZE)');
   if (size === 1 && !(flags.rank ?? 0)) return { rank: 0, size: 1 };
