@@ -6,9 +6,10 @@
 import { crossEntropy, mse, nll } from '../nn/losses';
 import { modulesHolding, type Module } from '../nn/module';
 import type { ParamGroup } from './partition';
-import { computeHgAsyncWithin, computeHgWithin, type FullLoss, type Hg, type HgOptions } from './summaries';
+import { computeHg, computeHgAsyncWithin, computeHgWithin, type FullLoss, type Hg, type HgOptions } from './summaries';
 import {
   checkInputDtype,
+  computeHgTaylor,
   computeHgTaylorAsyncWithin,
   computeHgTaylorWithin,
   taylorLosses,
@@ -121,13 +122,9 @@ export class SummariesRoute {
   /** The summaries along u on one batch (the first call may compute both routes to choose). */
   compute([x, y]: [Tensor, Tensor], u: Tensor[]): Hg {
     if (this.#pending === 'summaries') return this.#choose(x, y, u, undefined);
-    if (this.#decision?.route === 'autograd') return computeHgWithin(undefined, this.#groups, this.#fullLoss, x, y, u, this.#options);
+    if (this.#decision?.route === 'autograd') return computeHg(this.#groups, this.#fullLoss, x, y, u, this.#options);
     this.#checkDtype(x);
-    return this.#confirmLoss(
-      computeHgTaylorWithin(undefined, this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss: this.#loss(x, y) }),
-      x,
-      y,
-    );
+    return this.#confirmLoss(computeHgTaylor(this.#plan!.model, this.#groups, x, y, u, { ...this.#options, loss: this.#loss(x, y) }), x, y);
   }
 
   /**
