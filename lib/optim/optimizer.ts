@@ -223,11 +223,14 @@ export abstract class Optimizer<O extends object> {
    * the parameter's, as torch's loadStateDict casts a loaded state: the update rules read both together.
    */
   #stateFollowsParameters(where: string): void {
-    const index = new Map(this.allParams().map((p, i) => [p, i]));
     for (const [p, state] of this.state) {
-      // stateDict() hands out the live state tensors: one disposed by the caller is named, not 'the tensor'.
-      const label = index.has(p) ? `state[${index.get(p)}]` : 'the state of a parameter no longer in paramGroups';
-      for (const [name, v] of Object.entries(state)) if (v instanceof Tensor) v.handle(where, `${label}.${name}`);
+      // stateDict() hands out the live state tensors: one disposed by the caller is named, not 'the tensor' (its
+      // name is made only then: this runs at every step).
+      for (const [name, v] of Object.entries(state)) {
+        if (!(v instanceof Tensor) || !v.isDisposed) continue;
+        const i = this.allParams().indexOf(p);
+        v.handle(where, `${i >= 0 ? `state[${i}]` : 'the state of a parameter no longer in paramGroups'}.${name}`);
+      }
       const moved = Object.entries(state).filter(([, v]) => v instanceof Tensor && (v.dtype !== p.dtype || v.device !== p.device));
       if (moved.length === 0) continue;
       const next: ParamState = { ...state };
