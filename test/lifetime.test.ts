@@ -279,6 +279,7 @@ describe("grnewt's environment variables", () => {
       execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
     expect(runWith({ GRNEWT_MAX_TENSOR_MB: 'abc' })).toBe('Error: GRNEWT_MAX_TENSOR_MB must be a whole number of MiB ≥ 1, got "abc"');
     expect(runWith({ GRNEWT_TAYLOR_ROUTE: 'bogus' })).toBe("Error: GRNEWT_TAYLOR_ROUTE must be 'jets' or 'adjoint', got \"bogus\"");
-    expect(runWith({ GRNEWT_MAX_TENSOR_MB: '', GRNEWT_CPU_CACHE_LIMIT_MB: '64' })).toBe('ok');
+    expect(runWith({ GRNEWT_WINOGRAD: 'off' })).toBe('Error: GRNEWT_WINOGRAD must be 0 (ATen’s convolutions only) or 1, got "off"');
+    expect(runWith({ GRNEWT_MAX_TENSOR_MB: '', GRNEWT_CPU_CACHE_LIMIT_MB: '64', GRNEWT_WINOGRAD: '0' })).toBe('ok');
   });
 });

@@ -296,6 +296,22 @@ describe('computeHgTaylor equals computeHg on every model', () => {
       const y = tensor(values(4 * 2, 16), { shape: [4, 2, 1, 1], dtype: 'float64' });
       return { model, x, y, fullLoss: (a, b) => losses.mse(model.forward(a), b), loss: 'mse' };
     },
+    // 128 channels in and out over 8×8 and 4×4 in float64: on the CPU the route runs these convolutions by
+    // Winograd's F(2×2, 3×3) (native/core/winograd_conv.cpp) — its rows, its values pass, λ's backward pass
+    // and Uᵀλ.
+    'Sequential of 128-channel 3×3 convolutions over 8×8 and 4×4 (Winograd)': () => {
+      g.manualSeed(14);
+      const model = new nn.Sequential(
+        new nn.Conv2d(128, 128, 3, { padding: 1, dtype: 'float64' }),
+        new nn.ReLU(),
+        new nn.MaxPool2d(2),
+        new nn.Conv2d(128, 128, 3, { padding: 1, dtype: 'float64' }),
+        new nn.Tanh(),
+        new nn.Flatten(),
+        new nn.Linear(128 * 4 * 4, 3, { dtype: 'float64' }),
+      );
+      return onLogits(model, image(3, 128, 8, 16), labels(3, 3));
+    },
     AutoencoderMLP: () => {
       const model = new models.AutoencoderMLP([6, 4, 3], { activation: 'sigmoid', dtype: 'float64' });
       const x = tensor(values(5 * 6, 7, 0, 1), { shape: [5, 6], dtype: 'float64' });

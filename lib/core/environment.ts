@@ -8,6 +8,7 @@ const RULES: Record<string, { valid: (value: string) => boolean; expected: strin
   GRNEWT_CPU_CACHE_LIMIT_MB: { valid: (v) => /^\d+$/.test(v), expected: 'a whole number of MiB' },
   GRNEWT_TAYLOR_ROUTE: { valid: (v) => v === 'jets' || v === 'adjoint', expected: "'jets' or 'adjoint'" },
   GRNEWT_TAYLOR_CHUNK: { valid: (v) => /^[1-9]\d*$/.test(v), expected: 'a whole number of samples ≥ 1' },
+  GRNEWT_WINOGRAD: { valid: (v) => v === '0' || v === '1', expected: '0 (ATen’s convolutions only) or 1' },
 };
 
 /** Throws an Error naming the first variable set to a value grnewt cannot use (at the first call into the addon). */

@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "core/finite.h"
 #include "core/tensor_factory.h"
+#include "core/winograd_conv.h"
 #include "method/taylor_parts.h"
 
 namespace grnewt::taylor {
@@ -142,6 +143,7 @@ struct Conv2dLayer {
   }
   // A few rows per convolution, written into the result: one convolution over every row at once needs its
   // unfolded input for all of them (float64 LeNet at batch 1000: 600 MB) and a copy to append the new rows.
+  // Where Winograd's products pay (winograd_conv.h), every row in one call, its buffers bounded there.
   at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, const at::Tensor& known,
                  Profile* profile) const {
     constexpr int64_t kRowsPerCall = 2;
@@ -158,6 +160,12 @@ struct Conv2dLayer {
       allocate(known.sizes().slice(1));
       Y[0].copy_(known);
       r = 1;
+    }
+    if (r < R && ops::winograd_pays(J[0], W, o)) {
+      if (!Y.defined()) allocate({W.size(0), J.size(3), J.size(4)});
+      at::Tensor out = Y.narrow(0, r, R - r).flatten(0, 1);
+      ops::winograd_conv2d_out(out, J.narrow(0, r, R - r).flatten(0, 1), ops::winograd_filter(W));
+      return Y;
     }
     for (; r < R; r += kRowsPerCall) {
       const int64_t n = std::min(kRowsPerCall, R - r);

@@ -265,6 +265,7 @@ int main() {
   contract_errors_are_typed();
   failures += grnewt::tests::taylor_routes_agree();
   failures += grnewt::tests::dense_convolutions_check();
+  failures += grnewt::tests::winograd_convolutions_check();
 #ifdef GRNEWT_WITH_CUDA
   if (at::hasCUDA()) {
     kernel_equals_reference(at::Device(at::kCUDA, 0), grnewt::jets::detail::propagate_elementwise_cuda,

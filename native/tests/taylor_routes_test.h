@@ -9,4 +9,7 @@ int taylor_routes_agree();
 // Small convolutions as dense matrices (taylor_dense_conv_test.cpp): the number of failures.
 int dense_convolutions_check();
 
+// Winograd's 3×3 convolutions against ATen's (winograd_conv_test.cpp): the number of failures.
+int winograd_convolutions_check();
+
 }  // namespace grnewt::tests
