@@ -13,22 +13,44 @@ namespace grnewt::ops {
 
 namespace {
 
-// V[a·4+b][p][c] = (Bᵀ d B)[a][b] for the 4×4 patch d of channel c around tile p, from xp = x padded by one
-// ([N, C, H+2, W+2]); Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+// xp[n][h][w][c] = x[n][c][h − 1][w − 1], zero outside x: the samples padded by one and channels-last, so
+// that the input transform reads and writes every channel of a position contiguously.
+template <typename T>
+void pad_channels_last(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, T* xp) {
+  const int64_t Hp = H + 2, Wp = W + 2;
+  at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      T* sample = xp + n * Hp * Wp * C;
+      std::fill(sample, sample + Wp * C, T(0));
+      std::fill(sample + (Hp - 1) * Wp * C, sample + Hp * Wp * C, T(0));
+      for (int64_t h = 1; h <= H; ++h) {
+        std::fill(sample + h * Wp * C, sample + (h * Wp + 1) * C, T(0));
+        std::fill(sample + (h * Wp + W + 1) * C, sample + (h + 1) * Wp * C, T(0));
+      }
+      const T* planes = x + n * C * H * W;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < W; ++w) sample[((h + 1) * Wp + w + 1) * C + c] = planes[(c * H + h) * W + w];
+    }
+  });
+}
+
+// V[a·4+b][p][c] = (Bᵀ d B)[a][b] for the 4×4 patch d of channel c around tile p, from pad_channels_last's
+// xp; Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
 template <typename T>
 void input_transform(const T* xp, int64_t N, int64_t C, int64_t H, int64_t W, T* V) {
-  const int64_t tw = W / 2, tiles = (H / 2) * tw, P = N * tiles, Wp = W + 2, channel = (H + 2) * Wp, plane = P * C;
+  const int64_t tw = W / 2, tiles = (H / 2) * tw, P = N * tiles, Wp = W + 2, row = Wp * C, plane = P * C;
   at::parallel_for(0, P, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t n = p / tiles, i = (p % tiles) / tw, j = p % tw;
-      const T* patch = xp + n * C * channel + 2 * i * Wp + 2 * j;
+      const T* d = xp + (n * (H + 2) + 2 * i) * row + 2 * j * C;  // d[a·row + b·C + c]
       T* out = V + p * C;
+#pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        const T* r0 = patch + c * channel;
-        const T *r1 = r0 + Wp, *r2 = r1 + Wp, *r3 = r2 + Wp;
         T t[4][4];
         for (int b = 0; b < 4; ++b) {
-          t[0][b] = r0[b] - r2[b], t[1][b] = r1[b] + r2[b], t[2][b] = r2[b] - r1[b], t[3][b] = r1[b] - r3[b];
+          const T d0 = d[b * C + c], d1 = d[row + b * C + c], d2 = d[2 * row + b * C + c], d3 = d[3 * row + b * C + c];
+          t[0][b] = d0 - d2, t[1][b] = d1 + d2, t[2][b] = d2 - d1, t[3][b] = d1 - d3;
         }
         for (int a = 0; a < 4; ++a) {
           out[(a * 4 + 0) * plane + c] = t[a][0] - t[a][2];
@@ -67,12 +89,16 @@ void output_transform(const T* M, const T* bias, int64_t N, int64_t K, int64_t H
 }
 
 // Both transforms for either dtype, built for AVX2 and the baseline (target_clones takes no templates).
-GRNEWT_AVX2_AND_BASELINE void transform_in(const void* xp, bool is_double, int64_t N, int64_t C, int64_t H, int64_t W,
-                                           void* V) {
-  if (is_double)
+// x [N, C, H, W] to V, through xp (a buffer of N·(H+2)·(W+2)·C).
+GRNEWT_AVX2_AND_BASELINE void transform_in(const void* x, bool is_double, int64_t N, int64_t C, int64_t H, int64_t W,
+                                           void* xp, void* V) {
+  if (is_double) {
+    pad_channels_last(static_cast<const double*>(x), N, C, H, W, static_cast<double*>(xp));
     input_transform(static_cast<const double*>(xp), N, C, H, W, static_cast<double*>(V));
-  else
+  } else {
+    pad_channels_last(static_cast<const float*>(x), N, C, H, W, static_cast<float*>(xp));
     input_transform(static_cast<const float*>(xp), N, C, H, W, static_cast<float*>(V));
+  }
 }
 
 GRNEWT_AVX2_AND_BASELINE void transform_out(const void* M, const void* bias, bool is_double, int64_t N, int64_t K,
@@ -93,12 +119,12 @@ void convolve(at::Tensor& out, const at::Tensor& x, const at::Tensor& filter, co
   const bool is_double = x.scalar_type() == at::kDouble;
   const at::Tensor b = bias.defined() ? bias.contiguous() : at::Tensor();
   at::Tensor V = at::empty({16, block * tiles, C}, x.options()), M = at::empty({16, block * tiles, K}, x.options());
+  const at::Tensor padded = at::empty({block, H + 2, W + 2, C}, x.options());
   for (int64_t n0 = 0; n0 < N; n0 += block) {
     const int64_t n = std::min(block, N - n0), P = n * tiles;
-    const at::Tensor padded = at::constant_pad_nd(x.narrow(0, n0, n), {1, 1, 1, 1}).contiguous();
     at::Tensor v = V.narrow(1, 0, P), m = M.narrow(1, 0, P);
     if (P < block * tiles) v = at::empty({16, P, C}, x.options()), m = at::empty({16, P, K}, x.options());
-    transform_in(padded.data_ptr(), is_double, n, C, H, W, v.data_ptr());
+    transform_in(x.narrow(0, n0, n).data_ptr(), is_double, n, C, H, W, padded.data_ptr(), v.data_ptr());
     at::bmm_out(m, v, filter);
     transform_out(m.data_ptr(), b.defined() ? b.data_ptr() : nullptr, is_double, n, K, H, W,
                   out.narrow(0, n0, n).data_ptr());
@@ -117,9 +143,10 @@ bool winograd_applies(const at::Tensor& x, const at::Tensor& w, const Conv2dOpti
 
 bool winograd_pays(const at::Tensor& x, const at::Tensor& w, const Conv2dOptions& o) {
   if (const char* off = std::getenv("GRNEWT_WINOGRAD"); off && std::string(off) == "0") return false;
-  const int64_t positions = x.dim() == 4 ? x.size(2) * x.size(3) : 0;
-  return winograd_applies(x, w, o) && w.size(0) >= 128 && w.size(1) >= 128 &&
-         positions <= (x.scalar_type() == at::kDouble ? 64 : 16);
+  if (!winograd_applies(x, w, o)) return false;
+  const bool f64 = x.scalar_type() == at::kDouble;
+  const int64_t channels = f64 ? 64 : 128, positions = f64 ? 256 : 64;
+  return w.size(0) >= channels && w.size(1) >= channels && x.size(2) * x.size(3) <= positions;
 }
 
 namespace {

@@ -13,9 +13,11 @@ namespace grnewt::ops {
 // with H and W even, a [K, C, 3, 3] w, stride 1, padding 1, dilation 1, groups 1.
 bool winograd_applies(const at::Tensor& x, const at::Tensor& w, const Conv2dOptions& options);
 
-// Whether it is also expected to be faster than ATen's convolution: with at least 128 channels in and out, on
-// images of at most 4×4 positions in float32 (oneDNN's direct convolutions are as fast on larger ones) and 8×8
-// in float64 (which oneDNN does not run). Measured on VGG-11's shapes, 1 thread. Never with GRNEWT_WINOGRAD=0.
+// Whether it is also expected to be faster than ATen's convolution. Measured (1 thread, CPU time, against
+// at::conv2d): float32 with at least 128 channels in and out over at most 8×8 positions, 1.07–1.5× over 8×8
+// and 2× over 4×4 (0.7–1× over 16×16, where oneDNN's direct convolutions are efficient); float64, which oneDNN
+// does not run, with at least 64 channels over at most 16×16, 1.5–3.7× (0.4–1× with 3 or 16 channels).
+// Never with GRNEWT_WINOGRAD=0.
 bool winograd_pays(const at::Tensor& x, const at::Tensor& w, const Conv2dOptions& options);
 
 // w's transformed filter, [16, C, K] (G w Gᵀ per channel pair, position-major), for winograd_conv2d.

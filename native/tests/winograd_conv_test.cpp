@@ -85,11 +85,16 @@ int takes_and_pays() {
   expect(ops::winograd_applies(at::empty({2, 128, 5, 4}, f32), w, same), false, "not an odd height");
   expect(ops::winograd_applies(x.to(at::kDouble), w, same), false, "not mixed dtypes");
   expect(ops::winograd_pays(x, w, same), true, "pays: 128 → 128 channels over 4×4, float32");
-  expect(ops::winograd_pays(at::empty({2, 128, 8, 8}, f32), w, same), false, "not over 8×8 in float32");
-  expect(ops::winograd_pays(at::empty({2, 128, 8, 8}, f64), w.to(at::kDouble), same), true, "over 8×8 in float64");
+  expect(ops::winograd_pays(at::empty({2, 128, 8, 8}, f32), w, same), true, "pays over 8×8 in float32");
+  expect(ops::winograd_pays(at::empty({2, 128, 16, 8}, f32), w, same), false, "not over 16×8 in float32");
   expect(ops::winograd_pays(at::empty({2, 64, 4, 4}, f32), at::empty({128, 64, 3, 3}, f32), same), false,
-         "not from 64 channels");
-  expect(ops::winograd_pays(x, at::empty({64, 128, 3, 3}, f32), same), false, "not to 64 channels");
+         "not from 64 channels in float32");
+  expect(ops::winograd_pays(x, at::empty({64, 128, 3, 3}, f32), same), false, "not to 64 channels in float32");
+  const at::Tensor x64 = at::empty({2, 64, 16, 16}, f64), w64 = at::empty({64, 64, 3, 3}, f64);
+  expect(ops::winograd_pays(x64, w64, same), true, "pays: 64 → 64 channels over 16×16, float64");
+  expect(ops::winograd_pays(at::empty({2, 64, 32, 16}, f64), w64, same), false, "not over 32×16 in float64");
+  expect(ops::winograd_pays(at::empty({2, 32, 16, 16}, f64), at::empty({64, 32, 3, 3}, f64), same), false,
+         "not from 32 channels in float64");
   return failures;
 }
 
