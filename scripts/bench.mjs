@@ -305,6 +305,14 @@ if (!args['no-vgg']) {
   const jets = measure('taylorProfiled');
   if (chosen === undefined) delete process.env.GRNEWT_TAYLOR_ROUTE;
   else process.env.GRNEWT_TAYLOR_ROUTE = chosen;
+  // The chosen route without Winograd's 3×3 convolutions (native/core/winograd_conv.cpp): ATen's convolutions
+  // everywhere, after a warm-up of its own (oneDNN builds its primitives for the shapes it meets first).
+  const winograd = process.env.GRNEWT_WINOGRAD;
+  process.env.GRNEWT_WINOGRAD = '0';
+  w.ops.taylor();
+  const direct = measure('taylorProfiled');
+  if (winograd === undefined) delete process.env.GRNEWT_WINOGRAD;
+  else process.env.GRNEWT_WINOGRAD = winograd;
   const { profile } = taylor;
   const timeRatio = taylor.seconds / fb.seconds,
     memoryRatio = taylor.bytes / autograd.bytes;
@@ -322,11 +330,16 @@ if (!args['no-vgg']) {
     taylorJetsMs: jets.seconds * 1e3,
     taylorJetsTimeRatio: jets.seconds / fb.seconds,
     taylorJetsBytes: jets.bytes,
+    taylorWithoutWinogradMs: direct.seconds * 1e3,
+    taylorWithoutWinogradTimeRatio: direct.seconds / fb.seconds,
   };
   say(
     `   time: fwd+bwd ${fmt(fb.seconds * 1e3, 0)} ms · autograd ${fmt(autograd.seconds * 1e3, 0)} ms (${fmt(autograd.seconds / fb.seconds)}×) · taylor ${fmt(taylor.seconds * 1e3, 0)} ms (${fmt(timeRatio)}×) ${verdict(timeRatio, 3)}${withinNoise(...spread(taylors.map((t, r) => t.seconds / fbs[r].seconds)), 3)}`,
   );
   say(`   (taylor by all rows forward, the jets implementation: ${fmt(jets.seconds * 1e3, 0)} ms, ${fmt(jets.seconds / fb.seconds)}×)`);
+  say(
+    `   (taylor without Winograd's 3×3 convolutions, GRNEWT_WINOGRAD=0: ${fmt(direct.seconds * 1e3, 0)} ms, ${fmt(direct.seconds / fb.seconds)}×)`,
+  );
   if (grnewt.memory().allocator.enabled)
     say(
       `   peak memory: fwd+bwd ${MiB(fb.bytes)} MiB · autograd ${MiB(autograd.bytes)} MiB · taylor ${MiB(taylor.bytes)} MiB (${fmt(memoryRatio)}× autograd's) ${verdict(memoryRatio, 1)} · jets implementation ${MiB(jets.bytes)} MiB`,
