@@ -63,9 +63,9 @@ void input_transform(const T* xp, int64_t N, int64_t C, int64_t H, int64_t W, T*
   });
 }
 
-// y's 2×2 tile p of channel k = Aᵀ m A (+ bias[k]) for m[a][b] = M[a·4+b][p][k]; Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// y's 2×2 tile p of channel k = Aᵀ m A for m[a][b] = M[a·4+b][p][k]; Aᵀ = [1 1 1 0; 0 1 −1 −1].
 template <typename T>
-void output_transform(const T* M, const T* bias, int64_t N, int64_t K, int64_t H, int64_t W, T* y) {
+void output_transform(const T* M, int64_t N, int64_t K, int64_t H, int64_t W, T* y) {
   const int64_t tw = W / 2, tiles = (H / 2) * tw, P = N * tiles, plane = P * K, HW = H * W;
   at::parallel_for(0, P, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
@@ -79,10 +79,9 @@ void output_transform(const T* M, const T* bias, int64_t N, int64_t K, int64_t H
                   m3 = m[(12 + b) * plane + k];
           s0[b] = m0 + m1 + m2, s1[b] = m1 - m2 - m3;
         }
-        const T add = bias ? bias[k] : T(0);
         T* o = tile + k * HW;
-        o[0] = s0[0] + s0[1] + s0[2] + add, o[1] = s0[1] - s0[2] - s0[3] + add;
-        o[W] = s1[0] + s1[1] + s1[2] + add, o[W + 1] = s1[1] - s1[2] - s1[3] + add;
+        o[0] = s0[0] + s0[1] + s0[2], o[1] = s0[1] - s0[2] - s0[3];
+        o[W] = s1[0] + s1[1] + s1[2], o[W + 1] = s1[1] - s1[2] - s1[3];
       }
     }
   });
@@ -101,23 +100,20 @@ GRNEWT_AVX2_AND_BASELINE void transform_in(const void* x, bool is_double, int64_
   }
 }
 
-GRNEWT_AVX2_AND_BASELINE void transform_out(const void* M, const void* bias, bool is_double, int64_t N, int64_t K,
-                                            int64_t H, int64_t W, void* y) {
+GRNEWT_AVX2_AND_BASELINE void transform_out(const void* M, bool is_double, int64_t N, int64_t K, int64_t H, int64_t W,
+                                            void* y) {
   if (is_double)
-    output_transform(static_cast<const double*>(M), static_cast<const double*>(bias), N, K, H, W,
-                     static_cast<double*>(y));
+    output_transform(static_cast<const double*>(M), N, K, H, W, static_cast<double*>(y));
   else
-    output_transform(static_cast<const float*>(M), static_cast<const float*>(bias), N, K, H, W, static_cast<float*>(y));
+    output_transform(static_cast<const float*>(M), N, K, H, W, static_cast<float*>(y));
 }
 
-void convolve(at::Tensor& out, const at::Tensor& x, const at::Tensor& filter, const at::Tensor& bias,
-              int64_t buffer_bytes) {
+void convolve(at::Tensor& out, const at::Tensor& x, const at::Tensor& filter, int64_t buffer_bytes) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), K = filter.size(2);
   if (filter.size(1) != C) throw std::logic_error("winograd: the filter's input channels are not x's");
   const int64_t tiles = (H / 2) * (W / 2), bytes = 16 * tiles * std::max(C, K) * x.element_size();
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(N, buffer_bytes / bytes));
   const bool is_double = x.scalar_type() == at::kDouble;
-  const at::Tensor b = bias.defined() ? bias.contiguous() : at::Tensor();
   at::Tensor V = at::empty({16, block * tiles, C}, x.options()), M = at::empty({16, block * tiles, K}, x.options());
   const at::Tensor padded = at::empty({block, H + 2, W + 2, C}, x.options());
   for (int64_t n0 = 0; n0 < N; n0 += block) {
@@ -126,8 +122,7 @@ void convolve(at::Tensor& out, const at::Tensor& x, const at::Tensor& filter, co
     if (P < block * tiles) v = at::empty({16, P, C}, x.options()), m = at::empty({16, P, K}, x.options());
     transform_in(x.narrow(0, n0, n).data_ptr(), is_double, n, C, H, W, padded.data_ptr(), v.data_ptr());
     at::bmm_out(m, v, filter);
-    transform_out(m.data_ptr(), b.defined() ? b.data_ptr() : nullptr, is_double, n, K, H, W,
-                  out.narrow(0, n0, n).data_ptr());
+    transform_out(m.data_ptr(), is_double, n, K, H, W, out.narrow(0, n0, n).data_ptr());
   }
 }
 
@@ -176,13 +171,12 @@ at::Tensor winograd_input_gradient_filter(const at::Tensor& w) {
 void winograd_conv2d_out(at::Tensor& out, const at::Tensor& x, const at::Tensor& filter) {
   if (!out.is_contiguous() || !out.sizes().equals({x.size(0), filter.size(2), x.size(2), x.size(3)}))
     throw std::logic_error("winograd: out is not a contiguous [N, K, H, W]");
-  convolve(out, x.contiguous(), filter, at::Tensor(), kWinogradBufferBytes);
+  convolve(out, x.contiguous(), filter, kWinogradBufferBytes);
 }
 
-at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& filter, const at::Tensor& bias,
-                           int64_t buffer_bytes) {
+at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& filter, int64_t buffer_bytes) {
   at::Tensor out = at::empty({x.size(0), filter.size(2), x.size(2), x.size(3)}, x.options());
-  convolve(out, x.contiguous(), filter, bias, buffer_bytes);
+  convolve(out, x.contiguous(), filter, buffer_bytes);
   return out;
 }
 

@@ -35,8 +35,7 @@ void winograd_conv2d_out(at::Tensor& out, const at::Tensor& x, const at::Tensor&
 // samples are taken a block at a time.
 constexpr int64_t kWinogradBufferBytes = int64_t{32} << 20;
 
-// conv2d(x, w, bias) with stride 1 and padding 1 (bias may be undefined), from w's winograd_filter.
-at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& filter, const at::Tensor& bias,
-                           int64_t buffer_bytes = kWinogradBufferBytes);
+// conv2d(x, w) with stride 1 and padding 1, from w's winograd_filter.
+at::Tensor winograd_conv2d(const at::Tensor& x, const at::Tensor& filter, int64_t buffer_bytes = kWinogradBufferBytes);
 
 }  // namespace grnewt::ops

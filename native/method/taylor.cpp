@@ -143,7 +143,8 @@ struct Conv2dLayer {
   }
   // A few rows per convolution, written into the result: one convolution over every row at once needs its
   // unfolded input for all of them (float64 LeNet at batch 1000: 600 MB) and a copy to append the new rows.
-  // Where Winograd's products pay (winograd_conv.h), every row in one call, its buffers bounded there.
+  // Where Winograd's products pay (winograd_conv.h), every row but the value in one call, its buffers bounded
+  // there; the value (row 0) stays ATen's, as the values pass's: it decides max-pools' argmax and relus' masks.
   at::Tensor all(const at::Tensor& J, const at::Tensor& W, int64_t rows, const at::Tensor& known,
                  Profile* profile) const {
     constexpr int64_t kRowsPerCall = 2;
@@ -161,8 +162,13 @@ struct Conv2dLayer {
       Y[0].copy_(known);
       r = 1;
     }
-    if (r < R && ops::winograd_pays(J[0], W, o)) {
-      if (!Y.defined()) allocate({W.size(0), J.size(3), J.size(4)});
+    if (R > 1 && ops::winograd_pays(J[0], W, o)) {
+      if (r == 0) {
+        const at::Tensor value = conv(J[0], W);
+        allocate(value.sizes().slice(1));
+        Y[0].copy_(value);
+        r = 1;
+      }
       at::Tensor out = Y.narrow(0, r, R - r).flatten(0, 1);
       ops::winograd_conv2d_out(out, J.narrow(0, r, R - r).flatten(0, 1), ops::winograd_filter(W));
       return Y;
