@@ -275,6 +275,32 @@ describe('loadTorch: damaged pickles', () => {
     expect(reachableTensors()).toBe(before);
   });
 
+  it("LONG1/LONG4 integers: two's complement, little-endian, exact beyond 2^53; a 256 KB one loads at once", () => {
+    /** A pickle of one LONG4 integer of `le` (little-endian two's complement). */
+    const long4 = (le: number[] | Uint8Array) => {
+      const head = Buffer.from([0x80, 2, 0x8b, 0, 0, 0, 0]);
+      head.writeInt32LE(le.length, 3);
+      return Buffer.concat([head, Buffer.from(le), Buffer.from([0x2e])]);
+    };
+    const cases: Array<[number[], number | bigint]> = [
+      [[], 0],
+      [[0x7f], 127],
+      [[0x80], -128],
+      [[0xff], -1],
+      [[0x00, 0x80], -32768],
+      [[0xff, 0x00], 255],
+      [[1, 0, 0, 0, 0, 0, 0, 0, 1], 2n ** 64n + 1n],
+      [[0, 0, 0, 0, 0, 0, 0, 0, 0xff], -(2n ** 64n)],
+      [[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f], 2 ** 53 - 1],
+    ];
+    for (const [le, value] of cases) expect(loadTorchOf(long4(le))).toBe(value);
+    // Shifting a bigint in byte by byte was quadratic: 256 KB took about a minute (320 KB two), 2 MB hours.
+    const big = new Uint8Array(2 ** 18).fill(0x41);
+    const started = Date.now();
+    expect(loadTorchOf(long4(big))).toBe(BigInt(`0x${'41'.repeat(2 ** 18)}`));
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
   function loadTorchOf(bytes: Uint8Array): unknown {
     fs.writeFileSync(
       file,
