@@ -45,6 +45,20 @@ describe('collectives across 2 processes', () => {
     }
   }, 60_000);
 
+  it('empty tensors: allGather gives [worldSize, 0, …] (Gloo killed both ranks with SIGFPE), allReduce and broadcast leave them; a mix of dtypes is refused by name', async () => {
+    const finished = await ranks(['empty', 'empty']);
+    for (const f of finished) expect(f.signal, f.stderr).toBeNull();
+    for (const r of finished.map(result)) {
+      expect(r.gathered).toEqual({ shape: [2, 0, 3], dtype: 'float64' });
+      expect(r.reduced).toEqual([0]);
+      expect(r.broadcast).toEqual([2, 0]);
+      expect(r.mixed).toBe(
+        'TypeError: distributed.allReduce: tensors[1] is float64 on cpu, tensors[0] float32 on cpu: the tensors of one call must share their dtype and device',
+      );
+      expect(r.after).toEqual([0, 1]);
+    }
+  }, 60_000);
+
   it('a peer killed mid-run: the other rank gets an Error naming its rank and the cause at once, then the group refuses further calls', async () => {
     const [survivor, victim] = await ranks(['survivor', 'victim'], { args: { timeoutMs: 30000 } });
     expect(victim.signal).toBe('SIGKILL');
