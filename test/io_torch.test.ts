@@ -398,6 +398,13 @@ describe('saveTorch', () => {
     expect(Array.from(one[0].toArray())).toEqual(Array.from(one2[0].toArray()));
   });
 
+  it("strings keep lone surrogates and a leading U+FEFF (Python's pickle 'surrogatepass'): keys '\\uD800' and '\\uDC00' both became U+FFFD, one value lost", () => {
+    const file = path.join(dir, 'surrogates.pt');
+    const value = { '\uD800': 1, '\uDC00': 2, '\uFEFFkey': '\uFEFF', s: 'a\uDC00b\u{1F600}\uD83D' };
+    saveTorch(file, value);
+    expect(loadTorch(file)).toEqual(value);
+  });
+
   it("writes PyTorch's container: archive/data.pkl, byteorder, one record per distinct tensor aligned to 64 bytes, version", () => {
     const file = path.join(dir, 'layout.pt');
     const a = tensor([1, 2, 3]);
@@ -567,6 +574,24 @@ print(json.dumps({'types': {k: type(v).__name__ for k, v in d.items()}, 'i': d['
       list: [1, ['two']],
       a: [2],
     });
+  });
+
+  it("lone surrogates and a leading U+FEFF in keys and strings, both ways (Python's pickle reads and writes them with 'surrogatepass')", () => {
+    const file = path.join(dir, 'js_surrogates.pt');
+    saveTorch(file, { '\uD800': 1, '\uDC00': 2, '\uFEFFkey': 'a\uDC00' });
+    const fromPython = path.join(dir, 'py_surrogates.pt');
+    const got = python(`
+d = torch.load(${JSON.stringify(file)}, weights_only=True)
+torch.save({'\\ud800': torch.ones(1), '\\ufeffv': 'x\\udc00'}, ${JSON.stringify(fromPython)})
+print(json.dumps([[ord(c) for c in k] + [-1] + ([ord(c) for c in v] if isinstance(v, str) else [v]) for k, v in d.items()]))`);
+    expect(got).toEqual([
+      [0xd800, -1, 1],
+      [0xdc00, -1, 2],
+      [0xfeff, 0x6b, 0x65, 0x79, -1, 0x61, 0xdc00],
+    ]);
+    const back = loadTorch(fromPython);
+    expect(Object.keys(back)).toEqual(['\uD800', '\uFEFFv']);
+    expect(back['\uFEFFv']).toBe('x\uDC00');
   });
 
   it('non-integer numbers: read by weights_only=True on PyTorch ≥ 2.0; 1.13 lacks BINFLOAT in that mode and reads them with weights_only=False', () => {
