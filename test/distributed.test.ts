@@ -50,6 +50,7 @@ describe('collectives across 2 processes', () => {
     for (const f of finished) expect(f.signal, f.stderr).toBeNull();
     for (const r of finished.map(result)) {
       expect(r.gathered).toEqual({ shape: [2, 0, 3], dtype: 'float64' });
+      expect(r.direct).toEqual([2, 3, 0]);
       expect(r.reduced).toEqual([0]);
       expect(r.broadcast).toEqual([2, 0]);
       expect(r.mixed).toBe(

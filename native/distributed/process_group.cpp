@@ -381,6 +381,14 @@ Pending Group::all_gather(const at::Tensor& tensor) {
   check_usable("allGather");
   if (!tensor.defined()) throw TypeError("allGather: the tensor is undefined");
   at::NoGradGuard no_grad;
+  if (tensor.numel() == 0) {
+    // Nothing to exchange, and Gloo's allgather of 0 bytes divides by zero (SIGFPE on every rank).
+    std::vector<int64_t> shape{world_size_};
+    shape.insert(shape.end(), tensor.sizes().begin(), tensor.sizes().end());
+    const auto options = tensor.options();
+    return start(
+        "allGather", [] {}, [shape, options] { return at::empty(shape, options); });
+  }
   std::vector<at::Tensor> in{tensor.detach().contiguous()};
   std::vector<std::vector<at::Tensor>> out(1);
   for (int64_t r = 0; r < world_size_; ++r) out[0].push_back(at::empty_like(in[0]));
