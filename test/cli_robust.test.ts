@@ -176,6 +176,32 @@ describe('refused before training', () => {
     await expect(fit(config, { resume: good })).resolves.toHaveProperty('runs');
   }, 120_000);
 
+  it("an --out folder holding another run's checkpoint (typing the command again instead of --resume overwrote it at the first epoch's end)", () => {
+    const out = path.join(work, 'taken');
+    const small = ['--data', 'embedded', '--limit', '100', '--epochs', '1', '--threads', '1', '--quiet'];
+    expect(grnewt(['train', ...small, '--out', out]).status).toBe(0);
+    const files = ['checkpoint.ckpt', 'metrics.json', 'report.html'].map((f) => path.join(out, f));
+    const before = files.map((f) => fs.readFileSync(f));
+    const checkpoint = path.join(out, 'checkpoint.ckpt');
+    const copy = path.join(work, 'taken-copy.ckpt');
+    fs.copyFileSync(checkpoint, copy);
+    for (const args of [
+      [...small, '--out', out],
+      [...small, '--out', out, '--nproc', '2'],
+      ['--resume', copy, '--out', out, '--quiet'],
+    ]) {
+      const r = grnewt(['train', ...args]);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(
+        `--out ${out} holds another run's checkpoint (${checkpoint}), which this run would overwrite: continue that run with --resume ${checkpoint}, or give another --out`,
+      );
+    }
+    files.forEach((f, i) => expect(fs.readFileSync(f).equals(before[i]), f).toBe(true));
+    // Continuing that very run is what --out is for.
+    const resumed = grnewt(['train', '--resume', checkpoint, '--out', `${out}${path.sep}`, '--quiet']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+  }, 120_000);
+
   it('an output directory that cannot be written (resuming into a read-only directory)', async () => {
     const out = path.join(work, 'readonly');
     const run = await interrupted(['--data', 'embedded', '--limit', '200', '--epochs', '2', '--threads', '1', '--out', out], 'SIGINT');

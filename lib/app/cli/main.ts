@@ -132,7 +132,7 @@ export function program(): Command {
     )
     .addOption(new Option('--device <device>', 'where tensors live').choices(['cpu', 'cuda']).default(D.device))
     .option('--seed <n>', 'random seed', integer(0), D.seed)
-    .option('--out <dir>', 'output directory (metrics.json, report.html, checkpoint.ckpt)')
+    .option('--out <dir>', "output directory (metrics.json, report.html, checkpoint.ckpt); not one holding another run's checkpoint")
     .option('--resume <checkpoint>', 'continue an interrupted run from its checkpoint.ckpt (with the settings it was started with)')
     .option(
       '--init <file>',
@@ -371,6 +371,7 @@ async function launchWorkers(flags: TrainFlags, out: string): Promise<void> {
   if (flags.nproc! > most)
     throw new Error(`--nproc ${flags.nproc} is more workers than this machine has cores (${os.availableParallelism()}): at most ${most}`);
   checkBatchesSplit(flags, flags.nproc!, `--nproc ${flags.nproc}`);
+  keepOtherRun(out, flags.resume);
   makeDirectory(out);
   assertWritable(out);
   let args = withoutFlag(withoutFlag(process.argv.slice(2), '--nproc'), '--out');
@@ -426,6 +427,7 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
   const mode: Mode = flags.quiet || !lead ? 'quiet' : flags.json ? 'json' : 'human';
   const init = flags.init ? readStateDict(flags.init, '--init') : undefined;
   if (lead) {
+    keepOtherRun(out, flags.resume);
     makeDirectory(out);
     assertWritable(out); // before training, not at the first checkpoint an epoch later
     // Written when the first run ends: a folder that is missing or read-only failed only then, and the run's
@@ -514,6 +516,28 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+/**
+ * Refuses to train into a folder that holds another run's checkpoint (a new run, or a resumed one writing
+ * elsewhere): it was overwritten at the first epoch's end, with that run's metrics and report, so typing the
+ * command again instead of --resume lost the interrupted run.
+ */
+function keepOtherRun(out: string, resume: string | undefined): void {
+  const existing = path.join(out, 'checkpoint.ckpt');
+  let other: fs.Stats;
+  try {
+    other = fs.statSync(existing);
+  } catch {
+    return; // none there (or unreadable: writing will say so)
+  }
+  if (resume !== undefined) {
+    const mine = fs.statSync(resume, { throwIfNoEntry: false });
+    if (mine && mine.dev === other.dev && mine.ino === other.ino) return; // the run being continued
+  }
+  throw new Error(
+    `--out ${out} holds another run's checkpoint (${existing}), which this run would overwrite: continue that run with --resume ${existing}, or give another --out`,
+  );
+}
 
 /** Creates and removes a file in `dir`: the only test that also catches read-only filesystems and ACLs. */
 /**
