@@ -176,30 +176,33 @@ describe('refused before training', () => {
     await expect(fit(config, { resume: good })).resolves.toHaveProperty('runs');
   }, 120_000);
 
-  it("an --out folder holding another run's checkpoint (typing the command again instead of --resume overwrote it at the first epoch's end)", () => {
+  it("an --out folder holding an unfinished run's checkpoint (typing the command again instead of --resume overwrote it at the first epoch's end)", async () => {
     const out = path.join(work, 'taken');
-    const small = ['--data', 'embedded', '--limit', '100', '--epochs', '1', '--threads', '1', '--quiet'];
-    expect(grnewt(['train', ...small, '--out', out]).status).toBe(0);
+    const settings = ['--data', 'embedded', '--limit', '200', '--epochs', '2', '--threads', '1'];
+    const run = await interrupted([...settings, '--out', out], 'SIGINT');
+    expect(run.code, run.stderr).toBe(130);
     const files = ['checkpoint.ckpt', 'metrics.json', 'report.html'].map((f) => path.join(out, f));
     const before = files.map((f) => fs.readFileSync(f));
     const checkpoint = path.join(out, 'checkpoint.ckpt');
     const copy = path.join(work, 'taken-copy.ckpt');
     fs.copyFileSync(checkpoint, copy);
     for (const args of [
-      [...small, '--out', out],
-      [...small, '--out', out, '--nproc', '2'],
+      [...settings, '--out', out, '--quiet'],
+      [...settings, '--out', out, '--nproc', '2', '--quiet'],
       ['--resume', copy, '--out', out, '--quiet'],
     ]) {
       const r = grnewt(['train', ...args]);
       expect(r.status, args.join(' ')).toBe(1);
       expect(r.stderr).toContain(
-        `--out ${out} holds another run's checkpoint (${checkpoint}), which this run would overwrite: continue that run with --resume ${checkpoint}, or give another --out`,
+        `--out ${out} holds the checkpoint of an unfinished run (${checkpoint}), which this run would overwrite: continue it with --resume ${checkpoint}, or give another --out`,
       );
     }
     files.forEach((f, i) => expect(fs.readFileSync(f).equals(before[i]), f).toBe(true));
-    // Continuing that very run is what --out is for.
+    // Continuing that very run is what --out is for; once it has finished, the folder may be reused.
     const resumed = grnewt(['train', '--resume', checkpoint, '--out', `${out}${path.sep}`, '--quiet']);
     expect(resumed.status, resumed.stderr).toBe(0);
+    const again = grnewt(['train', ...settings, '--out', out, '--quiet']);
+    expect(again.status, again.stderr).toBe(0);
   }, 120_000);
 
   it('an output directory that cannot be written (resuming into a read-only directory)', async () => {
