@@ -266,7 +266,8 @@ async function trainEpoch(job: Job, epoch: number, firstBatch: number, lossSum: 
 /** The model's own initialisation, or `init`'s values checked against it (names, shapes) in its dtype. */
 function initialState(config: TrainConfig, data: LoadedData, init?: Record<string, Tensor>): Record<string, Tensor> {
   const model = buildModel(config, data);
-  if (init) model.loadStateDict(init);
+  // Named: '--init' or fit's init did not show in 'loadStateDict: keys do not match the model'.
+  if (init) named('fit: init', () => model.loadStateDict(init));
   return model.stateDict();
 }
 
