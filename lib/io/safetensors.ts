@@ -87,7 +87,7 @@ export function saveSafetensors(file: string, tensors: Record<string, Tensor>, m
   json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(json.length));
-  writeFileAtomic(file, [size, json, ...chunks]);
+  writeFileAtomic(file, [size, json, ...chunks], 'saveSafetensors');
 }
 
 /**
