@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { load, loadSafetensors, loadSafetensorsMetadata, loadTorch, ones, save, tensor } from '../lib';
+import { load, loadSafetensors, loadSafetensorsMetadata, loadTorch, ones, save, saveSafetensors, saveTorch, tensor } from '../lib';
 import { writeCheckpoint } from '../lib/io/checkpoint';
 import { craftCheckpoint } from '../scripts/fuzz.mjs';
 import { writeChunked } from '../lib/io/atomic_file';
@@ -229,6 +229,21 @@ describe('writing', () => {
     execFileSync('mkfifo', [fifo]);
     expect(() => save(fifo, { step: 1 })).toThrow(/not a regular file/);
     expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
+  });
+
+  it("every writer's failures name the writer (saveTorch and saveSafetensors said 'save:')", () => {
+    const folder = fresh('a-folder.pt');
+    fs.mkdirSync(folder);
+    const missing = path.join(path.dirname(folder), 'absent', 'x.pt');
+    const writers: Array<[string, (file: string) => void]> = [
+      ['save', (file) => save(file, { a: ones([1]) })],
+      ['saveTorch', (file) => saveTorch(file, { a: ones([1]) })],
+      ['saveSafetensors', (file) => saveSafetensors(file, { a: ones([1]) })],
+    ];
+    for (const [name, write] of writers) {
+      expect(() => write(folder)).toThrow(new RegExp(`^${name}: .*a-folder\\.pt exists and is not a regular file$`));
+      expect(() => write(missing)).toThrow(new RegExp(`^${name}: cannot write .*x\\.pt: the folder .*absent does not exist`));
+    }
   });
 
   it('a symlink planted at the temp file name cannot redirect the write', () => {

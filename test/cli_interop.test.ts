@@ -68,7 +68,7 @@ describe('grnewt train --init / --export', () => {
     saveTorch(wrong, new models.Perceptron([784, 9, 10]).stateDict());
     const shape = grnewt([...still, '--init', wrong, '--out', path.join(work, 'c')]);
     expect(shape.status).not.toBe(0);
-    expect(shape.stderr).toMatch(/loadStateDict: layers\.0\.weight has shape \[9,784\], the model's is \[8,784\]/);
+    expect(shape.stderr).toMatch(/init: loadStateDict: layers\.0\.weight has shape \[9,784\], the model's is \[8,784\]/);
     const both = grnewt([...still, '--init', wrong, '--resume', path.join(work, 'a', 'checkpoint.ckpt')]);
     expect(both.stderr).toMatch(/--init cannot be combined with --resume/);
   });

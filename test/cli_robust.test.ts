@@ -96,6 +96,115 @@ describe('resuming at any step of the default settings', () => {
 });
 
 describe('refused before training', () => {
+  it("a crafted checkpoint's progress (position, finished runs, the run in progress), naming the field, before any step", async () => {
+    const { load, save } = await import('../lib/io/checkpoint');
+    const { trainConfig } = await import('../lib/app/train/config');
+    const { zeros } = await import('../lib');
+    const config = trainConfig({ data: { source: 'embedded', limit: 200 }, epochs: 2, threads: 1, optimizers: ['adam', 'sgd'] });
+    const good = path.join(work, 'progress.ckpt');
+    const controller = new AbortController();
+    let taken = 0;
+    // 2 batches an epoch: stopped after the third step, in the second epoch of the first run, at batch 1
+    await fit(config, { checkpoint: good, signal: controller.signal, onStep: () => ++taken === 3 && controller.abort() });
+    // biome-ignore lint/suspicious/noExplicitAny: crafted trees, changed anywhere
+    type Tree = Record<string, any>;
+    const cases: Array<[string, (t: Tree) => void, RegExp]> = [
+      ['run past the last', (t) => (t.position.run = 7), /position\.run must be an integer in \[0, 2\], got 7/],
+      ['negative run', (t) => (t.position.run = -1), /position\.run must be an integer in \[0, 2\], got -1/],
+      ['epoch past the last', (t) => (t.position.epoch = 99), /position\.epoch must be an integer in \[0, 1\], got 99/],
+      [
+        'batch past the epoch',
+        (t) => (t.position.batch = 1e9),
+        /position\.batch must be an integer in \[0, 1\] \(the epoch has 2 batches\), got 1000000000/,
+      ],
+      ['batch as a string', (t) => (t.position.batch = '1'), /position\.batch must be an integer ≥ 0, got "1"/],
+      ['no position', (t) => delete t.position, /position must be an object, got undefined/],
+      [
+        'no run in progress mid-epoch',
+        (t) => (t.current = null),
+        /current must hold the run in progress \(stopped at epoch 1, batch 1\), got null/,
+      ],
+      ['finished not an array', (t) => (t.finished = 'x'), /finished must be the 0 finished runs' metrics \(position\.run is 0\), got "x"/],
+      [
+        'finished runs that are not metrics',
+        (t) => {
+          t.position.run = 1;
+          t.finished = [1];
+          t.current.metrics.optimizer = 'sgd';
+        },
+        /finished\[0\] must be a run's metrics, got 1/,
+      ],
+      [
+        "another optimizer's metrics",
+        (t) => (t.current.metrics.optimizer = 'sgd'),
+        /current\.metrics\.optimizer must be "adam" \(the config's run in that place\), got "sgd"/,
+      ],
+      [
+        'epochs not an array',
+        (t) => (t.current.metrics.epochs = 'x'),
+        /current\.metrics\.epochs must be an array of epochs' metrics, got "x"/,
+      ],
+      ['a loss sum that is a string', (t) => (t.current.trainLossSum = 'x'), /current\.trainLossSum must be a finite number, got "x"/],
+      ['a NaN loss sum', (t) => (t.current.trainLossSum = NaN), /current\.trainLossSum must be a finite number, got NaN/],
+      [
+        'a model that is not tensors',
+        (t) => (t.current.model = { 'layers.0.bias': 1 }),
+        /current\.model\["layers\.0\.bias"\] must be a Tensor, got 1/,
+      ],
+      [
+        "another model's tensors",
+        (t) => (t.current.model['layers.0.bias'] = zeros([3])),
+        /current\.model: loadStateDict: layers\.0\.bias has shape \[3\]/,
+      ],
+      ["another model's initial parameters", (t) => (t.initial = {}), /initial: loadStateDict: keys do not match the model/],
+      [
+        "another optimizer's state",
+        (t) => (t.current.optimizer = { state: {}, paramGroups: [] }),
+        /current\.optimizer: Adam\.loadStateDict: the state dict has 0 groups/,
+      ],
+    ];
+    for (const [what, change, message] of cases) {
+      const tree = load<Tree>(good);
+      change(tree);
+      const file = path.join(work, 'crafted-progress.ckpt');
+      save(file, tree);
+      let steps = 0;
+      await expect(fit(config, { resume: file, onStep: () => steps++ }), what).rejects.toThrow(message);
+      expect(steps, what).toBe(0);
+    }
+    // The untouched checkpoint still resumes.
+    await expect(fit(config, { resume: good })).resolves.toHaveProperty('runs');
+  }, 120_000);
+
+  it("an --out folder holding an unfinished run's checkpoint (typing the command again instead of --resume overwrote it at the first epoch's end)", async () => {
+    const out = path.join(work, 'taken');
+    const settings = ['--data', 'embedded', '--limit', '200', '--epochs', '2', '--threads', '1'];
+    const run = await interrupted([...settings, '--out', out], 'SIGINT');
+    expect(run.code, run.stderr).toBe(130);
+    const files = ['checkpoint.ckpt', 'metrics.json', 'report.html'].map((f) => path.join(out, f));
+    const before = files.map((f) => fs.readFileSync(f));
+    const checkpoint = path.join(out, 'checkpoint.ckpt');
+    const copy = path.join(work, 'taken-copy.ckpt');
+    fs.copyFileSync(checkpoint, copy);
+    for (const args of [
+      [...settings, '--out', out, '--quiet'],
+      [...settings, '--out', out, '--nproc', '2', '--quiet'],
+      ['--resume', copy, '--out', out, '--quiet'],
+    ]) {
+      const r = grnewt(['train', ...args]);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(
+        `--out ${out} holds the checkpoint of an unfinished run (${checkpoint}), which this run would overwrite: continue it with --resume ${checkpoint}, or give another --out`,
+      );
+    }
+    files.forEach((f, i) => expect(fs.readFileSync(f).equals(before[i]), f).toBe(true));
+    // Continuing that very run is what --out is for; once it has finished, the folder may be reused.
+    const resumed = grnewt(['train', '--resume', checkpoint, '--out', `${out}${path.sep}`, '--quiet']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    const again = grnewt(['train', ...settings, '--out', out, '--quiet']);
+    expect(again.status, again.stderr).toBe(0);
+  }, 120_000);
+
   it('an output directory that cannot be written (resuming into a read-only directory)', async () => {
     const out = path.join(work, 'readonly');
     const run = await interrupted(['--data', 'embedded', '--limit', '200', '--epochs', '2', '--threads', '1', '--out', out], 'SIGINT');

@@ -116,6 +116,11 @@ describe('readIdx', () => {
     expect(ft.dtype).toBe('float64');
     expect(Array.from(ft.toArray() as Float64Array)).toEqual([0.5, -1e300]);
     expect(data.readIdx(u8, { dtype: 'float32' }).dtype).toBe('float32');
+    // A bad dtype is named by readIdx before the file is read (tensor() named itself, after reading it all).
+    for (const file of [u8, path.join(dir, 'absent')])
+      expect(() => data.readIdx(file, { dtype: 'float16' as never })).toThrow(
+        `readIdx: options: dtype must be 'float32', 'float64' or 'int64', got "float16"`,
+      );
   });
 
   it('refuses truncated, padded, corrupt and missing files with the reason', () => {

@@ -113,6 +113,12 @@ describe('safetensors', () => {
     expect(() => saveSafetensors(file, { a: tensor([1]) }, { n: 1 as unknown as string })).toThrow(/metadata\.n must be a string/);
     expect(() => saveSafetensors(file, { __metadata__: tensor([1]) })).toThrow(/reserved/);
     expect(() => saveSafetensors(file, [] as never)).toThrow(TypeError);
+    // A lone surrogate has no UTF-8: JSON.stringify wrote a \uD800 escape, which the reference reader refuses.
+    expect(() => saveSafetensors(file, { 'w\uD800': tensor([1]) })).toThrow(
+      /saveSafetensors: the tensor name "w\\ud800" holds a lone UTF-16 surrogate \(\\ud800 at index 1\)/,
+    );
+    expect(() => saveSafetensors(file, { a: tensor([1]) }, { k: '\uDC00' })).toThrow(/metadata\.k holds a lone UTF-16 surrogate/);
+    expect(() => saveSafetensors(file, { a: tensor([1]) }, { '\uDC00': 'v' })).toThrow(/metadata key "\\udc00" holds a lone/);
     expect(() => loadSafetensors(7 as never)).toThrow(/loadSafetensors: file must be a path, got 7/);
     expect(fs.readFileSync(file).equals(before)).toBe(true);
   });

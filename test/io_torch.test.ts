@@ -275,6 +275,32 @@ describe('loadTorch: damaged pickles', () => {
     expect(reachableTensors()).toBe(before);
   });
 
+  it("LONG1/LONG4 integers: two's complement, little-endian, exact beyond 2^53; a 256 KB one loads at once", () => {
+    /** A pickle of one LONG4 integer of `le` (little-endian two's complement). */
+    const long4 = (le: number[] | Uint8Array) => {
+      const head = Buffer.from([0x80, 2, 0x8b, 0, 0, 0, 0]);
+      head.writeInt32LE(le.length, 3);
+      return Buffer.concat([head, Buffer.from(le), Buffer.from([0x2e])]);
+    };
+    const cases: Array<[number[], number | bigint]> = [
+      [[], 0],
+      [[0x7f], 127],
+      [[0x80], -128],
+      [[0xff], -1],
+      [[0x00, 0x80], -32768],
+      [[0xff, 0x00], 255],
+      [[1, 0, 0, 0, 0, 0, 0, 0, 1], 2n ** 64n + 1n],
+      [[0, 0, 0, 0, 0, 0, 0, 0, 0xff], -(2n ** 64n)],
+      [[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f], 2 ** 53 - 1],
+    ];
+    for (const [le, value] of cases) expect(loadTorchOf(long4(le))).toBe(value);
+    // Shifting a bigint in byte by byte was quadratic: 256 KB took about a minute (320 KB two), 2 MB hours.
+    const big = new Uint8Array(2 ** 18).fill(0x41);
+    const started = Date.now();
+    expect(loadTorchOf(long4(big))).toBe(BigInt(`0x${'41'.repeat(2 ** 18)}`));
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
   function loadTorchOf(bytes: Uint8Array): unknown {
     fs.writeFileSync(
       file,
@@ -370,6 +396,13 @@ describe('saveTorch', () => {
     expect(plain).toEqual(plainIn);
     expect(Object.is(back.minusZero, -0)).toBe(true);
     expect(Array.from(one[0].toArray())).toEqual(Array.from(one2[0].toArray()));
+  });
+
+  it("strings keep lone surrogates and a leading U+FEFF (Python's pickle 'surrogatepass'): keys '\\uD800' and '\\uDC00' both became U+FFFD, one value lost", () => {
+    const file = path.join(dir, 'surrogates.pt');
+    const value = { '\uD800': 1, '\uDC00': 2, '\uFEFFkey': '\uFEFF', s: 'a\uDC00b\u{1F600}\uD83D' };
+    saveTorch(file, value);
+    expect(loadTorch(file)).toEqual(value);
   });
 
   it("writes PyTorch's container: archive/data.pkl, byteorder, one record per distinct tensor aligned to 64 bytes, version", () => {
@@ -541,6 +574,24 @@ print(json.dumps({'types': {k: type(v).__name__ for k, v in d.items()}, 'i': d['
       list: [1, ['two']],
       a: [2],
     });
+  });
+
+  it("lone surrogates and a leading U+FEFF in keys and strings, both ways (Python's pickle reads and writes them with 'surrogatepass')", () => {
+    const file = path.join(dir, 'js_surrogates.pt');
+    saveTorch(file, { '\uD800': 1, '\uDC00': 2, '\uFEFFkey': 'a\uDC00' });
+    const fromPython = path.join(dir, 'py_surrogates.pt');
+    const got = python(`
+d = torch.load(${JSON.stringify(file)}, weights_only=True)
+torch.save({'\\ud800': torch.ones(1), '\\ufeffv': 'x\\udc00'}, ${JSON.stringify(fromPython)})
+print(json.dumps([[ord(c) for c in k] + [-1] + ([ord(c) for c in v] if isinstance(v, str) else [v]) for k, v in d.items()]))`);
+    expect(got).toEqual([
+      [0xd800, -1, 1],
+      [0xdc00, -1, 2],
+      [0xfeff, 0x6b, 0x65, 0x79, -1, 0x61, 0xdc00],
+    ]);
+    const back = loadTorch(fromPython);
+    expect(Object.keys(back)).toEqual(['\uD800', '\uFEFFv']);
+    expect(back['\uFEFFv']).toBe('x\uDC00');
   });
 
   it('non-integer numbers: read by weights_only=True on PyTorch ≥ 2.0; 1.13 lacks BINFLOAT in that mode and reads them with weights_only=False', () => {

@@ -203,6 +203,36 @@ describe('a module tree and its state dict', () => {
   });
 });
 
+describe('float64 values beyond float32 (they became Infinity in the parameters)', () => {
+  it('loadStateDict into a float32 model refuses them by name, and changes nothing; in range, it converts', () => {
+    const m = new models.Perceptron([2, 1]);
+    const before = m.parameters().map((p) => p.toArray());
+    const sd = { 'layers.0.weight': tensor([[1e300, 1]], f64), 'layers.0.bias': tensor([0], f64) };
+    expect(() => m.loadStateDict(sd)).toThrow(
+      "loadStateDict: layers.0.weight holds float64 values beyond the model's float32 range (they would become Infinity)",
+    );
+    expect(m.parameters().map((p) => p.toArray())).toEqual(before);
+    m.loadStateDict({ 'layers.0.weight': tensor([[3.5, -1]], f64), 'layers.0.bias': tensor([2n]) });
+    expect(m.parameters().map((p) => [p.dtype, Array.from(p.toArray() as Float32Array)])).toEqual([
+      ['float32', [3.5, -1]],
+      ['float32', [2]],
+    ]);
+  });
+
+  it('Module.to float32 refuses them by name and leaves the whole model float64', () => {
+    const m = new models.Perceptron([2, 1], f64);
+    m.parameters()[1].assign(tensor([-1e300], f64), true);
+    const before = m.parameters().map((p) => p.toArray());
+    expect(() => m.to({ dtype: 'float32' })).toThrow(
+      "Module.to: layers.0.bias holds values beyond float32's range (they would become Infinity); the model is unchanged",
+    );
+    expect(m.parameters().map((p) => p.dtype)).toEqual(['float64', 'float64']);
+    expect(m.parameters().map((p) => p.toArray())).toEqual(before);
+    m.parameters()[1].assign(tensor([1e30], f64), true);
+    expect(m.to({ dtype: 'float32' }).parameters()[1].toArray()).toEqual(Float32Array.from([1e30]));
+  });
+});
+
 describe('losses (mean reduction)', () => {
   const logits = tensor(
     [

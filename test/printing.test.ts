@@ -2,7 +2,8 @@
 // are torch 1.13's own repr of the same tensors, printed by Python), tolist() and toJSON().
 import * as util from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ones, tensor, tidy, type Tensor } from '../lib';
+import { Tensor, ones, tensor, tidy } from '../lib';
+import { native } from '../lib/core/native';
 
 // torch.{repr} without "tensor(" and ")" (and without torch's dtype suffix: grnewt always appends its own).
 const TORCH = {
@@ -64,6 +65,15 @@ describe('printing', () => {
     const freed = tidy(() => ones([2]));
     freed.dispose();
     expect(String(freed)).toBe('Tensor(disposed)');
+  });
+
+  it('a summarised tensor copies out only the values it shows: an expanded view of 2^40 elements prints (it threw, copying them all)', () => {
+    // What loadTorch makes of torch.ones(1).expand(2**40): one stored value seen 2^40 times.
+    const one = ones([1]);
+    const huge = new Tensor(native().asStrided(one.handle('test'), [2 ** 40], [0], 0));
+    expect(String(huge)).toBe('tensor([1., 1., 1.,  ..., 1., 1., 1.], dtype=float32, shape=[1099511627776], device=cpu)');
+    const square = new Tensor(native().asStrided(one.handle('test'), [2 ** 20, 2 ** 20], [0, 0], 0));
+    expect(util.inspect({ square })).toContain('[1., 1., 1.,  ..., 1., 1., 1.]], dtype=float32, shape=[1048576, 1048576]');
   });
 });
 

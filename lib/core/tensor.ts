@@ -3,7 +3,7 @@
 // native call; the native layer re-checks and turns libtorch's own errors into JS errors.
 import { native, type NativeTensor } from './native';
 import { assertFree } from './pending_holds';
-import { formatValues, nestedList, type NestedList } from './tensor_format';
+import { formatValues, nestedList, summaryShape, type NestedList } from './tensor_format';
 import {
   MAX_OP_INT,
   checkBoolean,
@@ -221,9 +221,38 @@ export class Tensor<D extends Dtype = Dtype> {
    */
   toString(): string {
     if (this.isDisposed) return 'Tensor(disposed)';
-    const values = formatValues(this.toArray(), this.#dims(), 'tensor('.length);
+    const dims = this.#dims();
+    const shown = summaryShape(dims);
+    const values = formatValues(this.#shownValues(dims, shown), shown, 'tensor('.length, dims);
     const grad = this.requiresGrad ? ', requiresGrad=true' : '';
     return `tensor(${values}, dtype=${this.dtype}, shape=[${this.#dims().join(', ')}], device=${this.device}${grad})`;
+  }
+  /** The values a printout shows (summaryShape's): each long dimension's first and last entries, gathered here. */
+  #shownValues(dims: number[], shown: number[]): Float32Array | Float64Array | BigInt64Array {
+    if (shown.every((size, k) => size === dims[k])) return this.toArray();
+    let part: Tensor = this;
+    const made: Tensor[] = [];
+    try {
+      dims.forEach((size, k) => {
+        if (shown[k] === size) return;
+        const half = shown[k] / 2;
+        const index = new Tensor(
+          native().fromData(
+            Float64Array.from({ length: shown[k] }, (_, i) => (i < half ? i : size - shown[k] + i)),
+            [shown[k]],
+            'int64',
+            this.device,
+            false,
+          ),
+        );
+        made.push(index);
+        part = part.indexSelect(k, index);
+        made.push(part);
+      });
+      return part.toArray();
+    } finally {
+      for (const t of made) t.dispose();
+    }
   }
   /** What console.log and util.inspect show: the same as toString(). */
   [Symbol.for('nodejs.util.inspect.custom')](): string {

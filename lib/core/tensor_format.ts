@@ -12,11 +12,20 @@ type Values = Float32Array | Float64Array | BigInt64Array;
 
 /**
  * The body of a tensor's printout: nested brackets of formatted values, continuation lines indented by
- * `indent` spaces (the width of what precedes the opening bracket).
+ * `indent` spaces (the width of what precedes the opening bracket). `values` are the tensor's (row-major,
+ * `shape`) or, for a summarised one, only those shown: summaryShape(fullShape)'s.
  */
-export function formatValues(values: Values, shape: readonly number[], indent: number): string {
-  const summarise = values.length > SUMMARY_THRESHOLD;
-  const shown = shownIndices(shape, summarise);
+export function formatValues(values: Values, shape: readonly number[], indent: number, fullShape: readonly number[] = shape): string {
+  const summarise = fullShape.reduce((a, b) => a * b, 1) > SUMMARY_THRESHOLD;
+  // Whether dimension k is cut to its edges (its values given in full, or already cut by summaryShape).
+  const cut = fullShape.map((size) => summarise && size > 2 * EDGE_ITEMS);
+  const keptIndices = (k: number): number[] => {
+    const size = shape[k];
+    if (!cut[k]) return Array.from({ length: size }, (_, i) => i);
+    const tail = size - EDGE_ITEMS; // the last EDGE_ITEMS, whether shape[k] is the full size or 2 × EDGE_ITEMS
+    return [...Array.from({ length: EDGE_ITEMS }, (_, i) => i), -1, ...Array.from({ length: EDGE_ITEMS }, (_, i) => tail + i)];
+  };
+  const shown = shownIndices(shape, keptIndices);
   const { format, width } = numberFormat(values, shown);
   const pad = (s: string) => s.padStart(width);
   if (shape.length === 0) return pad(format(values[0]));
@@ -24,8 +33,7 @@ export function formatValues(values: Values, shape: readonly number[], indent: n
   const strides = shape.map((_, k) => shape.slice(k + 1).reduce((a, b) => a * b, 1));
 
   const block = (dim: number, offset: number, column: number): string => {
-    const size = shape[dim];
-    const kept = keptIndices(size, summarise);
+    const kept = keptIndices(dim);
     if (dim === shape.length - 1) {
       const items = kept.map((i) => (i < 0 ? ' ...' : pad(format(values[offset + i]))));
       const perLine = Math.max(1, Math.floor((LINE_WIDTH - column) / (width + 2)));
@@ -40,20 +48,23 @@ export function formatValues(values: Values, shape: readonly number[], indent: n
   return block(0, 0, indent);
 }
 
-/** The indices of one dimension that are shown; -1 stands for the "..." of a summarised dimension. */
-function keptIndices(size: number, summarise: boolean): number[] {
-  if (!summarise || size <= 2 * EDGE_ITEMS) return Array.from({ length: size }, (_, i) => i);
-  const head = Array.from({ length: EDGE_ITEMS }, (_, i) => i);
-  const tail = Array.from({ length: EDGE_ITEMS }, (_, i) => size - EDGE_ITEMS + i);
-  return [...head, -1, ...tail];
+/**
+ * The shape of the values a summarised printout shows: each long dimension cut to its first and last
+ * EDGE_ITEMS (a tensor of more than SUMMARY_THRESHOLD elements; else the shape itself). Printing gathers only
+ * these: copying every value out made printing a large tensor as costly as the tensor, and an expanded view
+ * (one value seen 2^40 times, as loadTorch reads torch's expand()) could not be printed at all.
+ */
+export function summaryShape(shape: readonly number[]): number[] {
+  if (shape.reduce((a, b) => a * b, 1) <= SUMMARY_THRESHOLD) return [...shape];
+  return shape.map((size) => Math.min(size, 2 * EDGE_ITEMS));
 }
 
 /** Flat indices of every value the printout shows (the number format is chosen over these only, as torch). */
-function shownIndices(shape: readonly number[], summarise: boolean): number[] {
+function shownIndices(shape: readonly number[], keptIndices: (k: number) => number[]): number[] {
   let flat = [0];
-  shape.forEach((size, k) => {
+  shape.forEach((_, k) => {
     const stride = shape.slice(k + 1).reduce((a, b) => a * b, 1);
-    const kept = keptIndices(size, summarise).filter((i) => i >= 0);
+    const kept = keptIndices(k).filter((i) => i >= 0);
     flat = flat.flatMap((base) => kept.map((i) => base + i * stride));
   });
   return flat;

@@ -2,7 +2,7 @@
 // sizes as big-endian uint32, then the values, big-endian.
 import * as zlib from 'node:zlib';
 import { tensor } from '../core/creation';
-import type { Dtype, Tensor } from '../core/tensor';
+import { checkDtype, type Dtype, type Tensor } from '../core/tensor';
 import { checkOptions, show } from '../core/validate';
 import { maxFileBytes, readRegularFile } from '../io/regular_files';
 
@@ -106,6 +106,8 @@ export function parseIdx(bytes: Uint8Array, name = 'IDX data'): IdxContents {
 export function readIdx(path: string, options?: { dtype?: Dtype }): Tensor {
   if (typeof path !== 'string') throw new TypeError(`readIdx: path must be a string, got ${show(path)}`);
   const o = checkOptions('readIdx', options, ['dtype']);
+  // Checked before the file is read, by this function's name (tensor() named itself, after the whole read).
+  if (o.dtype !== undefined) checkDtype('readIdx: options', o.dtype);
   const { shape, data } = parseIdx(readRegularFile('readIdx', path), path);
   const integral = !(data instanceof Float32Array || data instanceof Float64Array);
   const dtype = (o.dtype as Dtype | undefined) ?? (integral ? 'int64' : data instanceof Float64Array ? 'float64' : 'float32');

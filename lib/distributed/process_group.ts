@@ -3,7 +3,8 @@
 // in call order, which is what keeps the ranks in step (every rank must make the same calls in the same order).
 import { holding } from '../core/pending_holds';
 import { native } from '../core/native';
-import { Tensor } from '../core/tensor';
+import { zeros } from '../core/creation';
+import { Tensor, type DeviceName } from '../core/tensor';
 import { checkEach, checkInteger, checkOptions, show } from '../core/validate';
 
 export type Backend = 'gloo' | 'nccl';
@@ -146,7 +147,14 @@ function checkTensors(where: string, value: unknown): Tensor[] {
   const list = Array.isArray(value) ? value : [value];
   if (list.length === 0) throw new RangeError(`distributed.${where}: expected a Tensor or a non-empty array of Tensors`);
   checkEach(list, (t, i) => Tensor.handleOf(`distributed.${where}`, Array.isArray(value) ? `tensors[${i}]` : 'tensor', t));
-  return list as Tensor[];
+  // One flattened collective: the native side refused a mix too, but without the call's name or the tensor's.
+  const tensors = list as Tensor[];
+  const other = tensors.findIndex((t) => t.dtype !== tensors[0].dtype || t.device !== tensors[0].device);
+  if (other > 0)
+    throw new TypeError(
+      `distributed.${where}: tensors[${other}] is ${tensors[other].dtype} on ${tensors[other].device}, tensors[0] ${tensors[0].dtype} on ${tensors[0].device}: the tensors of one call must share their dtype and device`,
+    );
+  return tensors;
 }
 
 /**
@@ -196,6 +204,9 @@ export async function allGather(t: Tensor): Promise<Tensor> {
   if (Array.isArray(t)) throw new TypeError(`distributed.allGather: expected one Tensor, got an array`);
   initialized(where);
   await sameLayoutEverywhere(`distributed.${where}`, [tensor]);
+  // Nothing to send (and Gloo's allgather of 0 bytes killed every rank with SIGFPE): the layout check above
+  // was the collective that keeps the ranks in step.
+  if (tensor.numel === 0) return zeros([worldSize(), ...tensor.shape], { dtype: tensor.dtype, device: tensor.device as DeviceName });
   return new Tensor(await native().distributedAllGather(tensor.handle(where)));
 }
 

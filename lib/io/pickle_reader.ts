@@ -42,7 +42,29 @@ export function setKey(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a str that starts with U+FEFF keeps it (the decoder dropped it: '\uFEFFkey' came back 'key').
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * UTF-8 as Python's pickle reads a str ('surrogatepass'): a lone surrogate's three bytes (ED A0–BF 80–BF) are
+ * that code unit, which a JS string holds too; anything else that is not UTF-8 throws.
+ */
+function decodeSurrogatePass(b: Uint8Array): string {
+  try {
+    return textDecoder.decode(b);
+  } catch (err) {
+    let out = '';
+    let start = 0;
+    for (let i = 0; i + 2 < b.length; i++) {
+      if (b[i] !== 0xed || b[i + 1] < 0xa0 || b[i + 1] > 0xbf || (b[i + 2] & 0xc0) !== 0x80) continue;
+      out += textDecoder.decode(b.subarray(start, i)) + String.fromCharCode(0xd000 | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f));
+      start = i + 3;
+      i += 2;
+    }
+    if (start === 0) throw err;
+    return out + textDecoder.decode(b.subarray(start));
+  }
+}
 
 class Unpickler {
   private pos = 0;
@@ -100,7 +122,7 @@ class Unpickler {
   }
   private utf8(b: Uint8Array): string {
     try {
-      return textDecoder.decode(b);
+      return decodeSurrogatePass(b);
     } catch {
       throw this.fail(`a string at byte ${this.pos - b.length} is not valid UTF-8`);
     }
@@ -463,13 +485,15 @@ function remember(g: PickleGlobal): PickleGlobal {
   return g;
 }
 
-/** Python's little-endian two's-complement long → number when exact, else bigint. */
+/**
+ * Python's little-endian two's-complement long → number when exact, else bigint. Through one hex string, which
+ * BigInt parses in linear time: shifting a bigint in byte by byte was quadratic, and a crafted file of 320 KB
+ * (one LONG4) took two minutes to load.
+ */
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-  if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
-  return smallest(v);
+  const v = BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
+  return smallest(b[b.length - 1] & 0x80 ? v - (1n << BigInt(8 * b.length)) : v);
 }
 
 function smallest(v: bigint): number | bigint {

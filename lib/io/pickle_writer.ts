@@ -54,7 +54,7 @@ export class PickleWriter {
     return this;
   }
   string(s: string): this {
-    const body = Buffer.from(s, 'utf8');
+    const body = utf8SurrogatePass(s);
     const head = Buffer.alloc(5);
     head[0] = 0x58; // BINUNICODE
     head.writeUInt32LE(body.length, 1);
@@ -97,4 +97,25 @@ export class PickleWriter {
   bytes(): Buffer {
     return Buffer.concat(this.chunks);
   }
+}
+
+/** A lone UTF-16 surrogate: a code unit that a JS string may hold and UTF-8 cannot encode. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * UTF-8, with each lone surrogate encoded as its own three bytes, as Python's pickle writes and reads a str
+ * ('surrogatepass'): Buffer.from made them all U+FFFD, so that two dict keys '\uD800' and '\uDC00' became one
+ * and a value was lost.
+ */
+function utf8SurrogatePass(s: string): Buffer {
+  if (!LONE_SURROGATE.test(s)) return Buffer.from(s, 'utf8');
+  const parts: Buffer[] = [];
+  let rest = s;
+  for (let m = LONE_SURROGATE.exec(rest); m; m = LONE_SURROGATE.exec(rest)) {
+    const c = rest.charCodeAt(m.index);
+    parts.push(Buffer.from(rest.slice(0, m.index), 'utf8'), Buffer.from([0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)]));
+    rest = rest.slice(m.index + 1);
+  }
+  parts.push(Buffer.from(rest, 'utf8'));
+  return Buffer.concat(parts);
 }

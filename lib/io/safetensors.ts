@@ -7,6 +7,7 @@ import { Tensor, checkDevice, type DeviceName, type Dtype } from '../core/tensor
 import { checkOptions, formatShape, show } from '../core/validate';
 import { writeFileAtomic } from './atomic_file';
 import { setKey } from './pickle_reader';
+import { LONE_SURROGATE } from './pickle_writer';
 import { ITEM_SIZE, elementCount, tensorBytes, tensorFromBytes } from './tensor_bytes';
 
 const MAX_HEADER = 100_000_000; // the reference implementation's limit
@@ -64,6 +65,8 @@ export function saveSafetensors(file: string, tensors: Record<string, Tensor>, m
       throw new TypeError(`saveSafetensors: metadata must be an object of strings, got ${show(metadata)}`);
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw new TypeError(`saveSafetensors: metadata.${k} must be a string, got ${show(v)}`);
+      unicodeText(`metadata key ${show(k)}`, k);
+      unicodeText(`metadata.${k}`, v);
     }
     setKey(header, '__metadata__', { ...metadata });
   }
@@ -73,6 +76,7 @@ export function saveSafetensors(file: string, tensors: Record<string, Tensor>, m
     if (name === '__metadata__')
       throw new RangeError('saveSafetensors: "__metadata__" is reserved for the metadata and cannot name a tensor');
     if (!(t instanceof Tensor)) throw new TypeError(`saveSafetensors: tensors.${name} must be a Tensor, got ${show(t)}`);
+    unicodeText(`the tensor name ${show(name)}`, name);
     const data = tensorBytes(t);
     setKey(header, name, { dtype: NAMES[t.dtype], shape: t.shape, data_offsets: [offset, offset + data.length] });
     chunks.push(data);
@@ -83,7 +87,19 @@ export function saveSafetensors(file: string, tensors: Record<string, Tensor>, m
   json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(json.length));
-  writeFileAtomic(file, [size, json, ...chunks]);
+  writeFileAtomic(file, [size, json, ...chunks], 'saveSafetensors');
+}
+
+/**
+ * The header is UTF-8 JSON: a lone surrogate, which JSON.stringify writes as a \uD800 escape, is no character
+ * there, and the reference reader refuses the whole file (serde_json: "lone leading surrogate").
+ */
+function unicodeText(what: string, text: string): void {
+  const m = LONE_SURROGATE.exec(text);
+  if (m)
+    throw new TypeError(
+      `saveSafetensors: ${what} holds a lone UTF-16 surrogate (\\u${text.charCodeAt(m.index).toString(16)} at index ${m.index}), which a safetensors header cannot hold`,
+    );
 }
 
 function parseHeader(bytes: Uint8Array, where: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {

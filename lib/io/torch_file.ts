@@ -343,5 +343,5 @@ export function saveTorch(file: string, value: unknown): void {
     (name) => name.startsWith('archive/data/'),
     'saveTorch',
   );
-  writeFileAtomic(file, [zip]);
+  writeFileAtomic(file, [zip], 'saveTorch');
 }

@@ -122,12 +122,23 @@ export abstract class Module {
     if (o.device !== undefined) checkDevice('Module.to', o.device);
     if (o.dtype === 'int64') throw new TypeError('Module.to: parameters must stay float32 or float64');
     assertFree('Module.to', this.parameters());
-    for (const p of this.parameters()) {
-      const converted = p.to(o as { dtype?: Dtype; device?: DeviceName });
-      p.clearGrad();
-      p.assign(converted, false);
-      converted.dispose();
+    // Every parameter converted and checked before any is changed: float64 values beyond float32's range
+    // became Infinity in the parameters (and the model was left half converted by a failure).
+    const named = this.namedParameters();
+    const converted = named.map(([, p]) => p.to(o as { dtype?: Dtype; device?: DeviceName }));
+    const finite = (t: Tensor) => native().allFinite([t.handle('Module.to')]);
+    const overflowed = named.findIndex(([, p], i) => p.dtype !== converted[i].dtype && !finite(converted[i]) && finite(p));
+    if (overflowed >= 0) {
+      for (const c of converted) c.dispose();
+      throw new RangeError(
+        `Module.to: ${named[overflowed][0]} holds values beyond ${o.dtype}'s range (they would become Infinity); the model is unchanged`,
+      );
     }
+    named.forEach(([, p], i) => {
+      p.clearGrad();
+      p.assign(converted[i], false);
+      converted[i].dispose();
+    });
     return this;
   }
 
@@ -174,14 +185,27 @@ export abstract class Module {
       }
     }
     // As every optimizer step and state dict load: a NaN or Inf is never written into a parameter (a
-    // diverged run's checkpoint would otherwise train on silently, every loss NaN).
-    for (const [name, p] of params) {
-      const value = stateDict[name];
-      if (p.dtype !== 'int64' && !native().allFinite([value.handle('loadStateDict')]))
-        throw new RangeError(`loadStateDict: ${name} must be finite, got a tensor holding NaN or Inf`);
+    // diverged run's checkpoint would otherwise train on silently, every loss NaN). Checked in the parameter's
+    // dtype: float64 values beyond float32's range, finite as given, became Infinity in a float32 model.
+    const values = new Map<Tensor, Tensor>();
+    try {
+      for (const [name, p] of params) {
+        const given = stateDict[name];
+        given.handle('loadStateDict', name);
+        const value = given.dtype === p.dtype ? given : given.to({ dtype: p.dtype });
+        if (value !== given) values.set(p, value);
+        if (p.dtype !== 'int64' && !native().allFinite([value.handle('loadStateDict')]))
+          throw new RangeError(
+            given.dtype === p.dtype || !native().allFinite([given.handle('loadStateDict')])
+              ? `loadStateDict: ${name} must be finite, got a tensor holding NaN or Inf`
+              : `loadStateDict: ${name} holds ${given.dtype} values beyond the model's ${p.dtype} range (they would become Infinity)`,
+          );
+      }
+      assertFree('loadStateDict', params.values());
+      for (const [name, p] of params) p.assign(values.get(p) ?? stateDict[name], true);
+    } finally {
+      for (const v of values.values()) v.dispose();
     }
-    assertFree('loadStateDict', params.values());
-    for (const [name, p] of params) p.assign(stateDict[name], true);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <regex>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -161,6 +162,7 @@ std::shared_ptr<Group> Group::create(const Options& o) {
   if (o.backend == "nccl" && !nccl_available())
     throw Error(where + ": backend 'nccl' needs a CUDA build of libtorch with NCCL; this build has none (use 'gloo')");
 #if defined(GRNEWT_HAS_GLOO) || defined(GRNEWT_HAS_NCCL)
+  const auto deadline = std::chrono::steady_clock::now() + o.timeout;
   c10::intrusive_ptr<c10d::Store> store;
   try {
     c10d::TCPStoreOptions so;
@@ -172,16 +174,34 @@ std::shared_ptr<Group> Group::create(const Options& o) {
     auto tcp = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
     // A client's socket waits for answers without a time limit until an operation with a timeout sets one: on a
     // port held by a program that accepts and never answers, joining (waitWorkers) hung for ever. So every rank
-    // first waits, within the timeout, for a key that rank 0 sets once its store is up; then all join.
+    // first waits, within the timeout, for a key that rank 0 sets once its store is up (its value: the world
+    // size, which every rank must agree on); then all join.
     const std::string store_up = "grnewt/store-up";
-    if (o.rank == 0) tcp->set(store_up, {1});
+    const std::string size_text = std::to_string(o.world_size);
+    if (o.rank == 0) tcp->set(store_up, std::vector<uint8_t>(size_text.begin(), size_text.end()));
     try {
       tcp->wait({store_up}, o.timeout);
     } catch (...) {
       throw Error("no store answered there within the timeout (is another program listening on that port?): " +
                   cause_of(std::current_exception()));
     }
-    tcp->waitForWorkers();
+    const std::vector<uint8_t> hosted = tcp->get(store_up);
+    if (std::string(hosted.begin(), hosted.end()) != size_text)
+      throw Error("rank 0 hosts a group of " + std::string(hosted.begin(), hosted.end()) +
+                  " ranks, this rank expects " + size_text + " (every rank must be given the same worldSize)");
+    if (tcp->add("grnewt/rank/" + std::to_string(o.rank), 1) != 1)
+      throw Error("another process has already joined as rank " + std::to_string(o.rank) +
+                  " (each rank must be given once)");
+    // Joining ends at the deadline: TCPStore's waitForWorkers gives up silently at the timeout, and the Gloo
+    // connection below then waited as long again, and more (a rank that never came: 2.5 × timeoutMs).
+    const std::string joined = "grnewt/joined";
+    int64_t count = tcp->add(joined, 1);
+    while (count < o.world_size) {
+      if (std::chrono::steady_clock::now() >= deadline)
+        throw Error("only " + std::to_string(count) + " of " + size_text + " ranks joined within the timeout");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      count = tcp->add(joined, 0);
+    }
     store = tcp;
   } catch (...) {
     throw Error(where + ": the rendezvous at " + o.master_addr + ":" + std::to_string(o.master_port) + " failed (" +
@@ -361,6 +381,14 @@ Pending Group::all_gather(const at::Tensor& tensor) {
   check_usable("allGather");
   if (!tensor.defined()) throw TypeError("allGather: the tensor is undefined");
   at::NoGradGuard no_grad;
+  if (tensor.numel() == 0) {
+    // Nothing to exchange, and Gloo's allgather of 0 bytes divides by zero (SIGFPE on every rank).
+    std::vector<int64_t> shape{world_size_};
+    shape.insert(shape.end(), tensor.sizes().begin(), tensor.sizes().end());
+    const auto options = tensor.options();
+    return start(
+        "allGather", [] {}, [shape, options] { return at::empty(shape, options); });
+  }
   std::vector<at::Tensor> in{tensor.detach().contiguous()};
   std::vector<std::vector<at::Tensor>> out(1);
   for (int64_t r = 0; r < world_size_; ++r) out[0].push_back(at::empty_like(in[0]));

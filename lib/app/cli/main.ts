@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { assertWritable as assertFileWritable } from '../../io/atomic_file';
+import { load } from '../../io/checkpoint';
 import { readStateDict, stateDictFormat, writeStateDict } from '../../io/state_dict_file';
 import { writeReport } from '../report/report';
 import { DEFAULT_TRAIN_CONFIG as D, type NewtonSummarySpec, type OptimizerName, type TrainConfig } from '../train/config';
@@ -132,7 +133,7 @@ export function program(): Command {
     )
     .addOption(new Option('--device <device>', 'where tensors live').choices(['cpu', 'cuda']).default(D.device))
     .option('--seed <n>', 'random seed', integer(0), D.seed)
-    .option('--out <dir>', 'output directory (metrics.json, report.html, checkpoint.ckpt)')
+    .option('--out <dir>', "output directory (metrics.json, report.html, checkpoint.ckpt); not one holding an unfinished run's checkpoint")
     .option('--resume <checkpoint>', 'continue an interrupted run from its checkpoint.ckpt (with the settings it was started with)')
     .option(
       '--init <file>',
@@ -371,6 +372,7 @@ async function launchWorkers(flags: TrainFlags, out: string): Promise<void> {
   if (flags.nproc! > most)
     throw new Error(`--nproc ${flags.nproc} is more workers than this machine has cores (${os.availableParallelism()}): at most ${most}`);
   checkBatchesSplit(flags, flags.nproc!, `--nproc ${flags.nproc}`);
+  keepUnfinishedRun(out, flags.resume);
   makeDirectory(out);
   assertWritable(out);
   let args = withoutFlag(withoutFlag(process.argv.slice(2), '--nproc'), '--out');
@@ -426,6 +428,7 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
   const mode: Mode = flags.quiet || !lead ? 'quiet' : flags.json ? 'json' : 'human';
   const init = flags.init ? readStateDict(flags.init, '--init') : undefined;
   if (lead) {
+    keepUnfinishedRun(out, flags.resume);
     makeDirectory(out);
     assertWritable(out); // before training, not at the first checkpoint an epoch later
     // Written when the first run ends: a folder that is missing or read-only failed only then, and the run's
@@ -514,6 +517,33 @@ async function trainHere(flags: TrainFlags, out: string, world: { rank: number; 
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+/**
+ * Refuses to train into a folder that holds the checkpoint of another, unfinished run (a new run, or a resumed
+ * one writing elsewhere): it was overwritten at the first epoch's end, so typing the command again instead of
+ * --resume lost the interrupted run. A finished run's folder may be reused (its checkpoint has nothing left).
+ */
+function keepUnfinishedRun(out: string, resume: string | undefined): void {
+  const existing = path.join(out, 'checkpoint.ckpt');
+  const other = fs.statSync(existing, { throwIfNoEntry: false });
+  if (!other) return;
+  if (resume !== undefined) {
+    const mine = fs.statSync(resume, { throwIfNoEntry: false });
+    if (mine && mine.dev === other.dev && mine.ino === other.ino) return; // the run being continued
+  }
+  let tree: { kind?: unknown; config?: { optimizers?: unknown }; position?: { run?: unknown } };
+  try {
+    tree = load(existing);
+  } catch {
+    return; // not a checkpoint that could be continued
+  }
+  const runs = tree?.config?.optimizers,
+    run = tree?.position?.run;
+  if (tree?.kind !== 'grnewt-train' || !Array.isArray(runs) || typeof run !== 'number' || run >= runs.length) return;
+  throw new Error(
+    `--out ${out} holds the checkpoint of an unfinished run (${existing}), which this run would overwrite: continue it with --resume ${existing}, or give another --out`,
+  );
+}
 
 /** Creates and removes a file in `dir`: the only test that also catches read-only filesystems and ACLs. */
 /**

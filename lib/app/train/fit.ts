@@ -18,7 +18,7 @@ import { evaluate } from './evaluate';
 import type { EpochMetrics, Metrics, RunMetrics, UpdateRecord } from './metrics';
 import { readCheckpoint, writeCheckpoint, type CheckpointTree, type Position, type RunInProgress } from './resume';
 import { assertWritable } from '../../io/atomic_file';
-import { checkOptions, show } from '../../core/validate';
+import { checkOptions, named, show } from '../../core/validate';
 import { StepRate } from './step_rate';
 import type { TrainableOptimizer } from './trainable';
 import { agreeOnStep, dataParallel, shardOf, type World } from './data_parallel';
@@ -96,7 +96,9 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
     options.onRunStart?.(name, run + 1, config.optimizers.length);
     manualSeed(config.seed + 1000 * (run + 1));
     const model = buildModel(config, data);
-    model.loadStateDict(initial);
+    // A resumed checkpoint's tensors that do not fit its own model are named as the checkpoint's.
+    const fromCheckpoint = (what: string, f: () => void) => (state ? named(`resume: ${options.resume}: ${what}`, f) : f());
+    fromCheckpoint('initial', () => model.loadStateDict(initial));
     const loss = lossFor(config, model);
     const { optimizer, groups } = buildOptimizer(config, name, model, loss, data.train, world);
     const resumed = run === start.run ? (state?.current ?? null) : null;
@@ -110,8 +112,8 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
     };
     if (resumed) {
       metrics.stopped = false;
-      model.loadStateDict(resumed.model);
-      optimizer.loadStateDict(resumed.optimizer);
+      fromCheckpoint('current.model', () => model.loadStateDict(resumed.model));
+      fromCheckpoint('current.optimizer', () => optimizer.loadStateDict(resumed.optimizer));
     } else {
       const before = evaluate(model, loss, data.test, config); // the report's curves start from the untrained model
       metrics.initial = { testLoss: before.loss, testAccuracy: before.accuracy };
@@ -122,6 +124,11 @@ export async function fit(config: TrainConfig, options: FitOptions = {}): Promis
       seed: config.seed,
       ...shardOf(world),
     });
+    // A resumed epoch's next batch must be one of it: beyond, the epoch trained nothing and averaged its loss anyway.
+    if (run === start.run && start.batch >= loader.length)
+      throw new RangeError(
+        `resume: ${options.resume}: position.batch must be an integer in [0, ${loader.length - 1}] (the epoch has ${loader.length} batches), got ${start.batch}`,
+      );
     const job = { name, config, model, loss, optimizer, metrics, loader, speed: new StepRate(), options, world, failed };
     const firstEpoch = run === start.run ? start.epoch : 0;
     for (let epoch = firstEpoch; epoch < config.epochs && !stopped; epoch++) {
@@ -259,7 +266,8 @@ async function trainEpoch(job: Job, epoch: number, firstBatch: number, lossSum: 
 /** The model's own initialisation, or `init`'s values checked against it (names, shapes) in its dtype. */
 function initialState(config: TrainConfig, data: LoadedData, init?: Record<string, Tensor>): Record<string, Tensor> {
   const model = buildModel(config, data);
-  if (init) model.loadStateDict(init);
+  // Named: '--init' or fit's init did not show in 'loadStateDict: keys do not match the model'.
+  if (init) named('fit: init', () => model.loadStateDict(init));
   return model.stateDict();
 }
 
