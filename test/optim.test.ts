@@ -117,6 +117,30 @@ describe('optim.Adam', () => {
     }
   });
 
+  it('weight decay is added to the gradient (a constant gradient, so that the decay changes the direction, not only its scale)', () => {
+    const p = tensor([1, -0.5], f64);
+    const [lr, b1, b2, eps, wd] = [0.1, 0.9, 0.999, 1e-8, 0.5];
+    const gc = [0.3, 0.2];
+    const opt = new optim.Adam([p], { lr, weightDecay: wd });
+    let x = [1, -0.5];
+    const m = [0, 0],
+      v = [0, 0];
+    for (let t = 1; t <= 3; t++) {
+      p.clearGrad();
+      p.mul(tensor(gc, { dtype: 'float64' }))
+        .sum()
+        .backward();
+      opt.step();
+      x = x.map((xi, i) => {
+        const g = gc[i] + wd * xi;
+        m[i] = b1 * m[i] + (1 - b1) * g;
+        v[i] = b2 * v[i] + (1 - b2) * g * g;
+        return xi - ((lr / (1 - b1 ** t)) * m[i]) / (Math.sqrt(v[i]) / Math.sqrt(1 - b2 ** t) + eps);
+      });
+      expectClose(p.toArray(), x, 1e-12, 0);
+    }
+  });
+
   it("defaults are torch.optim.Adam's: lr 1e-3, betas (0.9, 0.999), eps 1e-8", () => {
     // Gradients of 1e-8…5e-6, so that eps changes the steps, varying so that both betas do. Expected values:
     // Python's torch 1.13, torch.optim.Adam([p]) (no options), float64, p = [0.5, -0.25, 2], p.grad set to these
