@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, cuda, loadTorch, memory, models, nn, resetPeakMemory, saveTorch, tensor, zeros } from '../lib';
 import fc from 'fast-check';
 import { native } from '../lib/core/native';
+import { PickleWriter } from '../lib/io/pickle_writer';
 import { readZip, writeZip } from '../lib/io/zip_archive';
 import { expectClose } from './helpers';
 
@@ -137,6 +138,117 @@ describe('loadTorch: files written by torch.save', () => {
       const sd = loadTorch(fixture(file));
       for (const [k, v] of Object.entries(expected.sequential.state)) expectValues(sd[k], v as Values);
     }
+  });
+
+  /** `file` (written by saveTorch) rewritten: each record and the pickle through `edit`. */
+  function rewritten(file: string, edit: (name: string, data: Uint8Array) => Uint8Array): string {
+    const entries = [...readZip(fs.readFileSync(file), file)].map(([name, data]) => [name, edit(name, data)] as const);
+    const out = `${file}.edited.pt`;
+    fs.writeFileSync(
+      out,
+      writeZip(entries, (name) => name.startsWith('archive/data/'), 'test'),
+    );
+    return out;
+  }
+
+  it('a big-endian file of float64 and int64 tensors: each 8-byte element is reversed whole', () => {
+    // The big-endian fixture holds float32 only; here a saveTorch file with its byteorder record set to "big"
+    // and every element's bytes reversed, so the values must come back as they were written.
+    const file = path.join(dir, 'be8.pt');
+    saveTorch(file, { d: tensor([1.5, -Math.PI, 2 ** 60], { dtype: 'float64' }), i: tensor([1n, -2n, 2n ** 62n + 3n]) });
+    const big = rewritten(file, (name, data) => {
+      if (name === 'archive/byteorder') return Buffer.from('big');
+      if (!name.startsWith('archive/data/')) return data;
+      const swapped = Buffer.from(data);
+      for (let k = 0; k < swapped.length; k += 8) swapped.subarray(k, k + 8).reverse();
+      return swapped;
+    });
+    const back = loadTorch(big);
+    expect(Array.from(back.d.toArray())).toEqual([1.5, -Math.PI, 2 ** 60]);
+    expect(Array.from(back.i.toArray())).toEqual([1n, -2n, 2n ** 62n + 3n]);
+  });
+
+  it("a plain tensor saved with requires_grad=True (_rebuild_tensor_v2's fifth argument) loads requiring grad", () => {
+    // saveTorch writes requires_grad False (NEWFALSE, 0x89, just before the backward hooks' OrderedDict):
+    // set to NEWTRUE (0x88) it is what torch.save(torch.ones(2, requires_grad=True)) writes there.
+    const file = path.join(dir, 'rg.pt');
+    saveTorch(file, { t: tensor([1, 2]) });
+    const hooks = Buffer.from('ccollections\nOrderedDict\n');
+    const withGrad = rewritten(file, (name, data) => {
+      if (name !== 'archive/data.pkl') return data;
+      const pickle = Buffer.from(data);
+      const at = pickle.indexOf(hooks);
+      expect(pickle[at - 1]).toBe(0x89);
+      pickle[at - 1] = 0x88;
+      return pickle;
+    });
+    expect([loadTorch(file).t.requiresGrad, loadTorch(withGrad).t.requiresGrad]).toEqual([false, true]);
+  });
+
+  it("Parameter(data) instantiated by NEWOBJ without requires_grad requires grad (Python's default)", () => {
+    // saveTorch's pickle of { t } ends with the tensor's REDUCE, SETITEMS, STOP: the tensor wrapped here as
+    // torch.nn.parameter.Parameter(tensor) (GLOBAL before it, TUPLE1 and NEWOBJ after it).
+    const file = path.join(dir, 'newobj.pt');
+    saveTorch(file, { t: tensor([1, 2]) });
+    const edited = rewritten(file, (name, data) => {
+      if (name !== 'archive/data.pkl') return data;
+      const pickle = Buffer.from(data);
+      const start = pickle.indexOf(Buffer.from('ctorch._utils\n_rebuild_tensor_v2\n'));
+      expect(pickle.subarray(-2).toString('latin1')).toBe('u.');
+      return Buffer.concat([
+        pickle.subarray(0, start),
+        Buffer.from('ctorch.nn.parameter\nParameter\n', 'latin1'),
+        pickle.subarray(start, -2),
+        Buffer.from([0x85, 0x81, 0x75, 0x2e]),
+      ]);
+    });
+    const t = loadTorch(edited).t;
+    expect([Array.from(t.toArray()), t.requiresGrad]).toEqual([[1, 2], true]);
+  });
+
+  it('one storage key used with two element counts is refused, naming both', () => {
+    // saveTorch writes { a: t, b: t } as one storage "0" of 2 elements, referenced twice; the second reference's
+    // count (the BININT1 after "cpu") set to 1.
+    const file = path.join(dir, 'twice.pt');
+    const t = tensor([1, 2]);
+    saveTorch(file, { a: t, b: t });
+    const cpu = Buffer.from([0x58, 3, 0, 0, 0, ...Buffer.from('cpu')]);
+    const edited = rewritten(file, (name, data) => {
+      if (name !== 'archive/data.pkl') return data;
+      const pickle = Buffer.from(data);
+      const second = pickle.indexOf(cpu, pickle.indexOf(cpu) + 1) + cpu.length;
+      expect([pickle[second], pickle[second + 1]]).toEqual([0x4b, 2]);
+      pickle[second + 1] = 1;
+      return pickle;
+    });
+    expect(() => loadTorch(edited)).toThrow(/storage 0 is used as torch\.FloatStorage of 1 and as float32 of 2 elements/);
+  });
+
+  it('torch.device(type, index) reads as "type:index", torch.device(type) as "type"', () => {
+    const w = new PickleWriter().proto().emptyDict().mark();
+    w.string('d').global('torch', 'device').mark().string('cuda').int(1).tuple().reduce();
+    w.string('e').global('torch', 'device').mark().string('cpu').tuple().reduce();
+    const pickle = w.setItems().stop().bytes();
+    const file = path.join(dir, 'device.pt');
+    fs.writeFileSync(
+      file,
+      writeZip(
+        [
+          ['archive/data.pkl', pickle],
+          ['archive/version', Buffer.from('3\n')],
+        ],
+        () => false,
+        'test',
+      ),
+    );
+    expect(loadTorch(file)).toEqual({ d: 'cuda:1', e: 'cpu' });
+    // OrderedDict(5): its argument must be a list of pairs (5 failed as "is not iterable", naming nothing)
+    const bad = new PickleWriter().proto().global('collections', 'OrderedDict').mark().int(5).tuple().reduce().stop().bytes();
+    fs.writeFileSync(
+      file,
+      writeZip([['archive/data.pkl', bad]], () => false, 'test'),
+    );
+    expect(() => loadTorch(file)).toThrow(/OrderedDict called with \[5\]/);
   });
 
   it('files written by PyTorch 2.11 (torch2_*.pt): a Sequential gives its outputs, views share memory, a CUDA save lands on the CPU', () => {
