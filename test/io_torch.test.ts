@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, cuda, loadTorch, memory, models, nn, resetPeakMemory, saveTorch, tensor, zeros } from '../lib';
 import fc from 'fast-check';
 import { native } from '../lib/core/native';
+import { unpickle } from '../lib/io/pickle_reader';
 import { PickleWriter } from '../lib/io/pickle_writer';
 import { readZip, writeZip } from '../lib/io/zip_archive';
 import { expectClose } from './helpers';
@@ -414,6 +415,58 @@ function dataOffsets(file: string): Map<string, number> {
   }
   return out;
 }
+
+describe('the pickle reader and writer, opcode by opcode', () => {
+  const noGlobals = { resolveGlobal: () => undefined, persistentLoad: () => undefined };
+  const read = (hex: string) => unpickle(Buffer.from(hex, 'hex'), noGlobals, 'test');
+
+  it("writes each integer with the opcode and bytes of Python's pickle.dumps(v, protocol=2)", () => {
+    // Expected bytes: Python 3's pickle.dumps(v, protocol=2).hex(); for bigints (always LONG1 here),
+    // '8a' + length + pickle.encode_long(v).hex().
+    const cases: Array<[number | bigint, string]> = [
+      [0, '80024b002e'],
+      [255, '80024bff2e'],
+      [256, '80024d00012e'],
+      [300, '80024d2c012e'],
+      [65535, '80024dffff2e'],
+      [65536, '80024a000001002e'],
+      [-1, '80024affffffff2e'],
+      [-129, '80024a7fffffff2e'],
+      [2 ** 31 - 1, '80024affffff7f2e'],
+      [-(2 ** 31), '80024a000000802e'],
+      [2 ** 31, '80028a0500000080002e'],
+      [-(2 ** 31) - 1, '80028a05ffffff7fff2e'],
+      [2n ** 63n, '80028a090000000000000080002e'],
+      [-(2n ** 63n), '80028a0800000000000000802e'],
+      [2n ** 64n, '80028a090000000000000000012e'],
+      [-(2n ** 64n), '80028a090000000000000000ff2e'],
+      [128n, '80028a0280002e'],
+      [255n, '80028a02ff002e'],
+      [-128n, '80028a01802e'],
+    ];
+    for (const [v, hex] of cases) {
+      expect([v, new PickleWriter().proto().int(v).stop().bytes().toString('hex')]).toEqual([v, hex]);
+      expect(read(hex)).toEqual(typeof v === 'bigint' && v >= -(2n ** 53n) && v <= 2n ** 53n ? Number(v) : v);
+    }
+  });
+
+  it("reads protocol 0's INT 00/01 as booleans, protocol 5, bool dict keys as Python prints them, and MEMOIZE's numbering", () => {
+    expect(read(Buffer.from('I00\nI01\n\x86.', 'latin1').toString('hex'))).toEqual([false, true]);
+    expect(read('80054e2e')).toBe(null); // PROTO 5, NONE, STOP
+    expect(() => read('80064e2e')).toThrow(/pickle protocol 6 is newer than 5/);
+    // {True: 1, 2: 'x'}: EMPTY_DICT MARK NEWTRUE BININT1 1 BININT1 2 SHORT_BINUNICODE 'x' SETITEMS STOP
+    expect(read('80027d28884b014b028c0178752e')).toEqual({ True: 1, 2: 'x' });
+    // PROTO 4, EMPTY_LIST, MEMOIZE (memo 0), BINGET 0, TUPLE2: one list twice
+    const [a, b] = read('80045d946800862e') as unknown[];
+    expect(a).toEqual([]);
+    expect(a).toBe(b);
+  });
+
+  it('refuses SETITEMS with a key and no value', () => {
+    // EMPTY_DICT MARK BININT1 1 BININT1 2 BININT1 3 SETITEMS STOP
+    expect(() => read('80027d284b014b024b03752e')).toThrow(/SETITEMS with an odd number of items/);
+  });
+});
 
 describe('saveTorch', () => {
   it('writes trees 512 levels deep (as save() does; torch.load in Python reads them) and refuses deeper ones by name, before any file', () => {
