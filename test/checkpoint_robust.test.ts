@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { load, loadSafetensors, loadSafetensorsMetadata, loadTorch, ones, save, tensor } from '../lib';
 import { MAX_DEPTH, writeCheckpoint } from '../lib/io/checkpoint';
 import { craftCheckpoint } from '../scripts/fuzz.mjs';
-import { writeChunked } from '../lib/io/atomic_file';
+import { writeChunked, writeFileAtomic } from '../lib/io/atomic_file';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-ckpt-robust-'));
 let counter = 0;
@@ -294,11 +294,27 @@ describe('writing', () => {
     const recent = path.join(d, `.run.ckpt.${dead}.fedcba9876543210.tmp`);
     const alive = path.join(d, `.run.ckpt.${process.pid}.00112233445566ff.tmp`);
     const other = path.join(d, `.other.ckpt.${dead}.0123456789abcdef.tmp`);
-    for (const f of [stale, recent, alive, other]) fs.writeFileSync(f, 'partial');
-    for (const f of [stale, alive, other]) fs.utimesSync(f, old, old);
+    // another file's, with a name as long as run.ckpt's (what follows its prefix reads like a temp's suffix)
+    const sibling = path.join(d, `.new.ckpt.${dead}.0123456789abcdef.tmp`);
+    for (const f of [stale, recent, alive, other, sibling]) fs.writeFileSync(f, 'partial');
+    for (const f of [stale, alive, other, sibling]) fs.utimesSync(f, old, old);
     save(file, { step: 1 });
     const left = fs.readdirSync(d);
     expect(left).not.toContain(path.basename(stale));
-    for (const f of [recent, alive, other]) expect(left).toContain(path.basename(f));
+    for (const f of [recent, alive, other, sibling]) expect(left).toContain(path.basename(f));
+  });
+
+  it('a writer that fails midway: its own error as it was, the temp file removed, the previous file intact', () => {
+    const file = fresh('mid.bin');
+    fs.writeFileSync(file, 'previous');
+    const boom = new Error('boom');
+    expect(() =>
+      writeFileAtomic(file, (put) => {
+        put(Buffer.from('partial'));
+        throw boom;
+      }),
+    ).toThrow(boom);
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['mid.bin']);
+    expect(fs.readFileSync(file, 'utf8')).toBe('previous');
   });
 });
