@@ -441,6 +441,8 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
       { dtype: 'float32', k: 0, make: (a: Tensor) => new optim.Adam([a], { lr: 1e-3, eps: 1e-50 }) },
       // lr beyond float32's largest value: ATen cannot even take the step in float32.
       { dtype: 'float32', k: 1e-30, make: (a: Tensor) => new optim.SGD([a], { lr: 1e39 }) },
+      // A negative gradient: the quick bound takes magnitudes (1 + 10·2e38 overflows float32).
+      { dtype: 'float32', k: -2e38, make: (a: Tensor) => new optim.SGD([a], { lr: 10 }) },
     ] as const;
     for (const { dtype, k, make } of cases) {
       const { a, backward } = overflowCase(dtype, k);
@@ -484,6 +486,69 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
     });
     expect(sgd.skippedSteps).toBe(0);
     expect(first.a.item()).toBe(Math.fround(1 - Math.fround(1e-3) * Math.fround(1e38)));
+  });
+
+  it("SGD with momentum: a step whose new buffer's term (1 − dampening)·g overflows the parameter is skipped", () => {
+    // Step 1 (g = 1) makes the buffer 1; step 2 (g = 8e37, finite, below the quick bound's quarter of float32's
+    // largest value) makes the buffer 0.9 + 8e37, and p − 10·buffer ≈ −8e38 overflows float32.
+    const { a } = overflowCase('float32', 1);
+    const opt = new optim.SGD([a], { lr: 10, momentum: 0.9 });
+    const step = (k: number) =>
+      tidy(() => {
+        opt.zeroGrad();
+        a.mul(k).sum().backward();
+        opt.step();
+      });
+    step(1);
+    expect([a.item(), opt.skippedSteps]).toEqual([-9, 0]);
+    step(8e37);
+    expect([a.item(), opt.skippedSteps]).toEqual([-9, 1]);
+    expect((opt.stateDict().state[0].momentumBuffer as Tensor).item()).toBe(1);
+  });
+
+  it("NewtonSummary's momentum updater: a gradient that overflows the buffer's m·buf + g is skipped though m·buf alone is small", () => {
+    // float32, momentumDamp 0: buffer 9e37 after step 1 (0.9·9e37 = 8.1e37 passes the quick bound alone),
+    // then g = 3e38: 8.1e37 + 3e38 > float32's largest value.
+    const a = tensor([1], { requiresGrad: true });
+    const loss = (k: number) => () => a.mul(k).sum();
+    const opt = new NewtonSummary([{ params: [a] }], loss(1), [[zeros([1]), zeros([1])]], {
+      momentumDamp: 0,
+      periodHg: 1000,
+      summaries: 'autograd',
+    });
+    const step = (k: number) =>
+      tidy(() => {
+        opt.zeroGrad();
+        loss(k)().backward();
+        opt.step();
+      });
+    step(9e37);
+    const skipped = opt.skippedSteps;
+    expect((opt.stateDict().state[0].momentumBuffer as Tensor).item()).toBe(Math.fround(9e37));
+    step(3e38);
+    expect(opt.skippedSteps).toBe(skipped + 1);
+    expect((opt.stateDict().state[0].momentumBuffer as Tensor).item()).toBe(Math.fround(9e37));
+  });
+
+  it('NewtonSummary skips an update whose negative learning rate (removeNegative: false) overflows the parameter', () => {
+    // L = −c·a² + k·a, the ridge-regularised Newton step (ridge 0): η = ḡ/H̄ = −1/(2c) = −5e299, damped ×0.1,
+    // is finite but −η·u ≈ 5e308 is not.
+    const a = tensor([1], { dtype: 'float64', requiresGrad: true });
+    const loss = () => a.pow(2).mul(-1e-300).add(a.mul(1e10)).sum();
+    const opt = new NewtonSummary([{ params: [a] }], loss, [[x, y]], {
+      nesterov: { use: false },
+      removeNegative: false,
+      summaries: 'autograd',
+    });
+    tidy(() => {
+      opt.zeroGrad();
+      loss().backward();
+      opt.step();
+    });
+    expect(opt.lrs()[0] / -5e298).toBeCloseTo(1, 12);
+    expect(opt.logs.at(-1)?.reason).toMatch(/would make a parameter non-finite/);
+    expect(opt.skippedSteps).toBe(1);
+    expect(a.item()).toBe(1);
   });
 
   it('NewtonSummary skips an update whose learning rate overflows the parameter, logs why and counts it', () => {

@@ -7,9 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { load, loadSafetensors, loadSafetensorsMetadata, loadTorch, ones, save, saveSafetensors, saveTorch, tensor } from '../lib';
-import { writeCheckpoint } from '../lib/io/checkpoint';
+import { MAX_DEPTH, writeCheckpoint } from '../lib/io/checkpoint';
 import { craftCheckpoint } from '../scripts/fuzz.mjs';
-import { writeChunked } from '../lib/io/atomic_file';
+import { writeChunked, writeFileAtomic } from '../lib/io/atomic_file';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-ckpt-robust-'));
 let counter = 0;
@@ -47,6 +47,9 @@ describe('crafted checkpoints (valid CRC) are refused as "not a valid checkpoint
     ['a $number that is not a string', { x: { $number: 5 } }, Buffer.alloc(0)],
     ['a $number inherited from Object.prototype (it read back as a function)', { x: { $number: 'toString' } }, Buffer.alloc(0)],
     ['nesting 100000 levels deep', '['.repeat(100000) + ']'.repeat(100000), Buffer.alloc(0)],
+    // load() reads a node at depth MAX_DEPTH (513 nested arrays: the root is depth 0), as deep as save() writes
+    ['nesting one level past MAX_DEPTH (514 nested arrays)', `${'['.repeat(MAX_DEPTH + 2)}${']'.repeat(MAX_DEPTH + 2)}`, Buffer.alloc(0)],
+    ['a shape of 65 dimensions (at most 64)', { w: t({ shape: Array(65).fill(1), bytes: 4 }) }, Buffer.alloc(4)],
   ];
   for (const [what, header, data] of cases) {
     it(what, () => {
@@ -64,6 +67,34 @@ describe('crafted checkpoints (valid CRC) are refused as "not a valid checkpoint
     expect(Array.from(back.w.toArray())).toEqual([1.5, -2]);
     expect(back.n).toBe(-Infinity);
     expect(back.e.shape).toEqual([0, 3]);
+  });
+
+  it('loads an empty tensor listed after a non-empty one at the same offset (ties sorted by size: it was taken as an overlap)', () => {
+    const back = load(craft({ w: t(), e: { $tensor: { dtype: 'float64', shape: [0], offset: 0, bytes: 0 } } }, Buffer.alloc(8)));
+    expect([back.w.shape, back.e.shape]).toEqual([[2], [0]]);
+  });
+
+  it('loads a tree 513 arrays deep (as deep as save() writes)', () => {
+    let depth = 0;
+    for (
+      let v: unknown = load(craft(`${'['.repeat(MAX_DEPTH + 1)}${']'.repeat(MAX_DEPTH + 1)}`, Buffer.alloc(0)));
+      Array.isArray(v);
+      v = v[0]
+    )
+      depth++;
+    expect(depth).toBe(MAX_DEPTH + 1);
+  });
+
+  it('names the reason: a tensor one byte past the end of the data, a file shorter than preamble and CRC', () => {
+    expect(() => load(craft({ w: t() }, Buffer.alloc(7)))).toThrow(
+      /a tensor runs past the end of the data \(offset 0, 8 bytes, the data has 7\)/,
+    );
+    const whole = fs.readFileSync(craft({}, Buffer.alloc(0)));
+    for (const n of [8, 16, 19]) {
+      const short = fresh();
+      fs.writeFileSync(short, whole.subarray(0, n));
+      expect(() => load(short)).toThrow(/bad magic number \(not a checkpoint, or truncated\)/);
+    }
   });
 });
 
@@ -278,11 +309,27 @@ describe('writing', () => {
     const recent = path.join(d, `.run.ckpt.${dead}.fedcba9876543210.tmp`);
     const alive = path.join(d, `.run.ckpt.${process.pid}.00112233445566ff.tmp`);
     const other = path.join(d, `.other.ckpt.${dead}.0123456789abcdef.tmp`);
-    for (const f of [stale, recent, alive, other]) fs.writeFileSync(f, 'partial');
-    for (const f of [stale, alive, other]) fs.utimesSync(f, old, old);
+    // another file's, with a name as long as run.ckpt's (what follows its prefix reads like a temp's suffix)
+    const sibling = path.join(d, `.new.ckpt.${dead}.0123456789abcdef.tmp`);
+    for (const f of [stale, recent, alive, other, sibling]) fs.writeFileSync(f, 'partial');
+    for (const f of [stale, alive, other, sibling]) fs.utimesSync(f, old, old);
     save(file, { step: 1 });
     const left = fs.readdirSync(d);
     expect(left).not.toContain(path.basename(stale));
-    for (const f of [recent, alive, other]) expect(left).toContain(path.basename(f));
+    for (const f of [recent, alive, other, sibling]) expect(left).toContain(path.basename(f));
+  });
+
+  it('a writer that fails midway: its own error as it was, the temp file removed, the previous file intact', () => {
+    const file = fresh('mid.bin');
+    fs.writeFileSync(file, 'previous');
+    const boom = new Error('boom');
+    expect(() =>
+      writeFileAtomic(file, (put) => {
+        put(Buffer.from('partial'));
+        throw boom;
+      }),
+    ).toThrow(boom);
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['mid.bin']);
+    expect(fs.readFileSync(file, 'utf8')).toBe('previous');
   });
 });

@@ -76,10 +76,38 @@ describe('TensorDataset and DataLoader', () => {
     expect(new data.DataLoader(ds, { batchSize: 10 }).seed).toBe(0);
   });
 
+  it("shuffles two examples both ways: the last swap of Fisher–Yates is drawn too (the order over 20 epochs isn't always [0, 1])", () => {
+    const two = new data.TensorDataset(tensor([0, 1]), tensor([0, 1]));
+    const loader = new data.DataLoader(two, { batchSize: 2, shuffle: true, seed: 7 });
+    const orders = new Set(Array.from({ length: 20 }, (_, e) => Array.from(loader.fullOrder(e)).join()));
+    expect([...orders].sort()).toEqual(['0,1', '1,0']);
+  });
+
+  it('the first iteration is epoch 0, the next epoch 1; batches(epoch, start) resumes at batch start', () => {
+    const loader = new data.DataLoader(ds, { batchSize: 4, shuffle: true, seed: 11 });
+    const ofEpoch = (e: number, start = 0) => [...loader.batches(e, start)].map(([x]) => Array.from(x.toArray(), Number));
+    expect(firsts(loader)).toEqual(ofEpoch(0));
+    expect(loader.epoch).toBe(1);
+    expect(firsts(loader)).toEqual(ofEpoch(1));
+    expect(ofEpoch(1, 1)).toEqual(ofEpoch(1).slice(1));
+    expect(ofEpoch(1, 3)).toEqual([]);
+    expect(() => [...loader.batches(0, -1)]).toThrow('DataLoader.batches: start must be an integer (≥ 0), got -1');
+    expect(() => [...loader.batches(0, 0.5)]).toThrow('DataLoader.batches: start must be an integer (≥ 0), got 0.5');
+  });
+
+  it('a subset larger than the dataset is the whole dataset; n must be ≥ 1', () => {
+    const sub = ds.subset(100);
+    expect(Array.from(sub.x.toArray(), Number)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(Array.from(ds.subset(3).y.toArray(), Number)).toEqual([100, 101, 102]);
+    expect(() => ds.subset(0)).toThrow('TensorDataset.subset: n must be an integer (≥ 1), got 0');
+  });
+
   it('checks its arguments', () => {
     expect(() => new data.DataLoader(ds, { batchSize: 0 })).toThrow('DataLoader: batchSize must be an integer (≥ 1), got 0');
     expect(() => new data.DataLoader({} as never, { batchSize: 1 })).toThrow(TypeError);
     expect(() => new data.TensorDataset(tensor([1, 2]), tensor([1]))).toThrow(/same first dimension/);
+    // 0-dimensional tensors have no first dimension (both shapes [] looked equal)
+    expect(() => new data.TensorDataset(tensor(1), tensor(2))).toThrow('TensorDataset: x [] and y [] must have the same first dimension');
   });
 
   it('names an epoch set to something not an integer as it was set (it said "got NaN")', () => {
@@ -123,6 +151,28 @@ describe('readIdx', () => {
       );
   });
 
+  it('reads int8 and int16 (big-endian, signed) and float32 files', () => {
+    const i8 = path.join(dir, 'd.idx');
+    fs.writeFileSync(
+      i8,
+      idx(0x09, [3], [-128, -3, 127], 1, (v, o, x) => v.setInt8(o, x)),
+    );
+    expect(Array.from(data.readIdx(i8).toArray(), Number)).toEqual([-128, -3, 127]);
+    const i16 = path.join(dir, 'e.idx');
+    fs.writeFileSync(
+      i16,
+      idx(0x0b, [3], [-2, 300, -32768], 2, (v, o, x) => v.setInt16(o, x)),
+    );
+    expect(Array.from(data.readIdx(i16).toArray(), Number)).toEqual([-2, 300, -32768]);
+    const f32 = path.join(dir, 'f.idx');
+    fs.writeFileSync(
+      f32,
+      idx(0x0d, [2], [1.5, -0.25], 4, (v, o, x) => v.setFloat32(o, x)),
+    );
+    const t = data.readIdx(f32);
+    expect([t.dtype, Array.from(t.toArray() as Float32Array)]).toEqual(['float32', [1.5, -0.25]]);
+  });
+
   it('refuses truncated, padded, corrupt and missing files with the reason', () => {
     const good = idx(0x08, [4, 4], new Array(16).fill(1), 1, (v, o, x) => v.setUint8(o, x));
     const write = (name: string, bytes: Buffer) => {
@@ -135,6 +185,12 @@ describe('readIdx', () => {
     expect(() => data.readIdx(write('h', good.subarray(0, 6)))).toThrow(/truncated \(its header needs 12 bytes/);
     expect(() => data.readIdx(write('p', Buffer.concat([good, Buffer.from([1])])))).toThrow(/has 1 bytes beyond/);
     expect(() => data.readIdx(write('m', Buffer.from('hello world')))).toThrow(/not an IDX file/);
+    // a valid type and rank after a first or second byte that is not 0
+    for (const k of [0, 1]) {
+      const bad = Buffer.from(good);
+      bad[k] = 1;
+      expect(() => data.readIdx(write(`magic${k}`, bad))).toThrow(/not an IDX file \(bad magic number\)/);
+    }
     expect(() => data.readIdx(write('z.gz', zlib.gzipSync(good).subarray(0, 20)))).toThrow(/not a valid gzip file/);
     expect(() => data.readIdx(path.join(dir, 'absent'))).toThrow(/cannot read/);
   });

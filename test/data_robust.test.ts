@@ -8,6 +8,7 @@ import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { data } from '../lib';
 import { parseIdx } from '../lib/data/idx';
+import { classCount } from '../lib/data/labels';
 import { loadData } from '../lib/app/train/datasets';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'grnewt-data-robust-'));
@@ -76,6 +77,13 @@ describe('IDX: gzip bombs and lying headers', () => {
 });
 
 describe('labels', () => {
+  it('classCount: integers in 0..65535, the count the largest + 1', () => {
+    expect(classCount('t', [0, 65535])).toBe(65536);
+    expect(classCount('t', [2n, 0n])).toBe(3);
+    expect(() => classCount('t', [0, 65536])).toThrow('t: label 1 is 65536; labels must be integers in 0..65535');
+    expect(() => classCount('t', [3, -1])).toThrow('t: label 1 is -1; labels must be integers in 0..65535');
+  });
+
   it('IDX float labels that are not integers are refused, not truncated', () => {
     expect(() => data.fashionMnist({ split: 'train', root: idxDir(floatLabels([0, 1.5, 2]), 3) })).toThrow(/label 1 is 1.5/);
   });

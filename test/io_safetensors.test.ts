@@ -105,6 +105,47 @@ describe('safetensors', () => {
     refused('st_float16.safetensors', /h has dtype F16; grnewt reads F32, F64 and I64/);
     refused('sequential.pt', /not a valid safetensors file/);
   });
+  /** A safetensors file with this header (as JSON) and data section, made here byte by byte. */
+  function crafted(header: unknown, data: Buffer, declared?: bigint): string {
+    const json = Buffer.from(JSON.stringify(header));
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(declared ?? BigInt(json.length));
+    const file = path.join(fs.mkdtempSync(path.join(dir, 'crafted-')), 'f.safetensors');
+    fs.writeFileSync(file, Buffer.concat([length, json, data]));
+    return file;
+  }
+
+  it('names a tensor one byte past the data, and a header length one past the limit, by their own reasons', () => {
+    const past = crafted({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, Buffer.alloc(7));
+    expect(() => loadSafetensors(past)).toThrow(/a: data_offsets \[0, 8\] run past the 7 data bytes/);
+    const long = crafted({}, Buffer.alloc(0), 100_000_001n);
+    expect(() => loadSafetensors(long)).toThrow(/the header claims 100000001 bytes \(at most 100000000 are read\)/);
+  });
+
+  it('refuses a shape with negative sizes (whose product is positive) or whose product is not a safe integer, as the reference does', () => {
+    // [-1, -1] multiplies to 1 (8 bytes of F64); [2^52, 2^52, 0] to 0, past 2^53 on the way (the reference's
+    // checked multiplication fails there).
+    for (const shape of [
+      [-1, -1],
+      [2 ** 52, 2 ** 52, 0],
+    ]) {
+      const bytes = shape[0] < 0 ? 8 : 0;
+      const file = crafted({ a: { dtype: 'F64', shape, data_offsets: [0, bytes] } }, Buffer.alloc(bytes));
+      expect(() => loadSafetensors(file)).toThrow(/a: shape .* is not a list of non-negative integers/);
+    }
+  });
+
+  it('loads an empty tensor listed after a non-empty one that begins at the same offset', () => {
+    const data = Buffer.alloc(8);
+    data.writeDoubleLE(-2.5, 0);
+    const file = crafted(
+      { a: { dtype: 'F64', shape: [1], data_offsets: [0, 8] }, e: { dtype: 'F32', shape: [0, 2], data_offsets: [0, 0] } },
+      data,
+    );
+    const t = loadSafetensors(file);
+    expect([Array.from(t.a.toArray()), t.e.shape]).toEqual([[-2.5], [0, 2]]);
+  });
+
   it('bad arguments are TypeErrors naming them; a failed save leaves the previous file', () => {
     const file = path.join(dir, 'keep.safetensors');
     saveSafetensors(file, { a: tensor([1]) });

@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, cuda, loadTorch, memory, models, nn, resetPeakMemory, saveTorch, tensor, zeros } from '../lib';
 import fc from 'fast-check';
 import { native } from '../lib/core/native';
+import { unpickle } from '../lib/io/pickle_reader';
+import { PickleWriter } from '../lib/io/pickle_writer';
 import { readZip, writeZip } from '../lib/io/zip_archive';
 import { expectClose } from './helpers';
 
@@ -137,6 +139,117 @@ describe('loadTorch: files written by torch.save', () => {
       const sd = loadTorch(fixture(file));
       for (const [k, v] of Object.entries(expected.sequential.state)) expectValues(sd[k], v as Values);
     }
+  });
+
+  /** `file` (written by saveTorch) rewritten: each record and the pickle through `edit`. */
+  function rewritten(file: string, edit: (name: string, data: Uint8Array) => Uint8Array): string {
+    const entries = [...readZip(fs.readFileSync(file), file)].map(([name, data]) => [name, edit(name, data)] as const);
+    const out = `${file}.edited.pt`;
+    fs.writeFileSync(
+      out,
+      writeZip(entries, (name) => name.startsWith('archive/data/'), 'test'),
+    );
+    return out;
+  }
+
+  it('a big-endian file of float64 and int64 tensors: each 8-byte element is reversed whole', () => {
+    // The big-endian fixture holds float32 only; here a saveTorch file with its byteorder record set to "big"
+    // and every element's bytes reversed, so the values must come back as they were written.
+    const file = path.join(dir, 'be8.pt');
+    saveTorch(file, { d: tensor([1.5, -Math.PI, 2 ** 60], { dtype: 'float64' }), i: tensor([1n, -2n, 2n ** 62n + 3n]) });
+    const big = rewritten(file, (name, data) => {
+      if (name === 'archive/byteorder') return Buffer.from('big');
+      if (!name.startsWith('archive/data/')) return data;
+      const swapped = Buffer.from(data);
+      for (let k = 0; k < swapped.length; k += 8) swapped.subarray(k, k + 8).reverse();
+      return swapped;
+    });
+    const back = loadTorch(big);
+    expect(Array.from(back.d.toArray())).toEqual([1.5, -Math.PI, 2 ** 60]);
+    expect(Array.from(back.i.toArray())).toEqual([1n, -2n, 2n ** 62n + 3n]);
+  });
+
+  it("a plain tensor saved with requires_grad=True (_rebuild_tensor_v2's fifth argument) loads requiring grad", () => {
+    // saveTorch writes requires_grad False (NEWFALSE, 0x89, just before the backward hooks' OrderedDict):
+    // set to NEWTRUE (0x88) it is what torch.save(torch.ones(2, requires_grad=True)) writes there.
+    const file = path.join(dir, 'rg.pt');
+    saveTorch(file, { t: tensor([1, 2]) });
+    const hooks = Buffer.from('ccollections\nOrderedDict\n');
+    const withGrad = rewritten(file, (name, data) => {
+      if (name !== 'archive/data.pkl') return data;
+      const pickle = Buffer.from(data);
+      const at = pickle.indexOf(hooks);
+      expect(pickle[at - 1]).toBe(0x89);
+      pickle[at - 1] = 0x88;
+      return pickle;
+    });
+    expect([loadTorch(file).t.requiresGrad, loadTorch(withGrad).t.requiresGrad]).toEqual([false, true]);
+  });
+
+  it("Parameter(data) instantiated by NEWOBJ without requires_grad requires grad (Python's default)", () => {
+    // saveTorch's pickle of { t } ends with the tensor's REDUCE, SETITEMS, STOP: the tensor wrapped here as
+    // torch.nn.parameter.Parameter(tensor) (GLOBAL before it, TUPLE1 and NEWOBJ after it).
+    const file = path.join(dir, 'newobj.pt');
+    saveTorch(file, { t: tensor([1, 2]) });
+    const edited = rewritten(file, (name, data) => {
+      if (name !== 'archive/data.pkl') return data;
+      const pickle = Buffer.from(data);
+      const start = pickle.indexOf(Buffer.from('ctorch._utils\n_rebuild_tensor_v2\n'));
+      expect(pickle.subarray(-2).toString('latin1')).toBe('u.');
+      return Buffer.concat([
+        pickle.subarray(0, start),
+        Buffer.from('ctorch.nn.parameter\nParameter\n', 'latin1'),
+        pickle.subarray(start, -2),
+        Buffer.from([0x85, 0x81, 0x75, 0x2e]),
+      ]);
+    });
+    const t = loadTorch(edited).t;
+    expect([Array.from(t.toArray()), t.requiresGrad]).toEqual([[1, 2], true]);
+  });
+
+  it('one storage key used with two element counts is refused, naming both', () => {
+    // saveTorch writes { a: t, b: t } as one storage "0" of 2 elements, referenced twice; the second reference's
+    // count (the BININT1 after "cpu") set to 1.
+    const file = path.join(dir, 'twice.pt');
+    const t = tensor([1, 2]);
+    saveTorch(file, { a: t, b: t });
+    const cpu = Buffer.from([0x58, 3, 0, 0, 0, ...Buffer.from('cpu')]);
+    const edited = rewritten(file, (name, data) => {
+      if (name !== 'archive/data.pkl') return data;
+      const pickle = Buffer.from(data);
+      const second = pickle.indexOf(cpu, pickle.indexOf(cpu) + 1) + cpu.length;
+      expect([pickle[second], pickle[second + 1]]).toEqual([0x4b, 2]);
+      pickle[second + 1] = 1;
+      return pickle;
+    });
+    expect(() => loadTorch(edited)).toThrow(/storage 0 is used as torch\.FloatStorage of 1 and as float32 of 2 elements/);
+  });
+
+  it('torch.device(type, index) reads as "type:index", torch.device(type) as "type"', () => {
+    const w = new PickleWriter().proto().emptyDict().mark();
+    w.string('d').global('torch', 'device').mark().string('cuda').int(1).tuple().reduce();
+    w.string('e').global('torch', 'device').mark().string('cpu').tuple().reduce();
+    const pickle = w.setItems().stop().bytes();
+    const file = path.join(dir, 'device.pt');
+    fs.writeFileSync(
+      file,
+      writeZip(
+        [
+          ['archive/data.pkl', pickle],
+          ['archive/version', Buffer.from('3\n')],
+        ],
+        () => false,
+        'test',
+      ),
+    );
+    expect(loadTorch(file)).toEqual({ d: 'cuda:1', e: 'cpu' });
+    // OrderedDict(5): its argument must be a list of pairs (5 failed as "is not iterable", naming nothing)
+    const bad = new PickleWriter().proto().global('collections', 'OrderedDict').mark().int(5).tuple().reduce().stop().bytes();
+    fs.writeFileSync(
+      file,
+      writeZip([['archive/data.pkl', bad]], () => false, 'test'),
+    );
+    expect(() => loadTorch(file)).toThrow(/OrderedDict called with \[5\]/);
   });
 
   it('files written by PyTorch 2.11 (torch2_*.pt): a Sequential gives its outputs, views share memory, a CUDA save lands on the CPU', () => {
@@ -328,6 +441,58 @@ function dataOffsets(file: string): Map<string, number> {
   }
   return out;
 }
+
+describe('the pickle reader and writer, opcode by opcode', () => {
+  const noGlobals = { resolveGlobal: () => undefined, persistentLoad: () => undefined };
+  const read = (hex: string) => unpickle(Buffer.from(hex, 'hex'), noGlobals, 'test');
+
+  it("writes each integer with the opcode and bytes of Python's pickle.dumps(v, protocol=2)", () => {
+    // Expected bytes: Python 3's pickle.dumps(v, protocol=2).hex(); for bigints (always LONG1 here),
+    // '8a' + length + pickle.encode_long(v).hex().
+    const cases: Array<[number | bigint, string]> = [
+      [0, '80024b002e'],
+      [255, '80024bff2e'],
+      [256, '80024d00012e'],
+      [300, '80024d2c012e'],
+      [65535, '80024dffff2e'],
+      [65536, '80024a000001002e'],
+      [-1, '80024affffffff2e'],
+      [-129, '80024a7fffffff2e'],
+      [2 ** 31 - 1, '80024affffff7f2e'],
+      [-(2 ** 31), '80024a000000802e'],
+      [2 ** 31, '80028a0500000080002e'],
+      [-(2 ** 31) - 1, '80028a05ffffff7fff2e'],
+      [2n ** 63n, '80028a090000000000000080002e'],
+      [-(2n ** 63n), '80028a0800000000000000802e'],
+      [2n ** 64n, '80028a090000000000000000012e'],
+      [-(2n ** 64n), '80028a090000000000000000ff2e'],
+      [128n, '80028a0280002e'],
+      [255n, '80028a02ff002e'],
+      [-128n, '80028a01802e'],
+    ];
+    for (const [v, hex] of cases) {
+      expect([v, new PickleWriter().proto().int(v).stop().bytes().toString('hex')]).toEqual([v, hex]);
+      expect(read(hex)).toEqual(typeof v === 'bigint' && v >= -(2n ** 53n) && v <= 2n ** 53n ? Number(v) : v);
+    }
+  });
+
+  it("reads protocol 0's INT 00/01 as booleans, protocol 5, bool dict keys as Python prints them, and MEMOIZE's numbering", () => {
+    expect(read(Buffer.from('I00\nI01\n\x86.', 'latin1').toString('hex'))).toEqual([false, true]);
+    expect(read('80054e2e')).toBe(null); // PROTO 5, NONE, STOP
+    expect(() => read('80064e2e')).toThrow(/pickle protocol 6 is newer than 5/);
+    // {True: 1, 2: 'x'}: EMPTY_DICT MARK NEWTRUE BININT1 1 BININT1 2 SHORT_BINUNICODE 'x' SETITEMS STOP
+    expect(read('80027d28884b014b028c0178752e')).toEqual({ True: 1, 2: 'x' });
+    // PROTO 4, EMPTY_LIST, MEMOIZE (memo 0), BINGET 0, TUPLE2: one list twice
+    const [a, b] = read('80045d946800862e') as unknown[];
+    expect(a).toEqual([]);
+    expect(a).toBe(b);
+  });
+
+  it('refuses SETITEMS with a key and no value', () => {
+    // EMPTY_DICT MARK BININT1 1 BININT1 2 BININT1 3 SETITEMS STOP
+    expect(() => read('80027d284b014b024b03752e')).toThrow(/SETITEMS with an odd number of items/);
+  });
+});
 
 describe('saveTorch', () => {
   it('writes trees 512 levels deep (as save() does; torch.load in Python reads them) and refuses deeper ones by name, before any file', () => {

@@ -44,6 +44,28 @@ describe('reference models', () => {
     expect(() => new models.VGG({ imageSize: 48 })).toThrow(/multiple of 32/);
   });
 
+  it("VGG's defaults: 3 input channels, a classifier of 4096, 4096 and 10 (the reference's)", () => {
+    // five pools take 32×32 to 1×1: the classifier's first layer reads the last convolution's 2 channels
+    const vgg = new models.VGG({ config: [2, 'M', 'M', 'M', 'M', 'M'] });
+    const shapes = Object.fromEntries(vgg.namedParameters().map(([n, p]) => [n, p.shape]));
+    expect(shapes).toEqual({
+      'features.0.weight': [2, 3, 3, 3],
+      'features.0.bias': [2],
+      'classifier.0.weight': [4096, 2],
+      'classifier.0.bias': [4096],
+      'classifier.2.weight': [4096, 4096],
+      'classifier.2.bias': [4096],
+      'classifier.4.weight': [10, 4096],
+      'classifier.4.bias': [10],
+    });
+  });
+
+  it('LeNet on 30×30 images: conv 26, pool 13, conv 9, pool 4 (pooling floors, as torch), so fc1 reads 16·4·4', () => {
+    const net = new models.LeNet(undefined, { inputSize: 30 });
+    expect(net.fc1.weight.shape).toEqual([120, 256]);
+    expect(net.forward(zeros([2, 1, 30, 30])).shape).toEqual([2, 10]);
+  });
+
   it('AutoencoderMLP: mirrored layers, sigmoid output in (0, 1)', () => {
     const ae = new models.AutoencoderMLP([784, 64, 8]);
     expect(ae.namedParameters().map(([n, p]) => `${n} ${p.shape}`)).toEqual([

@@ -2,7 +2,7 @@
 // failure of the method note has a case.
 import { describe, expect, it } from 'vitest';
 import { nesterovLrs, ridgeLrs, tensor } from '../lib';
-import { values } from './helpers';
+import { expectClose, values } from './helpers';
 
 const c64 = { dtype: 'float64' as const };
 type Problem = { H: number[][]; g: number[]; d: number[]; lambda: number };
@@ -339,6 +339,25 @@ describe('nesterovLrs', () => {
     expect(() => nesterovLrs(H, g, tensor([1, -1], c64), { dampingInt: 1 })).toThrow(/must be ≥ 0/);
     expect(() => nesterovLrs(H, tensor([NaN, 1], c64), d, { dampingInt: 1 })).toThrow(/NaN or infinite/);
     expect(() => nesterovLrs(H, g, [1, 1] as never, { dampingInt: 1 })).toThrow(TypeError);
+  });
+});
+
+describe('ridgeLrs', () => {
+  it('solves (H̄ + ridge·I) η = ḡ: the ridge is added to the diagonal', () => {
+    // H̄ = [[2, 1], [1, 3]], ridge 1: [[3, 1], [1, 4]] η = [1, 2] gives η = [2/11, 5/11] (Cramer's rule)
+    const r = ridgeLrs(
+      tensor(
+        [
+          [2, 1],
+          [1, 3],
+        ],
+        { dtype: 'float64' },
+      ),
+      tensor([1, 2], { dtype: 'float64' }),
+      { ridge: 1 },
+    );
+    expect([r.found, r.branch]).toEqual([true, 'ridge']);
+    expectClose(r.lrs!.toArray(), [2 / 11, 5 / 11], 1e-15);
   });
 });
 

@@ -18,6 +18,7 @@ import {
   save,
   tensor,
   tidy,
+  zeros,
   type Tensor,
 } from '../lib';
 import { EMBEDDED_ROOT } from '../lib/app/train/datasets';
@@ -446,5 +447,28 @@ describe('a parameter the loss does not use', () => {
     expect(lrs.slice(4)).toEqual([0, 0]);
     expect(lrs.slice(0, 4).every((v) => v > 0)).toBe(true);
     expect(lossOf()).toBeLessThan(before);
+  });
+
+  it("its gradient counts as zero in the updater's state: a zero momentum buffer, zero Adam moments, the parameter unmoved", () => {
+    for (const updater of ['sgd', { name: 'adam' }] as const) {
+      const used = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+      const unused = tensor([3, 4], { dtype: 'float64', requiresGrad: true });
+      const loss = () => used.pow(3).sum(); // cubic: a third-order term, so that the Nesterov step finds a learning rate
+      const opt = new NewtonSummary([{ params: [used] }, { params: [unused] }], loss, [[zeros([1]), zeros([1])]], {
+        updater: updater as never,
+        summaries: 'autograd',
+      });
+      for (let k = 0; k < 2; k++)
+        tidy(() => {
+          opt.zeroGrad();
+          loss().backward();
+          opt.step();
+        });
+      const state = opt.stateDict().state[1];
+      const names = updater === 'sgd' ? ['momentumBuffer'] : ['expAvg', 'expAvgSq'];
+      for (const name of names) expect([name, Array.from((state[name] as Tensor).toArray() as Float64Array)]).toEqual([name, [0, 0]]);
+      expect(Array.from(unused.toArray() as Float64Array)).toEqual([3, 4]);
+      expect(Array.from(used.toArray() as Float64Array)).not.toEqual([1, 2]);
+    }
   });
 });

@@ -137,6 +137,34 @@ describe('nn modules', () => {
     expect(y.shape).toEqual([3, 6 * 14 * 14]);
   });
 
+  it("torch's default initialisation is centred: U(−b, b), b = 1/√fan_in, fan_in = in/groups·kh·kw for a convolution", () => {
+    // U(0, b) has the same second moment b²/3 as U(−b, b): the mean and both extremes tell them apart.
+    g.manualSeed(1);
+    const w = Array.from(new nn.Linear(100, 50).weight.toArray() as Float32Array);
+    const b = 1 / 10;
+    expect(Math.min(...w)).toBeLessThan(-0.95 * b);
+    expect(Math.max(...w)).toBeGreaterThan(0.95 * b);
+    expect(Math.abs(w.reduce((s, x) => s + x, 0) / w.length)).toBeLessThan(0.05 * b); // σ of the mean: b/√(3·5000) ≈ 0.008·b
+    // groups 8: each filter sees 8/8 = 1 input channel, fan_in = 1·3·3 = 9, b = 1/3 (not 1/√72 ≈ 0.118)
+    const conv = Array.from(new nn.Conv2d(8, 64, 3, { groups: 8 }).weight.toArray() as Float32Array);
+    expect(Math.max(...conv.map(Math.abs))).toBeLessThanOrEqual(1 / 3);
+    expect(Math.max(...conv.map(Math.abs))).toBeGreaterThan(0.95 / 3);
+  });
+
+  it("defaults as torch's: MaxPool2d floors the output size, LogSoftmax takes dim 1, Flatten keeps an empty batch", () => {
+    expect(new nn.MaxPool2d(2).forward(g.zeros([1, 1, 5, 5])).shape).toEqual([1, 1, 2, 2]);
+    // [1, 2, 1, 3]: the log-probabilities sum to one over dim 1 (2 entries), not over the last dim
+    const x = tensor([0.5, -1, 2, 0, 3, 1], { shape: [1, 2, 1, 3], dtype: 'float64' });
+    const p = Array.from(new nn.LogSoftmax().forward(x).exp().toArray() as Float64Array);
+    expectClose(
+      [0, 1, 2].map((k) => p[k] + p[k + 3]),
+      [1, 1, 1],
+      1e-15,
+    );
+    expect(new nn.Flatten().forward(g.zeros([0, 3, 4])).shape).toEqual([0, 12]);
+    expect(new nn.Flatten().forward(g.zeros([2, 3, 4])).shape).toEqual([2, 12]);
+  });
+
   it('a hand-written module works like the built-in ones', () => {
     class Affine extends nn.Module {
       readonly scale = this.registerParameter('scale', tensor([2], f64));
@@ -261,5 +289,8 @@ describe('losses (mean reduction)', () => {
     expect(() => losses.crossEntropy(logits, tensor([1, 0]))).toThrow(/target must hold int64 class indices, got float32/);
     expect(() => losses.nll(logits, tensor([1], { dtype: 'int64' }))).toThrow(/target must be \[N\] = \[2\]/);
     expect(() => losses.mse(tensor([1, 2]), tensor([1]))).toThrow('mse: input [2] and target [1] must have the same shape');
+    expect(() => losses.bce(tensor([0.5, 1.2], f64), tensor([1, 0], f64))).toThrow(
+      'bce: input must hold probabilities in [0, 1], got values in [0.5, 1.2]',
+    );
   });
 });

@@ -44,6 +44,38 @@ describe('optim.SGD', () => {
       expectClose(p.toArray(), [x], 1e-14);
     }
     expect(() => new optim.SGD([p], { lr: 0.1, nesterov: true })).toThrow(/nesterov needs momentum > 0/);
+    // torch.optim.SGD refuses Nesterov with dampening too ("Nesterov momentum requires a momentum and zero dampening")
+    expect(() => new optim.SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true })).toThrow(
+      'SGD: nesterov needs momentum > 0 and dampening = 0',
+    );
+  });
+
+  it('loading a state dict without state drops the momentum buffers: the next step starts a new buffer, as a first step', () => {
+    const p = tensor([1], f64);
+    const opt = new optim.SGD([p], { lr: 0.1, momentum: 0.9 });
+    const fresh = new optim.SGD([tensor([0], f64)], { lr: 0.1, momentum: 0.9 }).stateDict();
+    for (let k = 0; k < 2; k++) {
+      withGrad(p, 1);
+      opt.step();
+    }
+    opt.loadStateDict(fresh);
+    expect(opt.stateDict().state).toEqual({});
+    const x = p.toArray()[0];
+    withGrad(p, 1); // g = x; the buffer starts as g itself, so the step is lr·x (with the old buffer, lr·(0.9·buf + x))
+    opt.step();
+    expectClose(p.toArray(), [x - 0.1 * x], 1e-15, 0);
+  });
+
+  it("the state dict numbers parameters across groups, as torch's (the second group's first parameter is 1)", () => {
+    const [a, b, c] = [tensor([1], f64), tensor([2], f64), tensor([3], f64)];
+    const opt = new optim.SGD([{ params: [a] }, { params: [b, c], lr: 0.5 }], { lr: 0.1, momentum: 0.9 });
+    for (const p of [a, b, c]) withGrad(p, 1);
+    opt.step();
+    const sd = opt.stateDict();
+    expect(sd.paramGroups.map((g) => g.params)).toEqual([[0], [1, 2]]);
+    expect(Object.keys(sd.state)).toEqual(['0', '1', '2']);
+    // each buffer is its own parameter's first gradient (g = x before the step)
+    expect([0, 1, 2].map((i) => (sd.state[i].momentumBuffer as Tensor).toArray()[0])).toEqual([1, 2, 3]);
   });
 
   it('per-group options, parameters without gradient untouched, options checked', () => {
@@ -83,6 +115,75 @@ describe('optim.Adam', () => {
       });
       expectClose(p.toArray(), x, 1e-12);
     }
+  });
+
+  it('weight decay is added to the gradient (a constant gradient, so that the decay changes the direction, not only its scale)', () => {
+    const p = tensor([1, -0.5], f64);
+    const [lr, b1, b2, eps, wd] = [0.1, 0.9, 0.999, 1e-8, 0.5];
+    const gc = [0.3, 0.2];
+    const opt = new optim.Adam([p], { lr, weightDecay: wd });
+    let x = [1, -0.5];
+    const m = [0, 0],
+      v = [0, 0];
+    for (let t = 1; t <= 3; t++) {
+      p.clearGrad();
+      p.mul(tensor(gc, { dtype: 'float64' }))
+        .sum()
+        .backward();
+      opt.step();
+      x = x.map((xi, i) => {
+        const g = gc[i] + wd * xi;
+        m[i] = b1 * m[i] + (1 - b1) * g;
+        v[i] = b2 * v[i] + (1 - b2) * g * g;
+        return xi - ((lr / (1 - b1 ** t)) * m[i]) / (Math.sqrt(v[i]) / Math.sqrt(1 - b2 ** t) + eps);
+      });
+      expectClose(p.toArray(), x, 1e-12, 0);
+    }
+  });
+
+  it("defaults are torch.optim.Adam's: lr 1e-3, betas (0.9, 0.999), eps 1e-8", () => {
+    // Gradients of 1e-8…5e-6, so that eps changes the steps, varying so that both betas do. Expected values:
+    // Python's torch 1.13, torch.optim.Adam([p]) (no options), float64, p = [0.5, -0.25, 2], p.grad set to these
+    // gradients before each of three steps; repr() of p after each.
+    const p = tensor([0.5, -0.25, 2], f64);
+    const opt = new optim.Adam([p]);
+    const gradients = [
+      [1e-7, -3e-6, 4e-8],
+      [2e-7, 5e-6, -1e-8],
+      [-1e-7, 1e-6, 3e-8],
+    ];
+    const expected = [
+      [0.4990909090909091, -0.2490033222591362, 1.9992],
+      [0.49818313135582376, -0.2492961732794387, 1.9988504522031643],
+      [0.49779078512276465, -0.24962690482761615, 1.99835077736596],
+    ];
+    gradients.forEach((g, k) => {
+      p.clearGrad();
+      p.mul(tensor(g, { dtype: 'float64' }))
+        .sum()
+        .backward();
+      opt.step();
+      expectClose(p.toArray(), expected[k], 1e-13, 0);
+    });
+  });
+
+  it("a parameter without gradient is not stepped and its step count does not advance (torch's: no state until its first gradient)", () => {
+    const [a, b] = [tensor([1], f64), tensor([1], f64)];
+    const opt = new optim.Adam([a, b], { lr: 0.1 });
+    a.clearGrad();
+    a.mul(2).sum().backward();
+    opt.step();
+    expect(Object.keys(opt.stateDict().state)).toEqual(['0']);
+    a.clearGrad();
+    a.mul(-1).sum().backward();
+    b.clearGrad();
+    b.mul(3).sum().backward();
+    opt.step();
+    // b's first step: m̂ = 3, v̂ = 9, so b = 1 − 0.1·3/(3 + 1e-8); a's second step as torch.optim.Adam computes it
+    // (Python's torch 1.13: 0.8733662967024315 after grads 2 then −1 at lr 0.1).
+    expectClose(b.toArray(), [1 - (0.1 * 3) / (3 + 1e-8)], 1e-15, 0);
+    expectClose(a.toArray(), [0.8733662967024315], 1e-14, 0);
+    expect(opt.stateDict().state[1].step).toBe(1);
   });
 
   it('keeps its state when steps run inside tidy (state tensors belong to the optimizer)', () => {

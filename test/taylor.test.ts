@@ -183,6 +183,12 @@ describe('computeHgTaylor equals computeHg', () => {
     expect(() => computeHgTaylor(model, paramGroups, x, y, direction, { loss: 'mse' })).toThrow(/its loss is 'nll'/);
     expect(() => computeHgTaylor(model, paramGroups, x, y, direction, { loss: 'hinge' as never })).toThrow(TypeError);
     expect(() => computeHgTaylor(model, paramGroups, x, x, direction)).toThrow(/int64 class labels/);
+    // 'nll' reads log-probabilities: on logits (no log-softmax last) it is refused, not taken as cross-entropy
+    const logits = new nn.Sequential(new nn.Linear(5, 3, { dtype: 'float64' }));
+    const lGroups = partition.canonical(logits).paramGroups;
+    expect(() => computeHgTaylor(logits, lGroups, x, y, logits.parameters(), { loss: 'nll' })).toThrow(
+      new RangeError("computeHgTaylor: loss 'nll' needs a model that ends with log-softmax; use 'crossEntropy' for logits"),
+    );
     expect(taylorSupport(new nn.Sequential(new nn.Linear(5, 3), new nn.Tanh()))).toEqual({ supported: true });
     // A subclass may override forward, which the steps would not see: it is not taken for its base class.
     const custom = new nn.Sequential(new nn.Linear(5, 3), new (class Square extends nn.Identity {})());

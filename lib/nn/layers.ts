@@ -126,7 +126,8 @@ export class MaxPool2d extends Module {
 /** [N, ...] → [N, everything else]. */
 export class Flatten extends Module {
   forward(x: Tensor): Tensor {
-    return x.reshape([x.shape[0] ?? 1, -1]);
+    // The size of the rest, not -1: an empty batch [0, C, H, W] is [0, C·H·W] (as torch.nn.Flatten), where -1 is ambiguous.
+    return x.reshape([x.shape[0] ?? 1, x.shape.slice(1).reduce((a, b) => a * b, 1)]);
   }
   /** @internal */
   taylorSteps(): TaylorStep[] {
