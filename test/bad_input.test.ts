@@ -20,6 +20,7 @@ import {
   tensor,
   tidy,
   zeros,
+  type NewtonSummaryOptions,
   type Tensor,
 } from '../lib';
 
@@ -318,23 +319,29 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
     }
   });
 
+  // NewtonSummary on the parameter a with loss k·a (gradient k), no momentum damping and no summary due:
+  // step(k) takes one update with that gradient, through the updater alone.
+  const steppedByGradient = (a: Tensor, options: NewtonSummaryOptions) => {
+    const loss = (k: number) => () => a.mul(k).sum();
+    const opt = new NewtonSummary([{ params: [a] }], loss(1), [[zeros([1]), zeros([1])]], {
+      momentumDamp: 0,
+      periodHg: 1000,
+      summaries: 'autograd',
+      ...options,
+    });
+    const step = (k: number) =>
+      tidy(() => {
+        opt.zeroGrad();
+        loss(k)().backward();
+        opt.step();
+      });
+    return { opt, step };
+  };
+
   it("NewtonSummary skips a step whose finite gradient would overflow its updater's state, which stays finite and held", () => {
     // float32, gradient 2e38: the momentum buffer m·buf + g overflows on the second step; Adam's g² on the first.
     for (const updater of ['sgd', { name: 'adam' }] as const) {
-      const a = tensor([1, 1], { requiresGrad: true });
-      const loss = (k: number) => () => a.mul(k).sum();
-      const opt = new NewtonSummary([{ params: [a] }], loss(1), [[zeros([1]), zeros([1])]], {
-        updater: updater as never,
-        momentumDamp: 0,
-        periodHg: 1000,
-        summaries: 'autograd',
-      });
-      const step = (k: number) =>
-        tidy(() => {
-          opt.zeroGrad();
-          loss(k)().backward();
-          opt.step();
-        });
+      const { opt, step } = steppedByGradient(tensor([1, 1], { requiresGrad: true }), { updater: updater as never });
       if (updater === 'sgd') step(2e38);
       const held = opt.stateDict().state;
       const before = JSON.stringify(Object.values(held).map((s) => Object.values(s).map((v) => (v instanceof g.Tensor ? v.tolist() : v))));
@@ -509,19 +516,7 @@ describe('bad input during training is a recorded skip, never NaN in the paramet
   it("NewtonSummary's momentum updater: a gradient that overflows the buffer's m·buf + g is skipped though m·buf alone is small", () => {
     // float32, momentumDamp 0: buffer 9e37 after step 1 (0.9·9e37 = 8.1e37 passes the quick bound alone),
     // then g = 3e38: 8.1e37 + 3e38 > float32's largest value.
-    const a = tensor([1], { requiresGrad: true });
-    const loss = (k: number) => () => a.mul(k).sum();
-    const opt = new NewtonSummary([{ params: [a] }], loss(1), [[zeros([1]), zeros([1])]], {
-      momentumDamp: 0,
-      periodHg: 1000,
-      summaries: 'autograd',
-    });
-    const step = (k: number) =>
-      tidy(() => {
-        opt.zeroGrad();
-        loss(k)().backward();
-        opt.step();
-      });
+    const { opt, step } = steppedByGradient(tensor([1], { requiresGrad: true }), {});
     step(9e37);
     const skipped = opt.skippedSteps;
     expect((opt.stateDict().state[0].momentumBuffer as Tensor).item()).toBe(Math.fround(9e37));
