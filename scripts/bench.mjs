@@ -267,6 +267,18 @@ for (const modelName of ['perceptron', 'lenet']) {
   }
 }
 
+// fn() with the environment variable `name` set to `value` (the addon reads it at every call), then as it was.
+function withEnv(name, value, fn) {
+  const before = process.env[name];
+  process.env[name] = value;
+  try {
+    return fn();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}
+
 // 5. a wide partition: VGG-11, 22 subsets (253 pairs): forward+backward and the chosen Taylor route alternated after
 // a warm-up of each (a first call pays one-time costs: the allocator's cache, oneDNN's primitives for new shapes),
 // the other implementation and the autograd route once each (tens of seconds), peak memory counted during the timed call.
@@ -300,19 +312,13 @@ if (!args['no-vgg']) {
   const autograd = measure('autograd');
   // The Taylor route's other implementation, all rows forward (the choice above is the adjoint one here;
   // GRNEWT_TAYLOR_ROUTE forces one, native/method/taylor_route_choice.cpp).
-  const chosen = process.env.GRNEWT_TAYLOR_ROUTE;
-  process.env.GRNEWT_TAYLOR_ROUTE = 'jets';
-  const jets = measure('taylorProfiled');
-  if (chosen === undefined) delete process.env.GRNEWT_TAYLOR_ROUTE;
-  else process.env.GRNEWT_TAYLOR_ROUTE = chosen;
+  const jets = withEnv('GRNEWT_TAYLOR_ROUTE', 'jets', () => measure('taylorProfiled'));
   // The chosen route without Winograd's 3×3 convolutions (native/core/winograd_conv.cpp): ATen's convolutions
   // everywhere, after a warm-up of its own (oneDNN builds its primitives for the shapes it meets first).
-  const winograd = process.env.GRNEWT_WINOGRAD;
-  process.env.GRNEWT_WINOGRAD = '0';
-  w.ops.taylor();
-  const direct = measure('taylorProfiled');
-  if (winograd === undefined) delete process.env.GRNEWT_WINOGRAD;
-  else process.env.GRNEWT_WINOGRAD = winograd;
+  const direct = withEnv('GRNEWT_WINOGRAD', '0', () => {
+    w.ops.taylor();
+    return measure('taylorProfiled');
+  });
   const { profile } = taylor;
   const timeRatio = taylor.seconds / fb.seconds,
     memoryRatio = taylor.bytes / autograd.bytes;
